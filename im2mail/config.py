@@ -1,0 +1,383 @@
+"""Where im2mail keeps its files, and config.toml: load, validate, write.
+
+config.toml holds no secret (see secrets.py). Validation names the offending key, so a
+user can fix the file by hand: `mail.smtp.port: expected an integer`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+APP_NAME = "im2mail"
+HOME_ENV = "IM2MAIL_HOME"
+CHANNELS = ("telegram", "viber")
+SECURITY_MODES = ("starttls", "tls", "none")
+TELEGRAM_MODES = ("polling", "webhook")
+DEFAULT_LISTEN = "127.0.0.1:8765"
+BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
+ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+# -- paths ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paths:
+    config: Path  # config.toml
+    archive: Path  # archive.db
+    blobs: Path  # attachment store
+
+
+def paths() -> Paths:
+    """Every path im2mail uses: under $IM2MAIL_HOME if set, else the platform's dirs."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        config_dir = data_dir = Path(home).expanduser()
+    else:
+        import platformdirs
+
+        config_dir = Path(platformdirs.user_config_dir(APP_NAME))
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME))
+    return Paths(
+        config=config_dir / "config.toml",
+        archive=data_dir / "archive.db",
+        blobs=data_dir / "blobs",
+    )
+
+
+# -- the config values ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    security: str
+    username: str
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerConfig):
+    folder: str = "INBOX"
+    processed_folder: str = "im2mail"  # "" keeps handled replies in place, flagged \Seen
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    address: str
+    managers: tuple[str, ...]
+    smtp: ServerConfig
+    imap: ImapConfig
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    public_url: str | None = None
+    listen: str = DEFAULT_LISTEN
+    greeting: str | None = None
+    sign_replies: bool = False
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    name: str
+    channel: str
+    mode: str = "webhook"  # telegram defaults to polling (see _bot)
+    api_url: str | None = None
+
+    @property
+    def secret_name(self) -> str:
+        return f"bot:{self.name}"
+
+
+@dataclass(frozen=True)
+class Config:
+    mail: MailConfig
+    relay: RelayConfig
+    bots: tuple[BotConfig, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def bot(self, name: str) -> BotConfig | None:
+        return next((b for b in self.bots if b.name == name), None)
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def load(path: Path | None = None) -> Config:
+    """Read and validate config.toml; ConfigError (exit 3) names the first bad key."""
+    path = path or paths().config
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"no config at {path}", hint="create it with: im2mail init") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(
+            f"{path}: invalid TOML: {e}", hint="fix the line it names, or re-run: im2mail init"
+        ) from None
+    return parse(data, source=str(path))
+
+
+def parse(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a decoded config; unknown keys become warnings, wrong values ConfigError."""
+    check = _Checker(source)
+    mail = check.table(data, "mail", required=True)
+    relay = check.table(data, "relay", required=False)
+    check.unknown(data, "", {"mail", "relay", "bots"})
+    config = Config(
+        mail=_mail(check, mail),
+        relay=_relay(check, relay),
+        bots=_bots(check, data),
+        warnings=(),
+    )
+    for bot in config.bots:
+        if bot.mode == "webhook" and not config.relay.public_url:
+            check.fail(
+                f"bots.{bot.name}",
+                f"{bot.channel} webhooks need relay.public_url",
+                hint="set relay.public_url to the HTTPS address that reaches this machine",
+            )
+    return Config(config.mail, config.relay, config.bots, tuple(check.warnings))
+
+
+class _Checker:
+    """Reads typed values out of nested tables, naming the key when one is wrong."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.warnings: list[str] = []
+
+    def fail(self, key: str, problem: str, hint: str | None = None) -> None:
+        raise ConfigError(
+            f"{key}: {problem}", hint=hint or f"edit {self.source} or re-run: im2mail init"
+        )
+
+    def unknown(self, table: dict[str, Any], prefix: str, known: set[str]) -> None:
+        for key in table:
+            if key not in known:
+                self.warnings.append(f"{prefix}{key}: unknown key, ignored")
+
+    def table(self, parent: dict[str, Any], key: str, *, required: bool, prefix: str = ""):
+        value = parent.get(key)
+        if value is None:
+            if required:
+                self.fail(f"{prefix}{key}", "missing section")
+            return {}
+        if not isinstance(value, dict):
+            self.fail(f"{prefix}{key}", "expected a table")
+        return value
+
+    def value(
+        self,
+        table: dict[str, Any],
+        key: str,
+        kind: type,
+        prefix: str,
+        *,
+        default: Any = ...,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
+        name = f"{prefix}{key}"
+        if key not in table:
+            if default is ...:
+                self.fail(name, "missing (required)")
+            return default
+        value = table[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(name, "expected an integer")
+        if kind is str and not isinstance(value, str):
+            self.fail(name, "expected a string")
+        if kind is bool and not isinstance(value, bool):
+            self.fail(name, "expected true or false")
+        if kind is list and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            self.fail(name, "expected a list of strings")
+        problem = check(value) if check else None
+        if problem:
+            self.fail(name, problem)
+        return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    return lambda v: None if v in choices else "expected one of: " + ", ".join(choices)
+
+
+def _address(value: str) -> str | None:
+    return None if ADDRESS.match(value) else f"'{value}' is not an email address"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 < value < 65536 else "expected a port number from 1 to 65535"
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _server(check: _Checker, mail: dict[str, Any], key: str, default_port: int):
+    prefix = f"mail.{key}."
+    table = check.table(mail, key, required=True, prefix="mail.")
+    host = check.value(table, "host", str, prefix, check=lambda v: None if v else "is empty")
+    values = dict(
+        host=host,
+        port=check.value(table, "port", int, prefix, default=default_port, check=_port),
+        security=check.value(
+            table,
+            "security",
+            str,
+            prefix,
+            default="tls" if key == "imap" else "starttls",
+            check=_one_of(SECURITY_MODES),
+        ),
+        username=check.value(table, "username", str, prefix),
+    )
+    if values["security"] == "none" and not is_loopback(host):
+        check.fail(
+            f"{prefix}security",
+            '"none" sends passwords in clear; allowed only for a loopback host',
+            hint='use "starttls" or "tls"',
+        )
+    known = {"host", "port", "security", "username"}
+    if key == "imap":
+        values["folder"] = check.value(table, "folder", str, prefix, default="INBOX")
+        values["processed_folder"] = check.value(
+            table, "processed_folder", str, prefix, default="im2mail"
+        )
+        known |= {"folder", "processed_folder"}
+    check.unknown(table, prefix, known)
+    return ImapConfig(**values) if key == "imap" else ServerConfig(**values)
+
+
+def _mail(check: _Checker, mail: dict[str, Any]) -> MailConfig:
+    address = check.value(mail, "address", str, "mail.", check=_address)
+    managers = check.value(mail, "managers", list, "mail.")
+    if not managers:
+        check.fail("mail.managers", "needs at least one manager's address")
+    for i, manager in enumerate(managers):
+        problem = _address(manager)
+        if problem:
+            check.fail(f"mail.managers[{i}]", problem)
+    check.unknown(mail, "mail.", {"address", "managers", "smtp", "imap"})
+    return MailConfig(
+        address=address,
+        managers=tuple(managers),
+        smtp=_server(check, mail, "smtp", 587),
+        imap=_server(check, mail, "imap", 993),
+    )
+
+
+def _public_url(check: _Checker) -> Callable[[str], str | None]:
+    def validate(value: str) -> str | None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            return f"'{value}' is not an http(s) URL"
+        if parts.scheme == "http":
+            if not is_loopback(parts.hostname):
+                return "must be https:// (Telegram and Viber call only HTTPS webhooks)"
+            check.warnings.append(
+                "relay.public_url: plain http on a loopback host; fine for tests or behind "
+                "a local reverse proxy, not for the internet"
+            )
+        return None
+
+    return validate
+
+
+def _listen(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or _port(int(port)):
+        return f"'{value}' is not host:port (e.g. {DEFAULT_LISTEN})"
+    return None
+
+
+def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
+    p = "relay."
+    public_url = check.value(relay, "public_url", str, p, default=None, check=_public_url(check))
+    check.unknown(relay, p, {"public_url", "listen", "greeting", "sign_replies"})
+    return RelayConfig(
+        public_url=public_url.rstrip("/") if public_url else None,
+        listen=check.value(relay, "listen", str, p, default=DEFAULT_LISTEN, check=_listen),
+        greeting=check.value(relay, "greeting", str, p, default=None),
+        sign_replies=check.value(relay, "sign_replies", bool, p, default=False),
+    )
+
+
+def _url(value: str) -> str | None:
+    parts = urlsplit(value)
+    ok = parts.scheme in ("http", "https") and parts.hostname
+    return None if ok else f"'{value}' is not an http(s) URL"
+
+
+def _bots(check: _Checker, data: dict[str, Any]) -> tuple[BotConfig, ...]:
+    raw = data.get("bots", [])
+    if not isinstance(raw, list) or not all(isinstance(b, dict) for b in raw):
+        check.fail("bots", "expected [[bots]] tables")
+    bots: list[BotConfig] = []
+    for i, table in enumerate(raw):
+        prefix = f"bots[{i}]."
+        name = check.value(
+            table,
+            "name",
+            str,
+            prefix,
+            check=lambda v: None if BOT_NAME.match(v) else "use only a-z, 0-9, _ and -",
+        )
+        if any(b.name == name for b in bots):
+            check.fail(f"{prefix}name", f"'{name}' is used by two bots")
+        channel = check.value(table, "channel", str, prefix, check=_one_of(CHANNELS))
+        if channel == "telegram":
+            mode = check.value(
+                table, "mode", str, prefix, default="polling", check=_one_of(TELEGRAM_MODES)
+            )
+        else:
+            mode = check.value(
+                table,
+                "mode",
+                str,
+                prefix,
+                default="webhook",
+                check=lambda v: None if v == "webhook" else "Viber bots work by webhook only",
+            )
+        api_url = check.value(table, "api_url", str, prefix, default=None, check=_url)
+        check.unknown(table, prefix, {"name", "channel", "mode", "api_url"})
+        bots.append(BotConfig(name=name, channel=channel, mode=mode, api_url=api_url))
+    return tuple(bots)
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def write(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate then atomically write config.toml; returns the parsed config."""
+    import tomli_w
+
+    path = path or paths().config
+    config = parse(data, source=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+    return config

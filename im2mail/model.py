@@ -1,0 +1,192 @@
+"""Plain values that cross module lines: customers, conversations, messages, attachments.
+
+Adapters produce and consume these; the archive stores and returns them. Times are
+timezone-aware datetimes (UTC when they come from the archive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Direction = Literal["in", "out"]
+IN: Direction = "in"  # from the customer
+OUT: Direction = "out"  # to the customer
+
+CHANNEL_TITLES = {"telegram": "Telegram", "viber": "Viber"}
+
+
+@dataclass(frozen=True)
+class Customer:
+    channel: str
+    external_id: str
+    first_name: str = ""
+    last_name: str = ""
+    username: str | None = None
+    phone: str | None = None
+    source: str | None = None  # deep-link payload / Viber context: where the lead came from
+    blocked: bool = False
+    id: int | None = None
+
+    @property
+    def display_name(self) -> str:
+        """First + last name, else @username, else "Customer <id>" (DESIGN.md subject rule)."""
+        full = " ".join(p for p in (self.first_name.strip(), self.last_name.strip()) if p)
+        if full:
+            return full
+        if self.username:
+            return f"@{self.username}"
+        return f"Customer {self.external_id}"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    customer: Customer
+    bot: str
+    token: str  # routing token in the Reply-To address
+    state: str = "open"
+    created: datetime | None = None
+
+    @property
+    def channel(self) -> str:
+        return self.customer.channel
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file on a message. sha256 is None when the file was not downloaded (too big)."""
+
+    filename: str
+    mime: str
+    size: int
+    sha256: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """A file to be stored with a new message; its bytes go to the blob store."""
+
+    filename: str
+    mime: str
+    data: bytes | None = None  # None: known by name and size only (over a download limit)
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    conversation_id: int
+    direction: Direction
+    author: str  # the customer's display name, or the manager's address
+    text: str
+    created: datetime
+    kind: str = "text"  # text, photo, document, video, voice, sticker, contact, location, ...
+    channel_message_id: str | None = None
+    email_message_id: str | None = None
+    sent: datetime | None = None
+    delivered: datetime | None = None
+    seen: datetime | None = None
+    raw: dict[str, Any] | None = None  # the platform's payload as received
+    attachments: tuple[Attachment, ...] = ()
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A pending delivery created in the same transaction as its message."""
+
+    target: Literal["mail", "channel"]
+    email_message_id: str | None = None  # fixed at creation, so a resend keeps it
+    id: int | None = None
+    message_id: int | None = None
+    attempts: int = 0
+    next_try: datetime | None = None
+    last_error: str | None = None
+    state: str = "pending"  # pending, sent, failed
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One archived message with the context listing commands show (tail, search)."""
+
+    message_id: int
+    conversation_id: int
+    channel: str
+    bot: str
+    customer: str  # display name
+    direction: Direction
+    author: str
+    created: datetime
+    text: str
+    kind: str = "text"
+    attachments: tuple[str, ...] = ()  # file names
+    snippet: str | None = None  # search only: original text around the hits
+    highlights: tuple[tuple[int, int], ...] = field(default=())  # spans in snippet
+
+    def record(self) -> dict[str, Any]:
+        """The --json record of DESIGN.md (snippet only for search results)."""
+        data: dict[str, Any] = {
+            "conversation": self.conversation_id,
+            "message": self.message_id,
+            "channel": self.channel,
+            "customer": self.customer,
+            "direction": self.direction,
+            "author": self.author,
+            "created": self.created.isoformat(),
+            "text": self.text,
+        }
+        if self.snippet is not None:
+            data["snippet"] = marked_snippet(self.snippet, self.highlights)
+        return data
+
+
+HIGHLIGHT_START = "**"
+HIGHLIGHT_END = "**"
+
+
+def marked_snippet(snippet: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """The snippet with each highlighted span wrapped in ** (for --json and plain output)."""
+    out, last = [], 0
+    for start, end in sorted(spans):
+        out += [snippet[last:start], HIGHLIGHT_START, snippet[start:end], HIGHLIGHT_END]
+        last = end
+    out.append(snippet[last:])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A row of `im2mail conversations`."""
+
+    id: int
+    channel: str
+    bot: str
+    customer: str
+    source: str | None
+    last_message_at: datetime | None
+    last_text: str
+    waiting_since: datetime | None  # oldest unanswered customer message; None when answered
+    messages: int
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "bot": self.bot,
+            "customer": self.customer,
+            "source": self.source,
+            "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
+            "waiting_since": self.waiting_since.isoformat() if self.waiting_since else None,
+        }
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    channel: str | None = None
+    customer: str | None = None  # matches name, @username, phone or external id
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 20

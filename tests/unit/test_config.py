@@ -1,0 +1,157 @@
+from pathlib import Path
+
+import pytest
+
+from im2mail import config
+from im2mail.errors import ConfigError
+from tests.conftest import VALID_CONFIG
+
+
+def load_text(tmp_path: Path, text: str) -> config.Config:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return config.load(path)
+
+
+def test_paths_follow_im2mail_home(isolated_home):
+    where = config.paths()
+    assert where.config == isolated_home / "config.toml"
+    assert where.archive == isolated_home / "archive.db"
+    assert where.blobs == isolated_home / "blobs"
+
+
+def test_paths_default_to_platform_dirs(monkeypatch, tmp_path):
+    monkeypatch.delenv("IM2MAIL_HOME")
+    where = config.paths()
+    assert where.config == tmp_path / "xdg-config" / "im2mail" / "config.toml"
+    assert where.archive == tmp_path / "xdg-data" / "im2mail" / "archive.db"
+
+
+def test_valid_config_is_read_with_defaults(tmp_path):
+    cfg = load_text(tmp_path, VALID_CONFIG)
+    assert cfg.mail.managers == ("anna@shop.example", "petro@shop.example")
+    assert cfg.mail.smtp.port == 587
+    assert cfg.mail.imap.folder == "INBOX"
+    assert cfg.mail.imap.processed_folder == "im2mail"
+    assert cfg.relay.listen == "127.0.0.1:8765"
+    assert cfg.relay.greeting.startswith("Вітаємо")
+    assert cfg.bots[0].mode == "polling"
+    assert cfg.warnings == ()
+
+
+def test_missing_config_says_run_init(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path / "nope.toml")
+    assert "no config" in caught.value.message
+    assert "im2mail init" in caught.value.hint
+    assert caught.value.exit_code == 3
+
+
+def test_broken_toml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, VALID_CONFIG + '\n[relay\nlisten = "x"\n')
+    assert "invalid TOML" in caught.value.message
+    assert "line" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("port = 587", 'port = "587"', "mail.smtp.port: expected an integer"),
+        ("port = 587", "port = 70000", "mail.smtp.port: expected a port number"),
+        ("port = 587", "port = true", "mail.smtp.port: expected an integer"),
+        ('security = "starttls"', 'security = "ssl"', "mail.smtp.security: expected one of"),
+        ('address = "orders@shop.example"', 'address = "orders"', "mail.address: 'orders'"),
+        ('managers = ["anna@shop.example", "petro@shop.example"]', "managers = []",
+         "mail.managers: needs at least one"),
+        ('managers = ["anna@shop.example", "petro@shop.example"]', 'managers = "anna@x.ua"',
+         "mail.managers: expected a list of strings"),
+        ('"petro@shop.example"', '"petro"', "mail.managers[1]: 'petro' is not an email"),
+        ('public_url = "https://bot.shop.example"', 'public_url = "http://bot.shop.example"',
+         "relay.public_url: must be https://"),
+        ('name = "shop"', 'name = "My Shop"', "bots[0].name: use only"),
+        ('channel = "telegram"', 'channel = "whatsapp"', "bots[0].channel: expected one of"),
+        ('[mail.imap]\nhost = "imap.shop.example"', '[mail.imap]\nhost = ""',
+         "mail.imap.host: is empty"),
+    ],
+)
+def test_wrong_values_name_the_key(tmp_path, old, new, message):
+    assert old in VALID_CONFIG
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, VALID_CONFIG.replace(old, new, 1))
+    assert message in caught.value.message
+    assert caught.value.exit_code == 3
+
+
+def test_missing_required_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"mail.smtp.username: missing \(required\)"):
+        load_text(tmp_path, VALID_CONFIG.replace('username = "orders@shop.example"\n', "", 1))
+
+
+def test_missing_mail_section(tmp_path):
+    with pytest.raises(ConfigError, match="mail: missing section"):
+        load_text(tmp_path, '[relay]\nlisten = "127.0.0.1:1"\n')
+
+
+def test_unknown_keys_are_warnings_not_errors(tmp_path):
+    text = VALID_CONFIG.replace("[relay]", "[relay]\ncolour = \"blue\"") + "\n[extras]\nx = 1\n"
+    cfg = load_text(tmp_path, text)
+    assert "relay.colour: unknown key, ignored" in cfg.warnings
+    assert "extras: unknown key, ignored" in cfg.warnings
+
+
+def test_plain_security_only_on_loopback(tmp_path):
+    with pytest.raises(ConfigError, match=r"mail.smtp.security.*loopback"):
+        load_text(tmp_path, VALID_CONFIG.replace('security = "starttls"', 'security = "none"'))
+    local = VALID_CONFIG.replace('security = "starttls"', 'security = "none"').replace(
+        "smtp.shop.example", "127.0.0.1"
+    )
+    assert load_text(tmp_path, local).mail.smtp.security == "none"
+
+
+def test_http_public_url_on_loopback_is_a_warning(tmp_path):
+    cfg = load_text(
+        tmp_path, VALID_CONFIG.replace("https://bot.shop.example", "http://127.0.0.1:8765")
+    )
+    assert cfg.relay.public_url == "http://127.0.0.1:8765"
+    assert any("plain http" in w for w in cfg.warnings)
+
+
+def test_webhook_bot_needs_public_url(tmp_path):
+    text = VALID_CONFIG.replace('public_url = "https://bot.shop.example"\n', "").replace(
+        'channel = "telegram"', 'channel = "telegram"\nmode = "webhook"'
+    )
+    with pytest.raises(ConfigError, match="bots.shop: telegram webhooks need relay.public_url"):
+        load_text(tmp_path, text)
+
+
+def test_duplicate_bot_names(tmp_path):
+    text = VALID_CONFIG + '\n[[bots]]\nname = "shop"\nchannel = "viber"\n'
+    with pytest.raises(ConfigError, match="bots\\[1\\].name: 'shop' is used by two bots"):
+        load_text(tmp_path, text)
+
+
+def test_viber_bot_is_webhook_only(tmp_path):
+    text = VALID_CONFIG + '\n[[bots]]\nname = "vb"\nchannel = "viber"\nmode = "polling"\n'
+    with pytest.raises(ConfigError, match="Viber bots work by webhook only"):
+        load_text(tmp_path, text)
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(VALID_CONFIG.replace("Вітаємо", "Привет").encode("cp1251"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(path)
+
+
+def test_write_round_trips_and_validates(tmp_path):
+    import tomllib
+
+    data = tomllib.loads(VALID_CONFIG)
+    path = tmp_path / "sub" / "config.toml"
+    written = config.write(data, path)
+    assert config.load(path) == written
+    data["mail"]["smtp"]["port"] = "x"
+    with pytest.raises(ConfigError):
+        config.write(data, path)
+    assert config.load(path) == written  # a bad edit leaves the old file alone
