@@ -49,8 +49,9 @@ class Result:
         return self.out + self.err
 
 
-def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 30) -> Result:
+def run_cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 30
+) -> Result:
     """Run the installed entry point as a user would, in a subprocess."""
     proc = subprocess.run(
         [sys.executable, "-m", "im2mail", *args],

@@ -180,8 +180,10 @@ def test_systemd_credentials_replace_the_keyring(write_config, tmp_path):
         (creds / name.replace(":", "-")).write_text(value)
     result = run_cli(
         "run",
-        env={"CREDENTIALS_DIRECTORY": str(creds),
-             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+        env={
+            "CREDENTIALS_DIRECTORY": str(creds),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        },
     )
     assert "config and secrets are in order" in result.err
 
@@ -197,8 +199,17 @@ def test_debug_shows_traceback_without_it_none(write_config):
 
 @pytest.mark.parametrize(
     "argv",
-    [["run"], ["--debug", "run"], ["bot", "list"], ["--debug", "bot", "list", "--json"],
-     ["path"], ["status"], ["--debug", "doctor"], ["search", "x"], ["tail"]],
+    [
+        ["run"],
+        ["--debug", "run"],
+        ["bot", "list"],
+        ["--debug", "bot", "list", "--json"],
+        ["path"],
+        ["status"],
+        ["--debug", "doctor"],
+        ["search", "x"],
+        ["tail"],
+    ],
 )
 def test_no_secret_appears_in_any_output(write_config, isolated_home, argv):
     write_config()

@@ -56,8 +56,11 @@ def test_credentials_work_without_any_keyring(tmp_path, monkeypatch):
 @pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", "no_such_module.Backend"])
 def test_unusable_keyring_says_what_to_do(monkeypatch, backend):
     use_backend(monkeypatch, backend)
-    for call in (lambda: secrets.get("smtp"), lambda: secrets.put("smtp", "x" * 8),
-                 secrets.backend_name):
+    for call in (
+        lambda: secrets.get("smtp"),
+        lambda: secrets.put("smtp", "x" * 8),
+        secrets.backend_name,
+    ):
         with pytest.raises(SecretError) as caught:
             call()
         assert caught.value.exit_code == 4
