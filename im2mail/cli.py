@@ -244,9 +244,12 @@ def tail(
         bool, typer.Option("--follow", "-f", help="Keep printing new messages as they come.")
     ] = False,
     conversation: Annotated[
-        int | None, typer.Option("--conversation", "-c", help="Only this conversation.")
+        int | None,
+        typer.Option("--conversation", "-c", metavar="ID", help="Only this conversation."),
     ] = None,
-    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many to show.")] = 20,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, metavar="N", help="How many to show.")
+    ] = 20,
     json_output: JsonOption = False,
 ) -> None:
     """Show recent messages, both directions.
@@ -310,19 +313,32 @@ def conversations(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='Words to find (all of them); "a phrase"; pref*.')],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help='Words to find (all of them); "a phrase"; pref*.')
+    ],
     channel: Annotated[
         Channel | None, typer.Option("--channel", help="Only this messenger.")
     ] = None,
     customer: Annotated[
         str | None,
-        typer.Option("--customer", help="Only customers whose name, @username or phone has this."),
+        typer.Option(
+            "--customer",
+            metavar="TEXT",
+            help="Only customers whose name, @username or phone has this.",
+        ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="From: 2026-11-01, 2026-11-01T14:00, 7d, 12h.")
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="From: 2026-11-01, 2026-11-01T14:00, 7d, 12h."
+        ),
     ] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Up to (same forms).")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many hits.")] = 20,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="WHEN", help="Up to (same forms).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="At most this many hits.")
+    ] = 20,
     json_output: JsonOption = False,
 ) -> None:
     """Search messages, customer names and file names.
