@@ -1,0 +1,110 @@
+# bash completion for im2mail. Generated from im2mail/cli.py; do not edit.
+# Regenerate after changing the CLI: python -m im2mail.completion
+# Install: source it in ~/.bashrc or copy it to /usr/share/bash-completion/completions/im2mail
+
+# The sub-commands of command $1.
+_im2mail_subcommands() {
+    case $1 in
+        "im2mail") echo "bot conversations demo doctor export import init path run search stats status systemd-unit tail vacuum webhook widget" ;;
+        "im2mail bot") echo "add list remove" ;;
+        "im2mail import") echo "telegram-export" ;;
+        "im2mail webhook") echo "delete info set" ;;
+    esac
+}
+
+# The options of command $1.
+_im2mail_options() {
+    case $1 in
+        "im2mail") echo "--debug -h --help --version" ;;
+        "im2mail bot") echo "-h --help" ;;
+        "im2mail bot add") echo "-h --help --token-stdin" ;;
+        "im2mail bot list") echo "-h --help --json" ;;
+        "im2mail bot remove") echo "-h --help" ;;
+        "im2mail conversations") echo "-h --help --json --waiting" ;;
+        "im2mail demo") echo "-h --help" ;;
+        "im2mail doctor") echo "-h --help" ;;
+        "im2mail export") echo "--all --force --format -h --help -o --output" ;;
+        "im2mail import") echo "-h --help" ;;
+        "im2mail import telegram-export") echo "-h --help" ;;
+        "im2mail init") echo "-h --help --non-interactive" ;;
+        "im2mail path") echo "-h --help --json" ;;
+        "im2mail run") echo "-h --help --once" ;;
+        "im2mail search") echo "--channel --customer -h --help --json --limit --since --until" ;;
+        "im2mail stats") echo "-h --help" ;;
+        "im2mail status") echo "-h --help" ;;
+        "im2mail systemd-unit") echo "-h --help" ;;
+        "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines" ;;
+        "im2mail vacuum") echo "-h --help" ;;
+        "im2mail webhook") echo "-h --help" ;;
+        "im2mail webhook delete") echo "-h --help" ;;
+        "im2mail webhook info") echo "-h --help" ;;
+        "im2mail webhook set") echo "-h --help" ;;
+        "im2mail widget") echo "-h --help" ;;
+    esac
+}
+
+# What option $2 of $1 takes, if any.
+_im2mail_option_value() {
+    case "$1 $2" in
+        "im2mail export --format") echo "words:mbox html" ;;
+        "im2mail export -o" | "im2mail export --output") echo "file" ;;
+        "im2mail search --channel") echo "words:telegram viber" ;;
+        "im2mail search --customer") echo "text" ;;
+        "im2mail search --limit") echo "text" ;;
+        "im2mail search --since") echo "text" ;;
+        "im2mail search --until") echo "text" ;;
+        "im2mail tail -c" | "im2mail tail --conversation") echo "text" ;;
+        "im2mail tail -n" | "im2mail tail --lines") echo "text" ;;
+        *) return 1 ;;
+    esac
+}
+
+# What argument $2 (from 0) of $1 takes.
+_im2mail_argument() {
+    case "$1:$2" in
+        "im2mail bot add:0") echo "words:telegram viber" ;;
+        "im2mail bot add:1") echo "text" ;;
+        "im2mail bot remove:0") echo "text" ;;
+        "im2mail export:"*) echo "text" ;;
+        "im2mail import telegram-export:0") echo "file" ;;
+        "im2mail search:0") echo "text" ;;
+        "im2mail webhook delete:0") echo "text" ;;
+        "im2mail webhook set:0") echo "text" ;;
+    esac
+}
+
+_im2mail() {
+    local cur=${COMP_WORDS[COMP_CWORD]} command=im2mail word value="" npos=0 i
+    [[ $cur == "=" ]] && cur=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if [[ $word == "=" ]]; then
+            continue
+        elif [[ -n $value ]]; then
+            value=""
+        elif [[ $word == -* ]]; then
+            _im2mail_option_value "$command" "$word" >/dev/null && value=$word
+        elif [[ -n $(_im2mail_subcommands "$command") ]]; then
+            command="$command $word"
+        else
+            npos=$((npos + 1))
+        fi
+    done
+    local kind  # what to offer: "words:a b c", "file" or "text" (nothing)
+    if [[ -n $value ]]; then
+        kind=$(_im2mail_option_value "$command" "$value")
+    elif [[ $cur == -* ]]; then
+        kind="words:$(_im2mail_options "$command")"
+    elif [[ -n $(_im2mail_subcommands "$command") ]]; then
+        kind="words:$(_im2mail_subcommands "$command")"
+    else
+        kind=$(_im2mail_argument "$command" "$npos")
+    fi
+    case $kind in
+        words:*) mapfile -t COMPREPLY < <(compgen -W "${kind#words:}" -- "$cur") ;;
+        file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+        *) COMPREPLY=() ;;
+    esac
+}
+
+complete -F _im2mail im2mail

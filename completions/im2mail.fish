@@ -1,0 +1,136 @@
+# fish completion for im2mail. Generated from im2mail/cli.py; do not edit.
+# Regenerate after changing the CLI: python -m im2mail.completion
+# Install: copy it to ~/.config/fish/completions/im2mail.fish
+
+complete -c im2mail -e
+complete -c im2mail -f  # no file names unless a parameter is a path
+set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
+set -g __im2mail_valued 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines'
+
+# True when the command line up to the cursor is at command $argv[1]; given $argv[2],
+# only if no option value is due and that many arguments are typed (N+: N or more).
+function __im2mail_at
+    set -l words (commandline -opc)
+    set -e words[1]
+    set -l command im2mail
+    set -l npos 0
+    set -l value 0
+    for word in $words
+        if test $value = 1
+            set value 0
+        else if string match -q -- '-*' $word
+            contains -- "$command $word" $__im2mail_valued; and set value 1
+        else if contains -- "$command $word" $__im2mail_commands
+            set command "$command $word"
+        else
+            set npos (math $npos + 1)
+        end
+    end
+    test "$command" = "$argv[1]"; or return 1
+    set -q argv[2]; or return 0
+    test $value = 0; or return 1
+    if string match -q -- '*+' $argv[2]
+        test $npos -ge (string trim -r -c + -- $argv[2])
+    else
+        test $npos = $argv[2]
+    end
+end
+
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a bot -d 'Add, list and remove the shop\'s bots.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a conversations -d 'List conversations.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a demo -d 'Show the whole round trip offline.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a doctor -d 'Check the set-up and say what to fix.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a export -d 'Export conversations to mbox or HTML.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a import -d 'Bring history from before im2mail into the archive.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a init -d 'Set up the mailbox, managers and mail servers.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a path -d 'Print where config, archive and files live.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a run -d 'Run the relay in the foreground.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a search -d 'Search messages, customer names and file names.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a stats -d 'Show response times and unanswered customers.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a status -d 'Show the running relay\'s state.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a systemd-unit -d 'Print a systemd unit for im2mail run.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a tail -d 'Show recent messages, both directions.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a vacuum -d 'Compact the archive.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a webhook -d 'Register the bots\' webhooks with Telegram and Viber.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a widget -d 'Print a website snippet that links to the bots.'
+complete -c im2mail -n '__im2mail_at "im2mail"' -l debug -d 'Show tracebacks (secrets are still masked).'
+complete -c im2mail -n '__im2mail_at "im2mail"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail"' -l version -d 'Print the version.'
+
+complete -c im2mail -n '__im2mail_at "im2mail bot" 0' -a add -d 'Add a bot.'
+complete -c im2mail -n '__im2mail_at "im2mail bot" 0' -a list -d 'List the configured bots.'
+complete -c im2mail -n '__im2mail_at "im2mail bot" 0' -a remove -d 'Remove a bot and forget its token.'
+complete -c im2mail -n '__im2mail_at "im2mail bot"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail bot add"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail bot add"' -l token-stdin -d 'Read the bot token from standard input.'
+complete -c im2mail -n '__im2mail_at "im2mail bot add" 0' -a 'telegram viber' -d 'telegram or viber'
+
+complete -c im2mail -n '__im2mail_at "im2mail bot list"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail bot list"' -l json -d 'One JSON object per line.'
+
+complete -c im2mail -n '__im2mail_at "im2mail bot remove"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail conversations"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail conversations"' -l json -d 'One JSON object per line.'
+complete -c im2mail -n '__im2mail_at "im2mail conversations"' -l waiting -d 'Only customers waiting for an answer.'
+
+complete -c im2mail -n '__im2mail_at "im2mail demo"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail doctor"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail export"' -l all -d 'Every conversation.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -l force -d 'Overwrite what is there.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -l format -x -a 'mbox html' -d 'mbox or html.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -s o -l output -r -F -d 'Where to write.'
+
+complete -c im2mail -n '__im2mail_at "im2mail import" 0' -a telegram-export -d 'Load a Telegram Desktop chat export (JSON).'
+complete -c im2mail -n '__im2mail_at "im2mail import"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail import telegram-export"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail import telegram-export" 0' -F -d 'result.json from Telegram Desktop\'s export.'
+
+complete -c im2mail -n '__im2mail_at "im2mail init"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l non-interactive -d 'Take every value from flags.'
+
+complete -c im2mail -n '__im2mail_at "im2mail path"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail path"' -l json -d 'One JSON object per line.'
+
+complete -c im2mail -n '__im2mail_at "im2mail run"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail run"' -l once -d 'Process what is pending, then exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l channel -x -a 'telegram viber' -d 'Only this messenger.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l customer -x -d 'Only customers whose name, @username or phone has this.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l json -d 'One JSON object per line.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l limit -x -d 'At most this many hits.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l since -x -d 'From: 2026-11-01, 2026-11-01T14:00, 7d, 12h.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l until -x -d 'Up to (same forms).'
+
+complete -c im2mail -n '__im2mail_at "im2mail stats"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail status"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail systemd-unit"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail tail"' -s c -l conversation -x -d 'Only this conversation.'
+complete -c im2mail -n '__im2mail_at "im2mail tail"' -s f -l follow -d 'Keep printing new messages as they come.'
+complete -c im2mail -n '__im2mail_at "im2mail tail"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail tail"' -l json -d 'One JSON object per line.'
+complete -c im2mail -n '__im2mail_at "im2mail tail"' -s n -l lines -x -d 'How many to show.'
+
+complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a delete -d 'Unregister the bots\' webhooks.'
+complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a info -d 'Show what each platform has registered for the bots.'
+complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a set -d 'Register <public_url>/telegram/<name> or /viber/<name> with the platform.'
+complete -c im2mail -n '__im2mail_at "im2mail webhook"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail webhook delete"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail webhook info"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail webhook set"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail widget"' -s h -l help -d 'Show this message and exit.'

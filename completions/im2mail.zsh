@@ -1,0 +1,287 @@
+#compdef im2mail
+# zsh completion for im2mail. Generated from im2mail/cli.py; do not edit.
+# Regenerate after changing the CLI: python -m im2mail.completion
+# Install: copy it as _im2mail into a directory on $fpath, or source it after compinit
+
+_im2mail() {
+    local curcontext=$curcontext state state_descr line
+    typeset -A opt_args
+    local -a commands
+    commands=(
+        'bot:Add, list and remove the shop'\''s bots.'
+        'conversations:List conversations.'
+        'demo:Show the whole round trip offline.'
+        'doctor:Check the set-up and say what to fix.'
+        'export:Export conversations to mbox or HTML.'
+        'import:Bring history from before im2mail into the archive.'
+        'init:Set up the mailbox, managers and mail servers.'
+        'path:Print where config, archive and files live.'
+        'run:Run the relay in the foreground.'
+        'search:Search messages, customer names and file names.'
+        'stats:Show response times and unanswered customers.'
+        'status:Show the running relay'\''s state.'
+        'systemd-unit:Print a systemd unit for im2mail run.'
+        'tail:Show recent messages, both directions.'
+        'vacuum:Compact the archive.'
+        'webhook:Register the bots'\'' webhooks with Telegram and Viber.'
+        'widget:Print a website snippet that links to the bots.'
+    )
+    _arguments -C \
+        '--debug[Show tracebacks (secrets are still masked).]' \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--version[Print the version.]' \
+        '1:command:{_describe -t commands command commands}' \
+        '*::argument:->argument'
+    [[ $state == argument ]] || return 0
+    curcontext=${curcontext%:*:*}:im2mail-$words[1]:
+    case $words[1] in
+        bot) _im2mail_bot ;;
+        conversations) _im2mail_conversations ;;
+        demo) _im2mail_demo ;;
+        doctor) _im2mail_doctor ;;
+        export) _im2mail_export ;;
+        import) _im2mail_import ;;
+        init) _im2mail_init ;;
+        path) _im2mail_path ;;
+        run) _im2mail_run ;;
+        search) _im2mail_search ;;
+        stats) _im2mail_stats ;;
+        status) _im2mail_status ;;
+        systemd-unit) _im2mail_systemd_unit ;;
+        tail) _im2mail_tail ;;
+        vacuum) _im2mail_vacuum ;;
+        webhook) _im2mail_webhook ;;
+        widget) _im2mail_widget ;;
+    esac
+}
+
+_im2mail_bot() {
+    local curcontext=$curcontext state state_descr line
+    typeset -A opt_args
+    local -a commands
+    commands=(
+        'add:Add a bot.'
+        'list:List the configured bots.'
+        'remove:Remove a bot and forget its token.'
+    )
+    _arguments -C \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:command:{_describe -t commands command commands}' \
+        '*::argument:->argument'
+    [[ $state == argument ]] || return 0
+    curcontext=${curcontext%:*:*}:im2mail-bot-$words[1]:
+    case $words[1] in
+        add) _im2mail_bot_add ;;
+        list) _im2mail_bot_list ;;
+        remove) _im2mail_bot_remove ;;
+    esac
+}
+
+_im2mail_bot_add() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--token-stdin[Read the bot token from standard input.]' \
+        '1:channel:(telegram viber)' \
+        '2:name: '
+}
+
+_im2mail_bot_list() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]'
+}
+
+_im2mail_bot_remove() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:name: '
+}
+
+_im2mail_conversations() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]' \
+        '--waiting[Only customers waiting for an answer.]'
+}
+
+_im2mail_demo() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_doctor() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_export() {
+    _arguments \
+        '--all[Every conversation.]' \
+        '--force[Overwrite what is there.]' \
+        '--format=[mbox or html.]:format:(mbox html)' \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '(-o --output)-o+[Where to write.]:output:_files' \
+        '(-o --output)--output=[Where to write.]:output:_files' \
+        '*:ids: '
+}
+
+_im2mail_import() {
+    local curcontext=$curcontext state state_descr line
+    typeset -A opt_args
+    local -a commands
+    commands=(
+        'telegram-export:Load a Telegram Desktop chat export (JSON).'
+    )
+    _arguments -C \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:command:{_describe -t commands command commands}' \
+        '*::argument:->argument'
+    [[ $state == argument ]] || return 0
+    curcontext=${curcontext%:*:*}:im2mail-import-$words[1]:
+    case $words[1] in
+        telegram-export) _im2mail_import_telegram_export ;;
+    esac
+}
+
+_im2mail_import_telegram_export() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:file:_files'
+}
+
+_im2mail_init() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--non-interactive[Take every value from flags.]'
+}
+
+_im2mail_path() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]'
+}
+
+_im2mail_run() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--once[Process what is pending, then exit.]'
+}
+
+_im2mail_search() {
+    _arguments \
+        '--channel=[Only this messenger.]:channel:(telegram viber)' \
+        '--customer=[Only customers whose name, @username or phone has this.]:customer: ' \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]' \
+        '--limit=[At most this many hits.]:limit: ' \
+        '--since=[From: 2026-11-01, 2026-11-01T14:00, 7d, 12h.]:since: ' \
+        '--until=[Up to (same forms).]:until: ' \
+        '1:query: '
+}
+
+_im2mail_stats() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_status() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_systemd_unit() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_tail() {
+    _arguments \
+        '(-c --conversation)-c+[Only this conversation.]:conversation: ' \
+        '(-c --conversation)--conversation=[Only this conversation.]:conversation: ' \
+        '(-f --follow)-f[Keep printing new messages as they come.]' \
+        '(-f --follow)--follow[Keep printing new messages as they come.]' \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]' \
+        '(-n --lines)-n+[How many to show.]:lines: ' \
+        '(-n --lines)--lines=[How many to show.]:lines: '
+}
+
+_im2mail_vacuum() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_webhook() {
+    local curcontext=$curcontext state state_descr line
+    typeset -A opt_args
+    local -a commands
+    commands=(
+        'delete:Unregister the bots'\'' webhooks.'
+        'info:Show what each platform has registered for the bots.'
+        'set:Register <public_url>/telegram/<name> or /viber/<name> with the platform.'
+    )
+    _arguments -C \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:command:{_describe -t commands command commands}' \
+        '*::argument:->argument'
+    [[ $state == argument ]] || return 0
+    curcontext=${curcontext%:*:*}:im2mail-webhook-$words[1]:
+    case $words[1] in
+        delete) _im2mail_webhook_delete ;;
+        info) _im2mail_webhook_info ;;
+        set) _im2mail_webhook_set ;;
+    esac
+}
+
+_im2mail_webhook_delete() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:name: '
+}
+
+_im2mail_webhook_info() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+_im2mail_webhook_set() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:name: '
+}
+
+_im2mail_widget() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]'
+}
+
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+    _im2mail "$@"
+else
+    compdef _im2mail im2mail
+fi
