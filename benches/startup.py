@@ -57,28 +57,36 @@ def main() -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    pairs = {
-        "--help": ([sys.executable, str(FLOOR), "--help"], [im2mail, "--help"]),
-        "search": (
-            [sys.executable, str(FLOOR), "search", "foo"],
-            [im2mail, "search", "візитки", "--limit", "20"],
-        ),
-        "search --json": (
-            [sys.executable, str(FLOOR), "search", "foo"],
-            [im2mail, "search", "візитки", "--limit", "20", "--json"],
-        ),
+    commands = {
+        "floor --help": [sys.executable, str(FLOOR), "--help"],
+        "floor search": [sys.executable, str(FLOOR), "search", "foo"],
+        "im2mail --help": [im2mail, "--help"],
+        "im2mail search": [im2mail, "search", "візитки", "--limit", "20"],
+        "im2mail search --json": [im2mail, "search", "візитки", "--limit", "20", "--json"],
     }
+    against = {
+        "im2mail --help": "floor --help",
+        "im2mail search": "floor search",
+        "im2mail search --json": "floor search",
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for argv in commands.values():
+        timed(argv, env)  # warm the page cache
+    for _ in range(args.rounds):  # interleaved, so every command sees the same noise
+        for name, argv in commands.items():
+            times[name].append(timed(argv, env))
     print(f"{args.rounds} rounds, archive of {args.messages} messages, {time.strftime('%F')}")
-    for name, (floor_argv, ours_argv) in pairs.items():
-        floor, ours = [], []
-        timed(floor_argv, env), timed(ours_argv, env)  # warm the page cache
-        for _ in range(args.rounds):
-            floor.append(timed(floor_argv, env))
-            ours.append(timed(ours_argv, env))
-        f, o = statistics.median(floor), statistics.median(ours)
-        print(
-            f"{name:14} floor {f * 1000:6.1f} ms   im2mail {o * 1000:6.1f} ms   ratio {o / f:4.2f}"
-        )
+    print(
+        f"{'command':24} {'median ms':>9} {'best ms':>8}"
+        f" {'ratio (median)':>15} {'ratio (best)':>13}"
+    )
+    for name, samples in times.items():
+        median, best = statistics.median(samples), min(samples)
+        line = f"{name:24} {median * 1000:9.1f} {best * 1000:8.1f}"
+        if name in against:
+            floor = times[against[name]]
+            line += f" {median / statistics.median(floor):15.2f} {best / min(floor):13.2f}"
+        print(line)
     shutil.rmtree(home)
 
 

@@ -5,8 +5,6 @@ place: main(). Heavy modules are imported inside the commands that need them, so
 `im2mail --help` and `im2mail search` start fast.
 """
 
-from __future__ import annotations
-
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -256,7 +254,6 @@ def tail(
 
     With -f, keep printing new ones as the relay archives them (Ctrl-C stops).
     """
-    from . import render
 
     archive = _open_archive()
     if archive is None:
@@ -267,16 +264,15 @@ def tail(
         if conversation is not None:
             archive.conversation(conversation)  # NotFound (exit 5) for an unknown id
         entries = archive.recent(lines, conversation_id=conversation) if lines else []
-        console = None if json_output else render.stdout_console()
-        show = render.json_line if json_output else None
+        show = _entry_printer(json_output)
         for entry in entries:
-            _print_entry(entry, show, console)
+            show(entry)
         if not follow:
             return
         after = entries[-1].message_id if entries else archive.last_message_id()
         try:
             for entry in archive.follow(after, conversation_id=conversation):
-                _print_entry(entry, show, console)
+                show(entry)
         except KeyboardInterrupt:
             pass
 
@@ -306,7 +302,8 @@ def conversations(
         for row in rows:
             render.json_line(row.record())
     elif rows:
-        render.stdout_console().print(render.conversations_table(rows))
+        console = render.stdout_console()
+        console.print(render.conversations_table(rows, console.width))
     else:
         _note("no conversations yet")
 
@@ -370,11 +367,10 @@ def search(
         for hit in hits:
             render.json_line(hit.record())
         return
-    console = render.stdout_console()
+    paint = render.Painter(render.color_wanted())
     for hit in hits:
-        header, snippet = render.search_hit(hit)
-        console.print(header)
-        console.print(snippet)
+        for line in render.search_hit(hit, paint):
+            render.write_line(line)
 
 
 @app.command()
@@ -435,9 +431,9 @@ def vacuum() -> None:
 @app.command()
 def path(json_output: JsonOption = False) -> None:
     """Print where config, archive and files live."""
-    from . import config
+    from .home import paths
 
-    where = config.paths()
+    where = paths()
     rows = {"config": str(where.config), "archive": str(where.archive), "blobs": str(where.blobs)}
     if json_output:
         from . import render
@@ -458,10 +454,10 @@ def _report_warnings(cfg) -> None:
 
 def _open_archive():
     """The archive for reading, or None (with a note on stderr) if there is none yet."""
-    from . import config
     from .archive import Archive
+    from .home import paths
 
-    where = config.paths()
+    where = paths()
     if not where.archive.exists():
         _note(f"no archive yet at {where.archive}; it is created when the relay first runs")
         return None
@@ -471,23 +467,22 @@ def _open_archive():
 def _wait_for_archive():
     import time
 
-    from . import config
     from .archive import Archive
+    from .home import paths
 
-    where = config.paths()
+    where = paths()
     while not where.archive.exists():
         time.sleep(0.5)
     return Archive.open(where.archive, where.blobs)
 
 
-def _print_entry(entry, show, console) -> None:
-    if show is not None:
-        show(entry.record())
-    else:
-        from . import render
+def _entry_printer(json_output: bool):
+    from . import render
 
-        console.print(render.entry_line(entry))
-        sys.stdout.flush()
+    if json_output:
+        return lambda entry: render.json_line(entry.record())
+    paint = render.Painter(render.color_wanted())
+    return lambda entry: render.write_line(render.entry_line(entry, paint))
 
 
 def main() -> None:

@@ -17,42 +17,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .home import (
+    APP_NAME,
+    HOME_ENV,
+    Paths,
+    paths,
+)  # re-exported: config.paths() is the documented entry
 
-APP_NAME = "im2mail"
-HOME_ENV = "IM2MAIL_HOME"
+__all__ = ["APP_NAME", "HOME_ENV", "Config", "Paths", "load", "parse", "paths", "write"]
+
 CHANNELS = ("telegram", "viber")
 SECURITY_MODES = ("starttls", "tls", "none")
 TELEGRAM_MODES = ("polling", "webhook")
 DEFAULT_LISTEN = "127.0.0.1:8765"
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-
-
-# -- paths ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Paths:
-    config: Path  # config.toml
-    archive: Path  # archive.db
-    blobs: Path  # attachment store
-
-
-def paths() -> Paths:
-    """Every path im2mail uses: under $IM2MAIL_HOME if set, else the platform's dirs."""
-    home = os.environ.get(HOME_ENV)
-    if home:
-        config_dir = data_dir = Path(home).expanduser()
-    else:
-        import platformdirs
-
-        config_dir = Path(platformdirs.user_config_dir(APP_NAME))
-        data_dir = Path(platformdirs.user_data_dir(APP_NAME))
-    return Paths(
-        config=config_dir / "config.toml",
-        archive=data_dir / "archive.db",
-        blobs=data_dir / "blobs",
-    )
 
 
 # -- the config values ---------------------------------------------------------------------

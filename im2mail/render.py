@@ -1,12 +1,19 @@
 """How listing commands look on a terminal (and as --json lines).
 
 stdout is data, stderr is talk: everything here writes rows to stdout; cli.py sends
-messages, warnings and hints to stderr.
+messages, warnings and hints to stderr. Message lines (tail, search) are styled with plain
+ANSI codes rather than rich: importing rich.console costs ~35 ms, a quarter of what a
+whole `im2mail search` may take. The conversations table uses rich.
+
+Text from customers is untrusted: control characters are made visible before it reaches
+a terminal, so a message can't move the cursor or retitle the window.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +21,82 @@ from typing import Any
 from .model import CHANNEL_TITLES, ConversationSummary, Entry, marked_snippet
 from .timeutil import age, local
 
-ARROW = {"in": "→", "out": "←"}  # customer → shop, shop ← manager
+ARROW = {"in": "→", "out": "←"}  # customer → shop, manager ← … to the customer
+_CODES = {"dim": "2", "cyan": "36", "magenta": "35", "bold": "1", "hit": "1;7"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def color_wanted(stream=None) -> bool:
+    """Colors on a terminal unless NO_COLOR is set (https://no-color.org); FORCE_COLOR wins."""
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+class Painter:
+    """Wraps text in ANSI styles, or leaves it alone when colors are off."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"\x1b[{_CODES[style]}m{text}\x1b[0m" if self.enabled and text else text
+
+
+def safe(text: str) -> str:
+    """One line of untrusted text: newlines as ⏎, tabs as spaces, control characters as �."""
+    text = text.replace("\r\n", "\n").replace("\n", " ⏎ ").replace("\t", " ")
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
+def write_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()  # tail -f and pipes into grep want each line as it comes
+
+
+def json_line(record: dict[str, Any]) -> None:
+    write_line(json.dumps(record, ensure_ascii=False))
+
+
+def _channel(entry_channel: str) -> str:
+    return CHANNEL_TITLES.get(entry_channel, entry_channel)
+
+
+def entry_line(entry: Entry, paint: Painter) -> str:
+    """One message as a line: time, conversation, channel, who, direction, text, files."""
+    who = entry.customer if entry.direction == "in" else entry.author
+    body = safe(entry.text)
+    if entry.attachments:
+        files = " ".join(f"[{safe(name)}]" for name in entry.attachments)
+        body = f"{body} {files}" if body else files
+    return (
+        f"{paint(local(entry.created), 'dim')}  {paint(f'#{entry.conversation_id}', 'cyan')} "
+        f"{paint(_channel(entry.channel), 'magenta')}  "
+        f"{paint(f'{safe(who)} {ARROW[entry.direction]}', 'bold')} {body}"
+    )
+
+
+def search_hit(entry: Entry, paint: Painter) -> tuple[str, str]:
+    """A hit as two lines: who and when, then the snippet with the hits highlighted (in
+    reverse video on a terminal, between ** elsewhere, so piped output still shows them)."""
+    who = entry.customer if entry.direction == "in" else f"{entry.author} → {entry.customer}"
+    header = (
+        f"{paint(local(entry.created), 'dim')}  {paint(f'#{entry.conversation_id}', 'cyan')}"
+        f"{paint(f' msg {entry.message_id}', 'dim')}  {paint(_channel(entry.channel), 'magenta')}"
+        f"  {paint(safe(who), 'bold')}"
+    )
+    snippet = entry.snippet or ""
+    if not paint.enabled:
+        return header, "    " + safe(marked_snippet(snippet, entry.highlights))
+    out, last = [], 0
+    for start, end in sorted(entry.highlights):
+        out += [safe(snippet[last:start]), paint(safe(snippet[start:end]), "hit")]
+        last = end
+    out.append(safe(snippet[last:]))
+    return header, "    " + "".join(out)
 
 
 def stdout_console():
@@ -23,69 +105,42 @@ def stdout_console():
     return Console(highlight=False, soft_wrap=True)
 
 
-def json_line(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def entry_line(entry: Entry):
-    """One message as a line: time, conversation, channel, who, direction, text."""
-    from rich.text import Text
-
-    who = entry.customer if entry.direction == "in" else entry.author
-    line = Text()
-    line.append(local(entry.created), style="dim")
-    line.append(f"  #{entry.conversation_id} ", style="cyan")
-    line.append(CHANNEL_TITLES.get(entry.channel, entry.channel), style="magenta")
-    line.append(f"  {who} {ARROW[entry.direction]} ", style="bold")
-    body = entry.text.replace("\n", " ⏎ ")
-    if entry.attachments:
-        body = (body + " " if body else "") + " ".join(f"[{a}]" for a in entry.attachments)
-    line.append(body)
-    return line
-
-
-def search_hit(entry: Entry):
-    """A search hit: a header line, then the snippet with the hits highlighted."""
-    from rich.text import Text
-
-    header = Text()
-    header.append(local(entry.created), style="dim")
-    header.append(f"  #{entry.conversation_id}", style="cyan")
-    header.append(f" msg {entry.message_id}  ", style="dim")
-    header.append(CHANNEL_TITLES.get(entry.channel, entry.channel), style="magenta")
-    who = entry.customer if entry.direction == "in" else f"{entry.author} → {entry.customer}"
-    header.append(f"  {who}", style="bold")
-    snippet = Text("    " + (entry.snippet or ""))
-    for start, end in entry.highlights:
-        snippet.stylize("bold reverse", start + 4, end + 4)
-    return header, snippet
-
-
-def plain_hit(entry: Entry) -> str:
-    return marked_snippet(entry.snippet or "", entry.highlights)
-
-
-def conversations_table(rows: list[ConversationSummary], now: datetime | None = None):
+def conversations_table(rows: list[ConversationSummary], width: int, now: datetime | None = None):
+    """The conversations as a table at most `width` wide. On a narrow screen the bot and
+    source columns go first, then the preview of the last message is cut."""
     from rich.table import Table
+    from rich.text import Text
 
     now = now or datetime.now(UTC)
+    columns = {
+        "#": [str(row.id) for row in rows],
+        "customer": [safe(row.customer) for row in rows],
+        "channel": [_channel(row.channel) for row in rows],
+        "bot": [row.bot for row in rows],
+        "source": [safe(row.source or "") for row in rows],
+        "last": [local(row.last_message_at) if row.last_message_at else "—" for row in rows],
+        "waiting": [age(now - row.waiting_since) if row.waiting_since else "" for row in rows],
+    }
+
+    def used() -> int:
+        return sum(max(map(len, [name, *values])) + 2 for name, values in columns.items())
+
+    for optional in ("bot", "source"):
+        if used() + 20 > width:
+            del columns[optional]
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("#", "customer", "channel", "bot", "source", "last message", "waiting"):
-        table.add_column(column, no_wrap=column != "last message")
-    for row in rows:
-        last = local(row.last_message_at) if row.last_message_at else "—"
-        preview = row.last_text.replace("\n", " ")
-        if len(preview) > 50:
-            preview = preview[:49] + "…"
-        waiting = age(now - row.waiting_since) if row.waiting_since else ""
-        table.add_row(
-            str(row.id),
-            row.customer,
-            CHANNEL_TITLES.get(row.channel, row.channel),
-            row.bot,
-            row.source or "",
-            f"{last}  {preview}",
-            f"[bold red]{waiting}[/]" if waiting else "",
+    for name in columns:
+        table.add_column(
+            name,
+            no_wrap=True,
+            justify="right" if name == "#" else "left",
+            style="bold red" if name == "waiting" else None,
         )
+    table.add_column(
+        "last message", no_wrap=True, overflow="ellipsis", max_width=max(12, width - used())
+    )
+    for i, row in enumerate(rows):
+        # Text(), not str: a customer named "[/red]" is a name, not rich markup.
+        cells = [Text(values[i]) for values in columns.values()]
+        table.add_row(*cells, Text(safe(row.last_text)))
     return table

@@ -1,0 +1,174 @@
+"""Schema migrations: an ordered list of named functions, applied once each.
+
+The names applied to an archive are recorded in `_migrations`. Never edit a migration that
+has shipped; add a new one at the end. An archive that records a name this code does not
+know was written by a newer im2mail and is refused rather than misread.
+
+Each function gets a connection inside an open transaction (BEGIN IMMEDIATE, taken by
+`apply`), so it must not commit and must not use executescript (which commits).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .errors import ArchiveError
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _run(db: sqlite3.Connection, statements: str) -> None:
+    for statement in statements.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE customers (
+            id INTEGER PRIMARY KEY,
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            first_name TEXT NOT NULL DEFAULT '',
+            last_name TEXT NOT NULL DEFAULT '',
+            username TEXT,
+            phone TEXT,
+            source TEXT,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            match_key TEXT NOT NULL DEFAULT '',  -- folded names/ids for --customer
+            UNIQUE (channel, external_id)
+        );
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers (id),
+            bot TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL DEFAULT 'open',
+            created TEXT NOT NULL,
+            UNIQUE (customer_id, bot)
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id),
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            kind TEXT NOT NULL DEFAULT 'text',
+            channel_message_id TEXT,
+            email_message_id TEXT,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL,
+            sent TEXT,
+            delivered TEXT,
+            seen TEXT,
+            raw TEXT
+        );
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+        CREATE INDEX messages_by_email_id ON messages (email_message_id)
+            WHERE email_message_id IS NOT NULL;
+        CREATE INDEX messages_by_channel_id ON messages (conversation_id, channel_message_id)
+            WHERE channel_message_id IS NOT NULL;
+        CREATE TABLE attachments (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            filename TEXT NOT NULL,
+            mime TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT
+        );
+        CREATE INDEX attachments_by_message ON attachments (message_id);
+        CREATE INDEX attachments_by_blob ON attachments (sha256) WHERE sha256 IS NOT NULL;
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            target TEXT NOT NULL CHECK (target IN ('mail', 'channel')),
+            email_message_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try TEXT NOT NULL,
+            last_error TEXT,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sent', 'failed')),
+            created TEXT NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox (state, next_try);
+        CREATE INDEX outbox_by_message ON outbox (message_id);
+        CREATE INDEX outbox_by_email_id ON outbox (email_message_id)
+            WHERE email_message_id IS NOT NULL;
+        CREATE TABLE seen (
+            key TEXT PRIMARY KEY,
+            created TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            text, customer, files,
+            content = '', columnsize = 0,
+            tokenize = 'unicode61 remove_diacritics 2'
+        )
+        """,
+    )
+
+
+_CREATE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+)
+
+
+def applied(db: sqlite3.Connection) -> list[str] | None:
+    """Names already applied, in order; None when the table doesn't exist yet."""
+    exists = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+    ).fetchone()
+    if not exists:
+        return None
+    return [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def pending(db: sqlite3.Connection) -> list[Migration]:
+    """Migrations this archive still needs; refuses an archive from a newer im2mail."""
+    done = applied(db) or []
+    known = {fn.__name__ for fn in MIGRATIONS}
+    for name in done:
+        if name not in known:
+            raise ArchiveError(
+                f"archive.db was written by a newer version of im2mail (migration '{name}')",
+                hint="upgrade im2mail: pip install -U im2mail",
+            )
+    return [fn for fn in MIGRATIONS if fn.__name__ not in done]
+
+
+def apply(db: sqlite3.Connection) -> list[str]:
+    """Bring the schema up to date; returns the names applied now.
+
+    Cheap when nothing is pending (a read, no write lock), so opening a busy archive to
+    read doesn't wait for the writer. Otherwise the check is repeated under BEGIN IMMEDIATE
+    so that two processes opening a new archive at once don't both migrate it.
+    """
+    if applied(db) is not None and not pending(db):
+        return []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(_CREATE_TABLE)
+        names = []
+        for fn in pending(db):
+            fn(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (fn.__name__, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            names.append(fn.__name__)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return names
