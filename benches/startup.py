@@ -1,11 +1,15 @@
 """Start-up cost of the CLI against the floor of any Typer app, measured side by side.
 
-    python benches/startup.py [--rounds 30] [--messages 20000]
+    python benches/startup.py [--rounds 30] [--messages 20000] [--here]
 
 Runs `im2mail --help` and `im2mail search …` alternately with `typer_floor.py --help` and
 `typer_floor.py search foo` (../shared/bench/typer_floor.py: an empty two-command Typer
 app), so both see the same machine noise, and prints medians and the ratio. The search
 runs against a generated archive of --messages messages. Goal (issue 3): ratio <= 1.2.
+
+Both run in a throw-away virtualenv (with this Python's site-packages visible) where the
+project is installed as a user installs it (`pip install .`, not editable), so neither
+pays for the development install's import hooks; --here uses the current environment.
 """
 
 from __future__ import annotations
@@ -30,16 +34,30 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def installed(venv: Path) -> tuple[str, str]:
+    """A virtualenv sharing this Python's packages, with the project installed into it."""
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", str(REPO)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return python, str(venv / "bin" / "im2mail")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--here", action="store_true", help="use the current environment")
     args = parser.parse_args()
     if not FLOOR.exists():
         sys.exit(f"missing {FLOOR}")
-    im2mail = shutil.which("im2mail") or sys.exit("im2mail is not installed (pip install -e .)")
 
     home = Path(tempfile.mkdtemp(prefix="im2mail-bench-"))
+    python, im2mail = installed(home / "venv") if not args.here else (sys.executable, None)
+    im2mail = im2mail or shutil.which("im2mail") or sys.exit("im2mail is not installed")
     env = {**os.environ, "IM2MAIL_HOME": str(home), "NO_COLOR": "1"}
     subprocess.run(
         [
@@ -58,8 +76,8 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     commands = {
-        "floor --help": [sys.executable, str(FLOOR), "--help"],
-        "floor search": [sys.executable, str(FLOOR), "search", "foo"],
+        "floor --help": [python, str(FLOOR), "--help"],
+        "floor search": [python, str(FLOOR), "search", "foo"],
         "im2mail --help": [im2mail, "--help"],
         "im2mail search": [im2mail, "search", "візитки", "--limit", "20"],
         "im2mail search --json": [im2mail, "search", "візитки", "--limit", "20", "--json"],
