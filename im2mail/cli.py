@@ -126,19 +126,12 @@ def bot_list(json_output: JsonOption = False) -> None:
     cfg = config.load()
     _report_warnings(cfg)
     for bot in cfg.bots:
-        record = {
-            "name": bot.name,
-            "channel": bot.channel,
-            "mode": bot.mode,
-            "api_url": bot.api_url,
-        }
+        record = {"name": bot.name, "channel": bot.channel, "mode": bot.mode}
+        record["api_url"] = bot.api_url
         if json_output:
             render.json_line(record)
         else:
-            typer.echo(
-                f"{bot.name}\t{bot.channel}\t{bot.mode}"
-                + (f"\t{bot.api_url}" if bot.api_url else "")
-            )
+            typer.echo("\t".join(str(v) for v in record.values() if v))
     if not cfg.bots and not json_output:
         _note("no bots yet; add one with: im2mail bot add telegram NAME")
 
@@ -254,12 +247,9 @@ def tail(
 
     With -f, keep printing new ones as the relay archives them (Ctrl-C stops).
     """
-
-    archive = _open_archive()
+    archive = _open_archive(wait=follow)
     if archive is None:
-        if not follow:
-            return
-        archive = _wait_for_archive()
+        return
     with archive:
         if conversation is not None:
             archive.conversation(conversation)  # NotFound (exit 5) for an unknown id
@@ -452,27 +442,21 @@ def _report_warnings(cfg) -> None:
         _warn(warning)
 
 
-def _open_archive():
-    """The archive for reading, or None (with a note on stderr) if there is none yet."""
-    from .archive import Archive
-    from .home import paths
-
-    where = paths()
-    if not where.archive.exists():
-        _note(f"no archive yet at {where.archive}; it is created when the relay first runs")
-        return None
-    return Archive.open(where.archive, where.blobs)
-
-
-def _wait_for_archive():
+def _open_archive(wait: bool = False):
+    """The archive for reading; if there is none yet, a note on stderr and None, or with
+    wait=True, the archive once the relay has created it."""
     import time
 
     from .archive import Archive
     from .home import paths
 
     where = paths()
-    while not where.archive.exists():
-        time.sleep(0.5)
+    if not where.archive.exists():
+        _note(f"no archive yet at {where.archive}; it is created when the relay first runs")
+        if not wait:
+            return None
+        while not where.archive.exists():
+            time.sleep(0.5)
     return Archive.open(where.archive, where.blobs)
 
 
