@@ -30,6 +30,7 @@ CHANNELS = ("telegram", "viber")
 SECURITY_MODES = ("starttls", "tls", "none")
 TELEGRAM_MODES = ("polling", "webhook")
 DEFAULT_LISTEN = "127.0.0.1:8765"
+DEFAULT_MAX_ATTACHMENT_MB = 10.0
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
@@ -57,6 +58,11 @@ class MailConfig:
     managers: tuple[str, ...]
     smtp: ServerConfig
     imap: ImapConfig
+    max_attachment_mb: float = DEFAULT_MAX_ATTACHMENT_MB  # larger files go as links
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return int(self.max_attachment_mb * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -259,12 +265,16 @@ def _mail(check: _Checker, mail: dict[str, Any]) -> MailConfig:
         problem = _address(manager)
         if problem:
             check.fail(f"mail.managers[{i}]", problem)
-    check.unknown(mail, "mail.", {"address", "managers", "smtp", "imap"})
+    check.unknown(mail, "mail.", {"address", "managers", "smtp", "imap", "max_attachment_mb"})
+    limit = mail.get("max_attachment_mb", DEFAULT_MAX_ATTACHMENT_MB)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit <= 100:
+        check.fail("mail.max_attachment_mb", "expected a number of megabytes from 0 to 100")
     return MailConfig(
         address=address,
         managers=tuple(managers),
         smtp=_server(check, mail, "smtp", 587),
         imap=_server(check, mail, "imap", 993),
+        max_attachment_mb=float(limit),
     )
 
 

@@ -94,6 +94,41 @@ class Message:
 
 
 @dataclass(frozen=True)
+class IncomingFile:
+    """A file a customer sent, as the platform describes it; fetched by the channel."""
+
+    ref: str  # the platform's handle: Telegram file_id, Viber media URL
+    filename: str
+    mime: str
+    size: int | None = None  # as announced by the platform, if it says
+    kind: str = "document"  # photo, document, video, voice, audio, sticker, animation
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a customer did, parsed from a platform update; channel-neutral.
+
+    The relay archives it (with its files fetched) and mails it to the managers. Several
+    Incoming sharing `group` (a Telegram album) become one email.
+    """
+
+    bot: str
+    customer: Customer
+    dedupe_key: str  # e.g. telegram:<bot>:update:<update_id>
+    created: datetime
+    kind: str = "text"  # text, photo, document, video, voice, sticker, contact, location, ...
+    text: str = ""  # the message text or caption, or a description (location, contact)
+    channel_message_id: str | None = None
+    chat_id: str | None = None  # where replies go
+    files: tuple[IncomingFile, ...] = ()
+    group: str | None = None  # media_group_id: an album
+    edited: bool = False
+    start: bool = False  # the customer pressed Start (/start)
+    event: str | None = None  # no message, a state change: "blocked", "unblocked"
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     """A pending delivery created in the same transaction as its message."""
 

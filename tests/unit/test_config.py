@@ -167,3 +167,13 @@ def test_write_round_trips_and_validates(tmp_path):
     with pytest.raises(ConfigError):
         config.write(data, path)
     assert config.load(path) == written  # a bad edit leaves the old file alone
+
+
+def test_attachment_limit(tmp_path):
+    assert load_text(tmp_path, VALID_CONFIG).mail.max_attachment_bytes == 10 * 1024 * 1024
+    text = VALID_CONFIG.replace("[mail.smtp]", "max_attachment_mb = 2.5\n\n[mail.smtp]")
+    assert load_text(tmp_path, text).mail.max_attachment_bytes == int(2.5 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="mail.max_attachment_mb: expected a number"):
+        load_text(
+            tmp_path, VALID_CONFIG.replace("[mail.smtp]", 'max_attachment_mb = "5"\n[mail.smtp]')
+        )
