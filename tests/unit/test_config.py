@@ -173,7 +173,7 @@ def test_attachment_limit(tmp_path):
     assert load_text(tmp_path, VALID_CONFIG).mail.max_attachment_bytes == 10 * 1024 * 1024
     text = VALID_CONFIG.replace("[mail.smtp]", "max_attachment_mb = 2.5\n\n[mail.smtp]")
     assert load_text(tmp_path, text).mail.max_attachment_bytes == int(2.5 * 1024 * 1024)
-    with pytest.raises(ConfigError, match="mail.max_attachment_mb: expected a number"):
+    with pytest.raises(ConfigError, match=r"mail\.max_attachment_mb: expected a number"):
         load_text(
             tmp_path, VALID_CONFIG.replace("[mail.smtp]", 'max_attachment_mb = "5"\n[mail.smtp]')
         )
