@@ -1,0 +1,128 @@
+"""The relay's one small HTTP server: webhooks, file links, health.
+
+Routes: POST /telegram/<bot> and /viber/<bot> (webhooks), GET /f/<signed id> (files too
+big to attach), GET /healthz. The server knows no platform: the relay registers, per
+webhook, a check that sees the headers and raw bytes (secret token, HMAC) and a handler
+that stores the update. The check runs before anything parses the body; a failed check is
+403 and a log line. The handler's success is the 200 that tells the platform the update is
+stored (DESIGN: nothing is acknowledged before it is stored).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .errors import redact
+
+log = logging.getLogger("im2mail.web")
+
+DEFAULT_MAX_BODY = 1024 * 1024  # Telegram updates are a few KiB; 1 MiB is plenty
+
+Check = Callable[[Mapping[str, str], bytes], bool]
+Handler = Callable[[bytes], Awaitable[None]]
+
+
+class BadUpdate(Exception):
+    """The handler's way to say "this body is not an update" (answered 400)."""
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    path: Path
+    filename: str
+    mime: str
+
+
+@dataclass(frozen=True)
+class _Webhook:
+    check: Check
+    handle: Handler
+
+
+class WebServer:
+    """aiohttp server with an explicit lifecycle: start() binds, stop() drains and closes."""
+
+    def __init__(self, host: str, port: int, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.host, self.port = host, port
+        self.ready = False  # /healthz answers 200 only once the relay says so
+        self._webhooks: dict[tuple[str, str], _Webhook] = {}
+        self._files: Callable[[str], ServedFile | None] = lambda token: None
+        self._app = web.Application(client_max_size=max_body)
+        self._app.add_routes(
+            [
+                web.get("/healthz", self._health),
+                web.post("/{channel:telegram|viber}/{bot}", self._webhook),
+                web.get("/f/{token}", self._file),
+            ]
+        )
+        self._runner: web.AppRunner | None = None
+
+    def add_webhook(self, channel: str, bot: str, check: Check, handle: Handler) -> None:
+        self._webhooks[(channel, bot)] = _Webhook(check, handle)
+
+    def serve_files(self, resolve: Callable[[str], ServedFile | None]) -> None:
+        """resolve(token) gives the file for a signed link, or None (answered 404)."""
+        self._files = resolve
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:  # a free port was asked for: learn which one
+            self.port = self._runner.addresses[0][1]
+        log.info("listening on http://%s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _health(self, request: web.Request) -> web.Response:
+        if self.ready:
+            return web.json_response({"status": "ok"})
+        return web.json_response({"status": "starting"}, status=503)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        channel, bot = request.match_info["channel"], request.match_info["bot"]
+        hook = self._webhooks.get((channel, bot))
+        if hook is None:
+            return web.Response(status=404, text="no such bot\n")
+        try:
+            body = await request.read()  # aiohttp answers 413 past client_max_size
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("%s/%s: webhook body over the size limit, refused (413)", channel, bot)
+            raise
+        if not hook.check(request.headers, body):
+            peer = request.remote or "?"
+            log.warning(
+                "%s/%s: webhook from %s failed its signature check (403)", channel, bot, peer
+            )
+            return web.Response(status=403, text="forbidden\n")
+        try:
+            await hook.handle(body)
+        except BadUpdate as e:
+            log.warning("%s/%s: malformed update refused (400): %s", channel, bot, redact(str(e)))
+            return web.Response(status=400, text="malformed update\n")
+        except Exception as e:
+            # Not stored: a non-2xx answer makes the platform deliver the update again.
+            log.error("%s/%s: update not stored (500): %s", channel, bot, redact(repr(e)))
+            return web.Response(status=500, text="not stored, try again\n")
+        return web.Response(text="ok\n")
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        served = self._files(request.match_info["token"])
+        if served is None or not served.path.is_file():
+            return web.Response(status=404, text="not found\n")
+        disposition = f"attachment; filename*=UTF-8''{quote(served.filename)}"
+        return web.FileResponse(
+            served.path,
+            headers={"Content-Type": served.mime, "Content-Disposition": disposition},
+        )

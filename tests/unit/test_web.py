@@ -1,0 +1,121 @@
+"""The relay's HTTP server: health, webhook checks before parsing, size limit, file links."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from im2mail.web import BadUpdate, ServedFile, WebServer
+
+SECRET = "s3cr3t-token"
+
+
+@pytest.fixture
+async def server():
+    srv = WebServer("127.0.0.1", 0, max_body=64 * 1024)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def url(srv: WebServer, path: str) -> str:
+    return f"http://127.0.0.1:{srv.port}{path}"
+
+
+def telegram_hook(srv: WebServer, received: list, fail: Exception | None = None) -> None:
+    def check(headers, body):
+        return headers.get("X-Telegram-Bot-Api-Secret-Token") == SECRET
+
+    async def handle(body: bytes) -> None:
+        if fail is not None:
+            raise fail
+        received.append(json.loads(body))
+
+    srv.add_webhook("telegram", "shop", check, handle)
+
+
+async def test_health_is_503_until_ready(server, http):
+    async with http.get(url(server, "/healthz")) as r:
+        assert r.status == 503
+    server.ready = True
+    async with http.get(url(server, "/healthz")) as r:
+        assert r.status == 200
+        assert (await r.json())["status"] == "ok"
+
+
+async def test_webhook_with_the_secret_is_handled(server, http):
+    received: list = []
+    telegram_hook(server, received)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(
+        url(server, "/telegram/shop"), json={"update_id": 7}, headers=headers
+    ) as r:
+        assert r.status == 200
+    assert received == [{"update_id": 7}]
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}])
+async def test_webhook_without_the_secret_is_403_and_not_parsed(server, http, headers, caplog):
+    received: list = []
+    telegram_hook(server, received)
+    async with http.post(url(server, "/telegram/shop"), data=b"{not json", headers=headers) as r:
+        assert r.status == 403
+    assert received == []
+    assert "failed its signature check" in caplog.text
+
+
+async def test_unknown_bot_is_404(server, http):
+    async with http.post(url(server, "/telegram/nobody"), json={}) as r:
+        assert r.status == 404
+
+
+async def test_oversize_body_is_413(server, http):
+    received: list = []
+    telegram_hook(server, received)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    body = b'{"update_id": 1, "pad": "' + b"x" * 100_000 + b'"}'
+    async with http.post(url(server, "/telegram/shop"), data=body, headers=headers) as r:
+        assert r.status == 413
+    assert received == []
+
+
+async def test_malformed_update_is_400(server, http):
+    telegram_hook(server, [], fail=BadUpdate("no update_id"))
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(url(server, "/telegram/shop"), json={"x": 1}, headers=headers) as r:
+        assert r.status == 400
+
+
+async def test_store_failure_is_500_so_the_platform_retries(server, http, caplog):
+    telegram_hook(server, [], fail=OSError("disk full"))
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with http.post(
+        url(server, "/telegram/shop"), json={"update_id": 1}, headers=headers
+    ) as r:
+        assert r.status == 500
+    assert "disk full" in caplog.text
+
+
+async def test_signed_file_links(server, http, tmp_path):
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"%PDF-1.4 big file")
+    server.serve_files(
+        lambda token: (
+            ServedFile(blob, "макет А4.pdf", "application/pdf") if token == "good" else None
+        )
+    )
+    async with http.get(url(server, "/f/good")) as r:
+        assert r.status == 200
+        assert await r.read() == b"%PDF-1.4 big file"
+        assert r.headers["Content-Type"] == "application/pdf"
+        assert "filename*=UTF-8''%D0%BC%D0%B0%D0%BA%D0%B5%D1%82" in r.headers["Content-Disposition"]
+    async with http.get(url(server, "/f/forged")) as r:
+        assert r.status == 404
