@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["tests.support.imap_server"]
 TEST_KEYRING = "keyrings.alt.file.PlaintextKeyring"
 
 
