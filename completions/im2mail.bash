@@ -26,7 +26,7 @@ _im2mail_options() {
         "im2mail export") echo "--all --force --format -h --help -o --output" ;;
         "im2mail import") echo "-h --help" ;;
         "im2mail import telegram-export") echo "-h --help" ;;
-        "im2mail init") echo "-h --help --non-interactive" ;;
+        "im2mail init") echo "--address --greeting -h --help --imap-folder --imap-host --imap-password-stdin --imap-port --imap-security --imap-username --listen --manager --no-check --non-interactive --processed-folder --public-url --smtp-host --smtp-password-stdin --smtp-port --smtp-security --smtp-username" ;;
         "im2mail path") echo "-h --help --json" ;;
         "im2mail run") echo "-h --help --once" ;;
         "im2mail search") echo "--channel --customer -h --help --json --limit --since --until" ;;
@@ -48,6 +48,21 @@ _im2mail_option_value() {
     case "$1 $2" in
         "im2mail export --format") echo "words:mbox html" ;;
         "im2mail export -o" | "im2mail export --output") echo "file" ;;
+        "im2mail init --address") echo "text" ;;
+        "im2mail init --greeting") echo "text" ;;
+        "im2mail init --imap-folder") echo "text" ;;
+        "im2mail init --imap-host") echo "text" ;;
+        "im2mail init --imap-port") echo "text" ;;
+        "im2mail init --imap-security") echo "text" ;;
+        "im2mail init --imap-username") echo "text" ;;
+        "im2mail init --listen") echo "text" ;;
+        "im2mail init --manager") echo "text" ;;
+        "im2mail init --processed-folder") echo "text" ;;
+        "im2mail init --public-url") echo "text" ;;
+        "im2mail init --smtp-host") echo "text" ;;
+        "im2mail init --smtp-port") echo "text" ;;
+        "im2mail init --smtp-security") echo "text" ;;
+        "im2mail init --smtp-username") echo "text" ;;
         "im2mail search --channel") echo "words:telegram viber" ;;
         "im2mail search --customer") echo "text" ;;
         "im2mail search --limit") echo "text" ;;

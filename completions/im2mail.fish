@@ -5,7 +5,7 @@
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
 set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
-set -g __im2mail_valued 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines'
+set -g __im2mail_valued 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
 # only if no option value is due and that many arguments are typed (N+: N or more).
@@ -91,8 +91,26 @@ complete -c im2mail -n '__im2mail_at "im2mail import"' -s h -l help -d 'Show thi
 complete -c im2mail -n '__im2mail_at "im2mail import telegram-export"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail import telegram-export" 0' -F -d 'result.json from Telegram Desktop\'s export.'
 
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l address -x -d 'The sales mailbox.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l greeting -x -d 'Sent to new customers.'
 complete -c im2mail -n '__im2mail_at "im2mail init"' -s h -l help -d 'Show this message and exit.'
-complete -c im2mail -n '__im2mail_at "im2mail init"' -l non-interactive -d 'Take every value from flags.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l imap-folder -x -d 'Folder to watch.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l imap-host -x -d 'IMAP server.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l imap-password-stdin -d 'Read the IMAP password from stdin (next line; none: same).'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l imap-port -x -d 'IMAP port.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l imap-security -x -d 'tls, starttls or none.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l imap-username -x -d 'IMAP login.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l listen -x -d 'host:port for the HTTP server.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l manager -x -d 'A manager\'s address (repeat the flag).'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l no-check -d 'Save without checking the servers (not recommended).'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l non-interactive -d 'Ask nothing; take values from flags.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l processed-folder -x -d 'Where handled replies go ("" keeps them).'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l public-url -x -d 'HTTPS address that reaches this machine.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l smtp-host -x -d 'SMTP server.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l smtp-password-stdin -d 'Read the SMTP password from stdin (1st line).'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l smtp-port -x -d 'SMTP port.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l smtp-security -x -d 'starttls, tls or none.'
+complete -c im2mail -n '__im2mail_at "im2mail init"' -l smtp-username -x -d 'SMTP login.'
 
 complete -c im2mail -n '__im2mail_at "im2mail path"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail path"' -l json -d 'One JSON object per line.'

@@ -162,9 +162,27 @@ _im2mail_import_telegram_export() {
 
 _im2mail_init() {
     _arguments \
+        '--address=[The sales mailbox.]:address: ' \
+        '--greeting=[Sent to new customers.]:greeting: ' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
-        '--non-interactive[Take every value from flags.]'
+        '--imap-folder=[Folder to watch.]:imap-folder: ' \
+        '--imap-host=[IMAP server.]:imap-host: ' \
+        '--imap-password-stdin[Read the IMAP password from stdin (next line; none: same).]' \
+        '--imap-port=[IMAP port.]:imap-port: ' \
+        '--imap-security=[tls, starttls or none.]:imap-security: ' \
+        '--imap-username=[IMAP login.]:imap-username: ' \
+        '--listen=[host:port for the HTTP server.]:listen: ' \
+        '*--manager=[A manager'\''s address (repeat the flag).]:manager: ' \
+        '--no-check[Save without checking the servers (not recommended).]' \
+        '--non-interactive[Ask nothing; take values from flags.]' \
+        '--processed-folder=[Where handled replies go ("" keeps them).]:processed-folder: ' \
+        '--public-url=[HTTPS address that reaches this machine.]:public-url: ' \
+        '--smtp-host=[SMTP server.]:smtp-host: ' \
+        '--smtp-password-stdin[Read the SMTP password from stdin (1st line).]' \
+        '--smtp-port=[SMTP port.]:smtp-port: ' \
+        '--smtp-security=[starttls, tls or none.]:smtp-security: ' \
+        '--smtp-username=[SMTP login.]:smtp-username: '
 }
 
 _im2mail_path() {

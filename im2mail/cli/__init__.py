@@ -1,0 +1,77 @@
+"""The im2mail command line: parses, calls the core, prints. No business logic here.
+
+Errors from the core are typed (errors.py) and become one stderr line plus a hint at one
+place: main(). Heavy modules are imported inside the commands that need them, so that
+`im2mail --help` and `im2mail search` start fast. The commands live in the modules beside
+this one, by theme; this module is the app and its error boundary.
+
+No `from __future__ import annotations` in this package: typer would have to evaluate
+every annotation string at start-up (measured: 12 ms instead of 5 ms to build the app).
+"""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..errors import Im2mailError, redact
+from .common import app
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"im2mail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks (secrets are still masked).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Options that apply to every command."""
+
+
+# The command modules register their commands on `app` when imported; the order here is
+# the order of `im2mail --help`.
+from . import setup, running, archive  # noqa: E402, F401, I001
+
+
+def main() -> None:
+    """The console script: the one place where errors become messages and exit codes."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(prog_name="im2mail")
+    except Im2mailError as error:
+        if debug:
+            _print_traceback()
+        _print_error(error.message, error.hint)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:
+        if debug:
+            _print_traceback()
+        _print_error(
+            f"unexpected {type(error).__name__}: {error}",
+            "run again with --debug to see where, and please report it",
+        )
+        sys.exit(1)
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    sys.stderr.write(f"error: {redact(message)}\n")
+    if hint:
+        sys.stderr.write(f"hint: {redact(hint)}\n")
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    sys.stderr.write(redact("".join(traceback.format_exc())))

@@ -1,0 +1,250 @@
+"""The archive: tail, conversations, search, export, stats, import, widget, vacuum, path."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import (
+    Channel,
+    ExportFormat,
+    JsonOption,
+    app,
+    import_app,
+    not_built,
+    note,
+)
+
+# -- the archive --------------------------------------------------------------------------
+
+
+@app.command()
+def tail(
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new messages as they come.")
+    ] = False,
+    conversation: Annotated[
+        int | None,
+        typer.Option("--conversation", "-c", metavar="ID", help="Only this conversation."),
+    ] = None,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, metavar="N", help="How many to show.")
+    ] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """Show recent messages, both directions.
+
+    With -f, keep printing new ones as the relay archives them (Ctrl-C stops).
+    """
+    archive = _open_archive(wait=follow)
+    if archive is None:
+        return
+    with archive:
+        if conversation is not None:
+            archive.conversation(conversation)  # NotFound (exit 5) for an unknown id
+        entries = archive.recent(lines, conversation_id=conversation) if lines else []
+        show = _entry_printer(json_output)
+        for entry in entries:
+            show(entry)
+        if not follow:
+            return
+        after = entries[-1].message_id if entries else archive.last_message_id()
+        try:
+            for entry in archive.follow(after, conversation_id=conversation):
+                show(entry)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def conversations(
+    waiting: Annotated[
+        bool, typer.Option("--waiting", help="Only customers waiting for an answer.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """List conversations.
+
+    Customer, channel, bot, lead source, last message, and how long the customer has
+    been waiting for an answer.
+    """
+    from .. import render
+
+    archive = _open_archive()
+    if archive is None:
+        return
+    with archive:
+        rows = archive.conversations()
+    if waiting:
+        rows = [r for r in rows if r.waiting_since]
+    if json_output:
+        for row in rows:
+            render.json_line(row.record())
+    elif rows:
+        console = render.stdout_console()
+        console.print(render.conversations_table(rows, console.width))
+    else:
+        note("no conversations yet")
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help='Words to find (all of them); "a phrase"; pref*.')
+    ],
+    channel: Annotated[
+        Channel | None, typer.Option("--channel", help="Only this messenger.")
+    ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            metavar="TEXT",
+            help="Only customers whose name, @username or phone has this.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="From: 2026-11-01, 2026-11-01T14:00, 7d, 12h."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="WHEN", help="Up to (same forms).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="At most this many hits.")
+    ] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """Search messages, customer names and file names.
+
+    All words must match; "quoted words" match as a phrase; word* matches a prefix.
+    Newest first.
+
+    Case, ё/е, apostrophe forms (п'ятниця, п’ятниця) and Cyrillic/Latin look-alikes in
+    codes (А4/A4) are folded. Without hits nothing is printed and the exit code is 0.
+    """
+    from .. import render
+    from ..model import SearchQuery
+    from ..timeutil import parse_when
+
+    q = SearchQuery(
+        text=query,
+        channel=channel.value if channel else None,
+        customer=customer,
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+        limit=limit,
+    )
+    archive = _open_archive()
+    if archive is None:
+        return
+    with archive:
+        hits = archive.search(q)
+    if json_output:
+        for hit in hits:
+            render.json_line(hit.record())
+        return
+    paint = render.Painter(render.color_wanted())
+    for hit in hits:
+        for line in render.search_hit(hit, paint):
+            render.write_line(line)
+
+
+@app.command()
+def export(
+    ids: Annotated[list[int] | None, typer.Argument(help="Conversation ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every conversation.")] = False,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="mbox or html.")] = (
+        ExportFormat.mbox
+    ),
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite what is there.")] = False,
+) -> None:
+    """Export conversations to mbox or HTML.
+
+    mbox for mail clients and notmuch; HTML as self-contained pages.
+    """
+    raise not_built("export", "mbox and HTML export come in a later release")
+
+
+@app.command()
+def stats() -> None:
+    """Show response times and unanswered customers.
+
+    Per conversation and per manager: first-response time, unanswered now.
+    """
+    raise not_built("stats", "it comes with the owner's reports")
+
+
+@import_app.command("telegram-export")
+def import_telegram_export(
+    file: Annotated[Path, typer.Argument(help="result.json from Telegram Desktop's export.")],
+) -> None:
+    """Load a Telegram Desktop chat export (JSON).
+
+    Customers, messages and media go into the archive; safe to repeat.
+    """
+    raise not_built("import telegram-export", "it comes with the owner's reports")
+
+
+@app.command()
+def widget() -> None:
+    """Print a website snippet that links to the bots.
+
+    Buttons and QR codes for each bot, tagged with a lead source.
+    """
+    raise not_built("widget", "it comes with the owner's reports")
+
+
+@app.command()
+def vacuum() -> None:
+    """Compact the archive.
+
+    Applies the retention setting for attachment files, then compacts archive.db.
+    """
+    raise not_built("vacuum", "it comes with archive maintenance")
+
+
+@app.command()
+def path(json_output: JsonOption = False) -> None:
+    """Print where config, archive and files live."""
+    from ..home import paths
+
+    where = paths()
+    rows = {"config": str(where.config), "archive": str(where.archive), "blobs": str(where.blobs)}
+    if json_output:
+        from .. import render
+
+        render.json_line(rows)
+        return
+    for key, value in rows.items():
+        typer.echo(f"{key}\t{value}")
+
+
+def _open_archive(wait: bool = False):
+    """The archive for reading; if there is none yet, a note on stderr and None, or with
+    wait=True, the archive once the relay has created it."""
+    import time
+
+    from ..archive import Archive
+    from ..home import paths
+
+    where = paths()
+    if not where.archive.exists():
+        note(f"no archive yet at {where.archive}; it is created when the relay first runs")
+        if not wait:
+            return None
+        while not where.archive.exists():
+            time.sleep(0.5)
+    return Archive.open(where.archive, where.blobs)
+
+
+def _entry_printer(json_output: bool):
+    from .. import render
+
+    if json_output:
+        return lambda entry: render.json_line(entry.record())
+    paint = render.Painter(render.color_wanted())
+    return lambda entry: render.write_line(render.entry_line(entry, paint))

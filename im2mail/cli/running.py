@@ -1,0 +1,66 @@
+"""Running the relay and looking after it: run, status, doctor, systemd-unit, demo."""
+
+from typing import Annotated
+
+import typer
+
+from .common import app, not_built, report_warnings
+
+# -- running ------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is pending, then exit.")
+    ] = False,
+) -> None:
+    """Run the relay in the foreground.
+
+    Runs until SIGTERM or Ctrl-C; logs go to stderr. Checks the config first (exit 3),
+    then that every secret is there (exit 4).
+    """
+    from .. import relay
+
+    cfg, _ = relay.preflight()  # config errors (exit 3) before missing secrets (exit 4)
+    report_warnings(cfg)
+    raise not_built(
+        "run",
+        "config and secrets are in order, but the relay itself arrives with the Telegram relay",
+    )
+
+
+@app.command()
+def status() -> None:
+    """Show the running relay's state.
+
+    Last activity per bot, outbox backlog, oldest pending delivery, last error.
+    """
+    raise not_built("status", "it arrives with the relay")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the set-up and say what to fix.
+
+    Config, keyring, IMAP, SMTP, bots, webhooks, the public URL and the archive.
+    """
+    raise not_built("doctor", "it arrives with the relay")
+
+
+@app.command("systemd-unit")
+def systemd_unit() -> None:
+    """Print a systemd unit for im2mail run.
+
+    Type=notify, LoadCredential= lines for the secrets, restart on failure.
+    """
+    raise not_built("systemd-unit", "it arrives with the relay")
+
+
+@app.command()
+def demo() -> None:
+    """Show the whole round trip offline.
+
+    Local mail servers, a Telegram double, a scripted customer and manager.
+    """
+    raise not_built("demo", "it arrives with manager replies")
