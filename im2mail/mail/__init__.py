@@ -1,0 +1,1 @@
+"""The mailbox side: chat to email (compose), email to reply, sending, watching."""
