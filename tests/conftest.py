@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.support.imap_server"]
+pytest_plugins = ["tests.support.imap_server", "tests.support.fixtures_telegram"]
 TEST_KEYRING = "keyrings.alt.file.PlaintextKeyring"
 
 

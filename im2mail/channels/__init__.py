@@ -1,0 +1,274 @@
+"""The seam between the relay and the messengers: one small protocol, a registry by name.
+
+A channel turns a platform's raw updates into `model.Incoming` values, fetches the files
+they mention, and delivers the managers' answers. It knows nothing of mail or the archive.
+Modules are imported lazily, so `im2mail --help` never pays for python-telegram-bot.
+
+Errors the relay acts on (all `RuntimeFailure`, exit code 1, messages free of secrets):
+`Blocked` (the customer blocked the bot: tell the manager, mark the customer),
+`RetryLater` (flood control, 5xx, timeouts: try again, after `seconds` when given),
+`Rejected` (the platform refused this call: tell the manager, don't retry),
+`FileTooBig` (the platform won't hand out or take the file), `AuthFailed` (bad token),
+`Conflict` (another poller or a webhook holds the updates), `MalformedUpdate`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from ..errors import NotBuiltYet, NotFound, RuntimeFailure
+from ..model import Incoming, IncomingFile
+
+# (filename, mime type, bytes): a file a manager attached to a reply.
+OutgoingFile = tuple[str, str, bytes]
+
+
+class ChannelError(RuntimeFailure):
+    """A messenger platform failed or refused a call.
+
+    `reason` is the platform's own words (for the notice that goes back to the manager);
+    `sent` holds the ids of the messages that did go out before the failure, when a call
+    sends several (a long text in pieces, a batch of files).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        reason: str | None = None,
+        sent: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint)
+        self.reason = reason or message
+        self.sent = tuple(sent)
+
+
+class MalformedUpdate(ChannelError):
+    """An update that does not have the shape the platform documents."""
+
+
+class AuthFailed(ChannelError):
+    """The platform refused the bot's token (it never appears in the message)."""
+
+
+class Blocked(ChannelError):
+    """The customer blocked the bot or deleted the account: nothing can reach them."""
+
+
+class Rejected(ChannelError):
+    """The platform refused this request (bad chat, invalid content); retrying won't help."""
+
+
+class Conflict(ChannelError):
+    """Updates are taken elsewhere: a webhook is set, or another instance is polling."""
+
+
+class RetryLater(ChannelError):
+    """A temporary failure; `seconds` is the platform's own wait (429), else None."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        seconds: float | None = None,
+        reason: str | None = None,
+        sent: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint, reason=reason, sent=sent)
+        self.seconds = seconds
+
+
+class FileTooBig(ChannelError):
+    """The file is over our limit or the platform's; `size` is None when unknown."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        size: int | None = None,
+        limit: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, hint, reason=reason)
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class BotInfo:
+    """Who the bot is, as the platform says (getMe / get_account_info)."""
+
+    id: str
+    name: str
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    url: str  # "" when no webhook is set
+    pending: int | None = None  # updates waiting to be delivered
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One bot on one messenger. Lifecycle: start() (checks the token) ... stop(), or
+    `async with`. Classes are built as Class(bot, token, api_url=None, **options)."""
+
+    name: ClassVar[str]  # "telegram", the key in CHANNELS
+    text_limit: ClassVar[int]  # longest text one message carries
+    bot: str  # the bot's name in config.toml
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def __aenter__(self) -> Channel: ...  # start()
+    async def __aexit__(self, *exc_info: object) -> None: ...  # stop()
+    async def get_me(self) -> BotInfo: ...
+
+    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
+        """What a customer did, from one raw update; [] for updates of no interest.
+        Raises MalformedUpdate and nothing else."""
+        ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """Whether a webhook request is genuine; checked before the body is parsed."""
+        ...
+
+    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
+        """The file's bytes; FileTooBig when over `limit` or refused by the platform."""
+        ...
+
+    async def send_text(self, chat_id: str, text: str) -> list[str]:
+        """Deliver text, split over text_limit; the sent message ids, in order."""
+        ...
+
+    async def send_files(
+        self, chat_id: str, files: Sequence[OutgoingFile], caption: str = ""
+    ) -> list[str]:
+        """Deliver files (pictures as pictures, several as an album); the message ids."""
+        ...
+
+    async def set_webhook(self, url: str, secret: str) -> None: ...
+    async def delete_webhook(self) -> None: ...
+    async def webhook_info(self) -> WebhookInfo: ...
+
+
+@runtime_checkable
+class Polling(Channel, Protocol):
+    """A channel that can also pull updates (Telegram getUpdates).
+
+    poll() returns raw updates from the first one not yet confirmed; confirm(raw) says one
+    is stored. Only a confirmed update is acknowledged to the platform, so an update that
+    was returned but not confirmed comes again (after a restart too); confirm them in order.
+    """
+
+    async def poll(self, timeout: float = 30.0) -> list[dict[str, Any]]: ...
+    def confirm(self, raw: dict[str, Any]) -> None: ...
+
+
+# name -> "module:Class", imported on first use.
+CHANNELS: dict[str, str] = {
+    "telegram": "im2mail.channels.telegram:Telegram",
+    "viber": "im2mail.channels.viber:Viber",
+}
+
+
+def channel_class(name: str) -> type[Channel]:
+    """The class implementing a channel, imported now."""
+    try:
+        module_name, _, class_name = CHANNELS[name].partition(":")
+    except KeyError:
+        known = ", ".join(sorted(CHANNELS))
+        raise NotFound(f"no channel called '{name}'", hint=f"known channels: {known}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        raise NotBuiltYet(f"the {name} channel is not built yet") from None
+    return getattr(module, class_name)
+
+
+def open_channel(
+    name: str, bot: str, token: str, api_url: str | None = None, **options: Any
+) -> Channel:
+    """A channel for one configured bot (not started yet)."""
+    return channel_class(name)(bot, token, api_url, **options)
+
+
+# -- splitting long text -------------------------------------------------------------------
+
+# Where a text may be cut, best first; group 1 is the whitespace dropped at the cut.
+_CUTS = (
+    re.compile(r"(\n[ \t]*\n\s*)"),  # paragraph
+    re.compile(r"(\n\s*)"),  # line
+    re.compile(r"[.!?…;][\"'»”’)\]]*(\s+)"),  # sentence, closing quotes kept with it
+    re.compile(r"(\s+)"),  # word
+)
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units (an emoji outside the BMP counts two)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """`text` in pieces of at most `limit` (as `measure` counts), in order.
+
+    Each cut falls at the last paragraph break, else line break, else sentence end, else
+    space that leaves the piece at least half full; failing all, anywhere but inside a
+    character sequence. Whitespace at the cuts is dropped; blank text gives [].
+    """
+    pieces: list[str] = []
+    rest = text.strip()
+    while rest:
+        if measure(rest) <= limit:
+            pieces.append(rest)
+            break
+        end = _fitting(rest, limit, measure)
+        cut = _best_cut(rest, end)
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return pieces
+
+
+def _fitting(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """The length of the longest prefix within limit (at least 1, to make progress)."""
+    low, high = 0, min(len(text), limit)  # every character measures at least 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return max(low, 1)
+
+
+def _best_cut(text: str, end: int) -> int:
+    window = text[:end]
+    floor = end // 2
+    for pattern in _CUTS:
+        cuts = [m.start(1) for m in pattern.finditer(window) if m.start(1) >= floor]
+        if cuts:
+            return cuts[-1]
+    cut = end
+    while cut > floor and _joins(text, cut):
+        cut -= 1
+    return cut if cut > 0 else end
+
+
+def _joins(text: str, at: int) -> bool:
+    """Whether text[at] belongs to the character before it (combining mark, ZWJ, selector)."""
+    if at >= len(text):
+        return False
+    return unicodedata.category(text[at]) in ("Mn", "Me", "Cf") or text[at - 1] == "\u200d"

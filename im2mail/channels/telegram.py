@@ -1,0 +1,556 @@
+"""Telegram: raw updates -> Incoming values; replies -> Bot API calls.
+
+Uses python-telegram-bot's `telegram.Bot` alone (no Application: the relay owns the loop).
+PTB builds method URLs as `base_url + token + "/" + method` and file URLs as
+`base_file_url + token + "/" + file_path`, so `base_url=<api_url>/bot` and
+`base_file_url=<api_url>/file/bot` give the official shape (DESIGN.md, api_url).
+
+Updates are read raw (getUpdates through the request object, not `Bot.get_updates`), so
+the archive keeps them as Telegram sent them and one odd update cannot stop polling.
+The token never appears in an error raised here: PTB's errors are translated into the
+ChannelError family with redacted messages, and the token is registered for redaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlencode
+
+import telegram
+from telegram import InputMediaDocument, InputMediaPhoto, Message, Update
+from telegram import error as tg_error
+from telegram.request import HTTPXRequest
+
+from ..errors import redact, register_secret
+from ..model import Customer, Incoming, IncomingFile
+from . import (
+    AuthFailed,
+    Blocked,
+    BotInfo,
+    ChannelError,
+    Conflict,
+    FileTooBig,
+    MalformedUpdate,
+    OutgoingFile,
+    Rejected,
+    RetryLater,
+    WebhookInfo,
+    split_text,
+    utf16_len,
+)
+
+log = logging.getLogger(__name__)
+# PTB 22's documented opt-in to durations as timedelta (RetryAfter.retry_after included);
+# without it, PTB warns about the coming change whenever it builds a RetryAfter.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+DEFAULT_API_URL = "https://api.telegram.org"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+ALBUM_SIZE = 10  # sendMediaGroup takes 2-10 items
+PHOTO_LIMIT = 10 * 1024 * 1024  # larger pictures go as documents
+PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
+ALLOWED_UPDATES = ("message", "edited_message", "my_chat_member")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+_START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
+_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# PHOTO_INVALID_DIMENSIONS, IMAGE_PROCESS_FAILED... (PTB changes their case)
+_PHOTO_REFUSED = re.compile(r"PHOTO|IMAGE", re.IGNORECASE)
+# (attribute, fallback mime, fallback extension); animation before document: a GIF has both.
+_MEDIA = (
+    ("animation", "video/mp4", ".mp4"),
+    ("document", "application/octet-stream", ""),
+    ("video", "video/mp4", ".mp4"),
+    ("video_note", "video/mp4", ".mp4"),
+    ("voice", "audio/ogg", ".ogg"),
+    ("audio", "audio/mpeg", ".mp3"),
+)
+_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
+               "video/mp4": ".mp4", "audio/mpeg": ".mp3", "audio/ogg": ".ogg"}  # fmt: skip
+# Customer content we don't model: described by name so the managers know it came.
+_OTHER_CONTENT = ("story", "game", "invoice", "paid_media", "giveaway", "checklist")
+
+T = TypeVar("T")
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def parse_update(bot: str, raw: Any) -> list[Incoming]:
+    """What a customer did, from one raw Telegram update (webhook body or getUpdates item).
+
+    [] for updates that are not about a private chat with a customer (groups, channels,
+    callback queries, service messages, live-location refreshes). Raises MalformedUpdate,
+    never anything else.
+    """
+    update_id = raw.get("update_id") if isinstance(raw, dict) else None
+    if not _is_int(update_id):
+        raise MalformedUpdate(f"telegram bot '{bot}': an update without an update_id")
+    kind = next((k for k in ALLOWED_UPDATES if k in raw), None)
+    if kind is None:
+        return []  # callback queries, channel posts, update types of the future...
+    if not isinstance(raw[kind], dict):
+        raise MalformedUpdate(f"telegram bot '{bot}': update {update_id} has no {kind}")
+    chat = raw[kind].get("chat")
+    if isinstance(chat, dict) and chat.get("type", "private") != "private":
+        return []  # groups and channels: not worth PTB's stricter reading either
+    try:
+        update = Update.de_json(raw, None)
+    except Exception as e:  # PTB raises whatever the shape provokes: KeyError, TypeError, ...
+        raise _malformed(bot, update_id, e) from None
+    key = f"telegram:{bot}:update:{update_id}"
+    try:
+        if update.message is not None or update.edited_message is not None:
+            return _from_message(bot, key, update, raw)
+        if update.my_chat_member is not None:
+            return _from_member(bot, key, update, raw)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise _malformed(bot, update_id, e) from None
+    return []
+
+
+def _from_message(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
+    edited = update.message is None
+    m: Message = update.edited_message if edited else update.message  # type: ignore[assignment]
+    chat, user = m.chat, m.from_user
+    if not _is_int(m.message_id) or chat is None or not _is_int(chat.id):
+        raise TypeError("a message without message_id or chat")
+    if user is None or not _is_int(user.id):
+        raise TypeError("a private message without its sender")
+    content = _content(m)
+    if content is None or (edited and m.location is not None):
+        return []  # a service message, or a live location moving
+    kind, text, files = content
+    start = None if edited else _START.fullmatch(m.text or "")
+    payload = (start.group(1) or "").strip() if start else ""
+    phone = m.contact.phone_number if m.contact and m.contact.user_id == user.id else None
+    customer = Customer(
+        channel="telegram",
+        external_id=str(user.id),
+        first_name=user.first_name or "",
+        last_name=user.last_name or "",
+        username=user.username,
+        phone=_phone(phone) if phone else None,
+        source=payload if _PAYLOAD.fullmatch(payload) else None,
+    )
+    return [
+        Incoming(
+            bot=bot,
+            customer=customer,
+            dedupe_key=key,
+            created=(m.edit_date or m.date) if edited else m.date,
+            kind=kind,
+            text=text,
+            channel_message_id=str(m.message_id),
+            chat_id=str(chat.id),
+            files=files,
+            group=m.media_group_id,
+            edited=edited,
+            start=start is not None,
+            raw=raw,
+        )
+    ]
+
+
+def _content(m: Message) -> tuple[str, str, tuple[IncomingFile, ...]] | None:
+    """(kind, text, files) of a customer's message; None for a service message."""
+    caption, mid = m.caption or "", m.message_id
+    if m.text is not None:
+        return "text", m.text, ()
+    if m.photo:
+        big = max(m.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        file = IncomingFile(big.file_id, f"photo_{mid}.jpg", "image/jpeg", big.file_size, "photo")
+        return "photo", caption, (file,)
+    for kind, fallback_mime, fallback_ext in _MEDIA:
+        media = getattr(m, kind)
+        if media is not None:
+            mime = getattr(media, "mime_type", None) or fallback_mime
+            name = getattr(media, "file_name", None) or (
+                f"{kind}_{mid}{fallback_ext or _EXTENSIONS.get(mime, '')}"
+            )
+            return kind, caption, (IncomingFile(media.file_id, name, mime, media.file_size, kind),)
+    if m.sticker is not None:
+        return "sticker", *_sticker(m)
+    if m.contact is not None:
+        c = m.contact
+        words = ("👤", c.first_name, c.last_name, _phone(c.phone_number))
+        return "contact", " ".join(w for w in words if w), ()
+    if m.venue is not None:
+        lines = ("📍 " + m.venue.title, m.venue.address, _where(m.venue.location))
+        return "location", "\n".join(line for line in lines if line), ()
+    if m.location is not None:
+        return "location", "📍 " + _where(m.location), ()
+    if m.dice is not None:
+        return "other", f"{m.dice.emoji} {m.dice.value}", ()
+    if m.poll is not None:
+        options = "".join(f"\n• {o.text}" for o in m.poll.options)
+        return "other", f"📊 {m.poll.question}{options}", ()
+    for name in _OTHER_CONTENT:
+        if getattr(m, name, None) is not None:
+            return "other", f"[{name}] {caption}".strip(), ()
+    return None
+
+
+def _sticker(m: Message) -> tuple[str, tuple[IncomingFile, ...]]:
+    """Static stickers (webp) come as a picture; animated (.tgs) and video (.webm) ones,
+    which no mail client shows, as words only: emoji, "sticker", the set's name."""
+    s = m.sticker
+    words = (s.emoji, "sticker", f"«{s.set_name}»" if s.set_name else "")
+    text = " ".join(w for w in words if w)
+    if s.is_animated or s.is_video:
+        return text, ()
+    name = f"sticker_{m.message_id}.webp"
+    return text, (IncomingFile(s.file_id, name, "image/webp", s.file_size, "sticker"),)
+
+
+def _from_member(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
+    change = update.my_chat_member
+    if change is None or change.chat is None:
+        raise TypeError("a chat member update without its chat")
+    user, new, old = change.from_user, change.new_chat_member.status, change.old_chat_member.status
+    if not _is_int(user.id) or not _is_int(change.chat.id):
+        raise TypeError("a chat member update without user or chat id")
+    if new == "kicked":
+        event = "blocked"
+    elif new == "member" and old != "member":
+        event = "unblocked"
+    else:
+        return []
+    customer = Customer(
+        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
+    )
+    return [
+        Incoming(
+            bot=bot,
+            customer=customer,
+            dedupe_key=key,
+            created=change.date,
+            kind="event",
+            chat_id=str(change.chat.id),
+            event=event,
+            raw=raw,
+        )
+    ]
+
+
+def _where(location: Any) -> str:
+    lat, lon = round(location.latitude, 6), round(location.longitude, 6)
+    return f"{lat}, {lon}\nhttps://maps.google.com/?q={lat},{lon}"
+
+
+def _phone(number: str) -> str:
+    """Telegram sends shared numbers with or without '+': always give it."""
+    number = number.strip().replace(" ", "")
+    return f"+{number}" if number.isdigit() else number
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _malformed(bot: str, update_id: int, e: Exception) -> MalformedUpdate:
+    detail = redact(f"{type(e).__name__}: {e}")
+    return MalformedUpdate(f"telegram bot '{bot}': update {update_id} is malformed ({detail})")
+
+
+# -- the channel -----------------------------------------------------------------------------
+
+
+class Telegram:
+    """One Telegram bot. `api_url` is the Bot API server root (a local server, a test double).
+
+    `timeout` bounds each API call (connect, read, write) except long polls, which wait
+    their own timeout on top of it.
+    """
+
+    name: ClassVar[str] = "telegram"
+    text_limit: ClassVar[int] = TEXT_LIMIT
+
+    def __init__(
+        self, bot: str, token: str, api_url: str | None = None, *, timeout: float = 10.0
+    ) -> None:
+        if not token:
+            raise AuthFailed(f"telegram bot '{bot}' has an empty token")
+        register_secret(token)
+        _quiet_httpx()
+        self.bot = bot
+        self._timeout = timeout
+        root = (api_url or DEFAULT_API_URL).rstrip("/")
+        times = {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
+        self._requests = HTTPXRequest(connection_pool_size=8, media_write_timeout=60, **times)
+        self._polls = HTTPXRequest(connection_pool_size=2, **times)
+        self._api = telegram.Bot(
+            token,
+            base_url=f"{root}/bot",
+            base_file_url=f"{root}/file/bot",
+            request=self._requests,
+            get_updates_request=self._polls,
+        )
+        self._offset: int | None = None  # the first update not yet stored
+        self._told: int | None = None  # the offset Telegram last heard
+        self._batch: list[int] = []  # update ids of the last poll, not yet confirmed
+        self._confirmed: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"Telegram(bot={self.bot!r})"
+
+    async def __aenter__(self) -> Telegram:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open connections and check the token (getMe): AuthFailed, RetryLater."""
+        await self._call(self._api.initialize())
+
+    async def stop(self) -> None:
+        """Tell Telegram which polled updates are stored, then close the connections.
+        Cancel a running poll() first."""
+        try:
+            if self._offset is not None and self._offset != self._told:
+                with contextlib.suppress(ChannelError):  # at worst, they come again
+                    await self._get_updates(timeout=0, limit=1, patience=min(self._timeout, 2))
+        finally:
+            with contextlib.suppress(tg_error.TelegramError):
+                await self._api.shutdown()
+            await self._requests.shutdown()
+            await self._polls.shutdown()
+
+    async def get_me(self) -> BotInfo:
+        user = await self._call(self._api.get_me())
+        return BotInfo(id=str(user.id), name=user.first_name, username=user.username)
+
+    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
+        return parse_update(self.bot, raw)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        wanted = SECRET_HEADER.lower()
+        given = next((v for k, v in headers.items() if k.lower() == wanted), "")
+        return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def poll(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Raw updates from the first unconfirmed one, waiting up to `timeout` seconds."""
+        result = await self._get_updates(timeout=timeout)
+        if not isinstance(result, list):
+            raise MalformedUpdate(f"telegram bot '{self.bot}': getUpdates gave no list")
+        updates = [u for u in result if isinstance(u, dict) and _is_int(u.get("update_id"))]
+        if len(updates) < len(result):
+            log.warning("telegram bot %r: skipped updates without update_id", self.bot)
+        self._batch = [u["update_id"] for u in updates]
+        self._confirmed.clear()
+        return updates
+
+    def confirm(self, raw: dict[str, Any]) -> None:
+        """Mark one polled update as stored. The offset moves past the longest confirmed
+        run at the start of the batch, so a gap is never acknowledged."""
+        update_id = raw.get("update_id")
+        if update_id in self._batch:
+            self._confirmed.add(update_id)
+        while self._batch and self._batch[0] in self._confirmed:
+            done = self._batch.pop(0)
+            self._confirmed.discard(done)
+            self._offset = done + 1
+
+    async def _get_updates(self, timeout: float, limit: int = 100, patience: float = 0) -> Any:
+        # The parameters go in the query string (the Bot API reads them there too).
+        params: dict[str, Any] = {"timeout": int(timeout), "limit": limit}
+        params["allowed_updates"] = json.dumps(ALLOWED_UPDATES)
+        if self._offset is not None:
+            params["offset"] = self._offset
+        offset, patience = self._offset, patience or self._timeout
+        url = f"{self._api.base_url}/getUpdates?{urlencode(params)}"
+        call = self._polls.post(url, read_timeout=timeout + patience, connect_timeout=patience)
+        result = await self._call(call)
+        self._told = offset
+        return result
+
+    # -- files -------------------------------------------------------------------------------
+
+    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
+        if file.size is not None and file.size > limit:
+            raise self._too_big(file, file.size, limit)
+        info = await self._call(self._api.get_file(file.ref))
+        if info.file_size is not None and info.file_size > limit:
+            raise self._too_big(file, info.file_size, limit)
+        try:
+            data = bytes(await info.download_as_bytearray())
+        except tg_error.InvalidToken:  # PTB's name for any 401/404: here, a vanished file
+            raise Rejected(
+                f"telegram bot '{self.bot}': {file.filename} is no longer available",
+                reason="file not found",
+            ) from None
+        except tg_error.TelegramError as e:
+            raise self._translate(e) from None
+        if len(data) > limit:
+            raise self._too_big(file, len(data), limit)
+        return data
+
+    def _too_big(self, file: IncomingFile, size: int | None, limit: int | None) -> FileTooBig:
+        over = f" ({size} bytes, limit {limit})" if size is not None else ""
+        return FileTooBig(
+            f"telegram bot '{self.bot}': {file.filename} is too big{over}",
+            size=size,
+            limit=limit,
+            reason="file is too big",
+        )
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send_text(self, chat_id: str, text: str) -> list[str]:
+        sent: list[str] = []
+        for piece in split_text(text, TEXT_LIMIT, utf16_len):
+            message = await self._call(self._api.send_message(chat_id, piece), chat_id, sent)
+            sent.append(str(message.message_id))
+        return sent
+
+    async def send_files(
+        self, chat_id: str, files: Sequence[OutgoingFile], caption: str = ""
+    ) -> list[str]:
+        """Pictures (JPEG/PNG up to 10 MB) as photos, everything else as documents; several
+        of a sort as albums of up to 10. The caption rides on the first message, or goes
+        ahead as text when it is over Telegram's 1024."""
+        if not files:
+            return await self.send_text(chat_id, caption)
+        sent: list[str] = []
+        if utf16_len(caption.strip()) > CAPTION_LIMIT:
+            sent += await self.send_text(chat_id, caption)
+            caption = ""
+        photos = [f for f in files if _is_photo(f)]
+        others = [f for f in files if not _is_photo(f)]
+        for sort, batch in (("photo", photos), ("document", others)):
+            for start in range(0, len(batch), ALBUM_SIZE):
+                group = batch[start : start + ALBUM_SIZE]
+                sent += await self._send_group(chat_id, sort, group, caption.strip(), sent)
+                caption = ""
+        return sent
+
+    async def _send_group(
+        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str, sent: list[str]
+    ) -> list[str]:
+        try:
+            return await self._send_as(chat_id, sort, group, caption, sent)
+        except Rejected as e:
+            if sort != "photo" or not _PHOTO_REFUSED.search(e.reason):
+                raise
+            log.info("telegram bot %r: %s; sending the pictures as files", self.bot, e.reason)
+            return await self._send_as(chat_id, "document", group, caption, sent)
+
+    async def _send_as(
+        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str, sent: list[str]
+    ) -> list[str]:
+        text = caption or None
+        if len(group) == 1:
+            name, _, data = group[0]
+            if sort == "photo":
+                call = self._api.send_photo(chat_id, data, caption=text, filename=name)
+            else:
+                call = self._api.send_document(chat_id, data, caption=text, filename=name)
+            return [str((await self._call(call, chat_id, sent)).message_id)]
+        kind = InputMediaPhoto if sort == "photo" else InputMediaDocument
+        media = [
+            kind(data, caption=text if i == 0 else None, filename=name)
+            for i, (name, _, data) in enumerate(group)
+        ]
+        messages = await self._call(self._api.send_media_group(chat_id, media), chat_id, sent)
+        return [str(m.message_id) for m in messages]
+
+    # -- webhook -----------------------------------------------------------------------------
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        """Register the webhook; `secret` (1-256 of A-Z a-z 0-9 _ -) comes back in the
+        X-Telegram-Bot-Api-Secret-Token header of every delivery."""
+        await self._call(
+            self._api.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        )
+
+    async def delete_webhook(self) -> None:
+        await self._call(self._api.delete_webhook())
+
+    async def webhook_info(self) -> WebhookInfo:
+        info = await self._call(self._api.get_webhook_info())
+        return WebhookInfo(
+            url=info.url,
+            pending=info.pending_update_count,
+            last_error=info.last_error_message,
+            last_error_at=info.last_error_date,
+        )
+
+    # -- errors ------------------------------------------------------------------------------
+
+    async def _call(
+        self, call: Awaitable[T], chat_id: str | None = None, sent: Sequence[str] = ()
+    ) -> T:
+        try:
+            return await call
+        except tg_error.TelegramError as e:
+            raise self._translate(e, chat_id, sent) from None
+
+    def _translate(
+        self, e: tg_error.TelegramError, chat_id: str | None = None, sent: Sequence[str] = ()
+    ) -> ChannelError:
+        """PTB's error as ours: typed for the relay, its words redacted."""
+        who = f"telegram bot '{self.bot}'"
+        where = f"{who}, chat {chat_id}" if chat_id else who
+        reason = redact(str(e)) or type(e).__name__
+        if isinstance(e, tg_error.RetryAfter):
+            seconds = _seconds(e)
+            return RetryLater(
+                f"{who}: flood control, retry in {seconds:g} s",
+                seconds=seconds,
+                reason=reason,
+                sent=sent,
+            )
+        if isinstance(e, tg_error.InvalidToken):
+            return AuthFailed(
+                f"{who}: Telegram refused the token (401 Unauthorized)",
+                hint="get a new token from @BotFather and store it with: "
+                f"im2mail bot add telegram {self.bot} --token-stdin",
+                reason="Unauthorized",
+            )
+        if isinstance(e, tg_error.Forbidden):
+            return Blocked(f"{where}: {reason}", reason=reason, sent=sent)
+        if isinstance(e, tg_error.Conflict):
+            return Conflict(f"{who}: {reason}", hint=_conflict_hint(reason), reason=reason)
+        if isinstance(e, tg_error.NetworkError) and re.search(r"too big|Too Large", reason):
+            return FileTooBig(f"{where}: {reason}", reason=reason)
+        if isinstance(e, tg_error.BadRequest | tg_error.ChatMigrated):
+            return Rejected(f"{where}: {reason}", reason=reason, sent=sent)
+        if isinstance(e, tg_error.NetworkError):  # timeouts, 5xx, connection failures
+            return RetryLater(f"{where}: {reason}", reason=reason, sent=sent)
+        return Rejected(f"{where}: {reason}", reason=reason, sent=sent)
+
+
+def _is_photo(file: OutgoingFile) -> bool:
+    _, mime, data = file
+    return mime in PHOTO_MIMES and len(data) <= PHOTO_LIMIT
+
+
+def _conflict_hint(reason: str) -> str:
+    if "webhook" in reason:
+        return "polling and a webhook exclude each other: run 'im2mail webhook delete'"
+    return "another program is reading this bot's updates: stop it (only one may poll)"
+
+
+def _seconds(e: tg_error.RetryAfter) -> float:
+    value = e.retry_after  # a timedelta with PTB_TIMEDELTA set, else int
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _quiet_httpx() -> None:
+    """httpx logs every request URL at INFO, and Bot API URLs carry the token."""
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.level == logging.NOTSET:
+        httpx_log.setLevel(logging.WARNING)
