@@ -23,7 +23,6 @@ from im2mail.channels.telegram import Telegram
 from im2mail.model import IncomingFile
 from tests.support.telegram_double import JPEG, TelegramDouble
 
-# Until tests/conftest.py lists it, this module registers the fixture plugin itself.
 pytestmark = pytest.mark.e2e
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
