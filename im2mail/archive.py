@@ -12,6 +12,7 @@ normalized text of search.normalize; results show the original text from `messag
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from typing import Any
 from . import rows, search
 from .blobs import BlobStore
 from .db import clean, connect, dt, now, translate, ts
+from .deliveries import Deliveries
 from .errors import ArchiveError, NotFound, UsageError
 from .model import (
     Attachment,
@@ -144,6 +146,21 @@ class Archive:
                 raise
             if db.in_transaction:
                 db.execute("COMMIT")
+
+    # Hooks for modules that keep their queries beside the archive's (deliveries.py):
+    # the same lock, sqlite3-to-ArchiveError translation and BEGIN IMMEDIATE transactions.
+    def reading(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The connection, for reads, under the archive's lock."""
+        return self._use()
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The connection inside one write transaction, committed on success."""
+        return self._transaction()
+
+    @functools.cached_property
+    def deliveries(self) -> Deliveries:
+        """The delivery queue (the outbox table) that the sending workers use."""
+        return Deliveries(self)
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs.path(sha256)

@@ -131,7 +131,7 @@ def save(
         raise ConfigError("the SMTP and IMAP passwords are needed", hint="give both")
     secrets.backend_name()
     if check:
-        from .mail.outbox import check_login as check_smtp
+        from .mail.smtp import check_login as check_smtp
         from .mail.watcher import check_login as check_imap
 
         progress(f"checking IMAP login at {cfg.mail.imap.host}:{cfg.mail.imap.port} …")
