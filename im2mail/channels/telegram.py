@@ -6,7 +6,8 @@ PTB builds method URLs as `base_url + token + "/" + method` and file URLs as
 `base_file_url=<api_url>/file/bot` give the official shape (DESIGN.md, api_url).
 
 Updates are read raw (getUpdates through the request object, not `Bot.get_updates`), so
-the archive keeps them as Telegram sent them and one odd update cannot stop polling.
+the archive keeps them as Telegram sent them and one odd update cannot stop polling;
+reading them is `parse_update`'s job (telegram_parse.py, re-exported here).
 The token never appears in an error raised here: PTB's errors are translated into the
 ChannelError family with redacted messages, and the token is registered for redaction.
 """
@@ -17,7 +18,6 @@ import contextlib
 import hmac
 import json
 import logging
-import os
 import re
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import timedelta
@@ -25,12 +25,12 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlencode
 
 import telegram
-from telegram import InputMediaDocument, InputMediaPhoto, Message, Update
+from telegram import InputMediaDocument, InputMediaPhoto
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
 from ..errors import redact, register_secret
-from ..model import Customer, Incoming, IncomingFile
+from ..model import Incoming, IncomingFile
 from . import (
     AuthFailed,
     Blocked,
@@ -46,11 +46,9 @@ from . import (
     split_text,
     utf16_len,
 )
+from .telegram_parse import ALLOWED_UPDATES, _is_int, parse_update  # also public from here
 
 log = logging.getLogger(__name__)
-# PTB 22's documented opt-in to durations as timedelta (RetryAfter.retry_after included);
-# without it, PTB warns about the coming change whenever it builds a RetryAfter.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 DEFAULT_API_URL = "https://api.telegram.org"
 TEXT_LIMIT = 4096
@@ -58,211 +56,12 @@ CAPTION_LIMIT = 1024
 ALBUM_SIZE = 10  # sendMediaGroup takes 2-10 items
 PHOTO_LIMIT = 10 * 1024 * 1024  # larger pictures go as documents
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
-ALLOWED_UPDATES = ("message", "edited_message", "my_chat_member")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
-_START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
-_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # PHOTO_INVALID_DIMENSIONS, IMAGE_PROCESS_FAILED... (PTB changes their case)
 _PHOTO_REFUSED = re.compile(r"PHOTO|IMAGE", re.IGNORECASE)
-# (attribute, fallback mime, fallback extension); animation before document: a GIF has both.
-_MEDIA = (
-    ("animation", "video/mp4", ".mp4"),
-    ("document", "application/octet-stream", ""),
-    ("video", "video/mp4", ".mp4"),
-    ("video_note", "video/mp4", ".mp4"),
-    ("voice", "audio/ogg", ".ogg"),
-    ("audio", "audio/mpeg", ".mp3"),
-)
-_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
-               "video/mp4": ".mp4", "audio/mpeg": ".mp3", "audio/ogg": ".ogg"}  # fmt: skip
-# Customer content we don't model: described by name so the managers know it came.
-_OTHER_CONTENT = ("story", "game", "invoice", "paid_media", "giveaway", "checklist")
 
 T = TypeVar("T")
-
-
-# -- parsing ---------------------------------------------------------------------------------
-
-
-def parse_update(bot: str, raw: Any) -> list[Incoming]:
-    """What a customer did, from one raw Telegram update (webhook body or getUpdates item).
-
-    [] for updates that are not about a private chat with a customer (groups, channels,
-    callback queries, service messages, live-location refreshes). Raises MalformedUpdate,
-    never anything else.
-    """
-    update_id = raw.get("update_id") if isinstance(raw, dict) else None
-    if not _is_int(update_id):
-        raise MalformedUpdate(f"telegram bot '{bot}': an update without an update_id")
-    kind = next((k for k in ALLOWED_UPDATES if k in raw), None)
-    if kind is None:
-        return []  # callback queries, channel posts, update types of the future...
-    if not isinstance(raw[kind], dict):
-        raise MalformedUpdate(f"telegram bot '{bot}': update {update_id} has no {kind}")
-    chat = raw[kind].get("chat")
-    if isinstance(chat, dict) and chat.get("type", "private") != "private":
-        return []  # groups and channels: not worth PTB's stricter reading either
-    try:
-        update = Update.de_json(raw, None)
-    except Exception as e:  # PTB raises whatever the shape provokes: KeyError, TypeError, ...
-        raise _malformed(bot, update_id, e) from None
-    key = f"telegram:{bot}:update:{update_id}"
-    try:
-        if update.message is not None or update.edited_message is not None:
-            return _from_message(bot, key, update, raw)
-        if update.my_chat_member is not None:
-            return _from_member(bot, key, update, raw)
-    except (AttributeError, TypeError, ValueError) as e:
-        raise _malformed(bot, update_id, e) from None
-    return []
-
-
-def _from_message(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
-    edited = update.message is None
-    m: Message = update.edited_message if edited else update.message  # type: ignore[assignment]
-    chat, user = m.chat, m.from_user
-    if not _is_int(m.message_id) or chat is None or not _is_int(chat.id):
-        raise TypeError("a message without message_id or chat")
-    if user is None or not _is_int(user.id):
-        raise TypeError("a private message without its sender")
-    content = _content(m)
-    if content is None or (edited and m.location is not None):
-        return []  # a service message, or a live location moving
-    kind, text, files = content
-    start = None if edited else _START.fullmatch(m.text or "")
-    payload = (start.group(1) or "").strip() if start else ""
-    phone = m.contact.phone_number if m.contact and m.contact.user_id == user.id else None
-    customer = Customer(
-        channel="telegram",
-        external_id=str(user.id),
-        first_name=user.first_name or "",
-        last_name=user.last_name or "",
-        username=user.username,
-        phone=_phone(phone) if phone else None,
-        source=payload if _PAYLOAD.fullmatch(payload) else None,
-    )
-    return [
-        Incoming(
-            bot=bot,
-            customer=customer,
-            dedupe_key=key,
-            created=(m.edit_date or m.date) if edited else m.date,
-            kind=kind,
-            text=text,
-            channel_message_id=str(m.message_id),
-            chat_id=str(chat.id),
-            files=files,
-            group=m.media_group_id,
-            edited=edited,
-            start=start is not None,
-            raw=raw,
-        )
-    ]
-
-
-def _content(m: Message) -> tuple[str, str, tuple[IncomingFile, ...]] | None:
-    """(kind, text, files) of a customer's message; None for a service message."""
-    caption, mid = m.caption or "", m.message_id
-    if m.text is not None:
-        return "text", m.text, ()
-    if m.photo:
-        big = max(m.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-        file = IncomingFile(big.file_id, f"photo_{mid}.jpg", "image/jpeg", big.file_size, "photo")
-        return "photo", caption, (file,)
-    for kind, fallback_mime, fallback_ext in _MEDIA:
-        media = getattr(m, kind)
-        if media is not None:
-            mime = getattr(media, "mime_type", None) or fallback_mime
-            name = getattr(media, "file_name", None) or (
-                f"{kind}_{mid}{fallback_ext or _EXTENSIONS.get(mime, '')}"
-            )
-            return kind, caption, (IncomingFile(media.file_id, name, mime, media.file_size, kind),)
-    if m.sticker is not None:
-        return "sticker", *_sticker(m)
-    if m.contact is not None:
-        c = m.contact
-        words = ("👤", c.first_name, c.last_name, _phone(c.phone_number))
-        return "contact", " ".join(w for w in words if w), ()
-    if m.venue is not None:
-        lines = ("📍 " + m.venue.title, m.venue.address, _where(m.venue.location))
-        return "location", "\n".join(line for line in lines if line), ()
-    if m.location is not None:
-        return "location", "📍 " + _where(m.location), ()
-    if m.dice is not None:
-        return "other", f"{m.dice.emoji} {m.dice.value}", ()
-    if m.poll is not None:
-        options = "".join(f"\n• {o.text}" for o in m.poll.options)
-        return "other", f"📊 {m.poll.question}{options}", ()
-    for name in _OTHER_CONTENT:
-        if getattr(m, name, None) is not None:
-            return "other", f"[{name}] {caption}".strip(), ()
-    return None
-
-
-def _sticker(m: Message) -> tuple[str, tuple[IncomingFile, ...]]:
-    """Static stickers (webp) come as a picture; animated (.tgs) and video (.webm) ones,
-    which no mail client shows, as words only: emoji, "sticker", the set's name."""
-    s = m.sticker
-    words = (s.emoji, "sticker", f"«{s.set_name}»" if s.set_name else "")
-    text = " ".join(w for w in words if w)
-    if s.is_animated or s.is_video:
-        return text, ()
-    name = f"sticker_{m.message_id}.webp"
-    return text, (IncomingFile(s.file_id, name, "image/webp", s.file_size, "sticker"),)
-
-
-def _from_member(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
-    change = update.my_chat_member
-    if change is None or change.chat is None:
-        raise TypeError("a chat member update without its chat")
-    user, new, old = change.from_user, change.new_chat_member.status, change.old_chat_member.status
-    if not _is_int(user.id) or not _is_int(change.chat.id):
-        raise TypeError("a chat member update without user or chat id")
-    if new == "kicked":
-        event = "blocked"
-    elif new == "member" and old != "member":
-        event = "unblocked"
-    else:
-        return []
-    customer = Customer(
-        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
-    )
-    return [
-        Incoming(
-            bot=bot,
-            customer=customer,
-            dedupe_key=key,
-            created=change.date,
-            kind="event",
-            chat_id=str(change.chat.id),
-            event=event,
-            raw=raw,
-        )
-    ]
-
-
-def _where(location: Any) -> str:
-    lat, lon = round(location.latitude, 6), round(location.longitude, 6)
-    return f"{lat}, {lon}\nhttps://maps.google.com/?q={lat},{lon}"
-
-
-def _phone(number: str) -> str:
-    """Telegram sends shared numbers with or without '+': always give it."""
-    number = number.strip().replace(" ", "")
-    return f"+{number}" if number.isdigit() else number
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _malformed(bot: str, update_id: int, e: Exception) -> MalformedUpdate:
-    detail = redact(f"{type(e).__name__}: {e}")
-    return MalformedUpdate(f"telegram bot '{bot}': update {update_id} is malformed ({detail})")
-
-
-# -- the channel -----------------------------------------------------------------------------
 
 
 class Telegram:

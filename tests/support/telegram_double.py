@@ -18,6 +18,10 @@ Updates get increasing update_ids and the fields Telegram fills in. While a webh
 set, a pushed update is POSTed to it at once (with X-Telegram-Bot-Api-Secret-Token) and
 retried a few times on failure; every attempt is recorded in `deliveries`. Updates whose
 type the bot's allowed_updates excludes are dropped, as Telegram does.
+
+The pieces: telegram_records.py (the records tests read, per-bot state), telegram_updates.py
+(the update builders, push_text...), telegram_methods.py (the Bot API methods); this module
+is the server (HTTP, error injection, webhook delivery) and re-exports their public names.
 """
 
 from __future__ import annotations
@@ -28,38 +32,55 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from .telegram_methods import CAPTION_LIMIT, TEXT_LIMIT, WEBHOOK_CONFLICT, BotApiMethods
+from .telegram_records import (
+    DESCRIPTIONS,
+    NOT_BY_DEFAULT,
+    ApiError,
+    Call,
+    Delivery,
+    Sent,
+    StoredFile,
+    Upload,
+    User,
+    _Bot,
+    _Fault,
+)
+from .telegram_updates import JPEG, CustomerUpdates
+
+__all__ = [  # every public name of this module before it was split
+    "BAD_GATEWAY_PAGE",
+    "CAPTION_LIMIT",
+    "DESCRIPTIONS",
+    "DOWNLOAD_LIMIT",
+    "JPEG",
+    "NOT_BY_DEFAULT",
+    "TEXT_LIMIT",
+    "UPLOAD_LIMIT",
+    "WEBHOOK_CONFLICT",
+    "ApiError",
+    "Call",
+    "Delivery",
+    "Sent",
+    "StoredFile",
+    "TelegramDouble",
+    "Upload",
+    "User",
+    "telegram_api",
+]
+
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
 UPLOAD_LIMIT = 50 * 1024 * 1024  # bigger requests get 413
-TEXT_LIMIT = 4096  # counted in code points (measured on the real API)
-CAPTION_LIMIT = 1024
-# With no allowed_updates set, Telegram sends every type but these.
-NOT_BY_DEFAULT = ("chat_member", "message_reaction", "message_reaction_count")
-
-DESCRIPTIONS = {
-    400: "Bad Request: chat not found",
-    401: "Unauthorized",
-    403: "Forbidden: bot was blocked by the user",
-    404: "Not Found",
-    409: "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running",
-    413: "Request Entity Too Large",
-    500: "Internal Server Error",
-}
 BAD_GATEWAY_PAGE = (  # what nginx in front of the Bot API answers: HTML, not JSON
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
     "</body>\r\n</html>\r\n"
-)
-WEBHOOK_CONFLICT = (
-    "Conflict: can't use getUpdates method while webhook is active; "
-    "use deleteWebhook to delete the webhook first"
 )
 # How the Bot API reads form values (JSON bodies come typed already).
 _INT_PARAMS = {"offset", "limit", "timeout", "max_connections", "message_thread_id",
@@ -68,187 +89,12 @@ _JSON_PARAMS = {"allowed_updates", "media", "entities", "caption_entities", "rep
                 "link_preview_options", "reply_parameters"}  # fmt: skip
 _BOOL_PARAMS = {"drop_pending_updates", "disable_notification", "protect_content",
                 "has_spoiler", "disable_content_type_detection"}  # fmt: skip
-_FILES = {  # kind: (file_id prefix, file_path folder, extension), as the real server makes them
-    "photo": ("AgACAgIAAxkBAAI", "photos", ".jpg"),
-    "document": ("BQACAgIAAxkBAAI", "documents", ""),
-    "video": ("BAACAgIAAxkBAAI", "videos", ".mp4"),
-    "voice": ("AwACAgIAAxkBAAI", "voice", ".oga"),
-    "audio": ("CQACAgIAAxkBAAI", "music", ".mp3"),
-    "sticker": ("CAACAgIAAxkBAAI", "stickers", ".webp"),
-    "animation": ("CgACAgIAAxkBAAI", "animations", ".mp4"),
-    "video_note": ("DQACAgIAAxkBAAI", "video_notes", ".mp4"),
-}
-_MEDIA_FIELDS: dict[str, dict[str, Any]] = {
-    "video": {"duration": 5, "width": 640, "height": 360, "mime_type": "video/mp4"},
-    "voice": {"duration": 3, "mime_type": "audio/ogg"},
-    "audio": {"duration": 95, "performer": "Гурт", "title": "Пісня", "mime_type": "audio/mpeg"},
-    "video_note": {"duration": 4, "length": 240},
-    "animation": {"duration": 2, "width": 320, "height": 240, "file_name": "giphy.mp4",
-                  "mime_type": "video/mp4"},
-    "sticker": {"width": 512, "height": 512, "emoji": "👍", "set_name": "ShopStickers",
-                "is_animated": False, "is_video": False, "type": "regular"},
-}  # fmt: skip
-_MEDIA_BYTES = {"video": b"\x00\x00\x00\x18ftypmp42", "voice": b"OggS voice",
-                "sticker": b"RIFF\x00\x00\x00\x00WEBPVP8 ", "document": b"%PDF-1.4"}  # fmt: skip
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"  # a JPEG's start
-
-
-# -- records the tests read ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class User:
-    """A Telegram user (a customer); `chat` is their private chat with any bot."""
-
-    id: int
-    first_name: str
-    last_name: str = ""
-    username: str | None = None
-    language_code: str = "uk"
-
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
-        if self.last_name:
-            data["last_name"] = self.last_name
-        if self.username:
-            data["username"] = self.username
-        data["language_code"] = self.language_code
-        return data
-
-    def chat(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.json().items() if k not in ("is_bot", "language_code")}
-        return {**data, "type": "private"}
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file part of a multipart request."""
-
-    field: str
-    filename: str | None
-    content_type: str
-    data: bytes
-
-
-@dataclass
-class Call:
-    """One request the bot made."""
-
-    token: str
-    method: str  # as the client spelled it
-    http_method: str
-    params: dict[str, Any]
-    files: dict[str, Upload]
-    status: int = 0
-    response: Any = None
-    at: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One message the bot sent (an album gives one per item)."""
-
-    method: str  # sendMessage, sendPhoto, sendDocument, sendMediaGroup
-    chat_id: int
-    message_id: int
-    kind: str  # text, photo, document
-    text: str  # text or caption
-    file: Upload | None
-    media_group_id: str | None
-    message: dict[str, Any]  # as the API returned it
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One attempt to POST an update to the webhook."""
-
-    token: str
-    update_id: int
-    url: str
-    attempt: int
-    status: int | None  # None: no HTTP answer (refused, timed out)
-    secret: str | None  # the secret header that was sent
-    error: str | None = None
-
-
-@dataclass
-class StoredFile:
-    file_id: str
-    file_unique_id: str
-    file_path: str
-    data: bytes
-    size: int
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "file_id": self.file_id,
-            "file_unique_id": self.file_unique_id,
-            "file_size": self.size,
-        }
-
-
-@dataclass
-class _Fault:
-    method: str  # lower case, "*" for any
-    token: str | None
-    status: int | None
-    description: str | None
-    retry_after: int | None
-    delay: float
-    times: int
-    skip: int = 0  # matching calls to let through first
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, description: str | None = None, **parameters: Any) -> None:
-        super().__init__(code, description)
-        self.code = code
-        self.description = description or DESCRIPTIONS.get(code, "Bad Request")
-        self.parameters = parameters
-
-
-@dataclass
-class _Bot:
-    token: str
-    id: int
-    username: str
-    first_name: str
-    pending: list[dict[str, Any]] = field(default_factory=list)  # not confirmed yet
-    allowed_updates: list[str] | None = None
-    webhook: dict[str, Any] | None = None
-    last_error: tuple[int, str] | None = None
-    revoked: bool = False
-    blocked_by: set[int] = field(default_factory=set)
-    files: dict[str, StoredFile] = field(default_factory=dict)
-    poller: asyncio.Future[ApiError | None] | None = None
-    delivering: asyncio.Lock = field(default_factory=asyncio.Lock)
-    message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
-
-    def user(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "is_bot": True,
-            "first_name": self.first_name,
-            "username": self.username,
-        }
-
-    def next_message_id(self, chat_id: int) -> int:
-        return next(self.message_ids.setdefault(chat_id, itertools.count(1)))
-
-    def wants(self, update_type: str) -> bool:
-        if self.allowed_updates is None:
-            return update_type not in NOT_BY_DEFAULT
-        return update_type in self.allowed_updates
-
-    def wake_poller(self, outcome: ApiError | None = None) -> None:
-        if self.poller is not None and not self.poller.done():
-            self.poller.set_result(outcome)
 
 
 # -- the double ------------------------------------------------------------------------------
 
 
-class TelegramDouble:
+class TelegramDouble(CustomerUpdates, BotApiMethods):
     """The server plus its test-side API. `url` is what im2mail calls api_url."""
 
     def __init__(
@@ -345,7 +191,7 @@ class TelegramDouble:
     ) -> str:
         """Store a file the bot can getFile and download; returns its file_id. `size` is
         what Telegram announces (default len(data)): set it to fake a huge file."""
-        return self._store(self._bot(token), data, file_path, size, kind).file_id
+        return self._bot(token).store(data, file_path, size, kind).file_id
 
     def file(self, token: str, file_id: str) -> StoredFile:
         return self._bot(token).files[file_id]
@@ -424,7 +270,7 @@ class TelegramDouble:
         longer than the client's read timeout, that is a timeout."""
         self._faults.append(_Fault(method.lower(), token, None, None, None, seconds, times))
 
-    # pushing updates
+    # pushing updates (push_text, push_photo... are CustomerUpdates', telegram_updates.py)
 
     async def push_update(self, token: str, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update (update_id added if missing); with a webhook set, deliver it now.
@@ -440,165 +286,6 @@ class TelegramDouble:
             bot.wake_poller()
         return update
 
-    async def push_message(self, token: str, user: User, **content: Any) -> dict[str, Any]:
-        """A message from `user` with any content fields (text=..., location=...)."""
-        return await self.push_update(token, {"message": self.message(token, user, **content)})
-
-    def message(self, token: str, user: User, **content: Any) -> dict[str, Any]:
-        """A Message object from `user` in their private chat (not pushed)."""
-        return {
-            "message_id": self._bot(token).next_message_id(user.id),
-            "from": user.json(),
-            "chat": user.chat(),
-            "date": int(time.time()),
-            **content,
-        }
-
-    async def push_text(
-        self, token: str, user: User, text: str, entities: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
-        """A text message; a leading /command gets its bot_command entity."""
-        if entities is None and text.startswith("/"):
-            entities = [{"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}]
-        extra = {"entities": entities} if entities else {}
-        return await self.push_message(token, user, text=text, **extra)
-
-    async def push_start(
-        self, token: str, user: User, payload: str | None = None
-    ) -> dict[str, Any]:
-        """The customer pressed Start, from a deep link t.me/<bot>?start=<payload> or not."""
-        return await self.push_text(token, user, f"/start {payload}" if payload else "/start")
-
-    async def push_photo(
-        self,
-        token: str,
-        user: User,
-        data: bytes = JPEG + b"photo",
-        caption: str = "",
-        media_group_id: str | None = None,
-        size: int | None = None,
-    ) -> dict[str, Any]:
-        """A photo in three sizes, as Telegram makes them; the largest holds `data`."""
-        return await self.push_message(
-            token, user, **self._photo(token, data, caption, media_group_id, size)
-        )
-
-    async def push_album(
-        self,
-        token: str,
-        user: User,
-        count: int = 3,
-        caption: str = "",
-        photos: list[bytes] | None = None,
-    ) -> list[dict[str, Any]]:
-        """`count` photo messages sharing one media_group_id; the caption on the first."""
-        group = str(13_000_000_000_000_000 + next(self._ids))
-        photos = photos or [JPEG + f"album photo {i}".encode() for i in range(count)]
-        return [
-            await self.push_photo(token, user, data, caption if i == 0 else "", group)
-            for i, data in enumerate(photos)
-        ]
-
-    async def push_document(
-        self, token: str, user: User, data: bytes = b"%PDF-1.4 invoice", **fields: Any
-    ) -> dict[str, Any]:
-        """A document (default: invoice.pdf, application/pdf); fields as for push_file."""
-        fields = {"file_name": "invoice.pdf", "mime_type": "application/pdf", **fields}
-        return await self.push_file(token, user, "document", data, **fields)
-
-    async def push_file(
-        self,
-        token: str,
-        user: User,
-        kind: str,
-        data: bytes | None = None,
-        caption: str = "",
-        size: int | None = None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        """A message with one file of `kind`: document, video, voice, audio, animation,
-        video_note, sticker. Realistic fields come by default (duration, mime_type, a
-        sticker's emoji and set_name...); `fields` add to or override them (file_name=...,
-        is_animated=True). `size` is the size Telegram announces (default: len(data))."""
-        fields = {**_MEDIA_FIELDS.get(kind, {}), **fields}
-        data = _MEDIA_BYTES.get(kind, b"data") if data is None else data
-        stored = self._store(self._bot(token), data, None, size, kind)
-        content: dict[str, Any] = {kind: {**stored.json(), **fields}}
-        if kind == "animation":  # Telegram sends a GIF as both
-            keep = ("file_name", "mime_type")
-            content["document"] = {**stored.json(), **{k: fields[k] for k in keep}}
-        if caption:
-            content["caption"] = caption
-        return await self.push_message(token, user, **content)
-
-    async def push_contact(
-        self,
-        token: str,
-        user: User,
-        phone: str = "380671234567",
-        own: bool = True,
-        first_name: str | None = None,
-    ) -> dict[str, Any]:
-        """A shared contact; `own`: the customer's own number (the request_contact button)."""
-        contact: dict[str, Any] = {
-            "phone_number": phone,
-            "first_name": first_name or user.first_name,
-        }
-        if own:
-            contact["user_id"] = user.id
-            if user.last_name:
-                contact["last_name"] = user.last_name
-        return await self.push_message(token, user, contact=contact)
-
-    async def push_location(
-        self, token: str, user: User, latitude: float = 50.450123, longitude: float = 30.523456
-    ) -> dict[str, Any]:
-        return await self.push_message(
-            token, user, location={"latitude": latitude, "longitude": longitude}
-        )
-
-    async def push_venue(
-        self,
-        token: str,
-        user: User,
-        title: str = "Друкарня «Аркуш»",
-        address: str = "вул. Хрещатик, 1, Київ",
-        latitude: float = 50.4501,
-        longitude: float = 30.5234,
-    ) -> dict[str, Any]:
-        location = {"latitude": latitude, "longitude": longitude}
-        venue = {"location": location, "title": title, "address": address}
-        return await self.push_message(token, user, location=location, venue=venue)
-
-    async def push_edit(self, token: str, original: dict[str, Any], text: str) -> dict[str, Any]:
-        """The customer edited the message of an earlier update (text or caption)."""
-        message = dict(original.get("message") or original["edited_message"])
-        message["edit_date"] = int(time.time())
-        message["caption" if "caption" in message else "text"] = text
-        return await self.push_update(token, {"edited_message": message})
-
-    async def push_member(self, token: str, user: User, status: str) -> dict[str, Any]:
-        """my_chat_member: "kicked" (the customer blocked the bot; sends to them now get 403)
-        or "member" (unblocked)."""
-        bot = self._bot(token)
-        if status == "kicked":
-            bot.blocked_by.add(user.id)
-        else:
-            bot.blocked_by.discard(user.id)
-        old = "member" if status == "kicked" else "kicked"
-
-        def member(s: str) -> dict[str, Any]:
-            return {"user": bot.user(), "status": s, **({"until_date": 0} if s == "kicked" else {})}
-
-        change = {
-            "chat": user.chat(),
-            "from": user.json(),
-            "date": int(time.time()),
-            "old_chat_member": member(old),
-            "new_chat_member": member(status),
-        }
-        return await self.push_update(token, {"my_chat_member": change})
-
     async def flush_webhook(self, token: str) -> None:
         """Deliver the pending updates to the webhook now (Telegram does it on its own)."""
         bot = self._bot(token)
@@ -613,42 +300,6 @@ class TelegramDouble:
             return self._bots[token]
         except KeyError:
             raise KeyError("no such bot in the double; use add_bot()") from None
-
-    def _store(
-        self, bot: _Bot, data: bytes, file_path: str | None, size: int | None, kind: str
-    ) -> StoredFile:
-        prefix, folder, ext = _FILES.get(kind, _FILES["document"])
-        file_id = prefix + secrets.token_urlsafe(48)
-        file_path = file_path or f"{folder}/file_{len(bot.files)}{ext}"
-        size = len(data) if size is None else size
-        stored = StoredFile(file_id, "AQAD" + secrets.token_urlsafe(9), file_path, data, size)
-        bot.files[file_id] = stored
-        return stored
-
-    def _photo(
-        self,
-        token: str,
-        data: bytes,
-        caption: str = "",
-        media_group_id: str | None = None,
-        size: int | None = None,
-    ) -> dict[str, Any]:
-        bot = self._bot(token)
-        sizes = []
-        variants = (
-            ((90, 67), b"thumb", None),
-            ((320, 240), b"medium", None),
-            ((1280, 960), data, size),
-        )
-        for (w, h), blob, announced in variants:
-            file = self._store(bot, blob, None, announced, "photo")
-            sizes.append({**file.json(), "width": w, "height": h})
-        content: dict[str, Any] = {"photo": sizes}
-        if caption:
-            content["caption"] = caption
-        if media_group_id:
-            content["media_group_id"] = media_group_id
-        return content
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -752,227 +403,6 @@ class TelegramDouble:
                     self._faults.remove(fault)
                 return fault
         return None
-
-    # -- methods (named _m_<lower-case method>; Bot API method names are case-insensitive) --
-
-    async def _m_getme(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        return {
-            **bot.user(),
-            "can_join_groups": True,
-            "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
-            "can_connect_to_business": False,
-            "has_main_web_app": False,
-        }
-
-    async def _m_getupdates(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        if bot.webhook:
-            raise ApiError(409, WEBHOOK_CONFLICT)
-        if "allowed_updates" in params:
-            bot.allowed_updates = params["allowed_updates"] or None
-        offset = params.get("offset")
-        if isinstance(offset, int) and offset > 0:
-            bot.pending = [u for u in bot.pending if u["update_id"] >= offset]
-        elif isinstance(offset, int) and offset < 0:
-            bot.pending = bot.pending[offset:]
-        limit = min(max(params.get("limit") or 100, 1), 100)
-        timeout = max(params.get("timeout") or 0, 0)
-        bot.wake_poller(ApiError(409))  # "terminated by other getUpdates request"
-        if not bot.pending and timeout:
-            bot.poller = asyncio.get_running_loop().create_future()
-            waiter = bot.poller
-            done, _ = await asyncio.wait({waiter}, timeout=timeout)
-            if done and isinstance(waiter.result(), ApiError):
-                raise waiter.result()  # type: ignore[misc]
-        return bot.pending[:limit]
-
-    async def _m_setwebhook(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        url = params.get("url") or ""
-        if not url:
-            return await self._m_deletewebhook(bot, params, files)
-        if not url.startswith(("https://", "http://")):
-            raise ApiError(
-                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
-            )
-        secret = params.get("secret_token")
-        if secret is not None and not _valid_secret(secret):
-            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
-        if params.get("drop_pending_updates"):
-            bot.pending.clear()
-        if "allowed_updates" in params:
-            bot.allowed_updates = params["allowed_updates"] or None
-        bot.webhook = {
-            "url": url,
-            "secret_token": secret,
-            "max_connections": params.get("max_connections", 40),
-            "allowed_updates": bot.allowed_updates,
-        }
-        bot.last_error = None
-        bot.wake_poller(ApiError(409, "Conflict: terminated by setWebhook request"))
-        if bot.pending:
-            self._spawn(self.flush_webhook(bot.token))
-        return True
-
-    async def _m_deletewebhook(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        if params.get("drop_pending_updates"):
-            bot.pending.clear()
-        bot.webhook = None
-        return True
-
-    async def _m_getwebhookinfo(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        info: dict[str, Any] = {
-            "url": "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(bot.pending),
-        }
-        if bot.webhook:
-            info.update(
-                url=bot.webhook["url"],
-                max_connections=bot.webhook["max_connections"],
-                ip_address="127.0.0.1",
-            )
-            if bot.webhook["allowed_updates"]:
-                info["allowed_updates"] = bot.webhook["allowed_updates"]
-        if bot.last_error:
-            info["last_error_date"], info["last_error_message"] = bot.last_error
-        return info
-
-    async def _m_sendmessage(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        chat_id = self._chat(bot, params)
-        text = str(params.get("text") or "").strip()
-        if not text:
-            raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > TEXT_LIMIT:
-            raise ApiError(400, "Bad Request: message is too long")
-        extra = {"entities": params["entities"]} if params.get("entities") else {}
-        return self._sent_message(bot, "sendMessage", chat_id, "text", text, None, None, extra)
-
-    async def _m_sendphoto(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        return self._send_file(bot, "sendPhoto", "photo", params, files)
-
-    async def _m_senddocument(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        return self._send_file(bot, "sendDocument", "document", params, files)
-
-    async def _m_sendmediagroup(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        chat_id = self._chat(bot, params)
-        media = params.get("media")
-        if not isinstance(media, list) or not 2 <= len(media) <= 10:
-            raise ApiError(400, "Bad Request: wrong number of media in the album")  # wording ~
-        kinds = {m.get("type") for m in media}
-        if "document" in kinds and kinds != {"document"}:
-            raise ApiError(400, "Bad Request: documents can't be mixed with other media types")
-        group = str(13_000_000_000_000_000 + next(self._ids))
-        items = [(m["type"], _input_file(bot, m.get("media"), files, m["type"]), m) for m in media]
-        for kind, upload, item in items:
-            self._check_file(kind, upload, item.get("caption") or "")
-        return [
-            self._sent_message(
-                bot, "sendMediaGroup", chat_id, kind, item.get("caption") or "", upload, group
-            )
-            for kind, upload, item in items
-        ]
-
-    async def _m_getfile(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
-        stored = bot.files.get(str(params.get("file_id") or ""))
-        if stored is None:
-            raise ApiError(400, "Bad Request: invalid file_id")
-        if stored.size > self.download_limit:
-            raise ApiError(400, "Bad Request: file is too big")
-        return {**stored.json(), "file_path": stored.file_path}
-
-    def _chat(self, bot: _Bot, params: dict[str, Any]) -> int:
-        chat_id = params.get("chat_id")
-        if not isinstance(chat_id, int) or chat_id not in self._users:
-            raise ApiError(400, "Bad Request: chat not found")
-        if chat_id in bot.blocked_by:
-            raise ApiError(403)
-        return chat_id
-
-    def _send_file(
-        self, bot: _Bot, method: str, kind: str, params: dict[str, Any], files: dict[str, Upload]
-    ) -> Any:
-        chat_id = self._chat(bot, params)
-        upload = _input_file(bot, params.get(kind), files, kind, field_name=kind)
-        caption = str(params.get("caption") or "").strip()
-        self._check_file(kind, upload, caption)
-        return self._sent_message(bot, method, chat_id, kind, caption, upload, None)
-
-    def _check_file(self, kind: str, upload: Upload, caption: str) -> None:
-        if len(caption) > CAPTION_LIMIT:
-            raise ApiError(400, "Bad Request: message caption is too long")
-        if len(upload.data) > self.upload_limit:
-            raise ApiError(413)
-        if kind == "photo" and not upload.data.startswith((b"\xff\xd8\xff", b"\x89PNG")):
-            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
-
-    def _sent_message(
-        self,
-        bot: _Bot,
-        method: str,
-        chat_id: int,
-        kind: str,
-        text: str,
-        upload: Upload | None,
-        group: str | None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        user = self._users[chat_id]
-        message: dict[str, Any] = {
-            "message_id": bot.next_message_id(chat_id),
-            "from": bot.user(),
-            "chat": user.chat(),
-            "date": int(time.time()),
-        }
-        if group:
-            message["media_group_id"] = group
-        if kind == "text":
-            message.update(text=text, **(extra or {}))
-        else:
-            assert upload is not None
-            stored = self._store(bot, upload.data, None, None, kind)
-            if kind == "photo":
-                message["photo"] = [{**stored.json(), "width": 1280, "height": 960}]
-            else:
-                message["document"] = {
-                    **stored.json(),
-                    "file_name": upload.filename or "file",
-                    "mime_type": upload.content_type,
-                }
-            if text:
-                message["caption"] = text
-        self._sent.append(
-            (
-                bot.token,
-                Sent(method, chat_id, message["message_id"], kind, text, upload, group, message),
-            )
-        )
-        return message
-
-
-def _valid_secret(secret: Any) -> bool:
-    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-    return isinstance(secret, str) and 1 <= len(secret) <= 256 and set(secret) <= allowed
-
-
-def _input_file(
-    bot: _Bot, value: Any, files: dict[str, Upload], kind: str, field_name: str | None = None
-) -> Upload:
-    """An InputFile parameter: an uploaded part (by field name or attach://<name>), or the
-    file_id of a file the bot knows."""
-    if isinstance(value, str) and value.startswith("attach://"):
-        upload = files.get(value.removeprefix("attach://"))
-    elif field_name and field_name in files:
-        upload = files[field_name]
-    elif isinstance(value, str) and value in bot.files:
-        stored = bot.files[value]
-        upload = Upload(
-            kind, stored.file_path.rsplit("/", 1)[-1], "application/octet-stream", stored.data
-        )
-    else:
-        upload = None
-    if upload is None:
-        raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
-    return upload
 
 
 async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:
