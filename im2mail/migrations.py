@@ -118,6 +118,21 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_edited_and_albums(db: sqlite3.Connection) -> None:
+    """Edited messages are marked; album parts (Telegram media_group_id) are findable, so
+    one email can carry the whole album, also after a restart."""
+    _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN edited INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN media_group TEXT;
+        CREATE INDEX messages_by_media_group ON messages (conversation_id, media_group)
+            WHERE media_group IS NOT NULL
+        """,
+    )
+
+
 _CREATE_TABLE = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 )

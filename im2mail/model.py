@@ -91,6 +91,8 @@ class Message:
     raw: dict[str, Any] | None = None  # the platform's payload as received
     attachments: tuple[Attachment, ...] = ()
     id: int | None = None
+    edited: bool = False  # a new version of an earlier message (Telegram edited_message)
+    group: str | None = None  # album (Telegram media_group_id): one email for all parts
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,11 @@ def insert_message(
     text = clean(m.text)
     cur = db.execute(
         "INSERT INTO messages (conversation_id, direction, kind, channel_message_id,"
-        " email_message_id, author, text, created, sent, delivered, seen, raw)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " email_message_id, author, text, created, sent, delivered, seen, raw, edited,"
+        " media_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (m.conversation_id, m.direction, m.kind, m.channel_message_id, m.email_message_id,
          clean(m.author), text, ts(m.created), ts(m.sent), ts(m.delivered), ts(m.seen),
-         clean(raw) if raw is not None else None),
+         clean(raw) if raw is not None else None, int(m.edited), m.group),
     )  # fmt: skip
     message_id = cur.lastrowid
     stored = []
@@ -156,7 +156,7 @@ def message_from(row: sqlite3.Row, files: Sequence[sqlite3.Row]) -> Message:
         attachments=tuple(
             Attachment(f["filename"], f["mime"], f["size"], f["sha256"], f["id"]) for f in files
         ),
-        id=row["id"],
+        id=row["id"], edited=bool(row["edited"]), group=row["media_group"],
     )  # fmt: skip
 
 

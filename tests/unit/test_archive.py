@@ -17,6 +17,7 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.errors import ArchiveError, NotFound
+from im2mail.migrations import MIGRATIONS
 from im2mail.model import Customer, Message, NewAttachment, OutboxItem, SearchQuery
 from tests.conftest import REPO
 from tests.support.chats import T0, customer, say
@@ -52,7 +53,8 @@ def test_migrations_are_applied_once_and_recorded(path: Path) -> None:
     with raw(path) as db:
         rows = db.execute("SELECT name, applied_at FROM _migrations").fetchall()
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-    assert [name for name, _ in rows] == ["m001_initial"]
+    assert [name for name, _ in rows] == [fn.__name__ for fn in MIGRATIONS]
+    assert rows[0][0] == "m001_initial"
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$", rows[0][1])
     assert mode == "wal"
 
@@ -73,7 +75,8 @@ def test_processes_opening_a_new_archive_at_once_migrate_it_once(path: Path) -> 
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
     with raw(path) as db:
-        assert db.execute("SELECT name FROM _migrations").fetchall() == [("m001_initial",)]
+        names = [name for (name,) in db.execute("SELECT name FROM _migrations")]
+    assert names == [fn.__name__ for fn in MIGRATIONS]
 
 
 def test_an_archive_from_a_newer_im2mail_is_refused(path: Path) -> None:
@@ -416,3 +419,22 @@ def test_times_are_stored_in_utc_with_offset(archive: Archive, path: Path) -> No
         (created,) = db.execute("SELECT created FROM messages").fetchone()
     assert created == "2026-01-05T09:00:30+00:00"
     assert os.path.exists(str(path) + "-wal")
+
+
+def test_an_archive_made_by_the_first_release_is_upgraded(path: Path) -> None:
+    """An archive with only m001 gets m002's columns, and its messages read back."""
+    from im2mail.migrations import m001_initial
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with raw(path) as db:
+        db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        m001_initial(db)
+        db.execute("INSERT INTO _migrations VALUES ('m001_initial', '2026-11-01T00:00:00+00:00')")
+        db.commit()
+    with Archive.open(path) as archive:
+        conversation = customer(archive)
+        stored = archive.add_message(
+            Message(conversation.id, "in", "Олена", "part 1", T0, edited=True, group="alb1")
+        )
+        again = archive.message(stored.id)
+    assert (again.edited, again.group) == (True, "alb1")
