@@ -17,7 +17,7 @@ _im2mail_options() {
     case $1 in
         "im2mail") echo "--debug -h --help --version" ;;
         "im2mail bot") echo "-h --help" ;;
-        "im2mail bot add") echo "-h --help --token-stdin" ;;
+        "im2mail bot add") echo "--api-url -h --help --mode --token-stdin" ;;
         "im2mail bot list") echo "-h --help --json" ;;
         "im2mail bot remove") echo "-h --help" ;;
         "im2mail conversations") echo "-h --help --json --waiting" ;;
@@ -37,7 +37,7 @@ _im2mail_options() {
         "im2mail vacuum") echo "-h --help" ;;
         "im2mail webhook") echo "-h --help" ;;
         "im2mail webhook delete") echo "-h --help" ;;
-        "im2mail webhook info") echo "-h --help" ;;
+        "im2mail webhook info") echo "-h --help --json" ;;
         "im2mail webhook set") echo "-h --help" ;;
         "im2mail widget") echo "-h --help" ;;
     esac
@@ -46,6 +46,8 @@ _im2mail_options() {
 # What option $2 of $1 takes, if any.
 _im2mail_option_value() {
     case "$1 $2" in
+        "im2mail bot add --api-url") echo "text" ;;
+        "im2mail bot add --mode") echo "words:polling webhook" ;;
         "im2mail export --format") echo "words:mbox html" ;;
         "im2mail export -o" | "im2mail export --output") echo "file" ;;
         "im2mail init --address") echo "text" ;;

@@ -81,8 +81,10 @@ _im2mail_bot() {
 
 _im2mail_bot_add() {
     _arguments \
+        '--api-url=[The platform'\''s API root (a local Bot API server, a test double).]:api-url: ' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
+        '--mode=[Telegram: polling (the default) or webhook.]:mode:(polling webhook)' \
         '--token-stdin[Read the bot token from standard input.]' \
         '1:channel:(telegram viber)' \
         '2:name: '
@@ -282,7 +284,8 @@ _im2mail_webhook_delete() {
 _im2mail_webhook_info() {
     _arguments \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]'
 }
 
 _im2mail_webhook_set() {

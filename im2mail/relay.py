@@ -1,11 +1,27 @@
-"""The run loop. For now: the checks `run` makes before it starts anything."""
+"""The run loop: one asyncio process hosting the bots' receivers, the HTTP server and the
+mail outbox, with an explicit lifecycle (initialize → start → run → stop).
+
+Signal handlers only ask for a stop. Stopping takes no new work, lets a message being
+archived finish, tells Telegram which polled updates are stored, lets the email being sent
+finish, and closes everything; what is still queued stays in the archive for next time.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
 from dataclasses import dataclass, field
 
-from . import config, secrets
-from .config import Config
+from . import config, secrets, signing, threads
+from .config import BotConfig, Config
+from .errors import RuntimeFailure, redact
+
+log = logging.getLogger("im2mail.relay")
+
+POLL_TIMEOUT = 25.0  # seconds a getUpdates long poll waits
+RETRY_PAUSE = 5.0  # after a failed poll or a failed store
 
 
 @dataclass(frozen=True)
@@ -27,3 +43,226 @@ def preflight() -> tuple[Config, Secrets]:
         bot_tokens={bot.name: secrets.get(secrets.bot_secret(bot.name)) for bot in cfg.bots},
     )
     return cfg, loaded
+
+
+class Relay:
+    def __init__(self, cfg: Config, keys: Secrets) -> None:
+        self.cfg, self.keys = cfg, keys
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._once = False
+        self.channels: dict = {}  # bot name → started Channel
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        from .archive import Archive
+        from .channels import open_channel
+        from .home import paths
+        from .inbound import Intake, IntakeSettings
+        from .mail.compose import MailSettings
+        from .mail.outbox import MailOutbox
+        from .mail.smtp import SmtpSettings
+        from .mailer import LinkSettings, Mailer
+        from .web import WebServer
+
+        where, mail = paths(), self.cfg.mail
+        self.archive = await asyncio.to_thread(Archive.open, where.archive, where.blobs)
+        settings = MailSettings(mail.address, mail.managers, mail.max_attachment_bytes)
+        mailer = Mailer(
+            self.archive, settings, LinkSettings(self.cfg.relay.public_url, self.keys.signing_key)
+        )
+        self.outbox = MailOutbox(
+            self.archive.deliveries,
+            SmtpSettings.from_config(mail.smtp),
+            self.keys.smtp_password,
+            mailer.build,
+        )
+        self._all_channels = {
+            bot.name: open_channel(
+                bot.channel, bot.name, self.keys.bot_tokens[bot.name], bot.api_url
+            )
+            for bot in self.cfg.bots
+        }
+        self.intake = Intake(
+            self.archive,
+            self._all_channels,
+            IntakeSettings(mail.address, self.cfg.relay.greeting),
+            self.outbox.notify,
+        )
+        host, _, port = self.cfg.relay.listen.rpartition(":")
+        self.web = WebServer(host.strip("[]"), int(port))
+        self.web.serve_files(self._served_file)
+
+    async def start(self, once: bool = False) -> None:
+        """Start the outbox and the HTTP server, then each bot; a bot whose token is refused
+        is logged and left out, the others run. /healthz answers 200 once all is started.
+        once: no outbox worker and no pollers; run(once=True) does one round of each."""
+        self._once = once
+        if not once:
+            await self.outbox.start()
+        await self.web.start()
+        for bot in self.cfg.bots:
+            await self._start_bot(bot)
+        if self.cfg.bots and not self.channels:
+            raise RuntimeFailure(
+                "no bot could start (see the log above)", hint="check with: im2mail bot list"
+            )
+        self.web.ready = True
+        log.info(
+            "relay running: %d bot(s), mail via %s", len(self.channels), self.cfg.mail.smtp.host
+        )
+
+    async def _start_bot(self, bot: BotConfig) -> None:
+        from .channels import ChannelError
+
+        channel = self._all_channels[bot.name]
+        try:
+            await channel.start()
+            info = await channel.get_me()
+        except ChannelError as e:
+            log.error("bot %s not started: %s", bot.name, redact(e.message))
+            return
+        self.channels[bot.name] = channel
+        if bot.mode == "webhook":
+            secret = signing.webhook_secret(self.keys.signing_key, bot.name)
+            self.web.add_webhook(
+                bot.channel,
+                bot.name,
+                lambda headers, body, c=channel, s=secret: c.verify_webhook(headers, body, s),
+                lambda body, name=bot.name: self._take_webhook(name, body),
+            )
+            url = f"{self.cfg.relay.public_url}/{bot.channel}/{bot.name}"
+            try:
+                await channel.set_webhook(url, secret)
+            except ChannelError as e:
+                log.error("bot %s: webhook not registered: %s", bot.name, redact(e.message))
+            log.info("bot %s (@%s) receives by webhook at %s", bot.name, info.username, url)
+        elif not self._once:
+            self._tasks.append(asyncio.create_task(self._poll(bot.name, channel)))
+            log.info("bot %s (@%s) receives by polling", bot.name, info.username)
+
+    async def run(self, once: bool = False) -> None:
+        """Until stop() is asked for; with once, until what is pending is done."""
+        if once:
+            for name, channel in self.channels.items():
+                if hasattr(channel, "poll"):
+                    await self._poll_batch(name, channel, timeout=0)
+            await self.outbox.flush()
+            return
+        await self._stopping.wait()
+
+    def stop(self) -> None:
+        """Ask for a stop (safe from a signal handler)."""
+        self._stopping.set()
+
+    async def shutdown(self) -> None:
+        self._stopping.set()
+        self.web.ready = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.web.stop()
+        for channel in self._all_channels.values():
+            try:
+                await channel.stop()
+            except Exception as e:  # stopping the others matters more
+                log.warning("bot %s did not stop cleanly: %s", channel.bot, redact(repr(e)))
+        await self.outbox.stop()
+        await asyncio.to_thread(self.archive.close)
+        log.info("relay stopped")
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def _poll(self, name: str, channel) -> None:
+        while not self._stopping.is_set():
+            if not await self._poll_batch(name, channel, timeout=POLL_TIMEOUT):
+                await self._pause(RETRY_PAUSE)
+
+    async def _poll_batch(self, name: str, channel, timeout: float) -> bool:
+        """One getUpdates; each update archived, then confirmed. False after a failure."""
+        from .channels import ChannelError, RetryLater
+
+        try:
+            updates = await channel.poll(timeout=timeout)
+        except RetryLater as e:
+            log.warning("bot %s: Telegram asks to wait: %s", name, redact(e.message))
+            await self._pause(e.seconds or RETRY_PAUSE)
+            return True
+        except ChannelError as e:
+            log.error("bot %s: polling failed: %s", name, redact(e.message))
+            return False
+        for raw in updates:
+            # Shielded: a stop during a store lets the store finish (one transaction).
+            try:
+                await asyncio.shield(self.intake.take(name, raw))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("bot %s: update %s not stored, will retry: %s",
+                          name, raw.get("update_id", "?"), redact(repr(e)))  # fmt: skip
+                return False
+            channel.confirm(raw)
+        return True
+
+    async def _take_webhook(self, name: str, body: bytes) -> None:
+        import json
+
+        from .web import BadUpdate
+
+        try:
+            raw = json.loads(body)
+        except ValueError as e:
+            raise BadUpdate(f"not JSON: {e}") from None
+        if not isinstance(raw, dict):
+            raise BadUpdate("not a JSON object")
+        await asyncio.shield(self.intake.take(name, raw))
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    def _served_file(self, token: str):
+        from .web import ServedFile
+
+        value = signing.verify(self.keys.signing_key, signing.FILE, token)
+        if value is None or not value.isdigit():
+            return None
+        found = threads.attachment(self.archive, int(value))
+        if found is None or found[1] is None:
+            return None
+        attachment, path = found
+        return ServedFile(path, attachment.filename, attachment.mime)
+
+
+async def serve(cfg: Config, keys: Secrets, once: bool = False) -> None:
+    """`im2mail run`: the whole lifecycle, with SIGTERM/SIGINT asking for a stop."""
+    relay = Relay(cfg, keys)
+    await relay.initialize()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, relay.stop)
+    try:
+        await relay.start(once=once)
+        await relay.run(once=once)
+    finally:
+        await relay.shutdown()
+
+
+def configure_logging(debug: bool = False) -> None:
+    """One line per event on stderr, secrets masked."""
+
+    class Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = redact(record.getMessage())
+            record.args = ()
+            return True
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

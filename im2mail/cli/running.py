@@ -17,17 +17,20 @@ def run(
 ) -> None:
     """Run the relay in the foreground.
 
-    Runs until SIGTERM or Ctrl-C; logs go to stderr. Checks the config first (exit 3),
-    then that every secret is there (exit 4).
+    Receives from every bot (Telegram long polling, or webhooks on the built-in HTTP
+    server), archives each message and mails it to the managers. Runs until SIGTERM or
+    Ctrl-C, then finishes what is in flight; logs go to stderr. Checks the config first
+    (exit 3), then that every secret is there (exit 4).
     """
+    import asyncio
+    import sys
+
     from .. import relay
 
-    cfg, _ = relay.preflight()  # config errors (exit 3) before missing secrets (exit 4)
+    cfg, keys = relay.preflight()  # config errors (exit 3) before missing secrets (exit 4)
     report_warnings(cfg)
-    raise not_built(
-        "run",
-        "config and secrets are in order, but the relay itself arrives with the Telegram relay",
-    )
+    relay.configure_logging(debug="--debug" in sys.argv[1:])
+    asyncio.run(relay.serve(cfg, keys, once=once))
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """Set-up commands: init, bot, webhook."""
 
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,10 +11,10 @@ from .common import (
     JsonOption,
     app,
     bot_app,
-    not_built,
     note,
     paths,
     report_warnings,
+    warn,
     webhook_app,
 )
 
@@ -135,6 +136,11 @@ def _stored_secret(name: str) -> str | None:
         return None
 
 
+class Mode(StrEnum):
+    polling = "polling"
+    webhook = "webhook"
+
+
 @bot_app.command("add")
 def bot_add(
     channel: Annotated[Channel, typer.Argument(help="telegram or viber")],
@@ -142,13 +148,62 @@ def bot_add(
     token_stdin: Annotated[
         bool, typer.Option("--token-stdin", help="Read the bot token from standard input.")
     ] = False,
+    mode: Annotated[
+        Mode | None,
+        typer.Option(
+            "--mode", help="Telegram: polling (the default) or webhook.", show_default=False
+        ),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        _opt(
+            "--api-url", "The platform's API root (a local Bot API server, a test double).", "URL"
+        ),
+    ] = None,
 ) -> None:
     """Add a bot.
 
     The token is checked with the platform (getMe / get_account_info), then kept in the
-    keyring; config.toml gets the bot's name and channel.
+    keyring; config.toml gets the bot's name and channel. Without --token-stdin the token
+    is asked for, hidden, on the terminal.
     """
-    raise not_built("bot add", f"adding {channel.value} bots arrives with the relay")
+    from .. import bots
+
+    mode_name = mode.value if mode else None
+    bots.check_new_bot(name, channel.value, mode=mode_name, api_url=api_url)
+    token = _read_token(channel.value, name, token_stdin)
+    platform = bots.title(channel.value)
+    note(f"checking the token with {platform} …")
+    info = bots.add_bot(name, channel.value, token, mode=mode_name, api_url=api_url)
+    who = f"@{info.username}" if info.username else info.name
+    note(f"added bot {name} ({who}, {platform})")
+    if (mode_name or bots.default_mode(channel.value)) == "webhook":
+        note(f"next: im2mail webhook set {name}  (im2mail run also registers it)")
+    else:
+        note("next: im2mail run")
+
+
+def _read_token(channel: str, name: str, from_stdin: bool) -> str:
+    from ..errors import UsageError
+
+    if from_stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise UsageError(
+                "no token on standard input", hint="give the token as the first line of input"
+            )
+        return token
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "bot add asks for the token, but standard input is not a terminal",
+            hint=f"run it in a terminal, or pipe the token in: im2mail bot add {channel} "
+            f"{name} --token-stdin",
+        )
+    from rich.console import Console
+    from rich.prompt import Prompt
+
+    console = Console(stderr=True, highlight=False)
+    return Prompt.ask("Bot token (typing is hidden)", password=True, console=console)
 
 
 @bot_app.command("list")
@@ -171,8 +226,15 @@ def bot_list(json_output: JsonOption = False) -> None:
 
 @bot_app.command("remove")
 def bot_remove(name: Annotated[str, typer.Argument(help="The bot's name.")]) -> None:
-    """Remove a bot and forget its token."""
-    raise not_built("bot remove", "managing bots arrives with the relay")
+    """Remove a bot and forget its token.
+
+    A webhook-mode bot's webhook is deleted first, if the platform can be reached.
+    """
+    from .. import bots
+
+    for warning in bots.remove_bot(name):
+        warn(warning)
+    note(f"removed bot {name}")
 
 
 @webhook_app.command("set")
@@ -181,19 +243,60 @@ def webhook_set(
         str | None, typer.Argument(help="One bot; all webhook bots if omitted.")
     ] = None,
 ) -> None:
-    """Register <public_url>/telegram/<name> or /viber/<name> with the platform."""
-    raise not_built("webhook set", "webhooks arrive with the relay")
+    """Register <public_url>/telegram/<name> or /viber/<name> with the platform.
+
+    The secret is derived from the signing key, so setting it again changes nothing.
+    """
+    from .. import bots
+
+    targets = bots.set_webhooks(name)
+    for bot, url in targets:
+        note(f"bot {bot.name}: webhook set to {url}")
+    if not targets:
+        note('no bot has mode = "webhook"; polling bots need no webhook')
 
 
 @webhook_app.command("info")
-def webhook_info() -> None:
-    """Show what each platform has registered for the bots."""
-    raise not_built("webhook info", "webhooks arrive with the relay")
+def webhook_info(json_output: JsonOption = False) -> None:
+    """Show what each platform has registered for the bots.
+
+    One line per bot: name, webhook URL or (none), pending updates, last error.
+    """
+    from .. import bots, render
+
+    rows = bots.webhook_info()
+    for bot, info in rows:
+        error_at = info.last_error_at.isoformat() if info.last_error_at else None
+        if json_output:
+            render.json_line(
+                {
+                    "bot": bot.name,
+                    "channel": bot.channel,
+                    "mode": bot.mode,
+                    "url": info.url or None,
+                    "pending": info.pending,
+                    "last_error": info.last_error,
+                    "last_error_at": error_at,
+                }
+            )
+            continue
+        error = " ".join(filter(None, [error_at, info.last_error])) if info.last_error else ""
+        pending = "?" if info.pending is None else str(info.pending)
+        fields = [bot.name, info.url or "(none)", pending, error]
+        render.write_line("\t".join(render.safe(f) for f in fields).rstrip("\t"))
+    if not rows and not json_output:
+        note("no bots yet; add one with: im2mail bot add telegram NAME")
 
 
 @webhook_app.command("delete")
 def webhook_delete(
     name: Annotated[str | None, typer.Argument(help="One bot; all if omitted.")] = None,
 ) -> None:
-    """Unregister the bots' webhooks."""
-    raise not_built("webhook delete", "webhooks arrive with the relay")
+    """Unregister the bots' webhooks.
+
+    Also what to do when polling fails because a webhook is still set.
+    """
+    from .. import bots
+
+    for bot in bots.delete_webhooks(name):
+        note(f"bot {bot.name}: webhook deleted")

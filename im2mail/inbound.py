@@ -1,0 +1,151 @@
+"""Customer → archive: what the relay does with one raw update from a messenger.
+
+The update is parsed by its channel, its files fetched, and each message archived with
+its outbox row (the email to the managers) in one transaction, under the update's dedupe
+key. Only then does the caller acknowledge the update to the platform (confirm the
+polling offset, or answer the webhook 200). The first contact gets the owner's greeting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from . import threads
+from .archive import Archive
+from .channels import Channel, ChannelError, FileTooBig, MalformedUpdate
+from .db import now
+from .mail.compose import new_message_id
+from .model import Incoming, Message, NewAttachment, OutboxItem
+
+log = logging.getLogger("im2mail.inbound")
+
+ALBUM_WAIT = timedelta(seconds=2)  # an album's parts arrive one by one: mail them together
+GREETER = "im2mail"  # the author of greetings in the archive
+STARTED = "▶ started the chat with the bot"  # what /start reads as in the email
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    mailbox: str  # mail.address: Message-IDs are made on its domain
+    greeting: str | None = None
+    download_limit: int = 20 * 1024 * 1024  # Telegram's getFile limit for bots
+
+
+class Intake:
+    """Archives what customers send. `mail_queued` wakes the mail outbox."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        channels: dict[str, Channel],
+        settings: IntakeSettings,
+        mail_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.archive = archive
+        self.channels = channels
+        self.settings = settings
+        self.mail_queued = mail_queued
+
+    async def take(self, bot: str, raw: dict) -> int:
+        """Archive one raw update of `bot`; returns how many messages it stored. A malformed
+        or uninteresting update is logged and stored nowhere (0): acknowledging it is right,
+        the platform would otherwise send it again forever. Archive errors propagate, so
+        the update is not acknowledged."""
+        channel = self.channels[bot]
+        try:
+            incoming = channel.parse(raw)
+        except MalformedUpdate as e:
+            log.warning("%s: malformed update ignored: %s", bot, e.message)
+            return 0
+        if not incoming:
+            log.info("%s: update %s of no interest", bot, raw.get("update_id", "?"))
+        stored = 0
+        for item in incoming:
+            stored += await self._one(channel, item)
+        return stored
+
+    async def _one(self, channel: Channel, item: Incoming) -> int:
+        archive = self.archive
+        if await asyncio.to_thread(archive.was_seen, item.dedupe_key):
+            log.info("%s: %s seen before, dropped", item.bot, item.dedupe_key)
+            return 0
+        if item.event in ("blocked", "unblocked"):
+            await asyncio.to_thread(self._customer_state, item)
+            return 0
+        files = [await self._fetch(channel, f) for f in item.files]
+        stored, first = await asyncio.to_thread(self._archive, item, files)
+        if stored is None:
+            return 0
+        who = item.customer.display_name
+        log.info(
+            "%s: message %d from %s archived (conversation %d)",
+            item.bot, stored.id, who, stored.conversation_id,
+        )  # fmt: skip
+        self.mail_queued()
+        if first and self.settings.greeting and item.chat_id:
+            await self._greet(channel, item, stored.conversation_id)
+        return 1
+
+    def _customer_state(self, item: Incoming) -> None:
+        customer = self.archive.upsert_customer(item.customer)
+        if customer.id is not None:
+            self.archive.set_customer_blocked(customer.id, item.event == "blocked")
+        self.archive.mark_seen(item.dedupe_key)
+        log.info("%s: %s %s the bot", item.bot, customer.display_name, item.event)
+
+    async def _fetch(self, channel: Channel, file) -> NewAttachment:
+        try:
+            data = await channel.fetch(file, self.settings.download_limit)
+        except FileTooBig as e:
+            log.warning("%s: %s not downloaded: %s", channel.bot, file.filename, e.reason)
+            return NewAttachment(file.filename, file.mime, None, e.size or file.size)
+        except ChannelError as e:
+            # The platform may hand the file out later; a retry of the update gets it then.
+            raise ChannelError(f"cannot fetch {file.filename}: {e.message}") from e
+        return NewAttachment(file.filename, file.mime, data)
+
+    def _archive(self, item: Incoming, files: list[NewAttachment]) -> tuple[Message | None, bool]:
+        archive = self.archive
+        customer = archive.upsert_customer(item.customer)
+        conversation = archive.conversation_for(customer, item.bot)
+        first = threads.is_new(archive, conversation.id)
+        email_id = None
+        if item.group:
+            email_id = threads.pending_album_email(archive, conversation.id, item.group)
+        outbox = []
+        if email_id is None:
+            email_id = new_message_id(self.settings.mailbox)
+            wait = ALBUM_WAIT if item.group else timedelta(0)
+            outbox.append(OutboxItem("mail", email_message_id=email_id, next_try=now() + wait))
+        message = Message(
+            conversation_id=conversation.id,
+            direction="in",
+            author=customer.display_name,
+            text=STARTED if item.start else item.text,
+            created=item.created,
+            kind=item.kind,
+            channel_message_id=item.channel_message_id,
+            email_message_id=email_id,
+            raw=item.raw,
+            edited=item.edited,
+            group=item.group,
+        )
+        stored = archive.add_message(message, files, outbox=outbox, dedupe_key=item.dedupe_key)
+        return stored, first
+
+    async def _greet(self, channel: Channel, item: Incoming, conversation_id: int) -> None:
+        greeting = self.settings.greeting or ""
+        try:
+            ids = await channel.send_text(item.chat_id or "", greeting)
+        except ChannelError as e:
+            log.warning("%s: greeting to %s not sent: %s", item.bot, item.chat_id, e.message)
+            return
+        message = Message(
+            conversation_id, "out", GREETER, greeting, now(),
+            channel_message_id=ids[0] if ids else None, sent=now(),
+        )  # fmt: skip
+        await asyncio.to_thread(self.archive.add_message, message)

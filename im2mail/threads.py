@@ -1,0 +1,93 @@
+"""What the relay asks the archive about a conversation's mail thread: the earlier emails
+an email continues, the parts of an album, whether a customer is new, a file for a link.
+
+Kept beside archive.py (which stays the archive's general API) and reached through its
+`reading()` hook, like deliveries.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import rows
+from .archive import Archive
+from .model import Attachment, Message
+
+HISTORY = 40  # earlier messages an email looks at for its References
+
+
+def _messages(db: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Message]:
+    ids = [r["id"] for r in found]
+    files: dict[int, list[sqlite3.Row]] = {i: [] for i in ids}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for f in db.execute(
+            f"SELECT id, message_id, filename, mime, size, sha256 FROM attachments"
+            f" WHERE message_id IN ({marks}) ORDER BY id",
+            ids,
+        ):
+            files[f["message_id"]].append(f)
+    return [rows.message_from(r, files[r["id"]]) for r in found]
+
+
+def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
+    """The conversation's last messages before `before_id` that were emails (ours or the
+    managers' replies), oldest first."""
+    with archive.reading() as db:
+        found = db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
+            " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (conversation_id, before_id, HISTORY),
+        ).fetchall()
+        return list(reversed(_messages(db, found)))
+
+
+def album_parts(archive: Archive, message: Message) -> list[Message]:
+    """The parts one email carries: the message itself, and for an album the later parts
+    that share its email (parts that came too late got an email of their own)."""
+    if message.group is None or message.id is None:
+        return [message]
+    with archive.reading() as db:
+        found = db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND media_group = ? AND id >= ?"
+            " AND (id = ? OR email_message_id IS ?) ORDER BY id",
+            (message.conversation_id, message.group, message.id, message.id,
+             message.email_message_id),
+        ).fetchall()  # fmt: skip
+        return _messages(db, found)
+
+
+def pending_album_email(archive: Archive, conversation_id: int, group: str) -> str | None:
+    """The Message-ID of an album's email not sent yet, which a new part can join."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT o.email_message_id FROM outbox o JOIN messages m ON m.id = o.message_id"
+            " WHERE m.conversation_id = ? AND m.media_group = ? AND o.target = 'mail'"
+            " AND o.state = 'pending' ORDER BY o.id LIMIT 1",
+            (conversation_id, group),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def is_new(archive: Archive, conversation_id: int) -> bool:
+    """Whether the conversation has no message yet (the customer's first contact)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+        ).fetchone()
+    return row is None
+
+
+def attachment(archive: Archive, attachment_id: int) -> tuple[Attachment, Path | None] | None:
+    """A stored file by id, and where its bytes are (None when it was never downloaded)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT id, filename, mime, size, sha256 FROM attachments WHERE id = ?",
+            (attachment_id,),
+        ).fetchone()
+    if row is None:
+        return None
+    found = Attachment(row["filename"], row["mime"], row["size"], row["sha256"], row["id"])
+    return found, archive.blob_path(found.sha256) if found.sha256 else None

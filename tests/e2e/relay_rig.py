@@ -1,0 +1,121 @@
+"""The rig for end-to-end relay tests: config and secrets for a home whose bots talk to
+the Telegram double and whose mail goes to the SMTP test server, and `im2mail run` as a
+subprocess (as systemd runs it) with a wait for /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from im2mail import secrets
+from tests.conftest import REPO
+from tests.support.imap_server import free_port
+
+MANAGERS = ["anna@shop.example", "petro@shop.example"]
+SMTP_PASSWORD = "smtp-e2e-password"
+
+
+def write_home(
+    home: Path,
+    *,
+    api_url: str,
+    token: str,
+    smtp_port: int,
+    mode: str = "polling",
+    greeting: str | None = "Вітаємо! Чим допомогти?",
+) -> int:
+    """config.toml and the keyring for one Telegram bot 'shop'; returns the listen port."""
+    port = free_port()
+    public = f'public_url = "http://127.0.0.1:{port}"\n' if mode == "webhook" else ""
+    hello = f'greeting = "{greeting}"\n' if greeting else ""
+    (home / "config.toml").write_text(
+        f"""[mail]
+address = "orders@shop.example"
+managers = {MANAGERS!r}
+max_attachment_mb = 1
+
+[mail.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+username = ""
+
+[mail.imap]
+host = "127.0.0.1"
+port = 1
+security = "none"
+username = "orders@shop.example"
+
+[relay]
+listen = "127.0.0.1:{port}"
+{public}{hello}
+[[bots]]
+name = "shop"
+channel = "telegram"
+mode = "{mode}"
+api_url = "{api_url}"
+""".replace("'", '"'),
+        encoding="utf-8",
+    )
+    secrets.put("smtp", SMTP_PASSWORD)
+    secrets.put("imap", "imap-unused")
+    secrets.put("signing-key", "ab" * 32)
+    secrets.put("bot:shop", token)
+    return port
+
+
+class RelayProcess:
+    """`im2mail run` in a subprocess; stderr (the log) is kept in a file."""
+
+    def __init__(self, home: Path, port: int, *args: str) -> None:
+        self.port = port
+        self.log_path = home / f"relay-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "im2mail", "run", *args],
+            cwd=REPO, env=os.environ.copy(), stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    async def wait_healthy(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"run exited with {self.proc.returncode}:\n{self.log}")
+            if await asyncio.to_thread(self.healthy):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"/healthz never answered 200:\n{self.log}")
+
+    async def terminate(self, timeout: float = 5) -> tuple[int, float]:
+        """SIGTERM; returns the exit code and the seconds it took."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        while self.proc.poll() is None and time.monotonic() - started < timeout + 5:
+            await asyncio.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self._log.close()
+        return self.proc.wait(), time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
