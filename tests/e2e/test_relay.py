@@ -186,3 +186,52 @@ async def test_kill_9_mid_burst_then_restart_loses_nothing(
     assert all(c >= 1 for c in counts.values()), "a message was lost"
     # At-least-once: only the one email in flight at the kill may go out twice.
     assert sum(c - 1 for c in counts.values()) <= 1, counts
+
+
+async def test_one_revoked_bot_does_not_stop_the_others(isolated_home, telegram_api, smtp_server):
+    from im2mail import secrets
+
+    good, bad = telegram_api.add_bot("shop_bot"), telegram_api.add_bot("old_bot")
+    port = write_home(isolated_home, api_url=telegram_api.url, token=good,
+                      smtp_port=smtp_server.port, greeting=None)  # fmt: skip
+    with (isolated_home / "config.toml").open("a") as config:
+        config.write(
+            f'\n[[bots]]\nname = "old"\nchannel = "telegram"\napi_url = "{telegram_api.url}"\n'
+        )
+    secrets.put("bot:old", bad)
+    telegram_api.revoke(bad)
+    process = RelayProcess(isolated_home, port)
+    try:
+        await process.wait_healthy()
+        await telegram_api.push_text(good, telegram_api.customer("Ірина"), "Працюєте сьогодні?")
+        await smtp_server.wait_for(1, timeout=10)
+    finally:
+        process.kill()
+    assert "bot old not started" in process.log
+    assert bad.split(":")[1] not in process.log
+
+
+async def test_big_file_goes_as_a_signed_link_served_by_the_relay(
+    isolated_home, telegram_api, smtp_server
+):
+    token = telegram_api.add_bot()
+    port = write_home(isolated_home, api_url=telegram_api.url, token=token,
+                      smtp_port=smtp_server.port, mode="webhook", greeting=None)  # fmt: skip
+    big = b"%PDF-1.4 " + bytes(range(256)) * 6000  # ~1.5 MB, over max_attachment_mb = 1
+    process = RelayProcess(isolated_home, port)
+    try:
+        await process.wait_healthy()
+        user = telegram_api.customer("Тарас")
+        await telegram_api.push_document(token, user, data=big, file_name="банер 3x1.pdf")
+        await smtp_server.wait_for(1, timeout=10)
+        body = smtp_server.messages[0].message.get_body(("plain",)).get_content()
+        (link,) = [w for w in body.split() if "/f/" in w]
+        assert not [p for p in smtp_server.messages[0].message.walk() if p.get_filename()]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link) as r:
+                assert r.status == 200
+                assert await r.read() == big
+            async with http.get(link[:-3] + "AAA") as r:  # tampered: no file
+                assert r.status == 404
+    finally:
+        process.kill()
