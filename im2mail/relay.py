@@ -114,6 +114,7 @@ class Relay:
         )
 
     async def _start_bot(self, bot: BotConfig) -> None:
+        from .bots import webhook_url
         from .channels import ChannelError
 
         channel = self._all_channels[bot.name]
@@ -132,7 +133,7 @@ class Relay:
                 lambda headers, body, c=channel, s=secret: c.verify_webhook(headers, body, s),
                 lambda body, name=bot.name: self._take_webhook(name, body),
             )
-            url = f"{self.cfg.relay.public_url}/{bot.channel}/{bot.name}"
+            url = webhook_url(self.cfg.relay.public_url or "", bot)
             try:
                 await channel.set_webhook(url, secret)
             except ChannelError as e:

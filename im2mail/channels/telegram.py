@@ -315,8 +315,8 @@ class Telegram:
         if isinstance(e, tg_error.InvalidToken):
             return AuthFailed(
                 f"{who}: Telegram refused the token (401 Unauthorized)",
-                hint="get a new token from @BotFather and store it with: "
-                f"im2mail bot add telegram {self.bot} --token-stdin",
+                hint="get a new token from @BotFather, then: "
+                f"im2mail bot remove {self.bot} && im2mail bot add telegram {self.bot}",
                 reason="Unauthorized",
             )
         if isinstance(e, tg_error.Forbidden):
