@@ -235,3 +235,26 @@ async def test_big_file_goes_as_a_signed_link_served_by_the_relay(
                 assert r.status == 404
     finally:
         process.kill()
+
+
+async def test_the_kinds_of_message_shops_get(relay):
+    _process, tg, token, smtp = relay
+    user = tg.customer("Юлія", "Мельник")
+    original = await tg.push_text(token, user, "Потрібно 100 флаєрів")
+    await smtp.wait_for(1, timeout=10)  # the first contact's email, then the rest in order
+    await tg.push_edit(token, original, "Потрібно 200 флаєрів")
+    await tg.push_contact(token, user, phone="380671234567")
+    await tg.push_location(token, user)
+    await tg.push_file(token, user, "voice")
+    await tg.push_file(token, user, "sticker")
+    await smtp.wait_for(6, timeout=15)
+    bodies = [m.message.get_body(("plain",)).get_content() for m in smtp.messages]
+    assert "(edited) Потрібно 200 флаєрів" in bodies[1]
+    assert "+380671234567" in bodies[2]  # the phone shared by the customer ...
+    assert "+380671234567" in bodies[3]  # ... is on every later email
+    assert "maps" in bodies[3] and "50.45" in bodies[3]
+    voice = [p.get_filename() for p in smtp.messages[4].message.walk() if p.get_filename()]
+    assert len(voice) == 1 and voice[0].endswith(".ogg")
+    assert "sticker" in bodies[5]
+    subjects = {m.message["Subject"] for m in smtp.messages}
+    assert len(subjects) == 1  # one thread
