@@ -44,9 +44,12 @@ import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage, Message
+from email.policy import EmailPolicy
+from email.utils import getaddresses
 from typing import Any
 
 import aiosmtplib
@@ -270,7 +273,7 @@ class MailOutbox:
 
     async def _deliver(self, item: OutboxItem) -> None:
         try:
-            message = await self._make(item)
+            ready = await self._make(item)
         except Exception as e:
             await self._give_up(item, f"cannot build the email: {self._text(e)}")
             return
@@ -282,7 +285,9 @@ class MailOutbox:
                 return
             reused = self._on_connection > 0
             try:
-                refused, _ = await client.send_message(message, timeout=self._timeout(message))
+                refused, _ = await client.sendmail(
+                    ready.sender, ready.recipients, ready.data, timeout=self._timeout(ready)
+                )
             except Exception as e:
                 if _dropped(e) or not isinstance(e, aiosmtplib.SMTPResponseException):
                     self._drop_connection()  # lost, closing, timed out, or in doubt
@@ -295,17 +300,18 @@ class MailOutbox:
                 return
             self._on_connection += 1
             self._last_used = self._now()
-            await self._sent(item, message, refused)
+            await self._sent(item, ready, refused)
             return
 
-    async def _make(self, item: OutboxItem) -> Message:
-        result = self._build(item)
+    async def _make(self, item: OutboxItem) -> _Ready:
+        """Build the email and turn it into bytes in a worker thread: the email package
+        takes milliseconds per message, which would stall receiving on the event loop."""
+        result = await asyncio.to_thread(self._build, item)
         if inspect.isawaitable(result):
             result = await result
         if not isinstance(result, Message):
             raise TypeError(f"build() returned {type(result).__name__}, not an EmailMessage")
-        _ensure_message_id(result, item)
-        return result
+        return await asyncio.to_thread(_prepare, result, item)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
@@ -324,11 +330,10 @@ class MailOutbox:
         log.info("connected to %s (%s)%s", self._settings.address, self._settings.security, who)
         return client
 
-    def _timeout(self, message: Message) -> float:
-        size = sum(len(str(p.get_payload())) for p in message.walk() if not p.is_multipart())
-        return self._settings.timeout + size / MIN_UPLOAD_RATE
+    def _timeout(self, ready: _Ready) -> float:
+        return self._settings.timeout + len(ready.data) / MIN_UPLOAD_RATE
 
-    async def _sent(self, item: OutboxItem, message: Message, refused: dict[str, Any]) -> None:
+    async def _sent(self, item: OutboxItem, ready: _Ready, refused: dict[str, Any]) -> None:
         # The write runs while the next email is built and sent (throughput); it is
         # awaited before the next one is marked and before the queue is read again.
         await self._recorded()
@@ -344,7 +349,7 @@ class MailOutbox:
                 "; ".join(f"{to} ({reply_text(r.code, r.message)})" for to, r in refused.items()),
             )
         elif log.isEnabledFor(logging.INFO):
-            log.info("mail #%s %s sent to %s", item.id, item.email_message_id, message["To"])
+            log.info("mail #%s %s sent to %s", item.id, item.email_message_id, ready.to)
 
     async def _recorded(self) -> None:
         """Wait for the last delivery_sent write (an archive error is raised here)."""
@@ -419,6 +424,34 @@ class MailOutbox:
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Archive calls run in a worker thread: a busy archive never blocks the event loop."""
     return await asyncio.to_thread(fn, *args)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """An email as it goes over SMTP: envelope and bytes."""
+
+    sender: str
+    recipients: list[str]
+    to: str  # the To header, for the log
+    data: bytes
+
+
+def _prepare(message: Message, item: OutboxItem) -> _Ready:
+    """Envelope from the headers (Sender or From; To, Cc, Bcc), Bcc dropped, and the bytes
+    with CRLF line ends, as aiosmtplib's send_message would make them."""
+    _ensure_message_id(message, item)
+    sender = _addresses(message, "Sender") or _addresses(message, "From")
+    recipients = [a for header in ("To", "Cc", "Bcc") for a in _addresses(message, header)]
+    if not sender or not recipients:
+        raise ValueError("the email has no sender or no recipients")
+    del message["Bcc"]
+    smtp = message.policy if isinstance(message.policy, EmailPolicy) else policy.SMTP
+    data = message.as_bytes(policy=smtp.clone(linesep="\r\n"))
+    return _Ready(sender[0], recipients, str(message.get("To", "")), data)
+
+
+def _addresses(message: Message, header: str) -> list[str]:
+    return [addr for _, addr in getaddresses(message.get_all(header, [])) if addr]
 
 
 def _ensure_message_id(message: Message, item: OutboxItem) -> None:
