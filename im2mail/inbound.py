@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ from .model import Incoming, Message, NewAttachment, OutboxItem
 
 log = logging.getLogger("im2mail.inbound")
 
+BUSY_WINDOW = 0.02  # seconds after an update during which receiving counts as busy
 ALBUM_WAIT = timedelta(seconds=2)  # an album's parts arrive one by one: mail them together
 GREETER = "im2mail"  # the author of greetings in the archive
 STARTED = "▶ started the chat with the bot"  # what /start reads as in the email
@@ -49,12 +51,18 @@ class Intake:
         self.channels = channels
         self.settings = settings
         self.mail_queued = mail_queued
+        self._last_update = -1.0  # time.monotonic() of the latest update taken
+
+    def busy(self) -> bool:
+        """Whether updates are coming in right now (the outbox gives way meanwhile)."""
+        return time.monotonic() - self._last_update < BUSY_WINDOW
 
     async def take(self, bot: str, raw: dict) -> int:
         """Archive one raw update of `bot`; returns how many messages it stored. A malformed
         or uninteresting update is logged and stored nowhere (0): acknowledging it is right,
         the platform would otherwise send it again forever. Archive errors propagate, so
         the update is not acknowledged."""
+        self._last_update = time.monotonic()
         channel = self.channels[bot]
         try:
             incoming = channel.parse(raw)

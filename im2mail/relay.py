@@ -77,6 +77,7 @@ class Relay:
             SmtpSettings.from_config(mail.smtp),
             self.keys.smtp_password,
             mailer.build,
+            busy_elsewhere=lambda: self.intake.busy(),
         )
         self._all_channels = {
             bot.name: open_channel(

@@ -528,3 +528,14 @@ def test_settings_from_config_never_hold_the_password():
     client = s.client(PASSWORD)
     assert client.use_tls and not client._start_tls_on_connect
     assert PASSWORD not in repr(s)
+
+
+async def test_mail_gives_way_to_receiving_but_is_never_starved(archive, smtp_server):
+    queue(archive, 2)
+    busy = True
+    async with worker(archive, smtp_server, busy_elsewhere=lambda: busy):
+        await asyncio.sleep(0.3)
+        assert smtp_server.messages == []  # a burst is coming in: emails wait
+        await smtp_server.wait_for(1, timeout=5)  # ... but not for ever (1 s at most each)
+        busy = False
+        await smtp_server.wait_for(2, timeout=5)
