@@ -44,12 +44,9 @@ import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from email import policy
 from email.message import EmailMessage, Message
-from email.policy import EmailPolicy
-from email.utils import getaddresses
 from typing import Any
 
 import aiosmtplib
@@ -58,10 +55,12 @@ from ..db import now
 from ..deliveries import Deliveries, backoff_delay
 from ..model import OutboxItem
 from .smtp import (
+    Envelope,
     SmtpAuthError,
     SmtpSettings,
     SmtpTlsError,
     describe,
+    envelope,
     reply_text,
     smtp_error,
 )
@@ -322,7 +321,7 @@ class MailOutbox:
             await self._sent(item, ready, refused)
             return
 
-    async def _make(self, item: OutboxItem) -> _Ready:
+    async def _make(self, item: OutboxItem) -> Envelope:
         """Build the email and turn it into bytes in a worker thread: the email package
         takes milliseconds per message, which would stall receiving on the event loop."""
         result = await asyncio.to_thread(self._build, item)
@@ -330,7 +329,7 @@ class MailOutbox:
             result = await result
         if not isinstance(result, Message):
             raise TypeError(f"build() returned {type(result).__name__}, not an EmailMessage")
-        return await asyncio.to_thread(_prepare, result, item)
+        return await asyncio.to_thread(_ready, result, item)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
@@ -349,10 +348,10 @@ class MailOutbox:
         log.info("connected to %s (%s)%s", self._settings.address, self._settings.security, who)
         return client
 
-    def _timeout(self, ready: _Ready) -> float:
+    def _timeout(self, ready: Envelope) -> float:
         return self._settings.timeout + len(ready.data) / MIN_UPLOAD_RATE
 
-    async def _sent(self, item: OutboxItem, ready: _Ready, refused: dict[str, Any]) -> None:
+    async def _sent(self, item: OutboxItem, ready: Envelope, refused: dict[str, Any]) -> None:
         # The write runs while the next email is built and sent (throughput); it is
         # awaited before the next one is marked and before the queue is read again.
         await self._recorded()
@@ -445,32 +444,9 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.to_thread(fn, *args)
 
 
-@dataclass(frozen=True)
-class _Ready:
-    """An email as it goes over SMTP: envelope and bytes."""
-
-    sender: str
-    recipients: list[str]
-    to: str  # the To header, for the log
-    data: bytes
-
-
-def _prepare(message: Message, item: OutboxItem) -> _Ready:
-    """Envelope from the headers (Sender or From; To, Cc, Bcc), Bcc dropped, and the bytes
-    with CRLF line ends, as aiosmtplib's send_message would make them."""
+def _ready(message: Message, item: OutboxItem) -> Envelope:
     _ensure_message_id(message, item)
-    sender = _addresses(message, "Sender") or _addresses(message, "From")
-    recipients = [a for header in ("To", "Cc", "Bcc") for a in _addresses(message, header)]
-    if not sender or not recipients:
-        raise ValueError("the email has no sender or no recipients")
-    del message["Bcc"]
-    smtp = message.policy if isinstance(message.policy, EmailPolicy) else policy.SMTP
-    data = message.as_bytes(policy=smtp.clone(linesep="\r\n"))
-    return _Ready(sender[0], recipients, str(message.get("To", "")), data)
-
-
-def _addresses(message: Message, header: str) -> list[str]:
-    return [addr for _, addr in getaddresses(message.get_all(header, [])) if addr]
+    return envelope(message)
 
 
 def _ensure_message_id(message: Message, item: OutboxItem) -> None:

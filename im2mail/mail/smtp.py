@@ -15,6 +15,10 @@ import errno
 import socket
 import ssl
 from dataclasses import dataclass, field
+from email import policy
+from email.message import Message
+from email.policy import EmailPolicy
+from email.utils import getaddresses
 from typing import Any
 
 import aiosmtplib
@@ -224,3 +228,31 @@ def _tls_hint(chain: list[BaseException]) -> str:
             "use the host name the certificate names"
         )
     return 'security = "tls" is for ports that speak TLS at once (465); 587 wants "starttls"'
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An email as it goes over SMTP: envelope addresses and bytes."""
+
+    sender: str
+    recipients: list[str]
+    to: str  # the To header, for the log
+    data: bytes
+
+
+def envelope(message: Message) -> Envelope:
+    """Envelope from the headers (Sender or From; To, Cc, Bcc), Bcc dropped, and the bytes
+    with CRLF line ends, as aiosmtplib's send_message would make them. Slow for big or
+    non-ASCII emails (the email package): call it off the event loop."""
+    sender = _addresses(message, "Sender") or _addresses(message, "From")
+    recipients = [a for header in ("To", "Cc", "Bcc") for a in _addresses(message, header)]
+    if not sender or not recipients:
+        raise ValueError("the email has no sender or no recipients")
+    del message["Bcc"]
+    smtp = message.policy if isinstance(message.policy, EmailPolicy) else policy.SMTP
+    data = message.as_bytes(policy=smtp.clone(linesep="\r\n"))
+    return Envelope(sender[0], recipients, str(message.get("To", "")), data)
+
+
+def _addresses(message: Message, header: str) -> list[str]:
+    return [addr for _, addr in getaddresses(message.get_all(header, [])) if addr]
