@@ -1,0 +1,474 @@
+"""Reply extraction: the manager's own words from a reply email, without quotes or signatures.
+
+`extract(message)` returns a `Reply`: the text the customer should receive, the files the
+manager attached or pasted, and whether the text came from an HTML-only body.
+
+Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
+
+* The text/plain alternative is preferred; HTML-only mail is converted to text with the
+  stdlib parser after dropping quote containers (gmail_quote, blockquote, moz-cite-prefix,
+  yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signatures marked by the
+  clients (gmail_signature, moz-signature) are dropped too.
+* A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
+  iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
+  "-----Original Message-----" style separator, or an Outlook header block
+  (From:/Sent:, Від:/Надіслано:, От:/Отправлено:, Von:/Gesendet: within a few lines).
+* An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
+  "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
+  If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are
+  dropped and the manager's unquoted lines between them are kept (inline answers, in order,
+  separated by blank lines). If unquoted text follows an attribution, it is history
+  without ">" markers and everything from the attribution on is cut.
+* Lines starting with ">" are always dropped (so is a manager's own line beginning with
+  ">": a known, accepted limitation).
+* Never empty for a real answer: if stripping leaves nothing, the whole body text is
+  returned (trimmed) — keep more rather than lose the answer.
+
+Decoding relies on policy.default's get_content(); a missing or unknown charset falls back to
+UTF-8, then windows-1251. Broken MIME gives best-effort text, never an exception; only a
+non-message argument raises `ReplyError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import Message
+from html.parser import HTMLParser
+
+from im2mail.errors import RuntimeFailure
+
+Attachment = tuple[str, str, bytes]  # (filename, mime type, content)
+
+
+class ReplyError(RuntimeFailure):
+    """The object handed to extract() is not an email message."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    html_only: bool = False
+
+
+# --- plain-text rules ---------------------------------------------------------------------
+
+_WROTE = (
+    r"wrote|schrieb|пише|пишет|написав|написала|написал|написал\(а\)|написав\(ла\)"
+    r"|a écrit|escribió|napisał"
+)
+_ATTRIBUTION = [
+    re.compile(r"^On\b.{4,250}\bwrote:$", re.I),
+    re.compile(r"^Am\b.{4,250}\bschrieb\b.{0,120}:$", re.I),
+    re.compile(r"^.{4,250}\b(" + _WROTE + r")\s*:$", re.I),
+]
+_TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
+_YEAR = re.compile(r"\b(19|20)\d{2}\b")
+
+_SEPARATOR = re.compile(
+    r"^\s*-{2,}\s*(Original Message|Forwarded message|Исходное сообщение|Пересылаемое сообщение"
+    r"|Оригінальне повідомлення|Початкове повідомлення|Переслане повідомлення"
+    r"|Ursprüngliche Nachricht)\s*-{2,}\s*$"
+    r"|^\s*(Begin forwarded message|Начало переадресованного сообщения):\s*$",
+    re.I,
+)
+_HEADER_FROM = re.compile(r"^\*?\s*(From|Від|От|Von|De)\s*:\*?\s*\S", re.I)
+_HEADER_NEXT = re.compile(
+    r"^\*?\s*(Sent|Date|Надіслано|Відправлено|Дата|Отправлено|Gesendet|Envoyé)\s*:", re.I
+)
+_RULE = re.compile(r"^\s*(_{8,}|-{8,}|={8,})\s*$")
+_SIG_DASH = re.compile(r"^--\s?$")
+_MOBILE_SIG = re.compile(
+    r"^(Sent from my .{1,80}|Sent from (Mail|Outlook|Yahoo Mail)\b.{0,80}"
+    r"|Get Outlook for (iOS|Android).{0,40}"
+    r"|Отправлено с (iPhone|iPad|моего .{1,60})\.?|Надіслано з (iPhone|iPad|мого .{1,60})\.?"
+    r"|Відправлено з (iPhone|iPad|мого .{1,60})\.?"
+    r"|Отправлено из мобильной Яндекс[. ]Почты.{0,40}|Отправлено из мобильной Почты Mail\.ru.{0,40}"
+    r"|Отправлено из Mail\.ru для (Android|iOS|iPhone).{0,40}"
+    r"|Надіслано з мобільної .{1,60})$",
+    re.I,
+)
+_IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення):[^\]]*\]$", re.I)
+
+
+def _is_quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _is_attribution(s: str) -> bool:
+    s = " ".join(s.split())
+    if not s or len(s) > 300:
+        return False
+    if any(p.match(s) for p in _ATTRIBUTION):
+        return True
+    # Gmail RU, Yandex, mail.ru: a date, a time and an address or name, ending with ':'
+    return bool(
+        s.endswith(":")
+        and _TIME.search(s)
+        and _YEAR.search(s)
+        and ("@" in s or "<" in s or '"' in s or "«" in s)
+    )
+
+
+def _attribution_span(lines: list[str], i: int) -> int:
+    """Number of lines (1-3) forming an attribution starting at i, or 0."""
+    if _is_attribution(lines[i]):
+        return 1
+    if not re.search(r"\d", lines[i]):
+        return 0
+    for k in (2, 3):
+        if i + k > len(lines):
+            break
+        tail = lines[i + 1 : i + k]
+        if any(
+            _is_quoted(t) or not t.strip() or (_is_attribution(t) and re.search(r"\d", t))
+            for t in tail
+        ):
+            break
+        if _is_attribution(" ".join(lines[i : i + k])):
+            return k
+    return 0
+
+
+def _is_header_block(lines: list[str], i: int) -> bool:
+    if not _HEADER_FROM.match(lines[i]):
+        return False
+    following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
+    return any(_HEADER_NEXT.match(ln) for ln in following)
+
+
+def _cut_back(kept: list[str]) -> None:
+    """Drop rules and blank lines left right above a hard cut (Outlook's underscores)."""
+    while kept and (not kept[-1].strip() or _RULE.match(kept[-1])):
+        kept.pop()
+
+
+def strip_text(text: str) -> str:
+    """The manager's words from a plain-text body; see the module docstring for the rules."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [ln.rstrip() if not _SIG_DASH.match(ln) else ln for ln in text.split("\n")]
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        bare = line.strip()
+        if _is_quoted(line):
+            if kept and kept[-1].strip():
+                kept.append("")
+            i += 1
+            continue
+        if _SIG_DASH.match(line) or _MOBILE_SIG.match(bare) or _SEPARATOR.match(line):
+            _cut_back(kept)
+            break
+        if _is_header_block(lines, i):
+            _cut_back(kept)
+            break
+        span = _attribution_span(lines, i) if bare else 0
+        if span:
+            j = i + span
+            while j < len(lines) and not lines[j].strip():
+                j += 1
+            if j >= len(lines) or not _is_quoted(lines[j]):
+                _cut_back(kept)
+                break
+            i = j
+            continue
+        if _IMAGE_PLACEHOLDER.match(bare):
+            i += 1
+            continue
+        kept.append(line)
+        i += 1
+    return _tidy("\n".join(kept))
+
+
+def _tidy(text: str) -> str:
+    lines = [ln.replace("\xa0", " ").rstrip() for ln in text.split("\n")]
+    out = "\n".join(lines)
+    out = re.sub(r"\n{3,}", "\n\n", out)
+    return out.strip("\n")
+
+
+# --- HTML ---------------------------------------------------------------------------------
+
+_VOID = {"br", "img", "hr", "meta", "link", "input", "col", "area", "base", "wbr", "source"}
+_INVISIBLE = {"head", "style", "script", "title", "xml", "template"}
+_QUOTE_CLASSES = {
+    "gmail_quote",
+    "gmail_quote_container",
+    "gmail_attr",
+    "moz-cite-prefix",
+    "yahoo_quoted",
+}
+_SIG_CLASSES = {"gmail_signature", "moz-signature"}
+_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container"}
+_BLOCK = {
+    "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
+    "footer", "address", "dl", "dt", "dd", "body", "html", "form",
+}  # fmt: skip
+_PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+class _HtmlText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self.stack: list[str] = []
+        self.skip_at: int | None = None  # stack depth of the element being skipped
+        self.stopped = False
+        self.pre = 0
+        self.lists: list[list[int | None]] = []  # per open list: [counter or None]
+        self.kept_cids: set[str] = set()
+        self.all_cids: set[str] = set()
+
+    # output helpers
+    def _newline(self) -> None:
+        self.lines.append("")
+
+    def _block(self) -> None:
+        if self.lines[-1].strip(" "):
+            self._newline()
+
+    def _para(self) -> None:
+        self._block()
+        if len(self.lines) >= 2 and self.lines[-2].strip(" "):
+            self._newline()
+
+    def _emit(self, data: str) -> None:
+        if not self.pre:
+            data = re.sub(r"[ \t\r\n\f\v]+", " ", data)
+            if not self.lines[-1].strip(" "):
+                data = data.lstrip(" ")
+                self.lines[-1] = self.lines[-1].strip(" ")
+            if not data:
+                return
+            self.lines[-1] += data
+        else:
+            parts = data.replace("\r\n", "\n").split("\n")
+            self.lines[-1] += parts[0]
+            for p in parts[1:]:
+                self.lines.append(p)
+
+    # parser callbacks
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "img" and a.get("src", "").lower().startswith("cid:"):
+            cid = a["src"][4:].strip("<>")
+            self.all_cids.add(cid)
+            if self.skip_at is None and not self.stopped:
+                self.kept_cids.add(cid)
+        if self.stopped:
+            return
+        if tag not in _VOID:
+            self.stack.append(tag)
+        if self.skip_at is not None:
+            return
+        classes = set(a.get("class", "").split())
+        if a.get("id", "").lower() in _CUT_IDS:
+            self.stopped = True
+            return
+        if (
+            tag in _INVISIBLE
+            or classes & _SIG_CLASSES
+            or a.get("data-smartmail") == ("gmail_signature")
+        ):
+            self._start_skip(tag, marker=False)
+            return
+        if tag == "blockquote" or classes & _QUOTE_CLASSES:
+            self._start_skip(tag, marker=True)
+            return
+        if tag == "br":
+            self._newline()
+        elif tag == "hr":
+            self._block()
+        elif tag in _PARA:
+            if "msonormal" in {c.lower() for c in classes}:
+                self._block()
+            else:
+                self._para()
+        elif tag in ("ul", "ol"):
+            self._block()
+            self.lists.append([1 if tag == "ol" else None])
+        elif tag == "li":
+            self._block()
+            counter = self.lists[-1] if self.lists else [None]
+            if counter[0] is None:
+                self._emit("- ")
+            else:
+                self._emit(f"{counter[0]}. ")
+                counter[0] += 1
+        elif tag == "pre":
+            self._block()
+            self.pre += 1
+        elif tag in _BLOCK:
+            self._block()
+        elif tag in ("td", "th") and self.lines[-1].strip(" "):
+            self._emit(" ")
+
+    def _start_skip(self, tag: str, marker: bool) -> None:
+        if tag in _VOID:
+            return
+        self.skip_at = len(self.stack)
+        if marker:
+            self._block()
+            self.lines[-1] = ">"
+            self._newline()
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stopped or tag not in self.stack:
+            return
+        while self.stack:
+            top = self.stack.pop()
+            depth = len(self.stack) + 1
+            if self.skip_at is not None and depth <= self.skip_at:
+                self.skip_at = None
+            elif self.skip_at is None:
+                self._close(top)
+            if top == tag:
+                break
+
+    def _close(self, tag: str) -> None:
+        if tag in _PARA:
+            self._block()
+            if tag != "p":
+                self._para()
+        elif tag in ("ul", "ol"):
+            if self.lists:
+                self.lists.pop()
+            self._block()
+        elif tag == "pre":
+            self.pre = max(0, self.pre - 1)
+            self._block()
+        elif tag in _BLOCK or tag == "li":
+            self._block()
+
+    def handle_data(self, data: str) -> None:
+        if self.stopped or self.skip_at is not None:
+            return
+        self._emit(data)
+
+    def text(self) -> str:
+        return _tidy("\n".join(self.lines))
+
+
+# A reply is read by a person in a chat: parsing stops after this much HTML (a 10 MB HTML
+# mail would otherwise take seconds in html.parser); the text is cut, never dropped.
+MAX_HTML_CHARS = 1_000_000
+
+
+def _parse_html(html: str) -> _HtmlText:
+    parser = _HtmlText()
+    html = html[:MAX_HTML_CHARS]
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; this is belt and braces
+        pass
+    return parser
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML reply with quote containers dropped ('>' marks where)."""
+    return _parse_html(html).text()
+
+
+# --- MIME ---------------------------------------------------------------------------------
+
+
+def _decode(part: Message) -> str:
+    charset = part.get_param("charset")
+    if charset and hasattr(part, "get_content"):
+        try:
+            content = part.get_content()
+            if isinstance(content, str):
+                return content
+        except (LookupError, UnicodeError, ValueError, AssertionError, KeyError):
+            pass
+    raw = part.get_payload(decode=True)
+    if raw is None:
+        payload = part.get_payload()
+        return payload if isinstance(payload, str) else ""
+    for enc in ([str(charset)] if charset else []) + ["utf-8", "windows-1251"]:
+        try:
+            return raw.decode(enc)
+        except (LookupError, UnicodeError):
+            continue
+    return raw.decode("utf-8", errors="replace")
+
+
+def _is_attachment_disposition(part: Message) -> bool:
+    return (part.get_content_disposition() or "") == "attachment"
+
+
+def _leaves(msg: Message) -> list[Message]:
+    out: list[Message] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        if part.get_content_maintype() == "multipart" and part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack[0:0] = [p for p in payload if isinstance(p, Message)]
+            continue
+        out.append(part)
+    return out
+
+
+def extract(message: Message) -> Reply:
+    """The manager's reply: own words, attachments and pasted pictures, HTML-only flag."""
+    if not isinstance(message, Message):
+        raise ReplyError(
+            f"cannot extract a reply from {type(message).__name__}",
+            hint="pass an email.message.EmailMessage (email.policy.default)",
+        )
+    leaves = _leaves(message)
+    plain_part = html_part = None
+    for part in leaves:
+        if _is_attachment_disposition(part):
+            continue
+        ctype = part.get_content_type()
+        if ctype == "text/plain" and plain_part is None and not part.get_filename():
+            plain_part = part
+        elif ctype == "text/html" and html_part is None and not part.get_filename():
+            html_part = part
+
+    parsed = _parse_html(_decode(html_part)) if html_part is not None else None
+    html_only = False
+    whole = ""
+    text = ""
+    if plain_part is not None:
+        whole = _decode(plain_part)
+        text = strip_text(whole)
+    if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
+        html_only = plain_part is None
+        whole = parsed.text()
+        text = strip_text(whole)
+    if not text.strip():
+        text = _tidy(whole.replace("\r\n", "\n"))
+
+    attachments: list[Attachment] = []
+    for n, part in enumerate(leaves, 1):
+        if part is plain_part or part is html_part:
+            continue
+        maintype = part.get_content_maintype()
+        disposition = part.get_content_disposition()
+        filename = part.get_filename()
+        if disposition != "attachment" and maintype != "image" and not filename:
+            continue
+        if disposition != "attachment" and maintype == "image" and parsed is not None:
+            cid = (part.get("Content-ID") or "").strip().strip("<>")
+            if cid and cid in parsed.all_cids and cid not in parsed.kept_cids:
+                continue  # a picture of the quoted history or of the signature
+        try:
+            if maintype == "message" and part.is_multipart():
+                data = part.get_payload(0).as_bytes()  # a forwarded mail, kept as .eml
+                filename = filename or f"message-{n}.eml"
+            else:
+                data = part.get_payload(decode=True) or b""
+        except Exception:
+            data = b""
+        if not filename:
+            sub = part.get_content_subtype() or "bin"
+            filename = f"attachment-{n}.{'jpg' if sub == 'jpeg' else sub}"
+        attachments.append((filename, part.get_content_type(), data))
+    return Reply(text=text, attachments=tuple(attachments), html_only=html_only)

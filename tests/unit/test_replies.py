@@ -1,0 +1,191 @@
+"""Reply extraction: exact text over the corpus in tests/data/replies/, plus edge cases."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from im2mail.mail.replies import Reply, ReplyError, extract, html_to_text, strip_text
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "replies"
+CASES = sorted(p.stem for p in CORPUS.glob("*.eml"))
+# name -> reason; known-hard cases stay honest instead of being special-cased in the code
+KNOWN_HARD: dict[str, str] = {}
+MIN_RATE = 0.97
+
+
+def _load(name: str) -> EmailMessage:
+    raw = (CORPUS / f"{name}.eml").read_bytes()
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def _expected(name: str) -> str:
+    return (CORPUS / f"{name}.expected.txt").read_text(encoding="utf-8").rstrip("\n")
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 40
+    for name in CASES:
+        assert (CORPUS / f"{name}.expected.txt").is_file(), name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_HARD[n], strict=True))
+        if n in KNOWN_HARD
+        else n
+        for n in CASES
+    ],
+)
+def test_corpus_exact(name: str) -> None:
+    assert extract(_load(name)).text == _expected(name)
+
+
+def test_corpus_exact_rate() -> None:
+    hits = sum(extract(_load(n)).text == _expected(n) for n in CASES)
+    assert hits / len(CASES) >= MIN_RATE, f"{hits}/{len(CASES)}"
+
+
+def test_html_only_flag() -> None:
+    assert extract(_load("gmail_en_html_only")).html_only is True
+    assert extract(_load("gmail_uk_alt")).html_only is False
+    assert extract(_load("gmail_en_wrapped")).html_only is False
+
+
+def test_pasted_picture_is_an_attachment() -> None:
+    reply = extract(_load("gmail_pasted_picture"))
+    assert [(f, m) for f, m, _ in reply.attachments] == [("proof-box.png", "image/png")]
+    assert reply.attachments[0][2].startswith(b"\x89PNG")
+
+
+def test_attachment_and_picture_kept_quoted_logo_dropped() -> None:
+    reply = extract(_load("outlook_html_picture_pdf"))
+    names = [(f, m) for f, m, _ in reply.attachments]
+    assert names == [("pallet.png", "image/png"), ("invoice-1147.pdf", "application/pdf")]
+    assert reply.attachments[1][2].startswith(b"%PDF")
+    assert reply.html_only is True
+
+
+def _msg(body: str | bytes, **headers: str) -> EmailMessage:
+    raw = "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in headers.items()).encode()
+    raw += b"\r\n" + (body.encode() if isinstance(body, str) else body)
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def test_empty_body() -> None:
+    reply = extract(_msg("", From="a@b.c", Subject="Re: x"))
+    assert reply == Reply(text="", attachments=(), html_only=False)
+
+
+def test_only_a_quote_returns_whole_text() -> None:
+    body = "On Fri, Nov 21, 2026 at 10:15 AM Ivan <o@p.example> wrote:\n> How much?\n"
+    reply = extract(_msg(body, From="a@b.c"))
+    assert reply.text == body.strip()
+
+
+def test_only_a_signature_returns_whole_text() -> None:
+    assert extract(_msg("-- \nOlena\n", From="a@b.c")).text == "--\nOlena"
+
+
+def test_missing_charset_falls_back_to_utf8_then_cp1251() -> None:
+    utf8 = _msg("Готово завтра.\n".encode(), Content_Type="text/plain")
+    assert extract(utf8).text == "Готово завтра."
+    cp = _msg("Готово завтра.\n".encode("cp1251"), Content_Type="text/plain")
+    assert extract(cp).text == "Готово завтра."
+
+
+def test_unknown_charset_is_best_effort() -> None:
+    msg = _msg(
+        "Готово.\n".encode(),
+        Content_Type='text/plain; charset="x-unknown-1"',
+        Content_Transfer_Encoding="8bit",
+    )
+    assert extract(msg).text == "Готово."
+
+
+def test_broken_mime_never_crashes() -> None:
+    raw = (
+        b'Content-Type: multipart/alternative; boundary="zzz"\r\n\r\n'
+        b"--zzz\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nNot base64 at all!!!\r\n"
+    )  # no closing boundary, invalid base64
+    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    assert isinstance(reply.text, str)
+    no_boundary = _msg("Текст\n", Content_Type="multipart/mixed")
+    assert isinstance(extract(no_boundary).text, str)
+
+
+def test_not_a_message_is_a_typed_error() -> None:
+    with pytest.raises(ReplyError):
+        extract("not a message")  # type: ignore[arg-type]
+
+
+def test_reply_is_frozen() -> None:
+    reply = extract(_msg("x", From="a@b.c"))
+    with pytest.raises(AttributeError):
+        reply.text = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ок\n\nSent from my iPhone\n> old", "Ок"),
+        ("Так\n\nНадіслано з iPhone", "Так"),
+        ("\n\n  Hello\n\n\n\nWorld\n\n", "  Hello\n\nWorld"),
+        ("Answer\r\n\r\n-----Original Message-----\r\nFrom: x\r\n", "Answer"),
+        ("Ціна 10:15 за 2026 рік", "Ціна 10:15 за 2026 рік"),
+        (
+            "Відповідь\n\nВід: Іван <i@x.example>\nНадіслано: 21.11.2026\nТема: x\n\nold",
+            "Відповідь",
+        ),
+        ("Ответ\nОт: Иван\nКому: я\nОтправлено: вчера\n\nold", "Ответ"),
+        ("From: the printer we use, 3 days.", "From: the printer we use, 3 days."),
+    ],
+)
+def test_strip_text_rules(text: str, expected: str) -> None:
+    assert strip_text(text) == expected
+
+
+def test_html_to_text_structure() -> None:
+    html = "<p>One<br>two</p><p>Three</p><ul><li>a</li><li>b</li></ul><script>x</script>"
+    assert html_to_text(html) == "One\ntwo\n\nThree\n- a\n- b"
+    assert html_to_text("<div>a &amp; b&nbsp;c</div>") == "a & b c"
+
+
+def test_huge_html_is_cut_not_slow() -> None:
+    html = "<div>Відповідь: так.</div>" + "<p>рядок <b>історії</b></p>" * 400_000  # ~11 MB
+    msg = _msg(html, Content_Type="text/html; charset=utf-8")
+    reply = extract(msg)
+    assert reply.html_only is True
+    assert reply.text.startswith("Відповідь: так.\n\nрядок історії")
+
+
+def test_empty_plain_alternative_falls_back_to_html() -> None:
+    raw = (
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n"
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Готово.</p>\r\n--b--\r\n"
+    ).encode()
+    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    assert reply.text == "Готово."
+    assert reply.html_only is False
+
+
+def test_attached_mail_is_kept_as_eml() -> None:
+    raw = (
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nДив. лист нижче.\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+        "From: x@y.example\r\nSubject: old\r\n\r\nold body\r\n--b--\r\n"
+    ).encode()
+    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    assert reply.text == "Див. лист нижче."
+    [(name, mime, data)] = reply.attachments
+    assert name.endswith(".eml")
+    assert mime == "message/rfc822"
+    assert b"old body" in data
