@@ -4,11 +4,7 @@ ignored mail left unread, restarts, IDLE latency, prompt stop, reconnect after a
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +16,14 @@ from imapclient import IMAPClient
 from im2mail.archive import Archive
 from im2mail.config import ImapConfig
 from im2mail.mail.watcher import MailboxWatcher
-from tests.support.imap_server import PASSWORD, USER, ImapServer, _wait_until_listening, free_port
+from tests.support.imap_server import (
+    PASSWORD,
+    USER,
+    ImapServer,
+    free_port,
+    start_pymap,
+    stop_pymap,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -262,27 +265,10 @@ def test_uidvalidity_change_rescans_without_handing_twice(imap_server, box, arch
     assert b"\\Seen" in flags["reply kept"] and b"\\Seen" in flags["reply new"]
 
 
-def _pymap(port: int) -> subprocess.Popen:
-    pymap = shutil.which("pymap") or os.path.join(os.path.dirname(sys.executable), "pymap")
-    proc = subprocess.Popen(
-        [pymap, "--host", "127.0.0.1", "--port", str(port), "--no-tls", "dict",
-         "--demo-user", USER, "--demo-password", PASSWORD],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    _wait_until_listening(port, proc)
-    return proc
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(5)
-
-
 def test_reconnects_after_the_server_goes_away(archive, running):
     port = free_port()
     server = ImapServer("127.0.0.1", port, USER, PASSWORD)
-    proc = _pymap(port)
+    proc = start_pymap(port)
     try:
         rec = Recorder()
         w = running(server, archive, rec, backoff_start=0.2)
@@ -290,9 +276,11 @@ def test_reconnects_after_the_server_goes_away(archive, running):
         box.append("reply before")
         assert rec.wait_for(1) == ["reply before"]
         validity_before = w.uidvalidity
-        _kill(proc)  # drops the connection mid-IDLE; the new server has a fresh mailbox
+        stop_pymap(
+            proc, signal.SIGKILL
+        )  # drops the connection mid-IDLE; the new server has a fresh mailbox
         assert wait_until(lambda: not w.ready.is_set(), 3)
-        proc = _pymap(port)
+        proc = start_pymap(port)
         assert wait_until(lambda: w.sessions == 2 and w.ready.is_set(), 8)
         box = Box(server)
         box.append("reply after")
@@ -300,4 +288,4 @@ def test_reconnects_after_the_server_goes_away(archive, running):
         assert rec.wait_for(2) == ["reply before", "reply after"]
         assert w.uidvalidity != validity_before or rec.got[1][0] != rec.got[0][0]
     finally:
-        _kill(proc)
+        stop_pymap(proc, signal.SIGKILL)

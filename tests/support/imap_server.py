@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.support.smtp_server import free_port  # one definition for all servers
+
 USER = "orders@shop.example"
 PASSWORD = "imap-test-pass"
 
@@ -25,12 +27,6 @@ class ImapServer:
     port: int
     user: str
     password: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -47,10 +43,9 @@ def _wait_until_listening(port: int, proc: subprocess.Popen, timeout: float = 20
     raise RuntimeError("pymap did not start listening")
 
 
-@pytest.fixture
-def imap_server() -> Iterator[ImapServer]:
+def start_pymap(port: int) -> subprocess.Popen:
+    """pymap on 127.0.0.1:port with the one user, once it answers."""
     pymap = shutil.which("pymap") or os.path.join(os.path.dirname(sys.executable), "pymap")
-    port = free_port()
     proc = subprocess.Popen(
         [pymap, "--host", "127.0.0.1", "--port", str(port), "--no-tls", "dict",
          "--demo-user", USER, "--demo-password", PASSWORD],
@@ -59,11 +54,27 @@ def imap_server() -> Iterator[ImapServer]:
     )  # fmt: skip
     try:
         _wait_until_listening(port, proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+def stop_pymap(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def imap_server() -> Iterator[ImapServer]:
+    port = free_port()
+    proc = start_pymap(port)
+    try:
         yield ImapServer("127.0.0.1", port, USER, PASSWORD)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_pymap(proc)
