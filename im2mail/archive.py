@@ -312,15 +312,10 @@ class Archive:
 
     def message(self, id: int) -> Message:
         with self._use() as db:
-            row = db.execute("SELECT * FROM messages WHERE id = ?", (id,)).fetchone()
-            if row is None:
+            found = db.execute("SELECT * FROM messages WHERE id = ?", (id,)).fetchall()
+            if not found:
                 raise NotFound(f"no message #{id}")
-            files = db.execute(
-                "SELECT id, filename, mime, size, sha256 FROM attachments"
-                " WHERE message_id = ? ORDER BY id",
-                (id,),
-            ).fetchall()
-        return rows.message_from(row, files)
+            return rows.messages_from(db, found)[0]
 
     def mark_seen(self, key: str) -> bool:
         """Record a dedupe key; False when it was already there."""

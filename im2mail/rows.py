@@ -160,6 +160,21 @@ def message_from(row: sqlite3.Row, files: Sequence[sqlite3.Row]) -> Message:
     )  # fmt: skip
 
 
+def messages_from(db: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Message]:
+    """Messages of `found` (rows of the messages table) with their attachments."""
+    ids = [r["id"] for r in found]
+    files: dict[int, list[sqlite3.Row]] = {i: [] for i in ids}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for f in db.execute(
+            f"SELECT id, message_id, filename, mime, size, sha256 FROM attachments"
+            f" WHERE message_id IN ({marks}) ORDER BY id",
+            ids,
+        ):
+            files[f["message_id"]].append(f)
+    return [message_from(r, files[r["id"]]) for r in found]
+
+
 def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
     """A row of archive._ENTRY_SQL as an Entry."""
     customer = Customer(row["channel"], row["external_id"], row["first_name"],

@@ -7,8 +7,6 @@ Kept beside archive.py (which stays the archive's general API) and reached throu
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 
 from . import rows
@@ -16,20 +14,6 @@ from .archive import Archive
 from .model import Attachment, Message
 
 HISTORY = 40  # earlier messages an email looks at for its References
-
-
-def _messages(db: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Message]:
-    ids = [r["id"] for r in found]
-    files: dict[int, list[sqlite3.Row]] = {i: [] for i in ids}
-    if ids:
-        marks = ",".join("?" * len(ids))
-        for f in db.execute(
-            f"SELECT id, message_id, filename, mime, size, sha256 FROM attachments"
-            f" WHERE message_id IN ({marks}) ORDER BY id",
-            ids,
-        ):
-            files[f["message_id"]].append(f)
-    return [rows.message_from(r, files[r["id"]]) for r in found]
 
 
 def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
@@ -41,7 +25,7 @@ def history(archive: Archive, conversation_id: int, before_id: int) -> list[Mess
             " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
             (conversation_id, before_id, HISTORY),
         ).fetchall()
-        return list(reversed(_messages(db, found)))
+        return list(reversed(rows.messages_from(db, found)))
 
 
 def album_parts(archive: Archive, message: Message) -> list[Message]:
@@ -56,7 +40,7 @@ def album_parts(archive: Archive, message: Message) -> list[Message]:
             (message.conversation_id, message.group, message.id, message.id,
              message.email_message_id),
         ).fetchall()  # fmt: skip
-        return _messages(db, found)
+        return rows.messages_from(db, found)
 
 
 def pending_album_email(archive: Archive, conversation_id: int, group: str) -> str | None:
