@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from .db import clean, dt, now, ts
 from .model import OutboxItem
+from .rows import insert_outbox
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 MAX_ERROR_CHARS = 1000  # a server's reply can be long; status shows one line of it
@@ -75,18 +76,48 @@ class Deliveries:
             ).fetchall()
         return [_item(row) for row in found]
 
-    def delivery_sent(self, item_id: int, when: datetime) -> bool:
+    def delivery_sent(
+        self,
+        item_id: int,
+        when: datetime,
+        *,
+        channel_message_id: str | None = None,
+        then: Sequence[OutboxItem] = (),
+    ) -> bool:
         """The item went out at `when` (counted as a try). The message's `sent` time is
-        set too, unless it had one. False when the row was not pending (nothing changed)."""
+        set too, unless it had one, and its channel_message_id (a reply's first message in
+        the chat). `then`: deliveries this one leads to (a notice to the other managers),
+        queued for the same message in the same transaction. False when the row was not
+        pending (nothing changed)."""
         with self._archive.transaction() as db:
             done = _settle(db, item_id, SENT, when, None)
             if done:
                 db.execute(
-                    "UPDATE messages SET sent = coalesce(sent, ?)"
+                    "UPDATE messages SET sent = coalesce(sent, ?),"
+                    " channel_message_id = coalesce(channel_message_id, ?)"
                     " WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
-                    (ts(when), item_id),
+                    (ts(when), channel_message_id, item_id),
                 )
+                _queue_after(db, item_id, then)
             return done
+
+    def delivery_progress(
+        self, item_id: int, progress: int, channel_message_id: str | None = None
+    ) -> bool:
+        """`progress` steps of the item are done (a resumed delivery starts after them);
+        the message gets channel_message_id if it had none. False when not pending."""
+        with self._archive.transaction() as db:
+            cur = db.execute(
+                "UPDATE outbox SET progress = ? WHERE id = ? AND state = ?",
+                (progress, item_id, PENDING),
+            )
+            if cur.rowcount == 1 and channel_message_id is not None:
+                db.execute(
+                    "UPDATE messages SET channel_message_id = coalesce(channel_message_id, ?)"
+                    " WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
+                    (channel_message_id, item_id),
+                )
+            return cur.rowcount == 1
 
     def delivery_retry(self, item_id: int, error: str, next_try: datetime) -> bool:
         """A try failed in a way worth retrying: count it, keep the error, try again at
@@ -99,10 +130,22 @@ class Deliveries:
             )
             return cur.rowcount == 1
 
-    def delivery_failed(self, item_id: int, error: str, when: datetime | None = None) -> bool:
-        """Give the item up (counted as a try) with the reason. False when not pending."""
+    def delivery_failed(
+        self,
+        item_id: int,
+        error: str,
+        when: datetime | None = None,
+        *,
+        then: Sequence[OutboxItem] = (),
+    ) -> bool:
+        """Give the item up (counted as a try) with the reason; `then` (a notice to the
+        manager) is queued for the same message in the same transaction. False when the
+        row was not pending."""
         with self._archive.transaction() as db:
-            return _settle(db, item_id, FAILED, when or now(), error)
+            done = _settle(db, item_id, FAILED, when or now(), error)
+            if done:
+                _queue_after(db, item_id, then)
+            return done
 
     def next_delivery_time(self, target: str) -> datetime | None:
         """When the earliest pending row of `target` is due (maybe already past); None
@@ -157,6 +200,14 @@ def _settle(
     return cur.rowcount == 1
 
 
+def _queue_after(db: sqlite3.Connection, item_id: int, then: Sequence[OutboxItem]) -> None:
+    if not then:
+        return
+    (message_id,) = db.execute("SELECT message_id FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    for item in then:
+        insert_outbox(db, message_id, item)
+
+
 def _error(text: str) -> str:
     text = clean(text).strip() or "unknown error"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
@@ -172,4 +223,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         next_try=dt(row["next_try"]),
         last_error=row["last_error"],
         state=row["state"],
+        kind=row["kind"],
+        note=row["note"],
+        progress=row["progress"],
     )

@@ -8,14 +8,24 @@ resend after a restart is the same email.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from . import signing, threads
 from .archive import Archive
 from .db import now
 from .mail.compose import FilePart, MailSettings, compose
-from .model import Attachment, OutboxItem
+from .mail.notices import compose_colleague_warning, compose_team_notice, compose_undelivered
+from .model import (
+    COLLEAGUE,
+    MESSAGE,
+    TEAM,
+    UNDELIVERED,
+    Attachment,
+    Conversation,
+    Message,
+    OutboxItem,
+)
 
 LINK_LIFETIME = timedelta(days=30)
 NOT_DOWNLOADED = "not downloaded: over the messenger's download limit for bots"
@@ -40,6 +50,8 @@ class Mailer:
             raise ValueError(f"outbox row {item.id} names no message or Message-ID")
         message = self.archive.message(item.message_id)
         conversation = self.archive.conversation(message.conversation_id)
+        if item.kind != MESSAGE:
+            return self._notice(item, message, conversation)
         parts = threads.album_parts(self.archive, message)
         files = [self._file(a) for part in parts for a in part.attachments]
         return compose(
@@ -51,6 +63,30 @@ class Mailer:
             files=files,
             edited=message.edited,
         )
+
+    def _notice(self, item: OutboxItem, reply: Message, conversation: Conversation) -> EmailMessage:
+        """A notice about a manager's reply, in the conversation's thread."""
+        assert item.email_message_id is not None
+        common = {
+            "settings": self.settings,
+            "message_id": item.email_message_id,
+            "date": now(),
+            "history": threads.history(self.archive, conversation.id, reply.id or 0),
+        }
+        note = item.note or ""
+        if item.kind == UNDELIVERED:
+            return compose_undelivered(reply, conversation, reason=note, **common)
+        if item.kind == TEAM:
+            name = str((reply.raw or {}).get("from_name") or "")
+            to = [a for a in note.split(",") if a.strip()]
+            return compose_team_notice(reply, conversation, to=to, author_name=name, **common)
+        if item.kind == COLLEAGUE:
+            colleague, _, when = note.partition(" ")
+            at = datetime.fromisoformat(when) if when else reply.created
+            return compose_colleague_warning(
+                reply, conversation, colleague=colleague, colleague_at=at, **common
+            )
+        raise ValueError(f"outbox row {item.id}: unknown kind of email '{item.kind}'")
 
     def _file(self, a: Attachment) -> FilePart:
         if a.sha256 is None:

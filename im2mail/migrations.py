@@ -133,6 +133,22 @@ def m002_edited_and_albums(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_reply_deliveries(db: sqlite3.Connection) -> None:
+    """Managers' replies to customers: an outbox row has a kind (what email or delivery it
+    stands for: the customer's message, a notice to a manager), a note (a notice's reason
+    or recipients) and progress (steps of a multi-call delivery already done, so a resumed
+    delivery sends nothing twice)."""
+    _run(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+        ALTER TABLE outbox ADD COLUMN note TEXT;
+        ALTER TABLE outbox ADD COLUMN progress INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
 _CREATE_TABLE = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 )

@@ -130,6 +130,15 @@ class Incoming:
     raw: dict[str, Any] | None = None
 
 
+# What an outbox row stands for. Target "mail": MESSAGE is a customer's message to the
+# managers; the others are notices about a manager's reply (its message_id) to managers.
+# Target "channel": MESSAGE is a manager's reply to deliver to the customer.
+MESSAGE = "message"
+UNDELIVERED = "undelivered"  # to the reply's author: it did not reach the customer (note: why)
+TEAM = "team"  # to the other managers: a colleague answered (note: their addresses)
+COLLEAGUE = "colleague"  # to the reply's author: a colleague had just answered (note: who)
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """A pending delivery created in the same transaction as its message."""
@@ -142,6 +151,9 @@ class OutboxItem:
     next_try: datetime | None = None
     last_error: str | None = None
     state: str = "pending"  # pending, sent, failed
+    kind: str = MESSAGE
+    note: str | None = None
+    progress: int = 0  # steps of the delivery done (a long text sent in several messages)
 
 
 @dataclass(frozen=True)

@@ -91,9 +91,34 @@ class Relay:
             IntakeSettings(mail.address, self.cfg.relay.greeting),
             self.outbox.notify,
         )
+        self._start_replies(mail)
         host, _, port = self.cfg.relay.listen.rpartition(":")
         self.web = WebServer(host.strip("[]"), int(port))
         self.web.serve_files(self._served_file)
+
+    def _start_replies(self, mail) -> None:
+        """Managers' replies: the IMAP watcher hands emails to the reply intake, which
+        queues deliveries for the chat outbox."""
+        from .mail.watcher import MailboxWatcher
+        from .outbound import ReplyIntake, ReplySettings
+        from .sender import ChatOutbox, SenderSettings
+
+        bots = frozenset(bot.name for bot in self.cfg.bots)
+        self.chat_outbox = ChatOutbox(
+            self.archive,
+            self.channels,
+            SenderSettings(mail.address, mail.managers, bots, self.cfg.relay.sign_replies),
+            self.outbox.notify,
+        )
+        self.replies = ReplyIntake(
+            self.archive,
+            ReplySettings(mail.address, mail.managers),
+            self.chat_outbox.notify,
+            self.outbox.notify,
+        )
+        self.watcher = MailboxWatcher(
+            mail.imap, self.keys.imap_password, self.archive, self.replies.handle
+        )
 
     async def start(self, once: bool = False) -> None:
         """Start the outbox and the HTTP server, then each bot; a bot whose token is refused
@@ -109,6 +134,9 @@ class Relay:
             raise RuntimeFailure(
                 "no bot could start (see the log above)", hint="check with: im2mail bot list"
             )
+        if not once:
+            await self.chat_outbox.start()
+            self.watcher.start()
         self.web.ready = True
         log.info(
             "relay running: %d bot(s), mail via %s", len(self.channels), self.cfg.mail.smtp.host
@@ -150,9 +178,18 @@ class Relay:
             for name, channel in self.channels.items():
                 if hasattr(channel, "poll"):
                     await self._poll_batch(name, channel, timeout=0)
+            await self._check_mailbox_once()
+            await self.chat_outbox.flush()
             await self.outbox.flush()
             return
         await self._stopping.wait()
+
+    async def _check_mailbox_once(self) -> None:
+        try:
+            await asyncio.to_thread(self.watcher.check_once)
+        except Exception as e:
+            imap = self.cfg.mail.imap
+            log.error("IMAP %s:%s: replies not read: %s", imap.host, imap.port, redact(repr(e)))
 
     def stop(self) -> None:
         """Ask for a stop (safe from a signal handler)."""
@@ -164,6 +201,8 @@ class Relay:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.watcher.stop)
+        await self.chat_outbox.stop()
         await self.web.stop()
         for channel in self._all_channels.values():
             try:

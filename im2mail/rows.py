@@ -139,9 +139,11 @@ def _customer_of(db: sqlite3.Connection, conversation_id: int, cache: dict[int, 
 def insert_outbox(db: sqlite3.Connection, message_id: int, item: OutboxItem) -> None:
     db.execute(
         "INSERT INTO outbox (message_id, target, email_message_id, attempts, next_try,"
-        " last_error, state, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " last_error, state, created, kind, note, progress)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (message_id, item.target, item.email_message_id, item.attempts,
-         ts(item.next_try or now()), item.last_error, item.state, ts(now())),
+         ts(item.next_try or now()), item.last_error, item.state, ts(now()), item.kind,
+         item.note, item.progress),
     )  # fmt: skip
 
 

@@ -7,10 +7,12 @@ Kept beside archive.py (which stays the archive's general API) and reached throu
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from . import rows
 from .archive import Archive
+from .db import ts
 from .model import Attachment, Message
 
 HISTORY = 40  # earlier messages an email looks at for its References
@@ -75,3 +77,29 @@ def attachment(archive: Archive, attachment_id: int) -> tuple[Attachment, Path |
         return None
     found = Attachment(row["filename"], row["mime"], row["size"], row["sha256"], row["id"])
     return found, archive.blob_path(found.sha256) if found.sha256 else None
+
+
+def sent_by_us(archive: Archive, email_message_id: str) -> bool:
+    """Whether the Message-ID is of an email im2mail made (one coming back is a loop)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT 1 FROM outbox WHERE email_message_id = ? AND target = 'mail' LIMIT 1",
+            (email_message_id,),
+        ).fetchone()
+    return row is not None
+
+
+def colleague_answer(
+    archive: Archive, conversation_id: int, author: str, since: datetime
+) -> Message | None:
+    """Another manager's reply in the conversation at or after `since` and after the
+    customer's last message: the same question already answered by a colleague."""
+    with archive.reading() as db:
+        found = db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND direction = 'out'"
+            " AND author != ? AND author LIKE '%@%' AND created >= ? AND id > coalesce("
+            " (SELECT max(id) FROM messages WHERE conversation_id = ? AND direction = 'in'), 0)"
+            " ORDER BY id DESC LIMIT 1",
+            (conversation_id, author, ts(since), conversation_id),
+        ).fetchall()
+        return rows.messages_from(db, found)[0] if found else None

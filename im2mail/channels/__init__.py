@@ -4,6 +4,11 @@ A channel turns a platform's raw updates into `model.Incoming` values, fetches t
 they mention, and delivers the managers' answers. It knows nothing of mail or the archive.
 Modules are imported lazily, so `im2mail --help` never pays for python-telegram-bot.
 
+An answer goes out in steps: `plan(text, files)` lays it out as a list of `Step`s, each one
+platform call that happens whole or not at all, and `send_step` makes one call. The plan is
+pure, so a delivery that failed after k steps is resumed with `plan(...)[k:]` and nothing
+goes out twice.
+
 Errors the relay acts on (all `RuntimeFailure`, exit code 1, messages free of secrets):
 `Blocked` (the customer blocked the bot: tell the manager, mark the customer),
 `RetryLater` (flood control, 5xx, timeouts: try again, after `seconds` when given),
@@ -17,7 +22,7 @@ from __future__ import annotations
 import importlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -104,6 +109,16 @@ class FileTooBig(ChannelError):
 
 
 @dataclass(frozen=True)
+class Step:
+    """One platform call that goes out whole or not at all: a piece of text, or files
+    (one file, or one album) with an optional caption."""
+
+    text: str = ""
+    files: tuple[OutgoingFile, ...] = ()
+    sort: str = "text"  # "text", "photo", "document" for Telegram
+
+
+@dataclass(frozen=True)
 class BotInfo:
     """Who the bot is, as the platform says (getMe / get_account_info)."""
 
@@ -146,6 +161,16 @@ class Channel(Protocol):
 
     async def fetch(self, file: IncomingFile, limit: int) -> bytes:
         """The file's bytes; FileTooBig when over `limit` or refused by the platform."""
+        ...
+
+    def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
+        """The calls that deliver text and files, in order; [] for blank text and no files.
+        Pure and deterministic: the same input gives the same steps, so a resumed delivery
+        skips exactly what was sent."""
+        ...
+
+    async def send_step(self, chat_id: str, step: Step) -> list[str]:
+        """Make one planned call; the sent message ids (several for an album)."""
         ...
 
     async def send_text(self, chat_id: str, text: str) -> list[str]:
@@ -204,6 +229,19 @@ def open_channel(
 ) -> Channel:
     """A channel for one configured bot (not started yet)."""
     return channel_class(name)(bot, token, api_url, **options)
+
+
+async def send_steps(channel: Channel, chat_id: str, steps: Iterable[Step]) -> list[str]:
+    """Send steps in order; the message ids. A ChannelError goes on with `sent` holding
+    the ids of the steps that went out before it."""
+    sent: list[str] = []
+    for step in steps:
+        try:
+            sent += await channel.send_step(chat_id, step)
+        except ChannelError as e:
+            e.sent = (*sent, *e.sent)
+            raise
+    return sent
 
 
 # -- splitting long text -------------------------------------------------------------------

@@ -42,7 +42,9 @@ from . import (
     OutgoingFile,
     Rejected,
     RetryLater,
+    Step,
     WebhookInfo,
+    send_steps,
     split_text,
     utf16_len,
 )
@@ -208,47 +210,50 @@ class Telegram:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def send_text(self, chat_id: str, text: str) -> list[str]:
-        sent: list[str] = []
-        for piece in split_text(text, TEXT_LIMIT, utf16_len):
-            message = await self._call(self._api.send_message(chat_id, piece), chat_id, sent)
-            sent.append(str(message.message_id))
-        return sent
-
-    async def send_files(
-        self, chat_id: str, files: Sequence[OutgoingFile], caption: str = ""
-    ) -> list[str]:
-        """Pictures (JPEG/PNG up to 10 MB) as photos, everything else as documents; several
-        of a sort as albums of up to 10. The caption rides on the first message, or goes
-        ahead as text when it is over Telegram's 1024."""
+    def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
+        """Text in pieces of up to 4096; pictures (JPEG/PNG up to 10 MB) as photos, then
+        everything else as documents, in albums of up to 10. The text rides as the caption
+        of the first file, or goes ahead as text when it is over Telegram's 1024."""
+        texts = [Step(piece) for piece in split_text(text, TEXT_LIMIT, utf16_len)]
         if not files:
-            return await self.send_text(chat_id, caption)
-        sent: list[str] = []
-        if utf16_len(caption.strip()) > CAPTION_LIMIT:
-            sent += await self.send_text(chat_id, caption)
-            caption = ""
+            return texts
+        caption, steps = text.strip(), []
+        if utf16_len(caption) > CAPTION_LIMIT:
+            caption, steps = "", texts
         photos = [f for f in files if _is_photo(f)]
         others = [f for f in files if not _is_photo(f)]
         for sort, batch in (("photo", photos), ("document", others)):
             for start in range(0, len(batch), ALBUM_SIZE):
-                group = batch[start : start + ALBUM_SIZE]
-                sent += await self._send_group(chat_id, sort, group, caption.strip(), sent)
+                steps.append(Step(caption, tuple(batch[start : start + ALBUM_SIZE]), sort))
                 caption = ""
-        return sent
+        return steps
 
-    async def _send_group(
-        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str, sent: list[str]
-    ) -> list[str]:
+    async def send_step(self, chat_id: str, step: Step) -> list[str]:
+        """sendMessage for text; sendPhoto/sendDocument for one file, sendMediaGroup for
+        several. Pictures Telegram refuses as photos go again as documents."""
+        if step.sort == "text":
+            message = await self._call(self._api.send_message(chat_id, step.text), chat_id)
+            return [str(message.message_id)]
+        if step.sort not in ("photo", "document") or not step.files:
+            raise ValueError(f"not a Telegram step: {step.sort!r} with {len(step.files)} files")
         try:
-            return await self._send_as(chat_id, sort, group, caption, sent)
+            return await self._send_as(chat_id, step.sort, step.files, step.text)
         except Rejected as e:
-            if sort != "photo" or not _PHOTO_REFUSED.search(e.reason):
+            if step.sort != "photo" or not _PHOTO_REFUSED.search(e.reason):
                 raise
             log.info("telegram bot %r: %s; sending the pictures as files", self.bot, e.reason)
-            return await self._send_as(chat_id, "document", group, caption, sent)
+            return await self._send_as(chat_id, "document", step.files, step.text)
+
+    async def send_text(self, chat_id: str, text: str) -> list[str]:
+        return await send_steps(self, chat_id, self.plan(text))
+
+    async def send_files(
+        self, chat_id: str, files: Sequence[OutgoingFile], caption: str = ""
+    ) -> list[str]:
+        return await send_steps(self, chat_id, self.plan(caption, files))
 
     async def _send_as(
-        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str, sent: list[str]
+        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str
     ) -> list[str]:
         text = caption or None
         if len(group) == 1:
@@ -257,13 +262,13 @@ class Telegram:
                 call = self._api.send_photo(chat_id, data, caption=text, filename=name)
             else:
                 call = self._api.send_document(chat_id, data, caption=text, filename=name)
-            return [str((await self._call(call, chat_id, sent)).message_id)]
+            return [str((await self._call(call, chat_id)).message_id)]
         kind = InputMediaPhoto if sort == "photo" else InputMediaDocument
         media = [
             kind(data, caption=text if i == 0 else None, filename=name)
             for i, (name, _, data) in enumerate(group)
         ]
-        messages = await self._call(self._api.send_media_group(chat_id, media), chat_id, sent)
+        messages = await self._call(self._api.send_media_group(chat_id, media), chat_id)
         return [str(m.message_id) for m in messages]
 
     # -- webhook -----------------------------------------------------------------------------
@@ -289,17 +294,13 @@ class Telegram:
 
     # -- errors ------------------------------------------------------------------------------
 
-    async def _call(
-        self, call: Awaitable[T], chat_id: str | None = None, sent: Sequence[str] = ()
-    ) -> T:
+    async def _call(self, call: Awaitable[T], chat_id: str | None = None) -> T:
         try:
             return await call
         except tg_error.TelegramError as e:
-            raise self._translate(e, chat_id, sent) from None
+            raise self._translate(e, chat_id) from None
 
-    def _translate(
-        self, e: tg_error.TelegramError, chat_id: str | None = None, sent: Sequence[str] = ()
-    ) -> ChannelError:
+    def _translate(self, e: tg_error.TelegramError, chat_id: str | None = None) -> ChannelError:
         """PTB's error as ours: typed for the relay, its words redacted."""
         who = f"telegram bot '{self.bot}'"
         where = f"{who}, chat {chat_id}" if chat_id else who
@@ -310,7 +311,6 @@ class Telegram:
                 f"{who}: flood control, retry in {seconds:g} s",
                 seconds=seconds,
                 reason=reason,
-                sent=sent,
             )
         if isinstance(e, tg_error.InvalidToken):
             return AuthFailed(
@@ -320,16 +320,16 @@ class Telegram:
                 reason="Unauthorized",
             )
         if isinstance(e, tg_error.Forbidden):
-            return Blocked(f"{where}: {reason}", reason=reason, sent=sent)
+            return Blocked(f"{where}: {reason}", reason=reason)
         if isinstance(e, tg_error.Conflict):
             return Conflict(f"{who}: {reason}", hint=_conflict_hint(reason), reason=reason)
         if isinstance(e, tg_error.NetworkError) and re.search(r"too big|Too Large", reason):
             return FileTooBig(f"{where}: {reason}", reason=reason)
         if isinstance(e, tg_error.BadRequest | tg_error.ChatMigrated):
-            return Rejected(f"{where}: {reason}", reason=reason, sent=sent)
+            return Rejected(f"{where}: {reason}", reason=reason)
         if isinstance(e, tg_error.NetworkError):  # timeouts, 5xx, connection failures
-            return RetryLater(f"{where}: {reason}", reason=reason, sent=sent)
-        return Rejected(f"{where}: {reason}", reason=reason, sent=sent)
+            return RetryLater(f"{where}: {reason}", reason=reason)
+        return Rejected(f"{where}: {reason}", reason=reason)
 
 
 def _is_photo(file: OutgoingFile) -> bool:

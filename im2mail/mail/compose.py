@@ -1,4 +1,4 @@
-"""Chat → email: the email the managers get for a customer's message, and notices.
+"""Chat → email: the email the managers get for a customer's message.
 
 Pure functions: the relay passes in the conversation, the message(s), the files (bytes or
 links) and the conversation's earlier messages; nothing here touches archive or network.
@@ -12,6 +12,9 @@ links) and the conversation's earlier messages; nothing here touches archive or 
   doesn't fit goes as a link, or as a line saying why it is missing.
 - Non-ASCII names, subjects and file names are encoded per RFC 2047 / RFC 2231, bodies as
   base64 or quoted-printable: `as_bytes()` is 7-bit with CRLF line ends, as SMTP wants.
+
+The notices im2mail itself writes to managers (mail/notices.py) are built from the same
+parts: `thread_headers`, `plain_text`, `set_body`.
 
 Thread-Index, as Outlook writes it (MS-OXOMSG 2.2.1.3 PidTagConversationIndex, read the
 way Microsoft's MFCMAPI and libpst decode it), is base64 of
@@ -41,7 +44,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import make_msgid
 
 from ..model import CHANNEL_TITLES, Conversation, Customer, Message
-from .html_body import Image, Line, chat_html, notice_html
+from .html_body import Image, Line, chat_html
 
 MiB = 1024 * 1024
 MAX_REFERENCES = 20  # References keeps the first email and the newest others
@@ -107,7 +110,7 @@ def new_message_id(mailbox: str) -> str:
 def subject(conversation: Conversation) -> str:
     """`[Telegram] Олена Петренко #42`: the same for every email of the conversation."""
     customer = conversation.customer
-    return f"[{_channel(customer)}] {_clean(customer.display_name)} #{conversation.id}"
+    return f"[{channel_title(customer)}] {clean(customer.display_name)} #{conversation.id}"
 
 
 def compose(
@@ -134,17 +137,19 @@ def compose(
     customer = conversation.customer
     to = [Address(addr_spec=a) for a in settings.managers]
     sender = _from(customer, settings.mailbox)
-    msg = _headers(conversation, settings, sender, to, message_id, history, parts[0].created)
+    msg = thread_headers(conversation, settings, sender, to, message_id, history, parts[0].created)
 
     placed = _place(files, settings, message_id)
     texts = _texts(parts, has_files=bool(files))
-    name, details = _clean(customer.display_name), _details(customer)
-    footer = f"Reply to this email to answer in {_channel(customer)}."
+    name, details = clean(customer.display_name), _details(customer)
+    footer = f"Reply to this email to answer in {channel_title(customer)}."
     file_lines = [
         p.line.text + (f"; download: {p.line.link}" if p.line.link else "") for p in placed
     ]
     shown = ["(edited) " + (texts[0] if texts else ""), *texts[1:]] if edited else texts
-    plain = _plain([name, " · ".join(details)], *([t] for t in shown), file_lines, ["-- ", footer])
+    plain = plain_text(
+        [name, " · ".join(details)], *([t] for t in shown), file_lines, ["-- ", footer]
+    )
     html = chat_html(
         title=msg["Subject"],
         name=name,
@@ -155,51 +160,14 @@ def compose(
         files=[p.line for p in placed if p.how != "inline"],
         footer=footer,
     )
-    _body(msg, plain, html, placed)
-    return msg
-
-
-def compose_notice(
-    reply: Message,
-    conversation: Conversation,
-    *,
-    reason: str,
-    settings: MailSettings,
-    message_id: str,
-    date: datetime,
-    history: Sequence[Message] = (),
-) -> EmailMessage:
-    """Tell the manager who wrote `reply` (its author, an address) that it did not reach
-    the customer, in the conversation's thread, quoting the platform's `reason`.
-
-    `reply.email_message_id` is the manager's email: the notice answers it. Marked
-    `Auto-Submitted: auto-generated` (RFC 3834), so no well-behaved system answers it.
-    """
-    # The manager's email goes last, so In-Reply-To and the end of References point at it.
-    thread = [m for m in history if m.email_message_id != reply.email_message_id]
-    sender, to = Address("im2mail", addr_spec=settings.mailbox), [Address(addr_spec=reply.author)]
-    msg = _headers(conversation, settings, sender, to, message_id, [*thread, reply], date)
-    msg["Auto-Submitted"] = "auto-generated"
-    channel, name = _channel(conversation.customer), _clean(conversation.customer.display_name)
-    lead = f"Your reply did not reach {name} in {channel}."
-    reason = reason.strip() or "no reason given"
-    footer = "This is an automatic notice from im2mail; the customer has not seen this reply."
-    quoted = reply.text.strip()
-    plain = _plain(
-        [lead],
-        [f"{channel} said:", *(f"> {line}" for line in reason.splitlines())],
-        ["Your reply:", *(f"> {line}" for line in quoted.splitlines())] if quoted else [],
-        ["-- ", footer],
-    )
-    html = notice_html(title=msg["Subject"], lead=lead, reason=reason, quoted=quoted, footer=footer)
-    _body(msg, plain, html)
+    set_body(msg, plain, html, placed)
     return msg
 
 
 # -- headers -------------------------------------------------------------------------------
 
 
-def _headers(
+def thread_headers(
     conversation: Conversation,
     settings: MailSettings,
     sender: Address,
@@ -208,7 +176,8 @@ def _headers(
     history: Sequence[Message],
     date: datetime,
 ) -> EmailMessage:
-    """The headers every email of a conversation has."""
+    """The headers every email of a conversation has: From `sender`, To `to`, the
+    conversation's Subject and +token Reply-To, and threading after the emails of `history`."""
     earlier = _earlier(history, exclude=message_id)
     started = conversation.created or (earlier[0][1] if earlier else date)
     msg = EmailMessage(policy=POLICY)
@@ -267,7 +236,7 @@ def _filetime(moment: datetime) -> int:
 
 
 def _from(customer: Customer, address: str) -> Address:
-    name = f"{_clean(customer.display_name)} via {_channel(customer)}"
+    name = f"{clean(customer.display_name)} via {channel_title(customer)}"
     return Address(display_name=name, addr_spec=address)
 
 
@@ -278,11 +247,12 @@ def _split(mailbox: str) -> tuple[str, str]:
     return local, domain
 
 
-def _channel(customer: Customer) -> str:
+def channel_title(customer: Customer) -> str:
+    """The channel as people write it: "Telegram", "Viber"."""
     return CHANNEL_TITLES.get(customer.channel, customer.channel.title())
 
 
-def _clean(text: str, limit: int = 80) -> str:
+def clean(text: str, limit: int = 80) -> str:
     """Text fit for a header: control and format characters (newlines, bidi overrides)
     become spaces, runs of spaces one, and it is cut to `limit` characters."""
     chars = (" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
@@ -302,20 +272,20 @@ def _texts(parts: Sequence[Message], *, has_files: bool) -> list[str]:
     return [t for t in texts if t]
 
 
-def _plain(*paragraphs: Sequence[str]) -> str:
+def plain_text(*paragraphs: Sequence[str]) -> str:
     """Paragraphs of lines, a blank line between them, empty ones left out."""
     return "\n\n".join("\n".join(p) for p in paragraphs if p) + "\n"
 
 
 def _details(customer: Customer) -> list[str]:
     """The line under the name: channel, @username, phone, lead source, when known."""
-    details = [_channel(customer)]
+    details = [channel_title(customer)]
     if customer.username and customer.display_name != f"@{customer.username}":
-        details.append(f"@{_clean(customer.username)}")
+        details.append(f"@{clean(customer.username)}")
     if customer.phone:
-        details.append(_clean(customer.phone))
+        details.append(clean(customer.phone))
     if customer.source:
-        details.append(f"source: {_clean(customer.source)}")
+        details.append(f"source: {clean(customer.source)}")
     return details
 
 
@@ -352,12 +322,12 @@ def _place(files: Sequence[FilePart], settings: MailSettings, message_id: str) -
             line = Line(f"{label} — too big to attach", file.link)
             placed.append(_Placed(file, name, line, "link"))
         else:
-            why = _clean(file.note, 300) if file.note else NO_PUBLIC_URL
+            why = clean(file.note, 300) if file.note else NO_PUBLIC_URL
             placed.append(_Placed(file, name, Line(f"{label} — {why}"), "missing"))
     return placed
 
 
-def _body(msg: EmailMessage, plain: str, html: str, placed: Sequence[_Placed] = ()) -> None:
+def set_body(msg: EmailMessage, plain: str, html: str, placed: Sequence[_Placed] = ()) -> None:
     """multipart/alternative (text, HTML); with pictures, that inside a multipart/related
     (Outlook's layout: text-only clients still list the pictures); files make it mixed."""
     inline = [p for p in placed if p.how == "inline"]
@@ -399,7 +369,7 @@ def _mime(mime: str) -> str:
 
 def _filename(file: FilePart) -> str:
     """The customer's file name without any path, control characters or leading dots."""
-    name = _clean(file.filename.replace("\\", "/").rsplit("/", 1)[-1], 120).lstrip(". ")
+    name = clean(file.filename.replace("\\", "/").rsplit("/", 1)[-1], 120).lstrip(". ")
     return name or "file"
 
 

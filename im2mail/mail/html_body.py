@@ -20,6 +20,13 @@ class Line(NamedTuple):
     link: str | None = None
 
 
+class Quote(NamedTuple):
+    """A block of a notice: the line above it ("" for none) and the text shown quoted."""
+
+    label: str
+    text: str
+
+
 class Image(NamedTuple):
     """A picture shown in the body, from the related part with this Content-ID."""
 
@@ -50,6 +57,7 @@ _IMAGE = (
 _FILES = '<ul style="margin:8px 0;padding-left:20px;color:#333">\n{items}\n</ul>'
 _FILE = "<li>{text}</li>"
 _FILE_LINK = '<li>{text}; <a href="{href}">download</a></li>'
+_LABEL = '<p style="margin:12px 0 0">{text}</p>'
 _QUOTE = (
     '<blockquote style="margin:8px 0;padding:0 0 0 10px;border-left:3px solid #ccc;'
     'color:#555">{text}</blockquote>'
@@ -81,17 +89,26 @@ def chat_html(
     return _PAGE.format(title=escape(title), content="\n".join(blocks), footer=escape(footer))
 
 
-def notice_html(*, title: str, lead: str, reason: str, quoted: str, footer: str) -> str:
-    """A notice to a manager: what happened, the platform's words, the reply it concerns."""
-    blocks = [
-        f'<p style="margin:0 0 10px"><b>{escape(lead)}</b></p>',
-        _QUOTE.format(text=_multiline(reason)),
-    ]
-    if quoted:
-        blocks += [
-            '<p style="margin:12px 0 0">Your reply:</p>',
-            _QUOTE.format(text=_multiline(quoted)),
-        ]
+def notice_html(
+    *,
+    title: str,
+    lead: str,
+    quotes: Sequence[Quote],
+    footer: str,
+    files: Sequence[str] = (),
+    files_label: str = "",
+) -> str:
+    """A notice to a manager: what happened, then each quoted text (the platform's words,
+    a reply) under its label, then the files it concerns as a list."""
+    blocks = [f'<p style="margin:0 0 10px"><b>{escape(lead)}</b></p>']
+    for quote in quotes:
+        if quote.label:
+            blocks.append(_LABEL.format(text=escape(quote.label)))
+        blocks.append(_QUOTE.format(text=_multiline(quote.text)))
+    if files:
+        if files_label:
+            blocks.append(_LABEL.format(text=escape(files_label)))
+        blocks.append(_FILES.format(items="\n".join(_FILE.format(text=escape(f)) for f in files)))
     return _PAGE.format(title=escape(title), content="\n".join(blocks), footer=escape(footer))
 
 

@@ -50,6 +50,9 @@ class Reply:
     text: str
     attachments: tuple[Attachment, ...] = ()
     html_only: bool = False
+    # Nothing of the manager's own was found: `text` is the whole body (quotes and all),
+    # kept rather than lost; the relay asks before sending such a text to a customer.
+    quoted_only: bool = False
 
 
 # --- plain-text rules ---------------------------------------------------------------------
@@ -443,8 +446,10 @@ def extract(message: Message) -> Reply:
         html_only = plain_part is None
         whole = parsed.text()
         text = strip_text(whole)
+    quoted_only = False
     if not text.strip():
         text = _tidy(whole.replace("\r\n", "\n"))
+        quoted_only = bool(text.strip())
 
     attachments: list[Attachment] = []
     for n, part in enumerate(leaves, 1):
@@ -471,4 +476,6 @@ def extract(message: Message) -> Reply:
             sub = part.get_content_subtype() or "bin"
             filename = f"attachment-{n}.{'jpg' if sub == 'jpeg' else sub}"
         attachments.append((filename, part.get_content_type(), data))
-    return Reply(text=text, attachments=tuple(attachments), html_only=html_only)
+    return Reply(
+        text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only
+    )

@@ -19,7 +19,8 @@ MailboxWatcher in short (contract: ../shared/DESIGN.md "Email side", "Reliabilit
 - "done": the message is moved to processed_folder (created if missing; MOVE when offered,
   else COPY + \\Deleted + UID EXPUNGE of that UID when UIDPLUS is offered, plain EXPUNGE
   otherwise), or flagged \\Seen in place when processed_folder is "". "ignore": untouched.
-- Waiting: IDLE when offered (re-issued every IDLE_RENEW seconds, checked every
+- Waiting: IDLE when offered (re-issued every IDLE_RESCAN seconds with a search in
+  between, so news a server failed to announce waits at most that long; checked every
   IDLE_CHECK seconds so stop() is prompt), else NOOP polling every poll_interval seconds.
   Connection drops: reconnect with exponential backoff (1 s .. 60 s).
 """
@@ -41,7 +42,8 @@ from ..config import ImapConfig
 from ..errors import RuntimeFailure
 
 TIMEOUT = 15.0
-IDLE_RENEW = 25 * 60.0  # servers may drop an IDLE after 29 minutes (RFC 2177)
+IDLE_RESCAN = 60.0  # leave IDLE and search anyway: news a server failed to announce
+QUICK_RESCAN = 1.0  # after handling mail: see _session
 IDLE_CHECK = 0.25
 POLL_INTERVAL = 30.0
 BACKOFF_START = 1.0
@@ -192,6 +194,16 @@ class MailboxWatcher:
             if thread.is_alive():
                 log.warning("IMAP watcher did not stop within %.1f s", timeout)
 
+    def check_once(self) -> None:
+        """One pass in the caller's thread (`run --once`): connect, hand over what is
+        new, disconnect. Connection errors propagate."""
+        try:
+            self._connect()
+            while self._catch_up():
+                pass
+        finally:
+            self._disconnect()
+
     def key(self, uid: int, uidvalidity: int | None = None) -> str:
         """The dedupe key of one message in the `seen` table."""
         validity = self.uidvalidity if uidvalidity is None else uidvalidity
@@ -280,25 +292,30 @@ class MailboxWatcher:
         return self.use_idle and "IDLE" in self._caps
 
     def _session(self) -> None:
-        self._catch_up()
+        found = self._catch_up()
         while not self._stop.is_set():
             self.ready.set()
+            # Right after handling mail, look again soon: mail that came meanwhile may
+            # have been announced (EXISTS) in the answer to a FETCH or MOVE, which
+            # imapclient does not return, or together with IDLE's go-ahead, where
+            # idle_check does not look. Either way IDLE would not tell us.
+            wait = QUICK_RESCAN if found else None
             if self._idle_ok():
-                self._idle()
+                self._idle(wait or IDLE_RESCAN)
             else:
-                if self._stop.wait(self.poll_interval):
+                if self._stop.wait(wait or self.poll_interval):
                     break
                 self._client.noop()
             if not self._stop.is_set():
-                self._catch_up()
+                found = self._catch_up()
 
-    def _idle(self) -> None:
+    def _idle(self, longest: float) -> None:
         client = self._client
         client.idle()
         started = time.monotonic()
         clean = False
         try:
-            while not self._stop.is_set() and time.monotonic() - started < IDLE_RENEW:
+            while not self._stop.is_set() and time.monotonic() - started < longest:
                 responses = client.idle_check(timeout=IDLE_CHECK)
                 if any(_is_news(r) for r in responses):
                     break
@@ -310,16 +327,17 @@ class MailboxWatcher:
                 with contextlib.suppress(Exception):
                     client.idle_done()
 
-    def _catch_up(self) -> None:
-        """Hand over every message with a UID above the last one looked at."""
+    def _catch_up(self) -> int:
+        """Hand over every message with a UID above the last one looked at; how many."""
         client = self._client
         criteria = ["UID", f"{self._last_uid + 1}:*"] if self._last_uid else ["ALL"]
         uids = sorted(u for u in client.search(criteria) if u > self._last_uid)
         for uid in uids:
             if self._stop.is_set():
-                return
+                break
             self._one(uid)
             self._last_uid = uid
+        return len(uids)
 
     def _one(self, uid: int) -> None:
         key = self.key(uid)

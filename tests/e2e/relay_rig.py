@@ -15,7 +15,7 @@ from pathlib import Path
 
 from im2mail import secrets
 from tests.conftest import REPO
-from tests.support.imap_server import free_port
+from tests.support.imap_server import ImapServer, free_port
 
 MANAGERS = ["anna@shop.example", "petro@shop.example"]
 SMTP_PASSWORD = "smtp-e2e-password"
@@ -29,9 +29,13 @@ def write_home(
     smtp_port: int,
     mode: str = "polling",
     greeting: str | None = "Вітаємо! Чим допомогти?",
+    imap: ImapServer | None = None,
+    extra_relay: str = "",
 ) -> int:
-    """config.toml and the keyring for one Telegram bot 'shop'; returns the listen port."""
+    """config.toml and the keyring for one Telegram bot 'shop'; returns the listen port.
+    Without `imap`, the IMAP settings point at a closed port (replies are not read)."""
     port = free_port()
+    imap_port = imap.port if imap else 1
     public = f'public_url = "http://127.0.0.1:{port}"\n' if mode == "webhook" else ""
     hello = f'greeting = "{greeting}"\n' if greeting else ""
     (home / "config.toml").write_text(
@@ -48,13 +52,13 @@ username = ""
 
 [mail.imap]
 host = "127.0.0.1"
-port = 1
+port = {imap_port}
 security = "none"
 username = "orders@shop.example"
 
 [relay]
 listen = "127.0.0.1:{port}"
-{public}{hello}
+{public}{hello}{extra_relay}
 [[bots]]
 name = "shop"
 channel = "telegram"
@@ -64,7 +68,7 @@ api_url = "{api_url}"
         encoding="utf-8",
     )
     secrets.put("smtp", SMTP_PASSWORD)
-    secrets.put("imap", "imap-unused")
+    secrets.put("imap", imap.password if imap else "imap-unused")
     secrets.put("signing-key", "ab" * 32)
     secrets.put("bot:shop", token)
     return port

@@ -21,27 +21,11 @@ from im2mail.channels import (
 )
 from im2mail.channels.telegram import Telegram
 from im2mail.model import IncomingFile
-from tests.support.telegram_double import JPEG, TelegramDouble
+from tests.support.telegram_double import JPEG
 
 pytestmark = pytest.mark.e2e
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
-
-
-@pytest.fixture
-def token(telegram_api: TelegramDouble) -> str:
-    return telegram_api.add_bot("shop_bot", "Друкарня")
-
-
-@pytest.fixture
-async def channel(telegram_api: TelegramDouble, token: str):
-    async with Telegram("shop", token, telegram_api.url, timeout=2) as started:
-        yield started
-
-
-@pytest.fixture
-def olena(telegram_api: TelegramDouble):
-    return telegram_api.customer("Олена", "Коваль", username="olena_k")
 
 
 # -- identity and the token ------------------------------------------------------------------

@@ -16,7 +16,6 @@ from im2mail.mail.compose import (
     FilePart,
     MailSettings,
     compose,
-    compose_notice,
     new_message_id,
     subject,
 )
@@ -358,42 +357,3 @@ def test_unusual_pictures_are_attached_not_inline() -> None:
     [attachment] = list(email.iter_attachments())
     assert attachment.get_filename() == "IMG_0001.HEIC"
     assert "cid:" not in html(email)
-
-
-# -- notices --------------------------------------------------------------------------------
-
-
-def test_a_notice_answers_the_managers_reply_and_is_auto_generated() -> None:
-    first = said("Добрий день", email_message_id="<c1@shop.example>")
-    reply = Message(
-        42,
-        "out",
-        "anna@shop.example",
-        "Ось рахунок <b>",
-        T0 + timedelta(minutes=5),
-        email_message_id="<CAF+reply@mail.gmail.com>",
-    )
-    later = said("а ще?", at=timedelta(minutes=6), email_message_id="<c2@shop.example>")
-    notice = wire(
-        compose_notice(
-            reply,
-            CONV,
-            reason="Forbidden: bot was blocked by the user",
-            settings=SETTINGS,
-            message_id=new_message_id(MAILBOX),
-            date=T0 + timedelta(minutes=7),
-            history=[first, reply, later],
-        )
-    )
-    assert notice["Auto-Submitted"] == "auto-generated"
-    assert notice["In-Reply-To"] == "<CAF+reply@mail.gmail.com>"
-    assert notice["References"].split()[-1] == "<CAF+reply@mail.gmail.com>"
-    assert "<c1@shop.example>" in notice["References"].split()
-    assert [a.addr_spec for a in notice["To"].addresses] == ["anna@shop.example"]
-    assert notice["Subject"] == "[Telegram] Олена Петренко #42"  # same thread in Gmail
-    text = plain(notice)
-    assert "did not reach Олена Петренко in Telegram" in text
-    assert "> Forbidden: bot was blocked by the user" in text
-    assert "> Ось рахунок <b>" in text
-    assert "Ось рахунок &lt;b&gt;" in html(notice)
-    assert len(base64.b64decode(notice["Thread-Index"])) == 22 + 4 * 5

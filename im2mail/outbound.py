@@ -1,0 +1,173 @@
+"""Manager → archive: what the relay does with one email in the watched mailbox folder.
+
+The IMAP watcher hands each new email to ReplyIntake.handle (in the watcher's thread). An
+email that is a manager's reply to a conversation (mail/routing.py decides, and refuses
+auto-replies, loops, strangers and forged tokens) is cut to the manager's own words
+(mail/replies.py) and archived as an outgoing message, together with its delivery to the
+customer (an outbox row, target 'channel') in one transaction. Only then does handle
+answer "done", and the watcher moves the email away: a crash before that leaves it in the
+folder to be read again, and the `reply:<Message-ID>` dedupe key keeps a second reading
+from sending it twice.
+
+Anything else answers "ignore": the email stays where it is, unread, and a line in the log
+says why. A reply with nothing of its own to send (empty, only a quote) is archived with
+a notice back to its author instead of a delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from . import threads
+from .archive import Archive
+from .db import now
+from .mail import routing
+from .mail.compose import new_message_id
+from .mail.replies import Reply, extract
+from .model import COLLEAGUE, UNDELIVERED, Conversation, Message, NewAttachment, OutboxItem
+
+log = logging.getLogger("im2mail.replies")
+
+COLLEAGUE_WINDOW = timedelta(minutes=10)  # two answers this close: tell the second manager
+NOTHING_TO_SEND = (
+    "your email had no text of its own (only quoted text or a signature) and no files, "
+    "so nothing was sent; write your answer above the quoted text and send it again"
+)
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    mailbox: str  # mail.address
+    managers: tuple[str, ...]
+    colleague_window: timedelta = COLLEAGUE_WINDOW
+
+
+class ReplyIntake:
+    """Archives managers' replies. `delivery_queued` wakes the chat outbox and
+    `mail_queued` the mail outbox; both are callable from any thread."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        settings: ReplySettings,
+        delivery_queued: Callable[[], None] = lambda: None,
+        mail_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.delivery_queued = delivery_queued
+        self.mail_queued = mail_queued
+
+    def handle(self, uid: int, raw: bytes) -> str:
+        """ "done" when the email was a reply and is archived (with its delivery or a
+        notice); "ignore" otherwise. Archive errors propagate: the email stays for later."""
+        try:
+            email = BytesParser(policy=policy.default).parsebytes(raw)
+        except Exception as e:  # the parser is lenient: this is rare and never worth a crash
+            log.warning("IMAP UID %s: not an email I can read (%s); left alone", uid, e)
+            return "ignore"
+        verdict = self._route(email)
+        if isinstance(verdict, routing.Refused):
+            level = logging.INFO if verdict.kind == "not-a-reply" else logging.WARNING
+            log.log(level, "IMAP UID %s left alone: %s", uid, verdict.reason)
+            return "ignore"
+        conversation = self.archive.conversation(verdict.conversation_id)
+        try:
+            reply = extract(email)
+        except Exception as e:  # broken MIME beyond what the email package mends
+            log.warning("IMAP UID %s from %s: cannot read the reply (%s); left alone",
+                        uid, verdict.sender, e)  # fmt: skip
+            return "ignore"
+        stored = self._archive(verdict, conversation, reply, raw)
+        if stored is None:
+            log.info("IMAP UID %s: reply %s was handled before", uid, verdict.message_id)
+        return "done"
+
+    def _route(self, email: EmailMessage) -> routing.Routed | routing.Refused:
+        archive = self.archive
+
+        def by_token(token: str) -> int | None:
+            found = archive.conversation_by_token(token)
+            return found.id if found else None
+
+        def by_email_id(message_id: str) -> int | None:
+            found = archive.conversation_by_email_id(message_id)
+            return found.id if found else None
+
+        return routing.route(
+            email,
+            mailbox=self.settings.mailbox,
+            managers=self.settings.managers,
+            by_token=by_token,
+            by_email_id=by_email_id,
+            own_message_id=lambda mid: threads.sent_by_us(archive, mid),
+        )
+
+    def _archive(
+        self, routed: routing.Routed, conversation: Conversation, reply: Reply, raw: bytes
+    ) -> Message | None:
+        mailbox = self.settings.mailbox
+        email_id = routed.message_id or new_message_id(mailbox)
+        # Without a Message-ID, the bytes tell a second reading of the same email apart.
+        key = routed.message_id or hashlib.sha256(raw).hexdigest()
+        files = [NewAttachment(name, mime, data) for name, mime, data in reply.attachments]
+        empty = not files and (reply.quoted_only or not reply.text.strip())
+        when = now()
+        outbox: list[OutboxItem] = []
+        if empty:
+            outbox.append(_notice(UNDELIVERED, mailbox, NOTHING_TO_SEND))
+        else:
+            outbox.append(OutboxItem("channel"))
+            since = when - self.settings.colleague_window
+            earlier = threads.colleague_answer(self.archive, conversation.id, routed.sender, since)
+            if earlier is not None:
+                note = f"{earlier.author} {earlier.created.isoformat()}"
+                outbox.append(_notice(COLLEAGUE, mailbox, note))
+        message = Message(
+            conversation_id=conversation.id,
+            direction="out",
+            author=routed.sender,
+            text="" if empty else reply.text,
+            created=when,
+            kind=_kind(reply.text if not empty else "", files),
+            email_message_id=email_id,
+            raw={
+                "from": routed.sender,
+                "from_name": routed.sender_name,
+                "message_id": routed.message_id or None,
+                "via": routed.via,
+                "html_only": reply.html_only,
+                "quoted_only": reply.quoted_only,
+            },
+        )
+        stored = self.archive.add_message(message, files, outbox=outbox, dedupe_key=f"reply:{key}")
+        if stored is None:
+            return None
+        who = conversation.customer.display_name
+        if empty:
+            log.warning("reply from %s to %s (conversation %d) had nothing to send; "
+                        "telling the manager", routed.sender, who, conversation.id)  # fmt: skip
+        else:
+            log.info("reply from %s to %s archived (conversation %d, message %d)",
+                     routed.sender, who, conversation.id, stored.id)  # fmt: skip
+            self.delivery_queued()
+        if len(outbox) > 1 or empty:
+            self.mail_queued()
+        return stored
+
+
+def _notice(kind: str, mailbox: str, note: str) -> OutboxItem:
+    return OutboxItem("mail", email_message_id=new_message_id(mailbox), kind=kind, note=note)
+
+
+def _kind(text: str, files: list[NewAttachment]) -> str:
+    if text.strip() or not files:
+        return "text"
+    return "photo" if all(f.mime.startswith("image/") for f in files) else "document"

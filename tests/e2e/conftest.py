@@ -1,0 +1,25 @@
+"""Fixtures shared by the Telegram channel tests: a bot at the Telegram double, the channel
+started on it, and a customer."""
+
+from __future__ import annotations
+
+import pytest
+
+from im2mail.channels.telegram import Telegram
+from tests.support.telegram_double import TelegramDouble
+
+
+@pytest.fixture
+def token(telegram_api: TelegramDouble) -> str:
+    return telegram_api.add_bot("shop_bot", "Друкарня")
+
+
+@pytest.fixture
+async def channel(telegram_api: TelegramDouble, token: str):
+    async with Telegram("shop", token, telegram_api.url, timeout=2) as started:
+        yield started
+
+
+@pytest.fixture
+def olena(telegram_api: TelegramDouble):
+    return telegram_api.customer("Олена", "Коваль", username="olena_k")

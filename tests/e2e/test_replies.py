@@ -1,0 +1,248 @@
+"""The whole round trip with `im2mail run`: a customer writes to the bot (the Telegram
+double), the managers get an email (the SMTP test server), a manager answers with Reply
+(the reply is put in the shop mailbox on a real IMAP server, pymap), and the customer gets
+the manager's words in Telegram. Plus everything that must NOT be relayed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import pytest
+from imapclient import IMAPClient
+
+from im2mail.archive import Archive
+from im2mail.home import paths
+from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.support.imap_server import ImapServer
+
+pytestmark = pytest.mark.e2e
+
+ANNA, PETRO = MANAGERS
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+    b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe"
+    b"\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+class Mailbox:
+    """The shop mailbox as a manager's mail client and the owner see it."""
+
+    def __init__(self, server: ImapServer) -> None:
+        self.client = IMAPClient(server.host, port=server.port, ssl=False, timeout=5)
+        self.client.login(server.user, server.password)
+
+    def put(self, email: EmailMessage, folder: str = "INBOX") -> None:
+        self.client.append(folder, email.as_bytes())
+
+    def subjects(self, folder: str) -> dict[str, tuple[bytes, ...]]:
+        """Message-ID -> flags of the messages in folder ({} when it doesn't exist)."""
+        c = self.client
+        if not c.folder_exists(folder):
+            return {}
+        c.select_folder(folder, readonly=True)
+        data = c.fetch(c.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        out = {}
+        for item in data.values():
+            header = item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
+            out[header.partition(":")[2].strip()] = item[b"FLAGS"]
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.logout()
+
+
+def reply_to(original: EmailMessage, text: str, *, sender: str = ANNA, **headers) -> EmailMessage:
+    """What Gmail sends when a manager presses Reply: to the Reply-To address, threaded,
+    the original quoted under an attribution line."""
+    quoted = original.get_body(("plain",)).get_content()
+    reply = EmailMessage()
+    reply["From"] = f"Anna Koval <{sender}>" if sender == ANNA else sender
+    reply["To"] = str(original["Reply-To"])
+    reply["Subject"] = "Re: " + str(original["Subject"])
+    reply["Date"] = format_datetime(original["Date"].datetime)
+    reply["Message-ID"] = make_msgid(domain="mail.gmail.com")
+    reply["In-Reply-To"] = original["Message-ID"]
+    reply["References"] = original["Message-ID"]
+    for name, value in headers.items():
+        del reply[name.replace("_", "-")]
+        reply[name.replace("_", "-")] = value
+    body = f"{text}\n\nOn Mon, 23 Nov 2026 at 12:00, Customer <orders@shop.example> wrote:\n"
+    reply.set_content(body + "".join(f"> {line}\n" for line in quoted.splitlines()))
+    return reply
+
+
+@pytest.fixture
+def mailbox(imap_server) -> Iterator[Mailbox]:
+    box = Mailbox(imap_server)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+async def shop(isolated_home, telegram_api, smtp_server, imap_server, mailbox):
+    """A running relay reading replies from pymap; yields a namespace of the parts."""
+    token = telegram_api.add_bot("shop_bot", "Shop")
+    port = write_home(isolated_home, api_url=telegram_api.url, token=token,
+                      smtp_port=smtp_server.port, imap=imap_server, greeting=None)  # fmt: skip
+    process = RelayProcess(isolated_home, port)
+    try:
+        await process.wait_healthy()
+        yield Shop(process, telegram_api, token, smtp_server, mailbox)
+    finally:
+        process.kill()
+        print(process.log)  # shown when a test fails
+
+
+class Shop:
+    def __init__(self, process, tg, token, smtp, mailbox) -> None:
+        self.process, self.tg, self.token, self.smtp, self.mailbox = (
+            process, tg, token, smtp, mailbox,
+        )  # fmt: skip
+
+    async def customer_writes(self, text: str, **names) -> tuple[object, EmailMessage]:
+        """A new customer says `text`; returns them and the email the managers got."""
+        user = self.tg.customer(**names) if names else self.tg.customer("Олена", "Петренко")
+        before = len(self.smtp.messages)
+        await self.tg.push_text(self.token, user, text)
+        await self.smtp.wait_for(before + 1, timeout=10)
+        return user, self.smtp.messages[before].message
+
+    def emails_to(self, address: str) -> list[EmailMessage]:
+        return [m.message for m in self.smtp.messages if address in m.rcpt_tos]
+
+    async def quiet(self, seconds: float = 1.5) -> None:
+        """Give the relay time to (wrongly) act on something."""
+        await asyncio.sleep(seconds)
+
+
+async def test_a_gmail_reply_reaches_the_customer_without_the_quote(shop):
+    user, email = await shop.customer_writes("Скільки коштують 200 візиток?")
+    reply = reply_to(email, "Добрий день! 200 візиток — 350 грн, готові завтра.")
+    shop.mailbox.put(reply)
+
+    sent = await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    assert [s.text for s in sent] == ["Добрий день! 200 візиток — 350 грн, готові завтра."]
+    # The other manager is told, in the same thread; the author is not.
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(PETRO)[1:]
+    assert notice["Auto-Submitted"] == "auto-generated"
+    assert notice["In-Reply-To"] == reply["Message-ID"]
+    assert "Anna Koval" in notice.get_body(("plain",)).get_content()
+    assert len(shop.emails_to(ANNA)) == 1
+    # The reply left the inbox for the processed folder; the archive has it as Anna's.
+    await shop.tg.wait_until(lambda: reply["Message-ID"] in shop.mailbox.subjects("im2mail"))
+    assert reply["Message-ID"] not in shop.mailbox.subjects("INBOX")
+    with Archive.open(paths().archive) as archive:
+        (entry,) = [e for e in archive.recent(10) if e.direction == "out"]
+    assert (entry.author, entry.text) == (ANNA, sent[0].text)
+
+
+async def test_a_picture_in_the_reply_goes_as_a_photo_with_the_text(shop):
+    user, email = await shop.customer_writes("Покажіть макет")
+    reply = reply_to(email, "Ось макет")
+    reply.add_attachment(PNG, maintype="image", subtype="png", filename="maket.png")
+    shop.mailbox.put(reply)
+    (sent,) = await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    assert (sent.method, sent.text) == ("sendPhoto", "Ось макет")
+
+
+async def test_a_long_reply_is_split_and_each_piece_sent_once(shop):
+    user, email = await shop.customer_writes("Розкажіть детально")
+    paragraphs = [f"Пункт {n}: " + "дуже детально. " * 40 for n in range(12)]
+    shop.mailbox.put(reply_to(email, "\n\n".join(paragraphs)))
+    sent = await shop.tg.wait_for_sent(user.id, 2, timeout=15)
+    await shop.quiet(2.5)
+    sent = shop.tg.sent_messages(user.id)
+    assert all(len(s.text) <= 4096 for s in sent)
+    assert " ".join(s.text for s in sent).count("Пункт") == 12
+
+
+async def test_forged_token_stranger_and_auto_reply_are_left_alone(shop):
+    user, email = await shop.customer_writes("Добрий день")
+    forged = reply_to(email, "forged", To="orders+zzzzzz999999@shop.example")
+    stranger = reply_to(email, "stranger", sender="mallory@evil.example")
+    vacation = reply_to(email, "I'm away", Auto_Submitted="auto-replied")
+    own = reply_to(email, "loop", sender="orders@shop.example")
+    for mail in (forged, stranger, vacation, own):
+        shop.mailbox.put(mail)
+    real = reply_to(email, "Справжня відповідь")
+    shop.mailbox.put(real)  # handled after the others: they had their chance
+    sent = await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    await shop.quiet()
+    assert [s.text for s in shop.tg.sent_messages(user.id)] == ["Справжня відповідь"]
+    inbox = shop.mailbox.subjects("INBOX")
+    for mail in (forged, stranger, vacation, own):
+        assert b"\\Seen" not in inbox[mail["Message-ID"]]  # untouched, still unread
+    assert sent[0].text == "Справжня відповідь"
+
+
+async def test_blocked_customer_comes_back_to_the_manager_as_a_notice(shop):
+    user, email = await shop.customer_writes("Дякую")
+    shop.tg.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    reply = reply_to(email, "Будь ласка!")
+    shop.mailbox.put(reply)
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    assert notice["Auto-Submitted"] == "auto-generated"
+    assert notice["In-Reply-To"] == reply["Message-ID"]
+    text = notice.get_body(("plain",)).get_content()
+    assert "bot was blocked by the user" in text and "Будь ласка!" in text
+    assert len(shop.emails_to(PETRO)) == 1  # no team notice for what was not delivered
+    assert shop.tg.sent_messages(user.id) == []
+
+
+async def test_flood_control_is_waited_out_and_the_reply_sent_once(shop):
+    user, email = await shop.customer_writes("Терміново")
+    shop.tg.fail("sendMessage", 429, retry_after=1)
+    shop.mailbox.put(reply_to(email, "Вже робимо"))
+    await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    await shop.quiet()
+    assert [s.text for s in shop.tg.sent_messages(user.id)] == ["Вже робимо"]
+    assert len(shop.tg.calls("sendMessage")) == 2  # the refused one, then the one that went
+
+
+async def test_a_reply_with_only_the_quote_sends_nothing_and_tells_the_manager(shop):
+    user, email = await shop.customer_writes("Є папір А3?")
+    shop.mailbox.put(reply_to(email, ""))
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    assert "nothing was sent" in notice.get_body(("plain",)).get_content()
+    assert shop.tg.sent_messages(user.id) == []
+
+
+async def test_a_second_manager_answering_soon_after_is_warned_and_still_delivered(shop):
+    user, email = await shop.customer_writes("Коли відкриваєтесь?")
+    shop.mailbox.put(reply_to(email, "О 9:00"))
+    await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    shop.mailbox.put(reply_to(email, "З дев'ятої", sender=PETRO))
+    sent = await shop.tg.wait_for_sent(user.id, 2, timeout=10)
+    assert [s.text for s in sent] == ["О 9:00", "З дев'ятої"]
+    await shop.tg.wait_until(
+        lambda: any("already answered" in m.get_body(("plain",)).get_content()
+                    for m in shop.emails_to(PETRO)), timeout=10,
+    )  # fmt: skip
+
+
+async def test_replies_written_while_the_relay_was_down_go_out_once_after_a_restart(
+    shop, isolated_home
+):
+    user, email = await shop.customer_writes("Ви працюєте?")
+    shop.mailbox.put(reply_to(email, "Так"))
+    await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    code, _ = await shop.process.terminate()
+    assert code == 0
+    shop.mailbox.put(reply_to(email, "І в суботу теж"))
+    again = RelayProcess(isolated_home, shop.process.port)
+    try:
+        await again.wait_healthy()
+        await shop.tg.wait_for_sent(user.id, 2, timeout=10)
+        await shop.quiet()
+    finally:
+        again.kill()
+    assert [s.text for s in shop.tg.sent_messages(user.id)] == ["Так", "І в суботу теж"]
