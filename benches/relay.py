@@ -4,7 +4,7 @@
         [--latency-customers 5] [--greeting] [--archive-only] [--timeout 600]
         [--py-spy SECONDS] [--keep]
 
-In this process: the Telegram double (tests/support/telegram_double.py) and the SMTP test
+In this process: the Telegram double (im2mail/testing/telegram_api.py) and the SMTP test
 server (tests/support/smtp_server.py, its own thread); a real `im2mail run` subprocess
 (tests/e2e/relay_rig.py) polls the double and mails to the server. Nothing leaves
 127.0.0.1. Two measurements:
@@ -522,8 +522,8 @@ def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
 
 
 async def bench(args: argparse.Namespace, root: Path) -> int:
+    from im2mail.testing.telegram_api import TelegramDouble
     from tests.e2e.relay_rig import RelayProcess, write_home
-    from tests.support.telegram_double import TelegramDouble
 
     deadline = time.monotonic() + args.timeout
     home = isolate(root)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from im2mail.channels.telegram import Telegram
-from tests.support.telegram_double import TelegramDouble
+from im2mail.testing.telegram_api import TelegramDouble
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from im2mail.channels import (
 )
 from im2mail.channels.telegram import Telegram
 from im2mail.model import IncomingFile
-from tests.support.telegram_double import JPEG
+from im2mail.testing.telegram_api import JPEG
 
 pytestmark = pytest.mark.e2e
 

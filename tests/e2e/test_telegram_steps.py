@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from im2mail.channels import RetryLater, Step, send_steps
+from im2mail.testing.telegram_api import JPEG
 from tests.e2e.test_telegram_channel import ukrainian_text
-from tests.support.telegram_double import JPEG
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,17 @@
-"""Pytest fixtures for the Telegram Bot API double; tests/conftest.py registers them with
-`pytest_plugins = ["tests.support.fixtures_telegram"]`."""
+"""Pytest fixtures for the Telegram Bot API double (im2mail/testing/telegram_api.py);
+tests/conftest.py registers them with `pytest_plugins = ["tests.support.fixtures_telegram"]`."""
 
-from tests.support.telegram_double import telegram_api
+from __future__ import annotations
 
-__all__ = ["telegram_api"]
+from collections.abc import AsyncIterator
+
+import pytest
+
+from im2mail.testing.telegram_api import TelegramDouble
+
+
+@pytest.fixture
+async def telegram_api() -> AsyncIterator[TelegramDouble]:
+    """A running Telegram Bot API double on a free loopback port; `.url` is the api_url."""
+    async with TelegramDouble() as double:
+        yield double

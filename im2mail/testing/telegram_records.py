@@ -1,4 +1,4 @@
-"""Records of the Telegram Bot API double (telegram_double.py): what the tests read (User,
+"""Records of the Telegram Bot API double (telegram_api.py): what the tests read (User,
 Upload, Call, Sent, Delivery, StoredFile), the error a method answers with (ApiError) and
 the double's state for one bot (_Bot, with the files it holds) and for a fault (_Fault).
 """

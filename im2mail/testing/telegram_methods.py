@@ -1,4 +1,4 @@
-"""The Bot API methods the Telegram double (telegram_double.py) answers, mixed into
+"""The Bot API methods the Telegram double (telegram_api.py) answers, mixed into
 TelegramDouble: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo, sendMessage,
 sendPhoto, sendDocument, sendMediaGroup, getFile. Each checks its parameters as the real
 server does and raises ApiError with the real description when they are wrong.

@@ -1,5 +1,5 @@
 """What customers do, as the updates Telegram would send: the test-side builders of the
-Telegram Bot API double (telegram_double.py), mixed into TelegramDouble.
+Telegram Bot API double (telegram_api.py), mixed into TelegramDouble.
 
 Messages come with the fields Telegram fills in (message ids per chat, dates, a /command's
 entity); files are stored in the bot so it can getFile and download them, as on the real

@@ -5,7 +5,7 @@ methods at `/bot<token>/<method>` (GET or POST; query string, JSON, form or mult
 files at `/file/bot<token>/<file_path>`, answers `{"ok": true, "result": ...}` or
 `{"ok": false, "error_code": N, "description": "...", "parameters": {...}}`.
 
-Test side, in plain Python (see the `telegram_api` fixture):
+Test side, in plain Python (the tests' `telegram_api` fixture starts one):
 
     token = tg.add_bot("shop_bot")
     olena = tg.customer("Олена", "Коваль", username="olena_k")
@@ -31,11 +31,10 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from .telegram_methods import CAPTION_LIMIT, TEXT_LIMIT, WEBHOOK_CONFLICT, BotApiMethods
@@ -72,7 +71,6 @@ __all__ = [  # every public name of this module before it was split
     "TelegramDouble",
     "Upload",
     "User",
-    "telegram_api",
 ]
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
@@ -453,10 +451,3 @@ def _error(e: ApiError) -> web.Response:
 
 def _json(status: int, body: Any) -> web.Response:
     return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
-@pytest.fixture
-async def telegram_api() -> AsyncIterator[TelegramDouble]:
-    """A running Telegram Bot API double on a free loopback port; `.url` is the api_url."""
-    async with TelegramDouble() as double:
-        yield double
