@@ -607,17 +607,22 @@ def main() -> None:
     args = parser.parse_args()  # fmt: skip
     if args.latency_customers < 1 or args.customers < 1:
         parser.error("customers must be >= 1")
-    root = Path(tempfile.mkdtemp(prefix="im2mail-relay-bench-"))
+    sys.exit(run_in_temp_dir(bench, args, "im2mail-relay-bench-"))
+
+
+def run_in_temp_dir(bench, args: argparse.Namespace, prefix: str) -> int:
+    """asyncio.run(bench(args, root)) in a fresh temporary directory, removed afterwards
+    unless --keep; Ctrl-C gives 130."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        code = asyncio.run(bench(args, root))
+        return asyncio.run(bench(args, root))
     except KeyboardInterrupt:
-        code = 130
+        return 130
     finally:
         if args.keep:
             print(f"kept {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ _im2mail_options() {
         "im2mail bot list") echo "-h --help --json" ;;
         "im2mail bot remove") echo "-h --help" ;;
         "im2mail conversations") echo "-h --help --json --waiting" ;;
-        "im2mail demo") echo "-h --help" ;;
+        "im2mail demo") echo "-h --help --home --speed" ;;
         "im2mail doctor") echo "-h --help" ;;
         "im2mail export") echo "--all --force --format -h --help -o --output" ;;
         "im2mail import") echo "-h --help" ;;
@@ -48,6 +48,8 @@ _im2mail_option_value() {
     case "$1 $2" in
         "im2mail bot add --api-url") echo "text" ;;
         "im2mail bot add --mode") echo "words:polling webhook" ;;
+        "im2mail demo --home") echo "file" ;;
+        "im2mail demo --speed") echo "text" ;;
         "im2mail export --format") echo "words:mbox html" ;;
         "im2mail export -o" | "im2mail export --output") echo "file" ;;
         "im2mail init --address") echo "text" ;;

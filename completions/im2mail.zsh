@@ -10,7 +10,7 @@ _im2mail() {
     commands=(
         'bot:Add, list and remove the shop'\''s bots.'
         'conversations:List conversations.'
-        'demo:Show the whole round trip offline.'
+        'demo:Show the whole round trip on this machine, with nothing configured.'
         'doctor:Check the set-up and say what to fix.'
         'export:Export conversations to mbox or HTML.'
         'import:Bring history from before im2mail into the archive.'
@@ -115,7 +115,9 @@ _im2mail_conversations() {
 _im2mail_demo() {
     _arguments \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--home=[Keep the demo'\''s config and archive here (an empty or new folder, or an earlier demo'\''s). Default: a new temporary folder.]:home:_files' \
+        '--speed=[Scale the pauses between steps; 0: no pauses.]:speed: '
 }
 
 _im2mail_doctor() {

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -310,14 +311,18 @@ class MailboxWatcher:
                 found = self._catch_up()
 
     def _idle(self, longest: float) -> None:
+        """IDLE until the server says anything (new mail, flags, expunges: then we search)
+        or `longest` seconds pass. Not imapclient's idle_check: it reads the socket
+        without blocking and drops the connection when a line arrives in two pieces
+        (imapclient issue #519, seen with pymap and reported with Dovecot). Here we only
+        wait until something is there; idle_done() then reads the lines whole."""
         client = self._client
         client.idle()
         started = time.monotonic()
         clean = False
         try:
             while not self._stop.is_set() and time.monotonic() - started < longest:
-                responses = client.idle_check(timeout=IDLE_CHECK)
-                if any(_is_news(r) for r in responses):
+                if self._server_spoke(IDLE_CHECK):
                     break
             clean = not self._stop.is_set()
         finally:
@@ -326,6 +331,26 @@ class MailboxWatcher:
             else:  # stopping, or the connection is gone: the error that got us here counts
                 with contextlib.suppress(Exception):
                     client.idle_done()
+
+    def _server_spoke(self, timeout: float) -> bool:
+        """Whether the server sent something, waiting up to `timeout` seconds. Lines can
+        already sit in a read buffer (they came in one piece with IDLE's go-ahead),
+        where waiting on the socket would not see them: those count too."""
+        sock = self._client.socket()
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        reader = getattr(getattr(self._client, "_imap", None), "file", None)
+        if reader is not None:
+            sock.setblocking(False)  # peek must not wait for the network
+            try:
+                if reader.peek(1):
+                    return True
+            except OSError:  # nothing there (BlockingIOError, SSLWantReadError)
+                pass
+            finally:
+                sock.settimeout(self.timeout)
+        readable, _, _ = select.select([sock], [], [], timeout)
+        return bool(readable)
 
     def _catch_up(self) -> int:
         """Hand over every message with a UID above the last one looked at; how many."""
@@ -405,7 +430,3 @@ class MailboxWatcher:
             client.expunge([uid])
         else:
             client.expunge()
-
-
-def _is_news(response: tuple) -> bool:
-    return len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")

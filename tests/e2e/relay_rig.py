@@ -10,10 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from im2mail import secrets
+from im2mail.demo import healthy
 from tests.conftest import REPO
 from tests.support.imap_server import ImapServer, free_port
 
@@ -91,11 +91,7 @@ class RelayProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        return healthy(self.port)
 
     async def wait_healthy(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

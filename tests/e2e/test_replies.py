@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 import pytest
 from imapclient import IMAPClient
 
 from im2mail.archive import Archive
 from im2mail.home import paths
+from im2mail.testing.mail_servers import gmail_reply
+from tests.conftest import REPO
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
-from tests.support.imap_server import ImapServer
+from tests.support.imap_server import PASSWORD, ImapServer
 
 pytestmark = pytest.mark.e2e
 
@@ -58,23 +61,9 @@ class Mailbox:
 
 
 def reply_to(original: EmailMessage, text: str, *, sender: str = ANNA, **headers) -> EmailMessage:
-    """What Gmail sends when a manager presses Reply: to the Reply-To address, threaded,
-    the original quoted under an attribution line."""
-    quoted = original.get_body(("plain",)).get_content()
-    reply = EmailMessage()
-    reply["From"] = f"Anna Koval <{sender}>" if sender == ANNA else sender
-    reply["To"] = str(original["Reply-To"])
-    reply["Subject"] = "Re: " + str(original["Subject"])
-    reply["Date"] = format_datetime(original["Date"].datetime)
-    reply["Message-ID"] = make_msgid(domain="mail.gmail.com")
-    reply["In-Reply-To"] = original["Message-ID"]
-    reply["References"] = original["Message-ID"]
-    for name, value in headers.items():
-        del reply[name.replace("_", "-")]
-        reply[name.replace("_", "-")] = value
-    body = f"{text}\n\nOn Mon, 23 Nov 2026 at 12:00, Customer <orders@shop.example> wrote:\n"
-    reply.set_content(body + "".join(f"> {line}\n" for line in quoted.splitlines()))
-    return reply
+    """What Gmail sends when a manager presses Reply (Anna by her name)."""
+    From = f"Anna Koval <{sender}>" if sender == ANNA else sender
+    return gmail_reply(original, text, sender=From, **headers)
 
 
 @pytest.fixture
@@ -141,6 +130,11 @@ async def test_a_gmail_reply_reaches_the_customer_without_the_quote(shop):
     with Archive.open(paths().archive) as archive:
         (entry,) = [e for e in archive.recent(10) if e.direction == "out"]
     assert (entry.author, entry.text) == (ANNA, sent[0].text)
+    # The log tells the story without a secret in it.
+    log = shop.process.log
+    assert "reply from anna@shop.example" in log and "delivered" in log
+    for secret in (shop.token, shop.token.partition(":")[2], PASSWORD):
+        assert secret not in log
 
 
 async def test_a_picture_in_the_reply_goes_as_a_photo_with_the_text(shop):
@@ -246,3 +240,18 @@ async def test_replies_written_while_the_relay_was_down_go_out_once_after_a_rest
     finally:
         again.kill()
     assert [s.text for s in shop.tg.sent_messages(user.id)] == ["Так", "І в суботу теж"]
+
+
+async def test_run_once_reads_the_mailbox_and_delivers_what_is_pending(shop, isolated_home):
+    user, email = await shop.customer_writes("Ви тут?")
+    code, _ = await shop.process.terminate()
+    assert code == 0
+    shop.mailbox.put(reply_to(email, "Так, ми тут"))
+    once = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "im2mail", "run", "--once"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert once.returncode == 0, once.stderr
+    assert [s.text for s in shop.tg.sent_messages(user.id)] == ["Так, ми тут"]
+    await shop.smtp.wait_for(2, timeout=10)  # and the team notice went out in the same run
+    assert "Так, ми тут" in shop.emails_to(PETRO)[-1].get_body(("plain",)).get_content()

@@ -47,6 +47,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from im2mail.testing.mail_servers import free_port as free_port  # one for all servers
+
 HOST = "127.0.0.1"
 
 # aiosmtpd logs a deprecation of its own on every successful AUTH; it is not ours to fix.
@@ -384,12 +386,3 @@ def _server_context() -> ssl.SSLContext:
         key_file.write_bytes(key)
         context.load_cert_chain(cert_file, key_file)
     return context
-
-
-def free_port(host: str = HOST) -> int:
-    """A port nothing listens on now (for a server that is down at first)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]

@@ -1,0 +1,182 @@
+"""The mail side's stand-ins, on loopback: a real IMAP server (pymap's in-memory backend,
+in a subprocess) with the shop mailbox, an SMTP server (aiosmtpd) that keeps what it is
+sent, and what a manager's Gmail puts in the mailbox on Reply. `im2mail demo` runs on
+them; the test suite starts pymap with them too."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+HOST = "127.0.0.1"
+# pymap has a console script but no __main__; its entry point works from any interpreter.
+_PYMAP = "import sys; from pymap.main import main; sys.exit(main())"
+
+
+def free_port(host: str = HOST) -> int:
+    """A port nothing listens on now (for a server that is down at first)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# -- IMAP: pymap ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImapServer:
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+def start_pymap(port: int, user: str, password: str, timeout: float = 20) -> subprocess.Popen:
+    """pymap on 127.0.0.1:port with one user, returned once it greets with `* OK`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PYMAP, "--host", HOST, "--port", str(port), "--no-tls",
+         "dict", "--demo-user", user, "--demo-password", password],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_greeting(port, proc, timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+def _wait_for_greeting(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pymap exited with {proc.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5) as s:
+                if s.recv(64).startswith(b"* OK"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"pymap did not answer on port {port} within {timeout:g} s")
+
+
+def stop_pymap(proc: subprocess.Popen, sig: int | None = None) -> None:
+    """Stop it (SIGTERM unless `sig`), killing it if it takes more than 5 s."""
+    if proc.poll() is None:
+        if sig is None:
+            proc.terminate()
+        else:
+            proc.send_signal(sig)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def append(server: ImapServer, email: EmailMessage, folder: str = "INBOX") -> None:
+    """Put a mail in the mailbox, as a mail client does (APPEND)."""
+    from imapclient import IMAPClient
+
+    with IMAPClient(server.host, port=server.port, ssl=False, timeout=5) as client:
+        client.login(server.user, server.password)
+        client.append(folder, email.as_bytes())
+
+
+# -- SMTP: aiosmtpd -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caught:
+    """One mail the SMTP server accepted."""
+
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+
+
+class MailCatcher:
+    """An SMTP server on a free loopback port (its own thread) that keeps every mail.
+
+    with MailCatcher() as smtp: ... smtp.port ... smtp.messages
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[Caught] = []
+        self._lock = threading.Lock()
+        self._controller = None
+
+    def start(self) -> MailCatcher:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(
+            self, hostname=HOST, port=self.port, enable_SMTPUTF8=True, ready_timeout=10
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> MailCatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's handler hook
+        data = envelope.original_content or envelope.content or b""
+        parsed = message_from_bytes(data, policy=policy.default)
+        with self._lock:
+            self.messages.append(Caught(tuple(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        return "250 2.0.0 OK queued"
+
+    def received(self) -> list[Caught]:
+        with self._lock:
+            return list(self.messages)
+
+
+# -- what a manager's mail client sends -----------------------------------------------------
+
+
+def gmail_reply(
+    original: EmailMessage,
+    text: str,
+    *,
+    sender: str,
+    date: datetime | None = None,
+    **headers: str,
+) -> EmailMessage:
+    """What Gmail sends when a manager presses Reply: to the Reply-To address, threaded,
+    the original quoted under an attribution line. `sender` is the From header ("Name
+    <addr>" or an address); `headers` replace any header (underscores for dashes)."""
+    quoted = original.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    when = original["Date"].datetime if original["Date"] else datetime.now(UTC)
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = str(original["Reply-To"])
+    reply["Subject"] = "Re: " + str(original["Subject"])
+    reply["Date"] = format_datetime(date or when)
+    reply["Message-ID"] = make_msgid(domain="mail.gmail.com")
+    reply["In-Reply-To"] = original["Message-ID"]
+    reply["References"] = original["Message-ID"]
+    for name, value in headers.items():
+        del reply[name.replace("_", "-")]
+        reply[name.replace("_", "-")] = value
+    attribution = f"On {when:%a, %d %b %Y} at {when:%H:%M}, {original['From']} wrote:"
+    body = f"{text}\n\n{attribution}\n"
+    reply.set_content(body + "".join(f"> {line}\n" for line in quoted.splitlines()))
+    return reply

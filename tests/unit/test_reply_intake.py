@@ -1,0 +1,206 @@
+"""A manager's email → the archive (outbound.ReplyIntake): what is relayed, what is left
+alone, and what comes back to the manager as a notice. Emails are bytes as IMAP gives them."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from im2mail.archive import Archive
+from im2mail.model import COLLEAGUE, UNDELIVERED
+from im2mail.outbound import ReplyIntake, ReplySettings
+from tests.support.chats import customer, say
+
+MAILBOX = "orders@shop.example"
+ANNA, PETRO = "anna@shop.example", "petro@shop.example"
+
+
+@pytest.fixture
+def archive(tmp_path: Path):
+    with Archive.open(tmp_path / "archive.db") as a:
+        yield a
+
+
+class Woken:
+    def __init__(self) -> None:
+        self.delivery = self.mail = 0
+
+
+@pytest.fixture
+def intake(archive: Archive):
+    woken = Woken()
+
+    def delivery() -> None:
+        woken.delivery += 1
+
+    def mail() -> None:
+        woken.mail += 1
+
+    made = ReplyIntake(archive, ReplySettings(MAILBOX, (ANNA, PETRO)), delivery, mail)
+    made.woken = woken  # type: ignore[attr-defined]
+    return made
+
+
+def reply(token: str, text: str, *, sender: str = ANNA, msgid: str = "<r1@mail.example>",
+          **headers: str) -> EmailMessage:  # fmt: skip
+    m = EmailMessage()
+    m["From"] = sender
+    m["To"] = f"orders+{token}@shop.example"
+    m["Subject"] = "Re: [Telegram] Олена Коваленко #1"
+    m["Message-ID"] = msgid
+    for name, value in headers.items():
+        m[name.replace("_", "-")] = value
+    m.set_content(text)
+    return m
+
+
+def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
+    with archive.reading() as db:
+        rows = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
+    return [tuple(r) for r in rows]
+
+
+def test_a_reply_is_archived_with_its_delivery_and_the_watcher_told_done(archive, intake):
+    conv = customer(archive)
+    say(archive, conv, "Скільки коштує?")
+    email = reply(conv.token, "350 грн\n\n> Скільки коштує?")
+    assert intake.handle(7, email.as_bytes()) == "done"
+    (stored,) = [e for e in archive.recent(5) if e.direction == "out"]
+    assert (stored.author, stored.text) == (ANNA, "350 грн")
+    message = archive.message(stored.message_id)
+    assert message.email_message_id == "<r1@mail.example>"  # threads the notices under it
+    assert archive.conversation_by_email_id("<r1@mail.example>").id == conv.id
+    assert outbox(archive) == [("channel", "message", None)]
+    assert intake.woken.delivery == 1
+
+
+def test_the_same_reply_read_twice_is_delivered_once(archive, intake):
+    conv = customer(archive)
+    raw = reply(conv.token, "Так").as_bytes()
+    assert intake.handle(1, raw) == "done"
+    assert intake.handle(2, raw) == "done"  # moved away again, nothing new
+    assert len(outbox(archive)) == 1
+
+
+def test_a_reply_without_message_id_is_still_delivered_once(archive, intake):
+    conv = customer(archive)
+    email = reply(conv.token, "Так")
+    del email["Message-ID"]
+    raw = email.as_bytes()
+    assert intake.handle(1, raw) == intake.handle(2, raw) == "done"
+    assert len(outbox(archive)) == 1
+    (entry,) = archive.recent(1)
+    assert archive.message(entry.message_id).email_message_id.endswith("@shop.example>")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tok: reply("zzzzzzzz9999", "forged token"),
+        lambda tok: reply(tok, "stranger", sender="mallory@evil.example"),
+        lambda tok: reply(tok, "away", Auto_Submitted="auto-replied"),
+        lambda tok: reply(tok, "loop", sender=MAILBOX),
+        lambda tok: reply(tok, "list", Precedence="bulk"),
+    ],
+    ids=["forged-token", "stranger", "auto-reply", "own-address", "bulk"],
+)
+def test_what_must_not_be_relayed_is_left_alone(archive, intake, make):
+    conv = customer(archive)
+    assert intake.handle(3, make(conv.token).as_bytes()) == "ignore"
+    assert outbox(archive) == []
+    assert [e for e in archive.recent(5) if e.direction == "out"] == []
+
+
+def test_our_own_email_coming_back_is_a_loop(archive, intake):
+    conv = customer(archive)
+    from im2mail.model import Message, OutboxItem
+
+    archive.add_message(
+        Message(conv.id, "in", "Олена", "Привіт", conv.created),
+        outbox=[OutboxItem("mail", "<ours@shop.example>")],
+    )
+    bounced = reply(conv.token, "Привіт", sender=ANNA, msgid="<ours@shop.example>")
+    assert intake.handle(4, bounced.as_bytes()) == "ignore"
+
+
+def test_a_reply_with_only_the_quote_sends_nothing_and_tells_its_author(archive, intake):
+    conv = customer(archive)
+    quoted = "On Mon, 5 Jan 2026 Олена wrote:\n> Скільки коштує?\n"
+    assert intake.handle(5, reply(conv.token, quoted).as_bytes()) == "done"
+    assert outbox(archive) == [("mail", UNDELIVERED, outbox(archive)[0][2])]
+    assert "nothing was sent" in outbox(archive)[0][2]
+    assert intake.woken.delivery == 0 and intake.woken.mail == 1
+
+
+def test_an_empty_reply_sends_nothing_and_tells_its_author(archive, intake):
+    conv = customer(archive)
+    assert intake.handle(5, reply(conv.token, "\n\n").as_bytes()) == "done"
+    assert [row[:2] for row in outbox(archive)] == [("mail", UNDELIVERED)]
+
+
+def test_a_picture_alone_is_delivered(archive, intake):
+    conv = customer(archive)
+    email = reply(conv.token, "")
+    email.add_attachment(b"\x89PNG\r\n\x1a\n" + b"0" * 50, maintype="image", subtype="png",
+                         filename="maket.png")  # fmt: skip
+    assert intake.handle(6, email.as_bytes()) == "done"
+    assert [row[:2] for row in outbox(archive)] == [("channel", "message")]
+    (entry,) = archive.recent(1)
+    assert entry.attachments == ("maket.png",) and entry.kind == "photo"
+
+
+def test_a_second_manager_soon_after_a_colleague_gets_a_warning(archive, intake):
+    conv = customer(archive)
+    assert intake.handle(1, reply(conv.token, "О 9:00").as_bytes()) == "done"
+    second = reply(conv.token, "З дев'ятої", sender=PETRO, msgid="<r2@mail.example>")
+    assert intake.handle(2, second.as_bytes()) == "done"
+    kinds = [row[:2] for row in outbox(archive)]
+    assert kinds == [("channel", "message"), ("channel", "message"), ("mail", COLLEAGUE)]
+    assert outbox(archive)[2][2].startswith(ANNA + " ")
+
+
+def test_no_warning_when_the_customer_wrote_again_in_between(archive, intake):
+    conv = customer(archive)
+    assert intake.handle(1, reply(conv.token, "О 9:00").as_bytes()) == "done"
+    say(archive, conv, "А в суботу?")
+    second = reply(conv.token, "І в суботу", sender=PETRO, msgid="<r2@mail.example>")
+    assert intake.handle(2, second.as_bytes()) == "done"
+    assert COLLEAGUE not in [row[1] for row in outbox(archive)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff\xfe garbage without headers",
+        b"From: anna@shop.example\r\nTo: orders+TOKEN@shop.example\r\n"
+        b'Content-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\n--x--',
+        b"From: =?utf-8?q?broken\r\nTo: \r\nSubject: =?koi8-u?B?!!!?=\r\n\r\nbody",
+    ],
+    ids=["empty", "binary", "broken-multipart", "broken-headers"],
+)
+def test_broken_mail_is_never_an_exception_nor_a_delivery(archive, intake, raw):
+    conv = customer(archive)
+    outcome = intake.handle(9, raw.replace(b"TOKEN", conv.token.encode()))
+    # A reply with nothing readable in it is answered with a notice, never delivered.
+    assert outcome in ("ignore", "done")
+    assert [row for row in outbox(archive) if row[0] == "channel"] == []
+
+
+def test_unknown_charset_and_huge_html_still_give_the_managers_words(archive, intake):
+    conv = customer(archive)
+    m = EmailMessage()
+    m["From"] = ANNA
+    m["To"] = f"orders+{conv.token}@shop.example"
+    m["Message-ID"] = "<big@mail.example>"
+    html = "<p>Готово, забирайте</p>" + "<div>" + "x " * 5_000_000 + "</div>"
+    m.set_content(html, subtype="html")
+    assert intake.handle(1, m.as_bytes()) == "done"
+    (entry,) = archive.recent(1)
+    assert entry.text.startswith("Готово, забирайте")
+    odd = reply(conv.token, "Добре", msgid="<odd@mail.example>").as_bytes()
+    odd = odd.replace(b'charset="utf-8"', b'charset="x-unknown-8"')
+    assert intake.handle(2, odd) == "done"
+    assert archive.recent(1)[0].text == "Добре"
