@@ -84,10 +84,10 @@ complete -c im2mail -n '__im2mail_at "im2mail demo"' -l speed -x -d 'Scale the p
 complete -c im2mail -n '__im2mail_at "im2mail doctor"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail export"' -l all -d 'Every conversation.'
-complete -c im2mail -n '__im2mail_at "im2mail export"' -l force -d 'Overwrite what is there.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -l force -d 'Replace what is there.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -l format -x -a 'mbox html' -d 'mbox or html.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s h -l help -d 'Show this message and exit.'
-complete -c im2mail -n '__im2mail_at "im2mail export"' -s o -l output -r -F -d 'Where to write.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -s o -l output -r -F -d 'The mbox file, or the folder for HTML pages.'
 
 complete -c im2mail -n '__im2mail_at "im2mail import" 0' -a telegram-export -d 'Load a Telegram Desktop chat export (JSON).'
 complete -c im2mail -n '__im2mail_at "im2mail import"' -s h -l help -d 'Show this message and exit.'

@@ -129,12 +129,12 @@ _im2mail_doctor() {
 _im2mail_export() {
     _arguments \
         '--all[Every conversation.]' \
-        '--force[Overwrite what is there.]' \
+        '--force[Replace what is there.]' \
         '--format=[mbox or html.]:format:(mbox html)' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
-        '(-o --output)-o+[Where to write.]:output:_files' \
-        '(-o --output)--output=[Where to write.]:output:_files' \
+        '(-o --output)-o+[The mbox file, or the folder for HTML pages.]:output:_files' \
+        '(-o --output)--output=[The mbox file, or the folder for HTML pages.]:output:_files' \
         '*:ids: '
 }
 

@@ -15,6 +15,20 @@ IN: Direction = "in"  # from the customer
 OUT: Direction = "out"  # to the customer
 
 CHANNEL_TITLES = {"telegram": "Telegram", "viber": "Viber"}
+# What a message without text is called where its text would be: "(voice message)".
+KIND_LABELS = {
+    "photo": "photo",
+    "video": "video",
+    "voice": "voice message",
+    "video_note": "video message",
+    "audio": "audio",
+    "animation": "GIF",
+    "sticker": "sticker",
+    "document": "file",
+    "location": "location",
+    "contact": "contact",
+    "text": "empty message",
+}
 
 
 @dataclass(frozen=True)

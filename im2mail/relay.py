@@ -1,9 +1,11 @@
-"""The run loop: one asyncio process hosting the bots' receivers, the HTTP server and the
-mail outbox, with an explicit lifecycle (initialize → start → run → stop).
+"""The run loop: one asyncio process hosting the bots' receivers, the HTTP server, the
+mail outbox, and the way back (the IMAP watcher in its thread, handing managers' replies
+to the chat outbox), with an explicit lifecycle (initialize → start → run → stop).
 
-Signal handlers only ask for a stop. Stopping takes no new work, lets a message being
-archived finish, tells Telegram which polled updates are stored, lets the email being sent
-finish, and closes everything; what is still queued stays in the archive for next time.
+Signal handlers only ask for a stop. Stopping takes no new work (the watcher stops
+first), lets a message being archived finish, tells Telegram which polled updates are
+stored, lets the reply step and the email being sent finish, and closes everything; what
+is still queued stays in the archive for next time.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import signal
 from dataclasses import dataclass, field
 
 from . import config, secrets, signing, threads
-from .config import BotConfig, Config
+from .config import BotConfig, Config, MailConfig
 from .errors import RuntimeFailure, redact
 
 log = logging.getLogger("im2mail.relay")
@@ -91,12 +93,12 @@ class Relay:
             IntakeSettings(mail.address, self.cfg.relay.greeting),
             self.outbox.notify,
         )
-        self._start_replies(mail)
+        self._wire_replies(mail)
         host, _, port = self.cfg.relay.listen.rpartition(":")
         self.web = WebServer(host.strip("[]"), int(port))
         self.web.serve_files(self._served_file)
 
-    def _start_replies(self, mail) -> None:
+    def _wire_replies(self, mail: MailConfig) -> None:
         """Managers' replies: the IMAP watcher hands emails to the reply intake, which
         queues deliveries for the chat outbox."""
         from .mail.watcher import MailboxWatcher

@@ -154,19 +154,44 @@ def search(
 
 @app.command()
 def export(
-    ids: Annotated[list[int] | None, typer.Argument(help="Conversation ids.")] = None,
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Conversation ids (see: im2mail conversations).")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every conversation.")] = False,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="mbox or html.")] = (
         ExportFormat.mbox
     ),
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite what is there.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="The mbox file, or the folder for HTML pages."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace what is there.")] = False,
 ) -> None:
     """Export conversations to mbox or HTML.
 
-    mbox for mail clients and notmuch; HTML as self-contained pages.
+    mbox: one email per chat message, threaded per conversation, with the files; for mutt,
+    Thunderbird (ImportExportTools), notmuch or Python's mailbox. HTML: a folder with one
+    self-contained page per conversation and an index.html.
     """
-    raise not_built("export", "mbox and HTML export come in a later release")
+    from ..errors import UsageError
+
+    if all_ == bool(ids):
+        raise UsageError(
+            "give conversation ids or --all (not both)",
+            hint="im2mail export 12 15 -o chats.mbox, or im2mail export --all -o all.mbox",
+        )
+    if output is None:
+        raise UsageError("say where to write with -o PATH", hint="e.g. -o olena.mbox")
+    archive = _open_archive()
+    if archive is None:
+        return
+    with archive, _progress_bar() as started:
+        from ..export import export as run_export
+
+        done = run_export(archive, None if all_ else ids, fmt.value, output, force=force,
+                          started=started)  # fmt: skip
+    note(f"exported {done.messages} message(s) of {done.conversations} conversation(s) "
+         f"to {done.path}")  # fmt: skip
 
 
 @app.command()
@@ -239,6 +264,38 @@ def _open_archive(wait: bool = False):
         while not where.archive.exists():
             time.sleep(0.5)
     return Archive.open(where.archive, where.blobs)
+
+
+def _progress_bar():
+    """A context giving `started(selection) -> progress(n)`: a rich progress bar on stderr
+    when it is a terminal, nothing otherwise."""
+    import contextlib
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def bar():
+        if not sys.stderr.isatty():
+            yield lambda selection: lambda n: None
+            return
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
+
+            def started(selection):
+                task = progress.add_task("exporting", total=selection.messages)
+                return lambda n: progress.advance(task, n)
+
+            yield started
+
+    return bar()
 
 
 def _entry_printer(json_output: bool):

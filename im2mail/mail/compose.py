@@ -43,7 +43,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import make_msgid
 
-from ..model import CHANNEL_TITLES, Conversation, Customer, Message
+from ..model import CHANNEL_TITLES, KIND_LABELS, Conversation, Customer, Message
 from .html_body import Image, Line, chat_html
 
 MiB = 1024 * 1024
@@ -60,17 +60,6 @@ POLICY = policy.SMTP.clone(cte_type="7bit")
 
 _THREAD_GUID_NAMESPACE = uuid.UUID("7d6c3f0e-5b1a-4f3e-9a57-1c2b3d4e5f60")
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
-_KIND_LABELS = {
-    "photo": "photo",
-    "video": "video",
-    "voice": "voice message",
-    "video_note": "video message",
-    "audio": "audio",
-    "animation": "GIF",
-    "sticker": "sticker",
-    "document": "file",
-    "text": "empty message",
-}
 
 
 @dataclass(frozen=True)
@@ -267,7 +256,7 @@ def _texts(parts: Sequence[Message], *, has_files: bool) -> list[str]:
     for part in parts:
         text = part.text.strip()
         if not text and not (has_files and part.kind in ("photo", "document")):
-            text = f"({_KIND_LABELS.get(part.kind, part.kind)})"
+            text = f"({KIND_LABELS.get(part.kind, part.kind)})"
         texts.append(text)
     return [t for t in texts if t]
 

@@ -10,7 +10,6 @@ NOT_YET = [
     ["status"],
     ["doctor"],
     ["systemd-unit"],
-    ["export", "1", "--format", "mbox", "-o", "x.mbox"],
     ["stats"],
     ["import", "telegram-export", "result.json"],
     ["widget"],
