@@ -15,19 +15,19 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC
-from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from .archive import Archive
-from .export import Progress, Selection, messages
+from .export import Progress, Selection, stream
 from .mail.compose import subject
 from .model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
 
 HOST = "archive.im2mail.invalid"  # Message-IDs and the customers' stand-in addresses
 MAX_REFERENCES = 10
 MAX_LINE = 998
+ZERO = timedelta(0)
 _FROM_LINE = re.compile(r"^(>*From )", re.MULTILINE)
 
 FileReader = Callable[[Attachment], bytes | None]
@@ -37,9 +37,10 @@ def write(archive: Archive, selection: Selection, path: Path, progress: Progress
     """Write the selection to `path`; returns the number of messages written."""
     read = _blob_reader(archive)
     written = 0
+    found = stream(archive, selection.conversations, selection.everything)
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        for conversation in selection.conversations:
-            count = _conversation(out, conversation, messages(archive, conversation.id), read)
+        for conversation, chat in found:
+            count = _conversation(out, conversation, chat, read)
             written += count
             progress(count)
     return written
@@ -67,7 +68,7 @@ def _conversation(
             f"From {sender_of(message)} {_ctime(message)}",
             f"From: {sender}",
             f"To: {to}",
-            f"Date: {format_datetime(message.created.astimezone(UTC))}",
+            f"Date: {_rfc5322_date(message.created)}",
             f"Subject: {topic}",
             f"Message-ID: {mid}",
         ]
@@ -92,12 +93,33 @@ def _conversation(
 
 def sender_of(message: Message) -> str:
     """The envelope sender on the mbox "From " line (no spaces allowed)."""
-    author = message.author if "@" in message.author else "im2mail"
-    return re.sub(r"\s+", "_", author) or "im2mail"
+    author = message.author
+    if "@" not in author or not author.isprintable() or " " in author:
+        return "im2mail"
+    return author
+
+
+# Dates by hand, from the fields: strftime and email.utils.format_datetime cost more than
+# the rest of a message together. Times come from the archive in UTC.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.utcoffset() == ZERO else moment.astimezone(UTC)
+
+
+def _rfc5322_date(moment: datetime) -> str:
+    d = _utc(moment)
+    return (f"{_DAYS[d.weekday()]}, {d.day:02d} {_MONTHS[d.month - 1]} {d.year:04d} "
+            f"{d.hour:02d}:{d.minute:02d}:{d.second:02d} +0000")  # fmt: skip
 
 
 def _ctime(message: Message) -> str:
-    return message.created.astimezone(UTC).strftime("%a %b %d %H:%M:%S %Y")
+    """The date on the "From " line, as asctime() writes it."""
+    d = _utc(message.created)
+    return (f"{_DAYS[d.weekday()]} {_MONTHS[d.month - 1]} {d.day:2d} "
+            f"{d.hour:02d}:{d.minute:02d}:{d.second:02d} {d.year:04d}")  # fmt: skip
 
 
 def _body(message: Message, read: FileReader) -> str:
