@@ -92,12 +92,7 @@ class Deliveries:
         with self._archive.transaction() as db:
             done = _settle(db, item_id, SENT, when, None)
             if done:
-                db.execute(
-                    "UPDATE messages SET sent = coalesce(sent, ?),"
-                    " channel_message_id = coalesce(channel_message_id, ?)"
-                    " WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
-                    (ts(when), channel_message_id, item_id),
-                )
+                _mark_message(db, item_id, ts(when), channel_message_id)
                 _queue_after(db, item_id, then)
             return done
 
@@ -112,11 +107,7 @@ class Deliveries:
                 (progress, item_id, PENDING),
             )
             if cur.rowcount == 1 and channel_message_id is not None:
-                db.execute(
-                    "UPDATE messages SET channel_message_id = coalesce(channel_message_id, ?)"
-                    " WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
-                    (channel_message_id, item_id),
-                )
+                _mark_message(db, item_id, None, channel_message_id)
             return cur.rowcount == 1
 
     def delivery_retry(self, item_id: int, error: str, next_try: datetime) -> bool:
@@ -198,6 +189,18 @@ def _settle(
         (state, ts(when), _error(error) if error is not None else None, item_id, PENDING),
     )
     return cur.rowcount == 1
+
+
+def _mark_message(
+    db: sqlite3.Connection, item_id: int, sent: str | None, channel_message_id: str | None
+) -> None:
+    """The item's message: its sent time and channel message id, each unless it had one."""
+    db.execute(
+        "UPDATE messages SET sent = coalesce(sent, ?),"
+        " channel_message_id = coalesce(channel_message_id, ?)"
+        " WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
+        (sent, channel_message_id, item_id),
+    )
 
 
 def _queue_after(db: sqlite3.Connection, item_id: int, then: Sequence[OutboxItem]) -> None:

@@ -160,6 +160,17 @@ def _attachments(db, ids: list[int]) -> dict[int, tuple[Attachment, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def file_bytes(archive: Archive, attachment: Attachment) -> bytes | None:
+    """An attachment's bytes; None when the archive does not have them (over a download
+    limit, or a blob removed by hand): the message is exported all the same."""
+    if attachment.sha256 is None:
+        return None
+    try:
+        return archive.blob_path(attachment.sha256).read_bytes()
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Exported:
     path: Path

@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from .archive import Archive
 from .db import now
-from .export import Progress, Selection, stream
+from .export import Progress, Selection, file_bytes, stream
 from .mail.compose import human_size, subject
 from .model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
 
@@ -220,7 +220,7 @@ class _Files:
         self.placed: dict[tuple[str, str], str] = {}  # (sha256, name) -> href
 
     def shown(self, a: Attachment) -> str:
-        data = _read(self.archive, a) if a.mime in INLINE_IMAGES else None
+        data = file_bytes(self.archive, a) if a.mime in INLINE_IMAGES else None
         if data is not None and len(data) <= INLINE_IMAGE_LIMIT:
             encoded = base64.b64encode(data).decode("ascii")
             return _IMAGE.format(mime=a.mime, data=encoded, name=_escape(a.filename))
@@ -301,15 +301,6 @@ def _channel(conversation: Conversation) -> str:
 def _stamp(moment: datetime) -> str:
     local = moment.astimezone()
     return f"{local.date().isoformat()} {local.hour:02d}:{local.minute:02d}"
-
-
-def _read(archive: Archive, a: Attachment) -> bytes | None:
-    if a.sha256 is None:
-        return None
-    try:
-        return archive.blob_path(a.sha256).read_bytes()
-    except OSError:
-        return None
 
 
 def _safe_name(name: str) -> str:

@@ -13,6 +13,7 @@ Tests read the result back with Python's mailbox and email packages, and with no
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .archive import Archive
-from .export import Progress, Selection, stream
+from .export import Progress, Selection, file_bytes, stream
 from .mail.compose import subject
 from .model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
 
@@ -35,7 +36,7 @@ FileReader = Callable[[Attachment], bytes | None]
 
 def write(archive: Archive, selection: Selection, path: Path, progress: Progress) -> int:
     """Write the selection to `path`; returns the number of messages written."""
-    read = _blob_reader(archive)
+    read = functools.partial(file_bytes, archive)
     written = 0
     found = stream(archive, selection.conversations, selection.everything)
     with path.open("w", encoding="utf-8", newline="\n") as out:
@@ -207,13 +208,3 @@ def _address(name: str, address: str) -> str:
         safe = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{" ".join(safe.split())}" <{address}>'
     return f"{header_text(name)} <{address}>"
-
-
-def _blob_reader(archive: Archive) -> FileReader:
-    def read(a: Attachment) -> bytes | None:
-        try:
-            return archive.blob_path(a.sha256 or "").read_bytes()
-        except OSError:
-            return None  # a blob removed by hand: the message is still exported
-
-    return read
