@@ -127,11 +127,11 @@ def _body(message: Message, read: FileReader) -> str:
     text = message.text
     if not text.strip():
         text = f"({KIND_LABELS.get(message.kind, message.kind)})" if not message.attachments else ""
-    missing = [a for a in message.attachments if a.sha256 is None]
+    found = [(a, read(a)) for a in message.attachments]
+    missing = [a for a, data in found if data is None]
     if missing:
         text += "".join(f"\n[file not kept: {a.filename}, {a.size} bytes]" for a in missing)
-    files = [(a, read(a)) for a in message.attachments if a.sha256 is not None]
-    files = [(a, data) for a, data in files if data is not None]
+    files = [(a, data) for a, data in found if data is not None]
     if not files:
         return _text_part(text) + "\n"
     boundary = f"=_im2mail_{message.id}_{len(files)}"
