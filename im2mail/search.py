@@ -60,9 +60,11 @@ ELLIPSIS = "…"
 
 def normalize(text: str) -> str:
     """The form the index holds: same length as `text`, one code point for one."""
+    if not text:
+        return text
     if "ё" in text or "Ё" in text:
         text = text.replace("ё", "е").replace("Ё", "Е")
-    if any(a in text for a in _APOSTROPHES):
+    if _APOSTROPHE_RE.search(text):  # one pass in C; the index is built with this per message
         text = _APOSTROPHE_RE.sub(_apostrophe, text)
     if text.isascii() or not _CYRILLIC_RE.search(text):
         return text
