@@ -285,10 +285,8 @@ class Archive:
     def _insert_chunk(self, chunk: list[tuple[Message, list[Attachment]]]) -> int:
         if any(files for _, files in chunk):
             os.sync()  # the blobs are on disk before rows that name them are committed
-        customers: dict[int, str] = {}
         with self._transaction() as db:
-            for message, files in chunk:
-                rows.insert_message(db, message, files, customers)
+            rows.insert_many(db, chunk)
         return len(chunk)
 
     def _store_blobs(

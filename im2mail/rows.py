@@ -90,6 +90,25 @@ def mark_seen(db: sqlite3.Connection, key: str) -> bool:
     return cur.rowcount == 1
 
 
+_MESSAGE_INSERT = (
+    "INSERT INTO messages (id, conversation_id, direction, kind, channel_message_id,"
+    " email_message_id, author, text, created, sent, delivered, seen, raw, edited,"
+    " media_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_ATTACHMENT_INSERT = (
+    "INSERT INTO attachments (message_id, filename, mime, size, sha256) VALUES (?, ?, ?, ?, ?)"
+)
+_FTS_INSERT = "INSERT INTO messages_fts (rowid, text, customer, files) VALUES (?, ?, ?, ?)"
+
+
+def _message_values(message_id: int | None, m: Message, text: str) -> tuple:
+    raw = json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None
+    return (message_id, m.conversation_id, m.direction, m.kind, m.channel_message_id,
+            m.email_message_id, clean(m.author), text, ts(m.created), ts(m.sent),
+            ts(m.delivered), ts(m.seen), clean(raw) if raw is not None else None,
+            int(m.edited), m.group)  # fmt: skip
+
+
 def insert_message(
     db: sqlite3.Connection,
     m: Message,
@@ -98,28 +117,34 @@ def insert_message(
 ) -> tuple[int, tuple[Attachment, ...]]:
     """Insert a message, its attachment rows and its index row; returns the new id and the
     attachments with their ids. `customers` caches customer_index per conversation (bulk)."""
-    raw = json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None
     text = clean(m.text)
-    cur = db.execute(
-        "INSERT INTO messages (conversation_id, direction, kind, channel_message_id,"
-        " email_message_id, author, text, created, sent, delivered, seen, raw, edited,"
-        " media_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (m.conversation_id, m.direction, m.kind, m.channel_message_id, m.email_message_id,
-         clean(m.author), text, ts(m.created), ts(m.sent), ts(m.delivered), ts(m.seen),
-         clean(raw) if raw is not None else None, int(m.edited), m.group),
-    )  # fmt: skip
-    message_id = cur.lastrowid
+    message_id = db.execute(_MESSAGE_INSERT, _message_values(None, m, text)).lastrowid
     stored = []
     for a in files:
-        cur = db.execute(
-            "INSERT INTO attachments (message_id, filename, mime, size, sha256)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (message_id, a.filename, a.mime, a.size, a.sha256),
-        )
+        cur = db.execute(_ATTACHMENT_INSERT, (message_id, a.filename, a.mime, a.size, a.sha256))
         stored.append(Attachment(a.filename, a.mime, a.size, a.sha256, cur.lastrowid))
     customer = _customer_of(db, m.conversation_id, customers)
     index_row(db, message_id, text, customer, [a.filename for a in files])
     return message_id, tuple(stored)
+
+
+def insert_many(
+    db: sqlite3.Connection, chunk: Sequence[tuple[Message, Sequence[Attachment]]]
+) -> None:
+    """insert_message for a batch, inside the caller's write transaction: ids are handed
+    out here and each table gets one executemany (a third of the time of row-by-row)."""
+    first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
+    customers: dict[int, str] = {}
+    messages, attachments, index = [], [], []
+    for message_id, (m, files) in enumerate(chunk, first):
+        text = clean(m.text)
+        messages.append(_message_values(message_id, m, text))
+        attachments += [(message_id, a.filename, a.mime, a.size, a.sha256) for a in files]
+        customer = _customer_of(db, m.conversation_id, customers)
+        index.append(_index_values(message_id, text, customer, [a.filename for a in files]))
+    db.executemany(_MESSAGE_INSERT, messages)
+    db.executemany(_ATTACHMENT_INSERT, attachments)
+    db.executemany(_FTS_INSERT, index)
 
 
 def _customer_of(db: sqlite3.Connection, conversation_id: int, cache: dict[int, str] | None) -> str:
@@ -211,8 +236,7 @@ def index_row(
     delete: bool = False,
 ) -> None:
     """Add (or, with the same values as when added, remove) a message's index row."""
-    values = (search.normalize(text), _normalized_customer(customer),
-              search.normalize(" ".join(files)))  # fmt: skip
+    values = _index_values(message_id, text, customer, files)[1:]
     if delete:
         db.execute(
             "INSERT INTO messages_fts (messages_fts, rowid, text, customer, files)"
@@ -220,10 +244,12 @@ def index_row(
             (message_id, *values),
         )
     else:
-        db.execute(
-            "INSERT INTO messages_fts (rowid, text, customer, files) VALUES (?, ?, ?, ?)",
-            (message_id, *values),
-        )
+        db.execute(_FTS_INSERT, (message_id, *values))
+
+
+def _index_values(message_id: int, text: str, customer: str, files: list[str]) -> tuple:
+    names = search.normalize(" ".join(files)) if files else ""
+    return (message_id, search.normalize(text), _normalized_customer(customer), names)
 
 
 @functools.lru_cache(maxsize=4096)
