@@ -110,20 +110,17 @@ def _message_values(message_id: int | None, m: Message, text: str) -> tuple:
 
 
 def insert_message(
-    db: sqlite3.Connection,
-    m: Message,
-    files: Sequence[Attachment],
-    customers: dict[int, str] | None = None,
+    db: sqlite3.Connection, m: Message, files: Sequence[Attachment]
 ) -> tuple[int, tuple[Attachment, ...]]:
     """Insert a message, its attachment rows and its index row; returns the new id and the
-    attachments with their ids. `customers` caches customer_index per conversation (bulk)."""
+    attachments with their ids."""
     text = clean(m.text)
     message_id = db.execute(_MESSAGE_INSERT, _message_values(None, m, text)).lastrowid
     stored = []
     for a in files:
         cur = db.execute(_ATTACHMENT_INSERT, (message_id, a.filename, a.mime, a.size, a.sha256))
         stored.append(Attachment(a.filename, a.mime, a.size, a.sha256, cur.lastrowid))
-    customer = _customer_of(db, m.conversation_id, customers)
+    customer = _customer_of(db, m.conversation_id, None)
     index_row(db, message_id, text, customer, [a.filename for a in files])
     return message_id, tuple(stored)
 
