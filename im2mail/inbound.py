@@ -3,7 +3,12 @@
 The update is parsed by its channel, its files fetched, and each message archived with
 its outbox row (the email to the managers) in one transaction, under the update's dedupe
 key. Only then does the caller acknowledge the update to the platform (confirm the
-polling offset, or answer the webhook 200). The first contact gets the owner's greeting.
+polling offset, or answer the webhook 200). The first contact gets the owner's greeting:
+sent as a message, or, for Viber's conversation_started (a customer who opened the chat
+and has not subscribed, whom the bot may not message), as the webhook's answer.
+
+Updates that carry no message change state: the customer blocked or unblocked the bot
+(Viber: unsubscribed, subscribed), a reply was delivered, seen or failed (receipts.py).
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import threads
+from . import receipts, threads
 from .archive import Archive
 from .channels import Channel, ChannelError, FileTooBig, MalformedUpdate
 from .db import now
 from .mail.compose import new_message_id
-from .model import Incoming, Message, NewAttachment, OutboxItem
+from .model import Customer, Incoming, Message, NewAttachment, OutboxItem
 
 log = logging.getLogger("im2mail.inbound")
 
@@ -31,10 +36,18 @@ STARTED = "▶ started the chat with the bot"  # what /start reads as in the ema
 
 
 @dataclass(frozen=True)
+class Taken:
+    """What became of one update: messages archived, and what to answer the webhook with."""
+
+    stored: int = 0
+    answer: dict | None = None
+
+
+@dataclass(frozen=True)
 class IntakeSettings:
     mailbox: str  # mail.address: Message-IDs are made on its domain
     greeting: str | None = None
-    download_limit: int = 20 * 1024 * 1024  # Telegram's getFile limit for bots
+    download_limit: int = 20 * 1024 * 1024  # unless the channel has its own (Telegram's getFile)
 
 
 class Intake:
@@ -57,32 +70,40 @@ class Intake:
         """Whether updates are coming in right now (the outbox gives way meanwhile)."""
         return time.monotonic() - self._last_update < BUSY_WINDOW
 
-    async def take(self, bot: str, raw: dict) -> int:
-        """Archive one raw update of `bot`; returns how many messages it stored. A malformed
-        or uninteresting update is logged and stored nowhere (0): acknowledging it is right,
-        the platform would otherwise send it again forever. Archive errors propagate, so
-        the update is not acknowledged."""
+    async def take(self, bot: str, raw: dict) -> Taken:
+        """Archive one raw update of `bot`. A malformed or uninteresting update is logged
+        and stored nowhere: acknowledging it is right, the platform would otherwise send it
+        again forever. Archive errors propagate, so the update is not acknowledged."""
         self._last_update = time.monotonic()
         channel = self.channels[bot]
         try:
             incoming = channel.parse(raw)
         except MalformedUpdate as e:
             log.warning("%s: malformed update ignored: %s", bot, e.message)
-            return 0
+            return Taken()
         if not incoming:
             log.info("%s: update %s of no interest", bot, raw.get("update_id", "?"))
-        stored = 0
+        stored, answer = 0, None
         for item in incoming:
-            stored += await self._one(channel, item)
-        return stored
+            if item.event == "started":
+                answer = await self._started(channel, item) or answer
+            else:
+                stored += await self._one(channel, item)
+        return Taken(stored, answer)
 
     async def _one(self, channel: Channel, item: Incoming) -> int:
         archive = self.archive
+        if item.event in receipts.RECEIPTS:  # repeats are harmless: no dedupe row for each
+            await asyncio.to_thread(self._receipt, item)
+            return 0
         if await asyncio.to_thread(archive.was_seen, item.dedupe_key):
             log.info("%s: %s seen before, dropped", item.bot, item.dedupe_key)
             return 0
         if item.event in ("blocked", "unblocked"):
             await asyncio.to_thread(self._customer_state, item)
+            return 0
+        if item.event == "failed":
+            await asyncio.to_thread(self._failed, item)
             return 0
         files = [await self._fetch(channel, f) for f in item.files]
         stored, first = await asyncio.to_thread(self._archive, item, files)
@@ -99,15 +120,73 @@ class Intake:
         return 1
 
     def _customer_state(self, item: Incoming) -> None:
-        customer = self.archive.upsert_customer(item.customer)
+        customer = self._customer(item)
         if customer.id is not None:
             self.archive.set_customer_blocked(customer.id, item.event == "blocked")
         self.archive.mark_seen(item.dedupe_key)
         log.info("%s: %s %s the bot", item.bot, customer.display_name, item.event)
 
+    def _customer(self, item: Incoming) -> Customer:
+        """The customer, archived; a callback that names only their id (Viber's
+        unsubscribed) leaves what the archive knows of them as it is."""
+        given = item.customer
+        if not (given.first_name or given.last_name or given.username):
+            known = receipts.known_customer(self.archive, given.channel, given.external_id)
+            if known is not None:
+                return known
+        return self.archive.upsert_customer(given)
+
+    def _receipt(self, item: Incoming) -> None:
+        if item.channel_message_id is None or item.event is None:
+            return
+        receipts.mark(self.archive, item.bot, item.channel_message_id, item.event, item.created)
+
+    def _failed(self, item: Incoming) -> None:
+        reason = item.text.strip() or "the platform gave no reason"
+        notice_id = new_message_id(self.settings.mailbox)
+        found = None
+        if item.channel_message_id is not None:
+            found = receipts.failed(
+                self.archive, item.bot, item.channel_message_id, reason, notice_id,
+                item.dedupe_key,
+            )  # fmt: skip
+        if found is None:
+            log.warning("%s: message %s not delivered (%s); no reply of ours to tell about",
+                        item.bot, item.channel_message_id, reason)  # fmt: skip
+            return
+        log.error("%s: reply %d not delivered: %s; telling its author", item.bot, found, reason)
+        self.mail_queued()
+
+    async def _started(self, channel: Channel, item: Incoming) -> dict | None:
+        """Viber's conversation_started: the customer opened the chat (perhaps from a link
+        that names the lead source). Nothing to mail yet; a customer who has not written
+        before gets the greeting as the answer, and the archive keeps it."""
+        greeting = self.settings.greeting
+        welcome = getattr(channel, "welcome", None)
+
+        def store() -> bool:
+            customer = self.archive.upsert_customer(item.customer)
+            conversation = self.archive.conversation_for(customer, item.bot)
+            if not greeting or welcome is None:
+                self.archive.mark_seen(item.dedupe_key)
+                return False
+            if threads.has_written(self.archive, conversation.id):
+                return False  # they wrote before: they are subscribed, no welcome needed
+            message = Message(conversation.id, "out", GREETER, greeting, now(), sent=now())
+            # A repeated callback (our first answer was lost) gets the welcome again, but
+            # the archive keeps it once.
+            self.archive.add_message(message, dedupe_key=item.dedupe_key)
+            return True
+
+        greet = await asyncio.to_thread(store)
+        log.info("%s: %s opened the chat%s", item.bot, item.customer.display_name,
+                 f" (source: {item.customer.source})" if item.customer.source else "")  # fmt: skip
+        return welcome(greeting) if greet and welcome is not None else None
+
     async def _fetch(self, channel: Channel, file) -> NewAttachment:
         try:
-            data = await channel.fetch(file, self.settings.download_limit)
+            limit = getattr(channel, "download_limit", self.settings.download_limit)
+            data = await channel.fetch(file, limit)
         except FileTooBig as e:
             log.warning("%s: %s not downloaded: %s", channel.bot, file.filename, e.reason)
             return NewAttachment(file.filename, file.mime, None, e.size or file.size)

@@ -140,7 +140,7 @@ class Incoming:
     group: str | None = None  # media_group_id: an album
     edited: bool = False
     start: bool = False  # the customer pressed Start (/start)
-    event: str | None = None  # no message, a state change: "blocked", "unblocked"
+    event: str | None = None  # blocked, unblocked, started, delivered, seen, failed (no message)
     raw: dict[str, Any] | None = None
 
 
@@ -187,9 +187,12 @@ class Entry:
     attachments: tuple[str, ...] = ()  # file names
     snippet: str | None = None  # search only: original text around the hits
     highlights: tuple[tuple[int, int], ...] = field(default=())  # spans in snippet
+    delivered: datetime | None = None  # a message to the customer reached their phone
+    seen: datetime | None = None  # ... and they opened it (platforms that tell: Viber)
 
-    def record(self) -> dict[str, Any]:
-        """The --json record of DESIGN.md (snippet only for search results)."""
+    def record(self, receipts: bool = False) -> dict[str, Any]:
+        """The --json record of DESIGN.md (snippet only for search results; with
+        receipts, `tail`'s delivered and seen times, null when not known)."""
         data: dict[str, Any] = {
             "conversation": self.conversation_id,
             "message": self.message_id,
@@ -202,6 +205,9 @@ class Entry:
         }
         if self.snippet is not None:
             data["snippet"] = marked_snippet(self.snippet, self.highlights)
+        if receipts:
+            data["delivered"] = self.delivered.isoformat() if self.delivered else None
+            data["seen"] = self.seen.isoformat() if self.seen else None
         return data
 
 

@@ -15,6 +15,8 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from . import config, secrets, signing, threads
 from .config import BotConfig, Config, MailConfig
@@ -24,6 +26,7 @@ log = logging.getLogger("im2mail.relay")
 
 POLL_TIMEOUT = 25.0  # seconds a getUpdates long poll waits
 RETRY_PAUSE = 5.0  # after a failed poll or a failed store
+SENT_FILE_LINK_LIFETIME = timedelta(days=3)  # the platform downloads at once; keep it short
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ class Relay:
         )
         self._all_channels = {
             bot.name: open_channel(
-                bot.channel, bot.name, self.keys.bot_tokens[bot.name], bot.api_url
+                bot.channel,
+                bot.name,
+                self.keys.bot_tokens[bot.name],
+                bot.api_url,
+                **self._channel_options(bot),
             )
             for bot in self.cfg.bots
         }
@@ -97,6 +104,26 @@ class Relay:
         host, _, port = self.cfg.relay.listen.rpartition(":")
         self.web = WebServer(host.strip("[]"), int(port))
         self.web.serve_files(self._served_file)
+
+    def _channel_options(self, bot: BotConfig) -> dict:
+        """A channel that sends files by URL (Viber) gets signed links to the blob store on
+        the public URL; without a public URL it can send text only (and says so)."""
+        from .channels import channel_class
+
+        if getattr(channel_class(bot.channel), "sends_files_by_link", False):
+            return {"links": self._file_link if self.cfg.relay.public_url else None}
+        return {}
+
+    def _file_link(self, filename: str, mime: str, data: bytes) -> str:
+        """A public link to a file a manager's reply carries (its blob is already stored,
+        so this writes nothing), for the platform to download it."""
+        sha = self.archive.blobs.put(data)
+        expires = datetime.now(UTC) + SENT_FILE_LINK_LIFETIME
+        token = signing.sign(
+            self.keys.signing_key, signing.FILE, f"{sha}:{mime}:{filename}", expires
+        )
+        name = quote(filename.replace("/", "_")) or "file"
+        return f"{(self.cfg.relay.public_url or '').rstrip('/')}/f/{token}/{name}"
 
     def _wire_replies(self, mail: MailConfig) -> None:
         """Managers' replies: the IMAP watcher hands emails to the reply intake, which
@@ -248,7 +275,7 @@ class Relay:
             channel.confirm(raw)
         return True
 
-    async def _take_webhook(self, name: str, body: bytes) -> None:
+    async def _take_webhook(self, name: str, body: bytes) -> dict | None:
         import json
 
         from .web import BadUpdate
@@ -259,7 +286,8 @@ class Relay:
             raise BadUpdate(f"not JSON: {e}") from None
         if not isinstance(raw, dict):
             raise BadUpdate("not a JSON object")
-        await asyncio.shield(self.intake.take(name, raw))
+        taken = await asyncio.shield(self.intake.take(name, raw))
+        return taken.answer
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -269,8 +297,16 @@ class Relay:
         from .web import ServedFile
 
         value = signing.verify(self.keys.signing_key, signing.FILE, token)
-        if value is None or not value.isdigit():
+        if value is None:
             return None
+        if not value.isdigit():  # a file sent to a platform that fetches by link
+            sha, _, rest = value.partition(":")
+            mime, _, filename = rest.partition(":")
+            try:
+                path = self.archive.blob_path(sha)
+            except ValueError:
+                return None
+            return ServedFile(path, filename, mime)
         found = threads.attachment(self.archive, int(value))
         if found is None or found[1] is None:
             return None

@@ -72,6 +72,10 @@ def entry_line(entry: Entry, paint: Painter) -> str:
     if entry.attachments:
         files = " ".join(f"[{safe(name)}]" for name in entry.attachments)
         body = f"{body} {files}" if body else files
+    if entry.seen:
+        body += "  " + paint("✓✓ seen", "dim")
+    elif entry.delivered:
+        body += "  " + paint("✓✓ delivered", "dim")
     return (
         f"{paint(local(entry.created), 'dim')}  {paint(f'#{entry.conversation_id}', 'cyan')} "
         f"{paint(_channel(entry.channel), 'magenta')}  "

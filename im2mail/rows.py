@@ -209,6 +209,7 @@ def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
         direction=row["direction"], author=row["author"], created=dt(row["created"]),
         text=row["text"], kind=row["kind"], bot=row["bot"], channel=row["channel"],
         customer=customer.display_name, attachments=tuple(attachments),
+        delivered=dt(row["delivered"]), seen=dt(row["seen"]),
     )  # fmt: skip
 
 

@@ -66,6 +66,16 @@ def is_new(archive: Archive, conversation_id: int) -> bool:
     return row is None
 
 
+def has_written(archive: Archive, conversation_id: int) -> bool:
+    """Whether the customer has sent anything in the conversation."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT 1 FROM messages WHERE conversation_id = ? AND direction = 'in' LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+    return row is not None
+
+
 def attachment(archive: Archive, attachment_id: int) -> tuple[Attachment, Path | None] | None:
     """A stored file by id, and where its bytes are (None when it was never downloaded)."""
     with archive.reading() as db:

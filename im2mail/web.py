@@ -5,7 +5,8 @@ big to attach), GET /healthz. The server knows no platform: the relay registers,
 webhook, a check that sees the headers and raw bytes (secret token, HMAC) and a handler
 that stores the update. The check runs before anything parses the body; a failed check is
 403 and a log line. The handler's success is the 200 that tells the platform the update is
-stored (DESIGN: nothing is acknowledged before it is stored).
+stored (DESIGN: nothing is acknowledged before it is stored). A handler may return a JSON
+object to answer with (Viber takes a welcome message as the answer to conversation_started).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -25,7 +27,7 @@ log = logging.getLogger("im2mail.web")
 DEFAULT_MAX_BODY = 1024 * 1024  # Telegram updates are a few KiB; 1 MiB is plenty
 
 Check = Callable[[Mapping[str, str], bytes], bool]
-Handler = Callable[[bytes], Awaitable[None]]
+Handler = Callable[[bytes], Awaitable[dict[str, Any] | None]]
 
 
 class BadUpdate(Exception):
@@ -59,6 +61,9 @@ class WebServer:
                 web.get("/healthz", self._health),
                 web.post("/{channel:telegram|viber}/{bot}", self._webhook),
                 web.get("/f/{token}", self._file),
+                # The name after the token is for platforms that judge a file by its URL's
+                # ending (Viber wants .jpg/.png pictures, .mp4 videos); it is not trusted.
+                web.get("/f/{token}/{name}", self._file),
             ]
         )
         self._runner: web.AppRunner | None = None
@@ -107,7 +112,7 @@ class WebServer:
             )
             return web.Response(status=403, text="forbidden\n")
         try:
-            await hook.handle(body)
+            answer = await hook.handle(body)
         except BadUpdate as e:
             log.warning("%s/%s: malformed update refused (400): %s", channel, bot, redact(str(e)))
             return web.Response(status=400, text="malformed update\n")
@@ -115,6 +120,8 @@ class WebServer:
             # Not stored: a non-2xx answer makes the platform deliver the update again.
             log.error("%s/%s: update not stored (500): %s", channel, bot, redact(repr(e)))
             return web.Response(status=500, text="not stored, try again\n")
+        if answer is not None:
+            return web.json_response(answer)
         return web.Response(text="ok\n")
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = [
     "tests.support.imap_server",
     "tests.support.fixtures_telegram",
+    "tests.support.fixtures_viber",
     "tests.support.fixtures_smtp",
 ]
 TEST_KEYRING = "keyrings.alt.file.PlaintextKeyring"

@@ -125,6 +125,7 @@ class BotInfo:
     id: str
     name: str
     username: str | None = None
+    avatar: str | None = None  # the bot's picture (Viber: the account's icon URL)
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,6 @@ def _entry_printer(json_output: bool):
     from .. import render
 
     if json_output:
-        return lambda entry: render.json_line(entry.record())
+        return lambda entry: render.json_line(entry.record(receipts=True))
     paint = render.Painter(render.color_wanted())
     return lambda entry: render.write_line(render.entry_line(entry, paint))

@@ -175,9 +175,12 @@ def bot_add(
     platform = bots.title(channel.value)
     note(f"checking the token with {platform} …")
     info = bots.add_bot(name, channel.value, token, mode=mode_name, api_url=api_url)
-    who = f"@{info.username}" if info.username else info.name
+    who = f"@{info.username}" if info.username and channel.value == "telegram" else info.name
     note(f"added bot {name} ({who}, {platform})")
-    if (mode_name or bots.default_mode(channel.value)) == "webhook":
+    if channel.value == "viber":
+        # Viber checks a webhook by calling it at once: only a running relay answers.
+        note("next: im2mail run  (it registers the webhook with Viber and receives on it)")
+    elif (mode_name or bots.default_mode(channel.value)) == "webhook":
         note(f"next: im2mail webhook set {name}  (im2mail run also registers it)")
     else:
         note("next: im2mail run")
@@ -246,6 +249,8 @@ def webhook_set(
     """Register <public_url>/telegram/<name> or /viber/<name> with the platform.
 
     The secret is derived from the signing key, so setting it again changes nothing.
+    Viber calls the URL while registering it, so for a Viber bot the relay must be
+    running and reachable there (im2mail run registers it by itself).
     """
     from .. import bots
 

@@ -31,12 +31,20 @@ def write_home(
     greeting: str | None = "Вітаємо! Чим допомогти?",
     imap: ImapServer | None = None,
     extra_relay: str = "",
+    viber: tuple[str, str] | None = None,
 ) -> int:
-    """config.toml and the keyring for one Telegram bot 'shop'; returns the listen port.
+    """config.toml and the keyring for one Telegram bot 'shop' and, with `viber` (the
+    Viber double's api_url and a token), a Viber bot 'vshop'; returns the listen port.
     Without `imap`, the IMAP settings point at a closed port (replies are not read)."""
     port = free_port()
     imap_port = imap.port if imap else 1
-    public = f'public_url = "http://127.0.0.1:{port}"\n' if mode == "webhook" else ""
+    public = ""
+    if mode == "webhook" or viber:
+        public = f'public_url = "http://127.0.0.1:{port}"\n'
+    viber_bot = ""
+    if viber:
+        viber_bot = f'\n[[bots]]\nname = "vshop"\nchannel = "viber"\napi_url = "{viber[0]}"\n'
+        secrets.put("bot:vshop", viber[1])
     hello = f'greeting = "{greeting}"\n' if greeting else ""
     (home / "config.toml").write_text(
         f"""[mail]
@@ -64,7 +72,7 @@ name = "shop"
 channel = "telegram"
 mode = "{mode}"
 api_url = "{api_url}"
-""".replace("'", '"'),
+{viber_bot}""".replace("'", '"'),
         encoding="utf-8",
     )
     secrets.put("smtp", SMTP_PASSWORD)

@@ -183,15 +183,6 @@ def test_without_a_terminal_it_asks_for_token_stdin(write_config):
     assert bots_in(path) == []
 
 
-def test_viber_says_it_is_not_built_yet(write_config):
-    path = write_config(NO_BOTS)
-    result = run_cli("bot", "add", "viber", "shop", "--token-stdin", stdin="x" * 40)
-    assert result.code == 1
-    assert "error: cannot add bot 'shop': the viber channel is not built yet" in result.err
-    assert "Traceback" not in result.err
-    assert bots_in(path) == []
-
-
 async def test_the_prompt_on_a_terminal_hides_the_token(telegram_api, token, write_config):
     path = write_config(NO_BOTS)
     args = ("bot", "add", "telegram", "orders", "--api-url", telegram_api.url)

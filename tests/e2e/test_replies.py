@@ -6,21 +6,19 @@ the manager's words in Telegram. Plus everything that must NOT be relayed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
-from imapclient import IMAPClient
 
 from im2mail.archive import Archive
 from im2mail.home import paths
-from im2mail.testing.mail_servers import gmail_reply
 from tests.conftest import REPO
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
-from tests.support.imap_server import PASSWORD, ImapServer
+from tests.support.imap_server import PASSWORD
+from tests.support.mailbox import Mailbox, reply_to
 
 pytestmark = pytest.mark.e2e
 
@@ -30,40 +28,6 @@ PNG = (
     b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe"
     b"\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82"
 )
-
-
-class Mailbox:
-    """The shop mailbox as a manager's mail client and the owner see it."""
-
-    def __init__(self, server: ImapServer) -> None:
-        self.client = IMAPClient(server.host, port=server.port, ssl=False, timeout=5)
-        self.client.login(server.user, server.password)
-
-    def put(self, email: EmailMessage, folder: str = "INBOX") -> None:
-        self.client.append(folder, email.as_bytes())
-
-    def subjects(self, folder: str) -> dict[str, tuple[bytes, ...]]:
-        """Message-ID -> flags of the messages in folder ({} when it doesn't exist)."""
-        c = self.client
-        if not c.folder_exists(folder):
-            return {}
-        c.select_folder(folder, readonly=True)
-        data = c.fetch(c.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-        out = {}
-        for item in data.values():
-            header = item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
-            out[header.partition(":")[2].strip()] = item[b"FLAGS"]
-        return out
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.logout()
-
-
-def reply_to(original: EmailMessage, text: str, *, sender: str = ANNA, **headers) -> EmailMessage:
-    """What Gmail sends when a manager presses Reply (Anna by her name)."""
-    From = f"Anna Koval <{sender}>" if sender == ANNA else sender
-    return gmail_reply(original, text, sender=From, **headers)
 
 
 @pytest.fixture

@@ -1,0 +1,177 @@
+"""Updates that carry no customer message (inbound.Intake): a chat opened (Viber's
+conversation_started: the greeting goes back as the webhook's answer), subscription
+changes, and receipts about the shop's messages (delivered, seen, failed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from im2mail.archive import Archive
+from im2mail.inbound import GREETER, Intake, IntakeSettings
+from im2mail.model import UNDELIVERED, Customer, Incoming
+from tests.support.chats import customer, say
+
+MAILBOX = "orders@shop.example"
+GREETING = "Вітаємо! Напишіть, що надрукувати."
+WHEN = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+OKSANA = Customer("viber", "q1w2e3r4t5y6u7i8o9p0aa==", "Оксана Мельник", source="flyer-kyiv")
+
+
+class ScriptedChannel:
+    """A channel whose parse() returns what the test says the update means."""
+
+    name = "viber"
+
+    def __init__(self) -> None:
+        self.bot = "vshop"
+        self.next: list[Incoming] = []
+        self.texts: list[tuple[str, str]] = []
+
+    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
+        return self.next
+
+    def welcome(self, text: str) -> dict[str, Any]:
+        return {"sender": {"name": "Друкарня"}, "type": "text", "text": text}
+
+    async def send_text(self, chat_id: str, text: str) -> list[str]:
+        self.texts.append((chat_id, text))
+        return ["900"]
+
+
+@pytest.fixture
+def archive(tmp_path: Path):
+    with Archive.open(tmp_path / "archive.db") as a:
+        yield a
+
+
+@pytest.fixture
+def channel() -> ScriptedChannel:
+    return ScriptedChannel()
+
+
+def make_intake(archive: Archive, channel: ScriptedChannel, greeting: str | None = GREETING):
+    mailed: list[int] = []
+    intake = Intake(
+        archive,
+        {"vshop": channel},  # type: ignore[dict-item]
+        IntakeSettings(MAILBOX, greeting),
+        lambda: mailed.append(1),
+    )
+    return intake, mailed
+
+
+def event(kind: str, *, token: str = "5741311803571721087", who: Customer = OKSANA, **kw):
+    return Incoming(
+        bot="vshop", customer=who, dedupe_key=f"viber:vshop:{kind}:{token}", created=WHEN,
+        channel_message_id=token, chat_id=who.external_id, event=kind, **kw,
+    )  # fmt: skip
+
+
+def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
+    with archive.reading() as db:
+        rows = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
+    return [tuple(r) for r in rows]
+
+
+async def test_an_opened_chat_is_answered_with_the_greeting_kept_once(archive, channel):
+    intake, mailed = make_intake(archive, channel)
+    channel.next = [event("started", start=True)]
+    taken = await intake.take("vshop", {})
+    assert taken.answer == channel.welcome(GREETING)
+    assert taken.stored == 0 and not mailed  # nothing for the managers yet
+    again = await intake.take("vshop", {})  # Viber calls again when our answer was lost
+    assert again.answer == channel.welcome(GREETING)
+    (entry,) = archive.recent(10)
+    assert (entry.direction, entry.author, entry.text) == ("out", GREETER, GREETING)
+    (summary,) = archive.conversations()
+    assert summary.source == "flyer-kyiv"  # the lead source from the link's context
+    assert channel.texts == []  # the welcome is the answer, not a send_message
+
+
+async def test_a_customer_who_wrote_before_gets_no_welcome(archive, channel):
+    conversation = customer(archive, "Оксана", "", channel="viber", bot="vshop",
+                            external_id=OKSANA.external_id)  # fmt: skip
+    say(archive, conversation, "Добрий день")
+    intake, _ = make_intake(archive, channel)
+    channel.next = [event("started", start=True)]
+    assert (await intake.take("vshop", {})).answer is None
+
+
+async def test_without_a_greeting_an_opened_chat_is_only_recorded(archive, channel):
+    intake, _ = make_intake(archive, channel, greeting=None)
+    channel.next = [event("started", start=True)]
+    assert (await intake.take("vshop", {})).answer is None
+    assert archive.recent(5) == []
+    assert archive.conversations()[0].source == "flyer-kyiv"
+
+
+async def test_delivered_and_seen_land_on_the_reply(archive, channel):
+    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
+    reply = say(archive, conversation, "Готово, забирайте", direction="out")
+    with archive.transaction() as db:
+        db.execute("UPDATE messages SET channel_message_id = '77' WHERE id = ?", (reply.id,))
+    intake, _ = make_intake(archive, channel)
+    channel.next = [event("delivered", token="77")]
+    await intake.take("vshop", {})
+    later = WHEN + timedelta(minutes=3)
+    channel.next = [replace(event("seen", token="77"), created=later)]
+    await intake.take("vshop", {})
+    channel.next = [replace(event("delivered", token="77"), created=later)]  # a repeat
+    await intake.take("vshop", {})
+    stored = archive.message(reply.id)
+    assert (stored.delivered, stored.seen) == (WHEN, later)
+    (entry,) = archive.recent(1)
+    assert entry.record(receipts=True)["seen"] == later.isoformat()
+
+
+async def test_seen_alone_counts_as_delivered_too(archive, channel):
+    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
+    reply = say(archive, conversation, "Готово", direction="out")
+    with archive.transaction() as db:
+        db.execute("UPDATE messages SET channel_message_id = '78' WHERE id = ?", (reply.id,))
+    intake, _ = make_intake(archive, channel)
+    channel.next = [event("seen", token="78")]
+    await intake.take("vshop", {})
+    assert archive.message(reply.id).delivered == WHEN
+
+
+async def test_a_receipt_for_an_unknown_message_changes_nothing(archive, channel):
+    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
+    reply = say(archive, conversation, "Готово", direction="out")
+    intake, mailed = make_intake(archive, channel)
+    channel.next = [event("delivered", token="404"), event("failed", token="404", text="x")]
+    assert (await intake.take("vshop", {})).stored == 0
+    assert archive.message(reply.id).delivered is None
+    assert outbox(archive) == [] and not mailed
+
+
+async def test_a_failed_reply_comes_back_to_its_author_once(archive, channel):
+    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
+    reply = say(archive, conversation, "Готово", direction="out", author="anna@shop.example")
+    with archive.transaction() as db:
+        db.execute("UPDATE messages SET channel_message_id = '79' WHERE id = ?", (reply.id,))
+    intake, mailed = make_intake(archive, channel)
+    channel.next = [event("failed", token="79", text="Receiver is not subscribed")]
+    await intake.take("vshop", {})
+    await intake.take("vshop", {})  # the same callback again
+    assert outbox(archive) == [("mail", UNDELIVERED, "Receiver is not subscribed")]
+    assert mailed == [1]
+
+
+async def test_unsubscribing_marks_the_customer_and_keeps_their_name(archive, channel):
+    conversation = customer(archive, "Оксана", "Мельник", channel="viber", bot="vshop",
+                            external_id="u1")  # fmt: skip
+    intake, _ = make_intake(archive, channel)
+    channel.next = [event("blocked", who=Customer("viber", "u1"))]  # Viber names only the id
+    await intake.take("vshop", {})
+    after = archive.conversation(conversation.id).customer
+    assert after.blocked
+    assert after.display_name == "Оксана Мельник"
+    channel.next = [event("unblocked", token="2", who=Customer("viber", "u1", "Оксана М."))]
+    await intake.take("vshop", {})
+    assert not archive.conversation(conversation.id).customer.blocked
