@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
+import aiohttp
 import pytest
 
 from im2mail.archive import Archive
@@ -88,6 +89,10 @@ async def test_the_relay_registers_its_webhook_and_passes_viber_s_check(shop):
 async def test_a_viber_message_becomes_an_email_and_the_answer_a_send_message(shop):
     oksana = shop.viber.customer("Оксана Мельник")
     email = await shop.writes(oksana, "Скільки коштують 500 флаєрів А5?")
+    # The 200 came only once the message was in the archive.
+    assert [e.text for e in shop.archived() if e.direction == "in"] == [
+        "Скільки коштують 500 флаєрів А5?"
+    ]
     assert email["Subject"].startswith("[Viber] Оксана Мельник #")
     assert "via Viber" in email["From"]
     assert "500 флаєрів А5" in email.get_body(("plain",)).get_content()
@@ -174,6 +179,16 @@ async def test_pictures_both_ways(shop):
     assert (picture.type, picture.text, picture.data) == ("picture", "Ось виправлений макет",
                                                            PICTURE)  # fmt: skip
     assert picture.media.endswith("/new.jpg")  # Viber judges a picture by its URL's end
+    # The link is signed: the same token serves the file, a changed one nothing.
+    base = picture.media.rpartition("/")[0]
+    token = base.rpartition("/")[2]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/other.exe") as same:
+            assert same.status == 200 and await same.read() == PICTURE
+            assert "new.jpg" in same.headers["Content-Disposition"]  # the name is ours
+        async with http.get(picture.media.replace(token, forged)) as bad:
+            assert bad.status == 404
 
 
 async def test_an_unsubscribed_customer_s_reply_comes_back_as_a_notice(shop):
