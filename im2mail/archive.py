@@ -136,7 +136,12 @@ class Archive:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; inside another (the same thread holds the lock), a part
+        of it: bulk work (an import, a generated archive) commits once for many calls."""
         with self._use() as db:
+            if db.in_transaction:
+                yield db
+                return
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db

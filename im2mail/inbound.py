@@ -139,7 +139,8 @@ class Intake:
     def _receipt(self, item: Incoming) -> None:
         if item.channel_message_id is None or item.event is None:
             return
-        receipts.mark(self.archive, item.bot, item.channel_message_id, item.event, item.created)
+        receipts.mark(self.archive, item.bot, item.customer, item.channel_message_id,
+                      item.event, item.created)  # fmt: skip
 
     def _failed(self, item: Incoming) -> None:
         reason = item.text.strip() or "the platform gave no reason"
@@ -147,8 +148,8 @@ class Intake:
         found = None
         if item.channel_message_id is not None:
             found = receipts.failed(
-                self.archive, item.bot, item.channel_message_id, reason, notice_id,
-                item.dedupe_key,
+                self.archive, item.bot, item.customer, item.channel_message_id, reason,
+                notice_id, item.dedupe_key,
             )  # fmt: skip
         if found is None:
             log.warning("%s: message %s not delivered (%s); no reply of ours to tell about",

@@ -33,18 +33,27 @@ def known_customer(archive: Archive, channel: str, external_id: str) -> Customer
     return rows.customer_from(row) if row else None
 
 
-def _reply_id(db, bot: str, channel_message_id: str) -> int | None:
+def _reply_id(db, bot: str, customer: Customer, channel_message_id: str) -> int | None:
+    """The message the bot sent the customer under that id. Found through the customer's
+    conversation, so that every step is an index lookup in an archive of any size."""
     row = db.execute(
-        "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-        " WHERE c.bot = ? AND m.channel_message_id = ? AND m.direction = 'out'"
+        "SELECT m.id FROM customers u"
+        " JOIN conversations c ON c.customer_id = u.id AND c.bot = ?"
+        " JOIN messages m ON m.conversation_id = c.id AND m.channel_message_id = ?"
+        " WHERE u.channel = ? AND u.external_id = ? AND m.direction = 'out'"
         " ORDER BY m.id DESC LIMIT 1",
-        (bot, channel_message_id),
+        (bot, channel_message_id, customer.channel, customer.external_id),
     ).fetchone()
     return row[0] if row else None
 
 
 def mark(
-    archive: Archive, bot: str, channel_message_id: str, receipt: str, when: datetime
+    archive: Archive,
+    bot: str,
+    customer: Customer,
+    channel_message_id: str,
+    receipt: str,
+    when: datetime,
 ) -> int | None:
     """Record that the bot's message reached the customer (`receipt` "delivered") or was
     read ("seen", which implies delivered). The first time counts: a repeated callback
@@ -52,7 +61,7 @@ def mark(
     if receipt not in RECEIPTS:
         raise ValueError(f"not a receipt: {receipt!r}")
     with archive.transaction() as db:
-        message_id = _reply_id(db, bot, channel_message_id)
+        message_id = _reply_id(db, bot, customer, channel_message_id)
         if message_id is None:
             return None
         stamp = ts(when)
@@ -71,6 +80,7 @@ def mark(
 def failed(
     archive: Archive,
     bot: str,
+    customer: Customer,
     channel_message_id: str,
     reason: str,
     notice_message_id: str,
@@ -80,7 +90,7 @@ def failed(
     author (email Message-ID `notice_message_id`), once per `dedupe_key`. Returns the
     reply's id; None when the message is not a reply of ours or the callback came before."""
     with archive.transaction() as db:
-        message_id = _reply_id(db, bot, channel_message_id)
+        message_id = _reply_id(db, bot, customer, channel_message_id)
         if message_id is None or not rows.mark_seen(db, dedupe_key):
             return None
         notice = OutboxItem(

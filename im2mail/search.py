@@ -44,8 +44,13 @@ _CONNECTOR_SPLIT = re.compile("([-/])")
 # normalize() the same for a word alone (a query) and inside a text.
 _ASCII_RUN = re.compile(r"[0-9A-Za-z]+")
 _JOINERS = f"-/{APOSTROPHE_MARK}"
-_CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
 _CHUNK_CHARS = re.compile(rf"[^\W_]|[{APOSTROPHE_MARK}/-]")
+# Whether any ASCII run touches a Cyrillic letter as _touches_cyrillic sees it (next to it,
+# or one joiner between): one search in C, so that the usual text, where digits and Latin
+# words stand apart from the Cyrillic ones, skips the Python loop over its ASCII runs.
+_MIXED = re.compile(
+    rf"[0-9A-Za-z][{_JOINERS}]?[\u0400-\u04ff]|[\u0400-\u04ff][{_JOINERS}]?[0-9A-Za-z]"
+)
 
 _LOOKALIKES = "АA ВB ЕE КK МM НH ОO РP СC ТT УY ХX ІI аa вb еe кk мm нh оo рp сc тt уy хx іi"
 _CYR_TO_LAT = {pair[0]: pair[1] for pair in _LOOKALIKES.split()}
@@ -66,7 +71,7 @@ def normalize(text: str) -> str:
         text = text.replace("ё", "е").replace("Ё", "Е")
     if _APOSTROPHE_RE.search(text):  # one pass in C; the index is built with this per message
         text = _APOSTROPHE_RE.sub(_apostrophe, text)
-    if text.isascii() or not _CYRILLIC_RE.search(text):
+    if text.isascii() or not _MIXED.search(text):
         return text
     out, done = [], 0
     for m in _ASCII_RUN.finditer(text):

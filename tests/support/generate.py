@@ -170,16 +170,16 @@ def _conversations(
 ) -> list[_Thread]:
     budgets = _budgets(rng, count, messages)
     threads = []
-    for i in range(count):
-        lang = rng.choices(["uk", "ru", "en"], weights=[55, 30, 15])[0]
-        channel = "telegram" if rng.random() < 0.7 else "viber"
-        customer = archive.upsert_customer(_customer(rng, i, lang, channel))
-        conversation = archive.conversation_for(customer, BOTS[channel])
-        unanswered = rng.random() < 0.12 or budgets[i] == 1
-        manager = rng.choice(MANAGERS)
-        threads.append(
-            _Thread(conversation.id, lang, customer.display_name, manager, budgets[i], unanswered)
-        )
+    with archive.transaction():  # one commit for all, as an import does
+        for i in range(count):
+            lang = rng.choices(["uk", "ru", "en"], weights=[55, 30, 15])[0]
+            channel = "telegram" if rng.random() < 0.7 else "viber"
+            customer = archive.upsert_customer(_customer(rng, i, lang, channel))
+            conversation = archive.conversation_for(customer, BOTS[channel])
+            unanswered = rng.random() < 0.12 or budgets[i] == 1
+            manager = rng.choice(MANAGERS)
+            threads.append(_Thread(conversation.id, lang, customer.display_name, manager,
+                                   budgets[i], unanswered))  # fmt: skip
     stats.customers = stats.conversations = count
     return threads
 

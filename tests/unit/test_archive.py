@@ -438,3 +438,20 @@ def test_an_archive_made_by_the_first_release_is_upgraded(path: Path) -> None:
         )
         again = archive.message(stored.id)
     assert (again.edited, again.group) == (True, "alb1")
+
+
+# -- bulk work in one transaction -------------------------------------------------------------
+
+
+def test_calls_inside_a_transaction_commit_with_it_or_not_at_all(archive, path):
+    with archive.transaction():
+        kept = customer(archive, "Оксана", "Мельник")
+        say(archive, kept, "перше")
+        assert count(path, "messages") == 0  # not committed yet: another reader sees none
+    assert count(path, "messages") == 1
+    with pytest.raises(RuntimeError), archive.transaction():
+        lost = customer(archive, "Ігор", "Бондар")
+        say(archive, lost, "друге")
+        raise RuntimeError("the import failed halfway")
+    assert count(path, "messages") == 1
+    assert [c.customer for c in archive.conversations()] == ["Оксана Мельник"]

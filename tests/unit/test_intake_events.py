@@ -65,6 +65,9 @@ def make_intake(archive: Archive, channel: ScriptedChannel, greeting: str | None
     return intake, mailed
 
 
+U1 = Customer("viber", "u1")  # receipts name the customer by id alone
+
+
 def event(kind: str, *, token: str = "5741311803571721087", who: Customer = OKSANA, **kw):
     return Incoming(
         bot="vshop", customer=who, dedupe_key=f"viber:vshop:{kind}:{token}", created=WHEN,
@@ -116,12 +119,12 @@ async def test_delivered_and_seen_land_on_the_reply(archive, channel):
     with archive.transaction() as db:
         db.execute("UPDATE messages SET channel_message_id = '77' WHERE id = ?", (reply.id,))
     intake, _ = make_intake(archive, channel)
-    channel.next = [event("delivered", token="77")]
+    channel.next = [event("delivered", token="77", who=U1)]
     await intake.take("vshop", {})
     later = WHEN + timedelta(minutes=3)
-    channel.next = [replace(event("seen", token="77"), created=later)]
+    channel.next = [replace(event("seen", token="77", who=U1), created=later)]
     await intake.take("vshop", {})
-    channel.next = [replace(event("delivered", token="77"), created=later)]  # a repeat
+    channel.next = [replace(event("delivered", token="77", who=U1), created=later)]  # a repeat
     await intake.take("vshop", {})
     stored = archive.message(reply.id)
     assert (stored.delivered, stored.seen) == (WHEN, later)
@@ -135,7 +138,7 @@ async def test_seen_alone_counts_as_delivered_too(archive, channel):
     with archive.transaction() as db:
         db.execute("UPDATE messages SET channel_message_id = '78' WHERE id = ?", (reply.id,))
     intake, _ = make_intake(archive, channel)
-    channel.next = [event("seen", token="78")]
+    channel.next = [event("seen", token="78", who=U1)]
     await intake.take("vshop", {})
     assert archive.message(reply.id).delivered == WHEN
 
@@ -143,8 +146,15 @@ async def test_seen_alone_counts_as_delivered_too(archive, channel):
 async def test_a_receipt_for_an_unknown_message_changes_nothing(archive, channel):
     conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
     reply = say(archive, conversation, "Готово", direction="out")
+    with archive.transaction() as db:
+        db.execute("UPDATE messages SET channel_message_id = '80' WHERE id = ?", (reply.id,))
     intake, mailed = make_intake(archive, channel)
-    channel.next = [event("delivered", token="404"), event("failed", token="404", text="x")]
+    someone_else = Customer("viber", "u2")  # the same token names only u1's message
+    channel.next = [
+        event("delivered", token="404", who=U1),
+        event("failed", token="404", who=U1, text="x"),
+        event("seen", token="80", who=someone_else),
+    ]
     assert (await intake.take("vshop", {})).stored == 0
     assert archive.message(reply.id).delivered is None
     assert outbox(archive) == [] and not mailed
@@ -156,7 +166,7 @@ async def test_a_failed_reply_comes_back_to_its_author_once(archive, channel):
     with archive.transaction() as db:
         db.execute("UPDATE messages SET channel_message_id = '79' WHERE id = ?", (reply.id,))
     intake, mailed = make_intake(archive, channel)
-    channel.next = [event("failed", token="79", text="Receiver is not subscribed")]
+    channel.next = [event("failed", token="79", who=U1, text="Receiver is not subscribed")]
     await intake.take("vshop", {})
     await intake.take("vshop", {})  # the same callback again
     assert outbox(archive) == [("mail", UNDELIVERED, "Receiver is not subscribed")]
