@@ -1,4 +1,4 @@
-"""Running the relay and looking after it: run, status, doctor, systemd-unit, demo."""
+"""Running the relay: run, systemd-unit, demo (status and doctor: cli/checks.py)."""
 
 from pathlib import Path
 from typing import Annotated
@@ -32,24 +32,6 @@ def run(
     report_warnings(cfg)
     relay.configure_logging(debug="--debug" in sys.argv[1:])
     asyncio.run(relay.serve(cfg, keys, once=once))
-
-
-@app.command()
-def status() -> None:
-    """Show the running relay's state.
-
-    Last activity per bot, outbox backlog, oldest pending delivery, last error.
-    """
-    raise not_built("status", "it arrives with the relay")
-
-
-@app.command()
-def doctor() -> None:
-    """Check the set-up and say what to fix.
-
-    Config, keyring, IMAP, SMTP, bots, webhooks, the public URL and the archive.
-    """
-    raise not_built("doctor", "it arrives with the relay")
 
 
 @app.command("systemd-unit")
