@@ -94,6 +94,9 @@ FOLDED = [
 PHRASE = '"можна забирати"'
 
 
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
 def log(*parts: object) -> None:
     print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
 
@@ -276,7 +279,7 @@ def pick_queries(archive: Archive, total: int) -> list[tuple[str, str, str]]:
     out.append(("rare word", term, why))
     term, doc = closest(0.15, [(t, d) for t, d in words if t.isascii() or len(t) >= 5])
     out.append(("common word", term, f"{doc:,} messages, {doc / total:.1%}"))
-    cyr = [(t, d) for t, d in words if search._CYRILLIC_RE.search(t) and t != term]
+    cyr = [(t, d) for t, d in words if CYRILLIC.search(t) and t != term]
     term, doc = closest(0.03, cyr)
     out.append(("Cyrillic word", term, f"{doc:,} messages, {doc / total:.1%}"))
     out.append(("phrase", PHRASE, "a manager's 'ready, can pick it up' (uk)"))

@@ -22,7 +22,7 @@ _im2mail_options() {
         "im2mail bot remove") echo "-h --help" ;;
         "im2mail conversations") echo "-h --help --json --waiting" ;;
         "im2mail demo") echo "-h --help --home --speed" ;;
-        "im2mail doctor") echo "-h --help" ;;
+        "im2mail doctor") echo "-h --help --json" ;;
         "im2mail export") echo "--all --force --format -h --help -o --output" ;;
         "im2mail import") echo "-h --help" ;;
         "im2mail import telegram-export") echo "-h --help" ;;
@@ -31,10 +31,10 @@ _im2mail_options() {
         "im2mail run") echo "-h --help --once" ;;
         "im2mail search") echo "--channel --customer -h --help --json --limit --since --until" ;;
         "im2mail stats") echo "-h --help" ;;
-        "im2mail status") echo "-h --help" ;;
-        "im2mail systemd-unit") echo "-h --help" ;;
+        "im2mail status") echo "-h --help --json" ;;
+        "im2mail systemd-unit") echo "--force -h --help --install --user" ;;
         "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines" ;;
-        "im2mail vacuum") echo "-h --help" ;;
+        "im2mail vacuum") echo "--dry-run -h --help --keep-files-days" ;;
         "im2mail webhook") echo "-h --help" ;;
         "im2mail webhook delete") echo "-h --help" ;;
         "im2mail webhook info") echo "-h --help --json" ;;
@@ -74,6 +74,7 @@ _im2mail_option_value() {
         "im2mail search --until") echo "text" ;;
         "im2mail tail -c" | "im2mail tail --conversation") echo "text" ;;
         "im2mail tail -n" | "im2mail tail --lines") echo "text" ;;
+        "im2mail vacuum --keep-files-days") echo "text" ;;
         *) return 1 ;;
     esac
 }

@@ -5,7 +5,7 @@
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
 set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
-set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines'
+set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
 # only if no option value is due and that many arguments are typed (N+: N or more).
@@ -82,6 +82,7 @@ complete -c im2mail -n '__im2mail_at "im2mail demo"' -l home -r -F -d 'Keep the 
 complete -c im2mail -n '__im2mail_at "im2mail demo"' -l speed -x -d 'Scale the pauses between steps; 0: no pauses.'
 
 complete -c im2mail -n '__im2mail_at "im2mail doctor"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail doctor"' -l json -d 'One JSON object per line.'
 
 complete -c im2mail -n '__im2mail_at "im2mail export"' -l all -d 'Every conversation.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -l force -d 'Replace what is there.'
@@ -133,8 +134,12 @@ complete -c im2mail -n '__im2mail_at "im2mail search"' -l until -x -d 'Up to (sa
 complete -c im2mail -n '__im2mail_at "im2mail stats"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail status"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail status"' -l json -d 'The state as one JSON object.'
 
+complete -c im2mail -n '__im2mail_at "im2mail systemd-unit"' -l force -d 'With --install: replace a different unit.'
 complete -c im2mail -n '__im2mail_at "im2mail systemd-unit"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail systemd-unit"' -l install -d 'Write it to /etc/systemd/system (needs root) or, with --user, to ~/.config/systemd/user, and say what to do next.'
+complete -c im2mail -n '__im2mail_at "im2mail systemd-unit"' -l user -d 'A unit for your own systemd (systemctl --user), no root.'
 
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s c -l conversation -x -d 'Only this conversation.'
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s f -l follow -d 'Keep printing new messages as they come.'
@@ -142,7 +147,9 @@ complete -c im2mail -n '__im2mail_at "im2mail tail"' -s h -l help -d 'Show this 
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -l json -d 'One JSON object per line.'
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s n -l lines -x -d 'How many to show.'
 
+complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l dry-run -d 'Say what would go; change nothing.'
 complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l keep-files-days -x -d 'Drop the files of messages older than this (default: [archive] keep_files_days in config.toml; 0 keeps every file).'
 
 complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a delete -d 'Unregister the bots\' webhooks.'
 complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a info -d 'Show what each platform has registered for the bots.'

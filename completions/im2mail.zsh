@@ -123,7 +123,8 @@ _im2mail_demo() {
 _im2mail_doctor() {
     _arguments \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line.]'
 }
 
 _im2mail_export() {
@@ -225,13 +226,17 @@ _im2mail_stats() {
 _im2mail_status() {
     _arguments \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[The state as one JSON object.]'
 }
 
 _im2mail_systemd_unit() {
     _arguments \
+        '--force[With --install: replace a different unit.]' \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--install[Write it to /etc/systemd/system (needs root) or, with --user, to ~/.config/systemd/user, and say what to do next.]' \
+        '--user[A unit for your own systemd (systemctl --user), no root.]'
 }
 
 _im2mail_tail() {
@@ -249,8 +254,10 @@ _im2mail_tail() {
 
 _im2mail_vacuum() {
     _arguments \
+        '--dry-run[Say what would go; change nothing.]' \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--keep-files-days=[Drop the files of messages older than this (default: \[archive\] keep_files_days in config.toml; 0 keeps every file).]:keep-files-days: '
 }
 
 _im2mail_webhook() {

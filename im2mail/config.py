@@ -71,6 +71,12 @@ class RelayConfig:
     listen: str = DEFAULT_LISTEN
     greeting: str | None = None
     sign_replies: bool = False
+    trust_proxy: bool = False  # honour X-Forwarded-* (only behind a proxy of one's own)
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    keep_files_days: int = 0  # `vacuum` drops the files of older messages; 0: keep all
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class Config:
     relay: RelayConfig
     bots: tuple[BotConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     def bot(self, name: str) -> BotConfig | None:
         return next((b for b in self.bots if b.name == name), None)
@@ -124,12 +131,14 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
     check = _Checker(source)
     mail = check.table(data, "mail", required=True)
     relay = check.table(data, "relay", required=False)
-    check.unknown(data, "", {"mail", "relay", "bots"})
+    archive = check.table(data, "archive", required=False)
+    check.unknown(data, "", {"mail", "relay", "bots", "archive"})
     config = Config(
         mail=_mail(check, mail),
         relay=_relay(check, relay),
         bots=_bots(check, data),
         warnings=(),
+        archive=_archive(check, archive),
     )
     for bot in config.bots:
         if bot.mode == "webhook" and not config.relay.public_url:
@@ -138,7 +147,7 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
                 f"{bot.channel} webhooks need relay.public_url",
                 hint="set relay.public_url to the HTTPS address that reaches this machine",
             )
-    return Config(config.mail, config.relay, config.bots, tuple(check.warnings))
+    return Config(config.mail, config.relay, config.bots, tuple(check.warnings), config.archive)
 
 
 class _Checker:
@@ -305,13 +314,24 @@ def _listen(value: str) -> str | None:
 def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
     p = "relay."
     public_url = check.value(relay, "public_url", str, p, default=None, check=_public_url(check))
-    check.unknown(relay, p, {"public_url", "listen", "greeting", "sign_replies"})
+    check.unknown(relay, p, {"public_url", "listen", "greeting", "sign_replies", "trust_proxy"})
     return RelayConfig(
         public_url=public_url.rstrip("/") if public_url else None,
         listen=check.value(relay, "listen", str, p, default=DEFAULT_LISTEN, check=_listen),
         greeting=check.value(relay, "greeting", str, p, default=None),
         sign_replies=check.value(relay, "sign_replies", bool, p, default=False),
+        trust_proxy=check.value(relay, "trust_proxy", bool, p, default=False),
     )
+
+
+def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:
+    p = "archive."
+    check.unknown(archive, p, {"keep_files_days"})
+    days = check.value(
+        archive, "keep_files_days", int, p, default=0,
+        check=lambda v: None if v >= 0 else "use 0 (keep every file) or a number of days",
+    )  # fmt: skip
+    return ArchiveConfig(keep_files_days=days)
 
 
 def _url(value: str) -> str | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from . import config, secrets, signing, threads
+from . import config, secrets, signing, systemd, threads
 from .config import BotConfig, Config, MailConfig
 from .errors import RuntimeFailure, redact
 
@@ -102,7 +102,7 @@ class Relay:
         )
         self._wire_replies(mail)
         host, _, port = self.cfg.relay.listen.rpartition(":")
-        self.web = WebServer(host.strip("[]"), int(port))
+        self.web = WebServer(host.strip("[]"), int(port), trust_proxy=self.cfg.relay.trust_proxy)
         self.web.serve_files(self._served_file)
 
     def _channel_options(self, bot: BotConfig) -> dict:
@@ -315,17 +315,41 @@ class Relay:
 
 
 async def serve(cfg: Config, keys: Secrets, once: bool = False) -> None:
-    """`im2mail run`: the whole lifecycle, with SIGTERM/SIGINT asking for a stop."""
-    relay = Relay(cfg, keys)
+    """`im2mail run`: the whole lifecycle, with SIGTERM/SIGINT asking for a stop. Under
+    systemd (Type=notify) it says READY=1 once /healthz answers 200, pings the watchdog
+    from the event loop while running, and says STOPPING=1 when asked to stop."""
+    relay, notify = Relay(cfg, keys), systemd.Notifier()
     await relay.initialize()
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        notify.stopping("stopping: finishing the work in hand")
+        relay.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, relay.stop)
+        loop.add_signal_handler(sig, stop)
+    watchdog = None
     try:
+        notify.status(f"starting: {len(cfg.bots)} bot(s)")
         await relay.start(once=once)
+        bots, wanted = len(relay.channels), len(cfg.bots)
+        notify.ready(f"relaying: {bots if bots == wanted else f'{bots} of {wanted}'} bot(s)")
+        interval = systemd.watchdog_interval()
+        if notify.enabled and interval:
+            watchdog = asyncio.create_task(_keep_alive(notify, interval))
         await relay.run(once=once)
     finally:
+        if watchdog:  # pings stop as shutdown starts: it is far shorter than WatchdogSec
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
         await relay.shutdown()
+
+
+async def _keep_alive(notify: systemd.Notifier, interval: float) -> None:
+    """WATCHDOG=1 every interval, for as long as the event loop runs tasks."""
+    while True:
+        notify.watchdog()
+        await asyncio.sleep(interval)
 
 
 def configure_logging(debug: bool = False) -> None:

@@ -47,15 +47,40 @@ class _Webhook:
     handle: Handler
 
 
+@web.middleware
+async def _forwarded(request: web.Request, handler) -> web.StreamResponse:
+    """Behind one's own reverse proxy (relay.trust_proxy): the client, scheme and host it
+    names. Anyone can send these headers, so without trust_proxy they mean nothing."""
+    changes: dict[str, str] = {}
+    client = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    if client:
+        changes["remote"] = client  # the proxy appends the address it saw: the last one
+    scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    if scheme in ("http", "https"):
+        changes["scheme"] = scheme
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if host:
+        changes["host"] = host
+    return await handler(request.clone(**changes) if changes else request)
+
+
 class WebServer:
     """aiohttp server with an explicit lifecycle: start() binds, stop() drains and closes."""
 
-    def __init__(self, host: str, port: int, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        trust_proxy: bool = False,
+    ) -> None:
         self.host, self.port = host, port
         self.ready = False  # /healthz answers 200 only once the relay says so
         self._webhooks: dict[tuple[str, str], _Webhook] = {}
         self._files: Callable[[str], ServedFile | None] = lambda token: None
-        self._app = web.Application(client_max_size=max_body)
+        middlewares = [_forwarded] if trust_proxy else []
+        self._app = web.Application(client_max_size=max_body, middlewares=middlewares)
         self._app.add_routes(
             [
                 web.get("/healthz", self._health),
@@ -107,9 +132,8 @@ class WebServer:
             raise
         if not hook.check(request.headers, body):
             peer = request.remote or "?"
-            log.warning(
-                "%s/%s: webhook from %s failed its signature check (403)", channel, bot, peer
-            )
+            log.warning("%s/%s: webhook from %s to %s failed its signature check (403)",
+                        channel, bot, peer, request.url)  # fmt: skip
             return web.Response(status=403, text="forbidden\n")
         try:
             answer = await hook.handle(body)

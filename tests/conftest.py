@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.support.imap_server",
     "tests.support.fixtures_telegram",
     "tests.support.fixtures_viber",
+    "tests.support.real_mta",
     "tests.support.fixtures_smtp",
 ]
 TEST_KEYRING = "keyrings.alt.file.PlaintextKeyring"

@@ -13,6 +13,7 @@ from .common import (
     import_app,
     not_built,
     note,
+    report_warnings,
 )
 
 # -- the archive --------------------------------------------------------------------------
@@ -224,12 +225,61 @@ def widget() -> None:
 
 
 @app.command()
-def vacuum() -> None:
+def vacuum(
+    keep_files_days: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-files-days",
+            min=0,
+            metavar="DAYS",
+            help="Drop the files of messages older than this (default: [archive] "
+            "keep_files_days in config.toml; 0 keeps every file).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
+    ] = False,
+) -> None:
     """Compact the archive.
 
-    Applies the retention setting for attachment files, then compacts archive.db.
+    Applies the retention setting for attachment files (the messages stay, their files
+    show as "not kept"), deletes files no message names, then compacts archive.db. A
+    running relay waits while archive.db is rewritten: best run when the shop is quiet.
     """
-    raise not_built("vacuum", "it comes with archive maintenance")
+    import sys
+    from datetime import UTC, datetime
+
+    from .. import config
+    from ..vacuum import vacuum as run_vacuum
+
+    days = keep_files_days
+    if days is None:
+        cfg = config.load()
+        report_warnings(cfg)
+        days = cfg.archive.keep_files_days
+    archive = _open_archive()
+    if archive is None:
+        return
+
+    def step(what: str) -> None:
+        if sys.stderr.isatty():
+            note(what + " …")
+
+    with archive:
+        done = run_vacuum(archive, days, now=datetime.now(UTC), dry_run=dry_run, step=step)
+    would = "would drop" if dry_run else "dropped"
+    if done.cutoff is not None:
+        note(f"{would} the files of {done.attachments} attachment(s) of messages before "
+             f"{done.cutoff.date().isoformat()}")  # fmt: skip
+    note(f"{'would delete' if dry_run else 'deleted'} {done.files} file(s), "
+         f"{_megabytes(done.freed)}")  # fmt: skip
+    if not dry_run:
+        note(f"archive.db: {_megabytes(done.archive_before)} → {_megabytes(done.archive_after)}")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
 
 
 @app.command()

@@ -1,22 +1,116 @@
 """Looking after a running set-up: status (the relay's state, from the archive) and
 doctor (every part of the set-up checked, each with its fix)."""
 
-from .common import app, not_built
+from typing import Annotated
+
+import typer
+
+from .common import JsonOption, app, note, paths, report_warnings
+
+MARKS = {"ok": "✓", "warning": "!", "failed": "✗", "skipped": "–"}
 
 
 @app.command()
-def status() -> None:
+def status(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="The state as one JSON object.")
+    ] = False,
+) -> None:
     """Show the running relay's state.
 
-    Last activity per bot, outbox backlog, oldest pending delivery, last error.
+    From the archive: last activity per bot, outbox backlog, oldest pending delivery,
+    failures of the last 24 hours and the last error; and whether the relay answers on
+    relay.listen. Exits 0, also when there is no archive yet.
     """
-    raise not_built("status", "it arrives with the relay")
+    from .. import config, render
+    from .. import status as core
+
+    cfg = config.load()
+    report_warnings(cfg)
+    state = core.read(cfg, paths())
+    if json_output:
+        render.json_line(state.record())
+    else:
+        _show_status(state, render.Painter(render.color_wanted()))
+    if not state.archive_exists:
+        note(f"no archive yet at {state.archive}: im2mail run creates it")
+
+
+def _show_status(state, paint) -> None:
+    from datetime import UTC, datetime
+
+    from .. import render
+    from ..model import CHANNEL_TITLES
+    from ..status import counted
+    from ..timeutil import age, local
+
+    now = state.now or datetime.now(UTC)
+
+    def when(moment) -> str:
+        return f"{local(moment)} ({age(now - moment)} ago)"
+
+    relay = state.relay or "not asked"
+    rows = [("relay", f"{relay} (http://{state.listen})")]
+    for bot in state.bots if state.archive_exists else ():
+        parts = [
+            CHANNEL_TITLES.get(bot.channel, bot.channel),
+            counted(bot.conversations, "conversation"),
+        ]
+        if bot.last_in:
+            parts.append(
+                f"last in {when(bot.last_in)} from {render.safe(bot.last_in_customer or '')}"
+            )
+        if bot.last_out:
+            parts.append(f"last out {when(bot.last_out)}")
+        rows.append((f"bot {bot.name}", "; ".join(parts)))
+    if state.archive_exists:
+        pending = (
+            f"{counted(state.pending_mail, 'email')} and "
+            f"{counted(state.pending_channel, 'chat message')} pending"
+        )
+        if state.oldest_pending:
+            pending += f", the oldest for {age(now - state.oldest_pending)}"
+        rows.append(("outbox", f"{pending}; {state.failed_24h} failed in the last 24 h"))
+        if state.last_error:
+            error = state.last_error
+            target = "email" if error.target == "mail" else "chat message"
+            rows.append(("last error", f"{target}, {error.state}: {render.safe(error.text)}"))
+    width = max(len(label) for label, _ in rows)
+    for label, text in rows:
+        render.write_line(f"{paint(label.ljust(width), 'bold')}  {text}")
 
 
 @app.command()
-def doctor() -> None:
+def doctor(json_output: JsonOption = False) -> None:
     """Check the set-up and say what to fix.
 
-    Config, keyring, IMAP, SMTP, bots, webhooks, the public URL and the archive.
+    Config, keyring, secrets, IMAP (login, IDLE, MOVE, folders), SMTP, each bot's token
+    and webhook, the public URL, the archive's integrity and the outbox backlog. One line
+    each: ✓ passed, ! passed with a warning, ✗ failed (with the fix), – skipped. Exits 0
+    when nothing failed, else 1.
     """
-    raise not_built("doctor", "it arrives with the relay")
+    from .. import doctor as core
+    from .. import render
+
+    checks = core.run(paths())
+    paint = render.Painter(render.color_wanted())
+    for check in checks:
+        if json_output:
+            render.json_line(check.record())
+            continue
+        render.write_line(_check_line(check, paint))
+        if check.fix and check.status in ("failed", "warning"):
+            render.write_line(f"  fix: {render.safe(check.fix)}")
+    raise typer.Exit(0 if core.all_passed(checks) else 1)
+
+
+def _check_line(check, paint) -> str:
+    from .. import render
+
+    mark = MARKS[check.status]
+    detail = render.safe(check.detail)
+    if check.status == "skipped":
+        return paint(f"{mark} {check.name}: skipped ({detail})", "dim")
+    if check.status == "ok":
+        return f"{mark} {check.name}: {detail}"
+    return f"{paint(f'{mark} {check.name}', 'bold')}: {detail}"

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from .common import app, not_built, report_warnings
+from .common import app, note, report_warnings, warn
 
 # -- running ------------------------------------------------------------------------------
 
@@ -35,12 +35,54 @@ def run(
 
 
 @app.command("systemd-unit")
-def systemd_unit() -> None:
+def systemd_unit(
+    user: Annotated[
+        bool,
+        typer.Option("--user", help="A unit for your own systemd (systemctl --user), no root."),
+    ] = False,
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install",
+            help="Write it to /etc/systemd/system (needs root) or, with --user, to "
+            "~/.config/systemd/user, and say what to do next.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --install: replace a different unit.")
+    ] = False,
+) -> None:
     """Print a systemd unit for im2mail run.
 
-    Type=notify, LoadCredential= lines for the secrets, restart on failure.
+    Type=notify (run tells systemd when it is ready and pings its watchdog), restart on
+    failure, sandboxing that leaves the relay its network and its folders, and one
+    LoadCredential= line per secret, so a server needs no keyring for run. A system unit
+    runs im2mail as you; --user makes one for your own systemd. Reads the config (exit 3),
+    not the secrets; creates the data folder if missing, as the unit names it.
     """
-    raise not_built("systemd-unit", "it arrives with the relay")
+    import os
+
+    from .. import config, systemd
+    from ..errors import UsageError
+
+    if force and not install:
+        raise UsageError(
+            "--force goes with --install", hint="im2mail systemd-unit --install --force"
+        )
+    cfg = config.load()
+    report_warnings(cfg)
+    if not user and os.geteuid() == 0:
+        warn("the unit runs im2mail as root; a user of its own, with its own config, is safer")
+    for folder in [] if user else systemd.writable_dirs():
+        folder.mkdir(parents=True, exist_ok=True)
+    text = systemd.unit(cfg, user=user)
+    if not install:
+        typer.echo(text, nl=False)
+        return
+    path = systemd.install(text, user=user, force=force)
+    note(f"wrote {path}\nnext:")
+    for number, step in enumerate(systemd.next_steps(cfg, user=user), 1):
+        note(f"{number}. {step}")
 
 
 @app.command()

@@ -29,9 +29,10 @@ is not marked is sent again later with the same Message-ID (mail clients show su
 once). So an email is mailed twice only when the server took it but its 250 was not
 recorded: the process died, or stop() gave up waiting and cancelled the send, between the
 server's acceptance and the commit; or the connection broke after the message went and
-before the reply came. The worker sends one email at a time, so that is at most one email
-per such interruption. A normal stop() lets the send in flight finish and be recorded:
-nothing is mailed twice.
+before the reply came. The worker sends one email at a time, but records a send while
+the next is already going out, so that is at most two emails per such interruption (seen
+in the kill -9 trials of tests/e2e/test_crash_safety.py). A normal stop() lets the send
+in flight finish and be recorded: nothing is mailed twice.
 
 The password is never logged nor put into an error; addresses and Message-IDs are.
 """

@@ -294,13 +294,16 @@ class MailboxWatcher:
 
     def _session(self) -> None:
         found = self._catch_up()
+        fresh = True  # just (re)connected
         while not self._stop.is_set():
             self.ready.set()
-            # Right after handling mail, look again soon: mail that came meanwhile may
-            # have been announced (EXISTS) in the answer to a FETCH or MOVE, which
-            # imapclient does not return, or together with IDLE's go-ahead, where
-            # idle_check does not look. Either way IDLE would not tell us.
-            wait = QUICK_RESCAN if found else None
+            # Right after handling mail or (re)connecting, look again soon: mail that came
+            # in the moments before IDLE may have been announced (EXISTS) in the answer to
+            # a SEARCH, FETCH or MOVE, which imapclient does not return, or together with
+            # IDLE's go-ahead, where idle_check does not look, or not at all (pymap's IDLE
+            # reports only what changes after it began). Either way IDLE would not tell us.
+            wait = QUICK_RESCAN if found or fresh else None
+            fresh = False
             if self._idle_ok():
                 self._idle(wait or IDLE_RESCAN)
             else:

@@ -32,12 +32,20 @@ def write_home(
     imap: ImapServer | None = None,
     extra_relay: str = "",
     viber: tuple[str, str] | None = None,
+    address: str = "orders@shop.example",
+    managers: list[str] | None = None,
+    smtp_host: str = "127.0.0.1",
+    smtp_username: str = "",
+    smtp_password: str = SMTP_PASSWORD,
 ) -> int:
     """config.toml and the keyring for one Telegram bot 'shop' and, with `viber` (the
     Viber double's api_url and a token), a Viber bot 'vshop'; returns the listen port.
-    Without `imap`, the IMAP settings point at a closed port (replies are not read)."""
+    Without `imap`, the IMAP settings point at a closed port (replies are not read);
+    with it, they log in as `imap.user`. `address` is the shop mailbox (mail.address) and
+    `managers` default to MANAGERS (a real mail server needs its own domain's)."""
     port = free_port()
-    imap_port = imap.port if imap else 1
+    imap_host, imap_port = (imap.host, imap.port) if imap else ("127.0.0.1", 1)
+    imap_user = imap.user if imap else address
     public = ""
     if mode == "webhook" or viber:
         public = f'public_url = "http://127.0.0.1:{port}"\n'
@@ -48,21 +56,21 @@ def write_home(
     hello = f'greeting = "{greeting}"\n' if greeting else ""
     (home / "config.toml").write_text(
         f"""[mail]
-address = "orders@shop.example"
-managers = {MANAGERS!r}
+address = "{address}"
+managers = {managers or MANAGERS!r}
 max_attachment_mb = 1
 
 [mail.smtp]
-host = "127.0.0.1"
+host = "{smtp_host}"
 port = {smtp_port}
 security = "none"
-username = ""
+username = "{smtp_username}"
 
 [mail.imap]
-host = "127.0.0.1"
+host = "{imap_host}"
 port = {imap_port}
 security = "none"
-username = "orders@shop.example"
+username = "{imap_user}"
 
 [relay]
 listen = "127.0.0.1:{port}"
@@ -75,7 +83,7 @@ api_url = "{api_url}"
 {viber_bot}""".replace("'", '"'),
         encoding="utf-8",
     )
-    secrets.put("smtp", SMTP_PASSWORD)
+    secrets.put("smtp", smtp_password)
     secrets.put("imap", imap.password if imap else "imap-unused")
     secrets.put("signing-key", "ab" * 32)
     secrets.put("bot:shop", token)
@@ -85,12 +93,12 @@ api_url = "{api_url}"
 class RelayProcess:
     """`im2mail run` in a subprocess; stderr (the log) is kept in a file."""
 
-    def __init__(self, home: Path, port: int, *args: str) -> None:
+    def __init__(self, home: Path, port: int, *args: str, debug: bool = False) -> None:
         self.port = port
         self.log_path = home / f"relay-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "im2mail", "run", *args],
+            [sys.executable, "-m", "im2mail", *(["--debug"] if debug else []), "run", *args],
             cwd=REPO, env=os.environ.copy(), stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

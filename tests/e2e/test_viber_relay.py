@@ -14,11 +14,12 @@ from email.message import EmailMessage
 import aiohttp
 import pytest
 
+from im2mail import secrets, signing
 from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.testing.viber_api import JPEG, ViberDouble, ViberUser
 from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.e2e.relay_rig import MANAGERS, SMTP_PASSWORD, RelayProcess, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
 pytestmark = pytest.mark.e2e
@@ -57,9 +58,10 @@ async def viber() -> AsyncIterator[ViberDouble]:
 
 
 @pytest.fixture
-async def shop(isolated_home, telegram_api, viber, smtp_server, imap_server):
+async def shop(request, isolated_home, telegram_api, viber, smtp_server, imap_server):
     """A running relay with a Telegram bot and the Viber bot 'vshop' (its webhook set by
-    the relay at start), reading replies from pymap."""
+    the relay at start), reading replies from pymap. `@pytest.mark.debug_log`: with
+    `im2mail --debug run`."""
     token = viber.add_bot("Друкарня «Аркуш»", "arkush", "https://shop.example/logo.png",
                           auto_receipts=True)  # fmt: skip
     port = write_home(
@@ -67,7 +69,8 @@ async def shop(isolated_home, telegram_api, viber, smtp_server, imap_server):
         smtp_port=smtp_server.port, imap=imap_server, greeting=GREETING,
         viber=(viber.url, token),
     )  # fmt: skip
-    process = RelayProcess(isolated_home, port)
+    debug = request.node.get_closest_marker("debug_log") is not None
+    process = RelayProcess(isolated_home, port, debug=debug)
     mailbox = Mailbox(imap_server)
     try:
         await process.wait_healthy()
@@ -233,3 +236,25 @@ async def test_a_failed_callback_and_a_forbidden_file_are_told_to_the_manager(sh
     last = shop.emails_to(ANNA)[2]
     assert last["In-Reply-To"] == "<r2@mail.test>"
     assert "Message was not delivered" in last.get_body(("plain",)).get_content()
+
+
+@pytest.mark.debug_log
+async def test_no_secret_reaches_the_log_even_with_debug(shop, telegram_api, imap_server):
+    """A whole round trip both ways, a refused file and a forged callback, logged at DEBUG
+    (viberbot logs its payloads, auth_token included, at DEBUG): no secret in the log."""
+    oksana = shop.viber.customer("Оксана")
+    email = await shop.writes(oksana, "Скільки коштує?")
+    reply = reply_to(email, "100 грн")
+    reply.add_attachment(PICTURE, maintype="image", subtype="jpeg", filename="price.jpg")
+    shop.mailbox.put(reply)
+    await shop.viber.wait_for_sent(oksana.id, 2, timeout=10)
+    forged = await shop.viber.push_raw(shop.token, b'{"event":"message"}', signature="0" * 64)
+    assert forged.status == 403
+    log = shop.process.log
+    assert " DEBUG " in log  # it really logged at DEBUG
+    telegram_token = secrets.get("bot:shop")
+    for secret in (shop.token, telegram_token, telegram_token.partition(":")[2],
+                   SMTP_PASSWORD, imap_server.password, "ab" * 32):  # fmt: skip
+        assert secret not in log
+    hook = signing.webhook_secret("ab" * 32, "shop")
+    assert hook not in log

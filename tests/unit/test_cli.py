@@ -7,13 +7,9 @@ import pytest
 from tests.conftest import REPO, VALID_CONFIG, run_cli
 
 NOT_YET = [
-    ["status"],
-    ["doctor"],
-    ["systemd-unit"],
     ["stats"],
     ["import", "telegram-export", "result.json"],
     ["widget"],
-    ["vacuum"],
 ]
 
 

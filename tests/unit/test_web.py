@@ -119,3 +119,42 @@ async def test_signed_file_links(server, http, tmp_path):
         assert "filename*=UTF-8''%D0%BC%D0%B0%D0%BA%D0%B5%D1%82" in r.headers["Content-Disposition"]
     async with http.get(url(server, "/f/forged")) as r:
         assert r.status == 404
+
+
+# -- behind a reverse proxy ---------------------------------------------------------------------
+
+PROXIED = {
+    "X-Forwarded-For": "203.0.113.9, 198.51.100.20",  # a client's claim, then what nginx saw
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "bot.shop.example",
+}
+
+
+@pytest.mark.parametrize("trust", [False, True])
+async def test_forwarded_headers_count_only_when_the_proxy_is_trusted(http, caplog, trust):
+    server = WebServer("127.0.0.1", 0, trust_proxy=trust)
+    await server.start()
+    try:
+        telegram_hook(server, [])
+        async with http.post(url(server, "/telegram/shop"), data=b"{}", headers=PROXIED) as r:
+            assert r.status == 403
+    finally:
+        await server.stop()
+    (line,) = [r.getMessage() for r in caplog.records if "signature check" in r.getMessage()]
+    if trust:
+        assert "from 198.51.100.20 to https://bot.shop.example/telegram/shop" in line
+    else:  # anyone can send these headers: the real peer and the URL as requested
+        assert f"from 127.0.0.1 to http://127.0.0.1:{server.port}/telegram/shop" in line
+        assert "203.0.113.9" not in line and "198.51.100.20" not in line
+
+
+async def test_a_viber_webhook_body_over_the_limit_is_413_before_any_check(server, http):
+    checked: list = []
+    server.add_webhook("viber", "vshop", lambda h, b: checked.append(b) or True, _ignore)
+    async with http.post(url(server, "/viber/vshop"), data=b"x" * (65 * 1024)) as r:
+        assert r.status == 413
+    assert checked == []
+
+
+async def _ignore(body: bytes) -> None:
+    return None
