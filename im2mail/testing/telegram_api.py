@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from .loopback import LoopbackServer
 from .telegram_methods import CAPTION_LIMIT, TEXT_LIMIT, WEBHOOK_CONFLICT, BotApiMethods
 from .telegram_records import (
     DESCRIPTIONS,
@@ -92,7 +93,7 @@ _BOOL_PARAMS = {"drop_pending_updates", "disable_notification", "protect_content
 # -- the double ------------------------------------------------------------------------------
 
 
-class TelegramDouble(CustomerUpdates, BotApiMethods):
+class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
     """The server plus its test-side API. `url` is what im2mail calls api_url."""
 
     def __init__(
@@ -102,12 +103,12 @@ class TelegramDouble(CustomerUpdates, BotApiMethods):
         webhook_retry_delay: float = 0.05,
         webhook_timeout: float = 5.0,
     ) -> None:
+        super().__init__()
         self.webhook_attempts = webhook_attempts
         self.webhook_retry_delay = webhook_retry_delay
         self.webhook_timeout = webhook_timeout
         self.download_limit = DOWNLOAD_LIMIT
         self.upload_limit = UPLOAD_LIMIT
-        self.url = ""
         self.log: list[Call] = []
         self.deliveries: list[Delivery] = []
         self._bots: dict[str, _Bot] = {}
@@ -116,41 +117,25 @@ class TelegramDouble(CustomerUpdates, BotApiMethods):
         self._faults: list[_Fault] = []
         self._update_ids = itertools.count(700_000_001)
         self._ids = itertools.count(1)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
 
-    # lifecycle
+    # lifecycle (start, close, async with: LoopbackServer)
 
-    async def start(self) -> TelegramDouble:
-        app = web.Application(client_max_size=self.upload_limit + 1024 * 1024)
+    @property
+    def url(self) -> str:
+        """The api_url for im2mail: the server's root."""
+        return self.base_url
+
+    @property
+    def max_body(self) -> int:  # type: ignore[override]
+        return self.upload_limit + 1024 * 1024
+
+    def _routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        self._session = aiohttp.ClientSession()
-        return self
 
-    async def close(self) -> None:
+    def _before_close(self) -> None:
         for bot in self._bots.values():
             bot.wake_poller()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> TelegramDouble:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # bots, users, files
 
@@ -298,11 +283,6 @@ class TelegramDouble(CustomerUpdates, BotApiMethods):
             return self._bots[token]
         except KeyError:
             raise KeyError("no such bot in the double; use add_bot()") from None
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, bot: _Bot, update: dict[str, Any]) -> None:
         async with bot.delivering:

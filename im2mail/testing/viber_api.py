@@ -39,13 +39,14 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
+from .loopback import LoopbackServer
 from .viber_events import CallbackPushers, is_loopback, now_ms
 from .viber_records import (
     CHAT_HOSTNAME,
@@ -93,7 +94,7 @@ DETAILS_WINDOW = 12 * 3600  # get_user_details: at most `user_details_limit` cal
 REQUEST_LIMIT = 30 * 1024  # bytes of one API request
 
 
-class ViberDouble(CallbackPushers):
+class ViberDouble(LoopbackServer, CallbackPushers):
     """The server plus its test-side API. `url` (http://127.0.0.1:<port>/pa) is the api_url.
 
     auto_receipts: after each accepted send_message, push `delivered` then `seen` for it
@@ -112,6 +113,7 @@ class ViberDouble(CallbackPushers):
         names_need_opt_in: bool = False,
         user_details_limit: int | None = 2,
     ) -> None:
+        super().__init__()
         self.auto_receipts = auto_receipts
         self.receipt_delay = receipt_delay
         self.webhook_timeout = webhook_timeout
@@ -119,8 +121,6 @@ class ViberDouble(CallbackPushers):
         self.names_need_opt_in = names_need_opt_in
         self.user_details_limit = user_details_limit
         self.download_timeout = 10.0
-        self.base_url = ""  # http://127.0.0.1:<port>
-        self.url = ""  # base_url + "/pa"
         self.log: list[Call] = []
         self.deliveries: list[Delivery] = []
         self._bots: dict[str, _Bot] = {}
@@ -130,40 +130,17 @@ class ViberDouble(CallbackPushers):
         self._faults: list[_Fault] = []
         self._tokens = message_tokens()
         self._media_key = secrets.token_bytes(16)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
 
-    # lifecycle
+    # lifecycle (start, close, async with: LoopbackServer)
 
-    async def start(self) -> ViberDouble:
-        app = web.Application(client_max_size=1024 * 1024)
+    @property
+    def url(self) -> str:
+        """The api_url for im2mail: the REST API base, /pa included."""
+        return f"{self.base_url}/pa" if self.base_url else ""
+
+    def _routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/pa/{method}", self._api)
         app.router.add_get("/media/{id}", self._download)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
-        self.url = f"{self.base_url}/pa"
-        self._session = aiohttp.ClientSession()
-        return self
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> ViberDouble:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # bots, customers, media
 
@@ -284,11 +261,6 @@ class ViberDouble(CallbackPushers):
             return self._bots[token]
         except KeyError:
             raise KeyError("no such bot in the double; use add_bot()") from None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _fault(self, method: str, token: str | None) -> _Fault | None:
         for fault in self._faults:

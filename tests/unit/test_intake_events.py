@@ -13,7 +13,7 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.inbound import GREETER, Intake, IntakeSettings
-from im2mail.model import UNDELIVERED, Customer, Incoming
+from im2mail.model import UNDELIVERED, Customer, Incoming, Message
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"
@@ -81,6 +81,15 @@ def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
     return [tuple(r) for r in rows]
 
 
+def viber_reply(archive: Archive, text: str, token: str, **kw: str) -> Message:
+    """A manager's reply to customer u1 of 'vshop', sent as Viber message `token`."""
+    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
+    reply = say(archive, conversation, text, direction="out", **kw)
+    with archive.transaction() as db:
+        db.execute("UPDATE messages SET channel_message_id = ? WHERE id = ?", (token, reply.id))
+    return reply
+
+
 async def test_an_opened_chat_is_answered_with_the_greeting_kept_once(archive, channel):
     intake, mailed = make_intake(archive, channel)
     channel.next = [event("started", start=True)]
@@ -114,10 +123,7 @@ async def test_without_a_greeting_an_opened_chat_is_only_recorded(archive, chann
 
 
 async def test_delivered_and_seen_land_on_the_reply(archive, channel):
-    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
-    reply = say(archive, conversation, "Готово, забирайте", direction="out")
-    with archive.transaction() as db:
-        db.execute("UPDATE messages SET channel_message_id = '77' WHERE id = ?", (reply.id,))
+    reply = viber_reply(archive, "Готово, забирайте", "77")
     intake, _ = make_intake(archive, channel)
     channel.next = [event("delivered", token="77", who=U1)]
     await intake.take("vshop", {})
@@ -133,10 +139,7 @@ async def test_delivered_and_seen_land_on_the_reply(archive, channel):
 
 
 async def test_seen_alone_counts_as_delivered_too(archive, channel):
-    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
-    reply = say(archive, conversation, "Готово", direction="out")
-    with archive.transaction() as db:
-        db.execute("UPDATE messages SET channel_message_id = '78' WHERE id = ?", (reply.id,))
+    reply = viber_reply(archive, "Готово", "78")
     intake, _ = make_intake(archive, channel)
     channel.next = [event("seen", token="78", who=U1)]
     await intake.take("vshop", {})
@@ -144,10 +147,7 @@ async def test_seen_alone_counts_as_delivered_too(archive, channel):
 
 
 async def test_a_receipt_for_an_unknown_message_changes_nothing(archive, channel):
-    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
-    reply = say(archive, conversation, "Готово", direction="out")
-    with archive.transaction() as db:
-        db.execute("UPDATE messages SET channel_message_id = '80' WHERE id = ?", (reply.id,))
+    reply = viber_reply(archive, "Готово", "80")
     intake, mailed = make_intake(archive, channel)
     someone_else = Customer("viber", "u2")  # the same token names only u1's message
     channel.next = [
@@ -161,10 +161,7 @@ async def test_a_receipt_for_an_unknown_message_changes_nothing(archive, channel
 
 
 async def test_a_failed_reply_comes_back_to_its_author_once(archive, channel):
-    conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
-    reply = say(archive, conversation, "Готово", direction="out", author="anna@shop.example")
-    with archive.transaction() as db:
-        db.execute("UPDATE messages SET channel_message_id = '79' WHERE id = ?", (reply.id,))
+    viber_reply(archive, "Готово", "79", author="anna@shop.example")
     intake, mailed = make_intake(archive, channel)
     channel.next = [event("failed", token="79", who=U1, text="Receiver is not subscribed")]
     await intake.take("vshop", {})
