@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from ..errors import NotBuiltYet, NotFound, RuntimeFailure
 from ..model import Incoming, IncomingFile
@@ -134,6 +134,29 @@ class WebhookInfo:
     pending: int | None = None  # updates waiting to be delivered
     last_error: str | None = None
     last_error_at: datetime | None = None
+
+
+class ChannelBase:
+    """What every channel class shares: `async with` around start()/stop(), and a repr
+    that names the bot (never the token)."""
+
+    bot: str
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bot={self.bot!r})"
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
 
 
 @runtime_checkable

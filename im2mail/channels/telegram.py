@@ -35,6 +35,7 @@ from . import (
     AuthFailed,
     Blocked,
     BotInfo,
+    ChannelBase,
     ChannelError,
     Conflict,
     FileTooBig,
@@ -66,7 +67,7 @@ _PHOTO_REFUSED = re.compile(r"PHOTO|IMAGE", re.IGNORECASE)
 T = TypeVar("T")
 
 
-class Telegram:
+class Telegram(ChannelBase):
     """One Telegram bot. `api_url` is the Bot API server root (a local server, a test double).
 
     `timeout` bounds each API call (connect, read, write) except long polls, which wait
@@ -100,16 +101,6 @@ class Telegram:
         self._told: int | None = None  # the offset Telegram last heard
         self._batch: list[int] = []  # update ids of the last poll, not yet confirmed
         self._confirmed: set[int] = set()
-
-    def __repr__(self) -> str:
-        return f"Telegram(bot={self.bot!r})"
-
-    async def __aenter__(self) -> Telegram:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Open connections and check the token (getMe): AuthFailed, RetryLater."""

@@ -44,6 +44,7 @@ from . import (
     AuthFailed,
     Blocked,
     BotInfo,
+    ChannelBase,
     ChannelError,
     FileTooBig,
     OutgoingFile,
@@ -86,7 +87,7 @@ LINK_GONE = frozenset({403, 404, 410})  # Viber's media links answer so once the
 T = TypeVar("T")
 
 
-class Viber:
+class Viber(ChannelBase):
     """One Viber bot. `api_url` is the REST API base, /pa included (a test double).
 
     `timeout` bounds each API call and each read of a download; `links(filename, mime,
@@ -124,16 +125,6 @@ class Viber:
         self._avatar: str | None = None
         self._me: BotInfo | None = None
         self._api = self._build_api()
-
-    def __repr__(self) -> str:
-        return f"Viber(bot={self.bot!r})"
-
-    async def __aenter__(self) -> Viber:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Check the token (get_account_info): AuthFailed, RetryLater. The account's name
