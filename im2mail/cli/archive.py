@@ -1,4 +1,4 @@
-"""The archive: tail, conversations, search, export, stats, import, widget, vacuum, path."""
+"""The archive: tail, conversations, search, export, vacuum, path."""
 
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +10,6 @@ from .common import (
     ExportFormat,
     JsonOption,
     app,
-    import_app,
-    not_built,
     note,
     report_warnings,
 )
@@ -193,35 +191,6 @@ def export(
                           started=started)  # fmt: skip
     note(f"exported {done.messages} message(s) of {done.conversations} conversation(s) "
          f"to {done.path}")  # fmt: skip
-
-
-@app.command()
-def stats() -> None:
-    """Show response times and unanswered customers.
-
-    Per conversation and per manager: first-response time, unanswered now.
-    """
-    raise not_built("stats", "it comes with the owner's reports")
-
-
-@import_app.command("telegram-export")
-def import_telegram_export(
-    file: Annotated[Path, typer.Argument(help="result.json from Telegram Desktop's export.")],
-) -> None:
-    """Load a Telegram Desktop chat export (JSON).
-
-    Customers, messages and media go into the archive; safe to repeat.
-    """
-    raise not_built("import telegram-export", "it comes with the owner's reports")
-
-
-@app.command()
-def widget() -> None:
-    """Print a website snippet that links to the bots.
-
-    Buttons and QR codes for each bot, tagged with a lead source.
-    """
-    raise not_built("widget", "it comes with the owner's reports")
 
 
 @app.command()
