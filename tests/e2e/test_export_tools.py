@@ -1,15 +1,19 @@
 """Exports read by the programs owners use: notmuch indexes the mbox (one message per file
-in a Maildir, as notmuch wants) and finds a Cyrillic word and the threads; headless
-Chromium renders the HTML, where a customer's <script> stays text. .ci/run installs both
-from Debian's packages; elsewhere these tests skip and say why."""
+in a Maildir, as notmuch wants) and finds a Cyrillic word and the threads; mutt opens the
+mbox itself and finds the same; headless Chromium renders the HTML, where a customer's
+<script> stays text. .ci/run installs all three from Debian's packages; elsewhere these
+tests skip and say why."""
 
 from __future__ import annotations
 
 import mailbox
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +74,65 @@ def test_notmuch_indexes_the_mbox_and_finds_a_cyrillic_word(archive, tmp_path):
     shown = run("show", "--format=raw", found[0])
     assert "X-Im2mail-Conversation: 1" in shown
     assert run("count", "attachment:card.jpg").strip() == "1"
+
+
+MUTTRC = """\
+set pipe_decode=yes
+set pipe_split=yes
+set wait_key=no
+set charset=utf-8
+set quit=yes
+set read_only=yes
+set thorough_search=yes
+set sleep_time=0
+attachments +A */.*
+attachments -A text/plain
+"""
+
+
+def mutt_pipe(mbox: Path, pattern: str, out: Path) -> list[str]:
+    """The Message-IDs of the messages mutt's `pattern` selects in `mbox`: mutt, on a
+    terminal of its own (it draws with curses), tags them and pipes them, decoded, into
+    `out`, then quits."""
+    mutt = needs("mutt")
+    rc = out.with_suffix(".muttrc")
+    # A folder of its own: without one, mutt's first start asks whether to create ~/Mail
+    rc.write_text(MUTTRC + f"set folder={out.parent}\n", encoding="utf-8")
+    keys = f"<tag-pattern>{pattern}<enter><tag-prefix><pipe-message>cat >> {out}<enter><quit>"
+    env = {**os.environ, "TERM": "xterm", "LANG": "C.UTF-8", "HOME": str(out.parent),
+           "COLUMNS": "80", "LINES": "24"}  # fmt: skip
+    screen, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([mutt, "-n", "-F", rc, "-R", "-f", mbox, "-e", f"push '{keys}'"],
+                                   stdin=terminal, stdout=terminal, stderr=terminal, env=env,
+                                   start_new_session=True)  # fmt: skip
+        drawn = b""
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([screen], [], [], 0.1)
+            if ready:
+                drawn += os.read(screen, 65536)  # mutt stops when nobody reads its screen
+        if process.poll() is None:
+            process.kill()
+        assert process.wait() == 0, drawn[-2000:]
+    finally:
+        os.close(screen)
+        os.close(terminal)
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    return re.findall(r"^Message-ID: (\S+)$", text, flags=re.M)
+
+
+def test_mutt_reads_the_mbox_and_finds_a_cyrillic_word_and_the_picture(archive, tmp_path):
+    export(archive, None, "mbox", tmp_path / "all.mbox")
+    ids = {m["Message-ID"]: m for m in mailbox.mbox(tmp_path / "all.mbox")}
+    assert len(mutt_pipe(tmp_path / "all.mbox", "~A", tmp_path / "all.txt")) == 4
+    found = mutt_pipe(tmp_path / "all.mbox", "~b візиток", tmp_path / "word.txt")
+    assert len(found) == 1 and "візиток" in ids[found[0]].get_payload(decode=True).decode()
+    assert "Скільки коштують 200 візиток?" in (tmp_path / "word.txt").read_text("utf-8")
+    with_files = mutt_pipe(tmp_path / "all.mbox", "~X 1-", tmp_path / "files.txt")
+    assert len(with_files) == 1 and "card.jpg" in str(ids[with_files[0]])
+    banner = mutt_pipe(tmp_path / "all.mbox", "~b банер", tmp_path / "banner.txt")
+    assert len(banner) == 1 and ids[banner[0]]["X-Im2mail-Conversation"] == "2"
 
 
 def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
