@@ -1,7 +1,7 @@
 """kill -9 crash trials of `im2mail run`, full size: nothing lost, nothing mailed twice.
 
     python benches/crash_trials.py [--trials 100] [--messages 200] [--replies 50]
-        [--kill-within 3] [--seed N] [--timeout 3600] [--keep]
+        [--kill-within 3] [--in-doubt resend|notify] [--seed N] [--timeout 3600] [--keep]
 
 In this process: the Telegram double, the SMTP test server, pymap (a subprocess) and a
 real `im2mail run` subprocess, driven by tests/e2e/crash_rig.py, the rig the suite's
@@ -20,7 +20,10 @@ Counted at the end: lost customer messages, replies and team notices; emails mai
 two Message-IDs (must be 0: a resend keeps the Message-ID fixed at archiving, so a mail
 client shows one); raw copies, which the relay's at-least-once delivery allows only right
 at a kill (an email the server had accepted, or a reply Telegram had taken, before the
-killed process recorded it); and copies no kill explains. Exit 0 when nothing was lost,
+killed process recorded it); and copies no kill explains. With --in-doubt notify (the
+relay's relay.in_doubt) a reply taken by Telegram before the kill is not sent again: no
+reply may arrive twice, and each reply in doubt must instead get a notice to its author
+(counted, with how many of them had in fact arrived). Exit 0 when nothing was lost,
 split or copied unexplained; 1 otherwise; 2 when the time budget ran out or the relay got
 stuck (what was measured so far is printed). --seed replays the same texts and kill
 moments.
@@ -74,7 +77,8 @@ async def bench(args: argparse.Namespace, root: Path) -> int:
     try:
         async with TelegramDouble() as tg:
             imap = ImapServer("127.0.0.1", imap_port, USER, PASSWORD)
-            rig = CrashRig(home, tg, smtp, imap, seed=seed, customers=max(20, args.replies))
+            rig = CrashRig(home, tg, smtp, imap, seed=seed, customers=max(20, args.replies),
+                           in_doubt=args.in_doubt)  # fmt: skip
             try:
                 await rig.open()
                 for n in range(1, args.trials + 1):
@@ -112,7 +116,8 @@ def report(info, args, rig, verdict, note: str) -> None:
           f"SQLite {info['sqlite']}")  # fmt: skip
     print(f"{len(recoveries)} of {args.trials} trials of {args.messages} customer messages + "
           f"{args.replies} replies, each killed within {args.kill_within:g} s of the burst's "
-          f"start; {len(rig.kills)} kills ({again} while recovering); seed {rig.seed}")  # fmt: skip
+          f"start; {len(rig.kills)} kills ({again} while recovering); seed {rig.seed}; "
+          f"relay.in_doubt = \"{args.in_doubt}\"")  # fmt: skip
     print()
     print("| outcome | count |")
     print("|---|---|")
@@ -125,6 +130,8 @@ def report(info, args, rig, verdict, note: str) -> None:
         ("mailed under two Message-IDs", len(verdict.split_ids)),
         ("raw email copies, same Message-ID (at a kill)", verdict.mail_copies),
         ("replies sent twice (at a kill)", verdict.reply_copies),
+        ("replies in doubt, author told (notify)", verdict.in_doubt),
+        ("  of which had arrived", verdict.in_doubt_arrived),
         ("copies no kill explains", len(verdict.unexplained)),
         ("foreign emails", verdict.foreign),
     ]
@@ -149,6 +156,8 @@ def main() -> None:
     parser.add_argument(
         "--kill-within", type=float, default=3.0, help="the kill comes this soon after a burst"
     )
+    parser.add_argument("--in-doubt", choices=("resend", "notify"), default="resend",
+                        help="the relay's relay.in_doubt")  # fmt: skip
     parser.add_argument("--seed", type=int, default=None, help="replay these trials")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds for it all")
     parser.add_argument(

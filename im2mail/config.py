@@ -29,6 +29,7 @@ __all__ = ["APP_NAME", "HOME_ENV", "Config", "Paths", "load", "parse", "paths", 
 CHANNELS = ("telegram", "viber")
 SECURITY_MODES = ("starttls", "tls", "none")
 TELEGRAM_MODES = ("polling", "webhook")
+IN_DOUBT_CHOICES = ("resend", "notify")
 DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_MAX_ATTACHMENT_MB = 10.0
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -72,6 +73,7 @@ class RelayConfig:
     greeting: str | None = None
     sign_replies: bool = False
     trust_proxy: bool = False  # honour X-Forwarded-* (only behind a proxy of one's own)
+    in_doubt: str = "resend"  # a reply step cut off by a crash: "resend" or "notify"
 
 
 @dataclass(frozen=True)
@@ -314,13 +316,18 @@ def _listen(value: str) -> str | None:
 def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
     p = "relay."
     public_url = check.value(relay, "public_url", str, p, default=None, check=_public_url(check))
-    check.unknown(relay, p, {"public_url", "listen", "greeting", "sign_replies", "trust_proxy"})
+    check.unknown(
+        relay, p, {"public_url", "listen", "greeting", "sign_replies", "trust_proxy", "in_doubt"}
+    )
     return RelayConfig(
         public_url=public_url.rstrip("/") if public_url else None,
         listen=check.value(relay, "listen", str, p, default=DEFAULT_LISTEN, check=_listen),
         greeting=check.value(relay, "greeting", str, p, default=None),
         sign_replies=check.value(relay, "sign_replies", bool, p, default=False),
         trust_proxy=check.value(relay, "trust_proxy", bool, p, default=False),
+        in_doubt=check.value(
+            relay, "in_doubt", str, p, default="resend", check=_one_of(IN_DOUBT_CHOICES)
+        ),
     )
 
 

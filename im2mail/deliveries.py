@@ -96,6 +96,16 @@ class Deliveries:
                 _queue_after(db, item_id, then)
             return done
 
+    def delivery_sending(self, item_id: int, step: int | None) -> bool:
+        """Step `step` of the item is about to be sent (None: no step is). Committed before
+        the platform is called, so that after a crash the step in doubt is known."""
+        with self._archive.transaction() as db:
+            cur = db.execute(
+                "UPDATE outbox SET in_flight = ? WHERE id = ? AND state = ?",
+                (step, item_id, PENDING),
+            )
+            return cur.rowcount == 1
+
     def delivery_progress(
         self, item_id: int, progress: int, channel_message_id: str | None = None
     ) -> bool:
@@ -103,20 +113,24 @@ class Deliveries:
         the message gets channel_message_id if it had none. False when not pending."""
         with self._archive.transaction() as db:
             cur = db.execute(
-                "UPDATE outbox SET progress = ? WHERE id = ? AND state = ?",
+                "UPDATE outbox SET progress = ?, in_flight = NULL WHERE id = ? AND state = ?",
                 (progress, item_id, PENDING),
             )
             if cur.rowcount == 1 and channel_message_id is not None:
                 _mark_message(db, item_id, None, channel_message_id)
             return cur.rowcount == 1
 
-    def delivery_retry(self, item_id: int, error: str, next_try: datetime) -> bool:
+    def delivery_retry(
+        self, item_id: int, error: str, next_try: datetime, *, in_flight: bool = False
+    ) -> bool:
         """A try failed in a way worth retrying: count it, keep the error, try again at
-        next_try. False when the row was not pending."""
+        next_try. `in_flight`: the step tried stays marked as maybe sent. False when the
+        row was not pending."""
+        keep = "in_flight" if in_flight else "NULL"
         with self._archive.transaction() as db:
             cur = db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_try = ?"
-                " WHERE id = ? AND state = ?",
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_try = ?,"
+                f" in_flight = {keep} WHERE id = ? AND state = ?",
                 (_error(error), ts(next_try), item_id, PENDING),
             )
             return cur.rowcount == 1
@@ -184,7 +198,7 @@ def _settle(
     db: sqlite3.Connection, item_id: int, state: str, when: datetime, error: str | None
 ) -> bool:
     cur = db.execute(
-        "UPDATE outbox SET state = ?, attempts = attempts + 1, next_try = ?,"
+        "UPDATE outbox SET state = ?, attempts = attempts + 1, next_try = ?, in_flight = NULL,"
         " last_error = coalesce(?, last_error) WHERE id = ? AND state = ?",
         (state, ts(when), _error(error) if error is not None else None, item_id, PENDING),
     )
@@ -229,4 +243,5 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         kind=row["kind"],
         note=row["note"],
         progress=row["progress"],
+        in_flight=row["in_flight"],
     )

@@ -15,9 +15,15 @@ from . import signing, threads
 from .archive import Archive
 from .db import now
 from .mail.compose import FilePart, MailSettings, compose
-from .mail.notices import compose_colleague_warning, compose_team_notice, compose_undelivered
+from .mail.notices import (
+    compose_colleague_warning,
+    compose_in_doubt,
+    compose_team_notice,
+    compose_undelivered,
+)
 from .model import (
     COLLEAGUE,
+    IN_DOUBT,
     MESSAGE,
     TEAM,
     UNDELIVERED,
@@ -76,6 +82,8 @@ class Mailer:
         note = item.note or ""
         if item.kind == UNDELIVERED:
             return compose_undelivered(reply, conversation, reason=note, **common)
+        if item.kind == IN_DOUBT:
+            return compose_in_doubt(reply, conversation, what=note, **common)
         if item.kind == TEAM:
             name = str((reply.raw or {}).get("from_name") or "")
             to = [a for a in note.split(",") if a.strip()]

@@ -149,6 +149,13 @@ def m003_reply_deliveries(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_step_in_flight(db: sqlite3.Connection) -> None:
+    """The step of a delivery being sent right now (NULL when none): after a crash, the
+    step that may or may not have reached the platform, which has no way to tell."""
+    db.execute("ALTER TABLE outbox ADD COLUMN in_flight INTEGER")
+
+
 _CREATE_TABLE = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 )

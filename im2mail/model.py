@@ -151,6 +151,7 @@ MESSAGE = "message"
 UNDELIVERED = "undelivered"  # to the reply's author: it did not reach the customer (note: why)
 TEAM = "team"  # to the other managers: a colleague answered (note: their addresses)
 COLLEAGUE = "colleague"  # to the reply's author: a colleague had just answered (note: who)
+IN_DOUBT = "in-doubt"  # to the reply's author: part of it may not have gone (note: which)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class OutboxItem:
     kind: str = MESSAGE
     note: str | None = None
     progress: int = 0  # steps of the delivery done (a long text sent in several messages)
+    in_flight: int | None = None  # the step being sent when the relay last stopped, if any
 
 
 @dataclass(frozen=True)

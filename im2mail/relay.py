@@ -136,7 +136,13 @@ class Relay:
         self.chat_outbox = ChatOutbox(
             self.archive,
             self.channels,
-            SenderSettings(mail.address, mail.managers, bots, self.cfg.relay.sign_replies),
+            SenderSettings(
+                mail.address,
+                mail.managers,
+                bots,
+                self.cfg.relay.sign_replies,
+                resend_in_doubt=self.cfg.relay.in_doubt == "resend",
+            ),
             self.outbox.notify,
         )
         self.replies = ReplyIntake(

@@ -4,8 +4,10 @@ outbound.py archives a reply with an outbox row (target 'channel'); ChatOutbox t
 due rows oldest first and sends each through the conversation's channel, as the steps
 `channel.plan` makes of it (text pieces, pictures, files: one platform call each). Each
 step done is recorded before the next is sent, so a delivery resumed after a crash or a
-retry sends nothing twice; a crash between a step's call and its record sends that one
-step again (at least once).
+retry sends nothing twice. A crash between a step's call and its record leaves that one
+step in doubt (recorded as in flight before the call): sent again (at least once, the
+default) or, with relay.in_doubt = "notify", not sent again and its author told (at most
+once, never silently).
 
 What a try leads to:
 - every step sent                 -> sent; the other managers get a team notice
@@ -33,7 +35,7 @@ from .channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected
 from .db import now
 from .deliveries import backoff_delay
 from .mail.compose import new_message_id
-from .model import TEAM, UNDELIVERED, Conversation, Message, OutboxItem
+from .model import IN_DOUBT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
 
 log = logging.getLogger("im2mail.sender")
 
@@ -48,6 +50,7 @@ class SenderSettings:
     managers: tuple[str, ...]
     bots: frozenset[str]  # configured bot names: a reply to another bot can never go
     sign_replies: bool = False
+    resend_in_doubt: bool = True  # relay.in_doubt: "resend" (True) or "notify" (False)
 
 
 class GiveUp(Exception):
@@ -167,11 +170,16 @@ class ChatOutbox:
             steps = channel.plan(self._text(reply), files)
             chat = conversation.customer.external_id
             first = reply.channel_message_id
+            skipped: list[int] = []
             for number in range(item.progress, len(steps)):
-                await self._wait_turn(chat)
-                ids = await channel.send_step(chat, steps[number])
-                self._last_sent[chat] = time.monotonic()
-                first = first or (ids[0] if ids else None)
+                if number == item.in_flight and self._skip_in_doubt(reply, number):
+                    skipped.append(number)
+                else:
+                    await self._wait_turn(chat)
+                    await asyncio.to_thread(queue.delivery_sending, item.id, number)
+                    ids = await channel.send_step(chat, steps[number])
+                    self._last_sent[chat] = time.monotonic()
+                    first = first or (ids[0] if ids else None)
                 if number + 1 < len(steps):
                     await asyncio.to_thread(queue.delivery_progress, item.id, number + 1, first)
         except GiveUp as e:
@@ -185,12 +193,15 @@ class ChatOutbox:
             await self._failed(item, e.reason)
             return
         except ChannelError as e:
-            await self._retry(item, e.reason, getattr(e, "seconds", None))
+            in_doubt = getattr(e, "maybe_sent", False) and not self.settings.resend_in_doubt
+            await self._retry(item, e.reason, getattr(e, "seconds", None), in_doubt=in_doubt)
             return
         except _NotRunning as e:
             await self._retry(item, str(e), None)
             return
         then = self._team_notice(reply)
+        if skipped:
+            then.append(self._in_doubt_notice(skipped, len(steps)))
         await asyncio.to_thread(
             queue.delivery_sent, item.id, now(), channel_message_id=first, then=then
         )
@@ -252,6 +263,30 @@ class ChatOutbox:
         mid = new_message_id(self.settings.mailbox)
         return [OutboxItem("mail", email_message_id=mid, kind=TEAM, note=note)]
 
+    def _skip_in_doubt(self, reply: Message, number: int) -> bool:
+        """The relay stopped while step `number` was being sent: the platform may or may not
+        have it, and neither Telegram nor Viber can be asked. Sent again (the customer may
+        get it twice) unless relay.in_doubt is "notify" (not sent again; the author is told)."""
+        if self.settings.resend_in_doubt:
+            log.warning(
+                "reply #%s: sending part %d again; it was being sent when im2mail stopped, "
+                "so the customer may get it twice", reply.id, number + 1,
+            )  # fmt: skip
+            return False
+        log.warning(
+            "reply #%s: part %d was being sent when im2mail stopped; not sending it again "
+            '(relay.in_doubt = "notify"), telling its author', reply.id, number + 1,
+        )  # fmt: skip
+        return True
+
+    def _in_doubt_notice(self, skipped: list[int], steps: int) -> OutboxItem:
+        parts = ", ".join(str(n + 1) for n in skipped)
+        what = "your reply" if steps == 1 else f"part {parts} of {steps} of your reply"
+        return OutboxItem(
+            "mail", email_message_id=new_message_id(self.settings.mailbox), kind=IN_DOUBT,
+            note=what,
+        )  # fmt: skip
+
     def _mark_blocked(self, item: OutboxItem) -> None:
         _, conversation = self._load(item)
         if conversation.customer.id is not None:
@@ -269,14 +304,20 @@ class ChatOutbox:
         log.error("reply #%s not delivered: %s; telling its author", item.message_id, reason)
         self.mail_queued()
 
-    async def _retry(self, item: OutboxItem, reason: str, seconds: float | None) -> None:
+    async def _retry(
+        self, item: OutboxItem, reason: str, seconds: float | None, *, in_doubt: bool = False
+    ) -> None:
+        """Try again later; `in_doubt`: the step may have gone out (a timeout after the
+        request left) and stays marked in flight, so the next try treats it as a crash's."""
         tries = item.attempts + 1
         if tries >= self._max_tries:
             await self._failed(item, f"still failing after {tries} tries: {reason}")
             return
         delay = seconds if seconds is not None else self._backoff(tries)
         when: datetime = now() + timedelta(seconds=delay)
-        await asyncio.to_thread(self.archive.deliveries.delivery_retry, item.id, reason, when)
+        await asyncio.to_thread(
+            self.archive.deliveries.delivery_retry, item.id, reason, when, in_flight=in_doubt
+        )
         log.warning("reply #%s not delivered (try %d): %s; next try in %.0f s",
                     item.message_id, tries, reason, delay)  # fmt: skip
 

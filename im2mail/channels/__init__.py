@@ -76,7 +76,9 @@ class Conflict(ChannelError):
 
 
 class RetryLater(ChannelError):
-    """A temporary failure; `seconds` is the platform's own wait (429), else None."""
+    """A temporary failure; `seconds` is the platform's own wait (429), else None.
+    `maybe_sent`: the request reached the platform and its answer did not come back (a
+    read timeout), so the platform may have acted on it."""
 
     def __init__(
         self,
@@ -86,9 +88,11 @@ class RetryLater(ChannelError):
         seconds: float | None = None,
         reason: str | None = None,
         sent: Sequence[str] = (),
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message, hint, reason=reason, sent=sent)
         self.seconds = seconds
+        self.maybe_sent = maybe_sent
 
 
 class FileTooBig(ChannelError):

@@ -319,7 +319,7 @@ class Telegram(ChannelBase):
         if isinstance(e, tg_error.BadRequest | tg_error.ChatMigrated):
             return Rejected(f"{where}: {reason}", reason=reason)
         if isinstance(e, tg_error.NetworkError):  # timeouts, 5xx, connection failures
-            return RetryLater(f"{where}: {reason}", reason=reason)
+            return RetryLater(f"{where}: {reason}", reason=reason, maybe_sent=_maybe_sent(e))
         return Rejected(f"{where}: {reason}", reason=reason)
 
 
@@ -337,6 +337,16 @@ def _conflict_hint(reason: str) -> str:
 def _seconds(e: tg_error.RetryAfter) -> float:
     value = e.retry_after  # a timedelta with PTB_TIMEDELTA set, else int
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _maybe_sent(e: tg_error.TelegramError) -> bool:
+    """A timeout after the request went out: Telegram may have acted on it. PTB raises
+    TimedOut from httpx's exception, which says whether the request ever left."""
+    import httpx
+
+    if not isinstance(e, tg_error.TimedOut):
+        return False
+    return not isinstance(e.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _quiet_httpx() -> None:

@@ -347,10 +347,11 @@ class _Requests(ApiRequestSender):
         body = json.dumps(json.loads(payload), ensure_ascii=False).encode("utf-8")
         try:
             response = self.session.post(url, data=body, timeout=self.timeout)
-        except requests.Timeout:
+        except requests.Timeout as e:
             raise RetryLater(
                 f"{self.who}: Viber did not answer {endpoint} within {self.timeout:g} s",
                 reason="Viber did not answer in time",
+                maybe_sent=not isinstance(e, requests.ConnectTimeout),
             ) from None
         except requests.RequestException as e:
             raise RetryLater(

@@ -3,6 +3,8 @@
 - `compose_undelivered`: to the reply's author, the reply did not reach the customer.
 - `compose_team_notice`: to the other managers, a colleague answered the customer.
 - `compose_colleague_warning`: to the reply's author, a colleague had answered first.
+- `compose_in_doubt`: to the reply's author, part of the reply may not have gone out (the
+  relay stopped while sending it, and relay.in_doubt = "notify" keeps it from resending).
 
 Each is in the conversation's thread as an answer to the manager's reply email: same
 Subject, In-Reply-To and the end of References at the reply's Message-ID, and Reply-To the
@@ -140,6 +142,39 @@ def compose_colleague_warning(
     quotes = _your_reply(reply)
     plain = plain_text([lead], *_plain_quotes(quotes), ["-- ", footer])
     set_body(msg, plain, notice_html(title=msg["Subject"], lead=lead, quotes=quotes, footer=footer))
+    return msg
+
+
+def compose_in_doubt(
+    reply: Message,
+    conversation: Conversation,
+    *,
+    what: str,
+    settings: MailSettings,
+    message_id: str,
+    date: datetime,
+    history: Sequence[Message] = (),
+) -> EmailMessage:
+    """Tell the manager who wrote `reply` that `what` ("your reply", "part 2 of 3 of your
+    reply") was being sent when im2mail stopped: the messenger may or may not have it, and
+    im2mail did not send it again, so that the customer does not get it twice."""
+    to = [Address(addr_spec=reply.author)]
+    msg = _notice_headers(reply, conversation, to, settings, message_id, date, history)
+    channel, name = _customer(conversation)
+    what = clean(what) or "your reply"
+    lead = (
+        f"{what[0].upper()}{what[1:]} may not have reached {name} in {channel}: im2mail "
+        f"stopped while sending it, and {channel} can't be asked whether it arrived."
+    )
+    advice = (
+        "It was not sent again, so that the customer doesn't get it twice. If it matters, "
+        "reply to this email: your answer goes to the customer."
+    )
+    footer = 'This is an automatic notice from im2mail (relay.in_doubt = "notify").'
+    quotes = _your_reply(reply)
+    plain = plain_text([lead], [advice], *_plain_quotes(quotes), ["-- ", footer])
+    html = notice_html(title=msg["Subject"], lead=f"{lead} {advice}", quotes=quotes, footer=footer)
+    set_body(msg, plain, html)
     return msg
 
 

@@ -25,7 +25,10 @@ what verdict() checks:
   while it sends the next one, so the last two the server accepted before a kill.
 - Replies: each send is recorded before the next; a kill between Telegram's answer and
   the record sends that one message again (the Bot API has no idempotency key, so no
-  client can do better): only the last message sent before a kill.
+  client can do better): only the last message sent before a kill. With
+  relay.in_doubt = "notify" (in_doubt="notify" here) that message is not sent again:
+  replies go at most once, and a reply in doubt gets a notice to its author instead
+  ("may not have reached"), so nothing is lost silently.
 - Telegram updates and IMAP mails seen again after a restart (offset not confirmed yet,
   mail not moved yet) are recognized and dropped: any other copy is "unexplained".
 """
@@ -74,6 +77,8 @@ class Verdict:
     split_ids: list[str] = field(default_factory=list)  # mailed under two Message-IDs
     mail_copies: int = 0  # raw extra copies of emails (customer messages and notices)
     reply_copies: int = 0  # extra sends of replies to Telegram
+    in_doubt: int = 0  # replies whose author was told they may not have arrived ("notify")
+    in_doubt_arrived: int = 0  # of those, how many Telegram did get
     unexplained: list[str] = field(default_factory=list)  # copies no kill accounts for
     foreign: int = 0  # emails neither a customer message nor a notice about a reply
 
@@ -94,6 +99,8 @@ class Verdict:
             f"emails under two Message-IDs: {len(self.split_ids)} {self.split_ids[:10]}",
             f"raw copies (at a kill, allowed): {self.mail_copies} emails (same Message-ID), "
             f"{self.reply_copies} replies",
+            f"replies in doubt, author told: {self.in_doubt} "
+            f"({self.in_doubt_arrived} of them had arrived)",
             f"unexplained copies: {len(self.unexplained)} {self.unexplained[:10]}; "
             f"foreign emails: {self.foreign}",
         ]
@@ -107,6 +114,7 @@ class Tally:
 
     mails: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     notices: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    in_doubt: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     sent: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     latest: dict[int, EmailMessage] = field(default_factory=dict)  # customer -> last email
     foreign: int = 0
@@ -119,8 +127,12 @@ class Tally:
         for position in range(self.mails_read, mails):
             received = messages[position]
             email, message_id = received.message, received.message_id or ""
-            if email["Auto-Submitted"]:  # a team notice, in the thread of the reply
-                self.notices[str(email["In-Reply-To"] or "").strip()].append((position, message_id))
+            if email["Auto-Submitted"]:  # a notice, in the thread of the reply
+                answers = str(email["In-Reply-To"] or "").strip()
+                if "may not have reached" in email.get_body(("plain",)).get_content():
+                    self.in_doubt[answers].append((position, message_id))
+                else:
+                    self.notices[answers].append((position, message_id))
                 continue
             body = email.get_body(("plain",))
             found = MARK.findall(body.get_content() if body is not None else "")
@@ -149,7 +161,9 @@ class CrashRig:
         seed: int,
         customers: int = 20,
         recovery_kills: float = 0.25,  # how often a restarted relay is killed again
+        in_doubt: str = "resend",  # relay.in_doubt
     ) -> None:
+        self.in_doubt = in_doubt
         self.home, self.tg, self.smtp, self.imap = home, tg, smtp, imap
         self.seed, self.rng = seed, random.Random(seed)
         self.customer_count = customers
@@ -167,7 +181,8 @@ class CrashRig:
         emails are what managers reply to)."""
         self.token = self.tg.add_bot("shop_bot", "Shop")
         self.port = write_home(self.home, api_url=self.tg.url, token=self.token,
-                               smtp_port=self.smtp.port, imap=self.imap, greeting=None)  # fmt: skip
+                               smtp_port=self.smtp.port, imap=self.imap, greeting=None,
+                               extra_relay=f'in_doubt = "{self.in_doubt}"\n')  # fmt: skip
         self.mailbox = await asyncio.to_thread(Mailbox, self.imap)
         self.customers = [
             self.tg.customer(f"Клієнт{n}", "Тестовий") for n in range(self.customer_count)
@@ -247,8 +262,14 @@ class CrashRig:
         mail_budget: Counter[int] = Counter()
         sent_budget: Counter[int] = Counter()
         v.foreign += len(set(tally.notices) - set(self.replies.values()))
+        v.foreign += len(set(tally.in_doubt) - set(self.replies.values()))
         v.lost_messages = [m for m in self.authors if m not in tally.mails]
-        v.lost_replies = [r for r in self.replies if r not in tally.sent]
+        told = {r for r, mid in self.replies.items() if mid in tally.in_doubt}
+        v.lost_replies = [r for r in self.replies if r not in tally.sent and r not in told]
+        v.in_doubt = len(told)
+        v.in_doubt_arrived = len(told & set(tally.sent))
+        if self.in_doubt == "resend" and told:
+            v.unexplained.append(f"in-doubt notices while resending: {sorted(told)[:10]}")
         copies_by_name = dict(tally.mails)
         for marker, message_id in self.replies.items():
             notices = tally.notices.get(message_id)
@@ -256,6 +277,8 @@ class CrashRig:
                 copies_by_name[f"notice of {marker}"] = notices
             else:
                 v.lost_notices.append(marker)
+            if marker in told:
+                copies_by_name[f"in-doubt notice of {marker}"] = tally.in_doubt[message_id]
         for name, copies in copies_by_name.items():
             if len({message_id for _, message_id in copies}) > 1:
                 v.split_ids.append(name)
@@ -265,7 +288,9 @@ class CrashRig:
                 v.unexplained.append(f"{name} mailed at {positions}")
         for marker, positions in tally.sent.items():
             v.reply_copies += len(positions) - 1
-            if not _explained(positions, sent_bounds, SENT_IN_DOUBT, sent_budget):
+            if self.in_doubt == "notify" and len(positions) > 1:
+                v.unexplained.append(f"{marker} sent at {positions}, at most once promised")
+            elif not _explained(positions, sent_bounds, SENT_IN_DOUBT, sent_budget):
                 v.unexplained.append(f"{marker} sent at {positions}")
         return v
 
@@ -329,7 +354,10 @@ class CrashRig:
         """Every customer message so far mailed, every reply so far sent (the tally only
         holds markers of ours)."""
         tally = self.tally
-        return len(tally.mails) == len(self.authors) and len(tally.sent) == len(self.replies)
+        accounted = {
+            r for r, mid in self.replies.items() if r in tally.sent or mid in tally.in_doubt
+        }
+        return len(tally.mails) == len(self.authors) and len(accounted) == len(self.replies)
 
     def _stuck(self, timeout: float) -> str:
         unmailed = [m for m in self.authors if m not in self.tally.mails]

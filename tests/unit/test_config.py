@@ -177,3 +177,12 @@ def test_attachment_limit(tmp_path):
         load_text(
             tmp_path, VALID_CONFIG.replace("[mail.smtp]", 'max_attachment_mb = "5"\n[mail.smtp]')
         )
+
+
+def test_in_doubt_defaults_to_resend_and_takes_notify(tmp_path):
+    assert load_text(tmp_path, VALID_CONFIG).relay.in_doubt == "resend"
+    notify = VALID_CONFIG.replace("[relay]\n", '[relay]\nin_doubt = "notify"\n', 1)
+    assert load_text(tmp_path, notify).relay.in_doubt == "notify"
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, VALID_CONFIG.replace("[relay]\n", '[relay]\nin_doubt = "skip"\n', 1))
+    assert "relay.in_doubt: expected one of: resend, notify" in caught.value.message

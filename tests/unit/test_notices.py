@@ -12,6 +12,7 @@ import pytest
 from im2mail.mail.compose import new_message_id, subject
 from im2mail.mail.notices import (
     compose_colleague_warning,
+    compose_in_doubt,
     compose_team_notice,
     compose_undelivered,
 )
@@ -47,6 +48,11 @@ def warning(answer: Message, **kw):
     return wire(compose_colleague_warning(answer, CONV, **_common(answer), **kw))
 
 
+def in_doubt(answer: Message, **kw):
+    kw.setdefault("what", "part 2 of 3 of your reply")
+    return wire(compose_in_doubt(answer, CONV, **_common(answer), **kw))
+
+
 def _common(answer: Message) -> dict:
     return {
         "settings": SETTINGS,
@@ -56,7 +62,7 @@ def _common(answer: Message) -> dict:
     }
 
 
-NOTICES = pytest.mark.parametrize("notice", [undelivered, team, warning])
+NOTICES = pytest.mark.parametrize("notice", [undelivered, team, warning, in_doubt])
 
 
 # -- every notice ---------------------------------------------------------------------------
@@ -120,6 +126,19 @@ def test_undelivered_goes_to_the_author_with_the_platforms_reason() -> None:
 def test_undelivered_without_a_reason_says_so() -> None:
     email = undelivered(reply(), reason="  ")
     assert "> no reason given" in plain(email)
+
+
+# -- in doubt -------------------------------------------------------------------------------
+
+
+def test_in_doubt_tells_the_author_which_part_may_be_missing_and_what_to_do() -> None:
+    email = in_doubt(reply())
+    assert [a.addr_spec for a in email["To"].addresses] == ["anna@shop.example"]
+    text = plain(email)
+    assert "Part 2 of 3 of your reply may not have reached Олена Петренко in Telegram" in text
+    assert "It was not sent again" in text and "reply to this email" in text
+    assert "Your reply:\n> Ось рахунок на 500 візиток" in text
+    assert "may not have reached" in html(email)
 
 
 # -- team notice ----------------------------------------------------------------------------

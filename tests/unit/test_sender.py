@@ -14,7 +14,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
 from im2mail.db import now
-from im2mail.model import TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
+from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
 from im2mail.sender import ChatOutbox, SenderSettings
 from tests.support.chats import customer
 
@@ -178,3 +178,84 @@ async def test_steps_to_one_chat_are_paced(archive, channel):
     started = time.monotonic()
     await outbox_for(archive, channel, pace=0.2).flush()
     assert time.monotonic() - started >= 0.4
+
+
+class Killed(BaseException):
+    """kill -9 at a moment of our choosing: nothing after it runs."""
+
+
+class KilledWhileSending(ScriptedChannel):
+    """The relay dies during send number `at` (1-based), after the platform took it when
+    `arrived`: nothing of the call is recorded by the relay."""
+
+    def __init__(self, at: int, arrived: bool) -> None:
+        super().__init__()
+        self.at, self.arrived, self.calls = at, arrived, 0
+
+    async def send_step(self, chat_id: str, step: Step) -> list[str]:
+        self.calls += 1
+        if self.calls == self.at:
+            if self.arrived:
+                self.sent.append((chat_id, step))
+            raise Killed
+        return await super().send_step(chat_id, step)
+
+
+async def crash_then_restart(archive, text: str, at: int, arrived: bool, settings):
+    """Deliver `text` (pieces of 10), killed during send `at`, then a restarted relay
+    (a new ChatOutbox on the same archive) finishes. Returns the texts the customer got."""
+    queue_reply(archive, text)
+    channel = KilledWhileSending(at, arrived)
+    with pytest.raises(Killed):
+        await ChatOutbox(archive, {"shop": channel}, settings, pace=0).flush()
+    assert archive.deliveries.due_deliveries("channel", now(), 5)[0].in_flight == at - 1
+    await ChatOutbox(archive, {"shop": channel}, settings, pace=0).flush()
+    return [step.text for _, step in channel.sent]
+
+
+NOTIFY = SenderSettings(**{**SETTINGS.__dict__, "resend_in_doubt": False})
+
+
+async def test_a_step_in_doubt_after_a_crash_is_sent_again_by_default(archive):
+    got = await crash_then_restart(archive, "a" * 10 + "b" * 10 + "c" * 5, 2, True, SETTINGS)
+    assert got == ["a" * 10, "b" * 10, "b" * 10, "c" * 5]  # at least once: "b" twice
+    assert [r[1:3] for r in rows(archive)] == [("message", "sent"), (TEAM, "pending")]
+
+
+async def test_with_in_doubt_notify_the_step_is_not_resent_and_its_author_is_told(archive):
+    got = await crash_then_restart(archive, "a" * 10 + "b" * 10 + "c" * 5, 2, True, NOTIFY)
+    assert got == ["a" * 10, "b" * 10, "c" * 5]  # at most once: "b" not again
+    assert rows(archive) == [
+        ("channel", "message", "sent", None, 2, 1),
+        ("mail", TEAM, "pending", PETRO, 0, 0),
+        ("mail", IN_DOUBT, "pending", "part 2 of 3 of your reply", 0, 0),
+    ]
+
+
+async def test_in_doubt_notify_when_the_step_never_arrived_still_tells_the_author(archive):
+    got = await crash_then_restart(archive, "Так, 350 грн", 1, False, NOTIFY)
+    assert got == ["рн"]  # only the second piece: the first is in doubt, so not sent
+    assert rows(archive)[-1][1:4] == (IN_DOUBT, "pending", "part 1 of 2 of your reply")
+
+
+async def test_a_single_message_in_doubt_is_called_your_reply(archive):
+    got = await crash_then_restart(archive, "Так", 1, True, NOTIFY)
+    assert got == ["Так"]
+    assert rows(archive)[-1][1:4] == (IN_DOUBT, "pending", "your reply")
+
+
+async def test_nothing_is_in_doubt_after_a_step_fails_or_the_reply_goes(archive, channel):
+    queue_reply(archive, "x" * 15)
+    channel.errors = [None, RetryLater("502", seconds=0.2)]
+    sender = outbox_for(archive, channel)
+    await sender.flush()
+    (item,) = archive.deliveries.due_deliveries("channel", now() + timedelta(hours=1), 5)
+    assert (item.progress, item.in_flight) == (1, None)  # the 502'd step is known not sent
+    await asyncio.sleep(0.25)
+    await sender.flush()
+    assert rows(archive)[0][2] == "sent"
+    with archive.reading() as db:
+        assert (
+            db.execute("SELECT in_flight FROM outbox WHERE target = 'channel'").fetchone()[0]
+            is None
+        )
