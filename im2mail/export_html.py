@@ -16,7 +16,7 @@ import html
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +73,11 @@ def write(archive: Archive, selection: Selection, folder: Path, progress: Progre
     return written
 
 
+# No script at all; pictures inline (an export) or also from the relay itself (a transcript)
+EXPORT_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+TRANSCRIPT_POLICY = "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'"
+
+
 def _pages(
     archive: Archive,
     found: Iterable[tuple[Conversation, list[Message]]],
@@ -81,22 +86,13 @@ def _pages(
     progress: Progress,
 ) -> list[Row]:
     page = _environment().get_template("conversation.html.j2")
-    files = _Files(archive, folder / "files")
+    files = Files(archive, _Placer(archive, folder / "files").place)
     rows = []
     for conversation, chat in found:
         shown, last = _chat(chat, files)
         name = f"conversation-{conversation.id}.html"
         (folder / name).write_text(
-            page.render(
-                title=subject(conversation),
-                conversation=conversation,
-                customer=conversation.customer,
-                details=_details(conversation),
-                chat=shown,
-                lang="uk",
-                exported=exported,
-            ),
-            encoding="utf-8",
+            render_page(page, conversation, shown, exported, index=True), encoding="utf-8"
         )
         rows.append(Row(conversation.id, conversation.customer.display_name,
                         _channel(conversation), len(chat), last, name))  # fmt: skip
@@ -151,6 +147,35 @@ def _chunk_pages(job: tuple[Path, Path, Path, str, tuple[Conversation, ...]]) ->
         return _pages(archive, found, folder, exported, lambda n: None)
 
 
+def render_page(
+    page: jinja2.Template, conversation: Conversation, shown: Markup, exported: str, *, index: bool
+) -> str:
+    """A conversation's page around its messages (from _chat). `index`: a page of an
+    export, beside index.html; else a transcript the relay serves on its own."""
+    return page.render(
+        title=subject(conversation),
+        conversation=conversation,
+        customer=conversation.customer,
+        details=_details(conversation),
+        chat=shown,
+        lang="uk",
+        exported=exported,
+        index=index,
+        policy=EXPORT_POLICY if index else TRANSCRIPT_POLICY,
+    )
+
+
+def transcript(archive: Archive, conversation: Conversation, link: Linker) -> str:
+    """One conversation as a web page for the relay to serve (/c/<signed id>): the page
+    of an export, except that files and large pictures are `link`s to the relay."""
+    from .export import messages
+
+    files = Files(archive, link, inline=False)
+    shown, _ = _chat(messages(archive, conversation.id or 0), files)
+    page = _environment().get_template("conversation.html.j2")
+    return render_page(page, conversation, shown, _stamp(now()), index=False)
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("im2mail", "templates"),
@@ -170,12 +195,13 @@ _MESSAGE = (
 )
 _TEXT = '<div class="text">{html}</div>\n'
 _IMAGE = '<img src="data:{mime};base64,{data}" alt="{name}">\n'
+_IMAGE_LINK = '<img src="{href}" alt="{name}">\n'
 _FILE_LINK = '<p class="file">📎 <a href="{href}">{name}</a> <span>{size}</span></p>\n'
 _FILE = '<p class="file">📎 {name} <span>{size}</span></p>\n'
 _MARKS = ' <span class="marks" title="{title}">{marks}</span>'
 
 
-def _chat(found: Iterable[Message], files: _Files) -> tuple[Markup, str]:
+def _chat(found: Iterable[Message], files: Files) -> tuple[Markup, str]:
     """The conversation's messages as HTML, and when the last one was."""
     out: list[str] = []
     day, last = "", None
@@ -191,7 +217,7 @@ def _chat(found: Iterable[Message], files: _Files) -> tuple[Markup, str]:
     return Markup("".join(out)), _stamp(last) if last else ""
 
 
-def _message(message: Message, local: datetime, files: _Files) -> str:
+def _message(message: Message, local: datetime, files: Files) -> str:
     body = []
     text = message.text
     if not text.strip() and not message.attachments:
@@ -211,26 +237,44 @@ def _message(message: Message, local: datetime, files: _Files) -> str:
     )
 
 
-class _Files:
-    """Attachments on the pages: pictures inline, other files under files/, each once."""
+Linker = Callable[[Attachment], "str | None"]  # a file's href, or None: not available
+
+
+class Files:
+    """Attachments on the pages: pictures inline (or, not `inline`, from `link` too), other
+    files by `link`."""
+
+    def __init__(self, archive: Archive, link: Linker, *, inline: bool = True) -> None:
+        self.archive = archive
+        self.link = link
+        self.inline = inline
+
+    def shown(self, a: Attachment) -> str:
+        picture = a.mime in INLINE_IMAGES and a.size <= INLINE_IMAGE_LIMIT
+        if picture and not self.inline and a.sha256 is not None:
+            href = self.link(a)
+            if href is not None:
+                return _IMAGE_LINK.format(href=_escape(href), name=_escape(a.filename))
+        data = file_bytes(self.archive, a) if picture and self.inline else None
+        if data is not None and len(data) <= INLINE_IMAGE_LIMIT:
+            encoded = base64.b64encode(data).decode("ascii")
+            return _IMAGE.format(mime=a.mime, data=encoded, name=_escape(a.filename))
+        size = human_size(a.size)
+        href = self.link(a) if a.sha256 is not None else None
+        if href is None:
+            return _FILE.format(name=_escape(a.filename), size=_escape(size + ", not kept"))
+        return _FILE_LINK.format(href=_escape(href), name=_escape(a.filename), size=size)
+
+
+class _Placer:
+    """An export's files under files/ (each once), linked relative to the pages."""
 
     def __init__(self, archive: Archive, folder: Path) -> None:
         self.archive = archive
         self.folder = folder
         self.placed: dict[tuple[str, str], str] = {}  # (sha256, name) -> href
 
-    def shown(self, a: Attachment) -> str:
-        data = file_bytes(self.archive, a) if a.mime in INLINE_IMAGES else None
-        if data is not None and len(data) <= INLINE_IMAGE_LIMIT:
-            encoded = base64.b64encode(data).decode("ascii")
-            return _IMAGE.format(mime=a.mime, data=encoded, name=_escape(a.filename))
-        size = human_size(a.size)
-        href = self._place(a)
-        if href is None:
-            return _FILE.format(name=_escape(a.filename), size=_escape(size + ", not kept"))
-        return _FILE_LINK.format(href=_escape(href), name=_escape(a.filename), size=size)
-
-    def _place(self, a: Attachment) -> str | None:
+    def place(self, a: Attachment) -> str | None:
         """The file as files/<hash>-<name> (a hard link to the blob where possible, else a
         copy), as a link relative to the page; None when the archive does not have it."""
         if a.sha256 is None:

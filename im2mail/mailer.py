@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from . import signing, threads
+from . import signing, threads, transcripts
 from .archive import Archive
 from .db import now
 from .mail.compose import FilePart, MailSettings, compose
@@ -68,6 +68,7 @@ class Mailer:
             history=threads.history(self.archive, conversation.id, parts[0].id or 0),
             files=files,
             edited=message.edited,
+            transcript=self.transcript(conversation),
         )
 
     def _notice(self, item: OutboxItem, reply: Message, conversation: Conversation) -> EmailMessage:
@@ -103,6 +104,12 @@ class Mailer:
         if a.size <= self.settings.max_attachment_bytes:
             data = self.archive.blob_path(a.sha256).read_bytes()
         return FilePart(a.filename, a.mime, a.size, data=data, link=self.link(a))
+
+    def transcript(self, conversation: Conversation) -> str | None:
+        """The link to the whole conversation as a web page, when the relay is public."""
+        if not self.links.public_url or conversation.id is None:
+            return None
+        return transcripts.link(self.links.public_url, self.links.signing_key, conversation.id)
 
     def link(self, a: Attachment) -> str | None:
         if not self.links.public_url or a.id is None:

@@ -69,6 +69,7 @@ class Relay:
         from .mail.outbox import MailOutbox
         from .mail.smtp import SmtpSettings
         from .mailer import LinkSettings, Mailer
+        from .transcripts import Transcripts
         from .web import WebServer
 
         where, mail = paths(), self.cfg.mail
@@ -104,6 +105,7 @@ class Relay:
         host, _, port = self.cfg.relay.listen.rpartition(":")
         self.web = WebServer(host.strip("[]"), int(port), trust_proxy=self.cfg.relay.trust_proxy)
         self.web.serve_files(self._served_file)
+        self.web.serve_transcripts(Transcripts(self.archive, self.keys.signing_key).render)
 
     def _channel_options(self, bot: BotConfig) -> dict:
         """A channel that sends files by URL (Viber) gets signed links to the blob store on

@@ -1,16 +1,18 @@
-"""The relay's one small HTTP server: webhooks, file links, health.
+"""The relay's one small HTTP server: webhooks, file links, transcripts, health.
 
 Routes: POST /telegram/<bot> and /viber/<bot> (webhooks), GET /f/<signed id> (files too
-big to attach), GET /healthz. The server knows no platform: the relay registers, per
-webhook, a check that sees the headers and raw bytes (secret token, HMAC) and a handler
-that stores the update. The check runs before anything parses the body; a failed check is
-403 and a log line. The handler's success is the 200 that tells the platform the update is
-stored (DESIGN: nothing is acknowledged before it is stored). A handler may return a JSON
-object to answer with (Viber takes a welcome message as the answer to conversation_started).
+big to attach), GET /c/<signed id> (a conversation's transcript page), GET /healthz. The
+server knows no platform: the relay registers, per webhook, a check that sees the headers
+and raw bytes (secret token, HMAC) and a handler that stores the update. The check runs
+before anything parses the body; a failed check is 403 and a log line. The handler's
+success is the 200 that tells the platform the update is stored (DESIGN: nothing is
+acknowledged before it is stored). A handler may return a JSON object to answer with
+(Viber takes a welcome message as the answer to conversation_started).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +27,15 @@ from .errors import redact
 log = logging.getLogger("im2mail.web")
 
 DEFAULT_MAX_BODY = 1024 * 1024  # Telegram updates are a few KiB; 1 MiB is plenty
+# A transcript holds what customers wrote: no script runs, the signed link in its address
+# is not sent to the sites its links lead to, and no cache keeps a copy.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src data: 'self'; "
+    "style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+}
 
 Check = Callable[[Mapping[str, str], bytes], bool]
 Handler = Callable[[bytes], Awaitable[dict[str, Any] | None]]
@@ -79,6 +90,7 @@ class WebServer:
         self.ready = False  # /healthz answers 200 only once the relay says so
         self._webhooks: dict[tuple[str, str], _Webhook] = {}
         self._files: Callable[[str], ServedFile | None] = lambda token: None
+        self._transcripts: Callable[[str], str | None] = lambda token: None
         middlewares = [_forwarded] if trust_proxy else []
         self._app = web.Application(client_max_size=max_body, middlewares=middlewares)
         self._app.add_routes(
@@ -89,6 +101,7 @@ class WebServer:
                 # The name after the token is for platforms that judge a file by its URL's
                 # ending (Viber wants .jpg/.png pictures, .mp4 videos); it is not trusted.
                 web.get("/f/{token}/{name}", self._file),
+                web.get("/c/{token}", self._transcript),
             ]
         )
         self._runner: web.AppRunner | None = None
@@ -99,6 +112,11 @@ class WebServer:
     def serve_files(self, resolve: Callable[[str], ServedFile | None]) -> None:
         """resolve(token) gives the file for a signed link, or None (answered 404)."""
         self._files = resolve
+
+    def serve_transcripts(self, render: Callable[[str], str | None]) -> None:
+        """render(token) gives a transcript page for a signed link, or None (404). It
+        reads the archive, so it runs in a worker thread."""
+        self._transcripts = render
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
@@ -147,6 +165,12 @@ class WebServer:
         if answer is not None:
             return web.json_response(answer)
         return web.Response(text="ok\n")
+
+    async def _transcript(self, request: web.Request) -> web.Response:
+        page = await asyncio.to_thread(self._transcripts, request.match_info["token"])
+        if page is None:
+            return web.Response(status=404, text="not found\n")
+        return web.Response(text=page, content_type="text/html", headers=_PAGE_HEADERS)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         served = self._files(request.match_info["token"])

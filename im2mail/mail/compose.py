@@ -111,6 +111,7 @@ def compose(
     history: Sequence[Message] = (),
     files: Sequence[FilePart] = (),
     edited: bool = False,
+    transcript: str | None = None,
 ) -> EmailMessage:
     """The email for one customer message, or for an album (several `parts` sharing a
     media_group_id, in order), to the managers.
@@ -119,7 +120,8 @@ def compose(
     is the same email. `history` is the conversation's earlier messages, oldest first;
     those with an `email_message_id` (our emails and the managers' replies) are the thread
     this email continues. `edited`: the part is a new version of an earlier message (a
-    Telegram `edited_message`); the email says "(edited)".
+    Telegram `edited_message`); the email says "(edited)". `transcript`: a link to the
+    whole conversation as a web page (for a manager who joins late).
     """
     if not parts:
         raise ValueError("compose needs at least one message")
@@ -136,8 +138,9 @@ def compose(
         p.line.text + (f"; download: {p.line.link}" if p.line.link else "") for p in placed
     ]
     shown = ["(edited) " + (texts[0] if texts else ""), *texts[1:]] if edited else texts
+    links = [f"The whole conversation: {transcript}"] if transcript else []
     plain = plain_text(
-        [name, " · ".join(details)], *([t] for t in shown), file_lines, ["-- ", footer]
+        [name, " · ".join(details)], *([t] for t in shown), file_lines, ["-- ", footer, *links]
     )
     html = chat_html(
         title=msg["Subject"],
@@ -148,6 +151,7 @@ def compose(
         images=[Image(p.cid, p.name) for p in placed if p.how == "inline"],
         files=[p.line for p in placed if p.how != "inline"],
         footer=footer,
+        transcript=transcript,
     )
     set_body(msg, plain, html, placed)
     return msg

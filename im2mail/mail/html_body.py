@@ -57,6 +57,7 @@ _IMAGE = (
 _FILES = '<ul style="margin:8px 0;padding-left:20px;color:#333">\n{items}\n</ul>'
 _FILE = "<li>{text}</li>"
 _FILE_LINK = '<li>{text}; <a href="{href}">download</a></li>'
+_TRANSCRIPT = '<br><a href="{href}" style="color:#777">The whole conversation</a>'
 _LABEL = '<p style="margin:12px 0 0">{text}</p>'
 _QUOTE = (
     '<blockquote style="margin:8px 0;padding:0 0 0 10px;border-left:3px solid #ccc;'
@@ -74,9 +75,11 @@ def chat_html(
     images: Sequence[Image],
     files: Sequence[Line],
     footer: str,
+    transcript: str | None = None,
 ) -> str:
     """A customer's message: who wrote, what they wrote ("(edited)" before the first
-    text of an edited message), the pictures, then a line per other file."""
+    text of an edited message), the pictures, then a line per other file; `transcript`,
+    a link to the whole conversation as a web page, goes with the footer."""
     blocks = [_CARD.format(name=escape(name), details=" · ".join(escape(d) for d in details))]
     if edited and not texts:
         texts = [""]  # the mark alone
@@ -86,7 +89,10 @@ def chat_html(
     blocks += [_IMAGE.format(cid=escape(i.cid), alt=escape(i.alt)) for i in images]
     if files:
         blocks.append(_FILES.format(items="\n".join(_file(line) for line in files)))
-    return _PAGE.format(title=escape(title), content="\n".join(blocks), footer=escape(footer))
+    footer = escape(footer)
+    if transcript:
+        footer += _TRANSCRIPT.format(href=escape(transcript))
+    return _PAGE.format(title=escape(title), content="\n".join(blocks), footer=footer)
 
 
 def notice_html(

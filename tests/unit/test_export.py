@@ -105,6 +105,10 @@ def test_html_pages_escape_what_customers_wrote(archive, tmp_path):
     assert [t for t, _ in page.tags if t == "script"] == []
     assert all("onerror" not in attrs for _, attrs in page.tags)
     assert all(attrs.get("src", "").startswith("data:") for t, attrs in page.tags if t == "img")
+    (policy,) = [
+        a["content"] for t, a in page.tags if a.get("http-equiv") == "Content-Security-Policy"
+    ]
+    assert policy == "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # offline
     assert HOSTILE.replace("&", "&") in "".join(page.text)  # shown as text, as written
     links = [attrs["href"] for t, attrs in page.tags if t == "a"]
     assert "https://shop.example/price?a=1&b=2" in links  # the full stop is not in it
