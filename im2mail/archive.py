@@ -61,8 +61,9 @@ _CONVERSATION_SQL = """
 SELECT c.id AS conversation_id, c.bot, c.token, c.state, c.created AS conversation_created,
        u.* FROM conversations c JOIN customers u ON u.id = c.customer_id
 """
-# waiting_since: the oldest message from the customer after the last answer, if the last
-# message is the customer's. Each subquery walks the (conversation_id, id) index briefly.
+# waiting_since: the oldest message from the customer after the last answer (im2mail's
+# own greetings and auto-replies are no answer), if any. Each subquery walks the
+# (conversation_id, id) index briefly.
 _CONVERSATIONS_SQL = """
 WITH stats AS (
     SELECT conversation_id, count(*) AS messages, max(id) AS last_id
@@ -71,13 +72,11 @@ WITH stats AS (
 SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
        coalesce(s.messages, 0) AS messages, lm.created AS last_created,
        lm.text AS last_text, lm.kind AS last_kind,
-       CASE WHEN lm.direction = 'in' THEN (
-           SELECT w.created FROM messages w
-           WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce((
-               SELECT o.id FROM messages o WHERE o.conversation_id = c.id
-               AND o.direction = 'out' ORDER BY o.id DESC LIMIT 1), 0)
-           ORDER BY w.id LIMIT 1
-       ) END AS waiting_since
+       (SELECT w.created FROM messages w
+        WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce((
+            SELECT o.id FROM messages o WHERE o.conversation_id = c.id
+            AND o.direction = 'out' AND o.author != 'im2mail' ORDER BY o.id DESC LIMIT 1), 0)
+        ORDER BY w.id LIMIT 1) AS waiting_since
 FROM conversations c
 JOIN customers u ON u.id = c.customer_id
 LEFT JOIN stats s ON s.conversation_id = c.id

@@ -11,11 +11,18 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .config_extra import (
+    AlertsConfig,
+    HoursConfig,
+    parse_alerts,
+    parse_hours,
+    parse_templates,
+)
 from .errors import ConfigError
 from .home import (
     APP_NAME,
@@ -24,7 +31,18 @@ from .home import (
     paths,
 )  # re-exported: config.paths() is the documented entry
 
-__all__ = ["APP_NAME", "HOME_ENV", "Config", "Paths", "load", "parse", "paths", "write"]
+__all__ = [
+    "APP_NAME",
+    "HOME_ENV",
+    "AlertsConfig",
+    "Config",
+    "HoursConfig",
+    "Paths",
+    "load",
+    "parse",
+    "paths",
+    "write",
+]
 
 CHANNELS = ("telegram", "viber")
 SECURITY_MODES = ("starttls", "tls", "none")
@@ -100,9 +118,17 @@ class Config:
     bots: tuple[BotConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    hours: HoursConfig | None = None  # no [hours]: always open
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    templates: tuple[tuple[str, str], ...] = ()  # [templates] name = "text"
 
     def bot(self, name: str) -> BotConfig | None:
         return next((b for b in self.bots if b.name == name), None)
+
+    def template(self, name: str) -> str | None:
+        """The text of quick-reply template `name` (any case), None when there is none."""
+        wanted = name.strip().lower()
+        return next((text for key, text in self.templates if key == wanted), None)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -134,13 +160,16 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
     mail = check.table(data, "mail", required=True)
     relay = check.table(data, "relay", required=False)
     archive = check.table(data, "archive", required=False)
-    check.unknown(data, "", {"mail", "relay", "bots", "archive"})
+    check.unknown(data, "", {"mail", "relay", "bots", "archive", "hours", "alerts", "templates"})
     config = Config(
         mail=_mail(check, mail),
         relay=_relay(check, relay),
         bots=_bots(check, data),
         warnings=(),
         archive=_archive(check, archive),
+        hours=parse_hours(check, data),
+        alerts=parse_alerts(check, data),
+        templates=parse_templates(check, data),
     )
     for bot in config.bots:
         if bot.mode == "webhook" and not config.relay.public_url:
@@ -149,7 +178,7 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
                 f"{bot.channel} webhooks need relay.public_url",
                 hint="set relay.public_url to the HTTPS address that reaches this machine",
             )
-    return Config(config.mail, config.relay, config.bots, tuple(check.warnings), config.archive)
+    return replace(config, warnings=tuple(check.warnings))
 
 
 class _Checker:

@@ -5,7 +5,10 @@ its outbox row (the email to the managers) in one transaction, under the update'
 key. Only then does the caller acknowledge the update to the platform (confirm the
 polling offset, or answer the webhook 200). The first contact gets the owner's greeting:
 sent as a message, or, for Viber's conversation_started (a customer who opened the chat
-and has not subscribed, whom the bot may not message), as the webhook's answer.
+and has not subscribed, whom the bot may not message), as the webhook's answer. A message
+that comes while the shop is closed ([hours]) gets the auto-reply, once per conversation
+per closed period; when the greeting is due too, both go as one message. In quiet hours
+neither is sent.
 
 Updates that carry no message change state: the customer blocked or unblocked the bot
 (Viber: unsubscribed, subscribed), a reply was delivered, seen or failed (receipts.py).
@@ -18,12 +21,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from . import receipts, threads
 from .archive import Archive
 from .channels import Channel, ChannelError, FileTooBig, MalformedUpdate
+from .config_extra import HoursConfig
 from .db import now
+from .hours import BusinessHours
 from .mail.compose import new_message_id
 from .model import Customer, Incoming, Message, NewAttachment, OutboxItem
 
@@ -47,6 +52,7 @@ class Taken:
 class IntakeSettings:
     mailbox: str  # mail.address: Message-IDs are made on its domain
     greeting: str | None = None
+    hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
     download_limit: int = 20 * 1024 * 1024  # unless the channel has its own (Telegram's getFile)
 
 
@@ -59,11 +65,14 @@ class Intake:
         channels: dict[str, Channel],
         settings: IntakeSettings,
         mail_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = now,
     ) -> None:
         self.archive = archive
         self.channels = channels
         self.settings = settings
         self.mail_queued = mail_queued
+        self.hours = BusinessHours(settings.hours)
+        self.clock = clock  # when "now" is, for business and quiet hours
         self._last_update = -1.0  # time.monotonic() of the latest update taken
 
     def busy(self) -> bool:
@@ -115,8 +124,8 @@ class Intake:
             item.bot, stored.id, who, stored.conversation_id,
         )  # fmt: skip
         self.mail_queued()
-        if first and self.settings.greeting and item.chat_id:
-            await self._greet(channel, item, stored.conversation_id)
+        if item.chat_id:
+            await self._answer(channel, item, stored.conversation_id, first)
         return 1
 
     def _customer_state(self, item: Incoming) -> None:
@@ -163,6 +172,9 @@ class Intake:
         that names the lead source). Nothing to mail yet; a customer who has not written
         before gets the greeting as the answer, and the archive keeps it."""
         greeting = self.settings.greeting
+        if greeting and self.hours.is_quiet(self.clock()):
+            log.info("%s: quiet hours, no greeting for %s", item.bot, item.customer.display_name)
+            greeting = None
         welcome = getattr(channel, "welcome", None)
 
         def store() -> bool:
@@ -225,15 +237,52 @@ class Intake:
         stored = archive.add_message(message, files, outbox=outbox, dedupe_key=item.dedupe_key)
         return stored, first
 
-    async def _greet(self, channel: Channel, item: Incoming, conversation_id: int) -> None:
-        greeting = self.settings.greeting or ""
-        try:
-            ids = await channel.send_text(item.chat_id or "", greeting)
-        except ChannelError as e:
-            log.warning("%s: greeting to %s not sent: %s", item.bot, item.chat_id, e.message)
+    async def _answer(
+        self, channel: Channel, item: Incoming, conversation_id: int, first: bool
+    ) -> None:
+        """The automatic answers to a customer's message: the greeting on first contact,
+        the auto-reply while closed. One message when both are due, so a customer writing at
+        night is not met by two bot messages in a row; nothing in quiet hours."""
+        at = self.clock()
+        greeting = self.settings.greeting if first else None
+        closed_key = self._closed_key(conversation_id, at)
+        if closed_key and await asyncio.to_thread(self.archive.was_seen, closed_key):
+            closed_key = None  # answered already in this closed period
+        if not (greeting or closed_key):
             return
+        if self.hours.is_quiet(at):
+            log.info("%s: quiet hours, no automatic answer to %s", item.bot, item.chat_id)
+            return  # not marked: a message after the quiet hours still gets the auto-reply
+        auto_reply = self.settings.hours.auto_reply if closed_key and self.settings.hours else None
+        text = "\n\n".join(t for t in (greeting, auto_reply) if t)
+        await self._send_auto(channel, item, conversation_id, text, closed_key)
+
+    def _closed_key(self, conversation_id: int, at: datetime) -> str | None:
+        """The dedupe key of "auto-reply sent in this conversation for this closed period",
+        None when open or when there is no auto-reply to send. Kept in the seen table, so a
+        restart of the relay does not send it again."""
+        hours = self.settings.hours
+        if hours is None or not hours.auto_reply:
+            return None
+        since = self.hours.closed_since(at)
+        if since is None:
+            return None
+        return f"auto-reply:{conversation_id}:{since.isoformat()}"
+
+    async def _send_auto(
+        self, channel: Channel, item: Incoming, conversation_id: int, text: str, key: str | None
+    ) -> None:
+        try:
+            ids = await channel.send_text(item.chat_id or "", text)
+        except ChannelError as e:
+            log.warning("%s: automatic answer to %s not sent: %s", item.bot, item.chat_id,
+                        e.message)  # fmt: skip
+            return  # not marked: the next message tries again
         message = Message(
-            conversation_id, "out", GREETER, greeting, now(),
+            conversation_id, "out", GREETER, text, now(),
             channel_message_id=ids[0] if ids else None, sent=now(),
         )  # fmt: skip
-        await asyncio.to_thread(self.archive.add_message, message)
+        await asyncio.to_thread(self.archive.add_message, message, dedupe_key=key)
+        what = "auto-reply" if key else "greeting"
+        log.info("%s: %s sent to %s (conversation %d)", item.bot, what, item.chat_id,
+                 conversation_id)  # fmt: skip

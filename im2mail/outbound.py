@@ -12,6 +12,10 @@ from sending it twice.
 Anything else answers "ignore": the email stays where it is, unread, and a line in the log
 says why. A reply with nothing of its own to send (empty, only a quote) is archived with
 a notice back to its author instead of a delivery.
+
+A reply that is only `/t NAME` is a quick reply: the customer gets the [templates] text
+NAME (with the reply's files), and the archive keeps that text. An unknown NAME sends
+nothing and gets the same kind of notice, listing the templates there are.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from . import threads
+from . import quick_replies, threads
 from .archive import Archive
 from .db import now
 from .mail import routing
@@ -47,6 +51,7 @@ class ReplySettings:
     mailbox: str  # mail.address
     managers: tuple[str, ...]
     colleague_window: timedelta = COLLEAGUE_WINDOW
+    templates: tuple[tuple[str, str], ...] = ()  # quick replies: [templates] name = text
 
 
 class ReplyIntake:
@@ -118,11 +123,14 @@ class ReplyIntake:
         # Without a Message-ID, the bytes tell a second reading of the same email apart.
         key = routed.message_id or hashlib.sha256(raw).hexdigest()
         files = [NewAttachment(name, mime, data) for name, mime, data in reply.attachments]
-        empty = not files and (reply.quoted_only or not reply.text.strip())
+        text, problem, quick = self._expand(reply)
+        if problem:
+            files = []  # a mistyped quick reply sends nothing, so the manager can redo it whole
+        empty = bool(problem) or (not files and (reply.quoted_only or not text.strip()))
         when = now()
         outbox: list[OutboxItem] = []
         if empty:
-            outbox.append(_notice(UNDELIVERED, mailbox, NOTHING_TO_SEND))
+            outbox.append(_notice(UNDELIVERED, mailbox, problem or NOTHING_TO_SEND))
         else:
             outbox.append(OutboxItem("channel"))
             since = when - self.settings.colleague_window
@@ -134,9 +142,9 @@ class ReplyIntake:
             conversation_id=conversation.id,
             direction="out",
             author=routed.sender,
-            text="" if empty else reply.text,
+            text="" if empty else text,
             created=when,
-            kind=_kind(reply.text if not empty else "", files),
+            kind=_kind(text if not empty else "", files),
             email_message_id=email_id,
             raw={
                 "from": routed.sender,
@@ -145,13 +153,17 @@ class ReplyIntake:
                 "via": routed.via,
                 "html_only": reply.html_only,
                 "quoted_only": reply.quoted_only,
+                **({"template": quick.name} if quick else {}),
             },
         )
         stored = self.archive.add_message(message, files, outbox=outbox, dedupe_key=f"reply:{key}")
         if stored is None:
             return None
         who = conversation.customer.display_name
-        if empty:
+        if problem:
+            log.warning("reply from %s to %s (conversation %d): %s; telling the manager",
+                        routed.sender, who, conversation.id, problem)  # fmt: skip
+        elif empty:
             log.warning("reply from %s to %s (conversation %d) had nothing to send; "
                         "telling the manager", routed.sender, who, conversation.id)  # fmt: skip
         else:
@@ -161,6 +173,19 @@ class ReplyIntake:
         if len(outbox) > 1 or empty:
             self.mail_queued()
         return stored
+
+    def _expand(self, reply: Reply) -> tuple[str, str | None, quick_replies.QuickReply | None]:
+        """The text the customer is to get, why nothing goes (an unknown template), and
+        the quick reply asked for, if any."""
+        if reply.quoted_only:
+            return reply.text, None, None
+        templates = self.settings.templates
+        quick = quick_replies.expand(reply.text, templates)
+        if quick is None:
+            return reply.text, None, None
+        if quick.text is None:
+            return "", quick_replies.unknown(quick.name, templates), quick
+        return quick.text, None, quick
 
 
 def _notice(kind: str, mailbox: str, note: str) -> OutboxItem:

@@ -98,7 +98,7 @@ class Relay:
         self.intake = Intake(
             self.archive,
             self._all_channels,
-            IntakeSettings(mail.address, self.cfg.relay.greeting),
+            IntakeSettings(mail.address, self.cfg.relay.greeting, hours=self.cfg.hours),
             self.outbox.notify,
         )
         self._wire_replies(mail)
@@ -149,7 +149,7 @@ class Relay:
         )
         self.replies = ReplyIntake(
             self.archive,
-            ReplySettings(mail.address, mail.managers),
+            ReplySettings(mail.address, mail.managers, templates=self.cfg.templates),
             self.chat_outbox.notify,
             self.outbox.notify,
         )

@@ -385,6 +385,19 @@ def test_conversations_show_who_is_waiting_for_an_answer(archive: Archive) -> No
     assert by_id[silent.id].last_message_at is None and by_id[silent.id].messages == 0
 
 
+def test_a_greeting_or_auto_reply_is_no_answer(archive: Archive) -> None:
+    conv = customer(archive)
+    say(archive, conv, "/start", minutes=1)
+    say(archive, conv, "Вітаємо!", direction="out", author="im2mail", minutes=1)
+    say(archive, conv, "Скільки коштують візитки?", minutes=2)
+    say(archive, conv, "Ми зараз не працюємо", direction="out", author="im2mail", minutes=2)
+    (row,) = archive.conversations()
+    assert row.waiting_since == T0.replace(minute=1)  # still waiting for a manager
+    say(archive, conv, "450 грн", direction="out", minutes=3)
+    (row,) = archive.conversations()
+    assert row.waiting_since is None
+
+
 def test_a_never_answered_conversation_waits_since_its_first_message(archive: Archive) -> None:
     conv = customer(archive)
     say(archive, conv, "є хто?", minutes=10)

@@ -1,3 +1,4 @@
+from datetime import date, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,138 @@ def test_in_doubt_defaults_to_resend_and_takes_notify(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_text(tmp_path, VALID_CONFIG.replace("[relay]\n", '[relay]\nin_doubt = "skip"\n', 1))
     assert "relay.in_doubt: expected one of: resend, notify" in caught.value.message
+
+
+# -- [hours], [alerts], [templates] ---------------------------------------------------------
+
+HOURS = """
+[hours]
+zone = "Europe/Kyiv"
+mon = "09:00-13:00, 14:00-18:00"
+tue = "09:00-18:00"
+fri = "22:00-02:00"
+sat = "10:00-24:00"
+sun = ""
+holidays = ["2026-12-25", "2026-12-31..2027-01-02"]
+auto_reply = "Ми зараз не працюємо; відповімо з 9:00."
+quiet = "21:00-08:00"
+
+[alerts]
+unanswered_after = "2h"
+digest_to = ["owner@shop.example"]
+digest_at = "07:30"
+
+[templates]
+price-a4 = "A4: 2 грн за сторінку, кольоровий 8 грн."
+hours_2 = "Працюємо з 9 до 18."
+"""
+
+
+def test_sections_are_optional_with_friendly_defaults(tmp_path):
+    cfg = load_text(tmp_path, VALID_CONFIG)
+    assert cfg.hours is None
+    assert cfg.alerts == config.AlertsConfig()
+    assert cfg.alerts.unanswered_after == timedelta(minutes=15)
+    assert cfg.alerts.digest_to == ()
+    assert cfg.alerts.digest_at == time(8, 0)
+    assert cfg.templates == ()
+    assert cfg.template("price-a4") is None
+
+
+def test_hours_alerts_and_templates_are_read(tmp_path):
+    cfg = load_text(tmp_path, VALID_CONFIG + HOURS)
+    assert cfg.warnings == ()
+    hours = cfg.hours
+    assert hours.zone == "Europe/Kyiv"
+    assert hours.week[0] == ((time(9), time(13)), (time(14), time(18)))
+    assert hours.week[2] == ()  # wed absent: closed
+    assert hours.week[4] == ((time(22), time(2)),)
+    assert hours.week[5] == ((time(10), time(0)),)  # 24:00 is the next midnight
+    assert hours.week[6] == ()
+    assert hours.holidays == (
+        (date(2026, 12, 25), date(2026, 12, 25)),
+        (date(2026, 12, 31), date(2027, 1, 2)),
+    )
+    assert hours.auto_reply.startswith("Ми зараз")
+    assert hours.quiet == (time(21), time(8))
+    assert cfg.alerts == config.AlertsConfig(
+        timedelta(hours=2), ("owner@shop.example",), time(7, 30)
+    )
+    assert cfg.template("price-a4").startswith("A4: 2 грн")
+    assert cfg.template(" PRICE-A4 ") == cfg.template("price-a4")  # names ignore case
+    assert cfg.template("hours_2") == "Працюємо з 9 до 18."
+    assert cfg.template("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [('"15m"', timedelta(minutes=15)), ('"90s"', timedelta(seconds=90)),
+     ('"2h"', timedelta(hours=2)), ("30", timedelta(minutes=30)), ('"45"', timedelta(minutes=45)),
+     ("0", None), ('"0"', None), ('"0m"', None)],
+)  # fmt: skip
+def test_unanswered_after_takes_friendly_durations(tmp_path, value, expected):
+    cfg = load_text(tmp_path, VALID_CONFIG + f"\n[alerts]\nunanswered_after = {value}\n")
+    assert cfg.alerts.unanswered_after == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('zone = "Europe/Kyiv"', 'zone = "Europe/Kyev"',
+         "hours.zone: 'Europe/Kyev' is not a known time zone (did you mean 'Europe/Kyiv'?)"),
+        ('zone = "Europe/Kyiv"', 'zone = "Mars/Olympus"', "hours.zone: 'Mars/Olympus' is not a"),
+        ('zone = "Europe/Kyiv"', 'zone = "../../etc/passwd"', "hours.zone: '../../etc/passwd'"),
+        ('zone = "Europe/Kyiv"', "zone = 3", "hours.zone: expected a string"),
+        ('zone = "Europe/Kyiv"\n', "", "hours.zone: missing (required)"),
+        ('tue = "09:00-18:00"', 'tue = "9-18"', "hours.tue: '9' is not a time like 09:00"),
+        ('tue = "09:00-18:00"', 'tue = "09:00"', "hours.tue: '09:00' is not a range"),
+        ('tue = "09:00-18:00"', 'tue = "09:00-25:00"', "hours.tue: '25:00' is not a time of day"),
+        ('tue = "09:00-18:00"', 'tue = "24:00-08:00"', "hours.tue: '24:00' is not a time of day"),
+        ('tue = "09:00-18:00"', 'tue = "09:00-09:00"', "hours.tue: '09:00-09:00' is an empty"),
+        ('tue = "09:00-18:00"', 'tue = ["09:00-18:00"]', "hours.tue: expected a string"),
+        ('"2026-12-25"', '"2026-12-32"', "hours.holidays[0]: '2026-12-32' is not a date"),
+        ('"2026-12-31..2027-01-02"', '"2027-01-02..2026-12-31"',
+         "hours.holidays[1]: '2027-01-02..2026-12-31' ends before it starts"),
+        ('quiet = "21:00-08:00"', 'quiet = "late"', "hours.quiet: 'late' is not a range"),
+        ('unanswered_after = "2h"', 'unanswered_after = "soon"',
+         "alerts.unanswered_after: 'soon' is not a duration"),
+        ('unanswered_after = "2h"', "unanswered_after = -5", "alerts.unanswered_after: a duration"),
+        ('unanswered_after = "2h"', "unanswered_after = true", "alerts.unanswered_after: expected"),
+        ('unanswered_after = "2h"', "unanswered_after = 1.5", "alerts.unanswered_after: expected"),
+        ('["owner@shop.example"]', '["owner"]', "alerts.digest_to[0]: 'owner' is not an email"),
+        ('["owner@shop.example"]', '"owner@shop.example"', "alerts.digest_to: expected a list"),
+        ('digest_at = "07:30"', 'digest_at = "7.30am"', "alerts.digest_at: '7.30am' is not a time"),
+        ("price-a4 =", '"Price A4" =', "templates.Price A4: a template name uses only"),
+        ('hours_2 = "Працюємо з 9 до 18."', 'hours_2 = "  "', "templates.hours_2: is empty"),
+        ('hours_2 = "Працюємо з 9 до 18."', "hours_2 = 5", "templates.hours_2: expected a string"),
+    ],
+)  # fmt: skip
+def test_wrong_hours_alerts_templates_name_the_key(tmp_path, old, new, message):
+    text = VALID_CONFIG + HOURS
+    assert old in text
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text.replace(old, new, 1))
+    assert message in caught.value.message
+    assert caught.value.exit_code == 3
+
+
+def test_a_week_without_open_time_is_refused_at_load(tmp_path):
+    closed = '\n[hours]\nzone = "Europe/Kyiv"\nmon = ""\nauto_reply = "closed"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, VALID_CONFIG + closed)
+    assert caught.value.message == "hours: no open time in the week"
+
+
+def test_unknown_hours_keys_are_warnings(tmp_path):
+    text = (VALID_CONFIG + HOURS).replace('sun = ""', 'sun = ""\nmonday = "09:00-10:00"')
+    assert "hours.monday: unknown key, ignored" in load_text(tmp_path, text).warnings
+
+
+def test_write_round_trips_the_new_sections(tmp_path):
+    import tomllib
+
+    data = tomllib.loads(VALID_CONFIG + HOURS)
+    path = tmp_path / "config.toml"
+    written = config.write(data, path)
+    assert config.load(path) == written
+    assert written.hours.holidays[1][1] == date(2027, 1, 2)
