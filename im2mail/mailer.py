@@ -25,6 +25,7 @@ from .model import (
     COLLEAGUE,
     IN_DOUBT,
     MESSAGE,
+    NOT_SENT,
     TEAM,
     UNDELIVERED,
     Attachment,
@@ -81,8 +82,9 @@ class Mailer:
             "history": threads.history(self.archive, conversation.id, reply.id or 0),
         }
         note = item.note or ""
-        if item.kind == UNDELIVERED:
-            return compose_undelivered(reply, conversation, reason=note, **common)
+        if item.kind in (UNDELIVERED, NOT_SENT):
+            ours = item.kind == NOT_SENT
+            return compose_undelivered(reply, conversation, reason=note, ours=ours, **common)
         if item.kind == IN_DOUBT:
             return compose_in_doubt(reply, conversation, what=note, **common)
         if item.kind == TEAM:

@@ -149,6 +149,7 @@ class Incoming:
 # Target "channel": MESSAGE is a manager's reply to deliver to the customer.
 MESSAGE = "message"
 UNDELIVERED = "undelivered"  # to the reply's author: it did not reach the customer (note: why)
+NOT_SENT = "not-sent"  # to the reply's author: im2mail did not send it (note: why)
 TEAM = "team"  # to the other managers: a colleague answered (note: their addresses)
 COLLEAGUE = "colleague"  # to the reply's author: a colleague had just answered (note: who)
 IN_DOUBT = "in-doubt"  # to the reply's author: part of it may not have gone (note: which)

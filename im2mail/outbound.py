@@ -35,7 +35,7 @@ from .db import now
 from .mail import routing
 from .mail.compose import new_message_id
 from .mail.replies import Reply, extract
-from .model import COLLEAGUE, UNDELIVERED, Conversation, Message, NewAttachment, OutboxItem
+from .model import COLLEAGUE, NOT_SENT, Conversation, Message, NewAttachment, OutboxItem
 
 log = logging.getLogger("im2mail.replies")
 
@@ -130,7 +130,7 @@ class ReplyIntake:
         when = now()
         outbox: list[OutboxItem] = []
         if empty:
-            outbox.append(_notice(UNDELIVERED, mailbox, problem or NOTHING_TO_SEND))
+            outbox.append(_notice(NOT_SENT, mailbox, problem or NOTHING_TO_SEND))
         else:
             outbox.append(OutboxItem("channel"))
             since = when - self.settings.colleague_window

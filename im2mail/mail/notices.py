@@ -44,9 +44,11 @@ def compose_undelivered(
     message_id: str,
     date: datetime,
     history: Sequence[Message] = (),
+    ours: bool = False,
 ) -> EmailMessage:
     """Tell the manager who wrote `reply` (its author, an address) that it did not reach
-    the customer, quoting the platform's `reason`.
+    the customer, quoting the platform's `reason` (`ours`: im2mail's own reason, the reply
+    was never sent: nothing to send, an unknown quick reply).
 
     `reply.email_message_id` is the manager's email: the notice answers it. `history` is
     the conversation's messages, as for `compose`; the reply may be among them.
@@ -59,7 +61,9 @@ def compose_undelivered(
     footer = "This is an automatic notice from im2mail; the customer has not seen this reply."
     mine = _your_reply(reply)
     plain = plain_text(
-        [lead], *_plain_quotes([Quote(f"{channel} said:", reason), *mine]), ["-- ", footer]
+        [lead],
+        *_plain_quotes([Quote("Why:" if ours else f"{channel} said:", reason), *mine]),
+        ["-- ", footer],
     )
     quotes = [Quote("", reason), *mine]  # the HTML shows the platform's words unlabelled
     set_body(msg, plain, notice_html(title=msg["Subject"], lead=lead, quotes=quotes, footer=footer))

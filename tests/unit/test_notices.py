@@ -123,6 +123,13 @@ def test_undelivered_goes_to_the_author_with_the_platforms_reason() -> None:
     assert "Forbidden: bot was blocked by the user" in html(email)
 
 
+def test_undelivered_for_a_reason_of_im2mails_own_does_not_blame_the_platform() -> None:
+    email = undelivered(reply("/t prise-a4"), reason="there is no quick-reply template", ours=True)
+    text = plain(email)
+    assert "Why:\n> there is no quick-reply template" in text
+    assert "Telegram said" not in text
+
+
 def test_undelivered_without_a_reason_says_so() -> None:
     email = undelivered(reply(), reason="  ")
     assert "> no reason given" in plain(email)

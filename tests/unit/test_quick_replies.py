@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.model import UNDELIVERED
+from im2mail.model import NOT_SENT
 from im2mail.outbound import ReplyIntake, ReplySettings
 from im2mail.quick_replies import QuickReply, expand, unknown
 from tests.support.chats import customer, say
@@ -108,7 +108,7 @@ def test_an_unknown_template_sends_nothing_and_tells_the_manager(archive, intake
     message = archive.message(entry.message_id)
     assert message.text == "" and message.attachments == ()  # the customer got nothing
     ((target, kind, note),) = outbox(archive)
-    assert (target, kind) == ("mail", UNDELIVERED)  # no delivery, a notice in the thread
+    assert (target, kind) == ("mail", NOT_SENT)  # no delivery, a notice in the thread
     assert "no quick-reply template 'prise-a4'" in note
     assert "price-a4, hours" in note
 
@@ -126,5 +126,5 @@ def test_without_templates_a_command_is_refused_with_a_hint(archive):
     conv = customer(archive)
     bare.handle(1, reply(conv.token, "/t price-a4"))
     ((target, kind, note),) = outbox(archive)
-    assert (target, kind) == ("mail", UNDELIVERED)
+    assert (target, kind) == ("mail", NOT_SENT)
     assert "config.toml has no [templates] section" in note

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.model import COLLEAGUE, UNDELIVERED
+from im2mail.model import COLLEAGUE, NOT_SENT
 from im2mail.outbound import ReplyIntake, ReplySettings
 from tests.support.chats import customer, say
 
@@ -129,7 +129,7 @@ def test_a_reply_with_only_the_quote_sends_nothing_and_tells_its_author(archive,
     conv = customer(archive)
     quoted = "On Mon, 5 Jan 2026 Олена wrote:\n> Скільки коштує?\n"
     assert intake.handle(5, reply(conv.token, quoted).as_bytes()) == "done"
-    assert outbox(archive) == [("mail", UNDELIVERED, outbox(archive)[0][2])]
+    assert outbox(archive) == [("mail", NOT_SENT, outbox(archive)[0][2])]
     assert "nothing was sent" in outbox(archive)[0][2]
     assert intake.woken.delivery == 0 and intake.woken.mail == 1
 
@@ -137,7 +137,7 @@ def test_a_reply_with_only_the_quote_sends_nothing_and_tells_its_author(archive,
 def test_an_empty_reply_sends_nothing_and_tells_its_author(archive, intake):
     conv = customer(archive)
     assert intake.handle(5, reply(conv.token, "\n\n").as_bytes()) == "done"
-    assert [row[:2] for row in outbox(archive)] == [("mail", UNDELIVERED)]
+    assert [row[:2] for row in outbox(archive)] == [("mail", NOT_SENT)]
 
 
 def test_a_picture_alone_is_delivered(archive, intake):
