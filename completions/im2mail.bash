@@ -30,7 +30,7 @@ _im2mail_options() {
         "im2mail path") echo "-h --help --json" ;;
         "im2mail run") echo "-h --help --once" ;;
         "im2mail search") echo "--channel --customer -h --help --json --limit --since --until" ;;
-        "im2mail stats") echo "-h --help" ;;
+        "im2mail stats") echo "-h --help --json --since --until" ;;
         "im2mail status") echo "-h --help --json" ;;
         "im2mail systemd-unit") echo "--force -h --help --install --user" ;;
         "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines" ;;
@@ -72,6 +72,8 @@ _im2mail_option_value() {
         "im2mail search --limit") echo "text" ;;
         "im2mail search --since") echo "text" ;;
         "im2mail search --until") echo "text" ;;
+        "im2mail stats --since") echo "text" ;;
+        "im2mail stats --until") echo "text" ;;
         "im2mail tail -c" | "im2mail tail --conversation") echo "text" ;;
         "im2mail tail -n" | "im2mail tail --lines") echo "text" ;;
         "im2mail vacuum --keep-files-days") echo "text" ;;

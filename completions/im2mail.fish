@@ -5,7 +5,7 @@
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
 set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
-set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days'
+set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
 # only if no option value is due and that many arguments are typed (N+: N or more).
@@ -46,7 +46,7 @@ complete -c im2mail -n '__im2mail_at "im2mail" 0' -a init -d 'Set up the mailbox
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a path -d 'Print where config, archive and files live.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a run -d 'Run the relay in the foreground.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a search -d 'Search messages, customer names and file names.'
-complete -c im2mail -n '__im2mail_at "im2mail" 0' -a stats -d 'Show response times and unanswered customers.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a stats -d 'Show response times, replies, lead sources and who is waiting.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a status -d 'Show the running relay\'s state.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a systemd-unit -d 'Print a systemd unit for im2mail run.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a tail -d 'Show recent messages, both directions.'
@@ -132,6 +132,9 @@ complete -c im2mail -n '__im2mail_at "im2mail search"' -l since -x -d 'From: 202
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l until -x -d 'Up to (same forms).'
 
 complete -c im2mail -n '__im2mail_at "im2mail stats"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail stats"' -l json -d 'One JSON object per line, with "kind": manager, channel, source or unanswered; durations in seconds.'
+complete -c im2mail -n '__im2mail_at "im2mail stats"' -l since -x -d 'From: 2026-11-01, 2026-11-01T14:00, 7d, 30d, today.'
+complete -c im2mail -n '__im2mail_at "im2mail stats"' -l until -x -d 'Up to (same forms; default: now).'
 
 complete -c im2mail -n '__im2mail_at "im2mail status"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail status"' -l json -d 'The state as one JSON object.'

@@ -18,7 +18,7 @@ _im2mail() {
         'path:Print where config, archive and files live.'
         'run:Run the relay in the foreground.'
         'search:Search messages, customer names and file names.'
-        'stats:Show response times and unanswered customers.'
+        'stats:Show response times, replies, lead sources and who is waiting.'
         'status:Show the running relay'\''s state.'
         'systemd-unit:Print a systemd unit for im2mail run.'
         'tail:Show recent messages, both directions.'
@@ -220,7 +220,10 @@ _im2mail_search() {
 _im2mail_stats() {
     _arguments \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '--json[One JSON object per line, with "kind": manager, channel, source or unanswered; durations in seconds.]' \
+        '--since=[From: 2026-11-01, 2026-11-01T14:00, 7d, 30d, today.]:since: ' \
+        '--until=[Up to (same forms; default: now).]:until: '
 }
 
 _im2mail_status() {

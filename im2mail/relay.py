@@ -61,6 +61,7 @@ class Relay:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def initialize(self) -> None:
+        from .alerts import Alerts, AlertSettings, MailBuilder
         from .archive import Archive
         from .channels import open_channel
         from .home import paths
@@ -78,11 +79,13 @@ class Relay:
         mailer = Mailer(
             self.archive, settings, LinkSettings(self.cfg.relay.public_url, self.keys.signing_key)
         )
+        alerting = AlertSettings.from_config(self.cfg)  # reminders and digest: alerts.py
+        build = MailBuilder(self.archive, alerting, mailer.build, mailer.transcript).build
         self.outbox = MailOutbox(
             self.archive.deliveries,
             SmtpSettings.from_config(mail.smtp),
             self.keys.smtp_password,
-            mailer.build,
+            build,
             busy_elsewhere=lambda: self.intake.busy(),
         )
         self._all_channels = {
@@ -102,6 +105,7 @@ class Relay:
             self.outbox.notify,
         )
         self._wire_replies(mail)
+        self.alerts = Alerts(self.archive, alerting, self.outbox.notify)
         host, _, port = self.cfg.relay.listen.rpartition(":")
         self.web = WebServer(host.strip("[]"), int(port), trust_proxy=self.cfg.relay.trust_proxy)
         self.web.serve_files(self._served_file)
@@ -174,6 +178,7 @@ class Relay:
         if not once:
             await self.chat_outbox.start()
             self.watcher.start()
+            await self.alerts.start()
         self.web.ready = True
         log.info(
             "relay running: %d bot(s), mail via %s", len(self.channels), self.cfg.mail.smtp.host
@@ -239,6 +244,7 @@ class Relay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.watcher.stop)
+        await self.alerts.stop()
         await self.chat_outbox.stop()
         await self.web.stop()
         for channel in self._all_channels.values():
