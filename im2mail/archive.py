@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import sqlite3
 import string
 import threading
@@ -42,7 +41,6 @@ from .model import (
 )
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up
-BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache during add_many (the default is 2 MiB)
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits  # mail servers may lowercase
 TOKEN_LENGTH = 12
 
@@ -263,7 +261,7 @@ class Archive:
         transaction. None when dedupe_key was seen before (then nothing is written)."""
         if dedupe_key is not None and self.was_seen(dedupe_key):
             return None
-        files = self._store_blobs(attachments)
+        files = self.store_files(attachments)
         with self._transaction() as db:
             if dedupe_key is not None and not rows.mark_seen(db, dedupe_key):
                 return None  # another process stored it meanwhile; nothing written
@@ -278,34 +276,16 @@ class Archive:
         self, items: Iterable[tuple[Message, Sequence[NewAttachment]]], *, batch: int = 5000
     ) -> int:
         """Archive many messages, `batch` per transaction (imports, generated archives):
-        no outbox, no dedupe. Blob files are synced once per batch. Returns the count.
-        Meanwhile SQLite's page cache is larger: the indexes of a big archive (Message-IDs
-        land anywhere in theirs) then stay in memory (1M messages: 11 % less time)."""
-        count, chunk = 0, []
-        with self._use() as db:
-            cache = db.execute("PRAGMA cache_size").fetchone()[0]
-            db.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
-        try:
-            for message, attachments in items:
-                chunk.append((message, self._store_blobs(attachments, sync=False)))
-                if len(chunk) >= batch:
-                    count += self._insert_chunk(chunk)
-                    chunk = []
-            return count + self._insert_chunk(chunk)
-        finally:
-            with self._use() as db:
-                db.execute(f"PRAGMA cache_size = {int(cache)}")
+        no outbox, no dedupe. Returns the count. See bulk.py."""
+        from .bulk import add_many
 
-    def _insert_chunk(self, chunk: list[tuple[Message, list[Attachment]]]) -> int:
-        if any(files for _, files in chunk):
-            os.sync()  # the blobs are on disk before rows that name them are committed
-        with self._transaction() as db:
-            rows.insert_many(db, chunk)
-        return len(chunk)
+        return add_many(self, items, batch=batch)
 
-    def _store_blobs(
+    def store_files(
         self, attachments: Sequence[NewAttachment], *, sync: bool = True
     ) -> list[Attachment]:
+        """The attachments' bytes into the blob store (sync=False: the caller syncs a
+        batch at once), as the Attachments to archive with their message."""
         out = []
         for a in attachments:
             sha = None

@@ -468,3 +468,43 @@ def test_calls_inside_a_transaction_commit_with_it_or_not_at_all(archive, path):
         raise RuntimeError("the import failed halfway")
     assert count(path, "messages") == 1
     assert [c.customer for c in archive.conversations()] == ["Оксана Мельник"]
+
+
+def indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_a_bulk_load_rebuilds_the_report_index_and_a_crash_mid_load_heals_on_open(tmp_path):
+    path = tmp_path / "archive.db"
+    with Archive.open(path) as archive:
+        conv = customer(archive)
+        made = (Message(conv.id, "in", "Олена", f"№{i}", T0) for i in range(50))
+        assert archive.add_many(((m, []) for m in made), batch=7) == 50
+        with archive.reading() as db:
+            plan = " ".join(r[3] for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE conversation_id = 1"
+                " AND created >= '2026' ORDER BY created"))  # fmt: skip
+    assert "messages_by_conversation_time" in indexes(path)
+    assert "messages_by_conversation_time" in plan
+    with sqlite3.connect(path) as db:  # as a load killed midway leaves it
+        db.execute("DROP INDEX messages_by_conversation_time")
+    with Archive.open(path):
+        pass
+    assert "messages_by_conversation_time" in indexes(path)
+
+
+def test_a_load_that_fails_midway_keeps_what_went_in_and_the_index(tmp_path):
+    path = tmp_path / "archive.db"
+    with Archive.open(path) as archive:
+        conv = customer(archive)
+
+        def broken():
+            for i in range(12):
+                yield Message(conv.id, "in", "Олена", f"№{i}", T0), []
+            raise ValueError("a bad line in the export")
+
+        with pytest.raises(ValueError):
+            archive.add_many(broken(), batch=5)
+        assert len(archive.recent(100)) == 10  # two whole batches
+    assert "messages_by_conversation_time" in indexes(path)
