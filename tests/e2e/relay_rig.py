@@ -135,3 +135,14 @@ class RelayProcess:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
+
+
+async def start_relay(home: Path, port: int) -> RelayProcess:
+    """A relay started and healthy (killed again if it never gets there)."""
+    process = RelayProcess(home, port)
+    try:
+        await process.wait_healthy()
+    except BaseException:
+        process.kill()
+        raise
+    return process

@@ -5,39 +5,20 @@ answered in time gets none; the owner's digest goes once a day."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.model import Message
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.e2e.relay_rig import MANAGERS, start_relay, write_home
 from tests.support.chats import customer
-from tests.support.mailbox import Mailbox, reply_to
+from tests.support.mailbox import reply_to
 
 pytestmark = pytest.mark.e2e
 
 OWNER = "owner@shop.example"
-
-
-async def start(home: Path, port: int) -> RelayProcess:
-    process = RelayProcess(home, port)
-    try:
-        await process.wait_healthy()
-    except BaseException:
-        process.kill()
-        raise
-    return process
-
-
-@pytest.fixture
-def mailbox(imap_server) -> Iterator[Mailbox]:
-    box = Mailbox(imap_server)
-    yield box
-    box.close()
 
 
 async def run_shop(home, telegram_api, smtp_server, alerts: str, imap=None):
@@ -46,7 +27,7 @@ async def run_shop(home, telegram_api, smtp_server, alerts: str, imap=None):
                       greeting="Вітаємо!", imap=imap)  # fmt: skip
     with (home / "config.toml").open("a", encoding="utf-8") as f:
         f.write(f"\n[alerts]\n{alerts}")
-    return token, port, await start(home, port)
+    return token, port, await start_relay(home, port)
 
 
 def reminders(smtp_server) -> list:
@@ -87,7 +68,7 @@ async def test_one_reminder_in_the_thread_and_none_again_after_a_restart(
     assert "> Добрий день! Скільки коштують візитки?" in text
     assert reminder.get_body(("html",)) is not None
 
-    again = await start(isolated_home, port)
+    again = await start_relay(isolated_home, port)
     try:
         await asyncio.sleep(4)
     finally:
@@ -138,7 +119,7 @@ async def test_the_digest_goes_to_the_owner_once(isolated_home, telegram_api, sm
         olena = customer(archive, "Олена", source="flyer")
         archive.add_message(Message(olena.id, "in", "Олена", "Добрий день", yesterday))
     for _ in range(2):  # a restart the same day sends nothing more
-        process = await start(isolated_home, port)
+        process = await start_relay(isolated_home, port)
         try:
             await smtp_server.wait_for(1, timeout=15)
             await asyncio.sleep(2)

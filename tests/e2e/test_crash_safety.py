@@ -93,13 +93,6 @@ async def test_kill_9_at_random_moments_loses_nothing_and_mails_nothing_twice(
 
 
 @pytest.fixture
-def mailbox(imap_server) -> Iterator[Mailbox]:
-    box = Mailbox(imap_server)
-    yield box
-    box.close()
-
-
-@pytest.fixture
 async def started(isolated_home, telegram_api, smtp_server):
     """Start `im2mail run` for the Telegram double and the SMTP test server (and an IMAP
     server, if given); every process is killed after the test, and its log printed."""

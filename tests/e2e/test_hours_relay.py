@@ -5,16 +5,14 @@ none, and a manager's `/t NAME` reply reaches the customer as the template's tex
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from im2mail.archive import Archive
 from im2mail.home import paths
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
-from tests.support.mailbox import Mailbox, reply_to
+from tests.e2e.relay_rig import MANAGERS, start_relay, write_home
+from tests.support.mailbox import reply_to
 
 pytestmark = pytest.mark.e2e
 
@@ -38,30 +36,13 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TEMPLATES = f'\n[templates]\nprice-a4 = "{PRICE}"\n'
 
 
-async def start(home: Path, port: int) -> RelayProcess:
-    process = RelayProcess(home, port)
-    try:
-        await process.wait_healthy()
-    except BaseException:
-        process.kill()
-        raise
-    return process
-
-
-@pytest.fixture
-def mailbox(imap_server) -> Iterator[Mailbox]:
-    box = Mailbox(imap_server)
-    yield box
-    box.close()
-
-
 async def run_shop(isolated_home, telegram_api, smtp_server, *, closed: bool, imap=None):
     token = telegram_api.add_bot("shop_bot", "Shop")
     port = write_home(isolated_home, api_url=telegram_api.url, token=token,
                       smtp_port=smtp_server.port, greeting=None, imap=imap)  # fmt: skip
     with (isolated_home / "config.toml").open("a", encoding="utf-8") as f:
         f.write(hours_section(closed_today=closed) + TEMPLATES)
-    return token, await start(isolated_home, port)
+    return token, await start_relay(isolated_home, port)
 
 
 async def test_a_closed_shop_auto_replies_once_and_still_mails_the_managers(
@@ -89,7 +70,7 @@ async def test_a_closed_shop_auto_replies_once_and_still_mails_the_managers(
         print(process.log)
     # A restart in the same closed period does not repeat it.
     port = int(process.port)
-    again = await start(isolated_home, port)
+    again = await start_relay(isolated_home, port)
     try:
         await telegram_api.push_text(token, olena, "Алло?")
         await smtp_server.wait_for(4, timeout=10)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -18,7 +17,7 @@ from im2mail.home import paths
 from tests.conftest import REPO
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
 from tests.support.imap_server import PASSWORD
-from tests.support.mailbox import Mailbox, reply_to
+from tests.support.mailbox import reply_to
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +27,6 @@ PNG = (
     b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe"
     b"\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82"
 )
-
-
-@pytest.fixture
-def mailbox(imap_server) -> Iterator[Mailbox]:
-    box = Mailbox(imap_server)
-    yield box
-    box.close()
 
 
 @pytest.fixture
