@@ -187,6 +187,11 @@ class Archive:
                     self._reindex_customer(db, before, after)
             return rows.customer_from(db.execute(_CUSTOMER_SQL, key).fetchone())
 
+    def customer(self, channel: str, external_id: str) -> Customer | None:
+        with self._use() as db:
+            row = db.execute(_CUSTOMER_SQL, (channel, external_id)).fetchone()
+        return rows.customer_from(row) if row is not None else None
+
     def set_customer_blocked(self, customer_id: int, blocked: bool) -> None:
         with self._transaction() as db:
             db.execute("UPDATE customers SET blocked = ? WHERE id = ?", (int(blocked), customer_id))
@@ -272,11 +277,9 @@ class Archive:
         return replace(message, text=clean(message.text), created=created, id=message_id,
                        attachments=stored)  # fmt: skip
 
-    def add_many(
-        self, items: Iterable[tuple[Message, Sequence[NewAttachment]]], *, batch: int = 5000
-    ) -> int:
-        """Archive many messages, `batch` per transaction (imports, generated archives):
-        no outbox, no dedupe. Returns the count. See bulk.py."""
+    def add_many(self, items: Iterable[Any], *, batch: int = 5000) -> int:
+        """Archive many (message, attachments[, dedupe key]), `batch` per transaction
+        (imports, generated archives), no outbox. Returns how many were added. See bulk.py."""
         from .bulk import add_many
 
         return add_many(self, items, batch=batch)

@@ -1,5 +1,6 @@
 """Bulk loading: many messages into the archive at once (a history import, a generated
-archive), `batch` per transaction, with no outbox rows and no dedupe keys.
+archive), `batch` per transaction, with no outbox rows. An item may carry a dedupe key
+(message, attachments, key): recorded with its message, and a key seen before skips it.
 
 What keeps a million messages quick (benches/archive_scale.py):
 - Blob files are synced once per batch, before the rows that name them are committed.
@@ -28,10 +29,11 @@ if TYPE_CHECKING:
 BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache during a load (the default is 2 MiB)
 
 
-def add_many(
-    archive: Archive, items: Iterable[tuple[Message, Sequence[NewAttachment]]], *, batch: int
-) -> int:
-    """Archive `items` (message, attachments); returns how many."""
+Item = tuple[Message, Sequence[NewAttachment]] | tuple[Message, Sequence[NewAttachment], str]
+
+
+def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
+    """Archive `items` (message, attachments[, dedupe key]); returns how many were added."""
     count, chunk = 0, []
     with archive.transaction() as db:
         cache = db.execute("PRAGMA cache_size").fetchone()[0]
@@ -39,8 +41,9 @@ def add_many(
         for name in DEFERRED_INDEXES:
             db.execute(f"DROP INDEX IF EXISTS {name}")
     try:
-        for message, attachments in items:
-            chunk.append((message, archive.store_files(attachments, sync=False)))
+        for message, attachments, *key in items:
+            files = archive.store_files(attachments, sync=False)
+            chunk.append((message, files, key[0] if key else None))
             if len(chunk) >= batch:
                 count += _insert(archive, chunk)
                 chunk = []
@@ -51,9 +54,10 @@ def add_many(
             db.execute(f"PRAGMA cache_size = {int(cache)}")
 
 
-def _insert(archive: Archive, chunk: list[tuple[Message, list[Attachment]]]) -> int:
-    if any(files for _, files in chunk):
+def _insert(archive: Archive, chunk: list[tuple[Message, list[Attachment], str | None]]) -> int:
+    if any(files for _, files, _ in chunk):
         os.sync()  # the blobs are on disk before rows that name them are committed
     with archive.transaction() as db:
-        rows.insert_many(db, chunk)
-    return len(chunk)
+        fresh = [(m, files) for m, files, key in chunk if key is None or rows.mark_seen(db, key)]
+        rows.insert_many(db, fresh)
+    return len(fresh)

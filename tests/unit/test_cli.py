@@ -7,7 +7,6 @@ import pytest
 from tests.conftest import REPO, VALID_CONFIG, run_cli
 
 NOT_YET = [
-    ["import", "telegram-export", "result.json"],
     ["widget"],
 ]
 
