@@ -90,11 +90,11 @@ complete -c im2mail -n '__im2mail_at "im2mail export"' -l format -x -a 'mbox htm
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s o -l output -r -F -d 'The mbox file, or the folder for HTML pages.'
 
-complete -c im2mail -n '__im2mail_at "im2mail import" 0' -a telegram-export -d 'Load a Telegram Desktop chat export (JSON).'
+complete -c im2mail -n '__im2mail_at "im2mail import" 0' -a telegram-export -d 'Load a Telegram Desktop chat export (JSON) into the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail import"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail import telegram-export"' -s h -l help -d 'Show this message and exit.'
-complete -c im2mail -n '__im2mail_at "im2mail import telegram-export" 0' -F -d 'result.json from Telegram Desktop\'s export.'
+complete -c im2mail -n '__im2mail_at "im2mail import telegram-export" 0' -F -d 'result.json from Telegram Desktop\'s export (or the folder holding it).'
 
 complete -c im2mail -n '__im2mail_at "im2mail init"' -l address -x -d 'The sales mailbox.'
 complete -c im2mail -n '__im2mail_at "im2mail init"' -l greeting -x -d 'Sent to new customers.'

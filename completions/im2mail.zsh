@@ -144,7 +144,7 @@ _im2mail_import() {
     typeset -A opt_args
     local -a commands
     commands=(
-        'telegram-export:Load a Telegram Desktop chat export (JSON).'
+        'telegram-export:Load a Telegram Desktop chat export (JSON) into the archive.'
     )
     _arguments -C \
         '(-h --help)-h[Show this message and exit.]' \
