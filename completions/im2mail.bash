@@ -39,7 +39,7 @@ _im2mail_options() {
         "im2mail webhook delete") echo "-h --help" ;;
         "im2mail webhook info") echo "-h --help --json" ;;
         "im2mail webhook set") echo "-h --help" ;;
-        "im2mail widget") echo "-h --help" ;;
+        "im2mail widget") echo "--bot --force -h --help -o --output --print --source" ;;
     esac
 }
 
@@ -77,6 +77,9 @@ _im2mail_option_value() {
         "im2mail tail -c" | "im2mail tail --conversation") echo "text" ;;
         "im2mail tail -n" | "im2mail tail --lines") echo "text" ;;
         "im2mail vacuum --keep-files-days") echo "text" ;;
+        "im2mail widget --bot") echo "text" ;;
+        "im2mail widget -o" | "im2mail widget --output") echo "file" ;;
+        "im2mail widget --source") echo "text" ;;
         *) return 1 ;;
     esac
 }

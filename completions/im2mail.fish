@@ -5,7 +5,7 @@
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
 set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
-set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days'
+set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
 # only if no option value is due and that many arguments are typed (N+: N or more).
@@ -52,7 +52,7 @@ complete -c im2mail -n '__im2mail_at "im2mail" 0' -a systemd-unit -d 'Print a sy
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a tail -d 'Show recent messages, both directions.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a vacuum -d 'Compact the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a webhook -d 'Register the bots\' webhooks with Telegram and Viber.'
-complete -c im2mail -n '__im2mail_at "im2mail" 0' -a widget -d 'Print a website snippet that links to the bots.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a widget -d 'Write website buttons and QR codes that open the bots, tagged with a lead...'
 complete -c im2mail -n '__im2mail_at "im2mail"' -l debug -d 'Show tracebacks (secrets are still masked).'
 complete -c im2mail -n '__im2mail_at "im2mail"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail"' -l version -d 'Print the version.'
@@ -166,4 +166,9 @@ complete -c im2mail -n '__im2mail_at "im2mail webhook info"' -l json -d 'One JSO
 
 complete -c im2mail -n '__im2mail_at "im2mail webhook set"' -s h -l help -d 'Show this message and exit.'
 
+complete -c im2mail -n '__im2mail_at "im2mail widget"' -l bot -x -d 'Only this bot (repeat for more; default: all).'
+complete -c im2mail -n '__im2mail_at "im2mail widget"' -l force -d 'Replace widget files already in the folder.'
 complete -c im2mail -n '__im2mail_at "im2mail widget"' -s h -l help -d 'Show this message and exit.'
+complete -c im2mail -n '__im2mail_at "im2mail widget"' -s o -l output -r -F -d 'The folder to write into.'
+complete -c im2mail -n '__im2mail_at "im2mail widget"' -l print -d 'Print the HTML snippet on stdout as well.'
+complete -c im2mail -n '__im2mail_at "im2mail widget"' -l source -x -d 'Lead source tag carried by every link: 1-64 of A-Z a-z 0-9 _ -.'

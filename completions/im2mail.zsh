@@ -24,7 +24,7 @@ _im2mail() {
         'tail:Show recent messages, both directions.'
         'vacuum:Compact the archive.'
         'webhook:Register the bots'\'' webhooks with Telegram and Viber.'
-        'widget:Print a website snippet that links to the bots.'
+        'widget:Write website buttons and QR codes that open the bots, tagged with a lead...'
     )
     _arguments -C \
         '--debug[Show tracebacks (secrets are still masked).]' \
@@ -309,8 +309,14 @@ _im2mail_webhook_set() {
 
 _im2mail_widget() {
     _arguments \
+        '*--bot=[Only this bot (repeat for more; default: all).]:bot: ' \
+        '--force[Replace widget files already in the folder.]' \
         '(-h --help)-h[Show this message and exit.]' \
-        '(-h --help)--help[Show this message and exit.]'
+        '(-h --help)--help[Show this message and exit.]' \
+        '(-o --output)-o+[The folder to write into.]:output:_files' \
+        '(-o --output)--output=[The folder to write into.]:output:_files' \
+        '--print[Print the HTML snippet on stdout as well.]' \
+        '--source=[Lead source tag carried by every link: 1-64 of A-Z a-z 0-9 _ -.]:source: '
 }
 
 if [[ $zsh_eval_context[-1] == loadautofunc ]]; then

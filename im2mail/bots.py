@@ -195,6 +195,19 @@ def delete_webhooks(name: str | None = None) -> list[BotConfig]:
     return chosen
 
 
+# -- who the bots are ----------------------------------------------------------------------
+
+
+def identify(names: Sequence[str] | None = None) -> list[tuple[BotConfig, BotInfo]]:
+    """Each named bot (None: every bot, in config order) with what its platform says it
+    is, asked live (getMe / get_account_info). An unknown name is NotFound (exit 5),
+    before any call goes out."""
+    cfg = config.load()
+    chosen = list(cfg.bots) if names is None else [_named(cfg, n) for n in dict.fromkeys(names)]
+    infos = _each(chosen, lambda channel, _: channel.get_me())
+    return list(zip(chosen, infos, strict=True))
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 

@@ -5,9 +5,6 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
-from ..errors import NotBuiltYet
-
 app = typer.Typer(
     name="im2mail",
     help="Bridge a shop's Telegram and Viber bots to its sales mailbox: customers write "
@@ -42,13 +39,6 @@ class Channel(StrEnum):
 class ExportFormat(StrEnum):
     mbox = "mbox"
     html = "html"
-
-
-def not_built(command: str, what: str) -> NotBuiltYet:
-    return NotBuiltYet(
-        f"'im2mail {command}' is not available in im2mail {__version__} yet: {what}",
-        hint="see README.md, 'Status', for what works today",
-    )
 
 
 def warn(message: str) -> None:

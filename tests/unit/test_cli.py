@@ -6,10 +6,6 @@ import pytest
 
 from tests.conftest import REPO, VALID_CONFIG, run_cli
 
-NOT_YET = [
-    ["widget"],
-]
-
 
 def readme_commands() -> list[str]:
     """Command names from the README's command table (first column, in backticks)."""
@@ -55,16 +51,6 @@ def test_version():
     result = run_cli("--version")
     assert result.code == 0
     assert re.fullmatch(r"im2mail \d+\.\d+\.\d+\n", result.out)
-
-
-@pytest.mark.parametrize("argv", NOT_YET, ids=lambda a: " ".join(a[:2]))
-def test_later_features_say_so_and_fail(argv):
-    result = run_cli(*argv)
-    assert result.code == 1
-    assert result.out == ""
-    assert "error: 'im2mail" in result.err
-    assert "not available" in result.err
-    assert "Traceback" not in result.err
 
 
 def test_usage_error_exits_2():
