@@ -17,7 +17,7 @@ _im2mail_options() {
     case $1 in
         "im2mail") echo "--debug -h --help --version" ;;
         "im2mail bot") echo "-h --help" ;;
-        "im2mail bot add") echo "--api-url -h --help --mode --token-stdin" ;;
+        "im2mail bot add") echo "--api-url -h --help --mode --phone-number-id --token-stdin" ;;
         "im2mail bot list") echo "-h --help --json" ;;
         "im2mail bot remove") echo "-h --help" ;;
         "im2mail conversations") echo "-h --help --json --waiting" ;;
@@ -48,6 +48,7 @@ _im2mail_option_value() {
     case "$1 $2" in
         "im2mail bot add --api-url") echo "text" ;;
         "im2mail bot add --mode") echo "words:polling webhook" ;;
+        "im2mail bot add --phone-number-id") echo "text" ;;
         "im2mail demo --home") echo "file" ;;
         "im2mail demo --speed") echo "text" ;;
         "im2mail export --format") echo "words:mbox html" ;;
@@ -67,7 +68,7 @@ _im2mail_option_value() {
         "im2mail init --smtp-port") echo "text" ;;
         "im2mail init --smtp-security") echo "text" ;;
         "im2mail init --smtp-username") echo "text" ;;
-        "im2mail search --channel") echo "words:telegram viber" ;;
+        "im2mail search --channel") echo "words:telegram viber messenger whatsapp" ;;
         "im2mail search --customer") echo "text" ;;
         "im2mail search --limit") echo "text" ;;
         "im2mail search --since") echo "text" ;;
@@ -87,7 +88,7 @@ _im2mail_option_value() {
 # What argument $2 (from 0) of $1 takes.
 _im2mail_argument() {
     case "$1:$2" in
-        "im2mail bot add:0") echo "words:telegram viber" ;;
+        "im2mail bot add:0") echo "words:telegram viber messenger whatsapp" ;;
         "im2mail bot add:1") echo "text" ;;
         "im2mail bot remove:0") echo "text" ;;
         "im2mail export:"*) echo "text" ;;

@@ -5,7 +5,7 @@
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
 set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
-set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
+set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail bot add --phone-number-id' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
 # only if no option value is due and that many arguments are typed (N+: N or more).
@@ -65,8 +65,9 @@ complete -c im2mail -n '__im2mail_at "im2mail bot"' -s h -l help -d 'Show this m
 complete -c im2mail -n '__im2mail_at "im2mail bot add"' -l api-url -x -d 'The platform\'s API root (a local Bot API server, a test double).'
 complete -c im2mail -n '__im2mail_at "im2mail bot add"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail bot add"' -l mode -x -a 'polling webhook' -d 'Telegram: polling (the default) or webhook.'
-complete -c im2mail -n '__im2mail_at "im2mail bot add"' -l token-stdin -d 'Read the bot token from standard input.'
-complete -c im2mail -n '__im2mail_at "im2mail bot add" 0' -a 'telegram viber' -d 'telegram or viber'
+complete -c im2mail -n '__im2mail_at "im2mail bot add"' -l phone-number-id -x -d 'WhatsApp: the number\'s id (WhatsApp → API Setup).'
+complete -c im2mail -n '__im2mail_at "im2mail bot add"' -l token-stdin -d 'Read the bot token from standard input (Messenger, WhatsApp: the token on the first line, the app secret on the second).'
+complete -c im2mail -n '__im2mail_at "im2mail bot add" 0' -a 'telegram viber messenger whatsapp' -d 'telegram, viber, messenger or whatsapp'
 
 complete -c im2mail -n '__im2mail_at "im2mail bot list"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail bot list"' -l json -d 'One JSON object per line.'
@@ -123,7 +124,7 @@ complete -c im2mail -n '__im2mail_at "im2mail path"' -l json -d 'One JSON object
 complete -c im2mail -n '__im2mail_at "im2mail run"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail run"' -l once -d 'Process what is pending, then exit.'
 
-complete -c im2mail -n '__im2mail_at "im2mail search"' -l channel -x -a 'telegram viber' -d 'Only this messenger.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l channel -x -a 'telegram viber messenger whatsapp' -d 'Only this messenger.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l customer -x -d 'Only customers whose name, @username or phone has this.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l json -d 'One JSON object per line.'
@@ -156,7 +157,7 @@ complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l keep-files-days -x -d 
 
 complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a delete -d 'Unregister the bots\' webhooks.'
 complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a info -d 'Show what each platform has registered for the bots.'
-complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a set -d 'Register <public_url>/telegram/<name> or /viber/<name> with the platform.'
+complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a set -d 'Register <public_url>/<channel>/<name> with the platform.'
 complete -c im2mail -n '__im2mail_at "im2mail webhook"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail webhook delete"' -s h -l help -d 'Show this message and exit.'

@@ -85,8 +85,9 @@ _im2mail_bot_add() {
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
         '--mode=[Telegram: polling (the default) or webhook.]:mode:(polling webhook)' \
-        '--token-stdin[Read the bot token from standard input.]' \
-        '1:channel:(telegram viber)' \
+        '--phone-number-id=[WhatsApp: the number'\''s id (WhatsApp → API Setup).]:phone-number-id: ' \
+        '--token-stdin[Read the bot token from standard input (Messenger, WhatsApp: the token on the first line, the app secret on the second).]' \
+        '1:channel:(telegram viber messenger whatsapp)' \
         '2:name: '
 }
 
@@ -206,7 +207,7 @@ _im2mail_run() {
 
 _im2mail_search() {
     _arguments \
-        '--channel=[Only this messenger.]:channel:(telegram viber)' \
+        '--channel=[Only this messenger.]:channel:(telegram viber messenger whatsapp)' \
         '--customer=[Only customers whose name, @username or phone has this.]:customer: ' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
@@ -270,7 +271,7 @@ _im2mail_webhook() {
     commands=(
         'delete:Unregister the bots'\'' webhooks.'
         'info:Show what each platform has registered for the bots.'
-        'set:Register <public_url>/telegram/<name> or /viber/<name> with the platform.'
+        'set:Register <public_url>/<channel>/<name> with the platform.'
     )
     _arguments -C \
         '(-h --help)-h[Show this message and exit.]' \

@@ -74,7 +74,10 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
         WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce((
             SELECT o.id FROM messages o WHERE o.conversation_id = c.id
             AND o.direction = 'out' AND o.author != 'im2mail' ORDER BY o.id DESC LIMIT 1), 0)
-        ORDER BY w.id LIMIT 1) AS waiting_since
+        ORDER BY w.id LIMIT 1) AS waiting_since,
+       CASE WHEN u.channel IN ('messenger', 'whatsapp') THEN
+         (SELECT max(i.created) FROM messages i
+          WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in
 FROM conversations c
 JOIN customers u ON u.id = c.customer_id
 LEFT JOIN stats s ON s.conversation_id = c.id

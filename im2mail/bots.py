@@ -22,7 +22,16 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import __version__, config, secrets, signing
-from .channels import AuthFailed, BotInfo, Channel, WebhookInfo, channel_class, open_channel
+from .channels import (
+    DASHBOARD_WEBHOOKS,
+    AuthFailed,
+    BotInfo,
+    Channel,
+    WebhookInfo,
+    bot_options,
+    channel_class,
+    open_channel,
+)
 from .config import BotConfig, Config
 from .errors import (
     ConfigError,
@@ -38,7 +47,12 @@ from .model import CHANNEL_TITLES
 T = TypeVar("T")
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: every real token
-_TOKEN_SOURCE = {"telegram": "@BotFather", "viber": "the Viber Admin Panel"}
+_TOKEN_SOURCE = {
+    "telegram": "@BotFather",
+    "viber": "the Viber Admin Panel",
+    "messenger": "your Meta app (Messenger → Settings → Access tokens)",
+    "whatsapp": "your Meta app (WhatsApp → API Setup; a system user's token for good)",
+}
 
 
 def default_mode(channel: str) -> str:
@@ -58,7 +72,12 @@ def webhook_url(public_url: str, bot: BotConfig) -> str:
 
 
 def check_new_bot(
-    name: str, channel: str, *, mode: str | None = None, api_url: str | None = None
+    name: str,
+    channel: str,
+    *,
+    mode: str | None = None,
+    api_url: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Refuse a bot that could not be added whatever its token: a bad name or a taken one
     (UsageError), a channel not built yet (exit 1), an invalid resulting config (exit 3),
@@ -73,7 +92,7 @@ def check_new_bot(
     except NotBuiltYet as e:
         raise NotBuiltYet(
             f"cannot add bot '{name}': {e.message}",
-            hint=f"im2mail {__version__} bridges Telegram bots only; see README.md, 'Status'",
+            hint=f"see README.md, 'Status', for the channels im2mail {__version__} bridges",
         ) from None
     if api_url is not None:
         _check_api_url(api_url)
@@ -88,6 +107,7 @@ def check_new_bot(
         entry["mode"] = mode
     if api_url:
         entry["api_url"] = api_url.rstrip("/")
+    entry.update({k: v for k, v in (extra or {}).items() if v is not None})
     data = {**data, "bots": [*data.get("bots", []), entry]}
     config.parse(data, source=str(config.paths().config))  # e.g. a webhook needs public_url
     secrets.backend_name()
@@ -101,12 +121,20 @@ def add_bot(
     *,
     mode: str | None = None,
     api_url: str | None = None,
+    extra: dict[str, Any] | None = None,
+    app_secret: str | None = None,
 ) -> BotInfo:
     """Check everything, the token live with the platform last, then save the bot.
-    Nothing is written when any check fails."""
+    Nothing is written when any check fails. `extra`: channel-specific [[bots]] keys;
+    `app_secret`: Meta's channels, kept with the token (channels/graph.py)."""
     token = _clean_token(token)
-    data = check_new_bot(name, channel, mode=mode, api_url=api_url)
-    info = asyncio.run(_identify(name, channel, token, api_url))
+    if channel in DASHBOARD_WEBHOOKS:
+        from .channels import graph
+
+        token = graph.encode(token, _clean_token(app_secret or ""))
+    data = check_new_bot(name, channel, mode=mode, api_url=api_url, extra=extra)
+    added = config.parse(data).bot(name)
+    info = asyncio.run(_identify(name, channel, token, api_url, bot_options(added)))
     secret = secrets.bot_secret(name)
     secrets.put(secret, token)
     try:
@@ -177,6 +205,21 @@ def set_webhooks(name: str | None = None) -> list[tuple[BotConfig, str]]:
 
     _each(chosen, register)
     return targets
+
+
+def verify_token(name: str) -> str:
+    """What Meta's dashboard needs as the webhook's verify token: the same derived secret
+    as Telegram's secret_token, so the relay can check Meta's GET with no config."""
+    return signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), name)
+
+
+# Where each platform's dashboard keeps the webhook, and the fields to subscribe.
+DASHBOARD_STEPS = {
+    "messenger": ("your Meta app → Messenger → Settings → Webhooks",
+                  "messages, messaging_postbacks, messaging_referrals, message_deliveries, "
+                  "message_reads"),
+    "whatsapp": ("your Meta app → WhatsApp → Configuration → Webhook", "messages"),
+}  # fmt: skip
 
 
 def webhook_info() -> list[tuple[BotConfig, WebhookInfo]]:
@@ -262,10 +305,12 @@ def _clean_token(token: str) -> str:
     return token
 
 
-async def _identify(name: str, channel: str, token: str, api_url: str | None) -> BotInfo:
+async def _identify(
+    name: str, channel: str, token: str, api_url: str | None, options: dict[str, Any]
+) -> BotInfo:
     where = f" at {api_url}" if api_url else ""
     try:
-        async with open_channel(channel, name, token, api_url) as bot:
+        async with open_channel(channel, name, token, api_url, **options) as bot:
             return await bot.get_me()
     except AuthFailed as e:
         hint = f"copy the token again from {_TOKEN_SOURCE.get(channel, channel)} and retry"
@@ -293,7 +338,7 @@ def _each(
         for bot in bots:
             try:
                 async with open_channel(
-                    bot.channel, bot.name, tokens[bot.name], bot.api_url
+                    bot.channel, bot.name, tokens[bot.name], bot.api_url, **bot_options(bot)
                 ) as channel:
                     results.append(await action(channel, bot))
             except AuthFailed as e:

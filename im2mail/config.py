@@ -44,7 +44,7 @@ __all__ = [
     "write",
 ]
 
-CHANNELS = ("telegram", "viber")
+CHANNELS = ("telegram", "viber", "messenger", "whatsapp")
 SECURITY_MODES = ("starttls", "tls", "none")
 TELEGRAM_MODES = ("polling", "webhook")
 IN_DOUBT_CHOICES = ("resend", "notify")
@@ -105,6 +105,8 @@ class BotConfig:
     channel: str
     mode: str = "webhook"  # telegram defaults to polling (see _bot)
     api_url: str | None = None
+    phone_number_id: str | None = None  # whatsapp: the Cloud API's number to send from
+    human_agent_days: int = 7  # messenger: days the HUMAN_AGENT tag may answer (0: never)
 
     @property
     def secret_name(self) -> str:
@@ -398,18 +400,35 @@ def _bots(check: _Checker, data: dict[str, Any]) -> tuple[BotConfig, ...]:
                 table, "mode", str, prefix, default="polling", check=_one_of(TELEGRAM_MODES)
             )
         else:
+            only = f"{channel.capitalize()} bots work by webhook only"
             mode = check.value(
                 table,
                 "mode",
                 str,
                 prefix,
                 default="webhook",
-                check=lambda v: None if v == "webhook" else "Viber bots work by webhook only",
+                check=lambda v, only=only: None if v == "webhook" else only,
             )
         api_url = check.value(table, "api_url", str, prefix, default=None, check=_url)
-        check.unknown(table, prefix, {"name", "channel", "mode", "api_url"})
-        bots.append(BotConfig(name=name, channel=channel, mode=mode, api_url=api_url))
+        extra = _channel_keys(check, table, prefix, channel)
+        check.unknown(table, prefix, {"name", "channel", "mode", "api_url", *extra})
+        bots.append(BotConfig(name=name, channel=channel, mode=mode, api_url=api_url, **extra))
     return tuple(bots)
+
+
+def _channel_keys(check: _Checker, table: dict[str, Any], prefix: str, channel: str) -> dict:
+    """The keys only one channel has: WhatsApp's phone_number_id (required), Messenger's
+    human_agent_days (0 to 7: the HUMAN_AGENT tag answers up to 7 days after the
+    customer's last message, Meta's limit)."""
+    if channel == "whatsapp":
+        digits = lambda v: None if v.isdigit() else "expected the number's id (digits)"  # noqa: E731
+        return {"phone_number_id": check.value(table, "phone_number_id", str, prefix,
+                                               check=digits)}  # fmt: skip
+    if channel == "messenger":
+        days = lambda v: None if 0 <= v <= 7 else "expected 0 to 7 (Meta allows 7 days)"  # noqa: E731
+        return {"human_agent_days": check.value(table, "human_agent_days", int, prefix,
+                                                default=7, check=days)}  # fmt: skip
+    return {}
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from . import secrets
 from .bots import title, webhook_url
-from .channels import AuthFailed, WebhookInfo, open_channel
+from .channels import AuthFailed, WebhookInfo, bot_options, open_channel
 from .config import BotConfig, Config
 from .doctor import Check, failed, from_error, passed, skipped, warned
 from .errors import Im2mailError, RuntimeFailure, redact
@@ -144,7 +144,10 @@ async def bot_checks(
 
 
 async def _ask(bot: BotConfig, token: str, timeout: float):
-    async with open_channel(bot.channel, bot.name, token, bot.api_url, timeout=timeout) as ch:
+    options = bot_options(bot)
+    async with open_channel(
+        bot.channel, bot.name, token, bot.api_url, timeout=timeout, **options
+    ) as ch:
         return await ch.get_me(), await ch.webhook_info()
 
 

@@ -7,14 +7,22 @@ timezone-aware datetimes (UTC when they come from the archive).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Direction = Literal["in", "out"]
 IN: Direction = "in"  # from the customer
 OUT: Direction = "out"  # to the customer
 
-CHANNEL_TITLES = {"telegram": "Telegram", "viber": "Viber"}
+CHANNEL_TITLES = {
+    "telegram": "Telegram",
+    "viber": "Viber",
+    "messenger": "Messenger",
+    "whatsapp": "WhatsApp",
+}
+# How long after a customer's last message a free-form reply may still reach them (Meta's
+# customer service window); the other channels have none.
+REPLY_WINDOWS = {"messenger": timedelta(hours=24), "whatsapp": timedelta(hours=24)}
 # What a message without text is called where its text would be: "(voice message)".
 KIND_LABELS = {
     "photo": "photo",
@@ -241,6 +249,13 @@ class ConversationSummary:
     last_text: str
     waiting_since: datetime | None  # oldest unanswered customer message; None when answered
     messages: int
+    last_in_at: datetime | None = None  # the customer's newest message
+
+    @property
+    def reply_window_closes(self) -> datetime | None:
+        """When a free-form reply stops being allowed (Messenger, WhatsApp), else None."""
+        window = REPLY_WINDOWS.get(self.channel)
+        return self.last_in_at + window if window and self.last_in_at else None
 
     def record(self) -> dict[str, Any]:
         return {
@@ -251,6 +266,11 @@ class ConversationSummary:
             "source": self.source,
             "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
             "waiting_since": self.waiting_since.isoformat() if self.waiting_since else None,
+            **(
+                {"reply_window_closes": closes.isoformat()}
+                if (closes := self.reply_window_closes)
+                else {}
+            ),
         }
 
 

@@ -114,11 +114,12 @@ class Relay:
     def _channel_options(self, bot: BotConfig) -> dict:
         """A channel that sends files by URL (Viber) gets signed links to the blob store on
         the public URL; without a public URL it can send text only (and says so)."""
-        from .channels import channel_class
+        from .channels import bot_options, channel_class
 
+        options = bot_options(bot)
         if getattr(channel_class(bot.channel), "sends_files_by_link", False):
-            return {"links": self._file_link if self.cfg.relay.public_url else None}
-        return {}
+            options["links"] = self._file_link if self.cfg.relay.public_url else None
+        return options
 
     def _file_link(self, filename: str, mime: str, data: bytes) -> str:
         """A public link to a file a manager's reply carries (its blob is already stored,
@@ -203,6 +204,7 @@ class Relay:
                 bot.name,
                 lambda headers, body, c=channel, s=secret: c.verify_webhook(headers, body, s),
                 lambda body, name=bot.name: self._take_webhook(name, body),
+                handshake=_handshake(bot.channel, secret),
             )
             url = webhook_url(self.cfg.relay.public_url or "", bot)
             try:
@@ -364,6 +366,18 @@ async def _keep_alive(notify: systemd.Notifier, interval: float) -> None:
     while True:
         notify.watchdog()
         await asyncio.sleep(interval)
+
+
+def _handshake(channel: str, verify_token: str):
+    """Meta's webhook check (a GET with hub.* parameters) for the channels whose webhook
+    is set in its dashboard; None for the others."""
+    from .channels import DASHBOARD_WEBHOOKS
+
+    if channel not in DASHBOARD_WEBHOOKS:
+        return None
+    from .channels.graph import handshake
+
+    return lambda query: handshake(query, verify_token)
 
 
 def configure_logging(debug: bool = False) -> None:

@@ -109,6 +109,12 @@ def stdout_console():
     return Console(highlight=False, soft_wrap=True)
 
 
+def _reply_by(closes: datetime | None, now: datetime) -> str:
+    if closes is None:
+        return ""
+    return "closed" if closes <= now else local(closes)
+
+
 def conversations_table(rows: list[ConversationSummary], width: int, now: datetime | None = None):
     """The conversations as a table at most `width` wide. On a narrow screen the bot and
     source columns go first, then the preview of the last message is cut."""
@@ -125,6 +131,8 @@ def conversations_table(rows: list[ConversationSummary], width: int, now: dateti
         "last": [local(row.last_message_at) if row.last_message_at else "—" for row in rows],
         "waiting": [age(now - row.waiting_since) if row.waiting_since else "" for row in rows],
     }
+    if any(row.reply_window_closes for row in rows):  # Messenger, WhatsApp: Meta's 24 h
+        columns["reply by"] = [_reply_by(row.reply_window_closes, now) for row in rows]
 
     def used() -> int:
         return sum(max(map(len, [name, *values])) + 2 for name, values in columns.items())

@@ -221,6 +221,7 @@ def summary_from(row: sqlite3.Row) -> ConversationSummary:
         customer=customer_from(row).display_name, source=row["source"],
         last_message_at=dt(row["last_created"]), last_text=last_text,
         waiting_since=dt(row["waiting_since"]), messages=row["messages"],
+        last_in_at=dt(row["last_in"]),
     )  # fmt: skip
 
 

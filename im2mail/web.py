@@ -1,7 +1,9 @@
 """The relay's one small HTTP server: webhooks, file links, transcripts, health.
 
-Routes: POST /telegram/<bot> and /viber/<bot> (webhooks), GET /f/<signed id> (files too
-big to attach), GET /c/<signed id> (a conversation's transcript page), GET /healthz. The
+Routes: POST /<channel>/<bot> (webhooks: telegram, viber, messenger, whatsapp), GET
+/<channel>/<bot> (Meta's verification handshake, where the relay registered one), GET
+/f/<signed id> (files too big to attach), GET /c/<signed id> (a conversation's transcript
+page), GET /healthz. The
 server knows no platform: the relay registers, per webhook, a check that sees the headers
 and raw bytes (secret token, HMAC) and a handler that stores the update. The check runs
 before anything parses the body; a failed check is 403 and a log line. The handler's
@@ -39,6 +41,9 @@ _PAGE_HEADERS = {
 
 Check = Callable[[Mapping[str, str], bytes], bool]
 Handler = Callable[[bytes], Awaitable[dict[str, Any] | None]]
+# The query of a verification GET -> the text to answer 200 with, or None (403).
+Handshake = Callable[[Mapping[str, str]], str | None]
+_CHANNELS = "telegram|viber|messenger|whatsapp"
 
 
 class BadUpdate(Exception):
@@ -56,6 +61,7 @@ class ServedFile:
 class _Webhook:
     check: Check
     handle: Handler
+    handshake: Handshake | None = None
 
 
 @web.middleware
@@ -96,7 +102,8 @@ class WebServer:
         self._app.add_routes(
             [
                 web.get("/healthz", self._health),
-                web.post("/{channel:telegram|viber}/{bot}", self._webhook),
+                web.post(f"/{{channel:{_CHANNELS}}}/{{bot}}", self._webhook),
+                web.get(f"/{{channel:{_CHANNELS}}}/{{bot}}", self._handshake),
                 web.get("/f/{token}", self._file),
                 # The name after the token is for platforms that judge a file by its URL's
                 # ending (Viber wants .jpg/.png pictures, .mp4 videos); it is not trusted.
@@ -106,8 +113,16 @@ class WebServer:
         )
         self._runner: web.AppRunner | None = None
 
-    def add_webhook(self, channel: str, bot: str, check: Check, handle: Handler) -> None:
-        self._webhooks[(channel, bot)] = _Webhook(check, handle)
+    def add_webhook(
+        self,
+        channel: str,
+        bot: str,
+        check: Check,
+        handle: Handler,
+        *,
+        handshake: Handshake | None = None,
+    ) -> None:
+        self._webhooks[(channel, bot)] = _Webhook(check, handle, handshake)
 
     def serve_files(self, resolve: Callable[[str], ServedFile | None]) -> None:
         """resolve(token) gives the file for a signed link, or None (answered 404)."""
@@ -165,6 +180,19 @@ class WebServer:
         if answer is not None:
             return web.json_response(answer)
         return web.Response(text="ok\n")
+
+    async def _handshake(self, request: web.Request) -> web.Response:
+        channel, bot = request.match_info["channel"], request.match_info["bot"]
+        hook = self._webhooks.get((channel, bot))
+        if hook is None or hook.handshake is None:
+            return web.Response(status=404, text="no such bot\n")
+        challenge = hook.handshake(request.query)
+        if challenge is None:
+            log.warning("%s/%s: webhook verification from %s refused: wrong verify token (403)",
+                        channel, bot, request.remote or "?")  # fmt: skip
+            return web.Response(status=403, text="forbidden\n")
+        log.info("%s/%s: webhook verified by the platform", channel, bot)
+        return web.Response(text=challenge)
 
     async def _transcript(self, request: web.Request) -> web.Response:
         page = await asyncio.to_thread(self._transcripts, request.match_info["token"])

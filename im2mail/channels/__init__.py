@@ -233,7 +233,12 @@ class Polling(Channel, Protocol):
 CHANNELS: dict[str, str] = {
     "telegram": "im2mail.channels.telegram:Telegram",
     "viber": "im2mail.channels.viber:Viber",
+    "messenger": "im2mail.channels.messenger:Messenger",
+    "whatsapp": "im2mail.channels.whatsapp:WhatsApp",
 }
+# Channels whose webhook is set by hand in the platform's dashboard (Meta's), which checks
+# it with a GET carrying a verify token before it sends anything.
+DASHBOARD_WEBHOOKS = frozenset({"messenger", "whatsapp"})
 
 
 def channel_class(name: str) -> type[Channel]:
@@ -250,6 +255,13 @@ def channel_class(name: str) -> type[Channel]:
             raise
         raise NotBuiltYet(f"the {name} channel is not built yet") from None
     return getattr(module, class_name)
+
+
+def bot_options(bot: Any) -> dict[str, Any]:
+    """A bot's channel-specific config.toml keys, as its class names them in
+    `config_options` (WhatsApp's phone_number_id, Messenger's human_agent_days)."""
+    names = getattr(channel_class(bot.channel), "config_options", ())
+    return {name: getattr(bot, name) for name in names}
 
 
 def open_channel(

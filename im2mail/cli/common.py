@@ -34,6 +34,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per li
 class Channel(StrEnum):
     telegram = "telegram"
     viber = "viber"
+    messenger = "messenger"
+    whatsapp = "whatsapp"
 
 
 class ExportFormat(StrEnum):

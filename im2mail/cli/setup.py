@@ -143,11 +143,20 @@ class Mode(StrEnum):
 
 @bot_app.command("add")
 def bot_add(
-    channel: Annotated[Channel, typer.Argument(help="telegram or viber")],
+    channel: Annotated[Channel, typer.Argument(help="telegram, viber, messenger or whatsapp")],
     name: Annotated[str, typer.Argument(help="A short name: a-z, 0-9, _ and -.")],
     token_stdin: Annotated[
-        bool, typer.Option("--token-stdin", help="Read the bot token from standard input.")
+        bool,
+        typer.Option(
+            "--token-stdin",
+            help="Read the bot token from standard input (Messenger, WhatsApp: the token on "
+            "the first line, the app secret on the second).",
+        ),
     ] = False,
+    phone_number_id: Annotated[
+        str | None,
+        _opt("--phone-number-id", "WhatsApp: the number's id (WhatsApp → API Setup).", "ID"),
+    ] = None,
     mode: Annotated[
         Mode | None,
         typer.Option(
@@ -163,21 +172,39 @@ def bot_add(
 ) -> None:
     """Add a bot.
 
-    The token is checked with the platform (getMe / get_account_info), then kept in the
-    keyring; config.toml gets the bot's name and channel. Without --token-stdin the token
-    is asked for, hidden, on the terminal.
+    The token is checked with the platform (getMe / get_account_info / a Graph API call),
+    then kept in the keyring; config.toml gets the bot's name and channel. Without
+    --token-stdin the token is asked for, hidden, on the terminal. Messenger and WhatsApp
+    also need the Meta app's secret (App settings → Basic), which checks their webhooks,
+    and WhatsApp the number's id (--phone-number-id).
     """
     from .. import bots
+    from ..channels import DASHBOARD_WEBHOOKS
+    from ..errors import UsageError
 
     mode_name = mode.value if mode else None
-    bots.check_new_bot(name, channel.value, mode=mode_name, api_url=api_url)
-    token = _read_token(channel.value, name, token_stdin)
+    extra = {}
+    if channel.value == "whatsapp":
+        if not phone_number_id:
+            raise UsageError(
+                "a WhatsApp bot needs --phone-number-id",
+                hint="the id shown under WhatsApp → API Setup in your Meta app (digits)",
+            )
+        extra["phone_number_id"] = phone_number_id.strip()
+    elif phone_number_id:
+        raise UsageError("--phone-number-id is for WhatsApp bots only")
+    bots.check_new_bot(name, channel.value, mode=mode_name, api_url=api_url, extra=extra)
+    meta = channel.value in DASHBOARD_WEBHOOKS
+    token, app_secret = _read_token(channel.value, name, token_stdin, app_secret=meta)
     platform = bots.title(channel.value)
     note(f"checking the token with {platform} …")
-    info = bots.add_bot(name, channel.value, token, mode=mode_name, api_url=api_url)
+    info = bots.add_bot(name, channel.value, token, mode=mode_name, api_url=api_url,
+                        extra=extra, app_secret=app_secret)  # fmt: skip
     who = f"@{info.username}" if info.username and channel.value == "telegram" else info.name
     note(f"added bot {name} ({who}, {platform})")
-    if channel.value == "viber":
+    if meta:
+        note(f"next: im2mail webhook set {name}  (it shows what to paste into Meta's dashboard)")
+    elif channel.value == "viber":
         # Viber checks a webhook by calling it at once: only a running relay answers.
         note("next: im2mail run  (it registers the webhook with Viber and receives on it)")
     elif (mode_name or bots.default_mode(channel.value)) == "webhook":
@@ -186,7 +213,10 @@ def bot_add(
         note("next: im2mail run")
 
 
-def _read_token(channel: str, name: str, from_stdin: bool) -> str:
+def _read_token(
+    channel: str, name: str, from_stdin: bool, app_secret: bool = False
+) -> tuple[str, str | None]:
+    """The token, and for Meta's channels the app secret too."""
     from ..errors import UsageError
 
     if from_stdin:
@@ -195,7 +225,15 @@ def _read_token(channel: str, name: str, from_stdin: bool) -> str:
             raise UsageError(
                 "no token on standard input", hint="give the token as the first line of input"
             )
-        return token
+        if not app_secret:
+            return token, None
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise UsageError(
+                "no app secret on standard input",
+                hint="give the token on the first line and the app secret on the second",
+            )
+        return token, secret
     if not sys.stdin.isatty():
         raise UsageError(
             "bot add asks for the token, but standard input is not a terminal",
@@ -206,7 +244,11 @@ def _read_token(channel: str, name: str, from_stdin: bool) -> str:
     from rich.prompt import Prompt
 
     console = Console(stderr=True, highlight=False)
-    return Prompt.ask("Bot token (typing is hidden)", password=True, console=console)
+    token = Prompt.ask("Bot token (typing is hidden)", password=True, console=console)
+    if not app_secret:
+        return token, None
+    secret = Prompt.ask("App secret (typing is hidden)", password=True, console=console)
+    return token, secret
 
 
 @bot_app.command("list")
@@ -246,17 +288,28 @@ def webhook_set(
         str | None, typer.Argument(help="One bot; all webhook bots if omitted.")
     ] = None,
 ) -> None:
-    """Register <public_url>/telegram/<name> or /viber/<name> with the platform.
+    """Register <public_url>/<channel>/<name> with the platform.
 
     The secret is derived from the signing key, so setting it again changes nothing.
     Viber calls the URL while registering it, so for a Viber bot the relay must be
-    running and reachable there (im2mail run registers it by itself).
+    running and reachable there (im2mail run registers it by itself). Messenger and
+    WhatsApp webhooks are entered in Meta's dashboard: this prints the callback URL and
+    the verify token to paste there (and subscribes a Messenger Page to the app).
     """
     from .. import bots
+    from ..channels import DASHBOARD_WEBHOOKS
 
     targets = bots.set_webhooks(name)
     for bot, url in targets:
-        note(f"bot {bot.name}: webhook set to {url}")
+        if bot.channel not in DASHBOARD_WEBHOOKS:
+            note(f"bot {bot.name}: webhook set to {url}")
+            continue
+        where, fields = bots.DASHBOARD_STEPS[bot.channel]
+        note(f"bot {bot.name}: Meta has no API for this; in {where}, enter")
+        typer.echo(f"  Callback URL:  {url}")
+        typer.echo(f"  Verify token:  {bots.verify_token(bot.name)}")
+        note(f"  and subscribe to: {fields}. Meta checks the URL when you save, so "
+             "im2mail run must be running and reachable there.")  # fmt: skip
     if not targets:
         note('no bot has mode = "webhook"; polling bots need no webhook')
 
@@ -268,6 +321,7 @@ def webhook_info(json_output: JsonOption = False) -> None:
     One line per bot: name, webhook URL or (none), pending updates, last error.
     """
     from .. import bots, render
+    from ..channels import DASHBOARD_WEBHOOKS as dashboard
 
     rows = bots.webhook_info()
     for bot, info in rows:
@@ -287,7 +341,8 @@ def webhook_info(json_output: JsonOption = False) -> None:
             continue
         error = " ".join(filter(None, [error_at, info.last_error])) if info.last_error else ""
         pending = "?" if info.pending is None else str(info.pending)
-        fields = [bot.name, info.url or "(none)", pending, error]
+        url = info.url or ("(set in Meta's dashboard)" if bot.channel in dashboard else "(none)")
+        fields = [bot.name, url, pending, error]
         render.write_line("\t".join(render.safe(f) for f in fields).rstrip("\t"))
     if not rows and not json_output:
         note("no bots yet; add one with: im2mail bot add telegram NAME")

@@ -43,7 +43,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import make_msgid
 
-from ..model import CHANNEL_TITLES, KIND_LABELS, Conversation, Customer, Message
+from ..model import CHANNEL_TITLES, KIND_LABELS, REPLY_WINDOWS, Conversation, Customer, Message
 from .html_body import Image, Line, chat_html
 
 MiB = 1024 * 1024
@@ -133,6 +133,10 @@ def compose(
     placed = _place(files, settings, message_id)
     texts = _texts(parts, has_files=bool(files))
     name, details = clean(customer.display_name), _details(customer)
+    window = REPLY_WINDOWS.get(customer.channel)
+    if window is not None:
+        closes = parts[-1].created.astimezone(UTC) + window
+        details.append(f"reply by {closes:%a %d %b %H:%M} UTC")
     footer = f"Reply to this email to answer in {channel_title(customer)}."
     file_lines = [
         p.line.text + (f"; download: {p.line.link}" if p.line.link else "") for p in placed

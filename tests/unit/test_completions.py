@@ -15,6 +15,7 @@ from tests.conftest import REPO
 
 SCRIPTS = {shell: REPO / "completions" / f"im2mail.{shell}" for shell in completion.SHELLS}
 REGENERATE = "run: python -m im2mail.completion"
+CHANNELS = ["messenger", "telegram", "viber", "whatsapp"]  # completed in this order
 
 
 def needs(shell: str):
@@ -154,9 +155,9 @@ def test_bash_completes_commands_options_and_values(workdir: Path) -> None:
     assert complete("im2mail webhook ") == ["delete", "info", "set"]
     assert complete("im2mail import ") == ["telegram-export"]
     assert complete("im2mail search --ch") == ["--channel"]
-    assert complete("im2mail search x --channel ") == ["telegram", "viber"]
+    assert complete("im2mail search x --channel ") == CHANNELS
     assert complete("im2mail search x --channel = v") == ["viber"]  # --channel=v
-    assert complete("im2mail bot add ") == ["telegram", "viber"]
+    assert complete("im2mail bot add ") == CHANNELS
     assert complete("im2mail bot add --token-stdin t") == ["telegram"]
     assert complete("im2mail bot add telegram ") == []  # a name: nothing to offer
     assert complete("im2mail export --format ") == ["html", "mbox"]
@@ -202,9 +203,9 @@ def test_fish_completes_commands_options_and_values(workdir: Path) -> None:
     assert complete("im2mail webhook ") == ["delete", "info", "set"]
     assert complete("im2mail import ") == ["telegram-export"]
     assert complete("im2mail search --ch") == ["--channel"]
-    assert complete("im2mail search x --channel ") == ["telegram", "viber"]
-    assert complete("im2mail search x --channel=") == ["--channel=telegram", "--channel=viber"]
-    assert complete("im2mail bot add ") == ["telegram", "viber"]
+    assert complete("im2mail search x --channel ") == CHANNELS
+    assert complete("im2mail search x --channel=") == [f"--channel={c}" for c in CHANNELS]
+    assert complete("im2mail bot add ") == CHANNELS
     assert complete("im2mail bot add telegram ") == []
     assert complete("im2mail export --format ") == ["html", "mbox"]
     assert complete("im2mail export -o re") == ["reports/", "result.json"]
@@ -278,9 +279,9 @@ def test_zsh_completes_commands_options_and_values(workdir: Path) -> None:
         "im2mail webhook ": ["delete", "info", "set"],
         "im2mail import ": ["telegram-export"],
         "im2mail search --ch": ["--channel"],
-        "im2mail search x --channel ": ["telegram", "viber"],
-        "im2mail search x --channel=": ["telegram", "viber"],
-        "im2mail bot add ": ["telegram", "viber"],
+        "im2mail search x --channel ": CHANNELS,
+        "im2mail search x --channel=": CHANNELS,
+        "im2mail bot add ": CHANNELS,
         "im2mail bot add telegram ": [],
         "im2mail export --format ": ["html", "mbox"],
         "im2mail import telegram-export res": ["result.json"],

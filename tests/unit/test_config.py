@@ -80,7 +80,7 @@ def test_broken_toml_names_the_line(tmp_path):
             "relay.public_url: must be https://",
         ),
         ('name = "shop"', 'name = "My Shop"', "bots[0].name: use only"),
-        ('channel = "telegram"', 'channel = "whatsapp"', "bots[0].channel: expected one of"),
+        ('channel = "telegram"', 'channel = "signal"', "bots[0].channel: expected one of"),
         (
             '[mail.imap]\nhost = "imap.shop.example"',
             '[mail.imap]\nhost = ""',
