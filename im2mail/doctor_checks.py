@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from . import secrets
 from .bots import title, webhook_url
-from .channels import AuthFailed, WebhookInfo, bot_options, open_channel
+from .channels import DASHBOARD_WEBHOOKS, AuthFailed, WebhookInfo, bot_options, open_channel
 from .config import BotConfig, Config
 from .doctor import Check, failed, from_error, passed, skipped, warned
 from .errors import Im2mailError, RuntimeFailure, redact
@@ -163,6 +163,9 @@ def webhook_check(cfg: Config, bot: BotConfig, info: WebhookInfo) -> Check:
             f"im2mail webhook delete {bot.name}",
         )
     expected = webhook_url(cfg.relay.public_url or "", bot)
+    if bot.channel in DASHBOARD_WEBHOOKS:  # Meta shows it in its dashboard only
+        return skipped(name, f"set in Meta's dashboard, which im2mail cannot read: it must "
+                             f"be {expected} (see: im2mail webhook set {bot.name})")  # fmt: skip
     if bot.channel == "viber":
         register = "start the relay: im2mail run (it registers the webhook at each start)"
     else:

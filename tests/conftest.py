@@ -17,6 +17,8 @@ pytest_plugins = [
     "tests.support.imap_server",
     "tests.support.fixtures_telegram",
     "tests.support.fixtures_viber",
+    "tests.support.fixtures_messenger",
+    "tests.support.fixtures_whatsapp",
     "tests.support.real_mta",
     "tests.support.fixtures_smtp",
 ]

@@ -19,6 +19,7 @@ Errors the relay acts on (all `RuntimeFailure`, exit code 1, messages free of se
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import unicodedata
@@ -156,7 +157,12 @@ class ChannelBase:
         return f"{type(self).__name__}(bot={self.bot!r})"
 
     async def __aenter__(self) -> Self:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # what start() opened, closed again
+                await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

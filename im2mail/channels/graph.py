@@ -175,6 +175,9 @@ class GraphClient:
     async def post(self, path: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", path, action, json=payload)
 
+    async def delete(self, path: str, action: str) -> dict[str, Any]:
+        return await self._call("DELETE", path, action)
+
     async def upload(
         self,
         path: str,
@@ -185,7 +188,7 @@ class GraphClient:
     ) -> dict[str, Any]:
         """A multipart POST: the fields, then the file as `file_field` (WhatsApp's /media
         takes "file", Messenger's attachment upload "filedata")."""
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(quote_fields=False)  # a Cyrillic file name stays as written
         for key, value in fields.items():
             form.add_field(key, value)
         name, mime, data = file

@@ -37,17 +37,19 @@ def write_home(
     smtp_host: str = "127.0.0.1",
     smtp_username: str = "",
     smtp_password: str = SMTP_PASSWORD,
+    extra_bots: str = "",
 ) -> int:
     """config.toml and the keyring for one Telegram bot 'shop' and, with `viber` (the
     Viber double's api_url and a token), a Viber bot 'vshop'; returns the listen port.
     Without `imap`, the IMAP settings point at a closed port (replies are not read);
     with it, they log in as `imap.user`. `address` is the shop mailbox (mail.address) and
-    `managers` default to MANAGERS (a real mail server needs its own domain's)."""
+    `managers` default to MANAGERS (a real mail server needs its own domain's).
+    `extra_bots`: more [[bots]] tables, as TOML (their secrets are the caller's)."""
     port = free_port()
     imap_host, imap_port = (imap.host, imap.port) if imap else ("127.0.0.1", 1)
     imap_user = imap.user if imap else address
     public = ""
-    if mode == "webhook" or viber:
+    if mode == "webhook" or viber or extra_bots:
         public = f'public_url = "http://127.0.0.1:{port}"\n'
     viber_bot = ""
     if viber:
@@ -80,7 +82,7 @@ name = "shop"
 channel = "telegram"
 mode = "{mode}"
 api_url = "{api_url}"
-{viber_bot}""".replace("'", '"'),
+{viber_bot}{extra_bots}""".replace("'", '"'),
         encoding="utf-8",
     )
     secrets.put("smtp", smtp_password)

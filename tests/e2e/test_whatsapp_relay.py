@@ -1,0 +1,165 @@
+"""The WhatsApp round trip with `im2mail run`: the owner saves the callback URL and verify
+token in Meta's dashboard (the Cloud API double makes Meta's verification GET), a customer
+writes (a signed webhook POST), the managers get an email, a manager answers with Reply
+(pymap), and the customer gets it through the Cloud API; media both ways (the customer's
+fetched at once: its URL expires); statuses as receipts; and the 24-hour window."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+
+import pytest
+
+from im2mail import secrets, signing
+from im2mail.testing.whatsapp_api import JPEG, WaUser, WebhookRefused, WhatsAppDouble
+from tests.conftest import run_cli
+from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.support.mailbox import Mailbox, reply_to
+
+pytestmark = pytest.mark.e2e
+
+ANNA, _ = MANAGERS
+GREETING = "Вітаємо! Чим допомогти?"  # relay_rig's
+PICTURE = JPEG + bytes(range(256)) * 16
+
+
+class Shop:
+    def __init__(self, process, whatsapp: WhatsAppDouble, number, smtp, mailbox, port) -> None:
+        self.process, self.whatsapp, self.number = process, whatsapp, number
+        self.smtp, self.mailbox = smtp, mailbox
+        self.callback = f"http://127.0.0.1:{port}/whatsapp/wa"
+
+    async def writes(self, user: WaUser, text: str) -> EmailMessage:
+        before = len(self.smtp.messages)
+        delivery = await self.whatsapp.push_text(self.number, user, text)
+        assert delivery.status == 200, delivery
+        await self.smtp.wait_for(before + 1, timeout=10)
+        return self.smtp.messages[before].message
+
+    async def sent(self, user: WaUser, count: int):
+        await self.whatsapp.wait_until(
+            lambda: len(self.whatsapp.sent_messages(user.wa_id)) >= count, timeout=10
+        )
+        return self.whatsapp.sent_messages(user.wa_id)
+
+    def emails_to(self, address: str) -> list[EmailMessage]:
+        return [m.message for m in self.smtp.messages if address in m.rcpt_tos]
+
+
+@pytest.fixture
+async def whatsapp() -> AsyncIterator[WhatsAppDouble]:
+    async with WhatsAppDouble() as double:
+        yield double
+
+
+@pytest.fixture
+async def shop(isolated_home, telegram_api, whatsapp, smtp_server, imap_server):
+    number = whatsapp.add_number("Друкарня «Аркуш»", "+380 44 123 4567")
+    table = (f'\n[[bots]]\nname = "wa"\nchannel = "whatsapp"\napi_url = "{whatsapp.url}"\n'
+             f'phone_number_id = "{number.phone_number_id}"\n')  # fmt: skip
+    port = write_home(
+        isolated_home, api_url=telegram_api.url, token=telegram_api.add_bot("shop_bot", "Shop"),
+        smtp_port=smtp_server.port, imap=imap_server, extra_bots=table,
+    )  # fmt: skip
+    secrets.put("bot:wa", number.secret)
+    process = RelayProcess(isolated_home, port)
+    mailbox = Mailbox(imap_server)
+    try:
+        await process.wait_healthy()
+        shop = Shop(process, whatsapp, number, smtp_server, mailbox, port)
+        verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "wa")
+        await whatsapp.set_webhook(number, shop.callback, verify)
+        yield shop
+    finally:
+        mailbox.close()
+        process.kill()
+        print(process.log)
+
+
+async def test_meta_s_check_passes_with_our_verify_token_only(shop):
+    assert shop.number.webhook == shop.callback
+    with pytest.raises(WebhookRefused):
+        await shop.whatsapp.set_webhook(shop.number, shop.callback, "guessed")
+    info = await asyncio.to_thread(run_cli, "webhook", "info")
+    assert "wa\t(set in Meta's dashboard)" in info.out
+
+
+async def test_a_message_becomes_an_email_and_the_reply_a_cloud_api_message(shop):
+    oksana = shop.whatsapp.customer("Оксана Мельник")
+    email = await shop.writes(oksana, "Добрий день! Чи друкуєте наліпки?")
+
+    assert email["Subject"].startswith("[WhatsApp] Оксана Мельник #")
+    text = email.get_body(("plain",)).get_content()
+    assert "Чи друкуєте наліпки?" in text and f"+{oksana.wa_id}" in text and "reply by" in text
+    (greeting,) = await shop.sent(oksana, 1)
+    assert greeting.text == GREETING
+
+    shop.mailbox.put(reply_to(email, "Так, від 100 шт."))
+    sent = await shop.sent(oksana, 2)
+    assert (sent[1].type, sent[1].text) == ("text", "Так, від 100 шт.")
+    # The statuses that follow land on the reply as receipts.
+    assert (await shop.whatsapp.push_status(shop.number, oksana, sent[1].id, "read")).status == 200
+    await shop.whatsapp.wait_until(lambda: _tail("Так, від 100 шт.").get("seen"), timeout=10)
+
+
+def _tail(text: str) -> dict:
+    for line in run_cli("tail", "--json", "-n", "10").out.splitlines():
+        record = json.loads(line)
+        if record["text"] == text:
+            return record
+    return {}
+
+
+async def test_the_same_delivery_twice_is_one_email(shop):
+    oksana = shop.whatsapp.customer("Оксана")
+    message = {"type": "text", "text": {"body": "Двічі?"}}
+    for _ in range(2):
+        delivery = await shop.whatsapp.push_message(shop.number, oksana, message, ident="wamid.S1")
+        assert delivery.status == 200
+    await shop.smtp.wait_for(1, timeout=10)
+    await shop.sent(oksana, 1)  # the greeting, once
+    assert len(shop.smtp.messages) == 1
+
+
+async def test_a_post_with_a_bad_signature_is_403_and_not_stored(shop):
+    body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
+    forged = await shop.whatsapp.push_raw(shop.number, body, signature="sha256=" + "ab" * 32)
+    assert forged.status == 403
+    assert "failed its signature check" in shop.process.log
+
+
+async def test_pictures_both_ways(shop):
+    oksana = shop.whatsapp.customer("Оксана")
+    delivery = await shop.whatsapp.push_image(shop.number, oksana, PICTURE, caption="Макет")
+    assert delivery.status == 200
+    await shop.smtp.wait_for(1, timeout=10)
+    email = shop.smtp.messages[0].message
+    (part,) = [p for p in email.walk() if p.get_content_type() == "image/jpeg"]
+    assert part.get_content() == PICTURE
+    assert "Макет" in email.get_body(("plain",)).get_content()
+
+    reply = reply_to(email, "Виправлений")
+    reply.add_attachment(PICTURE, maintype="image", subtype="jpeg", filename="макет-2.jpg")
+    shop.mailbox.put(reply)
+    sent = await shop.sent(oksana, 2)
+    assert (sent[-1].type, sent[-1].media.data) == ("image", PICTURE)
+
+
+async def test_after_24_hours_the_manager_is_told_why_nothing_went(shop):
+    oksana = shop.whatsapp.customer("Оксана")
+    email = await shop.writes(oksana, "Дякую!")
+    await shop.sent(oksana, 1)
+    shop.whatsapp.age(shop.number, oksana, hours=25)
+
+    reply = reply_to(email, "Будь ласка!")
+    shop.mailbox.put(reply)
+    await shop.smtp.wait_for(2, timeout=15)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    assert notice["In-Reply-To"] == reply["Message-ID"]
+    text = " ".join(notice.get_body(("plain",)).get_content().split())
+    assert "within 24 hours" in text and "approved template" in text
+    assert "Будь ласка!" in text
+    assert len(shop.whatsapp.sent_messages(oksana.wa_id)) == 1  # the greeting only
