@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from . import receipts, threads
@@ -114,6 +114,7 @@ class Intake:
         if item.event == "failed":
             await asyncio.to_thread(self._failed, item)
             return 0
+        item = await self._named(channel, item)
         files = [await self._fetch(channel, f) for f in item.files]
         stored, first = await asyncio.to_thread(self._archive, item, files)
         if stored is None:
@@ -127,6 +128,27 @@ class Intake:
         if item.chat_id:
             await self._answer(channel, item, stored.conversation_id, first)
         return 1
+
+    async def _named(self, channel: Channel, item: Incoming) -> Incoming:
+        """A platform that sends no name with a message (Messenger) is asked once per
+        customer (channel.describe); the archive's name is used after that. No answer:
+        the message goes on unnamed ("Customer <id>") rather than waiting."""
+        given = item.customer
+        describe = getattr(channel, "describe", None)
+        if describe is None or given.first_name or given.last_name or given.username:
+            return item
+        known = await asyncio.to_thread(
+            receipts.known_customer, self.archive, given.channel, given.external_id
+        )
+        if known is not None and (known.first_name or known.last_name or known.username):
+            named = replace(given, first_name=known.first_name, last_name=known.last_name,
+                            username=known.username)  # fmt: skip
+            return replace(item, customer=named)
+        try:
+            return replace(item, customer=await describe(given))
+        except ChannelError as e:
+            log.warning("%s: no name for %s: %s", item.bot, given.external_id, e.message)
+            return item
 
     def _customer_state(self, item: Incoming) -> None:
         customer = self._customer(item)

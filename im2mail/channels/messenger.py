@@ -26,9 +26,10 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
-from ..model import Incoming, IncomingFile
+from ..model import Customer, Incoming, IncomingFile
 from . import (
     AuthFailed,
     Blocked,
@@ -136,6 +137,16 @@ class Messenger(ChannelBase):
                 if wrote > self._last_wrote.get(item.chat_id, 0.0):
                     self._last_wrote[item.chat_id] = wrote
         return found
+
+    async def describe(self, customer: Customer) -> Customer:
+        """The customer with the name Messenger's webhook leaves out: the user profile
+        (GET /<PSID>?fields=first_name,last_name), which the Page may read once the
+        person has written to it. ChannelError when Messenger won't tell."""
+        profile = await self._graph.get(customer.external_id, "the customer's profile",
+                                        fields="first_name,last_name")  # fmt: skip
+        first, last = profile.get("first_name"), profile.get("last_name")
+        return replace(customer, first_name=first if isinstance(first, str) else "",
+                       last_name=last if isinstance(last, str) else "")  # fmt: skip
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         """Whether X-Hub-Signature-256 is the HMAC-SHA256 of the raw body keyed by the app

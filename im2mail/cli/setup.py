@@ -318,14 +318,21 @@ def webhook_set(
 def webhook_info(json_output: JsonOption = False) -> None:
     """Show what each platform has registered for the bots.
 
-    One line per bot: name, webhook URL or (none), pending updates, last error.
+    One line per bot: name, webhook URL or (none), pending updates, last error. Meta
+    does not tell what its dashboard holds: for Messenger and WhatsApp bots the line
+    shows what to enter there (the callback URL and the verify token).
     """
-    from .. import bots, render
+    from .. import bots, config, render
     from ..channels import DASHBOARD_WEBHOOKS as dashboard
 
     rows = bots.webhook_info()
+    public_url = config.load().relay.public_url or "" if rows else ""
     for bot, info in rows:
         error_at = info.last_error_at.isoformat() if info.last_error_at else None
+        meta = {}
+        if bot.channel in dashboard:
+            meta = {"callback_url": bots.webhook_url(public_url, bot),
+                    "verify_token": bots.verify_token(bot.name)}  # fmt: skip
         if json_output:
             render.json_line(
                 {
@@ -336,12 +343,16 @@ def webhook_info(json_output: JsonOption = False) -> None:
                     "pending": info.pending,
                     "last_error": info.last_error,
                     "last_error_at": error_at,
+                    **meta,
                 }
             )
             continue
         error = " ".join(filter(None, [error_at, info.last_error])) if info.last_error else ""
         pending = "?" if info.pending is None else str(info.pending)
-        url = info.url or ("(set in Meta's dashboard)" if bot.channel in dashboard else "(none)")
+        url = info.url or "(none)"
+        if meta:
+            url = (f"(in Meta's dashboard) callback URL {meta['callback_url']}, "
+                   f"verify token {meta['verify_token']}")  # fmt: skip
         fields = [bot.name, url, pending, error]
         render.write_line("\t".join(render.safe(f) for f in fields).rstrip("\t"))
     if not rows and not json_output:

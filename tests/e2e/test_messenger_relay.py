@@ -90,7 +90,8 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
     olena = shop.messenger.customer("Олена", "Коваль")
     email = await shop.writes(olena, "Скільки коштують 500 візиток?")
 
-    assert email["Subject"].startswith("[Messenger] Customer ")
+    # The webhook names no one: the relay asked Messenger for her profile, once.
+    assert email["Subject"].startswith("[Messenger] Олена Коваль #")
     text = email.get_body(("plain",)).get_content()
     assert "500 візиток" in text and "reply by " in text
     greeting = await shop.messenger.wait_for_sent(olena.id, 1, timeout=10)
@@ -102,6 +103,19 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
                                                        "RESPONSE")  # fmt: skip
     listed = json.loads(run_cli("conversations", "--json").out.splitlines()[0])
     assert listed["channel"] == "messenger" and listed["reply_window_closes"]
+    again = await shop.writes(olena, "А на крейдованому папері?")
+    assert again["Subject"] == email["Subject"]
+    assert len(shop.messenger.calls(olena.id, "GET")) == 1
+
+
+async def test_a_customer_whose_profile_messenger_won_t_give_is_still_mailed(shop):
+    olena = shop.messenger.customer("Олена", "Коваль")
+    shop.messenger.fail(olena.id, 100, 33, message="(#100) Unsupported get request.")
+
+    email = await shop.writes(olena, "Добрий вечір")
+
+    assert email["Subject"].startswith(f"[Messenger] Customer {olena.id} #")
+    assert "no name for" in shop.process.log
 
 
 async def test_the_same_delivery_twice_is_one_email(shop):

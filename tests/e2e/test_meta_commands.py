@@ -83,5 +83,8 @@ async def test_a_whatsapp_number_needs_its_id_and_an_app_secret(write_config, wh
     assert "added bot wa (Друкарня «Аркуш», WhatsApp)" in added.err
     assert bots_in(path) == [{"name": "wa", "channel": "whatsapp", "api_url": whatsapp_api.url,
                               "phone_number_id": number.phone_number_id}]  # fmt: skip
+    secrets.put(secrets.SIGNING_KEY, "7f" * 32)
     listed = await cli("webhook", "info")
-    assert "wa\t(set in Meta's dashboard)" in listed.out
+    verify = signing.webhook_secret("7f" * 32, "wa")
+    assert (f"wa\t(in Meta's dashboard) callback URL https://bot.shop.example/whatsapp/wa, "
+            f"verify token {verify}") in listed.out  # fmt: skip

@@ -84,7 +84,7 @@ async def test_meta_s_check_passes_with_our_verify_token_only(shop):
     with pytest.raises(WebhookRefused):
         await shop.whatsapp.set_webhook(shop.number, shop.callback, "guessed")
     info = await asyncio.to_thread(run_cli, "webhook", "info")
-    assert "wa\t(set in Meta's dashboard)" in info.out
+    assert "wa\t(in Meta's dashboard) callback URL " in info.out
 
 
 async def test_a_message_becomes_an_email_and_the_reply_a_cloud_api_message(shop):
@@ -163,3 +163,23 @@ async def test_after_24_hours_the_manager_is_told_why_nothing_went(shop):
     assert "within 24 hours" in text and "approved template" in text
     assert "Будь ласка!" in text
     assert len(shop.whatsapp.sent_messages(oksana.wa_id)) == 1  # the greeting only
+
+
+async def test_a_failed_status_comes_back_to_the_manager(shop):
+    oksana = shop.whatsapp.customer("Оксана")
+    email = await shop.writes(oksana, "Надішліть рахунок")
+    await shop.sent(oksana, 1)
+    reply = reply_to(email, "Рахунок надіслано")
+    shop.mailbox.put(reply)
+    sent = await shop.sent(oksana, 2)
+
+    error = {"code": 131026, "title": "Message undeliverable",
+             "message": "Message undeliverable",
+             "error_data": {"details": "Message Undeliverable."}}  # fmt: skip
+    failed = await shop.whatsapp.push_status(shop.number, oksana, sent[1].id, "failed", [error])
+
+    assert failed.status == 200
+    await shop.whatsapp.wait_until(lambda: len(shop.emails_to(ANNA)) == 2, timeout=10)
+    notice = shop.emails_to(ANNA)[1]
+    assert notice["In-Reply-To"] == reply["Message-ID"]
+    assert "Message undeliverable" in notice.get_body(("plain",)).get_content()
