@@ -30,10 +30,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..model import Customer, Incoming, IncomingFile
-from . import FileTooBig, MalformedUpdate, OutgoingFile, Step, split_text
+from . import FileTooBig, MalformedUpdate, OutgoingFile, Step, fields, split_text
 
 TEXT_LIMIT = 2000  # characters of a text message (Send API)
-MB = 1024 * 1024
+MB = fields.MB
 FILE_LIMIT = 25 * MB  # an attachment sent or received
 # The webhook fields im2mail subscribes the Page to (POST /me/subscribed_apps).
 SUBSCRIBED_FIELDS = ("messages", "messaging_postbacks", "messaging_referrals",
@@ -58,8 +58,13 @@ _MEDIA = {
 _SOURCE_JUNK = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-class _Bad(Exception):
-    """An event that lacks a field or has one of the wrong type."""
+_Bad = fields.BadField
+_dict, _text, _required_text = fields.obj, fields.text, fields.required_text
+_number, _mb = fields.number, fields.megabytes
+
+
+def _id(holder: dict[str, Any], key: str) -> str:
+    return fields.ident(holder, key, numbers=True)
 
 
 # -- webhooks --------------------------------------------------------------------------------
@@ -334,45 +339,6 @@ def _time(holder: dict[str, Any], key: str = "timestamp") -> datetime:
         raise _Bad(f"{key} out of range") from None
 
 
-def _id(holder: dict[str, Any], key: str) -> str:
-    value = holder.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _dict(holder: dict[str, Any], key: str) -> dict[str, Any]:
-    value = holder.get(key)
-    if not isinstance(value, dict):
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _text(holder: dict[str, Any], key: str) -> str:
-    value = holder.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Bad(f"{key} is not a string")
-    return value
-
-
-def _required_text(holder: dict[str, Any], key: str) -> str:
-    value = _text(holder, key)
-    if not value:
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _number(holder: dict[str, Any], key: str) -> float:
-    value = holder.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"no {key}")
-    return float(value)
-
-
 # -- planning an answer ----------------------------------------------------------------------
 
 
@@ -428,7 +394,3 @@ def window_reason(human_agent_days: int, meta: str = "") -> str:
         "to the Page again before an answer can reach them; or reach them another way "
         f"(phone, email).{said}"
     )
-
-
-def _mb(size: int) -> str:
-    return f"{size / MB:.1f}".removesuffix(".0") + " MB"

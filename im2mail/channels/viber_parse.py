@@ -18,7 +18,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..model import Customer, Incoming, IncomingFile
-from . import FileTooBig, MalformedUpdate, OutgoingFile, Rejected, Step, split_text, utf16_len
+from . import (
+    FileTooBig,
+    MalformedUpdate,
+    OutgoingFile,
+    Rejected,
+    Step,
+    fields,
+    split_text,
+    utf16_len,
+)
 
 SIGNATURE_HEADER = "X-Viber-Content-Signature"
 # Callbacks the webhook asks for; message, subscribed and unsubscribed come regardless.
@@ -29,7 +38,7 @@ TEXT_LIMIT = 7000  # characters of a text message
 DESCRIPTION_LIMIT = 768  # characters of a picture's description
 SENDER_NAME_LIMIT = 28  # sender.name, required on every message
 FILE_NAME_LIMIT = 256
-MB = 1024 * 1024
+MB = fields.MB
 PICTURE_LIMIT = 1 * MB  # iOS shows pictures up to 1 MB (Android 3 MB): larger ones go as files
 VIDEO_LIMIT = 26 * MB  # larger videos go as files
 FILE_LIMIT = 50 * MB  # nothing larger can be sent
@@ -53,8 +62,9 @@ _EXTENSIONS = {"image/jpeg": ".jpg", "video/mp4": ".mp4"}
 REFUSED = "refused"
 
 
-class _Bad(Exception):
-    """A callback that lacks a field or has one of the wrong type."""
+_Bad = fields.BadField
+_id, _dict, _text, _required_text = fields.ident, fields.obj, fields.text, fields.required_text
+_number, _is_int, _mb = fields.number, fields.is_int, fields.megabytes
 
 
 # -- signatures ------------------------------------------------------------------------------
@@ -284,48 +294,6 @@ def _user(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return user
 
 
-def _id(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _dict(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key)
-    if not isinstance(value, dict):
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _text(raw: dict[str, Any], key: str) -> str:
-    """An optional string field: "" when absent or null."""
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Bad(f"{key} is not a string")
-    return value
-
-
-def _required_text(raw: dict[str, Any], key: str) -> str:
-    value = _text(raw, key)
-    if not value:
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _number(raw: dict[str, Any], key: str) -> float:
-    value = raw.get(key)
-    if not (_is_int(value) or isinstance(value, float)):
-        raise _Bad(f"no {key}")
-    return float(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def sender_name(name: str) -> str:
     """The account's name as a message's sender.name (at most 28 characters, cut at a word
     when longer, as a person would shorten it)."""
@@ -404,7 +372,3 @@ def _sort(file: OutgoingFile) -> str:
     if mime in VIDEO_MIMES and len(data) <= VIDEO_LIMIT:
         return "video"
     return "file"
-
-
-def _mb(size: int) -> str:
-    return f"{size / MB:.1f}".removesuffix(".0") + " MB"

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..model import Customer, Incoming, IncomingFile
-from . import FileTooBig, MalformedUpdate, OutgoingFile, Step, split_text
+from . import FileTooBig, MalformedUpdate, OutgoingFile, Step, fields, split_text
 
 OBJECT = "whatsapp_business_account"
 TEXT_LIMIT = 4096  # characters of text.body
 CAPTION_LIMIT = 1024  # characters of a media caption
-MB = 1024 * 1024
+MB = fields.MB
 IMAGE_LIMIT = 5 * MB
 VIDEO_LIMIT = 16 * MB
 AUDIO_LIMIT = 16 * MB
@@ -53,8 +53,13 @@ _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                "audio/amr": ".amr", "application/pdf": ".pdf"}  # fmt: skip
 
 
-class _Bad(Exception):
-    """A webhook that lacks a field or has one of the wrong type."""
+_Bad = fields.BadField
+_id, _dict, _text, _required_text = fields.ident, fields.obj, fields.text, fields.required_text
+_mb = fields.megabytes
+
+
+def _number(raw: dict[str, Any], key: str) -> float:
+    return fields.number(raw, key, coordinate=True)
 
 
 # -- webhooks --------------------------------------------------------------------------------
@@ -287,51 +292,6 @@ def _object(value: Any) -> dict[str, Any]:
     return value
 
 
-def _dict(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key)
-    if not isinstance(value, dict):
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _id(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _text(raw: dict[str, Any], key: str) -> str:
-    """An optional string field: "" when absent or null."""
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Bad(f"{key} is not a string")
-    return value
-
-
-def _required_text(raw: dict[str, Any], key: str) -> str:
-    value = _text(raw, key)
-    if not value:
-        raise _Bad(f"no {key}")
-    return value
-
-
-def _number(raw: dict[str, Any], key: str) -> float:
-    value = raw.get(key)
-    if isinstance(value, str):  # some payloads carry coordinates as strings
-        try:
-            value = float(value)
-        except ValueError:
-            raise _Bad(f"no {key}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"no {key}")
-    if value != value or abs(value) > 180:  # NaN or off the globe
-        raise _Bad(f"{key} out of range")
-    return float(value)
-
-
 # -- planning an answer ----------------------------------------------------------------------
 
 
@@ -387,7 +347,3 @@ def file_name(name: str) -> str:
         return name
     stem, extension = posixpath.splitext(name)
     return stem[: 240 - len(extension)] + extension
-
-
-def _mb(size: int) -> str:
-    return f"{size / MB:.1f}".removesuffix(".0") + " MB"

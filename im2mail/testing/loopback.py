@@ -5,7 +5,8 @@ lifecycle start() / close() / `async with`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any, Self
 
 import aiohttp
@@ -55,6 +56,15 @@ class LoopbackServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait until predicate() is truthy (and return it); fail the test after timeout."""
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout} s")
+            await asyncio.sleep(0.01)
+        return value
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

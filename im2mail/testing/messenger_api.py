@@ -42,14 +42,13 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from .loopback import LoopbackServer
-from .messenger_events import JPEG, MP4, PNG, WebhookNotVerified, WebhookPushers
+from .messenger_events import JPEG, MP4, PNG, WebhookPushers
 from .messenger_records import (
     API_VERSION,
     ATTACHMENT_TYPES,
@@ -78,6 +77,7 @@ from .messenger_records import (
     psid,
     unavailable,
 )
+from .meta_dashboard import WebhookNotVerified
 
 __all__ = ["API_VERSION", "FILE_LIMIT", "JPEG", "MP4", "PNG", "TEXT_LIMIT", "Call", "Delivery",
            "GraphError", "Media", "MessengerDouble", "MessengerPage", "MessengerUser", "Sent",
@@ -176,14 +176,6 @@ class MessengerDouble(LoopbackServer, WebhookPushers):
 
     def uploads(self, user_id: str | None = None) -> list[Sent]:
         return [s for s in self.sent_messages(user_id) if s.data is not None]
-
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := predicate()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.01)
-        return value
 
     async def wait_for_sent(self, user_id: str, count: int = 1, timeout: float = 5.0) -> list[Sent]:
         await self.wait_until(lambda: len(self.sent_messages(user_id)) >= count, timeout)

@@ -35,6 +35,7 @@ from .messenger_records import (
     MessengerUser,
     now_ms,
 )
+from .meta_dashboard import verify_callback
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-
-
-class WebhookNotVerified(Exception):
-    """The dashboard's "Verify and save" failed: the callback did not echo the challenge."""
 
 
 def serialize(body: dict[str, Any]) -> bytes:
@@ -79,21 +76,7 @@ class WebhookPushers:
         challenge as the body; WebhookNotVerified otherwise (nothing saved)."""
         assert self._session is not None, "start() the double first"
         page = self._page(token)
-        challenge = str(secrets.randbelow(10**9) + 10**9)
-        query = {"hub.mode": "subscribe", "hub.challenge": challenge,
-                 "hub.verify_token": verify_token}  # fmt: skip
-        try:
-            async with self._session.get(
-                url, params=query, timeout=aiohttp.ClientTimeout(total=self.webhook_timeout)
-            ) as response:
-                status, text = response.status, await response.text(errors="replace")
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise WebhookNotVerified(f"cannot reach {url}: {e}") from None
-        if status != 200 or text.strip() != challenge:
-            raise WebhookNotVerified(
-                f"The URL couldn't be validated. Callback verification failed with the "
-                f"following errors: HTTP Status Code = {status}; HTTP Message = {text[:100]!r}"
-            )
+        await verify_callback(self._session, url, verify_token, self.webhook_timeout)
         page.webhook, page.verify_token = url, verify_token
 
     def subscribe(self, token: str, fields: tuple[str, ...] = tuple(EVENT_FIELDS.values())) -> None:

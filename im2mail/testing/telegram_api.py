@@ -31,7 +31,6 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -205,15 +204,6 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
     def pending_updates(self, token: str) -> list[dict[str, Any]]:
         """Updates Telegram still holds for the bot (not confirmed, not delivered)."""
         return list(self._bot(token).pending)
-
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        """Wait until predicate() is truthy (and return it); fail the test after timeout."""
-        deadline = time.monotonic() + timeout
-        while not (value := predicate()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.01)
-        return value
 
     async def wait_for_sent(
         self, chat_id: int | str, count: int = 1, timeout: float = 5.0

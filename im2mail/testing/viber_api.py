@@ -39,7 +39,6 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -206,15 +205,6 @@ class ViberDouble(LoopbackServer, CallbackPushers):
             return None
         return {"url": bot.webhook, "event_types": list(bot.event_types),
                 "send_name": bot.send_name, "send_photo": bot.send_photo}  # fmt: skip
-
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        """Wait until predicate() is truthy (and return it); fail the test after timeout."""
-        deadline = time.monotonic() + timeout
-        while not (value := predicate()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.01)
-        return value
 
     async def wait_for_sent(self, user_id: str, count: int = 1, timeout: float = 5.0) -> list[Sent]:
         await self.wait_until(lambda: len(self.sent_messages(user_id)) >= count, timeout)

@@ -42,7 +42,6 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -181,14 +180,6 @@ class WhatsAppDouble(LoopbackServer, WebhookPushers):
 
     def sent_messages(self, wa_id: str | None = None) -> list[Sent]:
         return [s for s in self._sent if wa_id is None or s.to == wa_id]
-
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := predicate()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.01)
-        return value
 
     # error injection: "messages", "media" (uploads), "get" (numbers, media URLs),
     # "download" (media bytes), or "*" (any Graph call)
