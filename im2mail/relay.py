@@ -224,6 +224,8 @@ class Relay:
                     await self._poll_batch(name, channel, timeout=0)
             await self._check_mailbox_once()
             await self.chat_outbox.flush()
+            if self.alerts.enabled:  # from cron, each pass sends what is due by then
+                await asyncio.to_thread(self.alerts.check, self.alerts.clock())
             await self.outbox.flush()
             return
         await self._stopping.wait()

@@ -12,6 +12,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.model import Message
+from tests.conftest import run_cli
 from tests.e2e.relay_rig import MANAGERS, start_relay, write_home
 from tests.support.chats import customer
 from tests.support.mailbox import reply_to
@@ -134,3 +135,22 @@ async def test_the_digest_goes_to_the_owner_once(isolated_home, telegram_api, sm
     )
     text = digest.message.get_body(("plain",)).get_content()
     assert "flyer" in text and "Waiting for an answer now: 1" in text
+
+
+async def test_run_once_sends_the_reminders_due_by_then(isolated_home, telegram_api, smtp_server):
+    token, _, process = await run_shop(
+        isolated_home, telegram_api, smtp_server, 'unanswered_after = "3s"\n'
+    )
+    try:
+        olena = telegram_api.customer("Олена")
+        await telegram_api.push_text(token, olena, "Чи є у вас крафт-папір?")
+        await smtp_server.wait_for(1, timeout=10)
+    finally:
+        await process.terminate()
+    assert reminders(smtp_server) == []  # the relay stopped before the wait was due
+    await asyncio.sleep(3.5)
+    once = await asyncio.to_thread(run_cli, "run", "--once", timeout=60)
+    assert once.code == 0, once.both
+    assert len(reminders(smtp_server)) == 1
+    again = await asyncio.to_thread(run_cli, "run", "--once", timeout=60)
+    assert again.code == 0 and len(reminders(smtp_server)) == 1  # once per wait
