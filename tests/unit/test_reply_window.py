@@ -95,3 +95,15 @@ def test_whatsapp_needs_its_number_id_and_messenger_takes_the_tag_days():
         parsed('name = "fb"\nchannel = "messenger"\nhuman_agent_days = 30\n')
     with pytest.raises(ConfigError, match="webhook only"):
         parsed('name = "fb"\nchannel = "messenger"\nmode = "polling"\n')
+
+
+def test_doctor_says_what_meta_s_dashboard_must_hold_instead_of_failing():
+    from im2mail.channels import WebhookInfo
+    from im2mail.doctor_checks import webhook_check
+
+    cfg = parsed('name = "fb"\nchannel = "messenger"\n')
+    check = webhook_check(cfg, cfg.bots[0], WebhookInfo(url=""))
+
+    assert check.ok is None  # not checkable, not failed
+    assert "https://bot.shop.example/messenger/fb" in check.detail
+    assert "im2mail webhook set fb" in check.detail
