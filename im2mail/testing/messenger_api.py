@@ -77,7 +77,7 @@ from .messenger_records import (
     psid,
     unavailable,
 )
-from .meta_dashboard import WebhookNotVerified
+from .meta import WebhookNotVerified
 
 __all__ = ["API_VERSION", "FILE_LIMIT", "JPEG", "MP4", "PNG", "TEXT_LIMIT", "Call", "Delivery",
            "GraphError", "Media", "MessengerDouble", "MessengerPage", "MessengerUser", "Sent",

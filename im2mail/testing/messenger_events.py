@@ -35,7 +35,7 @@ from .messenger_records import (
     MessengerUser,
     now_ms,
 )
-from .meta_dashboard import verify_callback
+from .meta import post_signed, verify_callback
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -285,21 +285,11 @@ class WebhookPushers:
     async def _deliver(self, page: MessengerPage, d: Delivery) -> Delivery:
         assert self._session is not None and d.url
         sha1 = hmac.new(page.app_secret.encode(), d.body, hashlib.sha1).hexdigest()
-        headers = {"Content-Type": "application/json", graph.SIGNATURE_HEADER: d.signature,
-                   "X-Hub-Signature": f"sha1={sha1}",
-                   "User-Agent": "facebookexternalua"}  # fmt: skip
-        try:
-            async with self._session.post(
-                d.url, data=d.body, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
-            ) as response:  # fmt: skip
-                text = await response.text(errors="replace")
-                return replace(d, status=response.status, text=text, at=time.time())
-        except TimeoutError:
-            error = "timeout"
-        except aiohttp.ClientError as e:
-            error = f"connection failed: {e}"
-        return replace(d, error=error, at=time.time())
+        status, text, error = await post_signed(
+            self._session, d.url, d.body, d.signature, self.webhook_timeout,
+            {"X-Hub-Signature": f"sha1={sha1}"},  # the old header, which Meta still sends
+        )  # fmt: skip
+        return replace(d, status=status, text=text, error=error, at=time.time())
 
 
 def _fields(events: tuple[dict[str, Any], ...]) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from ..channels.graph import sign
-from .meta_dashboard import WebhookNotVerified, verify_callback
+from .meta import WebhookNotVerified, post_signed, verify_callback
 from .whatsapp_records import JPEG, MP4, OGG, Delivery, Media, Number, WaUser, wamid
 
 if TYPE_CHECKING:
@@ -234,17 +234,7 @@ class WebhookPushers:
 
     async def _deliver(self, d: Delivery) -> Delivery:
         assert self._session is not None and d.url, "start() the double first"
-        headers = {"X-Hub-Signature-256": d.signature, "Content-Type": "application/json",
-                   "User-Agent": "facebookexternalua"}  # fmt: skip
-        try:
-            async with self._session.post(
-                d.url, data=d.body, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
-            ) as response:  # fmt: skip
-                text = await response.text(errors="replace")
-                return replace(d, status=response.status, text=text, at=time.time())
-        except TimeoutError:
-            error = "timeout"
-        except aiohttp.ClientError as e:
-            error = f"connection failed: {e}"
-        return replace(d, error=error, at=time.time())
+        status, text, error = await post_signed(
+            self._session, d.url, d.body, d.signature, self.webhook_timeout
+        )
+        return replace(d, status=status, text=text, error=error, at=time.time())

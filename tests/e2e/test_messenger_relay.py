@@ -15,7 +15,7 @@ import pytest
 
 from im2mail import secrets, signing
 from im2mail.testing.messenger_api import JPEG, MessengerDouble, MessengerUser
-from im2mail.testing.meta_dashboard import WebhookNotVerified
+from im2mail.testing.meta import WebhookNotVerified
 from tests.conftest import run_cli
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
 from tests.support.mailbox import Mailbox, reply_to
