@@ -168,7 +168,10 @@ class Intake:
         return self.archive.upsert_customer(given)
 
     def _receipt(self, item: Incoming) -> None:
-        if item.channel_message_id is None or item.event is None:
+        if item.event is None:
+            return
+        if item.channel_message_id is None:  # by watermark: all sent up to its time
+            receipts.mark_until(self.archive, item.bot, item.customer, item.event, item.created)
             return
         receipts.mark(self.archive, item.bot, item.customer, item.channel_message_id,
                       item.event, item.created)  # fmt: skip

@@ -77,6 +77,31 @@ def mark(
     return message_id
 
 
+def mark_until(
+    archive: Archive, bot: str, customer: Customer, receipt: str, until: datetime
+) -> int:
+    """A receipt by time (Messenger's watermarks: everything the bot sent the customer up
+    to `until`): each such message not yet marked gets `until`. Returns how many."""
+    if receipt not in RECEIPTS:
+        raise ValueError(f"not a receipt: {receipt!r}")
+    stamp = ts(until)
+    with archive.transaction() as db:
+        ids = [row[0] for row in db.execute(
+            "SELECT m.id FROM customers u"
+            " JOIN conversations c ON c.customer_id = u.id AND c.bot = ?"
+            " JOIN messages m ON m.conversation_id = c.id"
+            f" WHERE u.channel = ? AND u.external_id = ? AND m.direction = 'out'"
+            f" AND m.sent IS NOT NULL AND m.sent <= ? AND m.{receipt} IS NULL",
+            (bot, customer.channel, customer.external_id, stamp),
+        )]  # fmt: skip
+        for message_id in ids:
+            db.execute(f"UPDATE messages SET {receipt} = ? WHERE id = ?", (stamp, message_id))
+            if receipt == "seen":
+                db.execute("UPDATE messages SET delivered = coalesce(delivered, ?) WHERE id = ?",
+                           (stamp, message_id))  # fmt: skip
+    return len(ids)
+
+
 def failed(
     archive: Archive,
     bot: str,

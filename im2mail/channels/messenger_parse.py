@@ -11,12 +11,13 @@ with one of:
             (echoes of the Page's own sends are skipped)
   postback  {title, payload, mid?, referral?}   -> a text Incoming: the button's title
   referral  {ref, source, type}   -> event "started" with customer.source = ref
-  delivery  {mids?, watermark}    -> one "delivered" receipt per mid
-  read      {watermark}           -> nothing: receipts name a message id, and a read
-                                     receipt only says "everything before this time"
+  delivery  {mids?, watermark}    -> one "delivered" receipt per mid; with no mids, one
+                                     for everything sent up to the watermark
+  read      {watermark}           -> "seen" for everything sent up to the watermark
+  (a receipt by watermark has channel_message_id None and `created` = the watermark)
 
-Names are not in the webhook: the customer is Customer("messenger", PSID), shown as
-"Customer <PSID>".
+Names are not in the webhook: the customer is Customer("messenger", PSID), until the relay
+asks for the profile (Messenger.describe).
 """
 
 from __future__ import annotations
@@ -126,7 +127,25 @@ def _event(bot: str, event: dict[str, Any], entry: dict[str, Any]) -> list[Incom
         return [_referral(bot, event)]
     if "delivery" in event:
         return _delivery(bot, event, entry)
-    return []  # read, reaction, optin, handover...: nothing for the managers
+    if "read" in event:
+        read = _dict(event, "read")
+        return [_watermark(bot, event, "seen", _time(read, "watermark"))]
+    return []  # reaction, optin, handover...: nothing for the managers
+
+
+def _watermark(bot: str, event: dict[str, Any], receipt: str, until: datetime) -> Incoming:
+    """A receipt for every message the Page sent the customer up to `until`."""
+    psid = _sender(event)
+    return Incoming(
+        bot=bot,
+        customer=Customer("messenger", psid),
+        dedupe_key=f"messenger:{bot}:{receipt}:{psid}:{int(until.timestamp() * 1000)}",
+        created=until,
+        kind="event",
+        chat_id=psid,
+        event=receipt,
+        raw=event,
+    )
 
 
 def _message(bot: str, event: dict[str, Any], message: dict[str, Any]) -> Incoming:
@@ -189,12 +208,12 @@ def _referral(bot: str, event: dict[str, Any]) -> Incoming:
 
 def _delivery(bot: str, event: dict[str, Any], entry: dict[str, Any]) -> list[Incoming]:
     """One "delivered" receipt per message id. Older clients send only a watermark (every
-    message before it was delivered): nothing to name, so nothing."""
+    message before it was delivered): one receipt by watermark."""
     psid = _sender(event)
     delivery = _dict(event, "delivery")
     mids = delivery.get("mids")
     if mids is None:
-        return []
+        return [_watermark(bot, event, "delivered", _time(delivery, "watermark"))]
     if not isinstance(mids, list) or not all(isinstance(m, str) and m for m in mids):
         raise _Bad("delivery.mids is not a list of ids")
     if "timestamp" in event:

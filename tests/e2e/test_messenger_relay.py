@@ -101,6 +101,10 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
     sent = await shop.messenger.wait_for_sent(olena.id, 2, timeout=10)
     assert (sent[1].text, sent[1].messaging_type) == ("Добрий день! 500 візиток — 450 грн.",
                                                        "RESPONSE")  # fmt: skip
+    # Messenger's read receipt names no message, only a time: the reply before it is seen.
+    assert (await shop.messenger.push_read(shop.page.token, olena)).status == 200
+    await shop.messenger.wait_until(lambda: _tail("Добрий день! 500 візиток — 450 грн.").get(
+        "seen"), timeout=10)  # fmt: skip
     listed = json.loads(run_cli("conversations", "--json").out.splitlines()[0])
     assert listed["channel"] == "messenger" and listed["reply_window_closes"]
     again = await shop.writes(olena, "А на крейдованому папері?")
@@ -116,6 +120,14 @@ async def test_a_customer_whose_profile_messenger_won_t_give_is_still_mailed(sho
 
     assert email["Subject"].startswith(f"[Messenger] Customer {olena.id} #")
     assert "no name for" in shop.process.log
+
+
+def _tail(text: str) -> dict:
+    for line in run_cli("tail", "--json", "-n", "10").out.splitlines():
+        record = json.loads(line)
+        if record["text"] == text:
+            return record
+    return {}
 
 
 async def test_the_same_delivery_twice_is_one_email(shop):

@@ -157,10 +157,9 @@ def test_a_shared_link_and_an_unknown_attachment_keep_their_words():
     assert other.kind == "other" and "ig_reel" in other.text and other.files == ()
 
 
-def test_echoes_and_read_receipts_and_other_objects_are_of_no_interest():
+def test_echoes_and_other_objects_are_of_no_interest():
     echo = event(message={"mid": MID, "is_echo": True, "app_id": 1517776481860111, "text": "x"})
     assert parse_webhook("shop", body(echo)) == []
-    assert parse_webhook("shop", body(event(read={"watermark": STAMP}))) == []
     assert parse_webhook("shop", body(event(reaction={"mid": MID, "action": "react"}))) == []
     assert parse_webhook("shop", {"object": "instagram", "entry": []}) == []
     standby = {"object": "page", "entry": [{"id": PAGE, "time": STAMP, "standby": [{}]}]}
@@ -239,7 +238,15 @@ def test_a_delivery_gives_one_receipt_per_mid():
     ]
     assert got[0].dedupe_key == "messenger:shop:delivered:m_one"
     assert got[0].created == datetime(2025, 11, 23, 12, 13, 20, 123000, tzinfo=UTC)
-    assert parse_webhook("shop", body(event(delivery={"watermark": STAMP}))) == []
+
+
+@pytest.mark.parametrize(("field", "receipt"), [("read", "seen"), ("delivery", "delivered")])
+def test_a_watermark_is_a_receipt_for_everything_sent_until_then(field, receipt):
+    (got,) = parse_webhook("shop", body(event(**{field: {"watermark": STAMP}})))
+
+    assert (got.event, got.channel_message_id, got.kind) == (receipt, None, "event")
+    assert got.created == datetime(2025, 11, 23, 12, 13, 20, 123000, tzinfo=UTC)
+    assert got.customer.external_id == got.chat_id
 
 
 # -- malformed -------------------------------------------------------------------------------
