@@ -66,6 +66,15 @@ class LoopbackServer:
             await asyncio.sleep(0.01)
         return value
 
+    async def wait_for_sent(self, recipient: Any, count: int = 1, timeout: float = 5.0) -> list:
+        """Wait until the bot has sent `recipient` (chat id, user id, wa_id) at least `count`
+        messages; all of them. Each double keeps its own `sent_messages(recipient)`."""
+        await self.wait_until(lambda: len(self.sent_messages(recipient)) >= count, timeout)
+        return self.sent_messages(recipient)
+
+    def sent_messages(self, recipient: Any = None) -> list:
+        raise NotImplementedError
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

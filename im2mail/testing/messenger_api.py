@@ -177,10 +177,6 @@ class MessengerDouble(LoopbackServer, WebhookPushers):
     def uploads(self, user_id: str | None = None) -> list[Sent]:
         return [s for s in self.sent_messages(user_id) if s.data is not None]
 
-    async def wait_for_sent(self, user_id: str, count: int = 1, timeout: float = 5.0) -> list[Sent]:
-        await self.wait_until(lambda: len(self.sent_messages(user_id)) >= count, timeout)
-        return self.sent_messages(user_id)
-
     # error injection ("me/messages", "me", "me/subscribed_apps", "*"; "media": CDN)
 
     def fail(

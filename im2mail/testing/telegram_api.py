@@ -205,12 +205,6 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
         """Updates Telegram still holds for the bot (not confirmed, not delivered)."""
         return list(self._bot(token).pending)
 
-    async def wait_for_sent(
-        self, chat_id: int | str, count: int = 1, timeout: float = 5.0
-    ) -> list[Sent]:
-        await self.wait_until(lambda: len(self.sent_messages(chat_id)) >= count, timeout)
-        return self.sent_messages(chat_id)
-
     # error injection
 
     def fail(

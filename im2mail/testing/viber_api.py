@@ -206,10 +206,6 @@ class ViberDouble(LoopbackServer, CallbackPushers):
         return {"url": bot.webhook, "event_types": list(bot.event_types),
                 "send_name": bot.send_name, "send_photo": bot.send_photo}  # fmt: skip
 
-    async def wait_for_sent(self, user_id: str, count: int = 1, timeout: float = 5.0) -> list[Sent]:
-        await self.wait_until(lambda: len(self.sent_messages(user_id)) >= count, timeout)
-        return self.sent_messages(user_id)
-
     # error injection (method "*": any method; "media": downloads of add_media URLs)
 
     def fail(

@@ -5,6 +5,7 @@ subprocess (as systemd runs it) with a wait for /healthz."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from im2mail import secrets
 from im2mail.demo import healthy
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.support.imap_server import ImapServer, free_port
 
 MANAGERS = ["anna@shop.example", "petro@shop.example"]
@@ -148,3 +149,11 @@ async def start_relay(home: Path, port: int) -> RelayProcess:
         process.kill()
         raise
     return process
+
+
+def tail_record(text: str) -> dict:
+    """The newest `tail --json` record (of the last ten) whose text is `text`, or {}."""
+    result = run_cli("tail", "--json", "-n", "10")
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in result.out.splitlines()]
+    return next((r for r in records if r["text"] == text), {})

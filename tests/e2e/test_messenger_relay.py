@@ -17,7 +17,7 @@ from im2mail import secrets, signing
 from im2mail.testing.messenger_api import JPEG, MessengerDouble, MessengerUser
 from im2mail.testing.meta import WebhookNotVerified
 from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.e2e.relay_rig import MANAGERS, RelayProcess, tail_record, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
 pytestmark = pytest.mark.e2e
@@ -103,8 +103,8 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
                                                        "RESPONSE")  # fmt: skip
     # Messenger's read receipt names no message, only a time: the reply before it is seen.
     assert (await shop.messenger.push_read(shop.page.token, olena)).status == 200
-    await shop.messenger.wait_until(lambda: _tail("Добрий день! 500 візиток — 450 грн.").get(
-        "seen"), timeout=10)  # fmt: skip
+    answer = "Добрий день! 500 візиток — 450 грн."
+    await shop.messenger.wait_until(lambda: tail_record(answer).get("seen"), timeout=10)
     listed = json.loads(run_cli("conversations", "--json").out.splitlines()[0])
     assert listed["channel"] == "messenger" and listed["reply_window_closes"]
     again = await shop.writes(olena, "А на крейдованому папері?")
@@ -120,14 +120,6 @@ async def test_a_customer_whose_profile_messenger_won_t_give_is_still_mailed(sho
 
     assert email["Subject"].startswith(f"[Messenger] Customer {olena.id} #")
     assert "no name for" in shop.process.log
-
-
-def _tail(text: str) -> dict:
-    for line in run_cli("tail", "--json", "-n", "10").out.splitlines():
-        record = json.loads(line)
-        if record["text"] == text:
-            return record
-    return {}
 
 
 async def test_the_same_delivery_twice_is_one_email(shop):

@@ -19,7 +19,7 @@ from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.testing.viber_api import JPEG, ViberDouble, ViberUser
 from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, SMTP_PASSWORD, RelayProcess, write_home
+from tests.e2e.relay_rig import MANAGERS, SMTP_PASSWORD, RelayProcess, tail_record, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
 pytestmark = pytest.mark.e2e
@@ -114,18 +114,11 @@ async def test_a_viber_message_becomes_an_email_and_the_answer_a_send_message(sh
     (team,) = shop.emails_to(PETRO)[1:]  # the other manager hears of it, in the thread
     assert team["In-Reply-To"] == reply["Message-ID"]
     # Viber's delivered and seen callbacks land on the reply: tail shows them.
-    await shop.viber.wait_until(lambda: tail_record(reply_text=sent[1].text).get("seen"), 10)
-    record = tail_record(reply_text=sent[1].text)
+    await shop.viber.wait_until(lambda: tail_record(sent[1].text).get("seen"), 10)
+    record = tail_record(sent[1].text)
     assert record["delivered"] is not None and record["author"] == ANNA
     line = run_cli("tail", "-n", "5")
     assert "✓✓ seen" in line.out
-
-
-def tail_record(reply_text: str) -> dict:
-    result = run_cli("tail", "--json", "-n", "10")
-    assert result.code == 0, result.err
-    records = [json.loads(line) for line in result.out.splitlines()]
-    return next((r for r in records if r["text"] == reply_text), {})
 
 
 async def test_a_repeated_callback_is_mailed_once_and_a_forged_one_refused(shop):

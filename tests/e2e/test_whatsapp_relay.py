@@ -16,7 +16,7 @@ import pytest
 from im2mail import secrets, signing
 from im2mail.testing.whatsapp_api import JPEG, WaUser, WebhookRefused, WhatsAppDouble
 from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.e2e.relay_rig import MANAGERS, RelayProcess, tail_record, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
 pytestmark = pytest.mark.e2e
@@ -40,10 +40,7 @@ class Shop:
         return self.smtp.messages[before].message
 
     async def sent(self, user: WaUser, count: int):
-        await self.whatsapp.wait_until(
-            lambda: len(self.whatsapp.sent_messages(user.wa_id)) >= count, timeout=10
-        )
-        return self.whatsapp.sent_messages(user.wa_id)
+        return await self.whatsapp.wait_for_sent(user.wa_id, count, timeout=10)
 
     def emails_to(self, address: str) -> list[EmailMessage]:
         return [m.message for m in self.smtp.messages if address in m.rcpt_tos]
@@ -102,15 +99,7 @@ async def test_a_message_becomes_an_email_and_the_reply_a_cloud_api_message(shop
     assert (sent[1].type, sent[1].text) == ("text", "Так, від 100 шт.")
     # The statuses that follow land on the reply as receipts.
     assert (await shop.whatsapp.push_status(shop.number, oksana, sent[1].id, "read")).status == 200
-    await shop.whatsapp.wait_until(lambda: _tail("Так, від 100 шт.").get("seen"), timeout=10)
-
-
-def _tail(text: str) -> dict:
-    for line in run_cli("tail", "--json", "-n", "10").out.splitlines():
-        record = json.loads(line)
-        if record["text"] == text:
-            return record
-    return {}
+    await shop.whatsapp.wait_until(lambda: tail_record("Так, від 100 шт.").get("seen"), timeout=10)
 
 
 async def test_the_same_delivery_twice_is_one_email(shop):
