@@ -7,6 +7,7 @@ _im2mail_subcommands() {
     case $1 in
         "im2mail") echo "bot conversations demo doctor export import init path run search stats status systemd-unit tail vacuum webhook widget" ;;
         "im2mail bot") echo "add list remove" ;;
+        "im2mail conversations") echo "rotate-token" ;;
         "im2mail import") echo "telegram-export" ;;
         "im2mail webhook") echo "delete info set" ;;
     esac
@@ -21,6 +22,7 @@ _im2mail_options() {
         "im2mail bot list") echo "-h --help --json" ;;
         "im2mail bot remove") echo "-h --help" ;;
         "im2mail conversations") echo "-h --help --json --waiting" ;;
+        "im2mail conversations rotate-token") echo "--all -h --help" ;;
         "im2mail demo") echo "-h --help --home --speed" ;;
         "im2mail doctor") echo "-h --help --json" ;;
         "im2mail export") echo "--all --force --format -h --help -o --output" ;;
@@ -91,6 +93,7 @@ _im2mail_argument() {
         "im2mail bot add:0") echo "words:telegram viber messenger whatsapp" ;;
         "im2mail bot add:1") echo "text" ;;
         "im2mail bot remove:0") echo "text" ;;
+        "im2mail conversations rotate-token:"*) echo "text" ;;
         "im2mail export:"*) echo "text" ;;
         "im2mail import telegram-export:0") echo "file" ;;
         "im2mail search:0") echo "text" ;;

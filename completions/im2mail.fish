@@ -4,7 +4,7 @@
 
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
-set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
+set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail conversations rotate-token' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
 set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail bot add --phone-number-id' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
@@ -74,9 +74,13 @@ complete -c im2mail -n '__im2mail_at "im2mail bot list"' -l json -d 'One JSON ob
 
 complete -c im2mail -n '__im2mail_at "im2mail bot remove"' -s h -l help -d 'Show this message and exit.'
 
+complete -c im2mail -n '__im2mail_at "im2mail conversations" 0' -a rotate-token -d 'Give conversations a new reply address.'
 complete -c im2mail -n '__im2mail_at "im2mail conversations"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail conversations"' -l json -d 'One JSON object per line.'
 complete -c im2mail -n '__im2mail_at "im2mail conversations"' -l waiting -d 'Only customers waiting for an answer.'
+
+complete -c im2mail -n '__im2mail_at "im2mail conversations rotate-token"' -l all -d 'Every conversation.'
+complete -c im2mail -n '__im2mail_at "im2mail conversations rotate-token"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail demo"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail demo"' -l home -r -F -d 'Keep the demo\'s config and archive here (an empty or new folder, or an earlier demo\'s). Default: a new temporary folder.'

@@ -106,11 +106,32 @@ _im2mail_bot_remove() {
 }
 
 _im2mail_conversations() {
-    _arguments \
+    local curcontext=$curcontext state state_descr line
+    typeset -A opt_args
+    local -a commands
+    commands=(
+        'rotate-token:Give conversations a new reply address.'
+    )
+    _arguments -C \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
         '--json[One JSON object per line.]' \
-        '--waiting[Only customers waiting for an answer.]'
+        '--waiting[Only customers waiting for an answer.]' \
+        '1:command:{_describe -t commands command commands}' \
+        '*::argument:->argument'
+    [[ $state == argument ]] || return 0
+    curcontext=${curcontext%:*:*}:im2mail-conversations-$words[1]:
+    case $words[1] in
+        rotate-token) _im2mail_conversations_rotate_token ;;
+    esac
+}
+
+_im2mail_conversations_rotate_token() {
+    _arguments \
+        '--all[Every conversation.]' \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '*:ids: '
 }
 
 _im2mail_demo() {

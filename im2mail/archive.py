@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import rows, search
 from .blobs import BlobStore
@@ -40,6 +40,9 @@ from .model import (
     SearchQuery,
 )
 
+if TYPE_CHECKING:
+    from .reply_tokens import ReplyTokens
+
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits  # mail servers may lowercase
 TOKEN_LENGTH = 12
@@ -56,8 +59,9 @@ _FTS_FIRST = "messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid"
 _IN_HITS = "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
 _CUSTOMER_SQL = "SELECT * FROM customers WHERE channel = ? AND external_id = ?"
 _CONVERSATION_SQL = """
-SELECT c.id AS conversation_id, c.bot, c.token, c.state, c.created AS conversation_created,
-       u.* FROM conversations c JOIN customers u ON u.id = c.customer_id
+SELECT c.id AS conversation_id, c.bot, c.token, c.thread_key, c.state,
+       c.created AS conversation_created, u.*
+FROM conversations c JOIN customers u ON u.id = c.customer_id
 """
 # waiting_since: the oldest message from the customer after the last answer (im2mail's
 # own greetings and auto-replies are no answer), if any. Each subquery walks the
@@ -168,6 +172,13 @@ class Archive:
         """The delivery queue (the outbox table) that the sending workers use."""
         return Deliveries(self)
 
+    @functools.cached_property
+    def tokens(self) -> ReplyTokens:
+        """Rotating conversations' reply tokens, and the retired ones (reply_tokens.py)."""
+        from .reply_tokens import ReplyTokens
+
+        return ReplyTokens(self)
+
     def blob_path(self, sha256: str) -> Path:
         return self.blobs.path(sha256)
 
@@ -208,9 +219,9 @@ class Archive:
         if found is not None:
             return found  # the usual case: no write lock needed
         with self._transaction() as db:
-            token = _new_token()
+            token = new_token()
             while db.execute("SELECT 1 FROM conversations WHERE token = ?", (token,)).fetchone():
-                token = _new_token()  # 1 in 36**12: draw again
+                token = new_token()  # 1 in 36**12: draw again
             db.execute(
                 "INSERT INTO conversations (customer_id, bot, token, created)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (customer_id, bot) DO NOTHING",
@@ -252,6 +263,7 @@ class Archive:
             bot=row["bot"],
             token=row["token"],
             state=row["state"],
+            thread_key=row["thread_key"],
             created=dt(row["conversation_created"]),
         )
 
@@ -458,7 +470,7 @@ class Archive:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _new_token() -> str:
+def new_token() -> str:
     import secrets  # only writers make tokens; readers skip the import
 
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))

@@ -174,6 +174,32 @@ def m005_messages_by_time(db: sqlite3.Connection) -> None:
     db.execute(DEFERRED_INDEXES["messages_by_conversation_time"])
 
 
+@migration
+def m006_retired_reply_tokens(db: sqlite3.Connection) -> None:
+    """A conversation's reply token can be replaced (rotated): the old ones are kept, with
+    when and why, so that a reply to an older email is told apart from a forged token and
+    its author can be told what happened. `thread_key` keeps a rotated conversation's
+    Outlook Thread-Index the same (it was derived from the first token). `relay_memory`
+    holds what the relay must remember between runs (the managers it last ran with)."""
+    _run(
+        db,
+        """
+        CREATE TABLE retired_tokens (
+            token TEXT PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id),
+            retired TEXT NOT NULL,
+            reason TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX retired_tokens_by_conversation ON retired_tokens (conversation_id, retired);
+        ALTER TABLE conversations ADD COLUMN thread_key TEXT;
+        CREATE TABLE relay_memory (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 def restore_deferred_indexes(db: sqlite3.Connection) -> list[str]:
     """Build the deferred indexes a bulk load cut short (a crash) left missing; their
     names. Reads only, when none is missing."""

@@ -70,6 +70,9 @@ class Conversation:
     token: str  # routing token in the Reply-To address
     state: str = "open"
     created: datetime | None = None
+    # Outlook's Thread-Index is derived from this (the first token, kept when the token
+    # is rotated, so the thread stays one); None: the token itself.
+    thread_key: str | None = None
 
     @property
     def channel(self) -> str:

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -36,6 +36,7 @@ from .mail import routing
 from .mail.compose import new_message_id
 from .mail.replies import Reply, extract
 from .model import COLLEAGUE, NOT_SENT, Conversation, Message, NewAttachment, OutboxItem
+from .reply_tokens import Retired
 
 log = logging.getLogger("im2mail.replies")
 
@@ -78,7 +79,10 @@ class ReplyIntake:
         except Exception as e:  # the parser is lenient: this is rare and never worth a crash
             log.warning("IMAP UID %s: not an email I can read (%s); left alone", uid, e)
             return "ignore"
-        verdict = self._route(email)
+        retired: list[Retired] = []  # what the route's lookups found retired
+        verdict = self._route(email, retired)
+        if isinstance(verdict, routing.Refused) and verdict.kind == "retired-token" and retired:
+            return self._refuse_retired(uid, verdict, retired[-1], raw)
         if isinstance(verdict, routing.Refused):
             level = logging.INFO if verdict.kind == "not-a-reply" else logging.WARNING
             log.log(level, "IMAP UID %s left alone: %s", uid, verdict.reason)
@@ -95,8 +99,16 @@ class ReplyIntake:
             log.info("IMAP UID %s: reply %s was handled before", uid, verdict.message_id)
         return "done"
 
-    def _route(self, email: EmailMessage) -> routing.Routed | routing.Refused:
+    def _route(
+        self, email: EmailMessage, retired: list[Retired]
+    ) -> routing.Routed | routing.Refused:
         archive = self.archive
+
+        def seen(found: Retired | None) -> int | None:
+            if found is None:
+                return None
+            retired.append(found)
+            return found.conversation_id
 
         def by_token(token: str) -> int | None:
             found = archive.conversation_by_token(token)
@@ -113,7 +125,40 @@ class ReplyIntake:
             by_token=by_token,
             by_email_id=by_email_id,
             own_message_id=lambda mid: threads.sent_by_us(archive, mid),
+            retired_token=lambda token: seen(archive.tokens.retired(token)),
+            retired_email_id=lambda mid: seen(archive.tokens.retired_email(mid)),
         )
+
+    def _refuse_retired(self, uid: int, verdict: routing.Refused, old: Retired, raw: bytes) -> str:
+        """A manager answered an email whose reply address has since been changed: nothing
+        goes to the customer; the manager gets a notice in the thread saying why and what
+        to do, once (the email is then handled, like a reply)."""
+        was = verdict.retired
+        if was is None or was.sender not in {m.strip().lower() for m in self.settings.managers}:
+            log.warning("IMAP UID %s left alone: %s", uid, verdict.reason)  # never backscatter
+            return "ignore"
+        key = was.message_id or hashlib.sha256(raw).hexdigest()
+        message = Message(
+            conversation_id=old.conversation_id,
+            direction="out",
+            author=was.sender,
+            text="",
+            created=now(),
+            email_message_id=was.message_id or new_message_id(self.settings.mailbox),
+            raw={"from": was.sender, "from_name": was.sender_name,
+                 "message_id": was.message_id or None, "via": was.via,
+                 "refused": "retired-token"},
+        )  # fmt: skip
+        notice = _notice(NOT_SENT, self.settings.mailbox, retired_note(old))
+        stored = self.archive.add_message(message, outbox=[notice], dedupe_key=f"reply:{key}")
+        if stored is None:
+            log.info("IMAP UID %s: reply %s was handled before", uid, was.message_id)
+            return "done"
+        log.warning("IMAP UID %s from %s not sent: %s (retired %s: %s); telling the manager",
+                    uid, was.sender, verdict.reason, old.when.isoformat(timespec="minutes"),
+                    old.reason)  # fmt: skip
+        self.mail_queued()
+        return "done"
 
     def _archive(
         self, routed: routing.Routed, conversation: Conversation, reply: Reply, raw: bytes
@@ -186,6 +231,16 @@ class ReplyIntake:
         if quick.text is None:
             return "", quick_replies.unknown(quick.name, templates), quick
         return quick.text, None, quick
+
+
+def retired_note(old: Retired) -> str:
+    """Why a reply to an older email was not sent, and what to do instead."""
+    when = old.when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"the reply address of this conversation was changed on {when} ({old.reason}), "
+        "and your email answered an email from before that, so it was not sent. Reply to "
+        "the newest email of this conversation instead (replying to this notice works too)."
+    )
 
 
 def _notice(kind: str, mailbox: str, note: str) -> OutboxItem:

@@ -75,6 +75,7 @@ class Relay:
 
         where, mail = paths(), self.cfg.mail
         self.archive = await asyncio.to_thread(Archive.open, where.archive, where.blobs)
+        await self._follow_managers(mail)
         settings = MailSettings(mail.address, mail.managers, mail.max_attachment_bytes)
         mailer = Mailer(
             self.archive, settings, LinkSettings(self.cfg.relay.public_url, self.keys.signing_key)
@@ -110,6 +111,17 @@ class Relay:
         self.web = WebServer(host.strip("[]"), int(port), trust_proxy=self.cfg.relay.trust_proxy)
         self.web.serve_files(self._served_file)
         self.web.serve_transcripts(Transcripts(self.archive, self.keys.signing_key).render)
+
+    async def _follow_managers(self, mail: MailConfig) -> None:
+        """A manager removed since the last run received every conversation's emails, and
+        with them the reply addresses: every conversation gets a new one (reply_tokens.py)."""
+        rotation = await asyncio.to_thread(self.archive.tokens.follow_managers, mail.managers)
+        if rotation.removed:
+            log.warning(
+                "%s no longer in mail.managers: gave all %d conversation(s) a new reply "
+                "address; replies to older emails are refused, with a notice to their author",
+                ", ".join(rotation.removed), rotation.rotated,
+            )  # fmt: skip
 
     def _channel_options(self, bot: BotConfig) -> dict:
         """A channel that sends files by URL (Viber) gets signed links to the blob store on

@@ -11,6 +11,7 @@ from .common import (
     JsonOption,
     app,
     note,
+    paths,
     report_warnings,
 )
 
@@ -55,8 +56,15 @@ def tail(
             pass
 
 
-@app.command()
+# A group that lists when no subcommand is given: `im2mail conversations [--json]` as it
+# always was, and `im2mail conversations rotate-token ID`.
+conversations_app = typer.Typer(no_args_is_help=False)
+app.add_typer(conversations_app, name="conversations")
+
+
+@conversations_app.callback(invoke_without_command=True)
 def conversations(
+    ctx: typer.Context,
     waiting: Annotated[
         bool, typer.Option("--waiting", help="Only customers waiting for an answer.")
     ] = False,
@@ -69,6 +77,8 @@ def conversations(
     """
     from .. import render
 
+    if ctx.invoked_subcommand is not None:
+        return
     archive = _open_archive()
     if archive is None:
         return
@@ -84,6 +94,56 @@ def conversations(
         console.print(render.conversations_table(rows, console.width))
     else:
         note("no conversations yet")
+
+
+@conversations_app.command("rotate-token")
+def rotate_token(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Conversation ids (see: im2mail conversations).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every conversation.")] = False,
+) -> None:
+    """Give conversations a new reply address.
+
+    Emails sent from now on carry the new one; a reply to an older email of the
+    conversation is not sent to the customer, and its author (a manager) gets a notice
+    saying why. Use it when emails of a conversation reached someone who must not
+    answer the customer. The relay does it for every conversation by itself when an
+    address is removed from mail.managers.
+    """
+    from ..errors import NotFound, UsageError
+    from ..reply_tokens import OWNER_ROTATED
+
+    if all_ == bool(ids):
+        raise UsageError(
+            "give conversation ids or --all (not both)",
+            hint="e.g. im2mail conversations rotate-token 12",
+        )
+    ids = ids or []
+    where = paths()
+    if not where.archive.exists():
+        if all_:
+            note(f"no archive yet at {where.archive}; no conversation to rotate")
+            return
+        raise NotFound(
+            f"no conversation #{ids[0]} (there is no archive yet at {where.archive})",
+            hint="the archive is created when the relay first runs",
+        )
+    archive = _open_archive()
+    if archive is None:
+        return
+    with archive:
+        if all_:
+            done = archive.tokens.rotate_all(OWNER_ROTATED)
+            note(f"{done} conversation(s) got a new reply address; replies to their older "
+                 "emails are refused, with a notice to their author")  # fmt: skip
+            return
+        for conversation_id in ids:
+            archive.conversation(conversation_id)  # NotFound (exit 5) before changing any
+        for conversation_id in ids:
+            archive.tokens.rotate(conversation_id, OWNER_ROTATED)
+            note(f"conversation #{conversation_id} got a new reply address; replies to its "
+                 "older emails are refused, with a notice to their author")  # fmt: skip
 
 
 @app.command()

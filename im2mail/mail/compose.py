@@ -189,7 +189,8 @@ def thread_headers(
         msg["In-Reply-To"] = earlier[-1][0]
         msg["References"] = " ".join(_capped([m for m, _ in earlier]))
     msg["Thread-Topic"] = subject(conversation)
-    msg["Thread-Index"] = thread_index(conversation.token, started, [*earlier, (message_id, date)])
+    key = conversation.thread_key or conversation.token
+    msg["Thread-Index"] = thread_index(key, started, [*earlier, (message_id, date)])
     msg["X-Im2mail-Conversation"] = str(conversation.id)
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # Exchange: no out-of-office to us
     return msg

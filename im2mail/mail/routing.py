@@ -10,8 +10,10 @@ the sender can only have got from us: the `+token` of the Reply-To address we pu
 every email of a conversation (random, unguessable, one per conversation), or failing
 that a Message-ID of ours in In-Reply-To/References. A mail naming a token that does not
 resolve is refused even when its References would match: a forged token signals tampering,
-and rescuing it through the other capability would let a wrong guess through. Tokens are
-logged cut to four characters.
+and rescuing it through the other capability would let a wrong guess through. A token
+that was rotated away, or a Message-ID sent with one, is refused as "retired-token" (never
+rescued either), so that its author can be told why. Tokens are logged cut to four
+characters.
 
 Checks run in order: loops (our own mail coming back), auto-replies and bounces (so a
 manager's out-of-office never reaches a customer), the sender, the token, References.
@@ -75,6 +77,9 @@ class Routed:
 class Refused:
     reason: str  # one line for the log
     kind: str  # "not-a-reply" | "auto-reply" | "loop" | "sender" | "token" | "malformed"
+    # | "retired-token": a manager answered an email from before the conversation's token
+    # was rotated (reply_tokens.py); `retired` is the reply it would have been
+    retired: Routed | None = None
 
 
 def route(
@@ -85,6 +90,8 @@ def route(
     by_token: Callable[[str], int | None],
     by_email_id: Callable[[str], int | None],
     own_message_id: Callable[[str], bool] = lambda mid: False,
+    retired_token: Callable[[str], int | None] = lambda token: None,
+    retired_email_id: Callable[[str], int | None] = lambda mid: None,
 ) -> Routed | Refused:
     """Decide whether `msg` is a manager's reply to relay (rules in DESIGN.md, order above)."""
     sender = sender_address(msg)
@@ -106,11 +113,23 @@ def route(
         if found is not None:
             return Routed(found, address, name, message_id, "token")
     if tokens:
+        for token in tokens:  # an old token: no References may rescue it either
+            old = retired_token(token)
+            if old is not None:
+                why = f"retired token +{token[:4]}… of conversation {old}"
+                return Refused(
+                    why, "retired-token", Routed(old, address, name, message_id, "token")
+                )
         more = f" (and {len(tokens) - 1} more)" if len(tokens) > 1 else ""
         return Refused(f"unknown conversation token +{tokens[0][:4]}…{more}", "token")
     for ref in referenced_ids(msg):
         found = by_email_id(ref)
         if found is not None:
+            old = retired_email_id(ref)
+            if old is not None:  # sent with a token since retired: as good as that token
+                why = f"answers {_short(ref)}, sent before conversation {old}'s token was rotated"
+                was = Routed(old, address, name, message_id, "references")
+                return Refused(why, "retired-token", was)
             return Routed(found, address, name, message_id, "references")
     return Refused("not a reply (no token, no In-Reply-To/References of ours)", "not-a-reply")
 

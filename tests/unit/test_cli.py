@@ -24,6 +24,8 @@ def cli_commands() -> list[str]:
     for name, command in root.commands.items():
         subcommands = getattr(command, "commands", None)
         if subcommands:
+            if getattr(command, "invoke_without_command", False):
+                names.append(name)  # a command of its own too: `conversations`
             names += [f"{name} {sub}" for sub in subcommands]
         else:
             names.append(name)
