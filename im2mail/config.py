@@ -50,6 +50,8 @@ TELEGRAM_MODES = ("polling", "webhook")
 IN_DOUBT_CHOICES = ("resend", "notify")
 DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_MAX_ATTACHMENT_MB = 10.0
+DEFAULT_MAX_REPLY_MESSAGES = 8  # relay.max_reply_messages: a longer reply goes back to its author
+MAX_REPLY_MESSAGES_CAP = 1000
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
@@ -92,6 +94,7 @@ class RelayConfig:
     sign_replies: bool = False
     trust_proxy: bool = False  # honour X-Forwarded-* (only behind a proxy of one's own)
     in_doubt: str = "resend"  # a reply step cut off by a crash: "resend" or "notify"
+    max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES  # a longer reply goes back
 
 
 @dataclass(frozen=True)
@@ -347,9 +350,8 @@ def _listen(value: str) -> str | None:
 def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
     p = "relay."
     public_url = check.value(relay, "public_url", str, p, default=None, check=_public_url(check))
-    check.unknown(
-        relay, p, {"public_url", "listen", "greeting", "sign_replies", "trust_proxy", "in_doubt"}
-    )
+    known = {"public_url", "listen", "greeting", "sign_replies", "trust_proxy", "in_doubt"}
+    check.unknown(relay, p, {*known, "max_reply_messages"})
     return RelayConfig(
         public_url=public_url.rstrip("/") if public_url else None,
         listen=check.value(relay, "listen", str, p, default=DEFAULT_LISTEN, check=_listen),
@@ -359,7 +361,21 @@ def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
         in_doubt=check.value(
             relay, "in_doubt", str, p, default="resend", check=_one_of(IN_DOUBT_CHOICES)
         ),
+        max_reply_messages=check.value(
+            relay,
+            "max_reply_messages",
+            int,
+            p,
+            default=DEFAULT_MAX_REPLY_MESSAGES,
+            check=_reply_messages,
+        ),
     )
+
+
+def _reply_messages(value: int) -> str | None:
+    if 1 <= value <= MAX_REPLY_MESSAGES_CAP:
+        return None
+    return f"expected 1 to {MAX_REPLY_MESSAGES_CAP}: the chat messages one reply may become"
 
 
 def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:

@@ -161,6 +161,7 @@ class Relay:
                 bots,
                 self.cfg.relay.sign_replies,
                 resend_in_doubt=self.cfg.relay.in_doubt == "resend",
+                max_messages=self.cfg.relay.max_reply_messages,
             ),
             self.outbox.notify,
         )

@@ -17,6 +17,9 @@ What a try leads to:
 - Blocked, Rejected, FileTooBig, a file gone from the archive, a bot no longer configured
                                   -> failed; the manager who wrote it gets a notice in the
                                      thread that quotes the platform's reason
+- more steps than relay.max_reply_messages (checked before the first step goes)
+                                  -> failed, nothing sent; its author is told why and what
+                                     to do instead (a file for a long text)
 Messages to one chat are paced `pace` seconds apart (Telegram: about one per second).
 """
 
@@ -31,11 +34,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .archive import Archive
-from .channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected
+from .channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected, Step
 from .db import now
 from .deliveries import backoff_delay
 from .mail.compose import new_message_id
-from .model import IN_DOUBT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
+from .model import IN_DOUBT, NOT_SENT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
 
 log = logging.getLogger("im2mail.sender")
 
@@ -51,6 +54,7 @@ class SenderSettings:
     bots: frozenset[str]  # configured bot names: a reply to another bot can never go
     sign_replies: bool = False
     resend_in_doubt: bool = True  # relay.in_doubt: "resend" (True) or "notify" (False)
+    max_messages: int = 8  # relay.max_reply_messages: a reply planned as more is not sent
 
 
 class GiveUp(Exception):
@@ -168,6 +172,8 @@ class ChatOutbox:
             channel = self._channel(conversation)
             files = await asyncio.to_thread(self._files, reply)
             steps = channel.plan(self._text(reply), files)
+            if item.progress == 0 and item.in_flight is None:  # not once part of it went
+                self._check_length(steps)
             chat = conversation.customer.external_id
             first = reply.channel_message_id
             skipped: list[int] = []
@@ -182,6 +188,9 @@ class ChatOutbox:
                     first = first or (ids[0] if ids else None)
                 if number + 1 < len(steps):
                     await asyncio.to_thread(queue.delivery_progress, item.id, number + 1, first)
+        except TooLong as e:
+            await self._failed(item, e.reason, NOT_SENT)
+            return
         except GiveUp as e:
             await self._failed(item, e.reason)
             return
@@ -247,6 +256,27 @@ class ChatOutbox:
         name = (raw.get("from_name") or "").strip() or reply.author.partition("@")[0]
         return f"{text}\n\n— {name}"
 
+    def _check_length(self, steps: list[Step]) -> None:
+        """TooLong when the reply would become more chat messages than allowed: as many as
+        the channel's plan has steps (a piece of text, a file, a Telegram album)."""
+        limit = self.settings.max_messages
+        if len(steps) <= limit:
+            return
+        texts = sum(1 for step in steps if not step.files)
+        files = len(steps) - texts
+        parts = [f"{texts} of text" if texts else "", f"{files} with files" if files else ""]
+        advice = []
+        if texts > 1:
+            advice.append("put the long text in a file (.txt or .pdf) attached to a short reply")
+        if files > 1:
+            advice.append("send the files over several replies, or packed into one .zip")
+        raise TooLong(
+            f"it would have become {len(steps)} separate chat messages "
+            f"({' and '.join(p for p in parts if p)}); im2mail sends at most {limit} for one "
+            "reply (relay.max_reply_messages), so nothing was sent. To send it: "
+            f"{' and '.join(advice) or 'split it over several shorter replies'}."
+        )
+
     async def _wait_turn(self, chat: str) -> None:
         last = self._last_sent.get(chat)
         if last is not None:
@@ -292,11 +322,12 @@ class ChatOutbox:
         if conversation.customer.id is not None:
             self.archive.set_customer_blocked(conversation.customer.id, True)
 
-    async def _failed(self, item: OutboxItem, reason: str) -> None:
+    async def _failed(self, item: OutboxItem, reason: str, kind: str = UNDELIVERED) -> None:
+        """Give the delivery up; its author gets a notice of `kind` quoting `reason`."""
         notice = OutboxItem(
             "mail",
             email_message_id=new_message_id(self.settings.mailbox),
-            kind=UNDELIVERED,
+            kind=kind,
             note=reason,
         )
         queue = self.archive.deliveries
@@ -320,6 +351,10 @@ class ChatOutbox:
         )
         log.warning("reply #%s not delivered (try %d): %s; next try in %.0f s",
                     item.message_id, tries, reason, delay)  # fmt: skip
+
+
+class TooLong(GiveUp):
+    """The reply would become more chat messages than relay.max_reply_messages."""
 
 
 class _NotRunning(Exception):
