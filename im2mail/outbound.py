@@ -169,6 +169,8 @@ class ReplyIntake:
         key = routed.message_id or hashlib.sha256(raw).hexdigest()
         files = [NewAttachment(name, mime, data) for name, mime, data in reply.attachments]
         text, problem, quick = self._expand(reply)
+        if reply.broken:  # never a part's raw encoding, nor the rest of the reply without it
+            problem = broken_note(reply.broken)
         if problem:
             files = []  # a mistyped quick reply sends nothing, so the manager can redo it whole
         empty = bool(problem) or (not files and (reply.quoted_only or not text.strip()))
@@ -231,6 +233,16 @@ class ReplyIntake:
         if quick.text is None:
             return "", quick_replies.unknown(quick.name, templates), quick
         return quick.text, None, quick
+
+
+def broken_note(broken: tuple[str, ...]) -> str:
+    """Why a reply with parts im2mail can't decode was not sent, naming the parts."""
+    return (
+        "part of your email could not be decoded, so nothing was sent (the customer would "
+        f"have got garbled text or a damaged file): {'; '.join(broken)}. This happens when "
+        "an email is damaged on its way or a mail program encodes it wrongly; send it "
+        "again, attaching the files afresh."
+    )
 
 
 def retired_note(old: Retired) -> str:

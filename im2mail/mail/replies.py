@@ -38,6 +38,8 @@ from html.parser import HTMLParser
 
 from im2mail.errors import RuntimeFailure
 
+from . import transfer_encoding
+
 Attachment = tuple[str, str, bytes]  # (filename, mime type, content)
 
 
@@ -53,6 +55,9 @@ class Reply:
     # Nothing of the manager's own was found: `text` is the whole body (quotes and all),
     # kept rather than lost; the relay asks before sending such a text to a customer.
     quoted_only: bool = False
+    # Parts whose transfer encoding is broken, each named with what is wrong
+    # (mail/transfer_encoding.py): their content must not go out as it came.
+    broken: tuple[str, ...] = ()
 
 
 # --- plain-text rules ---------------------------------------------------------------------
@@ -439,17 +444,19 @@ def extract(message: Message) -> Reply:
     html_only = False
     whole = ""
     text = ""
+    source = plain_part  # the part the text is read from
     if plain_part is not None:
         whole = _decode(plain_part)
         text = strip_text(whole)
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
-        html_only = plain_part is None
+        html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole)
     quoted_only = False
     if not text.strip():
         text = _tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
+    broken = [f"the text of your email: {why}" for why in _problems(source)]
 
     attachments: list[Attachment] = []
     for n, part in enumerate(leaves, 1):
@@ -476,6 +483,16 @@ def extract(message: Message) -> Reply:
             sub = part.get_content_subtype() or "bin"
             filename = f"attachment-{n}.{'jpg' if sub == 'jpeg' else sub}"
         attachments.append((filename, part.get_content_type(), data))
+        broken += [f"the attached file {filename!r}: {why}" for why in _problems(part)]
     return Reply(
-        text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only
-    )
+        text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only,
+        broken=tuple(broken),
+    )  # fmt: skip
+
+
+def _problems(part: Message | None) -> list[str]:
+    """What is wrong with the part's transfer encoding, as a list of none or one."""
+    if part is None or part.is_multipart():
+        return []
+    why = transfer_encoding.problem(part)
+    return [why] if why else []
