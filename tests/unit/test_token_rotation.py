@@ -16,7 +16,8 @@ from im2mail.mail.compose import MailSettings, compose
 from im2mail.mail.routing import Refused, Routed, route
 from im2mail.model import NOT_SENT, Message, OutboxItem
 from im2mail.outbound import ReplyIntake, ReplySettings
-from im2mail.reply_tokens import Rotation
+from im2mail.reply_tokens import OWNER_ROTATED, Rotation
+from tests.conftest import run_cli
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"
@@ -286,3 +287,41 @@ def test_a_tokenless_answer_to_an_email_from_before_the_rotation_is_refused(arch
     msg = reply(None, "Так", answers=new, msgid="<r2@mail.example>")
     assert intake.handle(2, msg.as_bytes()) == "done"
     assert outbox(archive)[-1][:2] == ("channel", "message")
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def test_rotate_token_without_an_archive_is_not_found_and_creates_none(isolated_home):
+    result = run_cli("conversations", "rotate-token", "12")
+    assert result.code == 5
+    assert "no conversation #12" in result.err and "no archive yet" in result.err
+    assert not (isolated_home / "archive.db").exists()
+    everything = run_cli("conversations", "rotate-token", "--all")
+    assert everything.code == 0 and "no conversation to rotate" in everything.err
+
+
+@pytest.mark.parametrize("args", [(), ("3", "--all")])
+def test_rotate_token_needs_ids_or_all_not_both(args):
+    result = run_cli("conversations", "rotate-token", *args)
+    assert result.code == 2
+    assert "give conversation ids or --all" in result.err
+
+
+def test_rotate_token_changes_the_given_conversations_or_none_at_all(isolated_home):
+    with Archive.open(isolated_home / "archive.db") as archive:
+        first, second = customer(archive, "A"), customer(archive, "B")
+    typo = run_cli("conversations", "rotate-token", str(first.id), "77")
+    assert typo.code == 5 and "no conversation #77" in typo.err
+    with Archive.open(isolated_home / "archive.db") as archive:
+        assert archive.conversation(first.id).token == first.token  # nothing half done
+    done = run_cli("conversations", "rotate-token", str(first.id))
+    assert done.code == 0 and done.out == ""
+    assert f"conversation #{first.id} got a new reply address" in done.err
+    with Archive.open(isolated_home / "archive.db") as archive:
+        new = archive.conversation(first.id).token
+        assert new != first.token and new not in done.err  # the token is never printed
+        assert archive.conversation(second.id).token == second.token
+        assert archive.tokens.retired(first.token).reason == OWNER_ROTATED
+    listing = run_cli("conversations", "--json")  # still the plain listing it always was
+    assert listing.code == 0 and len(listing.out.splitlines()) == 2
