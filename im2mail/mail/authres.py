@@ -304,6 +304,36 @@ def suggest(ids: Iterable[str | None]) -> str | None:
     return best
 
 
+@dataclass(frozen=True)
+class Survey:
+    """What recent mail in the shop mailbox says about its receiving server."""
+
+    emails: int  # emails looked at
+    suggested: str | None  # the id to configure (see suggest)
+    suggested_on: int  # emails whose topmost header has the suggested id
+    vouched: int  # emails the configured id has a verdict on (0 when none is configured)
+
+
+def survey(blobs: Iterable[bytes], configured: str | None) -> Survey:
+    """`doctor`'s and `init`'s look at recent emails' headers (raw header sections)."""
+    from email.parser import BytesParser
+    from email.policy import default
+
+    emails, ids, vouched = 0, [], 0
+    for blob in blobs:
+        msg = BytesParser(policy=default).parsebytes(blob, headersonly=True)
+        emails += 1
+        ids.append(topmost_id(msg))
+        if configured and (
+            decisive(headers(msg), configured) is not None
+            or (configured == MICROSOFT_365 and _exchange_internal(msg))
+        ):
+            vouched += 1
+    best = suggest(ids)
+    on = sum(1 for i in ids if i and best and id_matches(i, best))
+    return Survey(emails, best, on, vouched)
+
+
 def _from_exchange(msg: Message) -> bool:
     try:
         return any(k.lower().startswith("x-ms-exchange-") for k, _ in msg.raw_items())
