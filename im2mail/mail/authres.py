@@ -188,7 +188,7 @@ def id_matches(found: str | None, configured: str) -> bool:
     configured = configured.strip().lower()
     if found is None:
         return configured == MICROSOFT_365
-    found = found.partition("/")[0]
+    found = found.partition("/")[0].lower()
     if configured.startswith("*."):
         label, dot, rest = found.partition(".")
         return bool(label) and dot == "." and rest == configured[2:]
