@@ -311,7 +311,9 @@ class Survey:
     emails: int  # emails looked at
     suggested: str | None  # the id to configure (see suggest)
     suggested_on: int  # emails whose topmost header has the suggested id
-    vouched: int  # emails the configured id has a verdict on (0 when none is configured)
+    # emails whose decisive header (of the configured id) reports DKIM or DMARC, the only
+    # results that can prove an author: 0 when none is configured
+    vouched: int
 
 
 def survey(blobs: Iterable[bytes], configured: str | None) -> Survey:
@@ -324,9 +326,9 @@ def survey(blobs: Iterable[bytes], configured: str | None) -> Survey:
         msg = BytesParser(policy=default).parsebytes(blob, headersonly=True)
         emails += 1
         ids.append(topmost_id(msg))
-        if configured and (
-            decisive(headers(msg), configured) is not None
-            or (configured == MICROSOFT_365 and _exchange_internal(msg))
+        found = decisive(headers(msg), configured) if configured else None
+        if (found is not None and found.methods() & {"dkim", "dmarc"}) or (
+            configured == MICROSOFT_365 and _exchange_internal(msg)
         ):
             vouched += 1
     best = suggest(ids)

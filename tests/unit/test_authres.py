@@ -303,3 +303,15 @@ def test_survey_of_nothing() -> None:
     assert authres.survey([], None) == authres.Survey(0, None, 0, 0)
     # an id-less header from anything but Exchange suggests nothing
     assert authres.survey([_headers(["Authentication-Results: spf=pass"])], None).suggested is None
+
+
+def test_survey_counts_only_verdicts_that_can_prove_an_author() -> None:
+    """A server whose topmost header has SPF alone (a policy daemon's, above OpenDKIM's
+    and OpenDMARC's) would refuse every reply: the survey shows it."""
+    spf_on_top = [
+        "Authentication-Results: mail.shop.example; spf=pass smtp.mailfrom=anna@shop.example",
+        "Authentication-Results: mail.shop.example; dmarc=pass header.from=shop.example",
+    ]
+    found = authres.survey([_headers(spf_on_top)] * 2, "mail.shop.example")
+    assert (found.suggested, found.vouched) == ("mail.shop.example", 0)
+    assert verify(_reply(spf_on_top), SHOP, "mail.shop.example") is not None
