@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import lru_cache
@@ -91,15 +91,18 @@ def parse(value: str) -> AuthResults | None:
     return AuthResults(authserv_id, results)
 
 
-def headers(msg: Message) -> list[AuthResults]:
-    """The email's Authentication-Results headers that can be read, topmost first."""
+def headers(msg: Message) -> Iterator[AuthResults]:
+    """The email's Authentication-Results headers that can be read, topmost first; each
+    is parsed only when asked for (the decisive one is usually the first)."""
     try:
         items = list(msg.raw_items())
     except Exception:
-        return []
+        return
     values = [str(v) for k, v in items if k.lower() == HEADER][:MAX_HEADERS]
-    parsed = (parse(re.sub(r"\r?\n", " ", v)) for v in values)
-    return [p for p in parsed if p is not None]
+    for value in values:
+        found = parse(re.sub(r"\r?\n", " ", value[:MAX_VALUE]))
+        if found is not None:
+            yield found
 
 
 def _without_comments(text: str) -> str:
@@ -140,7 +143,7 @@ def _segments(text: str) -> list[list[str]]:
             segments.append([])
         else:
             segments[-1].append(token)
-    return [s for s in segments if s] if segments[0] or len(segments) > 1 else []
+    return [s for s in segments if s]
 
 
 def _result(tokens: list[str]) -> Result | None:
@@ -195,7 +198,7 @@ def id_matches(found: str | None, configured: str) -> bool:
     return found == configured
 
 
-def decisive(found: Sequence[AuthResults], configured: str) -> AuthResults | None:
+def decisive(found: Iterable[AuthResults], configured: str) -> AuthResults | None:
     """The topmost header of the configured id that reports SPF, DKIM or DMARC."""
     for header in found:
         if id_matches(header.authserv_id, configured) and header.methods() & VERDICT_METHODS:
@@ -277,10 +280,9 @@ def _exchange_internal(msg: Message) -> bool:
 def topmost_id(msg: Message) -> str | None:
     """The authserv-id of the email's topmost Authentication-Results (MICROSOFT_365 for
     Exchange Online's, which has none); None when there is no such header."""
-    found = headers(msg)
-    if not found:
+    first = next(headers(msg), None)
+    if first is None:
         return None
-    first = found[0]
     if first.authserv_id is not None:
         return first.authserv_id.partition("/")[0] or None
     return MICROSOFT_365 if _from_exchange(msg) else None

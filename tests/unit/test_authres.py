@@ -315,3 +315,13 @@ def test_survey_counts_only_verdicts_that_can_prove_an_author() -> None:
     found = authres.survey([_headers(spf_on_top)] * 2, "mail.shop.example")
     assert (found.suggested, found.vouched) == ("mail.shop.example", 0)
     assert verify(_reply(spf_on_top), SHOP, "mail.shop.example") is not None
+
+
+def test_a_flood_of_forged_headers_is_read_only_up_to_the_decisive_one() -> None:
+    forged = [f"Authentication-Results: mx.google.com; dkim=pass header.d=shop.example{n}"
+              for n in range(5_000)]  # fmt: skip
+    msg = _reply(gmail("spoof"), forged)
+    assert sum(1 for _ in authres.headers(msg)) == authres.MAX_HEADERS
+    started = time.perf_counter()
+    assert "dmarc=fail" in (verify(msg, SHOP, "mx.google.com") or "")
+    assert time.perf_counter() - started < 0.5
