@@ -85,7 +85,7 @@ _SIGNS: tuple[tuple[str, Callable[[str], bool]], ...] = (
 @dataclass(frozen=True)
 class Routed:
     conversation_id: int
-    sender: str  # the manager's address, lower-cased (From)
+    sender: str  # the manager, as written in managers (lower-cased): the From matched it
     sender_name: str  # display name from From, "" if none
     message_id: str  # the email's Message-ID with <>, or "" when it has none
     via: str  # "token" or "references"
