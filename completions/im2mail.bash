@@ -28,7 +28,7 @@ _im2mail_options() {
         "im2mail export") echo "--all --force --format -h --help -o --output" ;;
         "im2mail import") echo "-h --help" ;;
         "im2mail import telegram-export") echo "-h --help" ;;
-        "im2mail init") echo "--address --greeting -h --help --imap-folder --imap-host --imap-password-stdin --imap-port --imap-security --imap-username --listen --manager --no-check --non-interactive --processed-folder --public-url --smtp-host --smtp-password-stdin --smtp-port --smtp-security --smtp-username" ;;
+        "im2mail init") echo "--address --authserv-id --greeting -h --help --imap-folder --imap-host --imap-password-stdin --imap-port --imap-security --imap-username --listen --manager --no-check --non-interactive --processed-folder --public-url --smtp-host --smtp-password-stdin --smtp-port --smtp-security --smtp-username" ;;
         "im2mail path") echo "-h --help --json" ;;
         "im2mail run") echo "-h --help --once" ;;
         "im2mail search") echo "--channel --customer -h --help --json --limit --since --until" ;;
@@ -56,6 +56,7 @@ _im2mail_option_value() {
         "im2mail export --format") echo "words:mbox html" ;;
         "im2mail export -o" | "im2mail export --output") echo "file" ;;
         "im2mail init --address") echo "text" ;;
+        "im2mail init --authserv-id") echo "text" ;;
         "im2mail init --greeting") echo "text" ;;
         "im2mail init --imap-folder") echo "text" ;;
         "im2mail init --imap-host") echo "text" ;;

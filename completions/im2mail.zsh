@@ -190,6 +190,7 @@ _im2mail_import_telegram_export() {
 _im2mail_init() {
     _arguments \
         '--address=[The sales mailbox.]:address: ' \
+        '--authserv-id=[Your mail server'\''s Authentication-Results id, vouching for replies ("-": none).]:authserv-id: ' \
         '--greeting=[Sent to new customers.]:greeting: ' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \

@@ -66,6 +66,25 @@ def answers(a: Answers) -> None:
     )
 
 
+def authserv_id(a: Answers, suggested: str | None) -> None:
+    """The receiving server's authserv-id, offering what recent mail showed."""
+    from rich.prompt import Prompt
+
+    console = _console()
+    found = f"in your recent mail is [bold]{suggested}[/]" if suggested else "was not found"
+    console.print(
+        "\nReplies are trusted only when your mail server vouches for their sender in its "
+        f"Authentication-Results header. Its id {found}."
+    )
+    current = a.authserv_id or suggested or ""
+    answer = Prompt.ask(
+        'Authentication-Results id of your mail server ("-" for none: senders not checked)',
+        default=current or "-",
+        console=console,
+    )
+    a.authserv_id = "" if answer.strip() in ("", "-") else answer.strip()
+
+
 def password(label: str, stored: bool) -> str:
     """A password; with one stored already, Enter keeps it (returns "")."""
     from rich.prompt import Prompt

@@ -54,6 +54,7 @@ DEFAULT_MAX_REPLY_MESSAGES = 8  # relay.max_reply_messages: a longer reply goes 
 MAX_REPLY_MESSAGES_CAP = 1000
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+AUTHSERV_ID = re.compile(r"(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
 
 
 # -- the config values ---------------------------------------------------------------------
@@ -80,6 +81,8 @@ class MailConfig:
     smtp: ServerConfig
     imap: ImapConfig
     max_attachment_mb: float = DEFAULT_MAX_ATTACHMENT_MB  # larger files go as links
+    # whose Authentication-Results vouch for a manager's reply (RFC 8601); None: nobody's
+    authserv_id: str | None = None
 
     @property
     def max_attachment_bytes(self) -> int:
@@ -310,7 +313,10 @@ def _mail(check: _Checker, mail: dict[str, Any]) -> MailConfig:
         problem = _address(manager)
         if problem:
             check.fail(f"mail.managers[{i}]", problem)
-    check.unknown(mail, "mail.", {"address", "managers", "smtp", "imap", "max_attachment_mb"})
+    check.unknown(
+        mail, "mail.", {"address", "managers", "smtp", "imap", "max_attachment_mb", "authserv_id"}
+    )
+    authserv_id = check.value(mail, "authserv_id", str, "mail.", default=None, check=_authserv)
     limit = mail.get("max_attachment_mb", DEFAULT_MAX_ATTACHMENT_MB)
     if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit <= 100:
         check.fail("mail.max_attachment_mb", "expected a number of megabytes from 0 to 100")
@@ -320,7 +326,22 @@ def _mail(check: _Checker, mail: dict[str, Any]) -> MailConfig:
         smtp=_server(check, mail, "smtp", 587),
         imap=_server(check, mail, "imap", 993),
         max_attachment_mb=float(limit),
+        authserv_id=authserv_id.strip().lower() if authserv_id else None,
     )
+
+
+def _authserv(value: str) -> str | None:
+    """An authserv-id as servers write it (a host name, usually), `*.rest` for any one
+    label before rest (one id per MX), or "microsoft365" (Exchange Online writes none)."""
+    value = value.strip()
+    if value.startswith("*.") and "." not in value[2:]:
+        return f"'{value}' matches too much: name the server's domain, e.g. *.messagingengine.com"
+    if not AUTHSERV_ID.fullmatch(value):
+        return (
+            f"'{value}' is not an authserv-id (the first word of your server's "
+            "Authentication-Results, e.g. mx.google.com)"
+        )
+    return None
 
 
 def _public_url(check: _Checker) -> Callable[[str], str | None]:

@@ -2,7 +2,8 @@
 prints; the CLI shows one line per Check.
 
 The checks, in order: config, keyring, each secret (where it was found), IMAP (login and
-folder, IDLE and MOVE, the processed folder), SMTP, each bot's token, each bot's webhook,
+folder, IDLE and MOVE, the processed folder, sender authentication: mail.authserv_id and
+the Authentication-Results of recent mail), SMTP, each bot's token, each bot's webhook,
 the public URL, the archive's integrity, the outbox backlog. A check whose premise failed
 (no password, no config, a refused token) is skipped and says why, so a user fixes the
 first cause first. The checks that go over the network (doctor_checks.py) run at once,
@@ -10,8 +11,8 @@ each bounded by TIMEOUT seconds, so doctor finishes in seconds even when nothing
 the archive is read meanwhile in a thread.
 
 A warning is a check that passed with a caveat worth knowing (IMAP without IDLE, plain
-http on loopback, the relay not running so the public URL could not be tried): it is
-shown, and it does not make doctor fail.
+http on loopback, the relay not running so the public URL could not be tried, no
+mail.authserv_id): it is shown, and it does not make doctor fail.
 """
 
 from __future__ import annotations

@@ -20,12 +20,15 @@ from .errors import Im2mailError, RuntimeFailure, redact
 from .status import health_url
 
 INIT_FIX = "change the settings or the password with: im2mail init"
+IMAP_CHECKS = ("IMAP", "IMAP IDLE and MOVE", "IMAP processed folder", "sender authentication")
+SURVEYED = 40  # recent emails whose headers tell the receiving server's authserv-id
+WHO_CAN_ANSWER = 'see "Who can answer customers" in the README'
 
 
 async def remote_checks(cfg: Config | None, found: dict[str, str], timeout: float) -> list[Check]:
     """IMAP (three checks), SMTP, each bot, each bot's webhook, the public URL, in order."""
     if cfg is None:
-        names = ["IMAP", "IMAP IDLE and MOVE", "IMAP processed folder", "SMTP", "public URL"]
+        names = [*IMAP_CHECKS, "SMTP", "public URL"]
         return [skipped(name, "no valid config") for name in names]
     results = await asyncio.gather(
         asyncio.to_thread(imap_checks, cfg, found.get(secrets.IMAP), timeout),
@@ -49,7 +52,7 @@ def imap_checks(cfg: Config, password: str | None, timeout: float) -> list[Check
     from .mail.watcher import POLL_INTERVAL, check_login
 
     s = cfg.mail.imap
-    later = ("IMAP IDLE and MOVE", "IMAP processed folder")
+    later = IMAP_CHECKS[1:]
     if password is None:
         reason = _no_secret(secrets.IMAP)
         return [skipped(name, reason) for name in ("IMAP", *later)]
@@ -69,7 +72,42 @@ def imap_checks(cfg: Config, password: str | None, timeout: float) -> list[Check
         if missing
         else passed("IMAP IDLE and MOVE", "both offered")
     )
-    return [login, extensions, processed_folder_check(cfg, password, timeout)]
+    return [
+        login,
+        extensions,
+        processed_folder_check(cfg, password, timeout),
+        authentication_check(cfg, password, timeout),
+    ]
+
+
+def authentication_check(cfg: Config, password: str, timeout: float) -> Check:
+    """Whether replies are checked against the receiving server's Authentication-Results
+    (mail.authserv_id), and whether recent mail carries that server's verdict."""
+    from .mail import authres
+    from .mail.watcher import recent_headers
+
+    name, configured = "sender authentication", cfg.mail.authserv_id
+    try:
+        found = authres.survey(recent_headers(cfg.mail.imap, password, count=SURVEYED,
+                                              timeout=timeout), configured)  # fmt: skip
+    except Im2mailError as e:
+        return from_error(name, e)
+    seen = f"the last {found.emails} emails in {cfg.mail.imap.folder}"
+    if found.suggested:
+        fix = (f'set mail.authserv_id = "{found.suggested}" in the config (the server id on '
+               f"{found.suggested_on} of {seen}); {WHO_CAN_ANSWER}")  # fmt: skip
+    else:
+        fix = f"no email there carries Authentication-Results yet; {WHO_CAN_ANSWER}"
+    if not configured:
+        return warned(name, "mail.authserv_id is not set: a reply with a forged manager's From "
+                      "can't be told from a real one", fix)  # fmt: skip
+    if not found.emails:
+        return passed(name, f"{configured}; no email in {cfg.mail.imap.folder} to check it on")
+    if not found.vouched:
+        detail = (f"{configured}: none of {seen} carries its verdict, so every reply "
+                  "would be refused")  # fmt: skip
+        return warned(name, detail, fix if found.suggested != configured else WHO_CAN_ANSWER)
+    return passed(name, f"{configured}: its verdict is on {found.vouched} of {seen}")
 
 
 def processed_folder_check(cfg: Config, password: str, timeout: float) -> Check:

@@ -20,6 +20,7 @@ from .mail.notices import (
     compose_in_doubt,
     compose_team_notice,
     compose_undelivered,
+    compose_unverified,
 )
 from .model import (
     COLLEAGUE,
@@ -28,6 +29,7 @@ from .model import (
     NOT_SENT,
     TEAM,
     UNDELIVERED,
+    UNVERIFIED,
     Attachment,
     Conversation,
     Message,
@@ -91,6 +93,9 @@ class Mailer:
             name = str((reply.raw or {}).get("from_name") or "")
             to = [a for a in note.split(",") if a.strip()]
             return compose_team_notice(reply, conversation, to=to, author_name=name, **common)
+        if item.kind == UNVERIFIED:
+            manager, _, why = note.partition(" ")
+            return compose_unverified(reply, conversation, manager=manager, why=why, **common)
         if item.kind == COLLEAGUE:
             colleague, _, when = note.partition(" ")
             at = datetime.fromisoformat(when) if when else reply.created

@@ -13,6 +13,13 @@ Anything else answers "ignore": the email stays where it is, unread, and a line 
 says why. A reply with nothing of its own to send (empty, only a quote) is archived with
 a notice back to its author instead of a delivery.
 
+A reply in a manager's name that the shop's mail server did not authenticate (kind
+"unverified", only with mail.authserv_id set) is not archived either, but the manager it
+names (an address in managers, never the email's own From) gets a notice in the thread,
+at most one an hour (`unverified:<manager>:<hour>` in the archive's seen table, with the
+outbox row): a real manager whose mail setup fails learns why the customer heard nothing,
+and an impostor's flood costs the manager one email an hour.
+
 A reply that is only `/t NAME` is a quick reply: the customer gets the [templates] text
 NAME (with the reply's files), and the archive keeps that text. An unknown NAME sends
 nothing and gets the same kind of notice, listing the templates there are.
@@ -35,7 +42,15 @@ from .db import now
 from .mail import routing
 from .mail.compose import new_message_id
 from .mail.replies import Reply, extract
-from .model import COLLEAGUE, NOT_SENT, Conversation, Message, NewAttachment, OutboxItem
+from .model import (
+    COLLEAGUE,
+    NOT_SENT,
+    UNVERIFIED,
+    Conversation,
+    Message,
+    NewAttachment,
+    OutboxItem,
+)
 from .reply_tokens import Retired
 
 log = logging.getLogger("im2mail.replies")
@@ -53,6 +68,7 @@ class ReplySettings:
     managers: tuple[str, ...]
     colleague_window: timedelta = COLLEAGUE_WINDOW
     templates: tuple[tuple[str, str], ...] = ()  # quick replies: [templates] name = text
+    authserv_id: str | None = None  # mail.authserv_id: whose Authentication-Results count
 
 
 class ReplyIntake:
@@ -86,6 +102,8 @@ class ReplyIntake:
         if isinstance(verdict, routing.Refused):
             level = logging.INFO if verdict.kind == "not-a-reply" else logging.WARNING
             log.log(level, "IMAP UID %s left alone: %s", uid, verdict.reason)
+            if verdict.kind == "unverified":
+                self._tell_unverified(verdict)
             return "ignore"
         conversation = self.archive.conversation(verdict.conversation_id)
         try:
@@ -127,6 +145,7 @@ class ReplyIntake:
             own_message_id=lambda mid: threads.sent_by_us(archive, mid),
             retired_token=lambda token: seen(archive.tokens.retired(token)),
             retired_email_id=lambda mid: seen(archive.tokens.retired_email(mid)),
+            authserv_id=self.settings.authserv_id,
         )
 
     def _refuse_retired(self, uid: int, verdict: routing.Refused, old: Retired, raw: bytes) -> str:
@@ -159,6 +178,19 @@ class ReplyIntake:
                     old.reason)  # fmt: skip
         self.mail_queued()
         return "done"
+
+    def _tell_unverified(self, verdict: routing.Refused) -> None:
+        """The notice of the module's docstring; `verdict.sender` is a configured manager."""
+        if verdict.conversation_id is None or not verdict.sender:
+            return
+        hour = now().astimezone(UTC).strftime("%Y-%m-%dT%H")
+        why = verdict.reason.partition(": ")[2] or verdict.reason
+        item = _notice(UNVERIFIED, self.settings.mailbox, f"{verdict.sender} {why}")
+        key = f"unverified:{verdict.sender}:{hour}"
+        if threads.notice_once(self.archive, verdict.conversation_id, key, item):
+            log.info("told %s that an email in their name was not relayed (conversation %d)",
+                     verdict.sender, verdict.conversation_id)  # fmt: skip
+            self.mail_queued()
 
     def _archive(
         self, routed: routing.Routed, conversation: Conversation, reply: Reply, raw: bytes

@@ -167,7 +167,12 @@ class Relay:
         )
         self.replies = ReplyIntake(
             self.archive,
-            ReplySettings(mail.address, mail.managers, templates=self.cfg.templates),
+            ReplySettings(
+                mail.address,
+                mail.managers,
+                templates=self.cfg.templates,
+                authserv_id=mail.authserv_id,
+            ),
             self.chat_outbox.notify,
             self.outbox.notify,
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import rows
 from .archive import Archive
 from .db import ts
-from .model import Attachment, Message
+from .model import Attachment, Message, OutboxItem
 
 HISTORY = 40  # earlier messages an email looks at for its References
 
@@ -87,6 +87,24 @@ def attachment(archive: Archive, attachment_id: int) -> tuple[Attachment, Path |
         return None
     found = Attachment(row["filename"], row["mime"], row["size"], row["sha256"], row["id"])
     return found, archive.blob_path(found.sha256) if found.sha256 else None
+
+
+def notice_once(archive: Archive, conversation_id: int, key: str, item: OutboxItem) -> bool:
+    """Queue `item` (a notice to the managers) on the conversation's newest emailed
+    message, in its thread, unless `key` was queued before: the dedupe key and the outbox
+    row are written together. False when seen before or there is no email to follow."""
+    if archive.was_seen(key):
+        return False  # the usual case when it repeats: no write lock needed
+    with archive.transaction() as db:
+        row = db.execute(
+            "SELECT max(id) FROM messages WHERE conversation_id = ?"
+            " AND email_message_id IS NOT NULL",
+            (conversation_id,),
+        ).fetchone()
+        if row[0] is None or not rows.mark_seen(db, key):
+            return False
+        rows.insert_outbox(db, row[0], item)
+    return True
 
 
 def sent_by_us(archive: Archive, email_message_id: str) -> bool:

@@ -31,6 +31,7 @@ class Answers:
     public_url: str = ""
     listen: str = config.DEFAULT_LISTEN
     greeting: str = ""
+    authserv_id: str = ""  # "": replies' senders are not checked against the server's verdict
 
     def guess_from_address(self) -> None:
         """Fill what can be guessed from the mailbox address (hosts, usernames)."""
@@ -80,6 +81,7 @@ def existing() -> tuple[Answers, dict[str, Any]]:
         public_url=relay.get("public_url"),
         listen=relay.get("listen"),
         greeting=relay.get("greeting"),
+        authserv_id=mail.get("authserv_id"),
     )
     return answers, data
 
@@ -89,6 +91,10 @@ def config_data(answers: Answers, previous: dict[str, Any]) -> dict[str, Any]:
     data = dict(previous)
     mail = dict(previous.get("mail", {}))
     mail.update(address=answers.address, managers=list(answers.managers))
+    if answers.authserv_id.strip():
+        mail["authserv_id"] = answers.authserv_id.strip()
+    else:
+        mail.pop("authserv_id", None)
     mail["smtp"] = {
         "host": answers.smtp_host,
         "port": answers.smtp_port,
@@ -112,6 +118,24 @@ def config_data(answers: Answers, previous: dict[str, Any]) -> dict[str, Any]:
             relay.pop(key, None)
     data["mail"], data["relay"] = mail, relay
     return data
+
+
+def detect_authserv_id(answers: Answers, previous: dict[str, Any], imap_password: str):
+    """What recent mail in the mailbox says about its receiving server (authres.Survey),
+    or None when it can't be read (no password, a server that refuses): best effort, the
+    live check in save() says what is wrong."""
+    from .errors import Im2mailError
+    from .mail import authres
+    from .mail.watcher import recent_headers
+
+    if not imap_password:
+        return None
+    try:
+        cfg = config.parse(config_data(answers, previous), source="your answers")
+        blobs = recent_headers(cfg.mail.imap, imap_password, count=40, timeout=10)
+    except Im2mailError:
+        return None
+    return authres.survey(blobs, answers.authserv_id.strip().lower() or None)
 
 
 def save(

@@ -64,6 +64,14 @@ def init(
         str | None, _opt("--listen", "host:port for the HTTP server.", "ADDR")
     ] = None,
     greeting: Annotated[str | None, _opt("--greeting", "Sent to new customers.", "TEXT")] = None,
+    authserv_id: Annotated[
+        str | None,
+        _opt(
+            "--authserv-id",
+            'Your mail server\'s Authentication-Results id, vouching for replies ("-": none).',
+            "ID",
+        ),
+    ] = None,
     no_check: Annotated[
         bool, _opt("--no-check", "Save without checking the servers (not recommended).")
     ] = False,
@@ -71,8 +79,9 @@ def init(
     """Set up the mailbox, managers and mail servers.
 
     Asks for the mailbox address, the managers, SMTP and IMAP settings and passwords, the
-    public URL and the greeting, then checks IMAP and SMTP live before saving. Running it
-    again edits the existing set-up; bots are kept.
+    public URL and the greeting, and the id of the mail server whose Authentication-Results
+    vouch for replies (read from recent mail in the mailbox), then checks IMAP and SMTP
+    live before saving. Running it again edits the existing set-up; bots are kept.
     """
     from .. import secrets, wizard
     from ..errors import UsageError
@@ -94,6 +103,7 @@ def init(
         public_url=public_url,
         listen=listen,
         greeting=greeting,
+        authserv_id="" if authserv_id is not None and authserv_id.strip() == "-" else authserv_id,
     )
     stored = {name: _stored_secret(name) for name in (secrets.SMTP, secrets.IMAP)}
     if non_interactive:
@@ -112,11 +122,29 @@ def init(
         ask.answers(answers)
         smtp_pw = ask.password("SMTP", bool(stored[secrets.SMTP])) or None
         imap_pw = ask.password("IMAP", bool(stored[secrets.IMAP])) or None
+    imap_password = imap_pw or stored[secrets.IMAP] or ""
+    found = None if no_check else wizard.detect_authserv_id(answers, previous, imap_password)
+    suggested = found.suggested if found else None
+    if not non_interactive:
+        from .. import ask
+
+        ask.authserv_id(answers, suggested)
+    elif authserv_id is None and not answers.authserv_id and suggested:
+        note(
+            f"recent mail carries Authentication-Results from {suggested}: add "
+            f"--authserv-id {suggested} so that only replies it vouches for reach customers"
+        )
+    elif answers.authserv_id and found and found.emails and not found.vouched:
+        warn(
+            f"none of the last {found.emails} emails carries Authentication-Results from "
+            f"{answers.authserv_id}, so every reply would be refused"
+            + (f"; recent mail has {suggested}" if suggested else "")
+        )
     cfg = wizard.save(
         answers,
         previous,
         smtp_pw or stored[secrets.SMTP] or "",
-        imap_pw or stored[secrets.IMAP] or "",
+        imap_password,
         check=not no_check,
         progress=note,
     )

@@ -5,6 +5,9 @@
 - `compose_colleague_warning`: to the reply's author, a colleague had answered first.
 - `compose_in_doubt`: to the reply's author, part of the reply may not have gone out (the
   relay stopped while sending it, and relay.in_doubt = "notify" keeps it from resending).
+- `compose_unverified`: to a manager, an email in their name was not relayed because the
+  shop's mail server did not vouch for it (mail.authserv_id). It quotes nothing of that
+  email: it may be an impostor's, and its words must not reach anyone from us.
 
 Each is in the conversation's thread as an answer to the manager's reply email: same
 Subject, In-Reply-To and the end of References at the reply's Message-ID, and Reply-To the
@@ -176,6 +179,41 @@ def compose_in_doubt(
     )
     footer = 'This is an automatic notice from im2mail (relay.in_doubt = "notify").'
     quotes = _your_reply(reply)
+    plain = plain_text([lead], [advice], *_plain_quotes(quotes), ["-- ", footer])
+    html = notice_html(title=msg["Subject"], lead=f"{lead} {advice}", quotes=quotes, footer=footer)
+    set_body(msg, plain, html)
+    return msg
+
+
+def compose_unverified(
+    last: Message,
+    conversation: Conversation,
+    *,
+    manager: str,
+    why: str,
+    settings: MailSettings,
+    message_id: str,
+    date: datetime,
+    history: Sequence[Message] = (),
+) -> EmailMessage:
+    """Tell `manager` that an email from their address to the conversation was left
+    unsent: the shop's server did not authenticate it (`why`, the verdict in one line).
+    In the thread after `last`, the conversation's newest email."""
+    to = [Address(addr_spec=manager)]
+    msg = _notice_headers(last, conversation, to, settings, message_id, date, history)
+    channel, name = _customer(conversation)
+    lead = (
+        f"An email from your address ({clean(manager)}) to {name} in {channel} was not "
+        "sent: the shop's mail server did not confirm that it came from you."
+    )
+    advice = (
+        "If you wrote it: your mail provider's SPF, DKIM or DMARC for your domain did not "
+        "pass at the shop's server; ask whoever runs your mail, then send it again. If you "
+        "did not: someone is writing in your name. The customer got nothing, and the email "
+        "is left unread in the shop mailbox for the owner to look at."
+    )
+    footer = "This is an automatic notice from im2mail, sent at most once an hour."
+    quotes = [Quote("What the shop's server said:", clean(why, 300))]
     plain = plain_text([lead], [advice], *_plain_quotes(quotes), ["-- ", footer])
     html = notice_html(title=msg["Subject"], lead=f"{lead} {advice}", quotes=quotes, footer=footer)
     set_body(msg, plain, html)

@@ -16,7 +16,20 @@ rescued either), so that its author can be told why. Tokens are logged cut to fo
 characters.
 
 Checks run in order: loops (our own mail coming back), auto-replies and bounces (so a
-manager's out-of-office never reaches a customer), the sender, the token, References.
+manager's out-of-office never reaches a customer), the sender, the token, References,
+and last the sender's authentication (when mail.authserv_id is set).
+
+The sender is the one From address a DMARC checker takes, read strictly
+(mail/addresses.py): a From the parser finds anything wrong with is refused, never
+guessed at. With mail.authserv_id set, the shop's own server must also vouch for it in
+its Authentication-Results (mail/authres.py); a manager's reply that it does not vouch
+for is refused with kind "unverified" and names the conversation, so the manager can be
+told. Without it, the managers list and the capabilities are all there is: a forged From
+with a leaked token or Message-ID gets through, and `doctor` says so.
+
+In-Reply-To and References cost the same for every email: at most MAX_REFERENCES ids are
+looked up, the newest, and only the last REFERENCES_TAIL characters of a References
+header are read at all (an email with 100,000 ids is no slower than one with ten).
 """
 
 from __future__ import annotations
@@ -26,6 +39,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import Message
+
+from . import authres
+from .addresses import Sender, address_key, sender
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To", "X-Delivered-To")
 TOKEN = re.compile(r"[a-z0-9]{6,64}")
@@ -41,6 +57,10 @@ _OOO_SUBJECT = re.compile(
 _MSG_ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
 _BARE_ADDRESS = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"()\[\]]+")
 _YES = {"yes", "true", "1"}
+MAX_REFERENCES = 20  # the newest References ids looked up (after In-Reply-To's)
+MAX_IN_REPLY_TO = 3  # In-Reply-To ids looked up (it should hold one)
+REFERENCES_TAIL = 8192  # characters read from the end of a References header
+ID_HEADER_HEAD = 2048  # characters read from the start of In-Reply-To and Message-ID
 
 
 def _keyword(value: str) -> str:
@@ -67,7 +87,7 @@ _SIGNS: tuple[tuple[str, Callable[[str], bool]], ...] = (
 @dataclass(frozen=True)
 class Routed:
     conversation_id: int
-    sender: str  # the manager's address, lower-cased (From)
+    sender: str  # the manager, as written in managers (lower-cased): the From matched it
     sender_name: str  # display name from From, "" if none
     message_id: str  # the email's Message-ID with <>, or "" when it has none
     via: str  # "token" or "references"
@@ -76,9 +96,12 @@ class Routed:
 @dataclass(frozen=True)
 class Refused:
     reason: str  # one line for the log
-    kind: str  # "not-a-reply" | "auto-reply" | "loop" | "sender" | "token" | "malformed"
+    # "not-a-reply" | "auto-reply" | "loop" | "sender" | "token" | "malformed" | "unverified"
     # | "retired-token": a manager answered an email from before the conversation's token
     # was rotated (reply_tokens.py); `retired` is the reply it would have been
+    kind: str
+    conversation_id: int | None = None  # "unverified": the conversation it answered
+    sender: str = ""  # "unverified": the manager it claims to be (as in managers)
     retired: Routed | None = None
 
 
@@ -92,21 +115,55 @@ def route(
     own_message_id: Callable[[str], bool] = lambda mid: False,
     retired_token: Callable[[str], int | None] = lambda token: None,
     retired_email_id: Callable[[str], int | None] = lambda mid: None,
+    authserv_id: str | None = None,
 ) -> Routed | Refused:
-    """Decide whether `msg` is a manager's reply to relay (rules in DESIGN.md, order above)."""
-    sender = sender_address(msg)
-    message_id = next(iter(_ids(_raw_values(msg, "Message-ID"))), "")
-    loop = _loop_reason(msg, mailbox, sender, message_id, own_message_id)
+    """Decide whether `msg` is a manager's reply to relay (rules in DESIGN.md, order above).
+    `authserv_id` (mail.authserv_id): whose Authentication-Results vouch for the sender."""
+    verdict = _route(
+        msg, mailbox, managers, by_token, by_email_id, own_message_id,
+        retired_token, retired_email_id,
+    )  # fmt: skip
+    # A reply to a retired address is authenticated too: its notice goes to the manager
+    # it claims to be, and only a verified manager may learn the conversation's news.
+    claimed = verdict.retired if isinstance(verdict, Refused) else verdict
+    if claimed is None or not authserv_id:
+        return verdict
+    domain = (address_key(claimed.sender, lenient=True) or "").rpartition("@")[2]
+    why = authres.verify(msg, domain, authserv_id)
+    if why is None:
+        return verdict
+    return Refused(
+        f"sender {claimed.sender} not authenticated by {authserv_id}: {why}",
+        "unverified",
+        conversation_id=claimed.conversation_id,
+        sender=claimed.sender,
+    )
+
+
+def _route(
+    msg: Message,
+    mailbox: str,
+    managers: Sequence[str],
+    by_token: Callable[[str], int | None],
+    by_email_id: Callable[[str], int | None],
+    own_message_id: Callable[[str], bool],
+    retired_token: Callable[[str], int | None],
+    retired_email_id: Callable[[str], int | None],
+) -> Routed | Refused:
+    author = sender(msg)
+    found_sender = author if isinstance(author, Sender) else None
+    message_id = next(iter(_ids(_raw_values(msg, "Message-ID", head=ID_HEADER_HEAD))), "")
+    loop = _loop_reason(msg, mailbox, found_sender, message_id, own_message_id)
     if loop:
         return Refused(f"loop ({loop})", "loop")
     auto = auto_reply_reason(msg)
     if auto:
         return Refused(f"auto-reply ({auto})", "auto-reply")
-    if sender is None:
-        return Refused("malformed From (not exactly one readable address)", "malformed")
-    address, name = sender
-    if address not in {m.strip().lower() for m in managers}:
-        return Refused(f"sender {address} is not in managers", "sender")
+    if found_sender is None:
+        return Refused(f"sender not certain: {author}", "malformed")
+    address, name = _manager(found_sender.address, managers), found_sender.name
+    if address is None:
+        return Refused(f"sender {found_sender.address} is not in managers", "sender")
     tokens = recipient_tokens(msg, mailbox)
     for token in tokens:
         found = by_token(token)
@@ -134,14 +191,23 @@ def route(
     return Refused("not a reply (no token, no In-Reply-To/References of ours)", "not-a-reply")
 
 
+def _manager(address: str, managers: Sequence[str]) -> str | None:
+    """The configured manager (lower-cased, as written in managers) whose address is
+    `address` (compared by address_key: case, IDN and punycode forms alike)."""
+    for manager in managers:
+        if address_key(manager, lenient=True) == address:
+            return manager.strip().lower()
+    return None
+
+
 def _loop_reason(
-    msg: Message, mailbox: str, sender: tuple[str, str] | None, mid: str, own: Callable[[str], bool]
+    msg: Message, mailbox: str, author: Sender | None, mid: str, own: Callable[[str], bool]
 ) -> str | None:
-    local, domain = _split(mailbox)
-    if sender is not None:
-        s_local, s_domain = _split(sender[0])
+    local, domain = _split(address_key(mailbox, lenient=True) or mailbox)
+    if author is not None:
+        s_local, s_domain = _split(author.address)
         if s_domain == domain and (s_local == local or s_local.startswith(f"{local}+")):
-            return f"From is the mailbox itself, {sender[0]}"
+            return f"From is the mailbox itself, {author.address}"
     if mid and own(mid):
         return f"Message-ID {_short(mid)} is one we sent"
     if _values(msg, "X-Im2mail-Conversation") and _values(msg, "Auto-Submitted"):
@@ -185,36 +251,42 @@ def recipient_tokens(msg: Message, mailbox: str) -> list[str]:
 
 
 def referenced_ids(msg: Message) -> list[str]:
-    """In-Reply-To, then References newest first; each as `<id>`, once each."""
-    references = _ids(_raw_values(msg, "References"))[::-1]
-    return list(dict.fromkeys([*_ids(_raw_values(msg, "In-Reply-To")), *references]))
+    """In-Reply-To (its first MAX_IN_REPLY_TO ids), then the newest MAX_REFERENCES ids of
+    References, newest first; each as `<id>`, once each. Bounded work, however long the
+    headers: see the module's docstring."""
+    replied = _ids(_raw_values(msg, "In-Reply-To", head=ID_HEADER_HEAD))[:MAX_IN_REPLY_TO]
+    tails = _raw_values(msg, "References", tail=REFERENCES_TAIL)
+    references = _ids(tails[-1:])[-MAX_REFERENCES:][::-1]
+    return list(dict.fromkeys([*replied, *references]))
 
 
 def sender_address(msg: Message) -> tuple[str, str] | None:
-    """(address lower-cased, display name) of the one From address, else None."""
-    found: list[tuple[str, str]] = []
-    for raw in _raw_values(msg, "From"):
-        try:
-            addresses = policy.default.header_factory("from", raw).addresses
-        except Exception:
-            return None
-        for a in addresses:
-            found.append((f"{a.username}@{a.domain}", _text(a.display_name)))
-    if len(found) != 1:
-        return None
-    address, name = found[0]
-    if not re.fullmatch(r"[^\s@<>\"]+@[^\s@<>\"(),;:\\]+", address):
-        return None
-    return address.lower(), name.strip()
+    """(address, display name) of the email's author, read strictly (mail/addresses.py);
+    None when it cannot be told for sure."""
+    author = sender(msg)
+    return (author.address, author.name) if isinstance(author, Sender) else None
 
 
-def _raw_values(msg: Message, name: str) -> list[str]:
-    """Every value of header `name` as stored (unparsed, unfolded); [] if unreadable."""
+def _raw_values(msg: Message, name: str, *, head: int = 0, tail: int = 0) -> list[str]:
+    """Every value of header `name` as stored (unparsed, unfolded); [] if unreadable.
+    `head`/`tail`: only that many characters from the start/end of each value are read;
+    an id cut at the edge of a tail is dropped (`_ids` needs its `<`)."""
     try:
         items = list(msg.raw_items())
     except Exception:
         return []
-    return [re.sub(r"\r?\n", "", str(v)) for k, v in items if k.lower() == name.lower()]
+    values = []
+    for k, v in items:
+        if k.lower() != name.lower():
+            continue
+        text = str(v)
+        if head and len(text) > head:
+            text = text[:head]
+        if tail and len(text) > tail:
+            text = text[-tail:]
+            text = text[text.find("<") :] if "<" in text else ""
+        values.append(re.sub(r"\r?\n", "", text))
+    return values
 
 
 def _values(msg: Message, name: str) -> list[str]:

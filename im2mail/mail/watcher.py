@@ -59,6 +59,33 @@ Handler = Callable[[int, bytes], Outcome]
 def check_login(settings: ImapConfig, password: str, *, timeout: float = TIMEOUT) -> set[str]:
     """Connect, log in and look for the folder; returns the server's capabilities.
     Raises RuntimeFailure that says which step failed: DNS, refused, TLS, login, folder."""
+    return _logged_in(settings, password, timeout, lambda client: _capabilities(client))
+
+
+def recent_headers(
+    settings: ImapConfig, password: str, *, count: int = 40, timeout: float = TIMEOUT
+) -> list[bytes]:
+    """The header sections of the newest `count` emails in the folder, newest first
+    (`doctor` and `init` read Authentication-Results from them). The folder is opened
+    read-only and read with BODY.PEEK: nothing is marked seen. Raises as check_login."""
+
+    def read(client) -> list[bytes]:
+        client.select_folder(settings.folder, readonly=True)
+        uids = sorted(client.search("ALL"))[-count:] if count > 0 else []
+        if not uids:
+            return []
+        fetched = client.fetch(uids, ["BODY.PEEK[HEADER]"])
+        return [fetched[u].get(b"BODY[HEADER]") or b"" for u in reversed(uids) if u in fetched]
+
+    return _logged_in(settings, password, timeout, read)
+
+
+def _capabilities(client) -> set[str]:
+    return {c.decode("ascii", "replace").upper() for c in client.capabilities()}
+
+
+def _logged_in(settings: ImapConfig, password: str, timeout: float, then: Callable):
+    """Connect, log in, check the folder exists, return `then(client)`, log out."""
     from imapclient import IMAPClient
     from imapclient.exceptions import IMAPClientError, LoginError
 
@@ -86,7 +113,7 @@ def check_login(settings: ImapConfig, password: str, *, timeout: float = TIMEOUT
                 f"{where} has no folder '{settings.folder}'",
                 hint="set mail.imap.folder to an existing folder (usually INBOX)",
             )
-        return {c.decode("ascii", "replace").upper() for c in client.capabilities()}
+        return then(client)
     except (OSError, IMAPClientError) as e:
         raise RuntimeFailure(f"{where}: connection lost during the check: {e}") from None
     finally:

@@ -39,13 +39,15 @@ def write_home(
     smtp_username: str = "",
     smtp_password: str = SMTP_PASSWORD,
     extra_bots: str = "",
+    extra_mail: str = "",
 ) -> int:
     """config.toml and the keyring for one Telegram bot 'shop' and, with `viber` (the
     Viber double's api_url and a token), a Viber bot 'vshop'; returns the listen port.
     Without `imap`, the IMAP settings point at a closed port (replies are not read);
     with it, they log in as `imap.user`. `address` is the shop mailbox (mail.address) and
     `managers` default to MANAGERS (a real mail server needs its own domain's).
-    `extra_bots`: more [[bots]] tables, as TOML (their secrets are the caller's)."""
+    `extra_bots`: more [[bots]] tables, as TOML (their secrets are the caller's);
+    `extra_mail`: more [mail] keys, as TOML lines."""
     port = free_port()
     imap_host, imap_port = (imap.host, imap.port) if imap else ("127.0.0.1", 1)
     imap_user = imap.user if imap else address
@@ -62,7 +64,7 @@ def write_home(
 address = "{address}"
 managers = {managers or MANAGERS!r}
 max_attachment_mb = 1
-
+{extra_mail}
 [mail.smtp]
 host = "{smtp_host}"
 port = {smtp_port}

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ from im2mail.home import paths
 from im2mail.model import Message, OutboxItem
 from tests.conftest import Result, run_cli
 from tests.e2e.relay_rig import SMTP_PASSWORD, RelayProcess, write_home
+from tests.support.authres_mail import FOREIGN_PASS, gmail, stamped
 from tests.support.chats import T0, customer, say
+from tests.support.mailbox import Mailbox
 from tests.support.smtp_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -147,11 +150,14 @@ async def test_a_working_set_up_passes_every_check(
     assert list(lines) == [
         "config", "keyring",
         "secret smtp", "secret imap", "secret signing-key", "secret bot:shop", "secret bot:vshop",
-        "IMAP", "IMAP IDLE and MOVE", "IMAP processed folder", "SMTP",
+        "IMAP", "IMAP IDLE and MOVE", "IMAP processed folder", "sender authentication", "SMTP",
         "bot shop", "bot vshop", "webhook shop", "webhook vshop",
         "public URL", "archive", "outbox",
     ]  # fmt: skip
     public = lines.pop("public URL")
+    # No mail.authserv_id: forged replies can't be told from real ones, said as a warning.
+    unchecked = lines.pop("sender authentication")
+    assert unchecked.mark == "!" and "mail.authserv_id is not set" in unchecked.detail
     assert {name: line.mark for name, line in lines.items()} == dict.fromkeys(lines, "✓")
     assert lines["secret imap"].detail == "keyring"
     assert lines["IMAP"].detail == (
@@ -203,6 +209,7 @@ async def test_a_wrong_imap_password_fails_with_its_fix(shop, imap_server):
     assert imap.fix and "im2mail init" in imap.fix
     assert lines["IMAP IDLE and MOVE"].mark == "–"
     assert lines["IMAP processed folder"].mark == "–"
+    assert lines["sender authentication"].mark == "–"
     assert lines["SMTP"].mark == "✓"  # the rest is still checked
 
 
@@ -334,6 +341,53 @@ async def test_a_public_url_that_does_not_reach_the_running_relay_fails(
     assert result.code == 1
 
 
+async def test_sender_authentication_suggests_the_id_recent_mail_carries(shop, imap_server):
+    """Three replies stamped by mx.google.com and one by some other server: doctor names
+    mx.google.com in its fix, reads the headers without marking anything seen, and with the
+    id configured, says on how many emails it found its verdict."""
+    mailbox = Mailbox(imap_server)
+    try:
+        for n in range(3):
+            mailbox.put_raw(stamped(_plain(f"<r{n}@mail.gmail.com>"), gmail("pass")))
+        mailbox.put_raw(stamped(_plain("<x@evil.example>"), FOREIGN_PASS))
+        result = await shop.doctor()
+        unchecked = report(result)["sender authentication"]
+        assert unchecked.mark == "!" and "forged" in unchecked.detail
+        assert unchecked.fix and 'mail.authserv_id = "mx.google.com"' in unchecked.fix
+        assert "3 of the last 4 emails in INBOX" in unchecked.fix
+        assert all(b"\\Seen" not in flags for flags in mailbox.subjects("INBOX").values())
+
+        config = shop.home / "config.toml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace("[mail.smtp]", 'authserv_id = "mx.google.com"\n\n[mail.smtp]', 1), "utf-8"
+        )
+        checked = report(await shop.doctor())["sender authentication"]
+        assert checked == Line(
+            "✓", "mx.google.com: its verdict is on 3 of the last 4 emails in INBOX"
+        )
+
+        config.write_text(
+            text.replace("[mail.smtp]", 'authserv_id = "mx.other.example"\n\n[mail.smtp]', 1),
+            "utf-8",
+        )
+        wrong = report(await shop.doctor())["sender authentication"]
+        assert wrong.mark == "!" and "every reply would be refused" in wrong.detail
+        assert wrong.fix and "mx.google.com" in wrong.fix
+    finally:
+        mailbox.close()
+
+
+def _plain(message_id: str) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = "Anna <anna@shop.example>"
+    m["To"] = "orders@shop.example"
+    m["Subject"] = "Re: [Telegram] Олена #1"
+    m["Message-ID"] = message_id
+    m.set_content("Так")
+    return m
+
+
 # -- secrets and keyring ---------------------------------------------------------------------
 
 
@@ -345,7 +399,7 @@ async def test_a_missing_secret_is_named_and_its_checks_skipped(shop):
     assert lines["secret imap"] == Line(
         "✗", "not stored", "store the IMAP password with: im2mail init"
     )
-    for name in ("IMAP", "IMAP IDLE and MOVE", "IMAP processed folder"):
+    for name in ("IMAP", "IMAP IDLE and MOVE", "IMAP processed folder", "sender authentication"):
         assert lines[name] == Line("–", "skipped (the secret 'imap' is not available)")
     assert lines["secret smtp"].mark == lines["SMTP"].mark == "✓"
 

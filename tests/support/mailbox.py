@@ -25,6 +25,10 @@ class Mailbox:
     def put(self, email: EmailMessage, folder: str = "INBOX") -> None:
         self.client.append(folder, email.as_bytes())
 
+    def put_raw(self, raw: bytes, folder: str = "INBOX") -> None:
+        """An email as bytes: headers the email package would not write (a forgery)."""
+        self.client.append(folder, raw)
+
     def subjects(self, folder: str) -> dict[str, tuple[bytes, ...]]:
         """Message-ID -> flags of the messages in folder ({} when it doesn't exist)."""
         c = self.client

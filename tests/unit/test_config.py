@@ -322,3 +322,37 @@ def test_write_round_trips_the_new_sections(tmp_path):
     written = config.write(data, path)
     assert config.load(path) == written
     assert written.hours.holidays[1][1] == date(2027, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        ('"mx.google.com"', "mx.google.com"),
+        ('" MX.Google.com "', "mx.google.com"),
+        ('"*.messagingengine.com"', "*.messagingengine.com"),
+        ('"microsoft365"', "microsoft365"),
+        ('"mail.shop.example"', "mail.shop.example"),
+    ],
+)
+def test_authserv_id_is_read(tmp_path, value, read):
+    text = VALID_CONFIG.replace("[mail.smtp]", f"authserv_id = {value}\n\n[mail.smtp]", 1)
+    assert load_text(tmp_path, text).mail.authserv_id == read
+    assert load_text(tmp_path, VALID_CONFIG).mail.authserv_id is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('""', "is not an authserv-id"),
+        ('"mx google"', "is not an authserv-id"),
+        ('"mx.google.com; dkim=pass"', "is not an authserv-id"),
+        ('"*"', "is not an authserv-id"),
+        ('"*.com"', "matches too much"),
+        ("1", "expected a string"),
+    ],
+)
+def test_a_bad_authserv_id_names_the_key(tmp_path, value, message):
+    text = VALID_CONFIG.replace("[mail.smtp]", f"authserv_id = {value}\n\n[mail.smtp]", 1)
+    with pytest.raises(ConfigError) as e:
+        load_text(tmp_path, text)
+    assert e.value.message.startswith("mail.authserv_id: ") and message in e.value.message

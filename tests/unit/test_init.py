@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
+
 from im2mail import secrets
 from tests.conftest import run_cli
 
@@ -86,3 +88,27 @@ def test_unusable_keyring_exit_4_writes_nothing(isolated_home):
     assert result.code == 4
     assert "keyrings.alt" in result.err
     assert not (isolated_home / "config.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("typed", "configured", "suggested", "saved"),
+    [
+        ("\n", "", "mx.google.com", "mx.google.com"),  # Enter takes what recent mail shows
+        ("-\n", "", "mx.google.com", ""),  # "-": replies' senders are not checked
+        ("\n", "mail.shop.example", "mx.google.com", "mail.shop.example"),  # keeps the config
+        ("*.messagingengine.com\n", "", None, "*.messagingengine.com"),
+        ("\n", "", None, ""),
+    ],
+)
+def test_the_interactive_question_offers_the_detected_authserv_id(
+    monkeypatch, typed, configured, suggested, saved
+):
+    import io
+
+    from im2mail import ask
+    from im2mail.wizard import Answers
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+    answers = Answers(authserv_id=configured)
+    ask.authserv_id(answers, suggested)
+    assert answers.authserv_id == saved

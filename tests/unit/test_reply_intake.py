@@ -3,15 +3,19 @@ alone, and what comes back to the manager as a notice. Emails are bytes as IMAP 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.model import COLLEAGUE, NOT_SENT
+from im2mail.mail.compose import MailSettings
+from im2mail.mailer import LinkSettings, Mailer
+from im2mail.model import COLLEAGUE, NOT_SENT, UNVERIFIED, Message
 from im2mail.outbound import ReplyIntake, ReplySettings
-from tests.support.chats import customer, say
+from tests.support.authres_mail import FORGED_PASS, gmail, stamped
+from tests.support.chats import T0, customer, say
 
 MAILBOX = "orders@shop.example"
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
@@ -204,3 +208,64 @@ def test_unknown_charset_and_huge_html_still_give_the_managers_words(archive, in
     odd = odd.replace(b'charset="utf-8"', b'charset="x-unknown-8"')
     assert intake.handle(2, odd) == "done"
     assert archive.recent(1)[0].text == "Добре"
+
+
+# -- replies the shop's server did not vouch for (mail.authserv_id) ------------------------------
+
+
+@pytest.fixture
+def checked(archive: Archive):
+    """An intake that trusts mx.google.com's Authentication-Results; a conversation whose
+    customer's message was emailed to the managers."""
+    woken = Woken()
+    settings = ReplySettings(MAILBOX, (ANNA, PETRO), authserv_id="mx.google.com")
+    made = ReplyIntake(
+        archive, settings, lambda: None, lambda: setattr(woken, "mail", woken.mail + 1)
+    )
+    made.woken = woken  # type: ignore[attr-defined]
+    conv = customer(archive)
+    emailed = Message(
+        conv.id, "in", "Олена", "Скільки?", T0, email_message_id="<1.1.im2mail@shop.example>"
+    )
+    assert archive.add_message(emailed) is not None
+    return made, conv
+
+
+def test_a_vouched_reply_goes_out(archive, checked):
+    intake, conv = checked
+    raw = stamped(reply(conv.token, "350 грн"), gmail("pass"))
+    assert intake.handle(1, raw) == "done"
+    assert outbox(archive) == [("channel", "message", None)]
+
+
+def test_an_unvouched_reply_is_left_alone_and_its_manager_told_once_an_hour(archive, checked):
+    intake, conv = checked
+    forged = reply(conv.token, "Оплатіть на картку 5375 4141 0000 0000", msgid="<f1@evil.example>")
+    assert intake.handle(1, stamped(forged, gmail("spoof"))) == "ignore"
+    again = reply(conv.token, "Терміново!", msgid="<f2@evil.example>")
+    assert intake.handle(2, stamped(again, gmail("spoof"), FORGED_PASS["gmail"])) == "ignore"
+    (notice,) = outbox(archive)
+    assert notice[:2] == ("mail", UNVERIFIED)
+    assert notice[2].startswith(f"{ANNA} ") and "dmarc=fail for shop.example" in notice[2]
+    assert intake.woken.mail == 1
+    assert [e.direction for e in archive.recent(10)] == ["in"]  # nothing archived as sent
+
+    # The notice: to that manager only, in the thread, automatic, and without a word of
+    # the email it is about (that may be an impostor's).
+    (item,) = archive.deliveries.due_deliveries("mail", datetime.now(UTC) + timedelta(1), 5)
+    email = Mailer(archive, MailSettings(MAILBOX, (ANNA, PETRO)), LinkSettings(None, "k")).build(
+        item
+    )
+    assert email["To"] == ANNA
+    assert email["Auto-Submitted"] == "auto-generated"
+    assert email["In-Reply-To"] == "<1.1.im2mail@shop.example>"
+    text = email.get_body(("plain",)).get_content()
+    assert "did not confirm that it came from you" in text and "dmarc=fail" in text
+    assert "5375" not in email.as_string() and "Терміново" not in text
+
+
+def test_an_unvouched_reply_to_nothing_of_ours_tells_nobody(archive, checked):
+    intake, _ = checked
+    stray = reply("zzzzzz999999", "hello")
+    assert intake.handle(1, stamped(stray, gmail("spoof"))) == "ignore"
+    assert outbox(archive) == []

@@ -8,6 +8,9 @@ from email.message import EmailMessage
 import pytest
 
 from im2mail.mail.routing import (
+    MAX_IN_REPLY_TO,
+    MAX_REFERENCES,
+    REFERENCES_TAIL,
     Refused,
     Routed,
     auto_reply_reason,
@@ -16,6 +19,7 @@ from im2mail.mail.routing import (
     route,
     sender_address,
 )
+from tests.support.authres_mail import FORGED_PASS, gmail, stamped
 
 MAILBOX = "orders@shop.example"
 MANAGERS = ["olena@shop.example", "Taras.Koval@Gmail.com"]
@@ -439,3 +443,112 @@ def test_broken_mail_never_raises(raw: bytes) -> None:
 def test_broken_message_id_reads_as_absent() -> None:
     result = _route(_mail({"Message-ID": "<>"}))
     assert result == Routed(42, "olena@shop.example", "Olena Petrenko", "", "token")
+
+
+# -- the sender, strictly -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "from_",
+    [
+        "olena@shop.example <mallory@evil.example>",  # the name says the manager
+        "=?utf-8?q?olena?=@shop.example",  # an encoded word decoded into her address
+        "Olena <=?utf-8?q?olena?=@shop.example>",
+        '"olena"@shop.example',
+        "olena(x)@shop.example",
+        "<@evil.example:olena@shop.example>",
+    ],
+)
+def test_a_from_that_only_looks_like_a_manager_is_refused_before_any_lookup(from_: str) -> None:
+    asked: list[str] = []
+    result = _route(
+        _mail({"From": from_}),
+        by_token=lambda t: asked.append(t) or 42,
+        by_email_id=lambda m: asked.append(m) or 42,
+    )
+    assert _refused(result, "malformed").startswith("sender not certain: From: ")
+    assert asked == []
+
+
+def test_a_quoted_manager_address_as_display_name_is_the_stranger_it_hides() -> None:
+    msg = _mail({"From": '"olena@shop.example" <mallory@evil.example>'})
+    assert "mallory@evil.example is not in managers" in _refused(_route(msg), "sender")
+    assert sender_address(msg) == ("mallory@evil.example", "")
+
+
+def test_idn_managers_match_both_forms_and_homoglyphs_do_not() -> None:
+    managers = ["Anna@Магазин.Укр"]
+    for from_ in ("anna@xn--80aairftm.xn--j1amh", "Анна <anna@магазин.укр>"):
+        result = _route(_mail({"From": from_}), managers=managers)
+        assert isinstance(result, Routed), result
+        assert result.sender == "anna@магазин.укр"  # as configured: the archive's author
+    for from_ in ("anna@xn--80aairftn.xn--j1amh", "anna@мaгазин.укр"):  # one letter off
+        assert isinstance(_route(_mail({"From": from_}), managers=managers), Refused)
+    for look_alike in ("olena@shop.examp1e", "olena@shop.ex\u0430mple", "olena@sh\u043ep.example"):
+        _refused(_route(_mail({"From": look_alike})), "sender")
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+def _stamped(block: list[str], below: list[str] = (), **headers: str | None) -> EmailMessage:
+    return _parse(stamped(_raw(headers), block, list(below)))
+
+
+def test_with_authserv_id_a_vouched_reply_routes() -> None:
+    msg = _stamped(gmail("pass"))
+    assert _route(msg, authserv_id="mx.google.com") == Routed(
+        42, "olena@shop.example", "Olena Petrenko", REPLY_ID, "token"
+    )
+
+
+def test_with_authserv_id_a_failing_reply_is_unverified_and_names_its_conversation() -> None:
+    for msg in (_stamped(gmail("spoof")), _stamped(gmail("spoof"), FORGED_PASS["gmail"])):
+        result = _route(msg, authserv_id="mx.google.com")
+        assert isinstance(result, Refused) and result.kind == "unverified"
+        assert (result.conversation_id, result.sender) == (42, "olena@shop.example")
+        assert "dmarc=fail" in result.reason and "\n" not in result.reason
+
+
+def test_without_authserv_id_replies_are_accepted_as_before() -> None:
+    assert isinstance(_route(_stamped(gmail("spoof"))), Routed)
+
+
+def test_authentication_is_asked_only_of_a_manager_s_reply() -> None:
+    """A stranger, a loop or a mail that answers nothing of ours is refused for that, and
+    never counts as an unverified manager (whom a notice would go to)."""
+    unsigned = {"To": MAILBOX, "In-Reply-To": None, "References": None}
+    _refused(_route(_stamped(gmail("spoof"), **unsigned), authserv_id="mx.google.com"),
+             "not-a-reply")  # fmt: skip
+    stranger = _stamped(gmail("spoof"), From="mallory@evil.example")
+    _refused(_route(stranger, authserv_id="mx.google.com"), "sender")
+
+
+# -- References: bounded work -------------------------------------------------------------------
+
+
+def test_100k_references_cost_a_bounded_number_of_lookups() -> None:
+    ids = " ".join(f"<{n}.x@evil.example>" for n in range(100_000))
+    msg = _mail({"To": MAILBOX, "In-Reply-To": "<a@x> <b@x> <c@x> <d@x>", "References": ids})
+    asked: list[str] = []
+    result = _route(msg, by_email_id=lambda mid: asked.append(mid) or None)
+    _refused(result, "not-a-reply")
+    assert len(asked) == MAX_IN_REPLY_TO + MAX_REFERENCES
+    assert asked[:MAX_IN_REPLY_TO] == ["<a@x>", "<b@x>", "<c@x>"]
+    assert asked[MAX_IN_REPLY_TO] == "<99999.x@evil.example>"  # the newest first
+    assert asked[-1] == f"<{100_000 - MAX_REFERENCES}.x@evil.example>"
+
+
+def test_our_id_among_the_newest_references_still_routes_an_old_one_does_not() -> None:
+    filler = " ".join(f"<{n}.x@mail.example>" for n in range(5_000))
+    newest = _mail({"To": MAILBOX, "In-Reply-To": None, "References": f"{filler} {OURS}"})
+    assert isinstance(_route(newest), Routed)
+    buried = _mail({"To": MAILBOX, "In-Reply-To": None, "References": f"{OURS} {filler}"})
+    _refused(_route(buried), "not-a-reply")
+
+
+def test_a_references_header_cut_mid_id_loses_only_that_id() -> None:
+    tail = " ".join(f"<{n}@x>" for n in range(3))
+    long_id = "<" + "z" * (REFERENCES_TAIL * 2) + "@x>"
+    msg = _mail({"In-Reply-To": None, "References": f"{long_id} {tail}"})
+    assert referenced_ids(msg) == ["<2@x>", "<1@x>", "<0@x>"]
