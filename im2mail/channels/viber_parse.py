@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..model import Customer, Incoming, IncomingFile
+from ..untrusted import file_name as clean_file_name
 from . import (
     FileTooBig,
     MalformedUpdate,
@@ -230,7 +231,7 @@ def _content(m: dict[str, Any], token: str) -> tuple[str, str, tuple[IncomingFil
 
 def _file(m: dict[str, Any], kind: str, stem: str, fallback_mime: str) -> IncomingFile:
     url = _required_text(m, "media")
-    name = _text(m, "file_name").strip() or _url_name(url)
+    name = clean_file_name(_text(m, "file_name")) or clean_file_name(_url_name(url))
     if not name:
         name = stem + _EXTENSIONS.get(fallback_mime, "")
     mime = mimetypes.guess_type(name, strict=False)[0] or fallback_mime
