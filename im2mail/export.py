@@ -247,11 +247,7 @@ def staged(target: Path, *, folder: bool) -> Iterator[Path]:
         yield temp
         if folder and target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-        temp.replace(target)
-        if not folder:
-            temp_mode = 0o644 & ~_umask()
-            with contextlib.suppress(OSError):
-                target.chmod(temp_mode)
+        temp.replace(target)  # private, like the archive: mkstemp/mkdtemp made it 0600/0700
     except OSError as e:
         _remove(temp)
         raise _unwritable(target, e) from None
@@ -270,9 +266,3 @@ def _unwritable(target: Path, e: OSError) -> RuntimeFailure:
 def _remove(path: Path) -> None:
     with contextlib.suppress(OSError):
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
