@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..model import Customer, Incoming, IncomingFile
+from ..signing import same_secret
 from ..untrusted import file_name as clean_file_name
 from . import (
     FileTooBig,
@@ -79,7 +80,7 @@ def verify_signature(token: str, headers: Mapping[str, str], body: bytes) -> boo
     if not given or not token:
         return False
     expected = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(given.strip().lower().encode(), expected.encode())
+    return same_secret(given.strip().lower(), expected)
 
 
 # -- callbacks -------------------------------------------------------------------------------
