@@ -50,6 +50,7 @@ TELEGRAM_MODES = ("polling", "webhook")
 IN_DOUBT_CHOICES = ("resend", "notify")
 DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_MAX_ATTACHMENT_MB = 10.0
+MAX_KEEP_DAYS = 36_500  # a hundred years: more is "keep all", and no date can hold much more
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
@@ -367,7 +368,9 @@ def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:
     check.unknown(archive, p, {"keep_files_days"})
     days = check.value(
         archive, "keep_files_days", int, p, default=0,
-        check=lambda v: None if v >= 0 else "use 0 (keep every file) or a number of days",
+        check=lambda v: None
+        if 0 <= v <= MAX_KEEP_DAYS
+        else f"use 0 (keep every file) or a number of days up to {MAX_KEEP_DAYS}",
     )  # fmt: skip
     return ArchiveConfig(keep_files_days=days)
 
