@@ -301,7 +301,7 @@ class Relay:
 
         try:
             raw = json.loads(body)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: [[[[… nested too deep
             raise BadUpdate(f"not JSON: {e}") from None
         if not isinstance(raw, dict):
             raise BadUpdate("not a JSON object")

@@ -21,7 +21,10 @@ _BREAKS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
 # invisible, so simply dropped. Zero-width joiners stay: emoji sequences and several
 # scripts need them.
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_CONTROLS = re.compile(f"[{_BREAKS}{_BIDI}]+")
+# Lone surrogates (undecodable bytes that aiohttp or os hand on as str): a log line
+# shows them escaped rather than failing to encode.
+_SURROGATES = "\ud800-\udfff"
+_CONTROLS = re.compile(f"[{_BREAKS}{_BIDI}{_SURROGATES}]+")
 _BREAK_RUN, _BIDI_RUN = re.compile(f"[{_BREAKS}]+"), re.compile(f"[{_BIDI}]+")
 _TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"  # RFC 6838: at most 127 characters
 _MIME = re.compile(rf"{_TOKEN}/{_TOKEN}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -101,7 +102,7 @@ async def _forwarded(request: web.Request, handler) -> web.StreamResponse:
     if scheme in ("http", "https"):
         changes["scheme"] = scheme
     host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    if host:
+    if host and _valid_host(host):
         changes["host"] = host
     return await handler(request.clone(**changes) if changes else request)
 
@@ -117,6 +118,17 @@ def served_type(mime: str) -> str:
     if essence.startswith(_SERVED_AS_ITSELF) and not any(w in subtype for w in _SCRIPTABLE):
         return essence
     return OCTET_STREAM
+
+
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?")
+
+
+def _valid_host(host: str) -> bool:
+    """Whether a forwarded Host is a host name or address, with a port that can be one
+    (anything else — a port over 65535, an open bracket, a byte no host has — would make
+    request.url raise, and the request a 500)."""
+    match = _HOST.fullmatch(host)
+    return match is not None and int(match[2] or 0) <= 65535
 
 
 class WebServer:

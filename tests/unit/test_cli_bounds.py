@@ -94,3 +94,17 @@ def test_such_numbers_in_config_are_config_errors_naming_the_key(write_config, t
 
 def test_the_cli_bound_on_kept_days_is_the_config_s():
     assert cli_archive.MAX_KEEP_DAYS == config.MAX_KEEP_DAYS
+
+
+def test_an_error_is_one_line_whatever_it_quotes(archive, tmp_path):
+    """An error quoting what the user or a platform gave (here a path with a line break
+    and an escape sequence) stays one line: nothing it quotes can fake another."""
+    target = tmp_path / "no\nerror: forged\x1b[2K" / "x.mbox"
+    result = run_cli("export", "1", "-o", str(target))
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"error: cannot write {target}: the folder {target.parent} does not exist".replace(
+            "\n", "\\n"
+        ).replace("\x1b", "\\x1b"),
+        "hint: create it first, or choose another path with -o",
+    ]

@@ -68,3 +68,4 @@ def test_printable_escapes_what_would_forge_or_paint_a_log_line():
     assert printable(forged) == "Олена\\n2026-12-07 10:00:00 INFO im2mail.relay: forged line"
     assert printable("a\r\x1b[31mred\u202e\u2028") == "a\\r\\x1b[31mred\\u202e\\u2028"
     assert printable("Олена Коваль 🙂") == "Олена Коваль 🙂"
+    assert printable("peer \udcff\udcfe") == "peer \\udcff\\udcfe"  # undecodable bytes

@@ -338,3 +338,40 @@ async def test_a_file_link_is_resolved_off_the_event_loop(files_server, tmp_path
         async with await download as r:
             assert await r.read() == b"%PDF"
     assert threads and threads[0] is not threading.main_thread()
+
+
+@pytest.mark.parametrize(
+    "host", [b"x:99999999", b"\xff\xfe", b"[::1", b"a b", b"bot.shop.example:0x1"]
+)
+async def test_a_forwarded_host_that_makes_no_url_is_ignored_not_a_500(host, caplog):
+    """Behind a trusted proxy the relay believes X-Forwarded-Host; one that is no host
+    must not turn a refusal into a 500 with a traceback."""
+    server = WebServer("127.0.0.1", 0, trust_proxy=True)
+    server.add_webhook("telegram", "shop", lambda h, b: False, _ignore)
+    await server.start()
+    try:
+        answer = await exchange(
+            server.port,
+            post("/telegram/shop", b"X-Forwarded-Host: " + host + b"\r\nX-Forwarded-For: \xff"),
+        )
+    finally:
+        await server.stop()
+    assert status(answer) == 403
+    (line,) = [r.getMessage() for r in caplog.records if "signature check" in r.getMessage()]
+    assert "to http://bot.shop.example/telegram/shop" in line
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_json_nested_too_deep_is_a_malformed_update_not_a_500():
+    """A signed body of 100,000 nested brackets: refused 400 (BadUpdate), where a 500
+    would make the platform send it again and again."""
+    from im2mail.relay import Relay
+    from im2mail.web import BadUpdate
+
+    relay = Relay.__new__(Relay)  # the body is judged before anything of the relay is used
+    with pytest.raises(BadUpdate, match="not JSON"):
+        await relay._take_webhook("shop", b"[" * 100_000 + b"]" * 100_000)
+
+
+async def _ignore(body: bytes) -> None:
+    return None
