@@ -201,7 +201,7 @@ async def test_slow_headers_are_cut_off(strict):
     took, _ = await closed_after(reader, lambda: writer.write(b"X-Pad: 1\r\n"), limit=10)
 
     writer.close()
-    assert took < 3.0  # header_timeout is 1 s
+    assert took < 5.0  # header_timeout is 1 s (the rest: slack for a busy machine)
     assert received == []
 
 
@@ -217,7 +217,7 @@ async def test_a_stalled_body_is_answered_408_and_closed(strict, caplog):
 
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert took < 1.0 + 2.0 + 1.5  # body timeout, linger, slack
+    assert took < 1.0 + 2.0 + 3.0  # body timeout, linger, slack for a busy machine
     assert received == []
     assert "not sent within 1 s, closed (408)" in caplog.text
 
@@ -231,7 +231,7 @@ async def test_connections_beyond_the_cap_are_refused_and_idle_ones_do_not_stay(
 
     # The idle ones are closed by the server (no request in header_timeout): room again.
     for reader, _ in idle:
-        assert await asyncio.wait_for(reader.read(), 3.0) == b""
+        assert await asyncio.wait_for(reader.read(), 5.0) == b""
     server.ready = True
     again = await exchange(
         server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -322,7 +322,7 @@ async def test_a_file_link_is_resolved_off_the_event_loop(files_server, tmp_path
 
     def resolve(token: str) -> ServedFile:
         threads.append(threading.current_thread())
-        time.sleep(1.0)  # a busy archive
+        time.sleep(2.0)  # a busy archive
         return ServedFile(Path(blob), "a.pdf", "application/pdf")
 
     files_server.serve_files(resolve)
@@ -334,7 +334,7 @@ async def test_a_file_link_is_resolved_off_the_event_loop(files_server, tmp_path
         started = time.monotonic()
         async with http.get(f"{base}/healthz") as r:
             assert r.status == 200
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 1.5
         async with await download as r:
             assert await r.read() == b"%PDF"
     assert threads and threads[0] is not threading.main_thread()
