@@ -180,7 +180,8 @@ class WebServer:
         self._webhooks[(channel, bot)] = _Webhook(check, handle, handshake)
 
     def serve_files(self, resolve: Callable[[str], ServedFile | None]) -> None:
-        """resolve(token) gives the file for a signed link, or None (answered 404)."""
+        """resolve(token) gives the file for a signed link, or None (answered 404). It
+        reads the archive, so it runs in a worker thread."""
         self._files = resolve
 
     def serve_transcripts(self, render: Callable[[str], str | None]) -> None:
