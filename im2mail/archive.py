@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import rows, search
 from .blobs import BlobStore
-from .db import clean, connect, dt, now, translate, ts
+from .db import clean, connect, dt, fits_sqlite, now, translate, ts
 from .deliveries import Deliveries
 from .errors import ArchiveError, NotFound, UsageError
 from .model import (
@@ -233,7 +233,7 @@ class Archive:
         return found
 
     def conversation(self, id: int) -> Conversation:
-        found = self._conversation_where("c.id = ?", id)
+        found = self._conversation_where("c.id = ?", id) if fits_sqlite(id) else None
         if found is None:
             raise NotFound(f"no conversation #{id}", hint="list them with: im2mail conversations")
         return found

@@ -52,6 +52,7 @@ DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_MAX_ATTACHMENT_MB = 10.0
 DEFAULT_MAX_REPLY_MESSAGES = 8  # relay.max_reply_messages: a longer reply goes back to its author
 MAX_REPLY_MESSAGES_CAP = 1000
+MAX_KEEP_DAYS = 36_500  # a hundred years: more is "keep all", and no date can hold much more
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 AUTHSERV_ID = re.compile(r"(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
@@ -404,7 +405,9 @@ def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:
     check.unknown(archive, p, {"keep_files_days"})
     days = check.value(
         archive, "keep_files_days", int, p, default=0,
-        check=lambda v: None if v >= 0 else "use 0 (keep every file) or a number of days",
+        check=lambda v: None
+        if 0 <= v <= MAX_KEEP_DAYS
+        else f"use 0 (keep every file) or a number of days up to {MAX_KEEP_DAYS}",
     )  # fmt: skip
     return ArchiveConfig(keep_files_days=days)
 

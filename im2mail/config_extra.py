@@ -22,6 +22,7 @@ TEMPLATE_NAME = re.compile(r"^[a-z0-9_-]+$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _DURATION = re.compile(r"^(\d+)\s*([smh]?)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "": 60}  # a bare number is minutes
+MAX_DURATION_DAYS = 365  # beyond, a reminder would never come; and no timedelta holds 10**20 h
 
 TimeRange = tuple[time, time]  # end <= start: the range runs past midnight into the next day
 
@@ -102,6 +103,8 @@ def parse_duration(value: int | str) -> timedelta | None:
         seconds = int(m[1]) * _UNITS[m[2]]
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"a duration can be at most {MAX_DURATION_DAYS} days")
     return timedelta(seconds=seconds) if seconds else None
 
 

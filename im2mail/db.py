@@ -121,3 +121,9 @@ def dt(value: str | None) -> datetime | None:
 def clean(text: str) -> str:
     """Text SQLite can store: lone surrogates (broken JSON escapes) become '?'."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def fits_sqlite(number: int) -> bool:
+    """Whether SQLite can take the integer (a 64-bit one): an id typed beyond that is no
+    row's, where sqlite3 would raise OverflowError."""
+    return -(2**63) <= number < 2**63

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import Archive
-from .db import dt
+from .db import dt, fits_sqlite
 from .errors import NotFound, RuntimeFailure, UsageError
 from .model import Attachment, Conversation, Message
 
 BATCH = 2000  # messages read per query round trip
+_LIST_THEM = "list them with: im2mail conversations"
 
 Progress = Callable[[int], None]  # called with how many messages were just written
 
@@ -45,6 +46,9 @@ def select(archive: Archive, ids: Sequence[int] | None) -> Selection:
             wanted = [r[0] for r in db.execute("SELECT id FROM conversations ORDER BY id")]
         else:
             wanted = list(dict.fromkeys(ids))
+            beyond = [i for i in wanted if not fits_sqlite(i)]
+            if beyond:
+                raise NotFound(f"no conversation #{beyond[0]}", hint=_LIST_THEM)
             known = {
                 r[0]
                 for r in db.execute(
@@ -54,10 +58,7 @@ def select(archive: Archive, ids: Sequence[int] | None) -> Selection:
             }
             missing = [i for i in wanted if i not in known]
             if missing:
-                raise NotFound(
-                    f"no conversation #{missing[0]}",
-                    hint="list them with: im2mail conversations",
-                )
+                raise NotFound(f"no conversation #{missing[0]}", hint=_LIST_THEM)
         count = _count(db, wanted if ids is not None else None)
     return Selection(tuple(archive.conversation(i) for i in wanted), count, ids is None)
 
@@ -247,11 +248,7 @@ def staged(target: Path, *, folder: bool) -> Iterator[Path]:
         yield temp
         if folder and target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-        temp.replace(target)
-        if not folder:
-            temp_mode = 0o644 & ~_umask()
-            with contextlib.suppress(OSError):
-                target.chmod(temp_mode)
+        temp.replace(target)  # private, like the archive: mkstemp/mkdtemp made it 0600/0700
     except OSError as e:
         _remove(temp)
         raise _unwritable(target, e) from None
@@ -270,9 +267,3 @@ def _unwritable(target: Path, e: OSError) -> RuntimeFailure:
 def _remove(path: Path) -> None:
     with contextlib.suppress(OSError):
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

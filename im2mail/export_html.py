@@ -12,8 +12,11 @@ allows no script at all.
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import html
 import os
+import posixpath
 import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +34,7 @@ from .db import now
 from .export import Progress, Selection, file_bytes, stream
 from .mail.compose import human_size, subject
 from .model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
+from .untrusted import NAME_BYTES, cut_bytes, file_name
 
 INLINE_IMAGE_LIMIT = 5 * 1024 * 1024  # bigger pictures are linked, not embedded
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -67,9 +71,7 @@ def write(archive: Archive, selection: Selection, folder: Path, progress: Progre
         rows = _in_parallel(archive, selection, folder, exported, progress, workers)
     index = _environment().get_template("index.html.j2")
     written = sum(r.messages for r in rows)
-    (folder / "index.html").write_text(
-        index.render(rows=rows, total=written, exported=exported), encoding="utf-8"
-    )
+    write_private(folder / "index.html", index.render(rows=rows, total=written, exported=exported))
     return written
 
 
@@ -91,9 +93,7 @@ def _pages(
     for conversation, chat in found:
         shown, last = _chat(chat, files)
         name = f"conversation-{conversation.id}.html"
-        (folder / name).write_text(
-            render_page(page, conversation, shown, exported, index=True), encoding="utf-8"
-        )
+        write_private(folder / name, render_page(page, conversation, shown, exported, index=True))
         rows.append(Row(conversation.id, conversation.customer.display_name,
                         _channel(conversation), len(chat), last, name))  # fmt: skip
         progress(len(chat))
@@ -275,27 +275,56 @@ class _Placer:
         self.placed: dict[tuple[str, str], str] = {}  # (sha256, name) -> href
 
     def place(self, a: Attachment) -> str | None:
-        """The file as files/<hash>-<name> (a hard link to the blob where possible, else a
-        copy), as a link relative to the page; None when the archive does not have it."""
+        """The file as files/<hash>-<name>, a private copy of the blob (not a hard link:
+        a later chmod or edit of the export must not reach the archive), as a link
+        relative to the page; None when the archive does not have it. A name this file
+        system refuses gives way to a plain one: a name never fails the export."""
         if a.sha256 is None:
             return None
         key = (a.sha256, a.filename)
         if key in self.placed:
             return self.placed[key]
-        name = f"{a.sha256[:12]}-{_safe_name(a.filename)}"
-        source, target = self.archive.blob_path(a.sha256), self.folder / name
-        self.folder.mkdir(exist_ok=True)
-        try:
-            try:
-                os.link(source, target)
-            except FileExistsError:
-                pass  # placed by another worker process
-            except OSError:  # another file system, or links not allowed: copy
-                shutil.copyfile(source, target)
-        except FileNotFoundError:
+        source = self.archive.blob_path(a.sha256)
+        if not source.is_file():
             return None  # a blob removed by hand: the message is still exported
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        prefix = f"{a.sha256[:12]}-"
+        name = prefix + _safe_name(a.filename, NAME_BYTES - len(prefix))
+        try:
+            _place_copy(source, self.folder / name)
+        except OSError as e:
+            if not _refused_name(e):
+                raise
+            name = prefix + "file" + _plain_extension(a.filename)
+            _place_copy(source, self.folder / name)
         href = self.placed[key] = f"files/{quote(name)}"
         return href
+
+
+def _place_copy(source: Path, target: Path) -> None:
+    with contextlib.suppress(FileExistsError):  # placed by another worker process
+        _copy(source, target)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A copy only the owner can read (0600, like the archive's blobs)."""
+    with source.open("rb") as src:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+
+
+def _refused_name(e: OSError) -> bool:
+    """Whether the file system refused the name itself (too long, a character it does
+    not take), rather than the write (no space, no permission)."""
+    return e.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ)
+
+
+def write_private(path: Path, text: str) -> None:
+    """A page of the export, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _escape(value: object) -> str:
@@ -347,7 +376,13 @@ def _stamp(moment: datetime) -> str:
     return f"{local.date().isoformat()} {local.hour:02d}:{local.minute:02d}"
 
 
-def _safe_name(name: str) -> str:
-    """A file name that stays one path segment on every system."""
-    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", name).strip(" .")
-    return cleaned[:120] or "file"
+def _safe_name(name: str, limit: int) -> str:
+    """A file name that stays one path segment on every system, in at most `limit`
+    UTF-8 bytes (its extension kept)."""
+    cleaned = re.sub(r'[\\/:*?"<>|]', "_", file_name(name)).strip(" .")
+    return cut_bytes(cleaned, limit) or "file"
+
+
+def _plain_extension(name: str) -> str:
+    extension = posixpath.splitext(file_name(name))[1]
+    return extension if re.fullmatch(r"\.[A-Za-z0-9]{1,10}", extension) else ""

@@ -24,6 +24,7 @@ from .archive import Archive
 from .export import Progress, Selection, file_bytes, stream
 from .mail.compose import subject
 from .model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
+from .untrusted import file_name, mime_type
 
 HOST = "archive.im2mail.invalid"  # Message-IDs and the customers' stand-in addresses
 MAX_REFERENCES = 10
@@ -130,7 +131,9 @@ def _body(message: Message, read: FileReader) -> str:
     found = [(a, read(a)) for a in message.attachments]
     missing = [a for a, data in found if data is None]
     if missing:
-        text += "".join(f"\n[file not kept: {a.filename}, {a.size} bytes]" for a in missing)
+        text += "".join(
+            f"\n[file not kept: {file_name(a.filename) or 'file'}, {a.size} bytes]" for a in missing
+        )
     files = [(a, data) for a, data in found if data is not None]
     if not files:
         return _text_part(text) + "\n"
@@ -163,17 +166,37 @@ def _text_part(text: str) -> str:
 
 
 def _file_part(attachment: Attachment, data: bytes) -> str:
-    name = attachment.filename or "file"
-    if name.isascii() and '"' not in name and "\\" not in name:
-        disposition = f'attachment; filename="{name}"'
-    else:
-        disposition = f"attachment; filename*=utf-8''{quote(name, safe='')}"
-    mime = attachment.mime if re.fullmatch(r"[\w.+-]+/[\w.+-]+", attachment.mime) else ""
     return (
-        f"Content-Type: {mime or 'application/octet-stream'}\n"
-        f"Content-Disposition: {disposition}\n"
+        f"Content-Type: {mime_type(attachment.mime)}\n"
+        f"Content-Disposition: attachment;{disposition_name(attachment.filename)}\n"
         "Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(data).decode("ascii")
     )
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+,-]{0,59}")
+_SECTION = 54  # characters of a percent-encoded name per line: lines stay under 78
+
+
+def disposition_name(name: str) -> str:
+    """The filename parameter: a plain name quoted, any other in RFC 2231's encoding
+    (UTF-8, percent-escaped, in numbered sections on lines of their own when long). Only
+    ASCII letters, digits and "%" come out of the escaping, so no name — with a CR/LF, a
+    quote, a "From " line or 300 bytes of emoji — can end the header or the message."""
+    name = file_name(name) or "file"
+    if _PLAIN_NAME.fullmatch(name):
+        return f' filename="{name}"'
+    encoded = quote(name, safe="")
+    if len(encoded) <= _SECTION:
+        return f" filename*=utf-8''{encoded}"
+    sections, start = [], 0
+    while start < len(encoded):
+        end = min(start + _SECTION, len(encoded))
+        while "%" in encoded[end - 2 : end] and end < len(encoded):
+            end -= 1  # never split a %XX escape
+        sections.append(encoded[start:end])
+        start = end
+    head = f"\n filename*0*=utf-8''{sections[0]}"
+    return head + "".join(f";\n filename*{n}*={part}" for n, part in enumerate(sections[1:], 1))
 
 
 def _escape(text: str) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from . import config, secrets, signing, systemd, threads
 from .config import BotConfig, Config, MailConfig
 from .errors import RuntimeFailure, redact
+from .untrusted import printable
 
 log = logging.getLogger("im2mail.relay")
 
@@ -318,7 +319,7 @@ class Relay:
 
         try:
             raw = json.loads(body)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: [[[[… nested too deep
             raise BadUpdate(f"not JSON: {e}") from None
         if not isinstance(raw, dict):
             raise BadUpdate("not a JSON object")
@@ -400,18 +401,27 @@ def _handshake(channel: str, verify_token: str):
     return lambda query: handshake(query, verify_token)
 
 
+class LogFormatter(logging.Formatter):
+    """One entry per line, secrets masked in all of it. The message has its control
+    characters escaped: a customer's name or a platform's text with a line break in it
+    can't start a line that reads as an entry of its own. A traceback (an exception's
+    text, formatted after any filter has run) is masked too, and indented under its
+    entry, so no line of it reads as an entry either."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)  # other handlers keep the original
+        record.msg, record.args = printable(record.getMessage()), ()
+        head, *rest = super().format(record).split("\n")
+        return redact("\n".join([head, *(f"    {printable(line)}" for line in rest)]))
+
+
 def configure_logging(debug: bool = False) -> None:
-    """One line per event on stderr, secrets masked."""
-
-    class Redact(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            record.msg = redact(record.getMessage())
-            record.args = ()
-            return True
-
+    """One line per event on stderr, secrets masked, tracebacks indented under it."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Redact())
+    handler.setFormatter(LogFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)

@@ -23,6 +23,8 @@ import hmac
 import re
 from datetime import UTC, datetime
 
+from .errors import register_secret
+
 FILE = "f"
 CONVERSATION = "c"
 
@@ -54,10 +56,27 @@ def verify(key: str, kind: str, token: str, now: datetime | None = None) -> str 
         return None
 
 
+def same_secret(given: object, wanted: str | bytes) -> bool:
+    """Whether a secret someone sent equals ours, in constant time. Never raises: a header
+    with non-ASCII or undecodable bytes (aiohttp hands those on as lone surrogates) is
+    simply not our secret, where hmac.compare_digest itself would raise TypeError on a
+    non-ASCII str and str.encode() UnicodeEncodeError on a surrogate."""
+    if not isinstance(given, str | bytes) or not wanted:
+        return False
+    return hmac.compare_digest(_raw(given), _raw(wanted))
+
+
+def _raw(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+
+
 def webhook_secret(key: str, bot_name: str) -> str:
-    """A stable Telegram webhook `secret_token` for a bot: 43 chars of A-Za-z0-9_-."""
+    """A stable Telegram webhook `secret_token` for a bot: 43 chars of A-Za-z0-9_-. Masked
+    in logs and errors from now on (it travels in a header: a logged request shows it)."""
     derived = _derive(key, "webhook-secret")
-    return _b64encode(hmac.new(derived, bot_name.encode("utf-8"), hashlib.sha256).digest())
+    secret = _b64encode(hmac.new(derived, bot_name.encode("utf-8"), hashlib.sha256).digest())
+    register_secret(secret)
+    return secret
 
 
 def _verify(key: str, kind: str, token: str, now: datetime) -> str | None:

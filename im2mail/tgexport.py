@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from .errors import UsageError
+from .untrusted import file_name, mime_type
 
 PERSONAL = "personal_chat"
 _CHAT_BASES = ("", "chats.list.item")  # where a chat object sits in each shape
@@ -246,13 +247,14 @@ def _text(value: Any) -> str:
 
 def _file(m: dict[str, Any], where: str, mime: str | None, size: Any) -> ExportFile:
     left_out = where.startswith("(")  # "(File not included. Change data exporting settings…)"
-    name = m.get("file_name") if isinstance(m.get("file_name"), str) else None
+    name = file_name(m.get("file_name"))  # what the sender's app called it: untrusted
     if not name:
-        name = PurePosixPath(where).name if not left_out else f"file-{m.get('id')}"
-    mime = str(m.get("mime_type") or mime or mimetypes.guess_type(name)[0] or "")
+        name = file_name(PurePosixPath(where).name) if not left_out else ""
+        name = name or f"file-{m.get('id')}"
+    given = m.get("mime_type") or mime or mimetypes.guess_type(name)[0]
     return ExportFile(
         filename=name,
-        mime=mime or "application/octet-stream",
+        mime=mime_type(given),
         path=None if left_out else where,
         size=size if isinstance(size, int) and size >= 0 else None,
     )

@@ -9,12 +9,33 @@ from .errors import UsageError
 
 _RELATIVE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# What a time typed on the command line may be: no archive holds anything older, and past
+# the end every later step (UTC, SQLite, timestamps) would overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_FORMS = "use a date like 2026-11-01, a time like 2026-11-01T14:30, or an age: 30m, 12h, 7d, 2w"
 
 
 def parse_when(text: str, *, now: datetime | None = None) -> datetime:
-    """An ISO date/time (local time unless it has an offset) or an age like 30m, 12h, 7d, 2w."""
+    """An ISO date/time (local time unless it has an offset) or an age like 30m, 12h, 7d, 2w,
+    between 1970 and 9999 (UsageError, exit 2, otherwise)."""
     now = now or datetime.now(UTC)
     value = text.strip().lower()
+    try:
+        moment = _moment(text, value, now)
+        in_utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # an age older than 0001, a date a zone pushes past
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc <= LATEST:
+        raise UsageError(
+            f"'{text}' is out of range: a time must be between "
+            f"{EARLIEST.date().isoformat()} and {LATEST.date().isoformat()}",
+            hint=_FORMS,
+        )
+    return moment
+
+
+def _moment(text: str, value: str, now: datetime) -> datetime:
     match = _RELATIVE.match(value)
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2)]
@@ -25,11 +46,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise UsageError(
-            f"cannot read '{text}' as a time",
-            hint="use a date like 2026-11-01, a time like 2026-11-01T14:30, or an age: "
-            "30m, 12h, 7d, 2w",
-        ) from None
+        raise UsageError(f"cannot read '{text}' as a time", hint=_FORMS) from None
     return parsed if parsed.tzinfo else parsed.astimezone()
 
 

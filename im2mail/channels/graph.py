@@ -39,6 +39,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import redact, register_secret
+from ..signing import same_secret
 from . import AuthFailed, Blocked, ChannelError, FileTooBig, Rejected, RetryLater
 
 DEFAULT_API_URL = "https://graph.facebook.com/v21.0"  # api_url: base with the version
@@ -93,7 +94,7 @@ def verify_signature(app_secret: str, headers: Mapping[str, str], body: bytes) -
     if scheme != "sha256" or not digest:
         return False
     wanted = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(wanted, digest.strip().lower())
+    return same_secret(digest.strip().lower(), wanted)
 
 
 def sign(app_secret: str, body: bytes) -> str:
@@ -105,8 +106,7 @@ def handshake(query: Mapping[str, str], verify_token: str) -> str | None:
     """The challenge to answer Meta's verification GET with, or None (answer 403)."""
     if query.get("hub.mode") != "subscribe":
         return None
-    given = query.get("hub.verify_token", "")
-    if not hmac.compare_digest(given.encode(), verify_token.encode()):
+    if not same_secret(query.get("hub.verify_token", ""), verify_token):
         return None
     challenge = query.get("hub.challenge", "")
     return challenge if challenge else None

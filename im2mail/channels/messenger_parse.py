@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..model import Customer, Incoming, IncomingFile
+from ..untrusted import file_name
 from . import FileTooBig, MalformedUpdate, OutgoingFile, Step, fields, split_text
 
 TEXT_LIMIT = 2000  # characters of a text message (Send API)
@@ -279,7 +280,7 @@ def _attachment(a: dict[str, Any], stem: str) -> tuple[str, str, IncomingFile | 
     if kind_of in _MEDIA:
         kind, prefix, extension, mime = _MEDIA[kind_of]
         url = _required_text(payload, "url")
-        name = _url_name(url) or f"{prefix}_{stem}{extension}"
+        name = file_name(_url_name(url)) or f"{prefix}_{stem}{extension}"
         guessed = mimetypes.guess_type(name, strict=False)[0]
         file = IncomingFile(url, name, guessed or mime, None, kind)
         return kind, ("sticker" if kind == "sticker" else ""), file

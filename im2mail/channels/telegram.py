@@ -15,7 +15,6 @@ ChannelError family with redacted messages, and the token is registered for reda
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import re
@@ -31,6 +30,7 @@ from telegram.request import HTTPXRequest
 
 from ..errors import redact, register_secret
 from ..model import Incoming, IncomingFile
+from ..signing import same_secret
 from . import (
     AuthFailed,
     Blocked,
@@ -129,7 +129,7 @@ class Telegram(ChannelBase):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         wanted = SECRET_HEADER.lower()
         given = next((v for k, v in headers.items() if k.lower() == wanted), "")
-        return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+        return same_secret(given, secret)
 
     # -- receiving ---------------------------------------------------------------------------
 

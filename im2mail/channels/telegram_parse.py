@@ -15,6 +15,7 @@ from telegram import Message, Update
 
 from ..errors import redact
 from ..model import Customer, Incoming, IncomingFile
+from ..untrusted import file_name, mime_type
 from . import MalformedUpdate
 
 # PTB 22's documented opt-in to durations as timedelta (RetryAfter.retry_after included);
@@ -129,8 +130,9 @@ def _content(m: Message) -> tuple[str, str, tuple[IncomingFile, ...]] | None:
     for kind, fallback_mime, fallback_ext in _MEDIA:
         media = getattr(m, kind)
         if media is not None:
-            mime = getattr(media, "mime_type", None) or fallback_mime
-            name = getattr(media, "file_name", None) or (
+            given = getattr(media, "mime_type", None)
+            mime = mime_type(given) if given else fallback_mime
+            name = file_name(getattr(media, "file_name", None)) or (
                 f"{kind}_{mid}{fallback_ext or _EXTENSIONS.get(mime, '')}"
             )
             return kind, caption, (IncomingFile(media.file_id, name, mime, media.file_size, kind),)

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..model import Customer, Incoming, IncomingFile
+from ..signing import same_secret
+from ..untrusted import file_name as clean_file_name
 from . import (
     FileTooBig,
     MalformedUpdate,
@@ -78,7 +80,7 @@ def verify_signature(token: str, headers: Mapping[str, str], body: bytes) -> boo
     if not given or not token:
         return False
     expected = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(given.strip().lower().encode(), expected.encode())
+    return same_secret(given.strip().lower(), expected)
 
 
 # -- callbacks -------------------------------------------------------------------------------
@@ -230,7 +232,7 @@ def _content(m: dict[str, Any], token: str) -> tuple[str, str, tuple[IncomingFil
 
 def _file(m: dict[str, Any], kind: str, stem: str, fallback_mime: str) -> IncomingFile:
     url = _required_text(m, "media")
-    name = _text(m, "file_name").strip() or _url_name(url)
+    name = clean_file_name(_text(m, "file_name")) or clean_file_name(_url_name(url))
     if not name:
         name = stem + _EXTENSIONS.get(fallback_mime, "")
     mime = mimetypes.guess_type(name, strict=False)[0] or fallback_mime

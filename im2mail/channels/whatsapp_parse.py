@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..model import Customer, Incoming, IncomingFile
+from ..untrusted import OCTET_STREAM, mime_type
+from ..untrusted import file_name as clean_file_name
 from . import FileTooBig, MalformedUpdate, OutgoingFile, Step, fields, split_text
 
 OBJECT = "whatsapp_business_account"
@@ -207,9 +209,10 @@ def _content(m: dict[str, Any], ident: str) -> tuple[str, str, tuple[IncomingFil
 def _file(media: dict[str, Any], kind: str, stem: str) -> IncomingFile:
     """A customer's file by its media id: fetch() asks for a URL, which expires in minutes."""
     media_id = _id(media, "id")
-    mime = _text(media, "mime_type").split(";")[0].strip().lower()
-    mime = mime or ("image/webp" if kind == "sticker" else "application/octet-stream")
-    name = posixpath.basename(_text(media, "filename").replace("\\", "/")).strip()
+    given = _text(media, "mime_type")
+    mime = mime_type(given) if given.strip() else ""
+    mime = mime or ("image/webp" if kind == "sticker" else OCTET_STREAM)
+    name = clean_file_name(_text(media, "filename"))
     if not name:
         extension = _EXTENSIONS.get(mime) or mimetypes.guess_extension(mime, strict=False) or ""
         name = f"{'photo' if kind == 'image' else kind}_{stem}{extension}"

@@ -66,9 +66,12 @@ def main() -> None:
 
 
 def _print_error(message: str, hint: str | None) -> None:
-    sys.stderr.write(f"error: {redact(message)}\n")
+    """One line each, whatever a platform's answer or a file quoted in them holds."""
+    from ..untrusted import printable
+
+    sys.stderr.write(f"error: {redact(printable(message))}\n")
     if hint:
-        sys.stderr.write(f"hint: {redact(hint)}\n")
+        sys.stderr.write(f"hint: {redact(printable(hint))}\n")
 
 
 def _print_traceback() -> None:

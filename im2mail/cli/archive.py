@@ -15,6 +15,11 @@ from .common import (
     report_warnings,
 )
 
+# How many rows `tail` and `search` print at most: far more than a screen, and what the
+# archive can count (a bigger number is refused with exit 2, not an overflow).
+MAX_ROWS = 1_000_000
+MAX_KEEP_DAYS = 36_500  # = config.MAX_KEEP_DAYS (config is imported by the command, not here)
+
 # -- the archive --------------------------------------------------------------------------
 
 
@@ -28,7 +33,8 @@ def tail(
         typer.Option("--conversation", "-c", metavar="ID", help="Only this conversation."),
     ] = None,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", min=0, metavar="N", help="How many to show.")
+        int,
+        typer.Option("--lines", "-n", min=0, max=MAX_ROWS, metavar="N", help="How many to show."),
     ] = 20,
     json_output: JsonOption = False,
 ) -> None:
@@ -36,6 +42,8 @@ def tail(
 
     With -f, keep printing new ones as the relay archives them (Ctrl-C stops).
     """
+    if conversation is not None:
+        _conversations_need_an_archive([conversation])
     archive = _open_archive(wait=follow)
     if archive is None:
         return
@@ -172,7 +180,8 @@ def search(
         str | None, typer.Option("--until", metavar="WHEN", help="Up to (same forms).")
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, metavar="N", help="At most this many hits.")
+        int,
+        typer.Option("--limit", min=1, max=MAX_ROWS, metavar="N", help="At most this many hits."),
     ] = 20,
     json_output: JsonOption = False,
 ) -> None:
@@ -241,6 +250,7 @@ def export(
         )
     if output is None:
         raise UsageError("say where to write with -o PATH", hint="e.g. -o olena.mbox")
+    _conversations_need_an_archive(ids or [])
     archive = _open_archive()
     if archive is None:
         return
@@ -260,6 +270,7 @@ def vacuum(
         typer.Option(
             "--keep-files-days",
             min=0,
+            max=MAX_KEEP_DAYS,
             metavar="DAYS",
             help="Drop the files of messages older than this (default: [archive] "
             "keep_files_days in config.toml; 0 keeps every file).",
@@ -325,6 +336,20 @@ def path(json_output: JsonOption = False) -> None:
         return
     for key, value in rows.items():
         typer.echo(f"{key}\t{value}")
+
+
+def _conversations_need_an_archive(ids: list[int]) -> None:
+    """Conversations named by id can't be in an archive that isn't there yet: NotFound
+    (exit 5), as for an id the archive doesn't have."""
+    from ..errors import NotFound
+    from ..home import paths
+
+    where = paths()
+    if ids and not where.archive.exists():
+        raise NotFound(
+            f"no conversation #{ids[0]}: there is no archive yet at {where.archive}",
+            hint="it is created when the relay first runs (im2mail run)",
+        )
 
 
 def _open_archive(wait: bool = False):

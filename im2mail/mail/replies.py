@@ -37,6 +37,7 @@ from email.message import Message
 from html.parser import HTMLParser
 
 from im2mail.errors import RuntimeFailure
+from im2mail.untrusted import file_name, mime_type
 
 from . import transfer_encoding
 
@@ -479,10 +480,12 @@ def extract(message: Message) -> Reply:
                 data = part.get_payload(decode=True) or b""
         except Exception:
             data = b""
+        mime = mime_type(part.get_content_type())
+        filename = file_name(filename)  # a decoded name can hold CR/LF, a path, 1 KB
         if not filename:
-            sub = part.get_content_subtype() or "bin"
+            sub = mime.split("/")[1]
             filename = f"attachment-{n}.{'jpg' if sub == 'jpeg' else sub}"
-        attachments.append((filename, part.get_content_type(), data))
+        attachments.append((filename, mime, data))
         broken += [f"the attached file {filename!r}: {why}" for why in _problems(part)]
     return Reply(
         text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only,

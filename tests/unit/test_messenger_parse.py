@@ -377,3 +377,9 @@ def test_the_window_reason_says_why_and_what_to_do():
     assert "nothing was sent" in words and "write to the Page again" in words
     off = window_reason(0, "(#10) This message is sent outside of allowed window.")
     assert "turned off" in off and "(#10)" in off
+
+
+def test_a_file_name_from_the_cdn_url_loses_control_characters():
+    url = "https://cdn.fbsbx.com/v/t59/%D0%A0%D0%B0%D1%85%0D%0AX-Evil:%201%E2%80%AE.pdf?dl=1"
+    (file,) = one(body(message(attachments=[{"type": "file", "payload": {"url": url}}]))).files
+    assert (file.filename, file.mime) == ("Рах X-Evil: 1.pdf", "application/pdf")

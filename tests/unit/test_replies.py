@@ -6,10 +6,12 @@ import email
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from im2mail.mail.replies import Reply, ReplyError, extract, html_to_text, strip_text
+from tests.support.bad_names import BAD_NAME, assert_clean
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "replies"
 CASES = sorted(p.stem for p in CORPUS.glob("*.eml"))
@@ -189,3 +191,22 @@ def test_attached_mail_is_kept_as_eml() -> None:
     assert name.endswith(".eml")
     assert mime == "message/rfc822"
     assert b"old body" in data
+
+
+def test_an_attachment_name_loses_control_characters_and_is_cut_by_bytes() -> None:
+    """RFC 2231 lets a name carry CR/LF (%0D%0A) and any length; it reaches the customer
+    and the archive as one clean line of at most 255 bytes."""
+    raw = (
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nРахунок.\r\n"
+        "--b\r\nContent-Type: application/pdf; x=1\r\n"
+        f"Content-Disposition: attachment; filename*=utf-8''{quote(BAD_NAME)}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n"
+        "--b\r\nContent-Type: image/png\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''%0D%0A..\r\n\r\npng\r\n--b--\r\n"
+    ).encode()
+    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    [(name, mime, data), (other, other_mime, _)] = reply.attachments
+    assert_clean(name)
+    assert (mime, data) == ("application/pdf", b"%PDF-1.4")
+    assert (other, other_mime) == ("attachment-3.png", "image/png")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from im2mail import signing
+from im2mail import errors, signing
 from im2mail.signing import CONVERSATION, FILE, sign, verify, webhook_secret
 
 KEY = "ab" * 32
@@ -137,3 +137,17 @@ def test_webhook_secret_is_not_a_link_token() -> None:
     assert verify(KEY, FILE, secret, now=NOW) is None
     assert verify(KEY, CONVERSATION, secret, now=NOW) is None
     assert signing.FILE != signing.CONVERSATION
+
+
+def test_a_webhook_secret_is_masked_once_derived() -> None:
+    secret = signing.webhook_secret("k" * 43, "shop")
+    assert secret not in errors.redact(f"X-Telegram-Bot-Api-Secret-Token: {secret}")
+
+
+@pytest.mark.parametrize(
+    "given", ["s3cr3t", "séсрет", "\udcff\udcfe", "\ud800", b"\xff", None, 17, ["s3cr3t"]]
+)
+def test_same_secret_never_raises_and_only_matches_the_secret(given) -> None:
+    assert signing.same_secret(given, "s3cr3t") is (given == "s3cr3t")
+    assert signing.same_secret("\udcff", "\udcff")  # equal, however odd
+    assert not signing.same_secret("", "")  # no secret configured: nothing matches

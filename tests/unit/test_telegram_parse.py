@@ -25,6 +25,7 @@ from im2mail.channels import (
 from im2mail.channels.telegram import Telegram, parse_update
 from im2mail.errors import NotBuiltYet, NotFound
 from tests.conftest import REPO
+from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 from tests.support.mangle import mangled
 
 OLENA = {"id": 5012345678, "is_bot": False, "first_name": "Олена", "last_name": "Коваль",
@@ -441,3 +442,15 @@ def test_split_counts_utf16_when_told():
     pieces = split_text(emoji, 8, utf16_len)
     assert [utf16_len(p) for p in pieces] == [8, 8, 4]
     assert "".join(pieces) == emoji
+
+
+def test_a_file_name_and_type_lose_control_characters_at_parse_time():
+    doc = {"file_id": "BQAD-9", "file_unique_id": "d9", "file_name": BAD_NAME,
+           "mime_type": BAD_MIME}  # fmt: skip
+    (file,) = one(update(document=doc)).files
+    assert_clean(file.filename)
+    assert file.mime == "application/octet-stream"  # a type with a line break is no type
+    odd = {"file_id": "BQAD-8", "file_unique_id": "d8", "file_name": "\r\n..",
+           "mime_type": "text/html\n<script>"}  # fmt: skip
+    (file,) = one(update(document=odd)).files
+    assert (file.filename, file.mime) == ("document_42", "application/octet-stream")

@@ -14,6 +14,7 @@ from im2mail.tgexport import ExportFormatError
 from im2mail.tgimport import IMPORTED_BOT, import_export
 from tests.conftest import run_cli
 from tests.support import tgexport as tg
+from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 
 MARIA = 7001
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"pixels" * 100
@@ -242,3 +243,20 @@ def test_cli_refuses_a_wrong_file_without_a_traceback(tmp_path):
     assert refused.code == 2 and "is not a Telegram Desktop JSON export" in refused.err
     assert "Format: JSON" in refused.err and "Traceback" not in refused.err
     assert absent.code == 2 and "no file at" in absent.err
+
+
+def test_file_names_and_types_from_the_export_lose_control_characters(archive, tmp_path):
+    chat = tg.chat(MARIA, "Марія", [
+        tg.message(1, MARIA, file="files/a.pdf", file_name=BAD_NAME, mime_type=BAD_MIME,
+                   file_size=4),
+        tg.message(2, MARIA, file="files/b%0Ac\nd.txt", file_size=4),
+    ])  # fmt: skip
+    path = tg.write(tmp_path / "export", chat, {"files/a.pdf": b"%PDF", "files/b%0Ac\nd.txt": b"x"})
+
+    import_export(archive, path)
+
+    _, messages = conversation_messages(archive, MARIA)
+    first, second = (m.attachments[0] for m in messages)
+    assert_clean(first.filename)
+    assert first.mime == "application/octet-stream"
+    assert (second.filename, second.mime) == ("b%0Ac d.txt", "text/plain")

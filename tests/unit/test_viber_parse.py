@@ -21,6 +21,7 @@ from im2mail.channels.viber_parse import (
     refusal,
     sender_name,
 )
+from tests.support.bad_names import BAD_NAME, assert_clean
 from tests.support.mangle import mangled
 
 TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
@@ -483,3 +484,13 @@ def test_the_plan_is_deterministic_so_a_resume_skips_what_was_sent(viber):
     first, again = viber.plan(text, files), viber.plan(text, files)
     assert first == again
     assert [s.sort for s in first] == ["text", "text", "text", "file", "picture", "video"]
+
+
+def test_a_file_name_loses_control_characters_at_parse_time():
+    got = one(message({"type": "file", "media": MEDIA, "size": 5, "file_name": BAD_NAME}))
+    assert_clean(got.files[0].filename)
+    assert got.files[0].mime == "application/pdf"
+    # No name given: the one in the media URL, where %0D%0A is a CR/LF once unquoted
+    url = "https://dl-media.viber.com/5/media/a%0D%0AFrom%20x%E2%80%AE.pdf?e=1"
+    got = one(message({"type": "file", "media": url, "size": 5}))
+    assert got.files[0].filename == "a From x.pdf"

@@ -21,6 +21,7 @@ from im2mail.channels.whatsapp_parse import (
     refusal,
 )
 from im2mail.errors import ConfigError
+from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 from tests.support.mangle import mangled
 
 NUMBER_ID = "106540352242922"
@@ -438,3 +439,14 @@ def test_a_file_over_100_mb_is_refused_first_and_raises_file_too_big():
 def test_the_plan_is_the_same_each_time(whatsapp):
     files = [JPEG_FILE, PDF_FILE]
     assert whatsapp.plan("Ось", files) == whatsapp.plan("Ось", files)
+
+
+def test_a_file_name_and_type_lose_control_characters_at_parse_time():
+    doc = {"filename": BAD_NAME, "mime_type": BAD_MIME, "sha256": "x", "id": "3"}
+    (file,) = one(hook(messages=[msg("document", doc)])).files
+    assert_clean(file.filename)
+    assert file.mime == "application/octet-stream"  # a type with a line break is no type
+    odd = {"filename": "a/..", "mime_type": "text/html\x00", "sha256": "x", "id": "4"}
+    (file,) = one(hook(messages=[msg("document", odd)])).files
+    assert file.mime == "application/octet-stream"
+    assert file.filename.startswith("document_") and "/" not in file.filename
