@@ -174,9 +174,8 @@ def _route(
             old = retired_token(token)
             if old is not None:
                 why = f"retired token +{token[:4]}… of conversation {old}"
-                return Refused(
-                    why, "retired-token", Routed(old, address, name, message_id, "token")
-                )
+                was = Routed(old, address, name, message_id, "token")
+                return Refused(why, "retired-token", retired=was)
         more = f" (and {len(tokens) - 1} more)" if len(tokens) > 1 else ""
         return Refused(f"unknown conversation token +{tokens[0][:4]}…{more}", "token")
     for ref in referenced_ids(msg):
@@ -186,7 +185,7 @@ def _route(
             if old is not None:  # sent with a token since retired: as good as that token
                 why = f"answers {_short(ref)}, sent before conversation {old}'s token was rotated"
                 was = Routed(old, address, name, message_id, "references")
-                return Refused(why, "retired-token", was)
+                return Refused(why, "retired-token", retired=was)
             return Routed(found, address, name, message_id, "references")
     return Refused("not a reply (no token, no In-Reply-To/References of ours)", "not-a-reply")
 
