@@ -206,6 +206,25 @@ def test_a_retired_token_is_refused_as_retired_with_the_reply_it_would_have_been
     assert "oldt…" in verdict.reason and "oldtoken0001" not in verdict.reason
 
 
+def test_a_retired_token_in_a_forged_reply_is_unverified_not_retired():
+    """With mail.authserv_id set, the notice about a retired address goes only to a manager
+    the shop's server vouched for: a forgery in Anna's name is "unverified" (at most an
+    hourly notice saying nothing of the conversation's news), a real reply is "retired"."""
+    from email import message_from_bytes, policy
+
+    from tests.support.authres_mail import gmail, stamped
+
+    def read(block: list[str]) -> EmailMessage:
+        raw = stamped(reply("oldtoken0001", "Так"), block)
+        return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+    forged = _route(read(gmail("spoof")), authserv_id="mx.google.com")
+    assert isinstance(forged, Refused) and forged.kind == "unverified"
+    assert (forged.conversation_id, forged.sender, forged.retired) == (7, ANNA, None)
+    real = _route(read(gmail("pass")), authserv_id="mx.google.com")
+    assert isinstance(real, Refused) and real.kind == "retired-token"
+
+
 def test_references_never_rescue_a_retired_token():
     verdict = _route(reply("oldtoken0001", "Так", answers="<new@x>"))
     assert isinstance(verdict, Refused) and verdict.kind == "retired-token"
