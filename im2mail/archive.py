@@ -294,8 +294,8 @@ class Archive:
         batch at once), as the Attachments to archive with their message."""
         out = []
         for a in attachments:
-            sha = None
-            if a.data is not None:
+            sha = a.sha256
+            if sha is None and a.data is not None:
                 try:
                     sha = self.blobs.put(a.data, sync=sync)
                 except OSError as e:
@@ -304,7 +304,7 @@ class Archive:
                         f"{e.strerror or e}",
                         hint="check free disk space and the directory's permissions",
                     ) from e
-            size = len(a.data) if a.data is not None else (a.size or 0)
+            size = len(a.data) if a.data is not None and a.sha256 is None else (a.size or 0)
             out.append(Attachment(clean(a.filename), a.mime, size, sha))
         return out
 
