@@ -72,11 +72,14 @@ class BlobWriter:
     moves the file into place by its sha256 (or drops it when the store has that blob
     already). Used as a context manager, anything not committed is removed on the way
     out, an error or a cancelled download included. Blocking file I/O: call it from a
-    worker thread when on the event loop."""
+    worker thread when on the event loop; one call at a time runs (a discard waits for a
+    write in progress in another thread, so it can't leave a file behind)."""
 
     def __init__(self, store: BlobStore) -> None:
         import hashlib
+        import threading
 
+        self._lock = threading.Lock()
         self.store = store
         self.size = 0
         self._hash = hashlib.sha256()
@@ -91,6 +94,20 @@ class BlobWriter:
         self.discard()
 
     def write(self, chunk: bytes) -> None:
+        with self._lock:
+            self._write(chunk)
+
+    def commit(self, *, sync: bool = True) -> str:
+        """Finish the blob: its sha256. An empty blob is a blob too."""
+        with self._lock:
+            return self._commit(sync)
+
+    def discard(self) -> None:
+        """Remove what was written (nothing left behind; safe to call twice)."""
+        with self._lock:
+            self._discard()
+
+    def _write(self, chunk: bytes) -> None:
         if self._finished:
             raise ValueError("blob already committed or discarded")
         if self._file is None:
@@ -100,8 +117,7 @@ class BlobWriter:
         self._hash.update(chunk)
         self.size += len(chunk)
 
-    def commit(self, *, sync: bool = True) -> str:
-        """Finish the blob: its sha256. An empty blob is a blob too."""
+    def _commit(self, sync: bool) -> str:
         if self._finished:
             raise ValueError("blob already committed or discarded")
         if self._file is None:
@@ -115,7 +131,7 @@ class BlobWriter:
         sha = self._hash.hexdigest()
         target = self.store.path(sha)
         if target.exists():
-            self.discard()  # stored once: the same file came before
+            self._discard()  # stored once: the same file came before
             return sha
         _make_dir(self.store.root, target.parent)
         os.replace(self._tmp, target)
@@ -124,8 +140,7 @@ class BlobWriter:
             _fsync_dir(target.parent)
         return sha
 
-    def discard(self) -> None:
-        """Remove what was written (nothing left behind; safe to call twice)."""
+    def _discard(self) -> None:
         self._finished = True
         if self._file is not None:
             with contextlib.suppress(OSError):
@@ -144,7 +159,7 @@ class BlobWriter:
             self._file = os.fdopen(fd, "wb")
         except BaseException:
             os.close(fd)
-            self.discard()
+            self._discard()
             raise
 
 

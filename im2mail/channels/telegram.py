@@ -43,12 +43,14 @@ from . import (
     OutgoingFile,
     Rejected,
     RetryLater,
+    Sink,
     Step,
     WebhookInfo,
     send_steps,
     split_text,
     utf16_len,
 )
+from .media import MediaClient, copy_local, too_big
 from .telegram_parse import ALLOWED_UPDATES, _is_int, parse_update  # also public from here
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_SIZE = 10  # sendMediaGroup takes 2-10 items
 PHOTO_LIMIT = 10 * 1024 * 1024  # larger pictures go as documents
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile hands out files up to 20 MB (official server)
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -76,6 +79,7 @@ class Telegram(ChannelBase):
 
     name: ClassVar[str] = "telegram"
     text_limit: ClassVar[int] = TEXT_LIMIT
+    download_limit: ClassVar[int] = DOWNLOAD_LIMIT
 
     def __init__(
         self, bot: str, token: str, api_url: str | None = None, *, timeout: float = 10.0
@@ -97,6 +101,7 @@ class Telegram(ChannelBase):
             request=self._requests,
             get_updates_request=self._polls,
         )
+        self._media = MediaClient(f"telegram bot '{bot}'", timeout)
         self._offset: int | None = None  # the first update not yet stored
         self._told: int | None = None  # the offset Telegram last heard
         self._batch: list[int] = []  # update ids of the last poll, not yet confirmed
@@ -118,6 +123,7 @@ class Telegram(ChannelBase):
                 await self._api.shutdown()
             await self._requests.shutdown()
             await self._polls.shutdown()
+            await self._media.close()
 
     async def get_me(self) -> BotInfo:
         user = await self._call(self._api.get_me())
@@ -171,33 +177,24 @@ class Telegram(ChannelBase):
 
     # -- files -------------------------------------------------------------------------------
 
-    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
+    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
+        """getFile, then the file from its URL (media.py; on the download client, not the
+        API's), or from disk when a local Bot API server (--local) names a path. A size
+        announced over `limit` (in the update, or by getFile) is not fetched at all."""
+        who, name = f"telegram bot '{self.bot}'", file.filename
         if file.size is not None and file.size > limit:
-            raise self._too_big(file, file.size, limit)
+            raise too_big(who, name, file.size, limit)
         info = await self._call(self._api.get_file(file.ref))
         if info.file_size is not None and info.file_size > limit:
-            raise self._too_big(file, info.file_size, limit)
-        try:
-            data = bytes(await info.download_as_bytearray())
-        except tg_error.InvalidToken:  # PTB's name for any 401/404: here, a vanished file
-            raise Rejected(
-                f"telegram bot '{self.bot}': {file.filename} is no longer available",
-                reason="file not found",
-            ) from None
-        except tg_error.TelegramError as e:
-            raise self._translate(e) from None
-        if len(data) > limit:
-            raise self._too_big(file, len(data), limit)
-        return data
-
-    def _too_big(self, file: IncomingFile, size: int | None, limit: int | None) -> FileTooBig:
-        over = f" ({size} bytes, limit {limit})" if size is not None else ""
-        return FileTooBig(
-            f"telegram bot '{self.bot}': {file.filename} is too big{over}",
-            size=size,
-            limit=limit,
-            reason="file is too big",
-        )
+            raise too_big(who, name, info.file_size, limit)
+        if not info.file_path:
+            raise Rejected(f"{who}: Telegram gave no path to {name}", reason="file not found")
+        if not info.file_path.startswith(("https://", "http://")):
+            await copy_local(info.file_path, who, name, limit, sink)
+            return
+        # PTB made file_path the whole URL, token included: media.py never quotes it.
+        await self._media.download(info.file_path, name, limit, sink, gone=(401, 404),
+                                   gone_error=_vanished)  # fmt: skip
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -321,6 +318,13 @@ class Telegram(ChannelBase):
         if isinstance(e, tg_error.NetworkError):  # timeouts, 5xx, connection failures
             return RetryLater(f"{where}: {reason}", reason=reason, maybe_sent=_maybe_sent(e))
         return Rejected(f"{where}: {reason}", reason=reason)
+
+
+def _vanished(who: str, name: str, status: int) -> Rejected:
+    """The file server's 401/404 for a file getFile knew: it is gone (a file_id that is
+    too old); nothing later will fetch it."""
+    return Rejected(f"{who}: {name} is no longer available (HTTP {status})",
+                    reason="file not found")  # fmt: skip
 
 
 def _is_photo(file: OutgoingFile) -> bool:

@@ -25,6 +25,7 @@ from im2mail.channels.graph import WindowClosed
 from im2mail.channels.messenger import Messenger
 from im2mail.model import IncomingFile
 from im2mail.testing.messenger_api import JPEG, MP4, MessengerDouble, MessengerPage
+from tests.support.sinks import fetched
 
 pytestmark = pytest.mark.e2e
 
@@ -346,14 +347,14 @@ async def test_fetch_downloads_a_pushed_image_without_the_token(messenger_api, p
     (incoming,) = receiver.got
     (file,) = incoming.files
     assert (incoming.kind, file.filename, file.mime) == ("photo", "фото.jpg", "image/jpeg")
-    assert await receiver.channel.fetch(file, 10_000) == picture
+    assert await fetched(receiver.channel, file, 10_000) == picture
     assert messenger_api.media(file.ref).downloads == 1
 
 
 async def test_fetch_refuses_a_file_over_the_limit(messenger_api, channel):
     url = messenger_api.add_media(b"\x00" * 5000, "каталог.pdf", "application/pdf")
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile(url, "каталог.pdf", "application/pdf"), 4000)
+        await fetched(channel, IncomingFile(url, "каталог.pdf", "application/pdf"), 4000)
     assert (caught.value.size, caught.value.limit) == (5000, 4000)
 
 
@@ -361,7 +362,7 @@ async def test_an_expired_cdn_link_is_file_too_big_saying_so(messenger_api, chan
     url = messenger_api.add_media(JPEG, "фото.jpg", "image/jpeg", ttl=0.01)
     await asyncio.sleep(0.05)
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
+        await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
     assert "expired" in caught.value.message and "фото.jpg" in caught.value.message
 
 
@@ -369,8 +370,8 @@ async def test_a_cdn_error_is_retry_later(messenger_api, channel):
     url = messenger_api.add_media(JPEG, "фото.jpg", "image/jpeg")
     messenger_api.fail_http("media", 503)
     with pytest.raises(RetryLater):
-        await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
-    assert await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000) == JPEG
+        await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
+    assert await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000) == JPEG
 
 
 # -- receipts --------------------------------------------------------------------------------
