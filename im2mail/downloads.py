@@ -24,7 +24,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from .channels import ChannelError, FileTooBig, Rejected
+from .channels import ChannelError, FileTooBig, Rejected, RetryLater
 from .errors import ArchiveError
 from .model import IncomingFile, NewAttachment
 
@@ -47,16 +47,20 @@ class Downloads:
         self._slots = asyncio.Semaphore(at_once)
         self._pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="im2mail-files")
         self._running: set[asyncio.Task[NewAttachment]] = set()
+        self._stopped = False
 
     async def fetch(self, channel: Channel, file: IncomingFile, limit: int) -> NewAttachment:
         """The file as an attachment to archive: stored, or known by name and size when it
         can't be had (see the module docstring). ChannelError or ArchiveError: try later."""
+        if self._stopped:
+            raise RetryLater(f"{file.filename} not fetched: the relay is stopping")
         task = asyncio.ensure_future(self._fetch(channel, file, limit))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return await task
 
     def abort(self) -> None:
+        self._stopped = True  # and none starts after this
         for task in list(self._running):
             task.cancel()
 

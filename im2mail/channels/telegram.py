@@ -14,6 +14,7 @@ ChannelError family with redacted messages, and the token is registered for reda
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hmac
 import json
@@ -104,8 +105,8 @@ class Telegram(ChannelBase):
         self._media = MediaClient(f"telegram bot '{bot}'", timeout)
         self._offset: int | None = None  # the first update not yet stored
         self._told: int | None = None  # the offset Telegram last heard
-        self._batch: list[int] = []  # update ids of the last poll, not yet confirmed
-        self._confirmed: set[int] = set()
+        self._pending: list[int] = []  # update ids handed out, the offset not past them, sorted
+        self._confirmed: set[int] = set()  # ... of those, the ones stored
 
     async def start(self) -> None:
         """Open connections and check the token (getMe): AuthFailed, RetryLater."""
@@ -140,25 +141,36 @@ class Telegram(ChannelBase):
     # -- receiving ---------------------------------------------------------------------------
 
     async def poll(self, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Raw updates from the first unconfirmed one, waiting up to `timeout` seconds."""
+        """Raw updates from the first unconfirmed one, waiting up to `timeout` seconds;
+        those confirmed already (stored after one still being taken) are left out."""
         result = await self._get_updates(timeout=timeout)
         if not isinstance(result, list):
             raise MalformedUpdate(f"telegram bot '{self.bot}': getUpdates gave no list")
         updates = [u for u in result if isinstance(u, dict) and _is_int(u.get("update_id"))]
         if len(updates) < len(result):
             log.warning("telegram bot %r: skipped updates without update_id", self.bot)
-        self._batch = [u["update_id"] for u in updates]
-        self._confirmed.clear()
-        return updates
+        handed = sorted(u["update_id"] for u in updates)
+        if handed:  # Telegram hands out from the first it still has: older ones are gone
+            self._pending = [i for i in self._pending if i >= handed[0]]
+            self._confirmed &= set(self._pending)
+        for update_id in handed:
+            if update_id not in self._pending and update_id >= (self._offset or 0):
+                bisect.insort(self._pending, update_id)
+        self._advance()
+        return [u for u in updates if u["update_id"] not in self._confirmed]
 
     def confirm(self, raw: dict[str, Any]) -> None:
-        """Mark one polled update as stored. The offset moves past the longest confirmed
-        run at the start of the batch, so a gap is never acknowledged."""
+        """Mark one polled update as stored, in any order. The offset moves past the
+        longest confirmed run at the start of those handed out, so a gap (an update still
+        being taken, or one that failed) is never acknowledged."""
         update_id = raw.get("update_id")
-        if update_id in self._batch:
+        if update_id in self._pending:
             self._confirmed.add(update_id)
-        while self._batch and self._batch[0] in self._confirmed:
-            done = self._batch.pop(0)
+        self._advance()
+
+    def _advance(self) -> None:
+        while self._pending and self._pending[0] in self._confirmed:
+            done = self._pending.pop(0)
             self._confirmed.discard(done)
             self._offset = done + 1
 
