@@ -142,7 +142,8 @@ class Telegram(ChannelBase):
 
     async def poll(self, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Raw updates from the first unconfirmed one, waiting up to `timeout` seconds;
-        those confirmed already (stored after one still being taken) are left out."""
+        those confirmed already (stored after one still being taken, or while the poll
+        was on its way) are left out."""
         result = await self._get_updates(timeout=timeout)
         if not isinstance(result, list):
             raise MalformedUpdate(f"telegram bot '{self.bot}': getUpdates gave no list")
@@ -157,7 +158,10 @@ class Telegram(ChannelBase):
             if update_id not in self._pending and update_id >= (self._offset or 0):
                 bisect.insort(self._pending, update_id)
         self._advance()
-        return [u for u in updates if u["update_id"] not in self._confirmed]
+        # Stored meanwhile (while this poll was on its way): not handed out twice.
+        stored = self._offset or 0
+        return [u for u in updates
+                if u["update_id"] >= stored and u["update_id"] not in self._confirmed]  # fmt: skip
 
     def confirm(self, raw: dict[str, Any]) -> None:
         """Mark one polled update as stored, in any order. The offset moves past the
