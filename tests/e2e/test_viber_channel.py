@@ -25,8 +25,9 @@ from im2mail.channels import (
 )
 from im2mail.channels.viber import Viber
 from im2mail.model import IncomingFile
+from im2mail.testing.streams import Stream
 from im2mail.testing.viber_api import JPEG, MP4, PNG, ViberDouble
-from tests.support.sinks import fetched
+from tests.support.sinks import Collected, fetched
 
 pytestmark = pytest.mark.e2e
 
@@ -361,6 +362,16 @@ async def test_fetch_refuses_a_file_over_the_limit(viber_api, channel):
     announced = IncomingFile(url, "каталог.pdf", "application/pdf", size=5000)
     with pytest.raises(FileTooBig):
         await fetched(channel, announced, 4000)
+
+
+async def test_a_media_server_that_streams_past_the_limit_is_cut_off(viber_api, channel):
+    """The callback said 1 KB; the server sends 3 MB without a Content-Length."""
+    url = viber_api.add_media(Stream(3 * 1024 * 1024, content_length=False), "a.mp4", "video/mp4")
+    sink = Collected()
+    with pytest.raises(FileTooBig) as caught:
+        await channel.fetch(IncomingFile(url, "a.mp4", "video/mp4", size=1024), 100_000, sink)
+    assert caught.value.size is not None and caught.value.size > 100_000
+    assert sum(map(len, sink.pieces)) <= 100_000  # the sink never got a byte past it
 
 
 async def test_an_expired_media_link_is_a_channel_error_saying_so(viber_api, channel):

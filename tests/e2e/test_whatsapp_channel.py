@@ -23,6 +23,7 @@ from im2mail.channels import (
 from im2mail.channels.graph import WindowClosed, handshake
 from im2mail.channels.whatsapp import WINDOW_REASON, WhatsApp
 from im2mail.model import Incoming, IncomingFile
+from im2mail.testing.streams import Stream
 from im2mail.testing.whatsapp_api import (
     JPEG,
     MP4,
@@ -430,6 +431,16 @@ async def test_a_file_over_the_limit_is_not_downloaded(whatsapp_api, shop, chann
     with pytest.raises(FileTooBig) as caught:
         await fetched(channel, IncomingFile(media_id, "v.mp4", "video/mp4"), 1000)
     assert caught.value.size == 5000 and whatsapp_api.media(media_id).downloads == 0
+
+
+async def test_a_size_whatsapp_understates_is_cut_off_at_the_limit(whatsapp_api, shop, channel):
+    """GET /<media id> says 500 bytes; the download brings 3 MB, no Content-Length."""
+    big = Stream(3 * 1024 * 1024, content_length=False)
+    media_id = whatsapp_api.add_media(shop, big, "video/mp4", size=500)
+    with pytest.raises(FileTooBig) as caught:
+        await fetched(channel, IncomingFile(media_id, "v.mp4", "video/mp4"), 100_000)
+    assert caught.value.size is not None and caught.value.size > 100_000
+    assert whatsapp_api.media(media_id).downloads == 1
 
 
 async def test_many_sends_at_once_all_go(channel, whatsapp_api, olena):
