@@ -75,15 +75,23 @@ class Telegram(ChannelBase):
     """One Telegram bot. `api_url` is the Bot API server root (a local server, a test double).
 
     `timeout` bounds each API call (connect, read, write) except long polls, which wait
-    their own timeout on top of it.
+    their own timeout on top of it. `max_download_mb` caps customers' files (default
+    20: what getFile hands out on Telegram's own server).
     """
 
     name: ClassVar[str] = "telegram"
     text_limit: ClassVar[int] = TEXT_LIMIT
-    download_limit: ClassVar[int] = DOWNLOAD_LIMIT
+    download_limit: ClassVar[int] = DOWNLOAD_LIMIT  # this bot's: max_download_mb
+    config_options: ClassVar[tuple[str, ...]] = ("max_download_mb",)
 
     def __init__(
-        self, bot: str, token: str, api_url: str | None = None, *, timeout: float = 10.0
+        self,
+        bot: str,
+        token: str,
+        api_url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_download_mb: int | None = None,
     ) -> None:
         if not token:
             raise AuthFailed(f"telegram bot '{bot}' has an empty token")
@@ -91,6 +99,8 @@ class Telegram(ChannelBase):
         _quiet_httpx()
         self.bot = bot
         self._timeout = timeout
+        if max_download_mb is not None:  # a local Bot API server hands out up to 2000 MB
+            self.download_limit = max_download_mb * 1024 * 1024
         root = (api_url or DEFAULT_API_URL).rstrip("/")
         times = {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
         self._requests = HTTPXRequest(connection_pool_size=8, media_write_timeout=60, **times)

@@ -244,3 +244,17 @@ async def test_downloads_go_on_while_the_loops_default_pool_is_busy(downloads, a
     finally:
         release.set()
         await busy
+
+
+async def test_the_intake_uses_each_bots_own_cap(telegram_api, token, archive):
+    """max_download_mb (config.toml, for a local Bot API server) is the bot's cap."""
+    olena = telegram_api.customer("Олена")
+    async with Telegram("shop", token, telegram_api.url, max_download_mb=1) as small:
+        intake = Intake(archive, {"shop": small}, IntakeSettings("orders@shop.example"))
+        update = await telegram_api.push_document(token, olena, Stream(2 * MB), file_name="a.pdf")
+        assert (await intake.take("shop", update)).stored == 1
+        intake.downloads.close()
+    with archive.reading() as db:
+        rows = db.execute("SELECT filename, size, sha256 FROM attachments").fetchall()
+    assert [tuple(r) for r in rows] == [("a.pdf", 2 * MB, None)]
+    assert telegram_api.calls("getFile") == []  # the update said 2 MB: not asked for
