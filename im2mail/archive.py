@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import rows, search
-from .blobs import BlobStore
+from .blobs import BlobStore, cannot_store
 from .db import clean, connect, dt, now, translate, ts
 from .deliveries import Deliveries
 from .errors import ArchiveError, NotFound, UsageError
@@ -299,11 +299,7 @@ class Archive:
                 try:
                     sha = self.blobs.put(a.data, sync=sync)
                 except OSError as e:
-                    raise ArchiveError(
-                        f"cannot store attachment '{a.filename}' under {self.blobs.root}: "
-                        f"{e.strerror or e}",
-                        hint="check free disk space and the directory's permissions",
-                    ) from e
+                    raise cannot_store(self.blobs.root, a.filename, e) from e
             size = len(a.data) if a.data is not None and a.sha256 is None else (a.size or 0)
             out.append(Attachment(clean(a.filename), a.mime, size, sha))
         return out

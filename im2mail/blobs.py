@@ -15,6 +15,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from .errors import ArchiveError
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 INCOMING = ".incoming"  # the folder of blobs being written; same filesystem: rename is atomic
 CHUNK = 256 * 1024  # bytes read at a time from a local file
@@ -161,6 +163,14 @@ class BlobWriter:
             os.close(fd)
             self._discard()
             raise
+
+
+def cannot_store(root: Path, name: str, e: OSError) -> ArchiveError:
+    """The error for a file that could not be written to the store (a full disk...)."""
+    return ArchiveError(
+        f"cannot store attachment '{name}' under {root}: {e.strerror or e}",
+        hint="check free disk space and the directory's permissions",
+    )
 
 
 def _make_dir(root: Path, folder: Path) -> None:

@@ -24,8 +24,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from .blobs import cannot_store
 from .channels import ChannelError, FileTooBig, Rejected, RetryLater
-from .errors import ArchiveError
 from .model import IncomingFile, NewAttachment
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class Downloads:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, step)
         except OSError as e:
-            raise _cannot_store(self.blobs, name, e) from e
+            raise cannot_store(self.blobs.root, name, e) from e
 
 
 class _BlobSink:
@@ -103,11 +103,4 @@ class _BlobSink:
         try:
             await asyncio.get_running_loop().run_in_executor(self.pool, self.blob.write, piece)
         except OSError as e:
-            raise _cannot_store(self.blob.store, self.name, e) from e
-
-
-def _cannot_store(blobs: BlobStore, name: str, e: OSError) -> ArchiveError:
-    return ArchiveError(
-        f"cannot store attachment '{name}' under {blobs.root}: {e.strerror or e}",
-        hint="check free disk space and the directory's permissions",
-    )
+            raise cannot_store(self.blob.store.root, self.name, e) from e
