@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.channels import ChannelError, FileTooBig
+from im2mail.channels import ChannelError, FileTooBig, Rejected, RetryLater
 from im2mail.channels.telegram import Telegram
 from im2mail.downloads import Downloads
 from im2mail.inbound import Intake, IntakeSettings
@@ -201,11 +201,29 @@ class Refusing:
         raise self.error
 
 
-async def test_an_expired_link_is_kept_by_name_and_size(downloads, archive):
-    expired = FileTooBig("the link expired", reason="the link to the file expired")
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        FileTooBig("the link expired", reason="the link to the file expired"),
+        Rejected("gone", reason="file not found"),  # Telegram's file server: 404
+    ],
+    ids=["link expired", "file gone"],
+)
+async def test_a_file_the_platform_wont_hand_out_is_kept_by_name_and_size(
+    downloads, archive, refusal
+):
+    """Not retried for ever: the message is archived, the file named "not downloaded"."""
     file = IncomingFile("https://cdn/x", "фото.jpg", "image/jpeg", size=1234)
-    got = await downloads.fetch(Refusing(expired), file, LIMIT)
+    got = await downloads.fetch(Refusing(refusal), file, LIMIT)
     assert (got.filename, got.sha256, got.size) == ("фото.jpg", None, 1234)
+    assert files_under(archive.blobs.root) == []
+
+
+async def test_a_failure_that_may_pass_is_raised_so_the_update_comes_again(downloads, archive):
+    file = IncomingFile("https://cdn/x", "фото.jpg", "image/jpeg", size=1234)
+    with pytest.raises(ChannelError) as raised:
+        await downloads.fetch(Refusing(RetryLater("the media server answered 503")), file, LIMIT)
+    assert "фото.jpg" in raised.value.message
     assert files_under(archive.blobs.root) == []
 
 
