@@ -276,3 +276,29 @@ async def test_the_intake_uses_each_bots_own_cap(telegram_api, token, archive):
         rows = db.execute("SELECT filename, size, sha256 FROM attachments").fetchall()
     assert [tuple(r) for r in rows] == [("a.pdf", 2 * MB, None)]
     assert telegram_api.calls("getFile") == []  # the update said 2 MB: not asked for
+
+
+async def test_a_local_bot_api_server_names_a_file_on_this_machine(
+    telegram_api, token, channel, downloads, archive, tmp_path
+):
+    """A local Bot API server started with --local answers getFile with a path on its
+    own disk: the file is copied from there in pieces, under the same cap."""
+    telegram_api.download_limit = 2000 * MB
+    on_disk = tmp_path / "telegram-bot-api" / "documents" / "file_7.pdf"
+    on_disk.parent.mkdir(parents=True)
+    on_disk.write_bytes(Stream(3 * MB).bytes())
+    file_id = telegram_api.add_file(token, b"", file_path=str(on_disk), size=3 * MB)
+    got = await downloads.fetch(
+        channel, IncomingFile(file_id, "макет.pdf", "application/pdf"), LIMIT
+    )
+    assert (got.size, got.sha256) == (3 * MB, Stream(3 * MB).sha256())
+    small = await downloads.fetch(
+        channel, IncomingFile(file_id, "макет.pdf", "application/pdf"), 2 * MB
+    )
+    assert (small.sha256, small.size) == (None, 3 * MB)  # getFile said 3 MB: not copied
+    unannounced = telegram_api.add_file(token, b"", file_path=str(on_disk), size=0)
+    cut = await downloads.fetch(
+        channel, IncomingFile(unannounced, "макет.pdf", "application/pdf"), 2 * MB
+    )
+    assert cut.sha256 is None and cut.size is not None and cut.size > 2 * MB
+    assert files_under(archive.blobs.root) == [archive.blob_path(got.sha256)]
