@@ -1,10 +1,12 @@
-"""Customers' files through the real relay (`im2mail run`, Telegram polling against the
-double, mail to the SMTP test server): a slow download holds up no other customer's
-email; a 2 GB offer is never fetched and the managers read that it was too big; a file
-server that lies about the size is cut off at Telegram's 20 MB; nothing partial is kept."""
+"""Customers' files through the real relay (`im2mail run`, Telegram polling or Viber
+webhooks against the doubles, mail to the SMTP test server): a slow download holds up no
+other customer's email; a 2 GB offer is never fetched and the managers read that it was
+too big; a file server that lies about the size is cut off at Telegram's 20 MB; nothing
+partial is kept."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -12,6 +14,7 @@ import pytest
 
 from im2mail.home import paths
 from im2mail.testing.streams import Stream
+from im2mail.testing.viber_api import ViberDouble
 from tests.e2e.relay_rig import RelayProcess, write_home
 
 pytestmark = pytest.mark.e2e
@@ -89,3 +92,35 @@ async def test_a_server_that_lies_about_the_size_is_cut_off_and_nothing_is_kept(
     (size,) = re.findall(r"відео\.mp4 \(([\d.]+) MB\) — not downloaded", text)
     assert 20.0 <= float(size) < 21
     assert blob_files() == []  # no temporary file, no half a blob
+
+
+async def test_by_webhook_too_a_slow_download_holds_up_no_other_customer(
+    isolated_home, telegram_api, smtp_server
+):
+    """Viber calls the webhook once per message and waits for its 200, which comes once
+    the message and its file are stored: one customer's slow file keeps neither the
+    server nor the archive from another customer's message."""
+    async with ViberDouble() as viber:
+        token = viber.add_bot("Друкарня", "drukarnia")
+        port = write_home(isolated_home, api_url=telegram_api.url, token=telegram_api.add_bot(),
+                          smtp_port=smtp_server.port, greeting=None,
+                          viber=(viber.url, token))  # fmt: skip
+        process = RelayProcess(isolated_home, port)
+        try:
+            await process.wait_healthy()
+            olena, taras = viber.customer("Олена"), viber.customer("Тарас")
+            url = viber.add_media(Stream(2 * MB, drip=0.08), "макет.pdf", "application/pdf")
+            message = {"type": "file", "media": url, "file_name": "макет.pdf", "size": 2 * MB}
+            sending = asyncio.create_task(viber.push_message(token, olena, message))
+            await viber.wait_until(lambda: viber.media(url).downloads == 1)  # about 2.5 s
+            sent = time.monotonic()
+            delivery = await viber.push_text(token, taras, "Скільки коштує банер?")
+            assert delivery.status == 200
+            (first,) = await smtp_server.wait_for(1, timeout=5)
+            assert time.monotonic() - sent < 2.0
+            assert "Тарас" in first.message["Subject"] and not sending.done()
+            assert (await sending).status == 200  # answered once her file was stored
+            (_, second) = await smtp_server.wait_for(2, timeout=10)
+            assert "макет.pdf (2.0 MB)" in body(second)
+        finally:
+            process.kill()
