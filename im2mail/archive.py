@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import rows, search
-from .blobs import BlobStore
+from .blobs import BlobStore, cannot_store
 from .db import clean, connect, dt, fits_sqlite, now, translate, ts
 from .deliveries import Deliveries
 from .errors import ArchiveError, NotFound, UsageError
@@ -306,17 +306,13 @@ class Archive:
         batch at once), as the Attachments to archive with their message."""
         out = []
         for a in attachments:
-            sha = None
-            if a.data is not None:
+            sha = a.sha256
+            if sha is None and a.data is not None:
                 try:
                     sha = self.blobs.put(a.data, sync=sync)
                 except OSError as e:
-                    raise ArchiveError(
-                        f"cannot store attachment '{a.filename}' under {self.blobs.root}: "
-                        f"{e.strerror or e}",
-                        hint="check free disk space and the directory's permissions",
-                    ) from e
-            size = len(a.data) if a.data is not None else (a.size or 0)
+                    raise cannot_store(self.blobs.root, a.filename, e) from e
+            size = len(a.data) if a.data is not None and a.sha256 is None else (a.size or 0)
             out.append(Attachment(clean(a.filename), a.mime, size, sha))
         return out
 

@@ -114,6 +114,7 @@ class BotConfig:
     api_url: str | None = None
     phone_number_id: str | None = None  # whatsapp: the Cloud API's number to send from
     human_agent_days: int = 7  # messenger: days the HUMAN_AGENT tag may answer (0: never)
+    max_download_mb: int = 20  # telegram: customers' files fetched up to this (getFile's 20 MB)
 
     @property
     def secret_name(self) -> str:
@@ -459,7 +460,8 @@ def _bots(check: _Checker, data: dict[str, Any]) -> tuple[BotConfig, ...]:
 def _channel_keys(check: _Checker, table: dict[str, Any], prefix: str, channel: str) -> dict:
     """The keys only one channel has: WhatsApp's phone_number_id (required), Messenger's
     human_agent_days (0 to 7: the HUMAN_AGENT tag answers up to 7 days after the
-    customer's last message, Meta's limit)."""
+    customer's last message, Meta's limit), Telegram's max_download_mb (1 to 2000: over
+    20 only with a local Bot API server, which hands out files up to 2000 MB)."""
     if channel == "whatsapp":
         digits = lambda v: None if v.isdigit() else "expected the number's id (digits)"  # noqa: E731
         return {"phone_number_id": check.value(table, "phone_number_id", str, prefix,
@@ -468,6 +470,19 @@ def _channel_keys(check: _Checker, table: dict[str, Any], prefix: str, channel: 
         days = lambda v: None if 0 <= v <= 7 else "expected 0 to 7 (Meta allows 7 days)"  # noqa: E731
         return {"human_agent_days": check.value(table, "human_agent_days", int, prefix,
                                                 default=7, check=days)}  # fmt: skip
+    if channel == "telegram":
+        local = bool(table.get("api_url"))  # a local Bot API server (or a test double)
+
+        def megabytes(value: int) -> str | None:
+            if not 1 <= value <= 2000:
+                return "expected 1 to 2000 (MB)"
+            if value > 20 and not local:
+                return ("Telegram's own server hands bots files up to 20 MB; more needs a "
+                        "local Bot API server (its address in api_url)")  # fmt: skip
+            return None
+
+        return {"max_download_mb": check.value(table, "max_download_mb", int, prefix,
+                                               default=20, check=megabytes)}  # fmt: skip
     return {}
 
 

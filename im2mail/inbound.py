@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 
 from . import receipts, threads
 from .archive import Archive
-from .channels import Channel, ChannelError, FileTooBig, MalformedUpdate
+from .channels import Channel, ChannelError, MalformedUpdate
 from .config_extra import HoursConfig
 from .db import now
+from .downloads import Downloads
 from .hours import BusinessHours
 from .mail.compose import new_message_id
-from .model import Customer, Incoming, Message, NewAttachment, OutboxItem
+from .model import Customer, Incoming, IncomingFile, Message, NewAttachment, OutboxItem
 
 log = logging.getLogger("im2mail.inbound")
 
@@ -53,7 +54,7 @@ class IntakeSettings:
     mailbox: str  # mail.address: Message-IDs are made on its domain
     greeting: str | None = None
     hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
-    download_limit: int = 20 * 1024 * 1024  # unless the channel has its own (Telegram's getFile)
+    download_limit: int = 20 * 1024 * 1024  # for a channel that declares no download_limit
 
 
 class Intake:
@@ -73,6 +74,7 @@ class Intake:
         self.mail_queued = mail_queued
         self.hours = BusinessHours(settings.hours)
         self.clock = clock  # when "now" is, for business and quiet hours
+        self.downloads = Downloads(archive.blobs)  # customers' files: streamed, bounded
         self._last_update = -1.0  # time.monotonic() of the latest update taken
 
     def busy(self) -> bool:
@@ -221,17 +223,12 @@ class Intake:
                  f" (source: {item.customer.source})" if item.customer.source else "")  # fmt: skip
         return welcome(greeting) if greet and welcome is not None else None
 
-    async def _fetch(self, channel: Channel, file) -> NewAttachment:
-        try:
-            limit = getattr(channel, "download_limit", self.settings.download_limit)
-            data = await channel.fetch(file, limit)
-        except FileTooBig as e:
-            log.warning("%s: %s not downloaded: %s", channel.bot, file.filename, e.reason)
-            return NewAttachment(file.filename, file.mime, None, e.size or file.size)
-        except ChannelError as e:
-            # The platform may hand the file out later; a retry of the update gets it then.
-            raise ChannelError(f"cannot fetch {file.filename}: {e.message}") from e
-        return NewAttachment(file.filename, file.mime, data)
+    async def _fetch(self, channel: Channel, file: IncomingFile) -> NewAttachment:
+        """The file streamed into the blob store, or known by name and size when it can't
+        be had (downloads.py). A failure that may pass is raised: the platform may hand
+        the file out later, and a retry of the update gets it then."""
+        limit = getattr(channel, "download_limit", self.settings.download_limit)
+        return await self.downloads.fetch(channel, file, limit)
 
     def _archive(self, item: Incoming, files: list[NewAttachment]) -> tuple[Message | None, bool]:
         archive = self.archive

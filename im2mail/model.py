@@ -98,6 +98,7 @@ class NewAttachment:
     mime: str
     data: bytes | None = None  # None: known by name and size only (over a download limit)
     size: int | None = None
+    sha256: str | None = None  # already in the blob store (a streamed download), `size` long
 
 
 @dataclass(frozen=True)

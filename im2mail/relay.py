@@ -3,7 +3,8 @@ mail outbox, and the way back (the IMAP watcher in its thread, handing managers'
 to the chat outbox), with an explicit lifecycle (initialize → start → run → stop).
 
 Signal handlers only ask for a stop. Stopping takes no new work (the watcher stops
-first), lets a message being archived finish, tells Telegram which polled updates are
+first), ends the customers' files being downloaded (their updates, not acknowledged, come
+again), lets a message being archived finish, tells Telegram which polled updates are
 stored, lets the reply step and the email being sent finish, and closes everything; what
 is still queued stays in the archive for next time.
 """
@@ -11,7 +12,6 @@ is still queued stays in the archive for next time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -25,8 +25,6 @@ from .untrusted import printable
 
 log = logging.getLogger("im2mail.relay")
 
-POLL_TIMEOUT = 25.0  # seconds a getUpdates long poll waits
-RETRY_PAUSE = 5.0  # after a failed poll or a failed store
 SENT_FILE_LINK_LIFETIME = timedelta(days=3)  # the platform downloads at once; keep it short
 
 
@@ -232,7 +230,7 @@ class Relay:
                 log.error("bot %s: webhook not registered: %s", bot.name, redact(e.message))
             log.info("bot %s (@%s) receives by webhook at %s", bot.name, info.username, url)
         elif not self._once:
-            self._tasks.append(asyncio.create_task(self._poll(bot.name, channel)))
+            self._tasks.append(asyncio.create_task(self._poller(bot.name, channel).run()))
             log.info("bot %s (@%s) receives by polling", bot.name, info.username)
 
     async def run(self, once: bool = False) -> None:
@@ -240,7 +238,7 @@ class Relay:
         if once:
             for name, channel in self.channels.items():
                 if hasattr(channel, "poll"):
-                    await self._poll_batch(name, channel, timeout=0)
+                    await self._poller(name, channel).once()
             await self._check_mailbox_once()
             await self.chat_outbox.flush()
             if self.alerts.enabled:  # from cron, each pass sends what is due by then
@@ -263,6 +261,7 @@ class Relay:
     async def shutdown(self) -> None:
         self._stopping.set()
         self.web.ready = False
+        self.intake.downloads.abort()  # their updates are not acknowledged: they come again
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -276,41 +275,16 @@ class Relay:
             except Exception as e:  # stopping the others matters more
                 log.warning("bot %s did not stop cleanly: %s", channel.bot, redact(repr(e)))
         await self.outbox.stop()
+        self.intake.downloads.close()
         await asyncio.to_thread(self.archive.close)
         log.info("relay stopped")
 
     # -- receiving ---------------------------------------------------------------------------
 
-    async def _poll(self, name: str, channel) -> None:
-        while not self._stopping.is_set():
-            if not await self._poll_batch(name, channel, timeout=POLL_TIMEOUT):
-                await self._pause(RETRY_PAUSE)
+    def _poller(self, name: str, channel):
+        from .polling import Poller
 
-    async def _poll_batch(self, name: str, channel, timeout: float) -> bool:
-        """One getUpdates; each update archived, then confirmed. False after a failure."""
-        from .channels import ChannelError, RetryLater
-
-        try:
-            updates = await channel.poll(timeout=timeout)
-        except RetryLater as e:
-            log.warning("bot %s: Telegram asks to wait: %s", name, redact(e.message))
-            await self._pause(e.seconds or RETRY_PAUSE)
-            return True
-        except ChannelError as e:
-            log.error("bot %s: polling failed: %s", name, redact(e.message))
-            return False
-        for raw in updates:
-            # Shielded: a stop during a store lets the store finish (one transaction).
-            try:
-                await asyncio.shield(self.intake.take(name, raw))
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.error("bot %s: update %s not stored, will retry: %s",
-                          name, raw.get("update_id", "?"), redact(repr(e)))  # fmt: skip
-                return False
-            channel.confirm(raw)
-        return True
+        return Poller(name, channel, self.intake.take, self._stopping)
 
     async def _take_webhook(self, name: str, body: bytes) -> dict | None:
         import json
@@ -325,10 +299,6 @@ class Relay:
             raise BadUpdate("not a JSON object")
         taken = await asyncio.shield(self.intake.take(name, raw))
         return taken.answer
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     def _served_file(self, token: str):
         from .web import ServedFile

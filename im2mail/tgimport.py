@@ -18,8 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from .archive import Archive
+from .blobs import CHUNK as PIECE
+from .blobs import BlobWriter, cannot_store
 from .model import IN, OUT, Customer, Message, NewAttachment
 from .tgexport import ExportChat, ExportFile, ExportFormatError, ExportMessage, Skipped, read
 
@@ -64,7 +67,7 @@ def import_export(
                 continue
             if m.chat.id not in conversations:
                 conversations[m.chat.id] = _conversation(archive, m.chat)
-            files = [_attachment(folder, f, result) for f in m.files]
+            files = [_attachment(archive, folder, f, result) for f in m.files]
             yield _message(conversations[m.chat.id], m), files, key
 
     result.added = archive.add_many(items(), batch=BATCH)
@@ -99,7 +102,12 @@ def _message(conversation_id: int, m: ExportMessage) -> Message:
     )
 
 
-def _attachment(folder: Path, f: ExportFile, result: ImportResult) -> NewAttachment:
+def _attachment(
+    archive: Archive, folder: Path, f: ExportFile, result: ImportResult
+) -> NewAttachment:
+    """The export's file copied into the blob store piece by piece (a video is not read
+    into memory whole); one that is not in the folder, or unreadable, is noted by name.
+    The blob is not synced here: add_many syncs before the rows naming it commit."""
     if f.path is None:
         result.left_out += 1
         return NewAttachment(f.filename, f.mime, size=f.size)
@@ -111,9 +119,25 @@ def _attachment(folder: Path, f: ExportFile, result: ImportResult) -> NewAttachm
         if size > MAX_FILE:
             result.missing += 1
             return NewAttachment(f.filename, f.mime, size=size)
-        data = where.read_bytes()
+        with where.open("rb") as source, archive.blobs.writer() as blob:
+            sha = _copy(archive, source, blob, f.filename)
     except OSError:
         result.missing += 1
         return NewAttachment(f.filename, f.mime, size=f.size)
     result.files += 1
-    return NewAttachment(f.filename, f.mime, data=data)
+    return NewAttachment(f.filename, f.mime, size=blob.size, sha256=sha)
+
+
+def _copy(archive: Archive, source: BinaryIO, blob: BlobWriter, name: str) -> str:
+    """`source` into `blob`; its sha256. A read that fails is an OSError (the file is
+    noted as missing); the store failing (a full disk) an ArchiveError, which stops the
+    import rather than pass for a missing file."""
+    while piece := source.read(PIECE):
+        try:
+            blob.write(piece)
+        except OSError as e:
+            raise cannot_store(archive.blobs.root, name, e) from e
+    try:
+        return blob.commit(sync=False)
+    except OSError as e:
+        raise cannot_store(archive.blobs.root, name, e) from e

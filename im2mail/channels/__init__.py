@@ -96,8 +96,15 @@ class RetryLater(ChannelError):
         self.maybe_sent = maybe_sent
 
 
+class Sink(Protocol):
+    """Where a downloaded file's bytes go, piece by piece and in order."""
+
+    async def write(self, piece: bytes) -> None: ...
+
+
 class FileTooBig(ChannelError):
-    """The file is over our limit or the platform's; `size` is None when unknown."""
+    """The file is over our limit or the platform's; `size` is None when unknown (for a
+    download cut off at the limit: the bytes that had come, a lower bound)."""
 
     def __init__(
         self,
@@ -176,6 +183,7 @@ class Channel(Protocol):
 
     name: ClassVar[str]  # "telegram", the key in CHANNELS
     text_limit: ClassVar[int]  # longest text one message carries
+    download_limit: ClassVar[int]  # the largest customer's file fetched (the platform's cap)
     bot: str  # the bot's name in config.toml
 
     async def start(self) -> None: ...
@@ -193,8 +201,10 @@ class Channel(Protocol):
         """Whether a webhook request is genuine; checked before the body is parsed."""
         ...
 
-    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
-        """The file's bytes; FileTooBig when over `limit` or refused by the platform."""
+    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
+        """The file's bytes into `sink`, in order, never whole in memory (channels/media.py).
+        FileTooBig when over `limit` (announced, or once more bytes than that came; the
+        owner of `sink` drops what it got) or when the platform no longer has the file."""
         ...
 
     def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:

@@ -40,7 +40,8 @@ import aiohttp
 
 from ..errors import redact, register_secret
 from ..signing import same_secret
-from . import AuthFailed, Blocked, ChannelError, FileTooBig, Rejected, RetryLater
+from . import AuthFailed, Blocked, ChannelError, Rejected, RetryLater, Sink
+from .media import MediaClient
 
 DEFAULT_API_URL = "https://graph.facebook.com/v21.0"  # api_url: base with the version
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -151,23 +152,23 @@ class GraphClient:
         self.who, self.platform = who, platform
         self.api_url = api_url.rstrip("/")
         self._token, self._timeout = token, timeout
-        self._sessions: dict[bool, aiohttp.ClientSession] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self.media = MediaClient(who, timeout)  # downloads: a session and timeouts of their own
 
-    def _open(self, bearer: bool = True) -> aiohttp.ClientSession:
-        """The session with the token (Graph calls), or one without (open CDN links)."""
-        session = self._sessions.get(bearer)
-        if session is None or session.closed:
-            headers = {"Authorization": f"Bearer {self._token}"} if bearer else {}
-            session = aiohttp.ClientSession(
-                headers=headers, timeout=aiohttp.ClientTimeout(total=self._timeout)
+    def _open(self) -> aiohttp.ClientSession:
+        """The session for Graph calls, with the token."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
             )
-            self._sessions[bearer] = session
-        return session
+        return self._session
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.media.close()
 
     async def get(self, path: str, action: str, **params: str) -> dict[str, Any]:
         return await self._call("GET", path, action, params=params)
@@ -195,33 +196,12 @@ class GraphClient:
         form.add_field(file_field, data, filename=name, content_type=mime)
         return await self._call("POST", path, action, data=form)
 
-    async def download(self, url: str, limit: int, name: str, *, bearer: bool) -> bytes:
-        """A media file, at most `limit` bytes (FileTooBig past it). WhatsApp's media URLs
-        want the token (bearer=True); Messenger's CDN URLs are open and must not get it."""
-        session = self._open(bearer)
-        try:
-            async with session.get(url, allow_redirects=True) as response:
-                if response.status in (403, 404, 410):
-                    raise FileTooBig(
-                        f"{self.who}: the link to {name} expired (HTTP {response.status})",
-                        reason="the link to the file expired before it was fetched",
-                    )
-                if response.status >= 500 or response.status == 429:
-                    raise RetryLater(f"{self.who}: {name}: the media server answered "
-                                     f"{response.status}")  # fmt: skip
-                if response.status >= 400:
-                    raise Rejected(f"{self.who}: {name}: the media server answered "
-                                   f"{response.status}")  # fmt: skip
-                if response.content_length is not None and response.content_length > limit:
-                    raise _too_big(self.who, name, response.content_length, limit)
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise _too_big(self.who, name, None, limit)
-                return bytes(data)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise RetryLater(f"{self.who}: could not download {name}: {_describe(e)}") from None
+    async def download(self, url: str, name: str, limit: int, sink: Sink, *, bearer: bool) -> None:
+        """A media file into `sink`, at most `limit` bytes (media.py: FileTooBig past it,
+        or when the link expired). WhatsApp's media URLs want the token (bearer=True);
+        Messenger's CDN URLs are open and must not get it."""
+        headers = {"Authorization": f"Bearer {self._token}"} if bearer else None
+        await self.media.download(url, name, limit, sink, headers=headers)
 
     async def _call(self, method: str, path: str, action: str, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.api_url}/{path.lstrip('/')}"
@@ -251,12 +231,6 @@ class GraphClient:
                                  "answer")  # fmt: skip
             raise error(self.who, self.platform, status, answer, action)
         return answer
-
-
-def _too_big(who: str, name: str, size: int | None, limit: int) -> FileTooBig:
-    over = f"{size} bytes" if size is not None else "more than that"
-    return FileTooBig(f"{who}: {name} is too big ({over}, limit {limit})", size=size,
-                      limit=limit, reason="file is too big")  # fmt: skip
 
 
 def _describe(e: BaseException) -> str:

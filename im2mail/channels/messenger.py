@@ -40,6 +40,7 @@ from . import (
     OutgoingFile,
     Rejected,
     RetryLater,
+    Sink,
     Step,
     WebhookInfo,
     send_steps,
@@ -52,6 +53,7 @@ from .graph import (
     credentials,
     verify_signature,
 )
+from .media import too_big
 from .messenger_parse import (  # also public from here
     ATTACHMENT_SORTS,
     FILE_LIMIT,
@@ -155,17 +157,12 @@ class Messenger(ChannelBase):
 
     # -- files -------------------------------------------------------------------------------
 
-    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
+    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
         """Download a customer's file from its CDN URL (open, no token; it expires soon:
         an expired one is FileTooBig saying so)."""
         if file.size is not None and file.size > limit:
-            raise FileTooBig(
-                f"{self._who}: {file.filename} is too big ({file.size} bytes, limit {limit})",
-                size=file.size,
-                limit=limit,
-                reason="file is too big",
-            )
-        return await self._graph.download(file.ref, limit, file.filename, bearer=False)
+            raise too_big(self._who, file.filename, file.size, limit)
+        await self._graph.download(file.ref, file.filename, limit, sink, bearer=False)
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ ChannelError family with redacted messages, and the token is registered for reda
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
@@ -43,12 +44,14 @@ from . import (
     OutgoingFile,
     Rejected,
     RetryLater,
+    Sink,
     Step,
     WebhookInfo,
     send_steps,
     split_text,
     utf16_len,
 )
+from .media import MediaClient, copy_local, too_big
 from .telegram_parse import ALLOWED_UPDATES, _is_int, parse_update  # also public from here
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_SIZE = 10  # sendMediaGroup takes 2-10 items
 PHOTO_LIMIT = 10 * 1024 * 1024  # larger pictures go as documents
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile hands out files up to 20 MB (official server)
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -71,14 +75,23 @@ class Telegram(ChannelBase):
     """One Telegram bot. `api_url` is the Bot API server root (a local server, a test double).
 
     `timeout` bounds each API call (connect, read, write) except long polls, which wait
-    their own timeout on top of it.
+    their own timeout on top of it. `max_download_mb` caps customers' files (default
+    20: what getFile hands out on Telegram's own server).
     """
 
     name: ClassVar[str] = "telegram"
     text_limit: ClassVar[int] = TEXT_LIMIT
+    download_limit: ClassVar[int] = DOWNLOAD_LIMIT  # this bot's: max_download_mb
+    config_options: ClassVar[tuple[str, ...]] = ("max_download_mb",)
 
     def __init__(
-        self, bot: str, token: str, api_url: str | None = None, *, timeout: float = 10.0
+        self,
+        bot: str,
+        token: str,
+        api_url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_download_mb: int | None = None,
     ) -> None:
         if not token:
             raise AuthFailed(f"telegram bot '{bot}' has an empty token")
@@ -86,6 +99,8 @@ class Telegram(ChannelBase):
         _quiet_httpx()
         self.bot = bot
         self._timeout = timeout
+        if max_download_mb is not None:  # a local Bot API server hands out up to 2000 MB
+            self.download_limit = max_download_mb * 1024 * 1024
         root = (api_url or DEFAULT_API_URL).rstrip("/")
         times = {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
         self._requests = HTTPXRequest(connection_pool_size=8, media_write_timeout=60, **times)
@@ -97,10 +112,11 @@ class Telegram(ChannelBase):
             request=self._requests,
             get_updates_request=self._polls,
         )
+        self._media = MediaClient(f"telegram bot '{bot}'", timeout)
         self._offset: int | None = None  # the first update not yet stored
         self._told: int | None = None  # the offset Telegram last heard
-        self._batch: list[int] = []  # update ids of the last poll, not yet confirmed
-        self._confirmed: set[int] = set()
+        self._pending: list[int] = []  # update ids handed out, the offset not past them, sorted
+        self._confirmed: set[int] = set()  # ... of those, the ones stored
 
     async def start(self) -> None:
         """Open connections and check the token (getMe): AuthFailed, RetryLater."""
@@ -118,6 +134,7 @@ class Telegram(ChannelBase):
                 await self._api.shutdown()
             await self._requests.shutdown()
             await self._polls.shutdown()
+            await self._media.close()
 
     async def get_me(self) -> BotInfo:
         user = await self._call(self._api.get_me())
@@ -134,25 +151,40 @@ class Telegram(ChannelBase):
     # -- receiving ---------------------------------------------------------------------------
 
     async def poll(self, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Raw updates from the first unconfirmed one, waiting up to `timeout` seconds."""
+        """Raw updates from the first unconfirmed one, waiting up to `timeout` seconds;
+        those confirmed already (stored after one still being taken, or while the poll
+        was on its way) are left out."""
         result = await self._get_updates(timeout=timeout)
         if not isinstance(result, list):
             raise MalformedUpdate(f"telegram bot '{self.bot}': getUpdates gave no list")
         updates = [u for u in result if isinstance(u, dict) and _is_int(u.get("update_id"))]
         if len(updates) < len(result):
             log.warning("telegram bot %r: skipped updates without update_id", self.bot)
-        self._batch = [u["update_id"] for u in updates]
-        self._confirmed.clear()
-        return updates
+        handed = sorted(u["update_id"] for u in updates)
+        if handed:  # Telegram hands out from the first it still has: older ones are gone
+            self._pending = [i for i in self._pending if i >= handed[0]]
+            self._confirmed &= set(self._pending)
+        for update_id in handed:
+            if update_id not in self._pending and update_id >= (self._offset or 0):
+                bisect.insort(self._pending, update_id)
+        self._advance()
+        # Stored meanwhile (while this poll was on its way): not handed out twice.
+        stored = self._offset or 0
+        return [u for u in updates
+                if u["update_id"] >= stored and u["update_id"] not in self._confirmed]  # fmt: skip
 
     def confirm(self, raw: dict[str, Any]) -> None:
-        """Mark one polled update as stored. The offset moves past the longest confirmed
-        run at the start of the batch, so a gap is never acknowledged."""
+        """Mark one polled update as stored, in any order. The offset moves past the
+        longest confirmed run at the start of those handed out, so a gap (an update still
+        being taken, or one that failed) is never acknowledged."""
         update_id = raw.get("update_id")
-        if update_id in self._batch:
+        if update_id in self._pending:
             self._confirmed.add(update_id)
-        while self._batch and self._batch[0] in self._confirmed:
-            done = self._batch.pop(0)
+        self._advance()
+
+    def _advance(self) -> None:
+        while self._pending and self._pending[0] in self._confirmed:
+            done = self._pending.pop(0)
             self._confirmed.discard(done)
             self._offset = done + 1
 
@@ -171,33 +203,24 @@ class Telegram(ChannelBase):
 
     # -- files -------------------------------------------------------------------------------
 
-    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
+    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
+        """getFile, then the file from its URL (media.py; on the download client, not the
+        API's), or from disk when a local Bot API server (--local) names a path. A size
+        announced over `limit` (in the update, or by getFile) is not fetched at all."""
+        who, name = f"telegram bot '{self.bot}'", file.filename
         if file.size is not None and file.size > limit:
-            raise self._too_big(file, file.size, limit)
+            raise too_big(who, name, file.size, limit)
         info = await self._call(self._api.get_file(file.ref))
         if info.file_size is not None and info.file_size > limit:
-            raise self._too_big(file, info.file_size, limit)
-        try:
-            data = bytes(await info.download_as_bytearray())
-        except tg_error.InvalidToken:  # PTB's name for any 401/404: here, a vanished file
-            raise Rejected(
-                f"telegram bot '{self.bot}': {file.filename} is no longer available",
-                reason="file not found",
-            ) from None
-        except tg_error.TelegramError as e:
-            raise self._translate(e) from None
-        if len(data) > limit:
-            raise self._too_big(file, len(data), limit)
-        return data
-
-    def _too_big(self, file: IncomingFile, size: int | None, limit: int | None) -> FileTooBig:
-        over = f" ({size} bytes, limit {limit})" if size is not None else ""
-        return FileTooBig(
-            f"telegram bot '{self.bot}': {file.filename} is too big{over}",
-            size=size,
-            limit=limit,
-            reason="file is too big",
-        )
+            raise too_big(who, name, info.file_size, limit)
+        if not info.file_path:
+            raise Rejected(f"{who}: Telegram gave no path to {name}", reason="file not found")
+        if not info.file_path.startswith(("https://", "http://")):
+            await copy_local(info.file_path, who, name, limit, sink)
+            return
+        # PTB made file_path the whole URL, token included: media.py never quotes it.
+        await self._media.download(info.file_path, name, limit, sink, gone=(401, 404),
+                                   gone_error=_vanished)  # fmt: skip
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -321,6 +344,13 @@ class Telegram(ChannelBase):
         if isinstance(e, tg_error.NetworkError):  # timeouts, 5xx, connection failures
             return RetryLater(f"{where}: {reason}", reason=reason, maybe_sent=_maybe_sent(e))
         return Rejected(f"{where}: {reason}", reason=reason)
+
+
+def _vanished(who: str, name: str, status: int) -> Rejected:
+    """The file server's 401/404 for a file getFile knew: it is gone (a file_id that is
+    too old); nothing later will fetch it."""
+    return Rejected(f"{who}: {name} is no longer available (HTTP {status})",
+                    reason="file not found")  # fmt: skip
 
 
 def _is_photo(file: OutgoingFile) -> bool:

@@ -46,14 +46,15 @@ from . import (
     BotInfo,
     ChannelBase,
     ChannelError,
-    FileTooBig,
     OutgoingFile,
     Rejected,
     RetryLater,
+    Sink,
     Step,
     WebhookInfo,
     send_steps,
 )
+from .media import MediaClient, too_big
 from .viber_parse import (  # also public from here
     DESCRIPTION_LIMIT,
     FILE_LIMIT,
@@ -82,7 +83,6 @@ VIBERBOT_LOGGER = "viber.bot.api"  # logs whole payloads, auth_token included, a
 BLOCKED = frozenset({5, 6})  # the customer is not on Viber any more, or unsubscribed
 ACCOUNT = frozenset({2, 7, 8, 9, 15})  # the token, or the bot's account itself
 AGAIN = frozenset({10, 12})
-LINK_GONE = frozenset({403, 404, 410})  # Viber's media links answer so once they expire
 
 T = TypeVar("T")
 
@@ -97,8 +97,8 @@ class Viber(ChannelBase):
     name: ClassVar[str] = "viber"
     text_limit: ClassVar[int] = TEXT_LIMIT
     sends_files_by_link: ClassVar[bool] = True  # the relay then passes `links`
-    # Customers' files are kept up to the size the bot could send back; larger ones are
-    # archived by name and size (Viber's own limit for customers is far higher).
+    # Customers' files are kept up to the size the bot could send back (50 MB); larger
+    # ones are archived by name and size (Viber lets customers send up to 200 MB).
     download_limit: ClassVar[int] = FILE_LIMIT
 
     def __init__(
@@ -120,7 +120,7 @@ class Viber(ChannelBase):
         self._links = links
         self._who = f"viber bot '{bot}'"
         self._requests = _Requests(bot, token, (api_url or DEFAULT_API_URL), timeout)
-        self._downloads = requests.Session()
+        self._media = MediaClient(self._who, timeout)
         self._sender_name = sender_name(bot)  # the account's name once started
         self._avatar: str | None = None
         self._me: BotInfo | None = None
@@ -133,7 +133,7 @@ class Viber(ChannelBase):
 
     async def stop(self) -> None:
         self._requests.session.close()
-        self._downloads.close()
+        await self._media.close()
 
     async def get_me(self) -> BotInfo:
         """The account as start() found it (asked again when not started)."""
@@ -188,48 +188,14 @@ class Viber(ChannelBase):
 
     # -- files -------------------------------------------------------------------------------
 
-    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
-        """Download a customer's file from its media URL. Viber's links expire (about an
-        hour): an expired one is FileTooBig with the reason "the link ... expired", since
-        Viber won't hand the file out any more, so the message is kept without it."""
+    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
+        """Download a customer's file from its media URL (media.py). Viber's links expire
+        (about an hour): an expired one is FileTooBig with the reason "the link ...
+        expired", since Viber won't hand the file out any more, so the message is kept
+        without it."""
         if file.size is not None and file.size > limit:
-            raise self._too_big(file, file.size, limit)
-        return await asyncio.to_thread(self._download, file, limit)
-
-    def _download(self, file: IncomingFile, limit: int) -> bytes:
-        name = file.filename
-        try:
-            with self._downloads.get(file.ref, stream=True, timeout=self._timeout) as response:
-                status = response.status_code
-                if status in LINK_GONE:
-                    raise FileTooBig(
-                        f"{self._who}: the link to {name} expired (HTTP {status})",
-                        reason="the link to the file expired before it was fetched",
-                    )
-                if status >= 500 or status == 429:
-                    raise RetryLater(f"{self._who}: {name}: the media server answered {status}")
-                if status >= 400:
-                    raise Rejected(f"{self._who}: {name}: the media server answered {status}")
-                announced = _int(response.headers.get("Content-Length"))
-                if announced is not None and announced > limit:
-                    raise self._too_big(file, announced, limit)
-                data = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise self._too_big(file, None, limit)
-                return bytes(data)
-        except requests.RequestException as e:
-            raise RetryLater(f"{self._who}: could not download {name}: {_describe(e)}") from None
-
-    def _too_big(self, file: IncomingFile, size: int | None, limit: int) -> FileTooBig:
-        over = f"{size} bytes" if size is not None else "more than that"
-        return FileTooBig(
-            f"{self._who}: {file.filename} is too big ({over}, limit {limit})",
-            size=size,
-            limit=limit,
-            reason="file is too big",
-        )
+            raise too_big(self._who, file.filename, file.size, limit)
+        await self._media.download(file.ref, file.filename, limit, sink)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -432,13 +398,6 @@ def _json(payload: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _is_int(value: Any) -> bool:

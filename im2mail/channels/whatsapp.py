@@ -31,12 +31,14 @@ from . import (
     OutgoingFile,
     Rejected,
     RetryLater,
+    Sink,
     Step,
     WebhookInfo,
     graph,
     send_steps,
 )
 from .graph import GraphClient, WindowClosed
+from .media import too_big
 from .whatsapp_parse import (  # also public from here
     AUDIO_LIMIT,
     CAPTION_LIMIT,
@@ -133,12 +135,12 @@ class WhatsApp(ChannelBase):
 
     # -- files -------------------------------------------------------------------------------
 
-    async def fetch(self, file: IncomingFile, limit: int) -> bytes:
+    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
         """A customer's file: GET /<media id> gives a URL valid for about 5 minutes, which
         is downloaded at once, with the token. A media id WhatsApp no longer knows (they
         last 7 days) is FileTooBig, so the message is kept without the file."""
         if file.size is not None and file.size > limit:
-            raise _too_big(self._who, file.filename, file.size, limit)
+            raise too_big(self._who, file.filename, file.size, limit)
         try:
             info = await self._client.get(
                 file.ref, f"the link to {file.filename}", phone_number_id=self.phone_number_id
@@ -153,8 +155,8 @@ class WhatsApp(ChannelBase):
             raise RetryLater(f"{self._who}: WhatsApp gave no link to {file.filename}")
         size = _size(info.get("file_size"))
         if size is not None and size > limit:
-            raise _too_big(self._who, file.filename, size, limit)
-        return await self._client.download(url, limit, file.filename, bearer=True)
+            raise too_big(self._who, file.filename, size, limit)
+        await self._client.download(url, file.filename, limit, sink, bearer=True)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -254,8 +256,3 @@ def _size(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
-
-
-def _too_big(who: str, name: str, size: int, limit: int) -> FileTooBig:
-    return FileTooBig(f"{who}: {name} is too big ({size} bytes, limit {limit})", size=size,
-                      limit=limit, reason="file is too big")  # fmt: skip

@@ -78,6 +78,7 @@ from .messenger_records import (
     unavailable,
 )
 from .meta import WebhookNotVerified
+from .streams import Stream
 
 __all__ = ["API_VERSION", "FILE_LIMIT", "JPEG", "MP4", "PNG", "TEXT_LIMIT", "Call", "Delivery",
            "GraphError", "Media", "MessengerDouble", "MessengerPage", "MessengerUser", "Sent",
@@ -375,6 +376,8 @@ class MessengerDouble(LoopbackServer, WebhookPushers):
         if time.time() > media.expires_at:
             return web.Response(status=403, text="URL signature expired")
         media.downloads += 1
+        if isinstance(media.data, Stream):
+            return await media.data.serve(request, media.mime)
         return web.Response(body=media.data, content_type=media.mime)
 
 

@@ -40,6 +40,8 @@ from .meta import post_signed, verify_callback
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
+    from .streams import Stream
+
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
@@ -117,7 +119,7 @@ class WebhookPushers:
         return await self.push_message(token, user, message)
 
     async def push_attachments(
-        self, token: str, user: MessengerUser, files: list[tuple[str, bytes, str, str]]
+        self, token: str, user: MessengerUser, files: list[tuple[str, bytes | Stream, str, str]]
     ) -> Delivery:
         """One message with several files: (type, data, filename, mime) each, served at
         expiring CDN URLs (several photos sent at once come so)."""
@@ -230,7 +232,9 @@ class WebhookPushers:
 
     # customers' media
 
-    def add_media(self, data: bytes, filename: str, mime: str, *, ttl: float = 60.0) -> str:
+    def add_media(
+        self, data: bytes | Stream, filename: str, mime: str, *, ttl: float = 60.0
+    ) -> str:
         """Serve `data` at a CDN-like URL (oh= signature, oe= hex expiry) that answers 403
         after `ttl` seconds or with a bad signature; returns the URL."""
         media_id = secrets.token_hex(12)

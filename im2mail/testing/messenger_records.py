@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..channels import graph
+from .streams import Stream
 
 API_VERSION = "v21.0"
 TEXT_LIMIT = 2000  # characters of message.text
@@ -187,7 +188,7 @@ class Media:
     """A customer's file, served at a signed CDN URL that expires."""
 
     id: str
-    data: bytes
+    data: bytes | Stream
     filename: str
     mime: str
     expires_at: float

@@ -37,6 +37,7 @@ import aiohttp
 from aiohttp import web
 
 from .loopback import LoopbackServer
+from .streams import Stream
 from .telegram_methods import CAPTION_LIMIT, TEXT_LIMIT, WEBHOOK_CONFLICT, BotApiMethods
 from .telegram_records import (
     DESCRIPTIONS,
@@ -166,13 +167,14 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
     def add_file(
         self,
         token: str,
-        data: bytes,
+        data: bytes | Stream,
         file_path: str | None = None,
         size: int | None = None,
         kind: str = "document",
     ) -> str:
         """Store a file the bot can getFile and download; returns its file_id. `size` is
-        what Telegram announces (default len(data)): set it to fake a huge file."""
+        what Telegram announces (default len(data)): set it to fake a huge file, or make
+        `data` a Stream (served piece by piece, never held)."""
         return self._bot(token).store(data, file_path, size, kind).file_id
 
     def file(self, token: str, file_id: str) -> StoredFile:
@@ -352,6 +354,9 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
         stored = next((f for f in bot.files.values() if f.file_path == path), None)
         if stored is None:
             return _error(ApiError(404))
+        stored.downloads += 1
+        if isinstance(stored.data, Stream):
+            return await stored.data.serve(request, "application/octet-stream")
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     def _fault(self, method: str, token: str) -> _Fault | None:

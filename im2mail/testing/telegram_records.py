@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .streams import Stream
+
 # With no allowed_updates set, Telegram sends every type but these.
 NOT_BY_DEFAULT = ("chat_member", "message_reaction", "message_reaction_count")
 
@@ -117,8 +119,9 @@ class StoredFile:
     file_id: str
     file_unique_id: str
     file_path: str
-    data: bytes
+    data: bytes | Stream
     size: int
+    downloads: int = 0  # GETs of /file/bot<token>/<file_path>
 
     def json(self) -> dict[str, Any]:
         return {
@@ -165,7 +168,9 @@ class _Bot:
     delivering: asyncio.Lock = field(default_factory=asyncio.Lock)
     message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
 
-    def store(self, data: bytes, file_path: str | None, size: int | None, kind: str) -> StoredFile:
+    def store(
+        self, data: bytes | Stream, file_path: str | None, size: int | None, kind: str
+    ) -> StoredFile:
         """Keep a file as the real server would name it; `size` is what Telegram announces."""
         prefix, folder, ext = _FILES.get(kind, _FILES["document"])
         file_id = prefix + secrets.token_urlsafe(48)

@@ -16,6 +16,7 @@ from .telegram_records import User
 if TYPE_CHECKING:
     import itertools
 
+    from .streams import Stream
     from .telegram_records import _Bot
 
 _MEDIA_FIELDS: dict[str, dict[str, Any]] = {
@@ -103,7 +104,7 @@ class CustomerUpdates:
         ]
 
     async def push_document(
-        self, token: str, user: User, data: bytes = b"%PDF-1.4 invoice", **fields: Any
+        self, token: str, user: User, data: bytes | Stream = b"%PDF-1.4 invoice", **fields: Any
     ) -> dict[str, Any]:
         """A document (default: invoice.pdf, application/pdf); fields as for push_file."""
         fields = {"file_name": "invoice.pdf", "mime_type": "application/pdf", **fields}
@@ -114,7 +115,7 @@ class CustomerUpdates:
         token: str,
         user: User,
         kind: str,
-        data: bytes | None = None,
+        data: bytes | Stream | None = None,
         caption: str = "",
         size: int | None = None,
         **fields: Any,

@@ -46,6 +46,7 @@ import aiohttp
 from aiohttp import web
 
 from .loopback import LoopbackServer
+from .streams import Stream
 from .viber_events import CallbackPushers, is_loopback, now_ms
 from .viber_records import (
     CHAT_HOSTNAME,
@@ -340,6 +341,8 @@ class ViberDouble(LoopbackServer, CallbackPushers):
             return web.Response(status=403, text="AccessDenied: Request has expired")
         if request.method == "GET":
             media.downloads += 1
+        if isinstance(media.data, Stream):
+            return await media.data.serve(request, media.mime)
         return web.Response(body=media.data, content_type=media.mime)
 
     # -- methods -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import itertools
     from collections.abc import Coroutine
 
+    from .streams import Stream
     from .viber_records import Sent
 
 _THUMB = JPEG + b"thumbnail 90x90"
@@ -147,13 +148,21 @@ class CallbackPushers:
         return await self.push_message(token, user, message)
 
     async def push_file(
-        self, token: str, user: ViberUser, data: bytes, filename: str, mime: str
+        self,
+        token: str,
+        user: ViberUser,
+        data: bytes | Stream,
+        filename: str,
+        mime: str,
+        *,
+        size: int | None = None,
     ) -> Delivery:
+        """A file; `size` is what the callback says (default: the true size)."""
         message = {
             "type": "file",
             "media": self._media_url(data, filename, mime),
             "file_name": filename,
-            "size": len(data),
+            "size": len(data) if size is None else size,
         }
         return await self.push_message(token, user, message)
 
@@ -258,7 +267,9 @@ class CallbackPushers:
 
     # customers' media
 
-    def add_media(self, data: bytes, filename: str, mime: str, *, ttl: float = 60.0) -> str:
+    def add_media(
+        self, data: bytes | Stream, filename: str, mime: str, *, ttl: float = 60.0
+    ) -> str:
         """Serve `data` at a signed URL that answers 403 after `ttl` seconds (or with a bad
         signature), as Viber's CDN links for customers' media do; returns the URL."""
         media_id = secrets.token_hex(16)
@@ -288,7 +299,7 @@ class CallbackPushers:
             return user.profile()
         return user.profile(name=bot.send_name, photo=bot.send_photo)
 
-    def _media_url(self, data: bytes, filename: str, mime: str) -> str:
+    def _media_url(self, data: bytes | Stream, filename: str, mime: str) -> str:
         return self.add_media(data, filename, mime, ttl=self.media_ttl)
 
     async def _push_user_event(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from .streams import Stream
+
 # The status codes of https://developers.viber.com/docs/api/rest-bot-api/#error-codes; the
 # name is what `status_message` says. Other numbers mean a general error.
 STATUS = {
@@ -185,7 +187,7 @@ class Media:
     """A file a customer sent, served at a signed, expiring URL as Viber's CDN does."""
 
     id: str
-    data: bytes
+    data: bytes | Stream
     filename: str
     mime: str
     expires_at: float  # time.time() after which the URL answers 403

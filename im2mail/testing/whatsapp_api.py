@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
 import json
 import secrets
@@ -47,6 +46,7 @@ from typing import Any
 from aiohttp import web
 
 from .loopback import LoopbackServer
+from .streams import Stream, sha256_digest
 from .whatsapp_events import WebhookPushers, WebhookRefused
 from .whatsapp_records import (
     API_VERSION,
@@ -300,9 +300,10 @@ class WhatsAppDouble(LoopbackServer, WebhookPushers):
         media.url_expires = time.time() + self.media_url_ttl
         url = (f"{self.base_url}/whatsapp_business/attachments/?mid={media.id}"
                f"&ext={int(media.url_expires)}&hash={media.url_key}")  # fmt: skip
-        sha = base64.b64encode(hashlib.sha256(media.data).digest()).decode()
+        sha = base64.b64encode(sha256_digest(media.data)).decode()
+        size = len(media.data) if media.size is None else media.size
         return {"url": url, "mime_type": media.mime, "sha256": sha,
-                "file_size": len(media.data), "id": media.id,
+                "file_size": size, "id": media.id,
                 "messaging_product": "whatsapp"}  # fmt: skip
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -322,6 +323,8 @@ class WhatsAppDouble(LoopbackServer, WebhookPushers):
         if time.time() > media.url_expires:
             return web.Response(status=404, text="URL signature expired")
         media.downloads += 1
+        if isinstance(media.data, Stream):
+            return await media.data.serve(request, media.mime)
         return web.Response(body=media.data, content_type=media.mime)
 
     # -- methods -----------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import secrets
 import time
@@ -25,6 +24,7 @@ import aiohttp
 
 from ..channels.graph import sign
 from .meta import WebhookNotVerified, post_signed, verify_callback
+from .streams import Stream, sha256_digest
 from .whatsapp_records import JPEG, MP4, OGG, Delivery, Media, Number, WaUser, wamid
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class WebhookPushers:
         return await self._push_media(number, user, "audio", data, mime, voice=voice)
 
     async def push_document(
-        self, number: Number, user: WaUser, data: bytes, filename: str,
+        self, number: Number, user: WaUser, data: bytes | Stream, filename: str,
         mime: str = "application/pdf", caption: str = "",
     ) -> Delivery:  # fmt: skip
         return await self._push_media(number, user, "document", data, mime, caption=caption,
@@ -188,11 +188,14 @@ class WebhookPushers:
 
     # customers' media
 
-    def add_media(self, number: Number, data: bytes, mime: str) -> str:
+    def add_media(
+        self, number: Number, data: bytes | Stream, mime: str, *, size: int | None = None
+    ) -> str:
         """A customer's file on WhatsApp's servers; returns its media id (what a webhook
-        carries). GET /<id> hands out a download URL that expires."""
+        carries). GET /<id> hands out a download URL that expires, and the file's size
+        (`size`, default the true one)."""
         media_id = str(secrets.randbelow(9 * 10**15) + 10**15)
-        self._media[media_id] = Media(media_id, number.phone_number_id, data, mime)
+        self._media[media_id] = Media(media_id, number.phone_number_id, data, mime, size)
         return media_id
 
     def media(self, media_id: str) -> Media:
@@ -206,10 +209,10 @@ class WebhookPushers:
                              "phone_number_id": number.phone_number_id}}  # fmt: skip
 
     async def _push_media(
-        self, number: Number, user: WaUser, kind: str, data: bytes, mime: str, **extra: Any
+        self, number: Number, user: WaUser, kind: str, data: bytes | Stream, mime: str, **extra: Any
     ) -> Delivery:
         media_id = self.add_media(number, data, mime.split(";")[0])
-        sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        sha = base64.b64encode(sha256_digest(data)).decode()
         media: dict[str, Any] = {"mime_type": mime, "sha256": sha, "id": media_id}
         media |= {k: v for k, v in extra.items() if v not in ("", None)}
         return await self.push_message(number, user, {"type": kind, kind: media})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..channels.graph import encode
+from .streams import Stream
 
 API_VERSION = "v21.0"
 TEXT_LIMIT = 4096
@@ -212,8 +213,9 @@ class Media:
 
     id: str
     phone_number_id: str
-    data: bytes
+    data: bytes | Stream
     mime: str
+    size: int | None = None  # what GET /<media id> says (default: the true size)
     url_expires: float = 0.0  # time.time() after which the last URL answers 404
     url_key: str = ""
     downloads: int = 0

@@ -25,6 +25,8 @@ from im2mail.channels.graph import WindowClosed
 from im2mail.channels.messenger import Messenger
 from im2mail.model import IncomingFile
 from im2mail.testing.messenger_api import JPEG, MP4, MessengerDouble, MessengerPage
+from im2mail.testing.streams import Stream
+from tests.support.sinks import Collected, fetched
 
 pytestmark = pytest.mark.e2e
 
@@ -346,22 +348,38 @@ async def test_fetch_downloads_a_pushed_image_without_the_token(messenger_api, p
     (incoming,) = receiver.got
     (file,) = incoming.files
     assert (incoming.kind, file.filename, file.mime) == ("photo", "фото.jpg", "image/jpeg")
-    assert await receiver.channel.fetch(file, 10_000) == picture
+    assert await fetched(receiver.channel, file, 10_000) == picture
     assert messenger_api.media(file.ref).downloads == 1
 
 
 async def test_fetch_refuses_a_file_over_the_limit(messenger_api, channel):
     url = messenger_api.add_media(b"\x00" * 5000, "каталог.pdf", "application/pdf")
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile(url, "каталог.pdf", "application/pdf"), 4000)
+        await fetched(channel, IncomingFile(url, "каталог.pdf", "application/pdf"), 4000)
     assert (caught.value.size, caught.value.limit) == (5000, 4000)
+
+
+async def test_a_cdn_that_streams_past_the_limit_is_cut_off(messenger_api, channel):
+    big = Stream(3 * 1024 * 1024, content_length=False)
+    url = messenger_api.add_media(big, "a.mp4", "video/mp4")
+    sink = Collected()
+    with pytest.raises(FileTooBig) as caught:
+        await channel.fetch(IncomingFile(url, "a.mp4", "video/mp4"), 100_000, sink)
+    assert caught.value.size is not None and caught.value.size > 100_000
+    assert sum(map(len, sink.pieces)) <= 100_000
+
+
+async def test_a_download_broken_midway_is_retry_later(messenger_api, channel):
+    url = messenger_api.add_media(Stream(1024 * 1024, hang_up_after=200_000), "a.mp4", "video/mp4")
+    with pytest.raises(RetryLater):
+        await fetched(channel, IncomingFile(url, "a.mp4", "video/mp4"), 10 * 1024 * 1024)
 
 
 async def test_an_expired_cdn_link_is_file_too_big_saying_so(messenger_api, channel):
     url = messenger_api.add_media(JPEG, "фото.jpg", "image/jpeg", ttl=0.01)
     await asyncio.sleep(0.05)
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
+        await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
     assert "expired" in caught.value.message and "фото.jpg" in caught.value.message
 
 
@@ -369,8 +387,8 @@ async def test_a_cdn_error_is_retry_later(messenger_api, channel):
     url = messenger_api.add_media(JPEG, "фото.jpg", "image/jpeg")
     messenger_api.fail_http("media", 503)
     with pytest.raises(RetryLater):
-        await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
-    assert await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000) == JPEG
+        await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
+    assert await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000) == JPEG
 
 
 # -- receipts --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from im2mail.channels import (
 from im2mail.channels.telegram import Telegram
 from im2mail.model import IncomingFile
 from im2mail.testing.telegram_api import JPEG
+from tests.support.sinks import fetched
 
 pytestmark = pytest.mark.e2e
 
@@ -260,7 +261,7 @@ async def test_fetch_downloads_the_largest_photo_a_customer_sent(
 ):
     raw = await telegram_api.push_photo(token, olena, JPEG + b"the real picture")
     (incoming,) = channel.parse(raw)
-    assert await channel.fetch(incoming.files[0], limit=1024) == JPEG + b"the real picture"
+    assert await fetched(channel, incoming.files[0], limit=1024) == JPEG + b"the real picture"
     (get_file,) = telegram_api.calls("getFile")
     assert get_file.params["file_id"] == incoming.files[0].ref
 
@@ -270,7 +271,7 @@ async def test_fetch_over_telegrams_20_mb_is_file_too_big(telegram_api, token, c
     file = channel.parse(raw)[0].files[0]
     unknown_size = IncomingFile(file.ref, file.filename, file.mime)  # so getFile is asked
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(unknown_size, limit=100 * 1024 * 1024)
+        await fetched(channel, unknown_size, limit=100 * 1024 * 1024)
     assert caught.value.reason == "File is too big"
     assert telegram_api.calls("getFile")[0].status == 400
 
@@ -279,7 +280,7 @@ async def test_fetch_over_our_limit_asks_telegram_nothing(telegram_api, token, c
     raw = await telegram_api.push_document(token, olena, b"%PDF " + b"x" * 5000)
     file = channel.parse(raw)[0].files[0]
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(file, limit=1000)
+        await fetched(channel, file, limit=1000)
     assert (caught.value.size, caught.value.limit) == (5005, 1000)
     assert telegram_api.calls("getFile") == []
 
@@ -288,7 +289,7 @@ async def test_fetch_of_a_file_gone_from_the_server_is_rejected(telegram_api, to
     file_id = telegram_api.add_file(token, b"data", file_path="documents/file_9.pdf")
     telegram_api.fail("download", 404)  # getFile still knows it; the download is gone
     with pytest.raises(Rejected):
-        await channel.fetch(IncomingFile(file_id, "a.pdf", "application/pdf"), limit=100)
+        await fetched(channel, IncomingFile(file_id, "a.pdf", "application/pdf"), limit=100)
 
 
 # -- long polling ----------------------------------------------------------------------------
@@ -316,7 +317,14 @@ async def test_confirming_out_of_order_never_acknowledges_a_gap(telegram_api, to
         channel.confirm(got[2])
         channel.confirm(got[0])
         again = await channel.poll(timeout=0)
-    assert [u["update_id"] for u in again] == [u["update_id"] for u in updates[1:]]
+        # Telegram holds the second and the third still; the third, stored already, is
+        # not handed out twice.
+        held = [u["update_id"] for u in telegram_api.pending_updates(token)]
+        assert held == [u["update_id"] for u in updates[1:]]
+        assert [u["update_id"] for u in again] == [updates[1]["update_id"]]
+        channel.confirm(again[0])
+        assert await channel.poll(timeout=0) == []
+    assert telegram_api.pending_updates(token) == []
 
 
 async def test_a_long_poll_waits_for_an_update(telegram_api, token, channel, olena):

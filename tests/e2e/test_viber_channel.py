@@ -25,7 +25,9 @@ from im2mail.channels import (
 )
 from im2mail.channels.viber import Viber
 from im2mail.model import IncomingFile
+from im2mail.testing.streams import Stream
 from im2mail.testing.viber_api import JPEG, MP4, PNG, ViberDouble
+from tests.support.sinks import Collected, fetched
 
 pytestmark = pytest.mark.e2e
 
@@ -349,24 +351,34 @@ async def test_fetch_downloads_a_pushed_picture(viber_api, viber_token, channel,
     (incoming,) = channel.parse(delivery.sent)
     (file,) = incoming.files
     assert (incoming.kind, incoming.text, file.filename) == ("photo", "Ось так", "фото.jpg")
-    assert await channel.fetch(file, 10_000) == picture
+    assert await fetched(channel, file, 10_000) == picture
 
 
 async def test_fetch_refuses_a_file_over_the_limit(viber_api, channel):
     url = viber_api.add_media(b"\x00" * 5000, "каталог.pdf", "application/pdf")
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile(url, "каталог.pdf", "application/pdf"), 4000)
+        await fetched(channel, IncomingFile(url, "каталог.pdf", "application/pdf"), 4000)
     assert (caught.value.size, caught.value.limit) == (5000, 4000)
     announced = IncomingFile(url, "каталог.pdf", "application/pdf", size=5000)
     with pytest.raises(FileTooBig):
-        await channel.fetch(announced, 4000)
+        await fetched(channel, announced, 4000)
+
+
+async def test_a_media_server_that_streams_past_the_limit_is_cut_off(viber_api, channel):
+    """The callback said 1 KB; the server sends 3 MB without a Content-Length."""
+    url = viber_api.add_media(Stream(3 * 1024 * 1024, content_length=False), "a.mp4", "video/mp4")
+    sink = Collected()
+    with pytest.raises(FileTooBig) as caught:
+        await channel.fetch(IncomingFile(url, "a.mp4", "video/mp4", size=1024), 100_000, sink)
+    assert caught.value.size is not None and caught.value.size > 100_000
+    assert sum(map(len, sink.pieces)) <= 100_000  # the sink never got a byte past it
 
 
 async def test_an_expired_media_link_is_a_channel_error_saying_so(viber_api, channel):
     url = viber_api.add_media(JPEG, "фото.jpg", "image/jpeg", ttl=0.01)
     await asyncio.sleep(0.05)
     with pytest.raises(ChannelError) as caught:
-        await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
+        await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
     assert "expired" in caught.value.message and "фото.jpg" in caught.value.message
 
 
@@ -374,8 +386,8 @@ async def test_a_media_server_error_is_retry_later(viber_api, channel):
     url = viber_api.add_media(JPEG, "фото.jpg", "image/jpeg")
     viber_api.fail_http("media", 503)
     with pytest.raises(RetryLater):
-        await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
-    assert await channel.fetch(IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000) == JPEG
+        await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000)
+    assert await fetched(channel, IncomingFile(url, "фото.jpg", "image/jpeg"), 10_000) == JPEG
 
 
 # -- the webhook -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from im2mail.channels import (
 from im2mail.channels.graph import WindowClosed, handshake
 from im2mail.channels.whatsapp import WINDOW_REASON, WhatsApp
 from im2mail.model import Incoming, IncomingFile
+from im2mail.testing.streams import Stream
 from im2mail.testing.whatsapp_api import (
     JPEG,
     MP4,
@@ -30,6 +31,7 @@ from im2mail.testing.whatsapp_api import (
     WebhookRefused,
     WhatsAppDouble,
 )
+from tests.support.sinks import fetched
 
 pytestmark = pytest.mark.e2e
 
@@ -399,7 +401,7 @@ async def test_a_customers_photo_is_fetched_with_the_token(whatsapp_api, shop, o
     await whatsapp_api.push_image(shop, olena, picture, caption="Ось так")
     (item,) = hook.items
     (file,) = item.files
-    assert await hook.channel.fetch(file, 10 * 1024 * 1024) == picture
+    assert await fetched(hook.channel, file, 10 * 1024 * 1024) == picture
     media = whatsapp_api.media(file.ref)
     assert media.downloads == 1
     assert [c.path for c in whatsapp_api.calls()][-1] == file.ref
@@ -411,24 +413,34 @@ async def test_the_media_url_expires_so_the_channel_fetches_at_once(
     media_id = whatsapp_api.add_media(shop, b"%PDF" * 10, "application/pdf")
     file = IncomingFile(media_id, "a.pdf", "application/pdf")
     whatsapp_api.media_url_ttl = 0.2
-    assert await channel.fetch(file, 1000) == b"%PDF" * 10
+    assert await fetched(channel, file, 1000) == b"%PDF" * 10
     whatsapp_api.delay("download", 0.4)  # the link expires while the download waits
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(file, 1000)
+        await fetched(channel, file, 1000)
     assert "expired" in caught.value.reason
 
 
 async def test_a_media_id_whatsapp_forgot_is_kept_without_the_file(channel):
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile("1234567890", "a.jpg", "image/jpeg"), 1000)
+        await fetched(channel, IncomingFile("1234567890", "a.jpg", "image/jpeg"), 1000)
     assert "no longer" in caught.value.reason
 
 
 async def test_a_file_over_the_limit_is_not_downloaded(whatsapp_api, shop, channel):
     media_id = whatsapp_api.add_media(shop, bytes(5000), "video/mp4")
     with pytest.raises(FileTooBig) as caught:
-        await channel.fetch(IncomingFile(media_id, "v.mp4", "video/mp4"), 1000)
+        await fetched(channel, IncomingFile(media_id, "v.mp4", "video/mp4"), 1000)
     assert caught.value.size == 5000 and whatsapp_api.media(media_id).downloads == 0
+
+
+async def test_a_size_whatsapp_understates_is_cut_off_at_the_limit(whatsapp_api, shop, channel):
+    """GET /<media id> says 500 bytes; the download brings 3 MB, no Content-Length."""
+    big = Stream(3 * 1024 * 1024, content_length=False)
+    media_id = whatsapp_api.add_media(shop, big, "video/mp4", size=500)
+    with pytest.raises(FileTooBig) as caught:
+        await fetched(channel, IncomingFile(media_id, "v.mp4", "video/mp4"), 100_000)
+    assert caught.value.size is not None and caught.value.size > 100_000
+    assert whatsapp_api.media(media_id).downloads == 1
 
 
 async def test_many_sends_at_once_all_go(channel, whatsapp_api, olena):

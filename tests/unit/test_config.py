@@ -356,3 +356,25 @@ def test_a_bad_authserv_id_names_the_key(tmp_path, value, message):
     with pytest.raises(ConfigError) as e:
         load_text(tmp_path, text)
     assert e.value.message.startswith("mail.authserv_id: ") and message in e.value.message
+
+
+def test_telegram_download_cap_is_20_mb_unless_a_local_server_lifts_it(tmp_path):
+    """Telegram's own server hands bots files up to 20 MB; a local Bot API server (its
+    address in api_url) up to 2000 MB, and max_download_mb may then say how much."""
+    assert load_text(tmp_path, VALID_CONFIG).bots[0].max_download_mb == 20
+    local = VALID_CONFIG.replace(
+        'channel = "telegram"',
+        'channel = "telegram"\napi_url = "http://127.0.0.1:8081"\nmax_download_mb = 500',
+    )
+    assert load_text(tmp_path, local).bots[0].max_download_mb == 500
+    official = VALID_CONFIG.replace(
+        'channel = "telegram"', 'channel = "telegram"\nmax_download_mb = 50'
+    )
+    with pytest.raises(ConfigError, match=r"bots\[0\]\.max_download_mb: .*local Bot API server"):
+        load_text(tmp_path, official)
+    for wrong in ("0", "2001", '"20"'):
+        text = local.replace("max_download_mb = 500", f"max_download_mb = {wrong}")
+        with pytest.raises(ConfigError, match=r"bots\[0\]\.max_download_mb"):
+            load_text(tmp_path, text)
+    viber = VALID_CONFIG + '\n[[bots]]\nname = "vb"\nchannel = "viber"\nmax_download_mb = 5\n'
+    assert any("max_download_mb" in w for w in load_text(tmp_path, viber).warnings)

@@ -59,6 +59,9 @@ class _FillingFile:
     def __exit__(self, *exc) -> None:
         self.file.close()
 
+    def close(self) -> None:
+        self.file.close()
+
     def write(self, data: bytes) -> int:
         if self.disk.fsync_fails:
             return self.file.write(data)
@@ -164,3 +167,27 @@ def test_a_blob_already_stored_needs_no_room(
     stored = store(archive, incoming(archive))
     assert stored is not None and stored.attachments[0].sha256 == sha
     assert files_under(archive.blobs.root) == [archive.blob_path(sha)]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["fills up mid-write", "nothing fits", "fsync reports it", "no room for the file"],
+)
+def test_disk_full_while_a_download_streams_in_leaves_nothing(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """A download is written piece by piece (blobs.BlobWriter): the disk filling up at
+    any point removes the part written, and the error reaches the caller (who then does
+    not acknowledge the update)."""
+    if fault == "no room for the file":
+        monkeypatch.setattr(tempfile, "mkstemp", no_room_for_a_file)
+    else:
+        disk = FullDisk(room={"fills up mid-write": 100_000, "nothing fits": 0}.get(fault, 0),
+                        fsync_fails=fault == "fsync reports it")  # fmt: skip
+        monkeypatch.setattr(blobs, "os", disk)
+    with pytest.raises(OSError) as raised, archive.blobs.writer() as blob:
+        for start in range(0, len(DATA), 65536):
+            blob.write(DATA[start : start + 65536])
+        blob.commit()
+    assert raised.value.errno == errno.ENOSPC
+    assert files_under(archive.blobs.root) == []

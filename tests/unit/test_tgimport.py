@@ -260,3 +260,46 @@ def test_file_names_and_types_from_the_export_lose_control_characters(archive, t
     assert_clean(first.filename)
     assert first.mime == "application/octet-stream"
     assert (second.filename, second.mime) == ("b%0Ac d.txt", "text/plain")
+
+
+def test_a_big_file_in_the_export_is_copied_in_pieces(archive, tmp_path):
+    """A 40 MB video from the export's folder goes into the blob store without being
+    read into memory whole."""
+    video = bytes(range(256)) * (40 * 4096)  # 40 MiB
+    chat = tg.chat(MARIA, "Марія", [
+        tg.message(1, MARIA, text="Відео з друкарні", file="video_files/v.mp4",
+                   media_type="video_file", mime_type="video/mp4"),
+    ])  # fmt: skip
+    path = tg.write(tmp_path / "export", chat, {"video_files/v.mp4": video})
+    del video
+    tracemalloc.start()
+    try:
+        result = import_export(archive, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (result.added, result.files, result.missing) == (1, 1, 0)
+    assert peak < 8 * 1024 * 1024, f"the heap peaked at {peak / 2**20:.1f} MiB"
+    (_, [message]) = conversation_messages(archive, MARIA)
+    (attachment,) = message.attachments
+    assert attachment.size == 40 * 2**20
+    assert archive.blob_path(attachment.sha256).stat().st_size == 40 * 2**20
+
+
+def test_a_full_disk_stops_the_import_instead_of_passing_for_a_missing_file(
+    archive, tmp_path, monkeypatch
+):
+    import errno
+
+    from im2mail.blobs import BlobWriter
+    from im2mail.errors import ArchiveError
+
+    path = tg.write(tmp_path / "export", maria_chat(), {"photos/photo_4@14-11-2023.jpg": PHOTO})
+
+    def full(self, piece: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(BlobWriter, "write", full)
+    with pytest.raises(ArchiveError, match="No space left on device"):
+        import_export(archive, path)
+    assert [p for p in archive.blobs.root.rglob("*") if p.is_file()] == []

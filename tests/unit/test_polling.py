@@ -1,0 +1,143 @@
+"""Long polling with customers side by side (polling.py), in process: the real intake
+and Telegram channel against the Bot API double. A customer whose big file arrives slowly
+holds up no one else; each customer's messages stay in order; nothing is acknowledged to
+Telegram before it is stored, also when a download fails or the relay stops midway."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from im2mail import polling
+from im2mail.archive import Archive
+from im2mail.channels.telegram import Telegram
+from im2mail.inbound import Intake, IntakeSettings
+from im2mail.polling import Poller
+from im2mail.testing.streams import Stream
+from im2mail.testing.telegram_api import TelegramDouble
+
+MB = 1024 * 1024
+SLOW = Stream(2 * MB, drip=0.1)  # 32 pieces, one each 0.1 s: about 3 s in all
+
+
+@pytest.fixture
+def archive(tmp_path: Path):
+    with Archive.open(tmp_path / "archive.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def token(telegram_api: TelegramDouble) -> str:
+    return telegram_api.add_bot("shop_bot", "Друкарня")
+
+
+@pytest.fixture
+async def channel(telegram_api: TelegramDouble, token: str):
+    async with Telegram("shop", token, telegram_api.url, timeout=2) as started:
+        yield started
+
+
+@pytest.fixture
+async def relay(archive: Archive, channel: Telegram):
+    """The intake and a running poller; yields the intake and a stop() that does what
+    the relay's shutdown does (downloads ended, poller cancelled)."""
+    intake = Intake(archive, {"shop": channel}, IntakeSettings("orders@shop.example"))
+    stopping = asyncio.Event()
+    running = asyncio.create_task(Poller("shop", channel, intake.take, stopping).run())
+
+    async def stop() -> None:
+        stopping.set()
+        intake.downloads.abort()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    yield intake, stop
+    await stop()
+    intake.downloads.close()
+
+
+def archived(archive: Archive) -> list[tuple[str, str]]:
+    """(author, text) of every archived message, in the order they were stored."""
+    with archive.reading() as db:
+        return [tuple(r) for r in db.execute("SELECT author, text FROM messages ORDER BY id")]
+
+
+async def wait_until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+    return value
+
+
+async def test_another_customer_is_archived_while_a_big_file_drips_in(
+    telegram_api, token, archive, relay
+):
+    olena, taras = telegram_api.customer("Олена"), telegram_api.customer("Тарас")
+    update = await telegram_api.push_document(token, olena, SLOW, file_name="макет.pdf")
+    slow_file = telegram_api.file(token, update["message"]["document"]["file_id"])
+    await wait_until(lambda: slow_file.downloads == 1)  # Олена's file is on its way
+    sent = time.monotonic()
+    await telegram_api.push_text(token, taras, "Скільки коштує банер 3x1?")
+    await wait_until(lambda: ("Тарас", "Скільки коштує банер 3x1?") in archived(archive))
+    assert time.monotonic() - sent < 1.0  # taken within PACE, not after the 3 s download
+    assert [a for a, _ in archived(archive)] == ["Тарас"]  # the file is still coming
+    await wait_until(lambda: len(archived(archive)) == 2)
+    with archive.reading() as db:
+        assert db.execute("SELECT size FROM attachments").fetchone()[0] == 2 * MB
+    await wait_until(lambda: telegram_api.pending_updates(token) == [])  # both acknowledged
+
+
+async def test_a_customers_messages_stay_in_order_behind_their_slow_file(
+    telegram_api, token, archive, relay
+):
+    olena = telegram_api.customer("Олена")
+    await telegram_api.push_document(token, olena, SLOW, file_name="макет.pdf")
+    await telegram_api.push_text(token, olena, "Це макет візитки")
+    await wait_until(lambda: len(archived(archive)) == 2)
+    assert [text for _, text in archived(archive)] == ["", "Це макет візитки"]
+
+
+async def test_a_failed_download_is_never_acknowledged_and_is_taken_again(
+    telegram_api, token, archive, relay, monkeypatch
+):
+    monkeypatch.setattr(polling, "RETRY_PAUSE", 0.3)
+    olena, taras = telegram_api.customer("Олена"), telegram_api.customer("Тарас")
+    broken = Stream(2 * MB, hang_up_after=MB)
+    first = await telegram_api.push_document(token, olena, broken, file_name="макет.pdf")
+    await telegram_api.push_text(token, olena, "Це макет")  # waits behind her file
+    await telegram_api.push_text(token, taras, "Добрий день")
+    await wait_until(lambda: archived(archive) == [("Тарас", "Добрий день")])
+    held = [u["update_id"] for u in telegram_api.pending_updates(token)]
+    assert held[0] == first["update_id"] and len(held) == 3  # Тарас's too: no gap skipped
+    # The file server is well again: her file, then her text, in order.
+    telegram_api.file(token, first["message"]["document"]["file_id"]).data = Stream(2 * MB)
+    await wait_until(lambda: len(archived(archive)) == 3)
+    assert [t for _, t in archived(archive)] == ["Добрий день", "", "Це макет"]
+    await wait_until(lambda: telegram_api.pending_updates(token) == [])
+
+
+async def test_stopping_midway_acknowledges_only_what_was_stored(
+    telegram_api, token, channel, archive, relay
+):
+    intake, stop = relay
+    olena, taras = telegram_api.customer("Олена"), telegram_api.customer("Тарас")
+    hello = await telegram_api.push_text(token, taras, "Добрий день")
+    await wait_until(lambda: telegram_api.pending_updates(token) == [])
+    slow = await telegram_api.push_document(token, olena, SLOW, file_name="макет.pdf")
+    after = await telegram_api.push_text(token, taras, "Чекаю на відповідь")
+    await wait_until(lambda: len(archived(archive)) == 2)  # Тарас's two, not her file
+    started = time.monotonic()
+    await stop()
+    await channel.stop()  # tells Telegram the offset, as the relay's shutdown does
+    assert time.monotonic() - started < 2  # the download was ended, not waited for
+    held = telegram_api.pending_updates(token)
+    # Her update was not stored: it stays with Telegram, and so does the one after it
+    # (the offset never skips a gap); that one is known as stored when it comes again.
+    assert [u["update_id"] for u in held] == [slow["update_id"], after["update_id"]]
+    assert hello["update_id"] < slow["update_id"]
+    assert not [p for p in archive.blobs.root.rglob("*") if p.is_file()]  # nothing partial
+    assert (await intake.take("shop", after)).stored == 0
