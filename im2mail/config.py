@@ -50,6 +50,8 @@ TELEGRAM_MODES = ("polling", "webhook")
 IN_DOUBT_CHOICES = ("resend", "notify")
 DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_MAX_ATTACHMENT_MB = 10.0
+DEFAULT_FLOOD_PER_MINUTE = 20
+MAX_FLOOD_PER_MINUTE = 10_000
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
@@ -92,6 +94,7 @@ class RelayConfig:
     sign_replies: bool = False
     trust_proxy: bool = False  # honour X-Forwarded-* (only behind a proxy of one's own)
     in_doubt: str = "resend"  # a reply step cut off by a crash: "resend" or "notify"
+    flood_per_minute: int = DEFAULT_FLOOD_PER_MINUTE  # more from one customer: a digest; 0: off
 
 
 @dataclass(frozen=True)
@@ -347,9 +350,8 @@ def _listen(value: str) -> str | None:
 def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
     p = "relay."
     public_url = check.value(relay, "public_url", str, p, default=None, check=_public_url(check))
-    check.unknown(
-        relay, p, {"public_url", "listen", "greeting", "sign_replies", "trust_proxy", "in_doubt"}
-    )
+    known = {"public_url", "listen", "greeting", "sign_replies", "trust_proxy", "in_doubt"}
+    check.unknown(relay, p, known | {"flood_per_minute"})
     return RelayConfig(
         public_url=public_url.rstrip("/") if public_url else None,
         listen=check.value(relay, "listen", str, p, default=DEFAULT_LISTEN, check=_listen),
@@ -359,7 +361,16 @@ def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
         in_doubt=check.value(
             relay, "in_doubt", str, p, default="resend", check=_one_of(IN_DOUBT_CHOICES)
         ),
+        flood_per_minute=check.value(
+            relay, "flood_per_minute", int, p, default=DEFAULT_FLOOD_PER_MINUTE, check=_flood
+        ),
     )
+
+
+def _flood(value: int) -> str | None:
+    if 0 <= value <= MAX_FLOOD_PER_MINUTE:
+        return None
+    return f"expected 0 (off) or a number of messages a minute up to {MAX_FLOOD_PER_MINUTE}"
 
 
 def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:
