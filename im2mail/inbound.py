@@ -88,17 +88,19 @@ class Intake:
         self.clock = clock  # when "now" is, for business and quiet hours and floods
         limit = settings.flood_per_minute
         self.flood = flood.FloodGate(limit, flood.seed(archive, limit))
-        self._last_update = -1.0  # time.monotonic() of the latest update taken
+        self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
 
     def busy(self) -> bool:
-        """Whether updates are coming in right now (the outbox gives way meanwhile)."""
+        """Whether messages that queue emails are coming in right now: the outbox gives
+        way meanwhile, so a burst is stored before its emails are made. A flood's or a
+        blocked customer's messages queue none and don't count: during a flood the other
+        customers' emails go as usual."""
         return time.monotonic() - self._last_update < BUSY_WINDOW
 
     async def take(self, bot: str, raw: dict) -> Taken:
         """Archive one raw update of `bot`. A malformed or uninteresting update is logged
         and stored nowhere: acknowledging it is right, the platform would otherwise send it
         again forever. Archive errors propagate, so the update is not acknowledged."""
-        self._last_update = time.monotonic()
         channel = self.channels[bot]
         try:
             incoming = channel.parse(raw)
@@ -136,6 +138,7 @@ class Intake:
             return 0
         self._log_stored(item, stored, how)
         if how in (MAILED, NEW_DIGEST):
+            self._last_update = time.monotonic()
             self.mail_queued()
         if item.chat_id and how != BLOCKED:
             await self._answer(channel, item, stored.conversation_id, first)

@@ -6,13 +6,14 @@ move; the outbox is played by hand (its rows are read and marked as the worker d
 from __future__ import annotations
 
 import itertools
+import time as clock
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from im2mail import config, flood
+from im2mail import config, flood, inbound
 from im2mail.archive import Archive
 from im2mail.errors import ConfigError
 from im2mail.flood import FLOOD, DigestMail, FloodGate, Seed
@@ -445,3 +446,20 @@ async def test_other_kinds_go_to_the_usual_builder(archive):
     )  # type: ignore[arg-type,func-returns-value]
     made.build(OutboxItem("mail", kind=MESSAGE))
     assert seen == [MESSAGE]
+
+
+async def test_a_floods_messages_dont_hold_back_the_other_customers_emails(archive):
+    """The outbox gives way while messages that queue emails come in (busy()); a flood's
+    messages queue none, so the others' emails are not held back by it."""
+    shop = Shop(archive, limit=2)
+    await shop.writes(SPAMMER, "1")
+    assert shop.intake.busy()
+    await shop.writes(SPAMMER, "2")
+    await shop.writes(SPAMMER, "3")  # starts the digest: its email is queued
+    assert shop.intake.busy()
+    clock.sleep(inbound.BUSY_WINDOW * 2)
+    for i in range(20):
+        await shop.writes(SPAMMER, f"flood {i}")
+    assert not shop.intake.busy()
+    await shop.writes(OLENA, "Добрий день")
+    assert shop.intake.busy()
