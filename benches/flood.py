@@ -1,7 +1,7 @@
 """A flood from one customer while others write: what it costs the managers and the others.
 
-    python benches/flood.py [--flood 10000] [--flood-connections 4] [--others 50]
-        [--rate 5] [--baseline 30] [--timeout 900] [--keep]
+    python benches/flood.py [--flood 10000] [--flood-connections 4] [--flood-rate 0]
+        [--others 50] [--rate 5] [--baseline 30] [--timeout 900] [--keep]
 
 In this process: the Telegram Bot API double (im2mail/testing/), the SMTP test server with
 a timestamp per mail (benches/relay.py), and webhook clients; a real `im2mail run`
@@ -15,7 +15,8 @@ double.
    each at its time, whatever the previous one is doing) for --baseline seconds; each of
    them well under the flood limit (6 a minute by default).
 2. Flood: the same, while one more customer sends --flood messages over
-   --flood-connections connections as fast as the relay takes them; the others go on
+   --flood-connections connections as fast as the relay takes them (or --flood-rate a
+   second, for a flood that lasts several minutes); the others go on
    until the flood has been taken, then the bench waits until the flood's last digest has
    gone and one more minute, to see that nothing else comes.
 
@@ -136,12 +137,17 @@ async def others_write(
 
 
 async def flood(hook: Webhook, session: Any, user: Any, count: int, connections: int,
-                result: Flood) -> None:  # fmt: skip
+                rate: float, result: Flood) -> None:  # fmt: skip
+    """`count` messages over `connections` connections, as fast as the relay takes them,
+    or at most `rate` a second."""
     queue = iter(range(count))
     result.started = time.time()
+    begin = time.perf_counter()
 
     async def connection() -> None:
         for i in queue:
+            if rate:
+                await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
             status = await hook.post(session, hook.update(user, f"Купіть слона №{i}"))
             if status == 200:
                 result.answered += 1
@@ -257,7 +263,15 @@ async def bench(args: argparse.Namespace, root: Path) -> int:
                     print(f"flood of {args.flood} …", file=sys.stderr, flush=True)
                     cpu_before = cpu_seconds(relay.proc.pid)
                     flooding = asyncio.create_task(
-                        flood(hook, session, spammer, args.flood, args.flood_connections, result)
+                        flood(
+                            hook,
+                            session,
+                            spammer,
+                            args.flood,
+                            args.flood_connections,
+                            args.flood_rate,
+                            result,
+                        )
                     )
                     await others_write(hook, session, users, args.rate,
                                        lambda: flooding.done() or time.monotonic() > deadline,
@@ -292,7 +306,9 @@ def report(info, args, phases, result: Flood, flooder_mail, counts, archived, re
     print(f"machine: {info['nproc']} cores, {info['cpu']}; Python {info['python']}, "
           f"SQLite {info['sqlite']}")  # fmt: skip
     took = result.taken - result.started
-    print(f"flood: {args.flood} messages over {args.flood_connections} connections, taken in "
+    paced = f" at most {args.flood_rate:g}/s" if args.flood_rate else ""
+    print(f"flood: {args.flood} messages over {args.flood_connections} connections{paced}, "
+          "taken in "
           f"{took:.1f} s ({args.flood / took if took > 0 else 0:.0f}/s), {result.answered} "
           f"answered 200, {result.refused} refused; others: {args.others} customers, "
           f"{args.rate:g} messages/s between them (each {args.rate / args.others * 60:.0f} a "
@@ -334,6 +350,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flood", type=int, default=10_000, help="messages from the flooder")
     parser.add_argument("--flood-connections", type=int, default=4)
+    parser.add_argument("--flood-rate", type=float, default=0.0,
+                        help="at most this many flood messages a second (0: no limit)")  # fmt: skip
     parser.add_argument("--others", type=int, default=50, help="other customers")
     parser.add_argument("--rate", type=float, default=5.0, help="their messages per second")
     parser.add_argument("--baseline", type=float, default=30.0, help="seconds without a flood")
