@@ -5,7 +5,7 @@
 # The sub-commands of command $1.
 _im2mail_subcommands() {
     case $1 in
-        "im2mail") echo "bot conversations demo doctor export import init path run search stats status systemd-unit tail vacuum webhook widget" ;;
+        "im2mail") echo "block bot conversations demo doctor export import init path run search stats status systemd-unit tail unblock vacuum webhook widget" ;;
         "im2mail bot") echo "add list remove" ;;
         "im2mail conversations") echo "rotate-token" ;;
         "im2mail import") echo "telegram-export" ;;
@@ -17,6 +17,7 @@ _im2mail_subcommands() {
 _im2mail_options() {
     case $1 in
         "im2mail") echo "--debug -h --help --version" ;;
+        "im2mail block") echo "-h --help" ;;
         "im2mail bot") echo "-h --help" ;;
         "im2mail bot add") echo "--api-url -h --help --mode --phone-number-id --token-stdin" ;;
         "im2mail bot list") echo "-h --help --json" ;;
@@ -36,6 +37,7 @@ _im2mail_options() {
         "im2mail status") echo "-h --help --json" ;;
         "im2mail systemd-unit") echo "--force -h --help --install --user" ;;
         "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines" ;;
+        "im2mail unblock") echo "-h --help" ;;
         "im2mail vacuum") echo "--dry-run -h --help --keep-files-days" ;;
         "im2mail webhook") echo "-h --help" ;;
         "im2mail webhook delete") echo "-h --help" ;;
@@ -91,6 +93,7 @@ _im2mail_option_value() {
 # What argument $2 (from 0) of $1 takes.
 _im2mail_argument() {
     case "$1:$2" in
+        "im2mail block:0") echo "text" ;;
         "im2mail bot add:0") echo "words:telegram viber messenger whatsapp" ;;
         "im2mail bot add:1") echo "text" ;;
         "im2mail bot remove:0") echo "text" ;;
@@ -98,6 +101,7 @@ _im2mail_argument() {
         "im2mail export:"*) echo "text" ;;
         "im2mail import telegram-export:0") echo "file" ;;
         "im2mail search:0") echo "text" ;;
+        "im2mail unblock:0") echo "text" ;;
         "im2mail webhook delete:0") echo "text" ;;
         "im2mail webhook set:0") echo "text" ;;
     esac

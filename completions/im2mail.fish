@@ -4,7 +4,7 @@
 
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
-set -g __im2mail_commands 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail conversations rotate-token' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
+set -g __im2mail_commands 'im2mail block' 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail conversations rotate-token' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail unblock' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
 set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail bot add --phone-number-id' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --authserv-id' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
@@ -36,6 +36,7 @@ function __im2mail_at
     end
 end
 
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a block -d 'Stop emails from a customer.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a bot -d 'Add, list and remove the shop\'s bots.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a conversations -d 'List conversations.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a demo -d 'Show the whole round trip on this machine, with nothing configured.'
@@ -50,12 +51,15 @@ complete -c im2mail -n '__im2mail_at "im2mail" 0' -a stats -d 'Show response tim
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a status -d 'Show the running relay\'s state.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a systemd-unit -d 'Print a systemd unit for im2mail run.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a tail -d 'Show recent messages, both directions.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a unblock -d 'Email a blocked customer\'s messages again.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a vacuum -d 'Compact the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a webhook -d 'Register the bots\' webhooks with Telegram and Viber.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a widget -d 'Write website buttons and QR codes that open the bots, tagged with a lead...'
 complete -c im2mail -n '__im2mail_at "im2mail"' -l debug -d 'Show tracebacks (secrets are still masked).'
 complete -c im2mail -n '__im2mail_at "im2mail"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail"' -l version -d 'Print the version.'
+
+complete -c im2mail -n '__im2mail_at "im2mail block"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail bot" 0' -a add -d 'Add a bot.'
 complete -c im2mail -n '__im2mail_at "im2mail bot" 0' -a list -d 'List the configured bots.'
@@ -155,6 +159,8 @@ complete -c im2mail -n '__im2mail_at "im2mail tail"' -s f -l follow -d 'Keep pri
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -l json -d 'One JSON object per line.'
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s n -l lines -x -d 'How many to show.'
+
+complete -c im2mail -n '__im2mail_at "im2mail unblock"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l dry-run -d 'Say what would go; change nothing.'
 complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -s h -l help -d 'Show this message and exit.'

@@ -8,6 +8,7 @@ _im2mail() {
     typeset -A opt_args
     local -a commands
     commands=(
+        'block:Stop emails from a customer.'
         'bot:Add, list and remove the shop'\''s bots.'
         'conversations:List conversations.'
         'demo:Show the whole round trip on this machine, with nothing configured.'
@@ -22,6 +23,7 @@ _im2mail() {
         'status:Show the running relay'\''s state.'
         'systemd-unit:Print a systemd unit for im2mail run.'
         'tail:Show recent messages, both directions.'
+        'unblock:Email a blocked customer'\''s messages again.'
         'vacuum:Compact the archive.'
         'webhook:Register the bots'\'' webhooks with Telegram and Viber.'
         'widget:Write website buttons and QR codes that open the bots, tagged with a lead...'
@@ -36,6 +38,7 @@ _im2mail() {
     [[ $state == argument ]] || return 0
     curcontext=${curcontext%:*:*}:im2mail-$words[1]:
     case $words[1] in
+        block) _im2mail_block ;;
         bot) _im2mail_bot ;;
         conversations) _im2mail_conversations ;;
         demo) _im2mail_demo ;;
@@ -50,10 +53,18 @@ _im2mail() {
         status) _im2mail_status ;;
         systemd-unit) _im2mail_systemd_unit ;;
         tail) _im2mail_tail ;;
+        unblock) _im2mail_unblock ;;
         vacuum) _im2mail_vacuum ;;
         webhook) _im2mail_webhook ;;
         widget) _im2mail_widget ;;
     esac
+}
+
+_im2mail_block() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:conversation: '
 }
 
 _im2mail_bot() {
@@ -276,6 +287,13 @@ _im2mail_tail() {
         '--json[One JSON object per line.]' \
         '(-n --lines)-n+[How many to show.]:lines: ' \
         '(-n --lines)--lines=[How many to show.]:lines: '
+}
+
+_im2mail_unblock() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:conversation: '
 }
 
 _im2mail_vacuum() {

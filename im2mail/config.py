@@ -53,6 +53,8 @@ DEFAULT_MAX_ATTACHMENT_MB = 10.0
 DEFAULT_MAX_REPLY_MESSAGES = 8  # relay.max_reply_messages: a longer reply goes back to its author
 MAX_REPLY_MESSAGES_CAP = 1000
 MAX_KEEP_DAYS = 36_500  # a hundred years: more is "keep all", and no date can hold much more
+DEFAULT_FLOOD_PER_MINUTE = 20
+MAX_FLOOD_PER_MINUTE = 10_000
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 AUTHSERV_ID = re.compile(r"(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
@@ -99,6 +101,7 @@ class RelayConfig:
     trust_proxy: bool = False  # honour X-Forwarded-* (only behind a proxy of one's own)
     in_doubt: str = "resend"  # a reply step cut off by a crash: "resend" or "notify"
     max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES  # a longer reply goes back
+    flood_per_minute: int = DEFAULT_FLOOD_PER_MINUTE  # more from one customer: a digest; 0: off
 
 
 @dataclass(frozen=True)
@@ -374,7 +377,7 @@ def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
     p = "relay."
     public_url = check.value(relay, "public_url", str, p, default=None, check=_public_url(check))
     known = {"public_url", "listen", "greeting", "sign_replies", "trust_proxy", "in_doubt"}
-    check.unknown(relay, p, {*known, "max_reply_messages"})
+    check.unknown(relay, p, {*known, "max_reply_messages", "flood_per_minute"})
     return RelayConfig(
         public_url=public_url.rstrip("/") if public_url else None,
         listen=check.value(relay, "listen", str, p, default=DEFAULT_LISTEN, check=_listen),
@@ -392,6 +395,9 @@ def _relay(check: _Checker, relay: dict[str, Any]) -> RelayConfig:
             default=DEFAULT_MAX_REPLY_MESSAGES,
             check=_reply_messages,
         ),
+        flood_per_minute=check.value(
+            relay, "flood_per_minute", int, p, default=DEFAULT_FLOOD_PER_MINUTE, check=_flood
+        ),
     )
 
 
@@ -399,6 +405,12 @@ def _reply_messages(value: int) -> str | None:
     if 1 <= value <= MAX_REPLY_MESSAGES_CAP:
         return None
     return f"expected 1 to {MAX_REPLY_MESSAGES_CAP}: the chat messages one reply may become"
+
+
+def _flood(value: int) -> str | None:
+    if 0 <= value <= MAX_FLOOD_PER_MINUTE:
+        return None
+    return f"expected 0 (off) or a number of messages a minute up to {MAX_FLOOD_PER_MINUTE}"
 
 
 def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:

@@ -12,6 +12,11 @@ neither is sent.
 
 Updates that carry no message change state: the customer blocked or unblocked the bot
 (Viber: unsubscribed, subscribed), a reply was delivered, seen or failed (receipts.py).
+
+Abusive customers (flood.py, blocking.py): a message that comes in a flood (more than
+relay.flood_per_minute a minute) is archived into the conversation's flood digest instead
+of getting an email of its own; a customer the shop blocked is archived and mailed to
+nobody, and gets no automatic answer.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from . import receipts, threads
+from . import flood, receipts, threads
 from .archive import Archive
 from .channels import Channel, ChannelError, MalformedUpdate
 from .config_extra import HoursConfig
@@ -55,6 +60,14 @@ class IntakeSettings:
     greeting: str | None = None
     hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
     download_limit: int = 20 * 1024 * 1024  # for a channel that declares no download_limit
+    flood_per_minute: int = 0  # relay.flood_per_minute; 0: every message gets its email
+
+
+# What became of a customer's message (Intake._archive)
+MAILED = "mailed"  # queued for its own email (or an album's)
+FLOODED = "flooded"  # in the conversation's flood digest still to go
+NEW_DIGEST = "new-digest"  # the first of a flood digest, whose email it queued
+BLOCKED = "blocked"  # the shop blocked the customer: no email
 
 
 class Intake:
@@ -73,19 +86,23 @@ class Intake:
         self.settings = settings
         self.mail_queued = mail_queued
         self.hours = BusinessHours(settings.hours)
-        self.clock = clock  # when "now" is, for business and quiet hours
+        self.clock = clock  # when "now" is, for business and quiet hours and floods
         self.downloads = Downloads(archive.blobs)  # customers' files: streamed, bounded
-        self._last_update = -1.0  # time.monotonic() of the latest update taken
+        limit = settings.flood_per_minute
+        self.flood = flood.FloodGate(limit, flood.seed(archive, limit))
+        self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
 
     def busy(self) -> bool:
-        """Whether updates are coming in right now (the outbox gives way meanwhile)."""
+        """Whether messages that queue emails are coming in right now: the outbox gives
+        way meanwhile, so a burst is stored before its emails are made. A flood's or a
+        blocked customer's messages queue none and don't count: during a flood the other
+        customers' emails go as usual."""
         return time.monotonic() - self._last_update < BUSY_WINDOW
 
     async def take(self, bot: str, raw: dict) -> Taken:
         """Archive one raw update of `bot`. A malformed or uninteresting update is logged
         and stored nowhere: acknowledging it is right, the platform would otherwise send it
         again forever. Archive errors propagate, so the update is not acknowledged."""
-        self._last_update = time.monotonic()
         channel = self.channels[bot]
         try:
             incoming = channel.parse(raw)
@@ -118,18 +135,31 @@ class Intake:
             return 0
         item = await self._named(channel, item)
         files = [await self._fetch(channel, f) for f in item.files]
-        stored, first = await asyncio.to_thread(self._archive, item, files)
+        stored, first, how = await asyncio.to_thread(self._archive, item, files)
         if stored is None:
             return 0
-        who = item.customer.display_name
-        log.info(
-            "%s: message %d from %s archived (conversation %d)",
-            item.bot, stored.id, who, stored.conversation_id,
-        )  # fmt: skip
-        self.mail_queued()
-        if item.chat_id:
+        self._log_stored(item, stored, how)
+        if how in (MAILED, NEW_DIGEST):
+            self._last_update = time.monotonic()
+            self.mail_queued()
+        if item.chat_id and how != BLOCKED:
             await self._answer(channel, item, stored.conversation_id, first)
         return 1
+
+    def _log_stored(self, item: Incoming, stored: Message, how: str) -> None:
+        who, conversation = item.customer.display_name, stored.conversation_id
+        if how == MAILED:
+            log.info("%s: message %d from %s archived (conversation %d)",
+                     item.bot, stored.id, who, conversation)  # fmt: skip
+        elif how == NEW_DIGEST:
+            log.warning("%s: %s writes more than %d messages a minute (conversation %d): "
+                        "message %d and what follows go in one digest email a minute",
+                        item.bot, who, self.settings.flood_per_minute, conversation,
+                        stored.id)  # fmt: skip
+        else:  # one line each at DEBUG: a flood must not flood the log too
+            log.debug("%s: message %d from %s archived (conversation %d), %s",
+                      item.bot, stored.id, who, conversation,
+                      "in the flood digest" if how == FLOODED else "blocked: no email")  # fmt: skip
 
     async def _named(self, channel: Channel, item: Incoming) -> Incoming:
         """A platform that sends no name with a message (Messenger) is asked once per
@@ -230,19 +260,13 @@ class Intake:
         limit = getattr(channel, "download_limit", self.settings.download_limit)
         return await self.downloads.fetch(channel, file, limit)
 
-    def _archive(self, item: Incoming, files: list[NewAttachment]) -> tuple[Message | None, bool]:
+    def _archive(
+        self, item: Incoming, files: list[NewAttachment]
+    ) -> tuple[Message | None, bool, str]:
         archive = self.archive
         customer = archive.upsert_customer(item.customer)
         conversation = archive.conversation_for(customer, item.bot)
         first = threads.is_new(archive, conversation.id)
-        email_id = None
-        if item.group:
-            email_id = threads.pending_album_email(archive, conversation.id, item.group)
-        outbox = []
-        if email_id is None:
-            email_id = new_message_id(self.settings.mailbox)
-            wait = ALBUM_WAIT if item.group else timedelta(0)
-            outbox.append(OutboxItem("mail", email_message_id=email_id, next_try=now() + wait))
         message = Message(
             conversation_id=conversation.id,
             direction="in",
@@ -251,13 +275,32 @@ class Intake:
             created=item.created,
             kind=item.kind,
             channel_message_id=item.channel_message_id,
-            email_message_id=email_id,
             raw=item.raw,
             edited=item.edited,
             group=item.group,
         )
+        at = self.clock()
+        flooding = self.flood.flooding(conversation.id, item.created, at)
+        if customer.blocked_by_shop:
+            return archive.add_message(message, files, dedupe_key=item.dedupe_key), first, BLOCKED
+        if flooding:
+            done = flood.store(archive, message, files, dedupe_key=item.dedupe_key, at=at,
+                               mailbox=self.settings.mailbox)  # fmt: skip
+            if done is None:
+                return None, first, FLOODED
+            self.flood.digest_queued(conversation.id, done.due)
+            return done.message, first, NEW_DIGEST if done.new else FLOODED
+        email_id = None
+        if item.group:
+            email_id = threads.pending_album_email(archive, conversation.id, item.group)
+        outbox = []
+        if email_id is None:
+            email_id = new_message_id(self.settings.mailbox)
+            wait = ALBUM_WAIT if item.group else timedelta(0)
+            outbox.append(OutboxItem("mail", email_message_id=email_id, next_try=now() + wait))
+        message = replace(message, email_message_id=email_id)
         stored = archive.add_message(message, files, outbox=outbox, dedupe_key=item.dedupe_key)
-        return stored, first
+        return stored, first, MAILED
 
     async def _answer(
         self, channel: Channel, item: Incoming, conversation_id: int, first: bool

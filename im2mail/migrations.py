@@ -200,6 +200,40 @@ def m006_retired_reply_tokens(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_flood_digests(db: sqlite3.Connection) -> None:
+    """A customer's message that came during a flood (relay.flood_per_minute) has no email
+    of its own: `flood_digest` is the Message-ID of the digest email that lists it, whose
+    outbox row (kind 'flood') is queued with the flood's first such message. So what each
+    digest covers is in the archive, also after a crash. Both indexes hold only such
+    messages: a digest's messages, and a conversation's latest one (flood.py)."""
+    _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN flood_digest TEXT;
+        CREATE INDEX messages_by_flood_digest ON messages (flood_digest, id)
+            WHERE flood_digest IS NOT NULL;
+        CREATE INDEX messages_flooded ON messages (conversation_id, id)
+            WHERE flood_digest IS NOT NULL
+        """,
+    )
+
+
+@migration
+def m008_customers_blocked_by_shop(db: sqlite3.Connection) -> None:
+    """The shop blocked a customer (im2mail block, /block): their messages are archived and
+    mailed to nobody. Who did it (a manager's address, or the command line) and when; NULL
+    when not blocked. Not `customers.blocked`, which is the platform's news that the
+    customer blocked the bot."""
+    _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN blocked_by_shop TEXT;
+        ALTER TABLE customers ADD COLUMN blocked_by_shop_at TEXT
+        """,
+    )
+
+
 def restore_deferred_indexes(db: sqlite3.Connection) -> list[str]:
     """Build the deferred indexes a bulk load cut short (a crash) left missing; their
     names. Reads only, when none is missing."""

@@ -48,8 +48,12 @@ class Customer:
     username: str | None = None
     phone: str | None = None
     source: str | None = None  # deep-link payload / Viber context: where the lead came from
-    blocked: bool = False
+    blocked: bool = False  # the customer blocked the bot (the platform told us)
     id: int | None = None
+    # The shop blocked the customer (im2mail block, /block): who (a manager's address, or
+    # "command line") and when; None when not. Their messages are archived, mailed to nobody.
+    blocked_by_shop: str | None = None
+    blocked_by_shop_at: datetime | None = None
 
     @property
     def display_name(self) -> str:
@@ -119,6 +123,7 @@ class Message:
     id: int | None = None
     edited: bool = False  # a new version of an earlier message (Telegram edited_message)
     group: str | None = None  # album (Telegram media_group_id): one email for all parts
+    flood_digest: str | None = None  # came in a flood: the Message-ID of the digest listing it
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,13 @@ class ConversationSummary:
     waiting_since: datetime | None  # oldest unanswered customer message; None when answered
     messages: int
     last_in_at: datetime | None = None  # the customer's newest message
+    blocked_by_shop: str | None = None  # who blocked the customer (im2mail block, /block)
+    blocked_by_shop_at: datetime | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the customer waits for an answer: a blocked one waits for nothing."""
+        return self.waiting_since is not None and self.blocked_by_shop is None
 
     @property
     def reply_window_closes(self) -> datetime | None:
@@ -274,11 +286,20 @@ class ConversationSummary:
             "last_message_at": self.last_message_at.isoformat() if self.last_message_at else None,
             "waiting_since": self.waiting_since.isoformat() if self.waiting_since else None,
             **(
+                {"blocked_since": _iso(self.blocked_by_shop_at), "blocked_by": self.blocked_by_shop}
+                if self.blocked_by_shop is not None
+                else {}
+            ),
+            **(
                 {"reply_window_closes": closes.isoformat()}
                 if (closes := self.reply_window_closes)
                 else {}
             ),
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 @dataclass(frozen=True)

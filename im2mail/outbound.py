@@ -23,6 +23,9 @@ and an impostor's flood costs the manager one email an hour.
 A reply that is only `/t NAME` is a quick reply: the customer gets the [templates] text
 NAME (with the reply's files), and the archive keeps that text. An unknown NAME sends
 nothing and gets the same kind of notice, listing the templates there are.
+
+A reply that is only /block (or /unblock) blocks the customer (blocking.py): nothing goes
+to them, and the managers get a notice.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from . import quick_replies, threads
+from . import blocking, quick_replies, threads
 from .archive import Archive
 from .db import now
 from .mail import routing
@@ -112,6 +115,10 @@ class ReplyIntake:
             log.warning("IMAP UID %s from %s: cannot read the reply (%s); left alone",
                         uid, verdict.sender, e)  # fmt: skip
             return "ignore"
+        what = None if reply.quoted_only else blocking.command(reply.text)
+        if what is not None:
+            self._block(verdict, conversation, what, raw)
+            return "done"
         stored = self._archive(verdict, conversation, reply, raw)
         if stored is None:
             log.info("IMAP UID %s: reply %s was handled before", uid, verdict.message_id)
@@ -252,6 +259,20 @@ class ReplyIntake:
         if len(outbox) > 1 or empty:
             self.mail_queued()
         return stored
+
+    def _block(
+        self, routed: routing.Routed, conversation: Conversation, what: str, raw: bytes
+    ) -> None:
+        key = routed.message_id or hashlib.sha256(raw).hexdigest()
+        done = blocking.from_reply(
+            self.archive, conversation, what, by=routed.sender, email_id=routed.message_id,
+            dedupe_key=f"reply:{key}", mailbox=self.settings.mailbox, at=now(),
+        )  # fmt: skip
+        who = conversation.customer.display_name
+        if done:
+            log.warning("%s %sed %s (conversation %d) with a reply of only /%s",
+                        routed.sender, what, who, conversation.id, what)  # fmt: skip
+            self.mail_queued()
 
     def _expand(self, reply: Reply) -> tuple[str, str | None, quick_replies.QuickReply | None]:
         """The text the customer is to get, why nothing goes (an unknown template), and

@@ -81,6 +81,7 @@ class Relay:
         )
         alerting = AlertSettings.from_config(self.cfg)  # reminders and digest: alerts.py
         build = MailBuilder(self.archive, alerting, mailer.build, mailer.transcript).build
+        build = self._abuse_mail(settings, build, mailer.transcript)
         self.outbox = MailOutbox(
             self.archive.deliveries,
             SmtpSettings.from_config(mail.smtp),
@@ -101,7 +102,12 @@ class Relay:
         self.intake = Intake(
             self.archive,
             self._all_channels,
-            IntakeSettings(mail.address, self.cfg.relay.greeting, hours=self.cfg.hours),
+            IntakeSettings(
+                mail.address,
+                self.cfg.relay.greeting,
+                hours=self.cfg.hours,
+                flood_per_minute=self.cfg.relay.flood_per_minute,
+            ),
             self.outbox.notify,
         )
         self._wire_replies(mail)
@@ -121,6 +127,18 @@ class Relay:
                 "address; replies to older emails are refused, with a notice to their author",
                 ", ".join(rotation.removed), rotation.rotated,
             )  # fmt: skip
+
+    def _abuse_mail(self, settings, build, transcript):
+        """The emails about flooding and blocked customers (flood.py, blocking.py), in
+        front of `build`, which makes every other kind."""
+        from .blocking import BlockMail
+        from .db import now
+        from .flood import DigestMail
+        from .hours import BusinessHours
+
+        limit, zone = self.cfg.relay.flood_per_minute, BusinessHours(self.cfg.hours).zone
+        build = DigestMail(self.archive, settings, limit, build, transcript=transcript, zone=zone)
+        return BlockMail(self.archive, settings, build.build, now).build
 
     def _channel_options(self, bot: BotConfig) -> dict:
         """A channel that sends files by URL (Viber) gets signed links to the blob store on

@@ -115,6 +115,12 @@ def _reply_by(closes: datetime | None, now: datetime) -> str:
     return "closed" if closes <= now else local(closes)
 
 
+def _waiting(row: ConversationSummary, now: datetime) -> str:
+    if row.blocked_by_shop is not None:
+        return "blocked"  # by the shop: nobody is to answer (im2mail unblock ID)
+    return age(now - row.waiting_since) if row.waiting_since else ""
+
+
 def conversations_table(rows: list[ConversationSummary], width: int, now: datetime | None = None):
     """The conversations as a table at most `width` wide. On a narrow screen the bot and
     source columns go first, then the preview of the last message is cut."""
@@ -129,7 +135,7 @@ def conversations_table(rows: list[ConversationSummary], width: int, now: dateti
         "bot": [row.bot for row in rows],
         "source": [safe(row.source or "") for row in rows],
         "last": [local(row.last_message_at) if row.last_message_at else "—" for row in rows],
-        "waiting": [age(now - row.waiting_since) if row.waiting_since else "" for row in rows],
+        "waiting": [_waiting(row, now) for row in rows],
     }
     if any(row.reply_window_closes for row in rows):  # Messenger, WhatsApp: Meta's 24 h
         columns["reply by"] = [_reply_by(row.reply_window_closes, now) for row in rows]

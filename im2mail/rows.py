@@ -26,6 +26,8 @@ def customer_from(row: sqlite3.Row) -> Customer:
         source=row["source"],
         blocked=bool(row["blocked"]),
         id=row["id"],
+        blocked_by_shop=row["blocked_by_shop"],
+        blocked_by_shop_at=dt(row["blocked_by_shop_at"]),
     )
 
 
@@ -93,7 +95,7 @@ def mark_seen(db: sqlite3.Connection, key: str) -> bool:
 _MESSAGE_INSERT = (
     "INSERT INTO messages (id, conversation_id, direction, kind, channel_message_id,"
     " email_message_id, author, text, created, sent, delivered, seen, raw, edited,"
-    " media_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " media_group, flood_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _ATTACHMENT_INSERT = (
     "INSERT INTO attachments (message_id, filename, mime, size, sha256) VALUES (?, ?, ?, ?, ?)"
@@ -106,7 +108,7 @@ def _message_values(message_id: int | None, m: Message, text: str) -> tuple:
     return (message_id, m.conversation_id, m.direction, m.kind, m.channel_message_id,
             m.email_message_id, clean(m.author), text, ts(m.created), ts(m.sent),
             ts(m.delivered), ts(m.seen), clean(raw) if raw is not None else None,
-            int(m.edited), m.group)  # fmt: skip
+            int(m.edited), m.group, m.flood_digest)  # fmt: skip
 
 
 def insert_message(
@@ -182,6 +184,7 @@ def message_from(row: sqlite3.Row, files: Sequence[sqlite3.Row]) -> Message:
             Attachment(f["filename"], f["mime"], f["size"], f["sha256"], f["id"]) for f in files
         ),
         id=row["id"], edited=bool(row["edited"]), group=row["media_group"],
+        flood_digest=row["flood_digest"],
     )  # fmt: skip
 
 
@@ -216,12 +219,14 @@ def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
 def summary_from(row: sqlite3.Row) -> ConversationSummary:
     """A row of archive._CONVERSATIONS_SQL as a ConversationSummary."""
     last_text = row["last_text"] or (f"[{row['last_kind']}]" if row["last_kind"] else "")
+    customer = customer_from(row)
     return ConversationSummary(
         id=row["conversation_id"], channel=row["channel"], bot=row["bot"],
-        customer=customer_from(row).display_name, source=row["source"],
+        customer=customer.display_name, source=row["source"],
         last_message_at=dt(row["last_created"]), last_text=last_text,
         waiting_since=dt(row["waiting_since"]), messages=row["messages"],
-        last_in_at=dt(row["last_in"]),
+        last_in_at=dt(row["last_in"]), blocked_by_shop=customer.blocked_by_shop,
+        blocked_by_shop_at=customer.blocked_by_shop_at,
     )  # fmt: skip
 
 

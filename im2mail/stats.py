@@ -14,7 +14,8 @@ What the figures mean (the README says the same):
   failed, or has not happened yet, is no answer.
 - A waiting period counts in the period where it started; a reply where it was written.
   Conversations: those with a customer message or a reply in the period.
-- Unanswered now: every conversation with an open waiting period, whatever the period.
+- Unanswered now: every conversation with an open waiting period, whatever the period,
+  except those of customers the shop blocked (blocking.py): nobody is to answer them.
 
 Messages are read per conversation in time order (created, then id: history imported
 after im2mail started has later ids than the messages it precedes), streamed, and only of
@@ -213,6 +214,7 @@ class _Conversation:
     channel: str
     customer: str
     source: str | None
+    blocked: bool = False  # by the shop
 
 
 def _conversations(db: sqlite3.Connection, ids: list[int]) -> dict[int, _Conversation]:
@@ -222,7 +224,12 @@ def _conversations(db: sqlite3.Connection, ids: list[int]) -> dict[int, _Convers
     for row in db.execute(_CONVERSATIONS_SQL, (json.dumps(ids),)):
         c: Customer = customer_from(row)
         found[row["conversation_id"]] = _Conversation(
-            row["conversation_id"], row["bot"], c.channel, c.display_name, c.source or None
+            row["conversation_id"],
+            row["bot"],
+            c.channel,
+            c.display_name,
+            c.source or None,
+            blocked=c.blocked_by_shop is not None,
         )
     return found
 
@@ -303,7 +310,7 @@ class _Tally:
                         g.times.append(seconds)
                 started = None
             last_manager = author
-        if started is None:
+        if started is None or c.blocked:
             return
         for g in groups:
             g.unanswered += 1

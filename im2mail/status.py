@@ -3,9 +3,10 @@
 Per configured bot: its last message in (when, from whom), its last message out, its
 conversations. The outbox: what is pending each way, the oldest pending, what failed in
 the last 24 hours, and the last error (of the newest row that failed or is being
-retried), as one redacted line. Plus whether the relay answers on relay.listen (GET
-/healthz, 1 s). Read only: the archive is opened as tail and conversations open it,
-never created.
+retried), as one redacted line. The customers the shop blocked (blocking.py) and those
+flooding now, whose digest email is still to go (flood.py). Plus whether the relay
+answers on relay.listen (GET /healthz, 1 s). Read only: the archive is opened as tail
+and conversations open it, never created.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class Status:
     relay: Relay | None = None  # None: not asked
     listen: str = ""
     now: datetime | None = None
+    blocked: tuple[Any, ...] = ()  # blocking.Blocked: conversations of blocked customers
+    flooding: tuple[Any, ...] = ()  # flood.Flooding: conversations with a digest to go
 
     def record(self) -> dict[str, Any]:
         oldest = self.oldest_pending
@@ -103,11 +106,14 @@ class Status:
                 "failed_24h": self.failed_24h,
                 "last_error": asdict(self.last_error) if self.last_error else None,
             },
+            "blocked": [b.record() for b in self.blocked],
+            "flooding": [f.record() for f in self.flooding],
         }
 
 
 def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None = None) -> Status:
     """The status from the archive at where.archive (an empty one if there is none yet)."""
+    from . import blocking, flood
     from .archive import Archive
 
     now = now or datetime.now(UTC)
@@ -123,6 +129,7 @@ def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None 
                 (ts(now - FAILED_WINDOW),),
             ).fetchone()[0]
             error = db.execute(_ERROR_SQL).fetchone()
+            blocked, flooding = blocking.blocked(db), flood.flooding(db)
         mail = archive.deliveries.outbox_counts("mail")
         chats = archive.deliveries.outbox_counts("channel")
     oldest = [c["oldest_pending"] for c in (mail, chats) if c["oldest_pending"]]
@@ -138,6 +145,8 @@ def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None 
         relay=relay,
         listen=cfg.relay.listen,
         now=now,
+        blocked=tuple(blocked),
+        flooding=tuple(flooding),
     )
 
 

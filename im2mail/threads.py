@@ -46,12 +46,13 @@ def album_parts(archive: Archive, message: Message) -> list[Message]:
 
 
 def pending_album_email(archive: Archive, conversation_id: int, group: str) -> str | None:
-    """The Message-ID of an album's email not sent yet, which a new part can join."""
+    """The Message-ID of an album's email not sent yet, which a new part can join (not
+    another email hung on one of its parts: a reminder, a flood digest, a notice)."""
     with archive.reading() as db:
         row = db.execute(
             "SELECT o.email_message_id FROM outbox o JOIN messages m ON m.id = o.message_id"
             " WHERE m.conversation_id = ? AND m.media_group = ? AND o.target = 'mail'"
-            " AND o.state = 'pending' ORDER BY o.id LIMIT 1",
+            " AND o.state = 'pending' AND o.kind = 'message' ORDER BY o.id LIMIT 1",
             (conversation_id, group),
         ).fetchone()
     return row[0] if row else None

@@ -75,6 +75,14 @@ def _show_status(state, paint) -> None:
             error = state.last_error
             target = "email" if error.target == "mail" else "chat message"
             rows.append(("last error", f"{target}, {error.state}: {render.safe(error.text)}"))
+        for f in state.flooding:
+            rows.append(("flood", f"#{f.conversation} {render.safe(f.customer)}: "
+                         f"{counted(f.messages, 'message')} since {local(f.since)} in a digest "
+                         f"due {local(f.due)}"))  # fmt: skip
+        for b in state.blocked:
+            since = f", since {local(b.since)}" if b.since else ""
+            who = f"#{b.conversation} {render.safe(b.customer)}, by {render.safe(b.by)}"
+            rows.append(("blocked", f"{who}{since} (im2mail unblock {b.conversation})"))
     width = max(len(label) for label, _ in rows)
     for label, text in rows:
         render.write_line(f"{paint(label.ljust(width), 'bold')}  {text}")

@@ -103,9 +103,11 @@ def notice_html(
     footer: str,
     files: Sequence[str] = (),
     files_label: str = "",
+    transcript: str | None = None,
 ) -> str:
     """A notice to a manager: what happened, then each quoted text (the platform's words,
-    a reply) under its label, then the files it concerns as a list."""
+    a reply) under its label, then the files it concerns as a list; `transcript` as in
+    chat_html."""
     blocks = [f'<p style="margin:0 0 10px"><b>{escape(lead)}</b></p>']
     for quote in quotes:
         if quote.label:
@@ -115,7 +117,10 @@ def notice_html(
         if files_label:
             blocks.append(_LABEL.format(text=escape(files_label)))
         blocks.append(_FILES.format(items="\n".join(_FILE.format(text=escape(f)) for f in files)))
-    return _PAGE.format(title=escape(title), content="\n".join(blocks), footer=escape(footer))
+    footer = escape(footer)
+    if transcript:
+        footer += _TRANSCRIPT.format(href=escape(transcript))
+    return _PAGE.format(title=escape(title), content="\n".join(blocks), footer=footer)
 
 
 def _file(line: Line) -> str:
