@@ -64,7 +64,8 @@ SELECT c.id AS conversation_id, c.bot, c.token, c.thread_key, c.state,
 FROM conversations c JOIN customers u ON u.id = c.customer_id
 """
 # waiting_since: the oldest message from the customer after the last answer (im2mail's
-# own greetings and auto-replies are no answer), if any. Each subquery walks the
+# own greetings and auto-replies are no answer, nor a reply that was not sent or came back
+# undelivered: the customer got nothing), if any. Each subquery walks the
 # (conversation_id, id) index briefly.
 _CONVERSATIONS_SQL = """
 WITH stats AS (
@@ -77,7 +78,10 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
        (SELECT w.created FROM messages w
         WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce((
             SELECT o.id FROM messages o WHERE o.conversation_id = c.id
-            AND o.direction = 'out' AND o.author != 'im2mail' ORDER BY o.id DESC LIMIT 1), 0)
+            AND o.direction = 'out' AND o.author != 'im2mail' AND NOT EXISTS (
+                SELECT 1 FROM outbox x WHERE x.message_id = o.id
+                AND x.kind IN ('not-sent', 'undelivered'))
+            ORDER BY o.id DESC LIMIT 1), 0)
         ORDER BY w.id LIMIT 1) AS waiting_since,
        CASE WHEN u.channel IN ('messenger', 'whatsapp') THEN
          (SELECT max(i.created) FROM messages i

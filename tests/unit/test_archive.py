@@ -18,7 +18,15 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.errors import ArchiveError, NotFound
 from im2mail.migrations import MIGRATIONS
-from im2mail.model import Customer, Message, NewAttachment, OutboxItem, SearchQuery
+from im2mail.model import (
+    NOT_SENT,
+    UNDELIVERED,
+    Customer,
+    Message,
+    NewAttachment,
+    OutboxItem,
+    SearchQuery,
+)
 from tests.conftest import REPO
 from tests.support.chats import T0, customer, say
 
@@ -394,6 +402,22 @@ def test_a_greeting_or_auto_reply_is_no_answer(archive: Archive) -> None:
     (row,) = archive.conversations()
     assert row.waiting_since == T0.replace(minute=1)  # still waiting for a manager
     say(archive, conv, "450 грн", direction="out", minutes=3)
+    (row,) = archive.conversations()
+    assert row.waiting_since is None
+
+
+def test_a_reply_that_did_not_reach_the_customer_is_no_answer(archive: Archive) -> None:
+    """A manager's reply im2mail refused to send (a retired address, too long, broken
+    encoding) or that came back undelivered leaves the customer waiting."""
+    conv = customer(archive)
+    say(archive, conv, "Скільки коштують візитки?", minutes=1)
+    for minutes, kind in ((2, NOT_SENT), (3, UNDELIVERED)):
+        notice = OutboxItem("mail", email_message_id=f"<n{minutes}@x>", kind=kind, note="why")
+        reply = Message(conv.id, "out", "anna@shop.example", "", T0.replace(minute=minutes))
+        assert archive.add_message(reply, outbox=[notice]) is not None
+        (row,) = archive.conversations()
+        assert row.waiting_since == T0.replace(minute=1)
+    say(archive, conv, "450 грн", direction="out", minutes=4)
     (row,) = archive.conversations()
     assert row.waiting_since is None
 
