@@ -35,17 +35,6 @@ def archive(tmp_path: Path):
 
 
 @pytest.fixture
-def token(telegram_api: TelegramDouble) -> str:
-    return telegram_api.add_bot("shop_bot", "Друкарня")
-
-
-@pytest.fixture
-async def channel(telegram_api: TelegramDouble, token: str):
-    async with Telegram("shop", token, telegram_api.url, timeout=2) as started:
-        yield started
-
-
-@pytest.fixture
 def downloads(archive: Archive):
     fetcher = Downloads(archive.blobs)
     yield fetcher

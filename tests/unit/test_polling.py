@@ -17,7 +17,6 @@ from im2mail.channels.telegram import Telegram
 from im2mail.inbound import Intake, IntakeSettings
 from im2mail.polling import Poller
 from im2mail.testing.streams import Stream
-from im2mail.testing.telegram_api import TelegramDouble
 
 MB = 1024 * 1024
 SLOW = Stream(2 * MB, drip=0.1)  # 32 pieces, one each 0.1 s: about 3 s in all
@@ -27,17 +26,6 @@ SLOW = Stream(2 * MB, drip=0.1)  # 32 pieces, one each 0.1 s: about 3 s in all
 def archive(tmp_path: Path):
     with Archive.open(tmp_path / "archive.db") as opened:
         yield opened
-
-
-@pytest.fixture
-def token(telegram_api: TelegramDouble) -> str:
-    return telegram_api.add_bot("shop_bot", "Друкарня")
-
-
-@pytest.fixture
-async def channel(telegram_api: TelegramDouble, token: str):
-    async with Telegram("shop", token, telegram_api.url, timeout=2) as started:
-        yield started
 
 
 @pytest.fixture
