@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from im2mail import secrets
 from im2mail.demo import healthy
+from im2mail.home import paths
 from tests.conftest import REPO, run_cli
 from tests.support.imap_server import ImapServer, free_port
 
@@ -159,3 +161,12 @@ def tail_record(text: str) -> dict:
     assert result.code == 0, result.err
     records = [json.loads(line) for line in result.out.splitlines()]
     return next((r for r in records if r["text"] == text), {})
+
+
+def archived(query: str, *args) -> list[tuple]:
+    """Rows from the relay's archive, read-only while it runs."""
+    db = sqlite3.connect(f"file:{paths().archive}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute(query, args).fetchall()
+    finally:
+        db.close()

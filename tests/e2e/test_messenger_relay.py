@@ -17,7 +17,7 @@ from im2mail import secrets, signing
 from im2mail.testing.messenger_api import JPEG, MessengerDouble, MessengerUser
 from im2mail.testing.meta import WebhookNotVerified
 from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, tail_record, write_home
+from tests.e2e.relay_rig import MANAGERS, RelayProcess, archived, tail_record, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
 pytestmark = pytest.mark.e2e
@@ -101,9 +101,12 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
     sent = await shop.messenger.wait_for_sent(olena.id, 2, timeout=10)
     assert (sent[1].text, sent[1].messaging_type) == ("Добрий день! 500 візиток — 450 грн.",
                                                        "RESPONSE")  # fmt: skip
-    # Messenger's read receipt names no message, only a time: the reply before it is seen.
-    assert (await shop.messenger.push_read(shop.page.token, olena)).status == 200
+    # Messenger's read receipt names no message, only a time: the reply sent before it is
+    # seen (sent: recorded once Messenger answered the send, a moment after it got it).
     answer = "Добрий день! 500 візиток — 450 грн."
+    sent_at = "SELECT sent FROM messages WHERE text = ? AND sent IS NOT NULL"
+    await shop.messenger.wait_until(lambda: archived(sent_at, answer), timeout=10)
+    assert (await shop.messenger.push_read(shop.page.token, olena)).status == 200
     await shop.messenger.wait_until(lambda: tail_record(answer).get("seen"), timeout=10)
     listed = json.loads(run_cli("conversations", "--json").out.splitlines()[0])
     assert listed["channel"] == "messenger" and listed["reply_window_closes"]
