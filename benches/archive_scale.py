@@ -64,8 +64,7 @@ for p in (REPO, REPO / "benches"):
 
 from relay import machine  # noqa: E402
 
-from im2mail import search  # noqa: E402
-from im2mail.archive import Archive  # noqa: E402
+from im2mail.archive import Archive, search  # noqa: E402
 from im2mail.model import SearchQuery  # noqa: E402
 from tests.support import generate as gen  # noqa: E402
 

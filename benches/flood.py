@@ -210,7 +210,7 @@ def gate_cost(calls: int = 200_000) -> float:
     """Microseconds the flood gate adds to a normal customer's message (in process)."""
     from datetime import UTC, datetime, timedelta
 
-    from im2mail.flood import FloodGate, Seed
+    from im2mail.relay.flood import FloodGate, Seed
 
     gate = FloodGate(20, lambda c, since: Seed())
     t = datetime(2026, 1, 1, tzinfo=UTC)

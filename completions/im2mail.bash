@@ -1,5 +1,5 @@
-# bash completion for im2mail. Generated from im2mail/cli.py; do not edit.
-# Regenerate after changing the CLI: python -m im2mail.completion
+# bash completion for im2mail. Generated from im2mail/cli/; do not edit.
+# Regenerate after changing the CLI: python -m im2mail.cli.completion
 # Install: source it in ~/.bashrc or copy it to /usr/share/bash-completion/completions/im2mail
 
 # The sub-commands of command $1.

@@ -1,5 +1,5 @@
-# fish completion for im2mail. Generated from im2mail/cli.py; do not edit.
-# Regenerate after changing the CLI: python -m im2mail.completion
+# fish completion for im2mail. Generated from im2mail/cli/; do not edit.
+# Regenerate after changing the CLI: python -m im2mail.cli.completion
 # Install: copy it to ~/.config/fish/completions/im2mail.fish
 
 complete -c im2mail -e

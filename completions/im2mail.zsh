@@ -1,6 +1,6 @@
 #compdef im2mail
-# zsh completion for im2mail. Generated from im2mail/cli.py; do not edit.
-# Regenerate after changing the CLI: python -m im2mail.completion
+# zsh completion for im2mail. Generated from im2mail/cli/; do not edit.
+# Regenerate after changing the CLI: python -m im2mail.cli.completion
 # Install: copy it as _im2mail into a directory on $fpath, or source it after compinit
 
 _im2mail() {

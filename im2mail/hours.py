@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from .config_extra import HoursConfig
+from .config.sections import HoursConfig
 from .errors import ConfigError
 
 UTC = dt.UTC

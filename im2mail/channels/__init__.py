@@ -247,10 +247,10 @@ class Polling(Channel, Protocol):
 
 # name -> "module:Class", imported on first use.
 CHANNELS: dict[str, str] = {
-    "telegram": "im2mail.channels.telegram:Telegram",
-    "viber": "im2mail.channels.viber:Viber",
-    "messenger": "im2mail.channels.messenger:Messenger",
-    "whatsapp": "im2mail.channels.whatsapp:WhatsApp",
+    "telegram": "im2mail.channels.telegram.channel:Telegram",
+    "viber": "im2mail.channels.viber.channel:Viber",
+    "messenger": "im2mail.channels.messenger.channel:Messenger",
+    "whatsapp": "im2mail.channels.whatsapp.channel:WhatsApp",
 }
 # Channels whose webhook is set by hand in the platform's dashboard (Meta's), which checks
 # it with a GET carrying a verify token before it sends anything.

@@ -5,15 +5,7 @@ from typing import Annotated
 
 import typer
 
-from .common import (
-    Channel,
-    ExportFormat,
-    JsonOption,
-    app,
-    note,
-    paths,
-    report_warnings,
-)
+from .common import Channel, ExportFormat, JsonOption, app, note, paths, report_warnings
 
 # How many rows `tail` and `search` print at most: far more than a screen, and what the
 # archive can count (a bigger number is refused with exit 2, not an overflow).
@@ -83,7 +75,7 @@ def conversations(
     Customer, channel, bot, lead source, last message, and how long the customer has
     been waiting for an answer.
     """
-    from .. import render
+    from . import render
 
     if ctx.invoked_subcommand is not None:
         return
@@ -119,8 +111,8 @@ def rotate_token(
     answer the customer. The relay does it for every conversation by itself when an
     address is removed from mail.managers.
     """
+    from ..archive.tokens import OWNER_ROTATED
     from ..errors import NotFound, UsageError
-    from ..reply_tokens import OWNER_ROTATED
 
     if all_ == bool(ids):
         raise UsageError(
@@ -187,10 +179,10 @@ def _set_blocked(conversation: int, blocked: bool) -> None:
     from datetime import UTC, datetime
 
     from ..archive import Archive
-    from ..blocking import COMMAND_LINE, set_blocked
     from ..errors import NotFound
     from ..home import paths
     from ..mail.compose import channel_title
+    from ..relay.blocking import COMMAND_LINE, set_blocked
 
     where = paths()
     if not where.archive.exists():
@@ -255,9 +247,9 @@ def search(
     Case, ё/е, apostrophe forms (п'ятниця, п’ятниця) and Cyrillic/Latin look-alikes in
     codes (А4/A4) are folded. Without hits nothing is printed and the exit code is 0.
     """
-    from .. import render
     from ..model import SearchQuery
     from ..timeutil import parse_when
+    from . import render
 
     q = SearchQuery(
         text=query,
@@ -317,7 +309,7 @@ def export(
     if archive is None:
         return
     with archive, _progress_bar() as started:
-        from ..export import export as run_export
+        from ..export.select import export as run_export
 
         done = run_export(archive, None if all_ else ids, fmt.value, output, force=force,
                           started=started)  # fmt: skip
@@ -353,7 +345,7 @@ def vacuum(
     from datetime import UTC, datetime
 
     from .. import config
-    from ..vacuum import vacuum as run_vacuum
+    from ..archive.vacuum import vacuum as run_vacuum
 
     days = keep_files_days
     if days is None:
@@ -392,7 +384,7 @@ def path(json_output: JsonOption = False) -> None:
     where = paths()
     rows = {"config": str(where.config), "archive": str(where.archive), "blobs": str(where.blobs)}
     if json_output:
-        from .. import render
+        from . import render
 
         render.json_line(rows)
         return
@@ -465,7 +457,7 @@ def _progress_bar():
 
 
 def _entry_printer(json_output: bool):
-    from .. import render
+    from . import render
 
     if json_output:
         return lambda entry: render.json_line(entry.record(receipts=True))

@@ -22,8 +22,9 @@ def status(
     failures of the last 24 hours and the last error; and whether the relay answers on
     relay.listen. Exits 0, also when there is no archive yet.
     """
-    from .. import config, render
-    from .. import status as core
+    from .. import config
+    from ..ops import status as core
+    from . import render
 
     cfg = config.load()
     report_warnings(cfg)
@@ -39,10 +40,10 @@ def status(
 def _show_status(state, paint) -> None:
     from datetime import UTC, datetime
 
-    from .. import render
     from ..model import CHANNEL_TITLES
-    from ..status import counted
+    from ..ops.status import counted
     from ..timeutil import age, local
+    from . import render
 
     now = state.now or datetime.now(UTC)
 
@@ -97,8 +98,8 @@ def doctor(json_output: JsonOption = False) -> None:
     each: ✓ passed, ! passed with a warning, ✗ failed (with the fix), – skipped. Exits 0
     when nothing failed, else 1.
     """
-    from .. import doctor as core
-    from .. import render
+    from ..ops import doctor as core
+    from . import render
 
     checks = core.run(paths())
     paint = render.Painter(render.color_wanted())
@@ -113,7 +114,7 @@ def doctor(json_output: JsonOption = False) -> None:
 
 
 def _check_line(check, paint) -> str:
-    from .. import render
+    from . import render
 
     mark = MARKS[check.status]
     detail = render.safe(check.detail)

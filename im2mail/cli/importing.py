@@ -28,7 +28,7 @@ def import_telegram_export(
     """
     from ..archive import Archive
     from ..errors import UsageError
-    from ..tgimport import import_export
+    from ..importing.telegram_import import import_export
 
     if file.is_dir():
         file = file / "result.json"

@@ -26,7 +26,7 @@ def run(
     import asyncio
     import sys
 
-    from .. import relay
+    from ..relay import loop as relay
 
     cfg, keys = relay.preflight()  # config errors (exit 3) before missing secrets (exit 4)
     report_warnings(cfg)
@@ -62,8 +62,9 @@ def systemd_unit(
     """
     import os
 
-    from .. import config, systemd
+    from .. import config
     from ..errors import UsageError
+    from ..ops import systemd
 
     if force and not install:
         raise UsageError(
@@ -113,9 +114,9 @@ def demo(
 
     from rich.console import Console
 
-    from .. import demo as core
-    from ..demo_script import Show
-    from ..render import color_wanted
+    from ..ops import demo as core
+    from ..ops.demo_script import Show
+    from .render import color_wanted
 
     console = Console(
         stderr=True, highlight=False, soft_wrap=True, no_color=not color_wanted(sys.stderr)

@@ -83,8 +83,9 @@ def init(
     vouch for replies (read from recent mail in the mailbox), then checks IMAP and SMTP
     live before saving. Running it again edits the existing set-up; bots are kept.
     """
-    from .. import secrets, wizard
+    from .. import secrets
     from ..errors import UsageError
+    from ..ops import init_wizard as wizard
 
     answers, previous = wizard.existing()
     answers.update(
@@ -117,7 +118,7 @@ def init(
                 "init asks questions, but standard input is not a terminal",
                 hint="run it in a terminal, or use --non-interactive with flags",
             )
-        from .. import ask
+        from ..ops import ask
 
         ask.answers(answers)
         smtp_pw = ask.password("SMTP", bool(stored[secrets.SMTP])) or None
@@ -126,7 +127,7 @@ def init(
     found = None if no_check else wizard.detect_authserv_id(answers, previous, imap_password)
     suggested = found.suggested if found else None
     if not non_interactive:
-        from .. import ask
+        from ..ops import ask
 
         ask.authserv_id(answers, suggested)
     elif authserv_id is None and not answers.authserv_id and suggested:
@@ -206,9 +207,9 @@ def bot_add(
     also need the Meta app's secret (App settings → Basic), which checks their webhooks,
     and WhatsApp the number's id (--phone-number-id).
     """
-    from .. import bots
     from ..channels import DASHBOARD_WEBHOOKS
     from ..errors import UsageError
+    from ..ops import bots
 
     mode_name = mode.value if mode else None
     extra = {}
@@ -282,7 +283,8 @@ def _read_token(
 @bot_app.command("list")
 def bot_list(json_output: JsonOption = False) -> None:
     """List the configured bots."""
-    from .. import config, render
+    from .. import config
+    from . import render
 
     cfg = config.load()
     report_warnings(cfg)
@@ -303,7 +305,7 @@ def bot_remove(name: Annotated[str, typer.Argument(help="The bot's name.")]) -> 
 
     A webhook-mode bot's webhook is deleted first, if the platform can be reached.
     """
-    from .. import bots
+    from ..ops import bots
 
     for warning in bots.remove_bot(name):
         warn(warning)
@@ -324,8 +326,8 @@ def webhook_set(
     WhatsApp webhooks are entered in Meta's dashboard: this prints the callback URL and
     the verify token to paste there (and subscribes a Messenger Page to the app).
     """
-    from .. import bots
     from ..channels import DASHBOARD_WEBHOOKS
+    from ..ops import bots
 
     targets = bots.set_webhooks(name)
     for bot, url in targets:
@@ -350,8 +352,10 @@ def webhook_info(json_output: JsonOption = False) -> None:
     does not tell what its dashboard holds: for Messenger and WhatsApp bots the line
     shows what to enter there (the callback URL and the verify token).
     """
-    from .. import bots, config, render
+    from .. import config
     from ..channels import DASHBOARD_WEBHOOKS as dashboard
+    from ..ops import bots
+    from . import render
 
     rows = bots.webhook_info()
     public_url = config.load().relay.public_url or "" if rows else ""
@@ -395,7 +399,7 @@ def webhook_delete(
 
     Also what to do when polling fails because a webhook is still set.
     """
-    from .. import bots
+    from ..ops import bots
 
     for bot in bots.delete_webhooks(name):
         note(f"bot {bot.name}: webhook deleted")

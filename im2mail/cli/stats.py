@@ -39,8 +39,10 @@ def stats(
     """
     from datetime import UTC, datetime
 
-    from .. import config, render, stats_report
+    from .. import config
+    from ..ops import stats_report
     from ..timeutil import parse_when
+    from . import render
 
     now = datetime.now(UTC)
     start = parse_when(since, now=now)

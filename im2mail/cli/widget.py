@@ -49,8 +49,8 @@ def widget(
     preview.html (a page around it, to look at in a browser) and NAME.png and NAME.svg,
     each bot's QR code for print. Files already there are replaced only with --force.
     """
-    from .. import bots as bot_admin
-    from .. import widget as core
+    from ..ops import bots as bot_admin
+    from ..ops import widget as core
 
     core.check_source(source)  # before any bot is asked
     bot_links = core.links(bot_admin.identify(bots or None), source)

@@ -21,8 +21,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from html import escape
 
+from ..archive.stats import Figures, Report, Waiting
 from ..model import KIND_LABELS, Conversation, Message
-from ..stats import Figures, Report, Waiting
 from ..timeutil import age
 from .compose import POLICY, MailSettings, channel_title, clean, plain_text, set_body
 from .compose import thread_headers as _thread_headers

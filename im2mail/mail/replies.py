@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from email.message import Message
 from html.parser import HTMLParser
 
-from im2mail.errors import RuntimeFailure
-from im2mail.untrusted import file_name, mime_type
-
+from ..errors import RuntimeFailure
+from ..untrusted import file_name, mime_type
 from . import transfer_encoding
 
 Attachment = tuple[str, str, bytes]  # (filename, mime type, content)

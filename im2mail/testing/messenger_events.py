@@ -27,14 +27,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from ..channels import graph
-from .messenger_records import (
-    EVENT_FIELDS,
-    Delivery,
-    Media,
-    MessengerPage,
-    MessengerUser,
-    now_ms,
-)
+from .messenger_records import EVENT_FIELDS, Delivery, Media, MessengerPage, MessengerUser, now_ms
 from .meta import post_signed, verify_callback
 
 if TYPE_CHECKING:

@@ -48,7 +48,7 @@ from aiohttp import web
 from .loopback import LoopbackServer
 from .streams import Stream
 from .viber_events import CallbackPushers, is_loopback, now_ms
-from .viber_records import (
+from .viber_records import (  # fmt: skip
     CHAT_HOSTNAME,
     DEFAULT_EVENT_TYPES,
     FILE_LIMIT,
@@ -75,7 +75,7 @@ from .viber_records import (
     check_envelope,
     message_tokens,
     user_id,
-)  # fmt: skip
+)
 
 __all__ = [  # the public names of viber_api, viber_records and viber_events
     "BAD_GATEWAY_PAGE", "DEFAULT_EVENT_TYPES", "FILE_LIMIT", "FORBIDDEN_EXTENSIONS", "JPEG",

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from im2mail import secrets
-from im2mail.demo import healthy
 from im2mail.home import paths
+from im2mail.ops.demo import healthy
 from tests.conftest import REPO, run_cli
 from tests.support.imap_server import ImapServer, free_port
 

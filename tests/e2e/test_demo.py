@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from im2mail.demo_script import ANSWER, CAPTION, QUESTION, SATURDAY_ANSWER
+from im2mail.ops.demo_script import ANSWER, CAPTION, QUESTION, SATURDAY_ANSWER
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e

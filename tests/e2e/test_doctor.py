@@ -26,7 +26,7 @@ import pytest
 
 from im2mail import secrets
 from im2mail.archive import Archive
-from im2mail.channels.telegram import Telegram
+from im2mail.channels.telegram.channel import Telegram
 from im2mail.home import paths
 from im2mail.model import Message, OutboxItem
 from tests.conftest import Result, run_cli

@@ -11,7 +11,7 @@ from contextlib import suppress
 
 import pytest
 
-from im2mail.web import BODY_TIMEOUT, HEADER_TIMEOUT, LINGER
+from im2mail.relay.web import BODY_TIMEOUT, HEADER_TIMEOUT, LINGER
 from tests.e2e.relay_rig import start_relay, write_home
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from im2mail.channels import (
     open_channel,
 )
 from im2mail.channels.graph import WindowClosed
-from im2mail.channels.messenger import Messenger
+from im2mail.channels.messenger.channel import Messenger
 from im2mail.model import IncomingFile
 from im2mail.testing.messenger_api import JPEG, MP4, MessengerDouble, MessengerPage
 from im2mail.testing.streams import Stream

@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.db import now
+from im2mail.archive.deliveries import backoff_delay
 from im2mail.config import ServerConfig
-from im2mail.db import now
-from im2mail.deliveries import backoff_delay
-from im2mail.mail.outbox import MailOutbox
 from im2mail.mail.smtp import (
     SmtpAuthError,
     SmtpConnectionRefused,
@@ -33,6 +32,7 @@ from im2mail.mail.smtp import (
     SmtpTlsError,
     check_login,
 )
+from im2mail.mail.smtp_outbox import MailOutbox
 from im2mail.model import Message, OutboxItem
 from tests.support.chats import T0, customer
 from tests.support.smtp_server import SmtpServer, free_port

@@ -19,7 +19,7 @@ from im2mail.channels import (
     RetryLater,
     open_channel,
 )
-from im2mail.channels.telegram import Telegram
+from im2mail.channels.telegram.channel import Telegram
 from im2mail.model import IncomingFile
 from im2mail.testing.telegram_api import JPEG
 from tests.support.sinks import fetched

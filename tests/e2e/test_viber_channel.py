@@ -23,7 +23,7 @@ from im2mail.channels import (
     RetryLater,
     open_channel,
 )
-from im2mail.channels.viber import Viber
+from im2mail.channels.viber.channel import Viber
 from im2mail.model import IncomingFile
 from im2mail.testing.streams import Stream
 from im2mail.testing.viber_api import JPEG, MP4, PNG, ViberDouble

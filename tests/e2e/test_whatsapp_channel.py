@@ -21,16 +21,10 @@ from im2mail.channels import (
     open_channel,
 )
 from im2mail.channels.graph import WindowClosed, handshake
-from im2mail.channels.whatsapp import WINDOW_REASON, WhatsApp
+from im2mail.channels.whatsapp.channel import WINDOW_REASON, WhatsApp
 from im2mail.model import Incoming, IncomingFile
 from im2mail.testing.streams import Stream
-from im2mail.testing.whatsapp_api import (
-    JPEG,
-    MP4,
-    Number,
-    WebhookRefused,
-    WhatsAppDouble,
-)
+from im2mail.testing.whatsapp_api import JPEG, MP4, Number, WebhookRefused, WhatsAppDouble
 from tests.support.sinks import fetched
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from im2mail import secrets
-from im2mail.channels.telegram import parse_update
-from im2mail.channels.viber_parse import parse_callback
+from im2mail.channels.telegram.channel import parse_update
+from im2mail.channels.viber.parse import parse_callback
 from tests.conftest import VALID_CONFIG, Result, run_cli
 
 pytestmark = pytest.mark.e2e

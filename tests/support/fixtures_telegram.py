@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from im2mail.channels.telegram import Telegram
+from im2mail.channels.telegram.channel import Telegram
 from im2mail.testing.telegram_api import TelegramDouble
 
 

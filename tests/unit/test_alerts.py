@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from im2mail import config
-from im2mail.alerts import DIGEST, REMINDER, Alerts, AlertSettings, MailBuilder, day_span
 from im2mail.archive import Archive
 from im2mail.config import HoursConfig
-from im2mail.config_extra import parse_ranges
+from im2mail.config.sections import parse_ranges
 from im2mail.home import paths
 from im2mail.hours import BusinessHours
 from im2mail.mail.reminders import digest_message_id
 from im2mail.model import MESSAGE, Message, OutboxItem
+from im2mail.relay.alerts import DIGEST, REMINDER, Alerts, AlertSettings, MailBuilder, day_span
 from tests.conftest import VALID_CONFIG
 from tests.support.chats import T0, customer
 from tests.unit.test_compose import html, plain, wire

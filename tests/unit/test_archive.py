@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.migrations import MIGRATIONS
 from im2mail.errors import ArchiveError, NotFound
-from im2mail.migrations import MIGRATIONS
 from im2mail.model import (
     NOT_SENT,
     UNDELIVERED,
@@ -460,7 +460,7 @@ def test_times_are_stored_in_utc_with_offset(archive: Archive, path: Path) -> No
 
 def test_an_archive_made_by_the_first_release_is_upgraded(path: Path) -> None:
     """An archive with only m001 gets m002's columns, and its messages read back."""
-    from im2mail.migrations import m001_initial
+    from im2mail.archive.migrations import m001_initial
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with raw(path) as db:

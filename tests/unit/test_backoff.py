@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from im2mail.deliveries import BACKOFF_STEPS, backoff_delay
+from im2mail.archive.deliveries import BACKOFF_STEPS, backoff_delay
 
 
 def middle() -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from im2mail.blobs import INCOMING, BlobStore
+from im2mail.archive.blobs import INCOMING, BlobStore
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 

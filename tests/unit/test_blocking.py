@@ -11,15 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from im2mail import blocking, config, status
-from im2mail.alerts import Alerts, AlertSettings
+from im2mail import config
 from im2mail.archive import Archive
-from im2mail.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE, BlockMail
 from im2mail.errors import NotFound
 from im2mail.home import paths
 from im2mail.mail.compose import MailSettings
 from im2mail.model import MESSAGE, Customer, OutboxItem
-from im2mail.outbound import ReplyIntake, ReplySettings
+from im2mail.ops import status
+from im2mail.relay import blocking
+from im2mail.relay.alerts import Alerts, AlertSettings
+from im2mail.relay.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE, BlockMail
+from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.chats import T0, customer, say
 from tests.unit.test_alerts import writes
@@ -306,7 +308,7 @@ def test_the_notice_is_in_the_thread_to_every_manager(archive, replies):
 def test_a_block_notice_never_becomes_an_albums_email(archive):
     """A new part of an album joins the album's email while it is pending: never another
     email that hangs on one of its parts (a notice, a digest, a reminder)."""
-    from im2mail import threads
+    from im2mail.archive import threads
     from im2mail.model import Message
 
     conversation = customer(archive)

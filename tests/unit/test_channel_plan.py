@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from im2mail.channels import Rejected, RetryLater, Step, send_steps, utf16_len
-from im2mail.channels.telegram import Telegram
+from im2mail.channels.telegram.channel import Telegram
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 PNG = b"\x89PNG\r\n\x1a\n"

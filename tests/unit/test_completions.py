@@ -10,11 +10,11 @@ from typing import Annotated
 import pytest
 import typer
 
-from im2mail import completion
+from im2mail.cli import completion
 from tests.conftest import REPO
 
 SCRIPTS = {shell: REPO / "completions" / f"im2mail.{shell}" for shell in completion.SHELLS}
-REGENERATE = "run: python -m im2mail.completion"
+REGENERATE = "run: python -m im2mail.cli.completion"
 CHANNELS = ["messenger", "telegram", "viber", "whatsapp"]  # completed in this order
 
 
@@ -55,7 +55,7 @@ def test_committed_script_is_what_the_cli_generates(shell: str) -> None:
 def test_script_says_it_is_generated_and_how_to_regenerate(shell: str) -> None:
     head = "\n".join(completion.generate(shell).splitlines()[:4])
     assert "Generated" in head
-    assert "python -m im2mail.completion" in head
+    assert "python -m im2mail.cli.completion" in head
 
 
 def test_generation_is_deterministic() -> None:

@@ -12,13 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from im2mail.mail.compose import (
-    FilePart,
-    MailSettings,
-    compose,
-    new_message_id,
-    subject,
-)
+from im2mail.mail.compose import FilePart, MailSettings, compose, new_message_id, subject
 from im2mail.model import Conversation, Customer, Message
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

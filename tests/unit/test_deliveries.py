@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.db import dt, now
+from im2mail.archive.db import dt, now
 from im2mail.model import Message, OutboxItem
 from tests.support.chats import T0, customer
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from im2mail import blobs
-from im2mail.archive import Archive
+from im2mail.archive import Archive, blobs
 from im2mail.errors import ArchiveError
 from im2mail.model import Customer, Message, NewAttachment, OutboxItem
 

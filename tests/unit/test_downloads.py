@@ -17,10 +17,10 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.channels import ChannelError, FileTooBig, Rejected, RetryLater
-from im2mail.channels.telegram import Telegram
-from im2mail.downloads import Downloads
-from im2mail.inbound import Intake, IntakeSettings
+from im2mail.channels.telegram.channel import Telegram
 from im2mail.model import IncomingFile
+from im2mail.relay.downloads import Downloads
+from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.testing.streams import Stream
 from im2mail.testing.telegram_api import TelegramDouble
 

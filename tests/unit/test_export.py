@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.export import export
+from im2mail.export.select import export
 from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.conftest import run_cli
@@ -185,8 +185,8 @@ def test_cli_export_to_a_path_that_cannot_be_written(archive, tmp_path):
 
 
 def test_batched_scans_and_worker_processes_give_the_same_export(archive, tmp_path, monkeypatch):
-    from im2mail import export as export_module
-    from im2mail import export_html
+    from im2mail.export import html as export_html
+    from im2mail.export import select as export_module
 
     customer(archive, "Nobody", "Yet")  # a conversation without messages gets a page too
     export(archive, None, "html", tmp_path / "one")

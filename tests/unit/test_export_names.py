@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import pytest
 
-from im2mail import export_mbox
 from im2mail.archive import Archive
-from im2mail.export import export
+from im2mail.export import mbox as export_mbox
+from im2mail.export.select import export
 from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.support.bad_names import BAD_NAME, EMOJI, assert_clean
@@ -117,7 +117,7 @@ def test_exported_files_are_private_copies_not_links_to_the_archive(archive, tmp
 def test_a_name_the_file_system_refuses_still_exports(archive, tmp_path, monkeypatch):
     """Whatever a name does on this file system (too long in bytes for a FAT stick, a
     character it refuses), the export goes on with a plain name for that file."""
-    import im2mail.export_html as writer
+    import im2mail.export.html as writer
 
     real = writer._copy
 

@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
-from im2mail import config, flood, inbound
+from im2mail import config
 from im2mail.archive import Archive
 from im2mail.errors import ConfigError
-from im2mail.flood import FLOOD, DigestMail, FloodGate, Seed
-from im2mail.inbound import Intake, IntakeSettings
 from im2mail.mail.compose import MailSettings
 from im2mail.model import MESSAGE, Customer, Incoming, IncomingFile, OutboxItem
+from im2mail.relay import flood
+from im2mail.relay import intake as inbound
+from im2mail.relay.flood import FLOOD, DigestMail, FloodGate, Seed
+from im2mail.relay.intake import Intake, IntakeSettings
 from tests.conftest import VALID_CONFIG
 from tests.unit.test_compose import html, plain, wire
 

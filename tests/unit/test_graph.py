@@ -10,8 +10,8 @@ import pytest
 
 from im2mail.channels import AuthFailed, Blocked, Rejected, RetryLater, graph
 from im2mail.errors import redact
-from im2mail.relay import _handshake
-from im2mail.web import WebServer
+from im2mail.relay.loop import _handshake
+from im2mail.relay.web import WebServer
 
 APP_SECRET = "0f" * 16
 BODY = json.dumps({"object": "page", "entry": []}).encode()

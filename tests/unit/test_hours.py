@@ -12,11 +12,11 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.channels import ChannelError
 from im2mail.config import HoursConfig
-from im2mail.config_extra import parse_ranges
+from im2mail.config.sections import parse_ranges
 from im2mail.errors import ConfigError
 from im2mail.hours import BusinessHours
-from im2mail.inbound import GREETER, Intake, IntakeSettings
 from im2mail.model import Customer, Incoming
+from im2mail.relay.intake import GREETER, Intake, IntakeSettings
 
 KYIV = ZoneInfo("Europe/Kyiv")
 H = 3600.0

@@ -13,10 +13,10 @@ from telegram import error as tg_error
 
 from im2mail.archive import Archive
 from im2mail.channels import RetryLater
-from im2mail.channels.telegram import Telegram
-from im2mail.channels.viber import _Requests
+from im2mail.channels.telegram.channel import Telegram
+from im2mail.channels.viber.channel import _Requests
 from im2mail.model import IN_DOUBT, TEAM
-from im2mail.sender import ChatOutbox
+from im2mail.relay.chat_outbox import ChatOutbox
 from tests.unit.test_sender import NOTIFY, SETTINGS, ScriptedChannel, queue_reply, rows
 
 

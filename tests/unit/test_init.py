@@ -105,8 +105,8 @@ def test_the_interactive_question_offers_the_detected_authserv_id(
 ):
     import io
 
-    from im2mail import ask
-    from im2mail.wizard import Answers
+    from im2mail.ops import ask
+    from im2mail.ops.init_wizard import Answers
 
     monkeypatch.setattr("sys.stdin", io.StringIO(typed))
     answers = Answers(authserv_id=configured)

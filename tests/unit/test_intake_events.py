@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.inbound import GREETER, Intake, IntakeSettings
 from im2mail.model import UNDELIVERED, Customer, Incoming, Message
+from im2mail.relay.intake import GREETER, Intake, IntakeSettings
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from im2mail.errors import register_secret
-from im2mail.relay import configure_logging
+from im2mail.relay.loop import configure_logging
 
 SECRET = "imap-pass-Zq81!x"
 FORGED = "Олена\n2026-12-07 10:00:00,000 INFO im2mail.relay: relay stopped"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from im2mail.channels import Channel, FileTooBig, MalformedUpdate, Step, graph
-from im2mail.channels.messenger import Messenger, parse_webhook, source_of, window_reason
-from im2mail.channels.messenger_parse import FILE_LIMIT, TEXT_LIMIT, attachment_type, refusal
+from im2mail.channels.messenger.channel import Messenger, parse_webhook, source_of, window_reason
+from im2mail.channels.messenger.parse import FILE_LIMIT, TEXT_LIMIT, attachment_type, refusal
 from tests.support.mangle import mangled
 
 PAGE = "104839572610385"

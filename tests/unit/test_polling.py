@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from im2mail import polling
 from im2mail.archive import Archive
-from im2mail.channels.telegram import Telegram
-from im2mail.inbound import Intake, IntakeSettings
-from im2mail.polling import Poller
+from im2mail.channels.telegram.channel import Telegram
+from im2mail.relay import polling
+from im2mail.relay.intake import Intake, IntakeSettings
+from im2mail.relay.polling import Poller
 from im2mail.testing.streams import Stream
 
 MB = 1024 * 1024

@@ -9,8 +9,8 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.model import NOT_SENT
-from im2mail.outbound import ReplyIntake, ReplySettings
-from im2mail.quick_replies import QuickReply, expand, unknown
+from im2mail.relay.quick_replies import QuickReply, expand, unknown
+from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"

@@ -11,9 +11,9 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.mail.compose import MailSettings
-from im2mail.mailer import LinkSettings, Mailer
 from im2mail.model import COLLEAGUE, NOT_SENT, UNVERIFIED, Message
-from im2mail.outbound import ReplyIntake, ReplySettings
+from im2mail.relay.mailer import LinkSettings, Mailer
+from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.support.authres_mail import FORGED_PASS, gmail, stamped
 from tests.support.chats import T0, customer, say
 

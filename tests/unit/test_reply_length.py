@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.db import now
 from im2mail.channels import OutgoingFile, Step, open_channel
 from im2mail.channels.graph import encode
 from im2mail.config import ConfigError
-from im2mail.db import now
 from im2mail.model import NOT_SENT, TEAM, Message, NewAttachment, OutboxItem
-from im2mail.sender import ChatOutbox, SenderSettings
+from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.conftest import VALID_CONFIG
 from tests.support.chats import customer
 

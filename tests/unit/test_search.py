@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from im2mail import search
-from im2mail.archive import Archive
+from im2mail.archive import Archive, search
 from im2mail.errors import UsageError
 from im2mail.model import Customer, NewAttachment, SearchQuery, marked_snippet
 from tests.support.chats import T0, customer, say

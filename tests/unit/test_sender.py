@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.db import now
 from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
-from im2mail.db import now
 from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
-from im2mail.sender import ChatOutbox, SenderSettings
+from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.support.chats import customer
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"

@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from im2mail import stats
-from im2mail.archive import Archive
+from im2mail.archive import Archive, stats
 from im2mail.config import HoursConfig
-from im2mail.config_extra import parse_ranges
+from im2mail.config.sections import parse_ranges
 from im2mail.home import paths
 from im2mail.hours import BusinessHours
 from im2mail.model import UNDELIVERED, Message, OutboxItem

@@ -12,10 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from im2mail import config, status
+from im2mail import config
 from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.model import Message, OutboxItem
+from im2mail.ops import status
 from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.chats import T0, customer, say
 from tests.support.smtp_server import free_port

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from im2mail import config, secrets, systemd
+from im2mail import config, secrets
 from im2mail.errors import EXIT_RUNTIME, RuntimeFailure
+from im2mail.ops import systemd
 from tests.conftest import VALID_CONFIG, run_cli
 
 TWO_BOTS = VALID_CONFIG + '\n[[bots]]\nname = "vshop"\nchannel = "viber"\n'

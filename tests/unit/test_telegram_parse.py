@@ -22,7 +22,7 @@ from im2mail.channels import (
     split_text,
     utf16_len,
 )
-from im2mail.channels.telegram import Telegram, parse_update
+from im2mail.channels.telegram.channel import Telegram, parse_update
 from im2mail.errors import NotBuiltYet, NotFound
 from tests.conftest import REPO
 from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.importing.telegram_export import ExportFormatError
+from im2mail.importing.telegram_import import IMPORTED_BOT, import_export
 from im2mail.model import Customer, SearchQuery
-from im2mail.tgexport import ExportFormatError
-from im2mail.tgimport import IMPORTED_BOT, import_export
 from tests.conftest import run_cli
 from tests.support import tgexport as tg
 from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
@@ -291,7 +291,7 @@ def test_a_full_disk_stops_the_import_instead_of_passing_for_a_missing_file(
 ):
     import errno
 
-    from im2mail.blobs import BlobWriter
+    from im2mail.archive.blobs import BlobWriter
     from im2mail.errors import ArchiveError
 
     path = tg.write(tmp_path / "export", maria_chat(), {"photos/photo_4@14-11-2023.jpg": PHOTO})

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.tokens import OWNER_ROTATED, Rotation
 from im2mail.errors import NotFound
 from im2mail.mail.compose import MailSettings, compose
 from im2mail.mail.routing import Refused, Routed, route
 from im2mail.model import NOT_SENT, Message, OutboxItem
-from im2mail.outbound import ReplyIntake, ReplySettings
-from im2mail.reply_tokens import OWNER_ROTATED, Rotation
+from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.conftest import run_cli
 from tests.support.chats import customer, say
 

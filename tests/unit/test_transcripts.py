@@ -11,10 +11,10 @@ import pytest
 
 from im2mail import signing
 from im2mail.archive import Archive
-from im2mail.db import now
+from im2mail.archive.db import now
 from im2mail.mail.compose import compose
 from im2mail.model import NewAttachment
-from im2mail.transcripts import Transcripts, link
+from im2mail.relay.transcripts import Transcripts, link
 from tests.support.chats import customer, say
 from tests.unit.test_compose import CONV, SETTINGS, html, plain, said, wire
 

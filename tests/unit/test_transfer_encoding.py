@@ -15,7 +15,7 @@ from im2mail.archive import Archive
 from im2mail.mail.replies import extract
 from im2mail.mail.transfer_encoding import problem
 from im2mail.model import NOT_SENT
-from im2mail.outbound import ReplyIntake, ReplySettings
+from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.support.chats import customer
 
 MAILBOX = "orders@shop.example"

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.vacuum import vacuum
 from im2mail.home import paths
 from im2mail.model import NewAttachment, OutboxItem
-from im2mail.vacuum import vacuum
 from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.chats import T0, customer, say
 

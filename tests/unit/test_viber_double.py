@@ -23,13 +23,7 @@ from viberbot.api.viber_requests import (
     ViberSeenRequest,
 )
 
-from im2mail.testing.viber_api import (
-    DEFAULT_EVENT_TYPES,
-    JPEG,
-    STATUS,
-    ViberDouble,
-    ViberUser,
-)
+from im2mail.testing.viber_api import DEFAULT_EVENT_TYPES, JPEG, STATUS, ViberDouble, ViberUser
 
 
 class Receiver:

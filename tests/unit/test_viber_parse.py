@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from im2mail.channels import Channel, FileTooBig, MalformedUpdate, Rejected, Step
-from im2mail.channels.viber import Viber, parse_callback, verify_signature
-from im2mail.channels.viber_parse import (
+from im2mail.channels.viber.channel import Viber, parse_callback, verify_signature
+from im2mail.channels.viber.parse import (
     FILE_LIMIT,
     FORBIDDEN_EXTENSIONS,
     PICTURE_LIMIT,

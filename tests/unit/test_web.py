@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from im2mail.web import BadUpdate, ServedFile, WebServer
+from im2mail.relay.web import BadUpdate, ServedFile, WebServer
 
 SECRET = "s3cr3t-token"
 

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from im2mail.channels import graph, open_channel
-from im2mail.relay import _handshake
-from im2mail.web import ServedFile, WebServer
+from im2mail.relay.loop import _handshake
+from im2mail.relay.web import ServedFile, WebServer
 
 TELEGRAM_TOKEN = "123456789:AAEhBOweik6ad9r_QKt1wHn3x8vLvI-Vmv0"
 VIBER_TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
@@ -365,8 +365,8 @@ async def test_a_forwarded_host_that_makes_no_url_is_ignored_not_a_500(host, cap
 async def test_json_nested_too_deep_is_a_malformed_update_not_a_500():
     """A signed body of 100,000 nested brackets: refused 400 (BadUpdate), where a 500
     would make the platform send it again and again."""
-    from im2mail.relay import Relay
-    from im2mail.web import BadUpdate
+    from im2mail.relay.loop import Relay
+    from im2mail.relay.web import BadUpdate
 
     relay = Relay.__new__(Relay)  # the body is judged before anything of the relay is used
     with pytest.raises(BadUpdate, match="not JSON"):

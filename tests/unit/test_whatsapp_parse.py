@@ -10,8 +10,8 @@ import pytest
 
 from im2mail.channels import Channel, FileTooBig, MalformedUpdate, Step
 from im2mail.channels.graph import encode, sign
-from im2mail.channels.whatsapp import WINDOW_REASON, WhatsApp, parse_webhook
-from im2mail.channels.whatsapp_parse import (
+from im2mail.channels.whatsapp.channel import WINDOW_REASON, WhatsApp, parse_webhook
+from im2mail.channels.whatsapp.parse import (
     CAPTION_LIMIT,
     DOCUMENT_LIMIT,
     IMAGE_LIMIT,

@@ -8,10 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from im2mail import widget
 from im2mail.channels import BotInfo
 from im2mail.config import BotConfig
 from im2mail.errors import NotFound, RuntimeFailure, UsageError
+from im2mail.ops import widget
 
 SHOP = BotConfig("shop", "telegram", mode="polling")
 VSHOP = BotConfig("vshop", "viber")

@@ -1,0 +1,129 @@
+"""The SQLite connection under the archive: opening, settings, migrations, and the one
+place where sqlite3 errors become ArchiveError. Also how times are stored."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ArchiveError
+from . import migrations
+
+
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A configured, migrated connection (autocommit: transactions are explicit)."""
+    if not path.exists():
+        create_private_file(path)
+    with translate(path):
+        db = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    try:
+        with translate(path):
+            configure(db, path)
+            migrations.apply(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def create_private_file(path: Path) -> None:
+    """A new archive is readable by its owner only: it holds customers' chats and phones."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as e:
+        raise ArchiveError(
+            f"cannot create the archive {path}: {e.strerror or e}",
+            hint="check that the directory exists and is writable (see: im2mail path)",
+        ) from e
+
+
+def configure(db: sqlite3.Connection, path: Path) -> None:
+    # Bad bytes in a text column (written by other tools) never crash a read.
+    db.text_factory = functools.partial(str, encoding="utf-8", errors="replace")
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA synchronous = NORMAL")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "_migrations" not in tables:
+        raise ArchiveError(
+            f"{path} is not an im2mail archive (it holds other tables)",
+            hint="point IM2MAIL_HOME elsewhere, or move that file away",
+        )
+
+
+@contextlib.contextmanager
+def translate(path: Path) -> Iterator[None]:
+    """Turn sqlite3 errors into ArchiveError with a message a user can act on."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise archive_error(e, path) from e
+
+
+def archive_error(e: sqlite3.Error, path: Path) -> ArchiveError:
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(e).lower()
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        return ArchiveError(
+            "archive is locked by another process",
+            hint=f"another program holds {path} (a second im2mail run? a sqlite3 shell?);"
+            " wait for it or stop it, then try again",
+        )
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT) or "malformed" in text:
+        return ArchiveError(
+            f"{path} is not an im2mail archive or is damaged",
+            hint="restore archive.db from a backup, or move it away to start a new archive",
+        )
+    if code in (sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+        return ArchiveError(
+            f"cannot open the archive {path}: {_why_not_open(path, code)}",
+            hint=f"check the owner and permissions of {path} and its directory (ls -l)",
+        )
+    if code == sqlite3.SQLITE_FULL:
+        return ArchiveError(f"the disk holding {path} is full", hint="free some space")
+    return ArchiveError(f"archive error: {e}", hint=f"the archive is {path}")
+
+
+def _why_not_open(path: Path, code: int) -> str:
+    if path.is_dir():
+        return "it is a directory"
+    if code == sqlite3.SQLITE_READONLY or not os.access(path, os.R_OK | os.W_OK):
+        return "permission denied"
+    return "the file or its directory cannot be used"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ts(dt: datetime | None) -> str | None:
+    """ISO 8601 in UTC with offset. Text order is time order ('+' sorts before '.').
+    A naive datetime is taken as local time, as Python does."""
+    if dt is None:
+        return None
+    dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds")
+
+
+def dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def clean(text: str) -> str:
+    """Text SQLite can store: lone surrogates (broken JSON escapes) become '?'."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def fits_sqlite(number: int) -> bool:
+    """Whether SQLite can take the integer (a 64-bit one): an id typed beyond that is no
+    row's, where sqlite3 would raise OverflowError."""
+    return -(2**63) <= number < 2**63

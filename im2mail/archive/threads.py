@@ -1,0 +1,133 @@
+"""What the relay asks the archive about a conversation's mail thread: the earlier emails
+an email continues, the parts of an album, whether a customer is new, a file for a link.
+
+Kept beside archive.py (which stays the archive's general API) and reached through its
+`reading()` hook, like deliveries.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from ..model import Attachment, Message, OutboxItem
+from . import Archive, rows
+from .db import ts
+
+HISTORY = 40  # earlier messages an email looks at for its References
+
+
+def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
+    """The conversation's last messages before `before_id` that were emails (ours or the
+    managers' replies), oldest first."""
+    with archive.reading() as db:
+        found = db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
+            " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (conversation_id, before_id, HISTORY),
+        ).fetchall()
+        return list(reversed(rows.messages_from(db, found)))
+
+
+def album_parts(archive: Archive, message: Message) -> list[Message]:
+    """The parts one email carries: the message itself, and for an album the later parts
+    that share its email (parts that came too late got an email of their own)."""
+    if message.group is None or message.id is None:
+        return [message]
+    with archive.reading() as db:
+        found = db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND media_group = ? AND id >= ?"
+            " AND (id = ? OR email_message_id IS ?) ORDER BY id",
+            (message.conversation_id, message.group, message.id, message.id,
+             message.email_message_id),
+        ).fetchall()  # fmt: skip
+        return rows.messages_from(db, found)
+
+
+def pending_album_email(archive: Archive, conversation_id: int, group: str) -> str | None:
+    """The Message-ID of an album's email not sent yet, which a new part can join (not
+    another email hung on one of its parts: a reminder, a flood digest, a notice)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT o.email_message_id FROM outbox o JOIN messages m ON m.id = o.message_id"
+            " WHERE m.conversation_id = ? AND m.media_group = ? AND o.target = 'mail'"
+            " AND o.state = 'pending' AND o.kind = 'message' ORDER BY o.id LIMIT 1",
+            (conversation_id, group),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def is_new(archive: Archive, conversation_id: int) -> bool:
+    """Whether the conversation has no message yet (the customer's first contact)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+        ).fetchone()
+    return row is None
+
+
+def has_written(archive: Archive, conversation_id: int) -> bool:
+    """Whether the customer has sent anything in the conversation."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT 1 FROM messages WHERE conversation_id = ? AND direction = 'in' LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+    return row is not None
+
+
+def attachment(archive: Archive, attachment_id: int) -> tuple[Attachment, Path | None] | None:
+    """A stored file by id, and where its bytes are (None when it was never downloaded)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT id, filename, mime, size, sha256 FROM attachments WHERE id = ?",
+            (attachment_id,),
+        ).fetchone()
+    if row is None:
+        return None
+    found = Attachment(row["filename"], row["mime"], row["size"], row["sha256"], row["id"])
+    return found, archive.blob_path(found.sha256) if found.sha256 else None
+
+
+def notice_once(archive: Archive, conversation_id: int, key: str, item: OutboxItem) -> bool:
+    """Queue `item` (a notice to the managers) on the conversation's newest emailed
+    message, in its thread, unless `key` was queued before: the dedupe key and the outbox
+    row are written together. False when seen before or there is no email to follow."""
+    if archive.was_seen(key):
+        return False  # the usual case when it repeats: no write lock needed
+    with archive.transaction() as db:
+        row = db.execute(
+            "SELECT max(id) FROM messages WHERE conversation_id = ?"
+            " AND email_message_id IS NOT NULL",
+            (conversation_id,),
+        ).fetchone()
+        if row[0] is None or not rows.mark_seen(db, key):
+            return False
+        rows.insert_outbox(db, row[0], item)
+    return True
+
+
+def sent_by_us(archive: Archive, email_message_id: str) -> bool:
+    """Whether the Message-ID is of an email im2mail made (one coming back is a loop)."""
+    with archive.reading() as db:
+        row = db.execute(
+            "SELECT 1 FROM outbox WHERE email_message_id = ? AND target = 'mail' LIMIT 1",
+            (email_message_id,),
+        ).fetchone()
+    return row is not None
+
+
+def colleague_answer(
+    archive: Archive, conversation_id: int, author: str, since: datetime
+) -> Message | None:
+    """Another manager's reply in the conversation at or after `since` and after the
+    customer's last message: the same question already answered by a colleague."""
+    with archive.reading() as db:
+        found = db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND direction = 'out'"
+            " AND author != ? AND author LIKE '%@%' AND created >= ? AND id > coalesce("
+            " (SELECT max(id) FROM messages WHERE conversation_id = ? AND direction = 'in'), 0)"
+            " ORDER BY id DESC LIMIT 1",
+            (conversation_id, author, ts(since), conversation_id),
+        ).fetchall()
+        return rows.messages_from(db, found)[0] if found else None

@@ -1,0 +1,220 @@
+"""Telegram: one raw update (webhook body or getUpdates item) -> Incoming values.
+
+No network and no Bot: python-telegram-bot's `Update.de_json` reads the shape, and what a
+customer sent becomes a kind, a text and files. `parse_update` is re-exported by
+`im2mail.channels.telegram`, where the `Telegram` channel uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from telegram import Message, Update
+
+from ...errors import redact
+from ...model import Customer, Incoming, IncomingFile
+from ...untrusted import file_name, mime_type
+from .. import MalformedUpdate
+
+# PTB 22's documented opt-in to durations as timedelta (RetryAfter.retry_after included);
+# without it, PTB warns about the coming change whenever it builds a RetryAfter.
+# Set in the first of our modules to import PTB, so it holds on every path that uses PTB.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+ALLOWED_UPDATES = ("message", "edited_message", "my_chat_member")
+
+_START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
+_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# (attribute, fallback mime, fallback extension); animation before document: a GIF has both.
+_MEDIA = (
+    ("animation", "video/mp4", ".mp4"),
+    ("document", "application/octet-stream", ""),
+    ("video", "video/mp4", ".mp4"),
+    ("video_note", "video/mp4", ".mp4"),
+    ("voice", "audio/ogg", ".ogg"),
+    ("audio", "audio/mpeg", ".mp3"),
+)
+_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
+               "video/mp4": ".mp4", "audio/mpeg": ".mp3", "audio/ogg": ".ogg"}  # fmt: skip
+# Customer content we don't model: described by name so the managers know it came.
+_OTHER_CONTENT = ("story", "game", "invoice", "paid_media", "giveaway", "checklist")
+
+
+def parse_update(bot: str, raw: Any) -> list[Incoming]:
+    """What a customer did, from one raw Telegram update (webhook body or getUpdates item).
+
+    [] for updates that are not about a private chat with a customer (groups, channels,
+    callback queries, service messages, live-location refreshes). Raises MalformedUpdate,
+    never anything else.
+    """
+    update_id = raw.get("update_id") if isinstance(raw, dict) else None
+    if not _is_int(update_id):
+        raise MalformedUpdate(f"telegram bot '{bot}': an update without an update_id")
+    kind = next((k for k in ALLOWED_UPDATES if k in raw), None)
+    if kind is None:
+        return []  # callback queries, channel posts, update types of the future...
+    if not isinstance(raw[kind], dict):
+        raise MalformedUpdate(f"telegram bot '{bot}': update {update_id} has no {kind}")
+    chat = raw[kind].get("chat")
+    if isinstance(chat, dict) and chat.get("type", "private") != "private":
+        return []  # groups and channels: not worth PTB's stricter reading either
+    try:
+        update = Update.de_json(raw, None)
+    except Exception as e:  # PTB raises whatever the shape provokes: KeyError, TypeError, ...
+        raise _malformed(bot, update_id, e) from None
+    key = f"telegram:{bot}:update:{update_id}"
+    try:
+        if update.message is not None or update.edited_message is not None:
+            return _from_message(bot, key, update, raw)
+        if update.my_chat_member is not None:
+            return _from_member(bot, key, update, raw)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise _malformed(bot, update_id, e) from None
+    return []
+
+
+def _from_message(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
+    edited = update.message is None
+    m: Message = update.edited_message if edited else update.message  # type: ignore[assignment]
+    chat, user = m.chat, m.from_user
+    if not _is_int(m.message_id) or chat is None or not _is_int(chat.id):
+        raise TypeError("a message without message_id or chat")
+    if user is None or not _is_int(user.id):
+        raise TypeError("a private message without its sender")
+    content = _content(m)
+    if content is None or (edited and m.location is not None):
+        return []  # a service message, or a live location moving
+    kind, text, files = content
+    start = None if edited else _START.fullmatch(m.text or "")
+    payload = (start.group(1) or "").strip() if start else ""
+    phone = m.contact.phone_number if m.contact and m.contact.user_id == user.id else None
+    customer = Customer(
+        channel="telegram",
+        external_id=str(user.id),
+        first_name=user.first_name or "",
+        last_name=user.last_name or "",
+        username=user.username,
+        phone=_phone(phone) if phone else None,
+        source=payload if _PAYLOAD.fullmatch(payload) else None,
+    )
+    return [
+        Incoming(
+            bot=bot,
+            customer=customer,
+            dedupe_key=key,
+            created=(m.edit_date or m.date) if edited else m.date,
+            kind=kind,
+            text=text,
+            channel_message_id=str(m.message_id),
+            chat_id=str(chat.id),
+            files=files,
+            group=m.media_group_id,
+            edited=edited,
+            start=start is not None,
+            raw=raw,
+        )
+    ]
+
+
+def _content(m: Message) -> tuple[str, str, tuple[IncomingFile, ...]] | None:
+    """(kind, text, files) of a customer's message; None for a service message."""
+    caption, mid = m.caption or "", m.message_id
+    if m.text is not None:
+        return "text", m.text, ()
+    if m.photo:
+        big = max(m.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        file = IncomingFile(big.file_id, f"photo_{mid}.jpg", "image/jpeg", big.file_size, "photo")
+        return "photo", caption, (file,)
+    for kind, fallback_mime, fallback_ext in _MEDIA:
+        media = getattr(m, kind)
+        if media is not None:
+            given = getattr(media, "mime_type", None)
+            mime = mime_type(given) if given else fallback_mime
+            name = file_name(getattr(media, "file_name", None)) or (
+                f"{kind}_{mid}{fallback_ext or _EXTENSIONS.get(mime, '')}"
+            )
+            return kind, caption, (IncomingFile(media.file_id, name, mime, media.file_size, kind),)
+    if m.sticker is not None:
+        return "sticker", *_sticker(m)
+    if m.contact is not None:
+        c = m.contact
+        words = ("👤", c.first_name, c.last_name, _phone(c.phone_number))
+        return "contact", " ".join(w for w in words if w), ()
+    if m.venue is not None:
+        lines = ("📍 " + m.venue.title, m.venue.address, _where(m.venue.location))
+        return "location", "\n".join(line for line in lines if line), ()
+    if m.location is not None:
+        return "location", "📍 " + _where(m.location), ()
+    if m.dice is not None:
+        return "other", f"{m.dice.emoji} {m.dice.value}", ()
+    if m.poll is not None:
+        options = "".join(f"\n• {o.text}" for o in m.poll.options)
+        return "other", f"📊 {m.poll.question}{options}", ()
+    for name in _OTHER_CONTENT:
+        if getattr(m, name, None) is not None:
+            return "other", f"[{name}] {caption}".strip(), ()
+    return None
+
+
+def _sticker(m: Message) -> tuple[str, tuple[IncomingFile, ...]]:
+    """Static stickers (webp) come as a picture; animated (.tgs) and video (.webm) ones,
+    which no mail client shows, as words only: emoji, "sticker", the set's name."""
+    s = m.sticker
+    words = (s.emoji, "sticker", f"«{s.set_name}»" if s.set_name else "")
+    text = " ".join(w for w in words if w)
+    if s.is_animated or s.is_video:
+        return text, ()
+    name = f"sticker_{m.message_id}.webp"
+    return text, (IncomingFile(s.file_id, name, "image/webp", s.file_size, "sticker"),)
+
+
+def _from_member(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
+    change = update.my_chat_member
+    if change is None or change.chat is None:
+        raise TypeError("a chat member update without its chat")
+    user, new, old = change.from_user, change.new_chat_member.status, change.old_chat_member.status
+    if not _is_int(user.id) or not _is_int(change.chat.id):
+        raise TypeError("a chat member update without user or chat id")
+    if new == "kicked":
+        event = "blocked"
+    elif new == "member" and old != "member":
+        event = "unblocked"
+    else:
+        return []
+    customer = Customer(
+        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
+    )
+    return [
+        Incoming(
+            bot=bot,
+            customer=customer,
+            dedupe_key=key,
+            created=change.date,
+            kind="event",
+            chat_id=str(change.chat.id),
+            event=event,
+            raw=raw,
+        )
+    ]
+
+
+def _where(location: Any) -> str:
+    lat, lon = round(location.latitude, 6), round(location.longitude, 6)
+    return f"{lat}, {lon}\nhttps://maps.google.com/?q={lat},{lon}"
+
+
+def _phone(number: str) -> str:
+    """Telegram sends shared numbers with or without '+': always give it."""
+    number = number.strip().replace(" ", "")
+    return f"+{number}" if number.isdigit() else number
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _malformed(bot: str, update_id: int, e: Exception) -> MalformedUpdate:
+    detail = redact(f"{type(e).__name__}: {e}")
+    return MalformedUpdate(f"telegram bot '{bot}': update {update_id} is malformed ({detail})")

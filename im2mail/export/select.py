@@ -1,0 +1,269 @@
+"""`im2mail export`: conversations out of the archive, as mbox (export_mbox.py) or as HTML
+pages (export_html.py).
+
+Both read the archive as a stream, conversation by conversation and message by message,
+so memory stays flat however big the archive is. Output goes to a temporary name beside
+the target and is renamed into place at the end: an export that fails or is interrupted
+leaves nothing half-written, and an existing file or folder is replaced only with force.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..archive import Archive
+from ..archive.db import dt, fits_sqlite
+from ..errors import NotFound, RuntimeFailure, UsageError
+from ..model import Attachment, Conversation, Message
+
+BATCH = 2000  # messages read per query round trip
+_LIST_THEM = "list them with: im2mail conversations"
+
+Progress = Callable[[int], None]  # called with how many messages were just written
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The conversations to export, in order, and how many messages they hold.
+    everything: all of the archive's conversations, in id order (read in one scan)."""
+
+    conversations: tuple[Conversation, ...]
+    messages: int
+    everything: bool = False
+
+
+def select(archive: Archive, ids: Sequence[int] | None) -> Selection:
+    """Conversations by id (in the order given, each once), or all of them (None).
+    NotFound (exit 5) names the first unknown id."""
+    with archive.reading() as db:
+        if ids is None:
+            wanted = [r[0] for r in db.execute("SELECT id FROM conversations ORDER BY id")]
+        else:
+            wanted = list(dict.fromkeys(ids))
+            beyond = [i for i in wanted if not fits_sqlite(i)]
+            if beyond:
+                raise NotFound(f"no conversation #{beyond[0]}", hint=_LIST_THEM)
+            known = {
+                r[0]
+                for r in db.execute(
+                    f"SELECT id FROM conversations WHERE id IN ({','.join('?' * len(wanted))})",
+                    wanted,
+                )
+            }
+            missing = [i for i in wanted if i not in known]
+            if missing:
+                raise NotFound(f"no conversation #{missing[0]}", hint=_LIST_THEM)
+        count = _count(db, wanted if ids is not None else None)
+    return Selection(tuple(archive.conversation(i) for i in wanted), count, ids is None)
+
+
+def _count(db, ids: list[int] | None) -> int:
+    if ids is None:
+        return db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    total = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        total += db.execute(
+            f"SELECT count(*) FROM messages WHERE conversation_id IN ({marks})", chunk
+        ).fetchone()[0]
+    return total
+
+
+_COLUMNS = (
+    "id, conversation_id, direction, author, text, created, kind, channel_message_id,"
+    " email_message_id, sent, delivered, seen, edited, media_group"
+)
+
+
+def messages(archive: Archive, conversation_id: int) -> Iterator[Message]:
+    """The conversation's messages, oldest first, with their attachments, read in batches
+    (without the raw platform payload, which no export shows)."""
+    last = 0
+    while True:
+        with archive.reading() as db:
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id = ? AND id > ?"
+                " ORDER BY id LIMIT ?",
+                (conversation_id, last, BATCH),
+            ).fetchall()
+            files = _attachments(db, [r[0] for r in found]) if found else {}
+        yield from (_message(r, files) for r in found)
+        if len(found) < BATCH:
+            return
+        last = found[-1][0]
+
+
+def stream(
+    archive: Archive, conversations: Sequence[Conversation], everything: bool
+) -> Iterator[tuple[Conversation, list[Message]]]:
+    """Each conversation with its messages, in the order given. With everything (the
+    conversations are all there are, in id order, maybe a slice of them) the messages come
+    from one scan of the table rather than a query per conversation."""
+    if not everything:
+        for conversation in conversations:
+            yield conversation, list(messages(archive, conversation.id))
+        return
+    found: dict[int, list[Message]] = {}
+    pending = iter(conversations)
+    current = next(pending, None)
+    for message in (
+        _scan(archive, conversations[0].id, conversations[-1].id) if conversations else ()
+    ):
+        while current is not None and current.id < message.conversation_id:
+            yield current, found.pop(current.id, [])
+            current = next(pending, None)
+        found.setdefault(message.conversation_id, []).append(message)
+    while current is not None:
+        yield current, found.pop(current.id, [])
+        current = next(pending, None)
+
+
+def _scan(archive: Archive, first: int, last: int) -> Iterator[Message]:
+    """Messages of conversations first..last, by conversation then id, in batches."""
+    after = (first, 0)
+    while True:
+        with archive.reading() as db:
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id <= ?"
+                " AND (conversation_id, id) > (?, ?) ORDER BY conversation_id, id LIMIT ?",
+                (last, *after, BATCH),
+            ).fetchall()
+            files = _attachments(db, [r[0] for r in found]) if found else {}
+        yield from (_message(r, files) for r in found)
+        if len(found) < BATCH:
+            return
+        after = (found[-1][1], found[-1][0])
+
+
+def _message(r: tuple, files: dict[int, tuple[Attachment, ...]]) -> Message:
+    return Message(
+        r[1], r[2], r[3], r[4], dt(r[5]), r[6], r[7], r[8], dt(r[9]),
+        dt(r[10]), dt(r[11]), None, files.get(r[0], ()), r[0], bool(r[12]), r[13],
+    )  # fmt: skip
+
+
+def _attachments(db, ids: list[int]) -> dict[int, tuple[Attachment, ...]]:
+    out: dict[int, list[Attachment]] = {}
+    marks = ",".join("?" * len(ids))
+    for f in db.execute(
+        "SELECT id, message_id, filename, mime, size, sha256 FROM attachments"
+        f" WHERE message_id IN ({marks}) ORDER BY id",
+        ids,
+    ):
+        out.setdefault(f[1], []).append(Attachment(f[2], f[3], f[4], f[5], f[0]))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def file_bytes(archive: Archive, attachment: Attachment) -> bytes | None:
+    """An attachment's bytes; None when the archive does not have them (over a download
+    limit, or a blob removed by hand): the message is exported all the same."""
+    if attachment.sha256 is None:
+        return None
+    try:
+        return archive.blob_path(attachment.sha256).read_bytes()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    conversations: int
+    messages: int
+
+
+def export(
+    archive: Archive,
+    ids: Sequence[int] | None,
+    fmt: str,
+    output: Path,
+    *,
+    force: bool = False,
+    started: Callable[[Selection], Progress] = lambda selection: lambda n: None,
+) -> Exported:
+    """Export conversations `ids` (None: all) as "mbox" (a file) or "html" (a folder) to
+    `output`. `started(selection)` is called once the work is known and returns the
+    progress callback (for a progress bar)."""
+    if fmt not in ("mbox", "html"):
+        raise UsageError(f"unknown export format '{fmt}'", hint="use --format mbox or html")
+    folder = fmt == "html"
+    target = check_target(output, folder=folder, force=force)
+    selection = select(archive, ids)
+    progress = started(selection)
+    with staged(target, folder=folder) as temp:
+        if folder:
+            from . import html as writer
+        else:
+            from . import mbox as writer  # type: ignore[no-redef]
+        count = writer.write(archive, selection, temp, progress)
+    return Exported(target, len(selection.conversations), count)
+
+
+# -- writing safely --------------------------------------------------------------------------
+
+
+def check_target(path: Path, *, folder: bool, force: bool) -> Path:
+    """The absolute target, after refusing to overwrite without force (UsageError, exit 2)
+    and checking that its parent folder exists."""
+    path = path.expanduser().absolute()
+    if path.exists() and not force:
+        what = "folder" if path.is_dir() else "file"
+        if not (folder and path.is_dir() and not any(path.iterdir())):
+            raise UsageError(
+                f"{path} exists: not overwriting this {what}",
+                hint="add --force to replace it, or choose another path with -o",
+            )
+    if path.exists() and folder != path.is_dir():
+        kind = "a folder" if folder else "a file"
+        raise UsageError(f"{path} exists and is not {kind}", hint="choose another path with -o")
+    if not path.parent.is_dir():
+        raise RuntimeFailure(
+            f"cannot write {path}: the folder {path.parent} does not exist",
+            hint="create it first, or choose another path with -o",
+        )
+    return path
+
+
+@contextlib.contextmanager
+def staged(target: Path, *, folder: bool) -> Iterator[Path]:
+    """A temporary file or folder beside `target`, moved onto it when the block succeeds
+    and removed when it fails."""
+    try:
+        if folder:
+            temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            os.close(fd)
+            temp = Path(name)
+    except OSError as e:
+        raise _unwritable(target, e) from None
+    try:
+        yield temp
+        if folder and target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        temp.replace(target)  # private, like the archive: mkstemp/mkdtemp made it 0600/0700
+    except OSError as e:
+        _remove(temp)
+        raise _unwritable(target, e) from None
+    except BaseException:
+        _remove(temp)
+        raise
+
+
+def _unwritable(target: Path, e: OSError) -> RuntimeFailure:
+    return RuntimeFailure(
+        f"cannot write {target}: {e.strerror or e}",
+        hint="check the path, its permissions and the free disk space",
+    )
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()

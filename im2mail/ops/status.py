@@ -1,0 +1,212 @@
+"""`im2mail status`: the relay's state as the archive records it. Nothing here prints.
+
+Per configured bot: its last message in (when, from whom), its last message out, its
+conversations. The outbox: what is pending each way, the oldest pending, what failed in
+the last 24 hours, and the last error (of the newest row that failed or is being
+retried), as one redacted line. The customers the shop blocked (blocking.py) and those
+flooding now, whose digest email is still to go (flood.py). Plus whether the relay
+answers on relay.listen (GET /healthz, 1 s). Read only: the archive is opened as tail
+and conversations open it, never created.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from ..archive.db import dt, ts
+from ..archive.rows import customer_from
+from ..config import Config
+from ..errors import redact
+from ..home import Paths
+
+FAILED_WINDOW = timedelta(hours=24)
+ERROR_CHARS = 200
+PROBE_TIMEOUT = 1.0
+
+Relay = Literal["running", "starting", "not answering"]
+
+# The newest in (or out) message of each of the bot's conversations, by the
+# (conversation_id, id) index: a few rows per conversation, not a scan of all messages.
+_LAST_SQL = """
+SELECT m.created, u.* FROM conversations c
+JOIN messages m ON m.id = (SELECT max(id) FROM messages
+                           WHERE conversation_id = c.id AND direction = ?)
+JOIN customers u ON u.id = c.customer_id
+WHERE c.bot = ? ORDER BY m.created DESC LIMIT 1
+"""
+_ERROR_SQL = """
+SELECT last_error, target, state FROM outbox
+WHERE last_error IS NOT NULL AND (state = 'failed' OR (state = 'pending' AND attempts > 0))
+ORDER BY id DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class BotActivity:
+    name: str
+    channel: str
+    conversations: int = 0
+    last_in: datetime | None = None
+    last_in_customer: str | None = None
+    last_out: datetime | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "bot": self.name,
+            "channel": self.channel,
+            "conversations": self.conversations,
+            "last_in": _iso(self.last_in),
+            "last_in_customer": self.last_in_customer,
+            "last_out": _iso(self.last_out),
+        }
+
+
+@dataclass(frozen=True)
+class LastError:
+    text: str  # one line, redacted
+    target: str  # "mail" or "channel"
+    state: str  # "retrying" or "failed"
+
+
+@dataclass(frozen=True)
+class Status:
+    archive: Path
+    archive_exists: bool
+    bots: tuple[BotActivity, ...]
+    pending_mail: int = 0
+    pending_channel: int = 0
+    oldest_pending: datetime | None = None
+    failed_24h: int = 0
+    last_error: LastError | None = None
+    relay: Relay | None = None  # None: not asked
+    listen: str = ""
+    now: datetime | None = None
+    blocked: tuple[Any, ...] = ()  # blocking.Blocked: conversations of blocked customers
+    flooding: tuple[Any, ...] = ()  # flood.Flooding: conversations with a digest to go
+
+    def record(self) -> dict[str, Any]:
+        oldest = self.oldest_pending
+        now = self.now or datetime.now(UTC)
+        return {
+            "archive": str(self.archive),
+            "archive_exists": self.archive_exists,
+            "relay": self.relay,
+            "listen": self.listen,
+            "bots": [bot.record() for bot in self.bots],
+            "outbox": {
+                "pending_mail": self.pending_mail,
+                "pending_channel": self.pending_channel,
+                "oldest_pending": _iso(oldest),
+                "oldest_pending_seconds": int((now - oldest).total_seconds()) if oldest else None,
+                "failed_24h": self.failed_24h,
+                "last_error": asdict(self.last_error) if self.last_error else None,
+            },
+            "blocked": [b.record() for b in self.blocked],
+            "flooding": [f.record() for f in self.flooding],
+        }
+
+
+def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None = None) -> Status:
+    """The status from the archive at where.archive (an empty one if there is none yet)."""
+    from ..archive import Archive
+    from ..relay import blocking, flood
+
+    now = now or datetime.now(UTC)
+    relay = relay_state(cfg.relay.listen) if probe else None
+    bots = tuple(BotActivity(bot.name, bot.channel) for bot in cfg.bots)
+    if not where.archive.exists():
+        return Status(where.archive, False, bots, relay=relay, listen=cfg.relay.listen, now=now)
+    with Archive.open(where.archive, where.blobs, create=False) as archive:
+        with archive.reading() as db:
+            bots = tuple(_activity(db, bot) for bot in bots)
+            failed = db.execute(
+                "SELECT count(*) FROM outbox WHERE state = 'failed' AND next_try >= ?",
+                (ts(now - FAILED_WINDOW),),
+            ).fetchone()[0]
+            error = db.execute(_ERROR_SQL).fetchone()
+            blocked, flooding = blocking.blocked(db), flood.flooding(db)
+        mail = archive.deliveries.outbox_counts("mail")
+        chats = archive.deliveries.outbox_counts("channel")
+    oldest = [c["oldest_pending"] for c in (mail, chats) if c["oldest_pending"]]
+    return Status(
+        archive=where.archive,
+        archive_exists=True,
+        bots=bots,
+        pending_mail=mail["pending"],
+        pending_channel=chats["pending"],
+        oldest_pending=min(oldest, default=None),
+        failed_24h=failed,
+        last_error=_last_error(error),
+        relay=relay,
+        listen=cfg.relay.listen,
+        now=now,
+        blocked=tuple(blocked),
+        flooding=tuple(flooding),
+    )
+
+
+def _activity(db, bot: BotActivity) -> BotActivity:
+    count = db.execute("SELECT count(*) FROM conversations WHERE bot = ?", (bot.name,))
+    last_in = db.execute(_LAST_SQL, ("in", bot.name)).fetchone()
+    last_out = db.execute(_LAST_SQL, ("out", bot.name)).fetchone()
+    return BotActivity(
+        bot.name,
+        bot.channel,
+        conversations=count.fetchone()[0],
+        last_in=dt(last_in["created"]) if last_in else None,
+        last_in_customer=customer_from(last_in).display_name if last_in else None,
+        last_out=dt(last_out["created"]) if last_out else None,
+    )
+
+
+def _last_error(row) -> LastError | None:
+    if row is None:
+        return None
+    state = "failed" if row["state"] == "failed" else "retrying"
+    return LastError(one_line(row["last_error"]), row["target"], state)
+
+
+def one_line(text: str, limit: int = ERROR_CHARS) -> str:
+    """A server's error as one redacted line of at most `limit` characters."""
+    line = " ".join(redact(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# -- is the relay there? -----------------------------------------------------------------------
+
+
+def health_url(listen: str) -> str:
+    """http://<relay.listen>/healthz, with a wildcard address (0.0.0.0, ::) as loopback."""
+    host, _, port = listen.rpartition(":")
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/healthz"
+
+
+def relay_state(listen: str, timeout: float = PROBE_TIMEOUT) -> Relay:
+    """Whether the relay answers GET /healthz on relay.listen: 200 is "running", 503
+    (receivers not started yet) "starting", anything else "not answering"."""
+    try:
+        # No proxy: the relay is on this machine, whatever http_proxy says.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(health_url(listen), timeout=timeout) as response:
+            return "running" if response.status == 200 else "not answering"
+    except urllib.error.HTTPError as e:
+        return "starting" if e.code == 503 else "not answering"
+    except (OSError, ValueError):
+        return "not answering"
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 email', '3 emails'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,10 @@
+"""The running relay (`im2mail run`): one asyncio process.
+
+loop.py owns the lifecycle (initialize → start → run → shutdown, signals, sd_notify) and
+wires the rest: web.py (the HTTP server: webhooks, file links, transcripts, /healthz),
+intake.py (a customer's update → archive → mail outbox) with downloads.py and polling.py,
+reply_intake.py (a manager's email → archive → chat outbox), chat_outbox.py (replies to
+the messengers), mailer.py (which email an outbox row becomes), alerts.py (reminders and
+the daily digest), flood.py and blocking.py (abusive customers), hours, quick replies and
+transcripts.
+"""

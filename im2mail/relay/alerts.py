@@ -1,0 +1,269 @@
+"""The relay's own schedule: reminders about customers waiting too long, and the digest.
+
+Every `interval` seconds (a minute, less when alerts.unanswered_after is shorter) Alerts
+looks at who is waiting (stats.waiting_now) and queues, through the mail outbox like every
+email, one reminder per waiting period that has lasted `unanswered_after` of business time
+(hours.py; a reply whose delivery is queued counts as an answer). Once a day, from
+`digest_at` (local time in the [hours] zone, else the machine's), it queues the digest
+of the day before to `digest_to`; a relay started later that day sends it then.
+
+Exactly once, across crashes and restarts: each reminder and digest is recorded in the
+archive's `seen` table (`reminder:<conversation>:<message that started the wait>`,
+`digest:<day reported>`) in the same transaction as its outbox row, whose Message-ID is
+fixed then. An outbox row belongs to a message: a reminder to the customer's message
+that started the wait; a digest to the newest customer message (it needs one, and a
+customer's message gains nothing from it: its own email has been sent).
+
+No flood after an upgrade or a long stop: a wait is reminded about only while its
+business time is between unanswered_after and a day more, and only when the managers
+were emailed about it (history imported from before im2mail has no thread to remind in).
+
+MailBuilder makes the emails when the outbox sends them, and hands every other kind of
+outbox row to the relay's usual builder (mailer.Mailer.build).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
+
+from ..archive import Archive, rows, stats, threads
+from ..archive.db import now, ts
+from ..config import Config
+from ..config.sections import HoursConfig
+from ..errors import redact
+from ..hours import BusinessHours
+from ..mail.compose import MailSettings, new_message_id
+from ..mail.reminders import compose_digest, compose_reminder
+from ..model import Conversation, OutboxItem
+
+log = logging.getLogger("im2mail.alerts")
+
+REMINDER = "reminder"  # outbox kind: to the managers, a customer waits (on the wait's message)
+DIGEST = "digest"  # outbox kind: to alerts.digest_to, a day's figures (note: the day)
+INTERVAL = 60.0  # seconds between looks
+LOOK_BACK = timedelta(days=31)  # waits that started earlier are not looked at
+GRACE = timedelta(days=1)  # business time past unanswered_after during which a reminder goes
+_LATEST = 1 << 62  # a message id after every other: the whole thread so far
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    mailbox: str  # mail.address
+    managers: tuple[str, ...]
+    unanswered_after: timedelta | None = timedelta(minutes=15)  # None: no reminders
+    digest_to: tuple[str, ...] = ()  # empty: no digest
+    digest_at: time = time(8, 0)
+    hours: HoursConfig | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> AlertSettings:
+        a = cfg.alerts
+        return cls(cfg.mail.address, cfg.mail.managers, a.unanswered_after, a.digest_to,
+                   a.digest_at, cfg.hours)  # fmt: skip
+
+    @property
+    def interval(self) -> float:
+        """A minute, or a quarter of a shorter unanswered_after (at least a second)."""
+        after = self.unanswered_after
+        return INTERVAL if after is None else max(1.0, min(INTERVAL, after.total_seconds() / 4))
+
+
+class Alerts:
+    """Queues reminders and digests. Lifecycle: start() ... stop(). `mail_queued` wakes the
+    mail outbox; `clock` gives the time (tests)."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        settings: AlertSettings,
+        mail_queued: Callable[[], None] = lambda: None,
+        *,
+        clock: Callable[[], datetime] = now,
+        interval: float | None = None,
+    ) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.hours = BusinessHours(settings.hours)
+        self.mail_queued = mail_queued
+        self.clock = clock
+        self.interval = interval or settings.interval
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.unanswered_after is not None or bool(self.settings.digest_to)
+
+    async def start(self) -> None:
+        if self._task is None and self.enabled:
+            self._stop.clear()
+            self._task = asyncio.create_task(self._run(), name="im2mail-alerts")
+
+    async def stop(self) -> None:
+        """Stop looking; a look in progress finishes (its writes are one transaction each)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if await asyncio.to_thread(self.check, self.clock()):
+                    self.mail_queued()
+            except Exception as e:  # a locked archive: next time. Never a crash loop.
+                log.error("alerts: %s; looking again in %.0f s", redact(str(e)), self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+
+    def check(self, at: datetime) -> int:
+        """Queue what is due at `at`; how many emails were queued."""
+        return self.remind(at) + self.digest(at)
+
+    # -- reminders ---------------------------------------------------------------------------
+
+    def remind(self, at: datetime) -> int:
+        after = self.settings.unanswered_after
+        if after is None:
+            return 0
+        with self.archive.reading() as db:
+            waits = stats.waiting_now(db, self.hours, at, since=at - LOOK_BACK)
+        low, high = after.total_seconds(), (after + GRACE).total_seconds()
+        queued = 0
+        for w in waits:
+            if low <= w.business <= high and self._queue_reminder(w):
+                queued += 1
+                log.info("reminder queued: %s has waited %.0f min in conversation %d",
+                         w.customer, w.waited / 60, w.conversation)  # fmt: skip
+        return queued
+
+    def _queue_reminder(self, w: stats.Waiting) -> bool:
+        key = f"reminder:{w.conversation}:{w.message}"
+        if self.archive.was_seen(key):
+            return False  # the usual case: no write lock needed
+        with self.archive.transaction() as db:
+            row = db.execute("SELECT email_message_id FROM messages WHERE id = ?", (w.message,))
+            emailed = (row.fetchone() or (None,))[0] is not None
+            if not emailed or not rows.mark_seen(db, key):
+                return False
+            item = OutboxItem("mail", email_message_id=self._message_id(), kind=REMINDER)
+            rows.insert_outbox(db, w.message, item)
+        return True
+
+    def _message_id(self) -> str:
+        return new_message_id(self.settings.mailbox)
+
+    # -- the digest ---------------------------------------------------------------------------
+
+    def digest(self, at: datetime) -> int:
+        """The digest of the day before `at`'s local date, once, from digest_at on."""
+        if not self.settings.digest_to:
+            return 0
+        local = at.astimezone(self.hours.zone)
+        if local.time() < self.settings.digest_at:
+            return 0
+        day = local.date() - timedelta(days=1)
+        key = f"digest:{day.isoformat()}"
+        if self.archive.was_seen(key):
+            return 0
+        with self.archive.transaction() as db:
+            # a customer's message whose own email went: the digest's row changes nothing
+            found = (
+                db.execute(
+                    "SELECT max(id) FROM messages WHERE direction = 'in' AND sent IS NOT NULL"
+                ).fetchone()[0]
+                or db.execute("SELECT max(id) FROM messages").fetchone()[0]
+            )
+            if not rows.mark_seen(db, key) or found is None:
+                return 0  # sent before, or an archive with no message: nothing to tell
+            rows.insert_outbox(db, found, OutboxItem("mail", kind=DIGEST, note=day.isoformat()))
+        log.info("digest of %s queued for %s", day, ", ".join(self.settings.digest_to))
+        return 1
+
+
+def day_span(day: date, hours: BusinessHours) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day in the zone, in UTC (23 or 25 hours at DST)."""
+    zone = hours.zone
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+Build = Callable[[OutboxItem], EmailMessage]
+
+
+class MailBuilder:
+    """build(item) for the mail outbox: reminders and digests here, the rest by `fallback`.
+    `transcript` gives the link to a conversation's page (None when not public)."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        settings: AlertSettings,
+        fallback: Build,
+        transcript: Callable[[Conversation], str | None] = lambda c: None,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.mail = MailSettings(settings.mailbox, settings.managers)
+        self.hours = BusinessHours(settings.hours)
+        self.fallback = fallback
+        self.transcript = transcript
+        self.clock = clock
+
+    def build(self, item: OutboxItem) -> EmailMessage:
+        if item.kind == REMINDER:
+            return self.reminder(item)
+        if item.kind == DIGEST:
+            return self.digest(item)
+        return self.fallback(item)
+
+    def reminder(self, item: OutboxItem) -> EmailMessage:
+        if item.message_id is None or item.email_message_id is None:
+            raise ValueError(f"outbox row {item.id} names no message or Message-ID")
+        first = self.archive.message(item.message_id)
+        conversation = self.archive.conversation(first.conversation_id)
+        with self.archive.reading() as db:
+            found = db.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? AND direction = 'in'"
+                " AND created >= ? ORDER BY created, id",
+                (conversation.id, ts(first.created)),
+            ).fetchall()
+            waiting = rows.messages_from(db, found)
+        at = self.clock()
+        business = None
+        if not self.hours.always_open:
+            business = timedelta(seconds=self.hours.open_seconds(first.created, at))
+        return compose_reminder(
+            conversation,
+            waiting,
+            waited=at - first.created,
+            business=business,
+            settings=self.mail,
+            message_id=item.email_message_id,
+            date=at,
+            history=threads.history(self.archive, conversation.id, _LATEST),
+            transcript=self.transcript(conversation),
+        )
+
+    def digest(self, item: OutboxItem) -> EmailMessage:
+        try:
+            day = date.fromisoformat(item.note or "")
+        except ValueError:
+            raise ValueError(f"outbox row {item.id}: no day for the digest") from None
+        since, until = day_span(day, self.hours)
+        at = self.clock()
+        with self.archive.reading() as db:
+            report = stats.report(db, self.hours, since, until, at, self.settings.managers)
+        zone = getattr(self.hours.zone, "key", None) or str(self.hours.zone)
+        return compose_digest(
+            report, day, to=self.settings.digest_to, settings=self.mail, date=at, zone_label=zone
+        )

@@ -1,0 +1,154 @@
+"""Long polling (Telegram's getUpdates) with customers side by side: one customer's
+update that takes long (a big file arriving slowly) holds up no one else.
+
+Each polled update is taken (archived) in a task of its own, in order per customer: a
+customer's next update waits for their previous one, and is not taken when that one
+failed, so their messages reach the archive and the managers in the order they were
+written. An update is confirmed once stored, and the channel moves the offset only past
+an unbroken run of confirmed ones (nothing is acknowledged before it is stored).
+
+While an update is still being taken, Telegram hands it out again on every poll (its
+offset can't move past it), so polls come every PACE seconds instead of waiting: new
+updates of other customers are seen within PACE. A failed update is taken again after
+RETRY_PAUSE. Cancelling run() lets the updates being stored finish first; downloads in
+progress are ended by whoever stops the relay (Downloads.abort), and their updates,
+never confirmed, come again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..channels import ChannelError, MalformedUpdate, RetryLater
+from ..errors import redact
+
+log = logging.getLogger("im2mail.relay")
+
+POLL_TIMEOUT = 25.0  # seconds a getUpdates long poll waits
+RETRY_PAUSE = 5.0  # after a failed poll or a failed store
+PACE = 0.25  # seconds between polls while an update is still being taken
+RETRY_PACE = 1.0  # ... while only failed updates wait for their retry
+
+
+class NotTaken(Exception):
+    """An update left for later: its customer's earlier update was not stored."""
+
+
+class Poller:
+    """Polls one bot's channel and hands each new update to `take`; see the module."""
+
+    def __init__(
+        self,
+        name: str,
+        channel: Any,
+        take: Callable[[str, dict[str, Any]], Awaitable[Any]],
+        stopping: asyncio.Event,
+    ) -> None:
+        self.name, self.channel, self._take, self._stopping = name, channel, take, stopping
+        self._taking: dict[int, asyncio.Task[None]] = {}  # update_id -> its task
+        self._last: dict[str, asyncio.Task[None]] = {}  # customer -> their latest update's
+        self._again_at: dict[int, float] = {}  # update_id -> time.monotonic() to retry it
+        self._progress = asyncio.Event()  # an update was taken (or failed)
+
+    async def run(self) -> None:
+        """Until cancelled (then the updates being taken are waited for)."""
+        try:
+            while not self._stopping.is_set():
+                await self._round()
+        finally:
+            await self.settle()
+
+    async def once(self) -> bool:
+        """One poll without waiting, everything it brought taken: `run --once`. False
+        when the poll or an update failed."""
+        ok = await self._poll(timeout=0)
+        failed = await self.settle()
+        return ok and not failed
+
+    async def settle(self) -> int:
+        """Wait for the updates being taken; how many of them failed."""
+        tasks = list(self._taking.values())
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return sum(1 for r in results if isinstance(r, BaseException))
+
+    async def _round(self) -> None:
+        busy = bool(self._taking or self._again_at)
+        if not await self._poll(timeout=0 if busy else POLL_TIMEOUT):
+            await self._pause(RETRY_PAUSE)
+            return
+        if self._taking or self._again_at:
+            self._progress.clear()
+            pace = PACE if self._taking else RETRY_PACE
+            with contextlib.suppress(TimeoutError):  # a finished update moves the offset
+                await asyncio.wait_for(self._progress.wait(), timeout=pace)
+
+    async def _poll(self, timeout: float) -> bool:
+        try:
+            updates = await self.channel.poll(timeout=timeout)
+        except RetryLater as e:
+            log.warning("bot %s: Telegram asks to wait: %s", self.name, redact(e.message))
+            await self._pause(e.seconds or RETRY_PAUSE)
+            return True
+        except ChannelError as e:
+            log.error("bot %s: polling failed: %s", self.name, redact(e.message))
+            return False
+        now = time.monotonic()
+        handed = {raw["update_id"] for raw in updates}
+        # A failed update Telegram no longer hands out (it keeps them 24 hours) is gone.
+        self._again_at = {i: at for i, at in self._again_at.items() if i in handed}
+        for raw in updates:
+            update_id = raw["update_id"]
+            if update_id in self._taking or self._again_at.get(update_id, 0) > now:
+                continue
+            self._again_at.pop(update_id, None)
+            self._start(update_id, raw)
+        return True
+
+    def _start(self, update_id: int, raw: dict[str, Any]) -> None:
+        customer = self._customer(raw)
+        before = self._last.get(customer) if customer else None
+        task = asyncio.create_task(self._take_after(before, raw))
+        self._taking[update_id] = task
+        if customer:
+            self._last[customer] = task
+        task.add_done_callback(lambda done: self._done(update_id, customer, done))
+
+    async def _take_after(self, before: asyncio.Task[None] | None, raw: dict[str, Any]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+            if before.cancelled() or before.exception() is not None:
+                raise NotTaken
+        await self._take(self.name, raw)
+        self.channel.confirm(raw)
+
+    def _done(self, update_id: int, customer: str | None, task: asyncio.Task[None]) -> None:
+        del self._taking[update_id]
+        if customer and self._last.get(customer) is task:
+            del self._last[customer]
+        self._progress.set()
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            return
+        self._again_at[update_id] = time.monotonic() + RETRY_PAUSE
+        if not isinstance(error, NotTaken):
+            log.error("bot %s: update %s not stored, will retry: %s",
+                      self.name, update_id, redact(repr(error)))  # fmt: skip
+
+    def _customer(self, raw: dict[str, Any]) -> str | None:
+        """Who the update is from (its order is kept among theirs); None: no one."""
+        try:
+            incoming = self.channel.parse(raw)
+        except MalformedUpdate:
+            return None
+        return next((i.customer.external_id for i in incoming), None)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
