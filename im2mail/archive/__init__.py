@@ -8,6 +8,7 @@ Other packages ask `Archive` named questions and get model values back; no SQL, 
 sqlite3 and no connection leaves this package.
 """
 
-from .store import Archive, new_token
+from .store import Archive
+from .tokens import new_token
 
 __all__ = ["Archive", "new_token"]

@@ -24,7 +24,7 @@ from . import rows
 from .migrations import DEFERRED_INDEXES, restore_deferred_indexes
 
 if TYPE_CHECKING:
-    from . import Archive
+    from .store import Archive
 
 BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache during a load (the default is 2 MiB)
 

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import json
 import sqlite3
-import string
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,13 +38,12 @@ from . import rows, search
 from .blobs import BlobStore, cannot_store
 from .db import clean, connect, dt, fits_sqlite, now, translate, ts
 from .deliveries import Deliveries
+from .tokens import new_token
 
 if TYPE_CHECKING:
     from .tokens import ReplyTokens
 
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up
-TOKEN_ALPHABET = string.ascii_lowercase + string.digits  # mail servers may lowercase
-TOKEN_LENGTH = 12
 
 _ENTRY_SQL = """
 SELECT m.id, m.conversation_id, m.direction, m.author, m.created, m.text, m.kind,
@@ -468,12 +466,6 @@ class Archive:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def new_token() -> str:
-    import secrets  # only writers make tokens; readers skip the import
-
-    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
 def _conversation_filter(

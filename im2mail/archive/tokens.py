@@ -23,12 +23,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import string
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..errors import NotFound
-from . import Archive, new_token
 from .db import dt, now, ts
+
+if TYPE_CHECKING:
+    from .store import Archive
+
+TOKEN_ALPHABET = string.ascii_lowercase + string.digits  # mail servers may lowercase
+TOKEN_LENGTH = 12
+
+
+def new_token() -> str:
+    """A new conversation's reply token: random, unguessable, lower case (for `+token`)."""
+    import secrets  # only writers make tokens; readers skip the import
+
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+
 
 MANAGERS_KEY = "managers"  # relay_memory: the managers list of the last run (JSON)
 OWNER_ROTATED = "rotated by the owner (im2mail conversations rotate-token)"

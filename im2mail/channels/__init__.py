@@ -252,6 +252,13 @@ CHANNELS: dict[str, str] = {
     "messenger": "im2mail.channels.messenger.channel:Messenger",
     "whatsapp": "im2mail.channels.whatsapp.channel:WhatsApp",
 }
+
+
+def webhook_url(public_url: str, channel: str, bot: str) -> str:
+    """Where a bot's platform calls: `<public_url>/<channel>/<bot>` (the relay's route)."""
+    return f"{public_url.rstrip('/')}/{channel}/{bot}"
+
+
 # Channels whose webhook is set by hand in the platform's dashboard (Meta's), which checks
 # it with a GET carrying a verify token before it sends anything.
 DASHBOARD_WEBHOOKS = frozenset({"messenger", "whatsapp"})

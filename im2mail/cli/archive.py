@@ -309,7 +309,7 @@ def export(
     if archive is None:
         return
     with archive, _progress_bar() as started:
-        from ..export.select import export as run_export
+        from ..export.write import export as run_export
 
         done = run_export(archive, None if all_ else ids, fmt.value, output, force=force,
                           started=started)  # fmt: skip

@@ -114,12 +114,13 @@ def demo(
 
     from rich.console import Console
 
-    from ..ops import demo as core
+    from ..ops.demo import run
     from ..ops.demo_script import Show
+    from ..ops.demo_stage import prepare_home
     from .render import color_wanted
 
     console = Console(
         stderr=True, highlight=False, soft_wrap=True, no_color=not color_wanted(sys.stderr)
     )
-    where = core.prepare_home(home)
-    asyncio.run(core.run(where, speed, Show(console)))
+    where = prepare_home(home)
+    asyncio.run(run(where, speed, Show(console)))

@@ -354,6 +354,7 @@ def webhook_info(json_output: JsonOption = False) -> None:
     """
     from .. import config
     from ..channels import DASHBOARD_WEBHOOKS as dashboard
+    from ..channels import webhook_url
     from ..ops import bots
     from . import render
 
@@ -363,7 +364,7 @@ def webhook_info(json_output: JsonOption = False) -> None:
         error_at = info.last_error_at.isoformat() if info.last_error_at else None
         meta = {}
         if bot.channel in dashboard:
-            meta = {"callback_url": bots.webhook_url(public_url, bot),
+            meta = {"callback_url": webhook_url(public_url, bot.channel, bot.name),
                     "verify_token": bots.verify_token(bot.name)}  # fmt: skip
         if json_output:
             render.json_line(

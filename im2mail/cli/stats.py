@@ -42,7 +42,7 @@ def stats(
     from .. import config
     from ..ops import stats_report
     from ..timeutil import parse_when
-    from . import render
+    from . import render, stats_tables
 
     now = datetime.now(UTC)
     start = parse_when(since, now=now)
@@ -58,14 +58,14 @@ def stats(
         note(f"no archive yet at {where.archive}; it is created when the relay first runs")
         return
     if report.empty:
-        note(stats_report.nothing(report))
+        note(stats_tables.nothing(report))
         return
     if json_output:
         for record in report.records():
             render.json_line(record)
         return
     console = render.stdout_console()
-    console.print(stats_report.heading(report, gathered.hours), highlight=False, markup=False)
+    console.print(stats_tables.heading(report, gathered.hours), highlight=False, markup=False)
     for kind, rows in (
         ("manager", report.managers),
         ("channel", report.channels),
@@ -73,7 +73,7 @@ def stats(
     ):
         if rows:
             console.print()
-            console.print(stats_report.figures_table(kind, rows))
+            console.print(stats_tables.figures_table(kind, rows))
     if report.unanswered:
         console.print()
-        console.print(stats_report.waiting_table(report.unanswered, gathered.hours))
+        console.print(stats_tables.waiting_table(report.unanswered, gathered.hours))

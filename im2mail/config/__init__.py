@@ -23,6 +23,7 @@ from ..home import (  # re-exported: config.paths() is the documented entry
     Paths,
     paths,
 )
+from .checker import ADDRESS, _Checker
 from .sections import AlertsConfig, HoursConfig, parse_alerts, parse_hours, parse_templates
 
 __all__ = [
@@ -50,7 +51,6 @@ MAX_KEEP_DAYS = 36_500  # a hundred years: more is "keep all", and no date can h
 DEFAULT_FLOOD_PER_MINUTE = 20
 MAX_FLOOD_PER_MINUTE = 10_000
 BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
-ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 AUTHSERV_ID = re.compile(r"(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
 
 
@@ -186,65 +186,6 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
                 hint="set relay.public_url to the HTTPS address that reaches this machine",
             )
     return replace(config, warnings=tuple(check.warnings))
-
-
-class _Checker:
-    """Reads typed values out of nested tables, naming the key when one is wrong."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.warnings: list[str] = []
-
-    def fail(self, key: str, problem: str, hint: str | None = None) -> None:
-        raise ConfigError(
-            f"{key}: {problem}", hint=hint or f"edit {self.source} or re-run: im2mail init"
-        )
-
-    def unknown(self, table: dict[str, Any], prefix: str, known: set[str]) -> None:
-        for key in table:
-            if key not in known:
-                self.warnings.append(f"{prefix}{key}: unknown key, ignored")
-
-    def table(self, parent: dict[str, Any], key: str, *, required: bool, prefix: str = ""):
-        value = parent.get(key)
-        if value is None:
-            if required:
-                self.fail(f"{prefix}{key}", "missing section")
-            return {}
-        if not isinstance(value, dict):
-            self.fail(f"{prefix}{key}", "expected a table")
-        return value
-
-    def value(
-        self,
-        table: dict[str, Any],
-        key: str,
-        kind: type,
-        prefix: str,
-        *,
-        default: Any = ...,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any:
-        name = f"{prefix}{key}"
-        if key not in table:
-            if default is ...:
-                self.fail(name, "missing (required)")
-            return default
-        value = table[key]
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            self.fail(name, "expected an integer")
-        if kind is str and not isinstance(value, str):
-            self.fail(name, "expected a string")
-        if kind is bool and not isinstance(value, bool):
-            self.fail(name, "expected true or false")
-        if kind is list and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            self.fail(name, "expected a list of strings")
-        problem = check(value) if check else None
-        if problem:
-            self.fail(name, problem)
-        return value
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:

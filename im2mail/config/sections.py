@@ -1,7 +1,7 @@
 """The [hours], [alerts] and [templates] sections of config.toml.
 
-Kept apart from config.py so that file stays one screenful of the core settings; config.py
-calls the parse_* functions with its _Checker, so errors name the key the same way.
+Kept apart from the core settings (the package's __init__), which calls the parse_*
+functions with its checker (checker.py), so errors name the key the same way.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from . import _Checker
+from .checker import ADDRESS, _Checker
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TEMPLATE_NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -170,7 +169,6 @@ def parse_alerts(check: _Checker, data: dict[str, Any]) -> AlertsConfig:
             check.fail(p + "unanswered_after", 'expected a duration like "15m" or minutes')
         after = _parsed(check, p + "unanswered_after", parse_duration, raw)
     digest_to = check.value(table, "digest_to", list, p, default=[])
-    from . import ADDRESS  # late: config.py imports this module
 
     for i, address in enumerate(digest_to):
         if not ADDRESS.match(address.strip()):

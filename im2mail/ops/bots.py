@@ -31,6 +31,7 @@ from ..channels import (
     bot_options,
     channel_class,
     open_channel,
+    webhook_url,
 )
 from ..config import BotConfig, Config
 from ..errors import (
@@ -62,10 +63,6 @@ def default_mode(channel: str) -> str:
 
 def title(channel: str) -> str:
     return CHANNEL_TITLES.get(channel, channel)
-
-
-def webhook_url(public_url: str, bot: BotConfig) -> str:
-    return f"{public_url.rstrip('/')}/{bot.channel}/{bot.name}"
 
 
 # -- adding and removing -------------------------------------------------------------------
@@ -197,7 +194,7 @@ def set_webhooks(name: str | None = None) -> list[tuple[BotConfig, str]]:
                 hint=f'set mode = "webhook" in its [[bots]] table in {config.paths().config}',
             )
     key = secrets.get(secrets.SIGNING_KEY) if chosen else ""
-    targets = [(bot, webhook_url(public_url, bot)) for bot in chosen]
+    targets = [(bot, webhook_url(public_url, bot.channel, bot.name)) for bot in chosen]
     urls = {bot.name: url for bot, url in targets}
 
     def register(channel: Channel, bot: BotConfig) -> Awaitable[None]:

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..testing.mail_servers import Caught, ImapServer, MailCatcher, append, gmail_reply
 from ..testing.telegram_api import Sent, TelegramDouble, User
-from .demo import HOP_TIMEOUT, RelayProcess, wait_for
+from .demo_stage import HOP_TIMEOUT, RelayProcess, wait_for
 
 
 @dataclass(frozen=True)

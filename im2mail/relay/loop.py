@@ -22,8 +22,8 @@ from .. import config, secrets, signing
 from ..archive import threads
 from ..config import BotConfig, Config, MailConfig
 from ..errors import RuntimeFailure, redact
-from ..ops import systemd
 from ..untrusted import printable
+from . import sd_notify
 
 log = logging.getLogger("im2mail.relay")
 
@@ -223,8 +223,7 @@ class Relay:
         )
 
     async def _start_bot(self, bot: BotConfig) -> None:
-        from ..channels import ChannelError
-        from ..ops.bots import webhook_url
+        from ..channels import ChannelError, webhook_url
 
         channel = self._all_channels[bot.name]
         try:
@@ -243,7 +242,7 @@ class Relay:
                 lambda body, name=bot.name: self._take_webhook(name, body),
                 handshake=_handshake(bot.channel, secret),
             )
-            url = webhook_url(self.cfg.relay.public_url or "", bot)
+            url = webhook_url(self.cfg.relay.public_url or "", bot.channel, bot.name)
             try:
                 await channel.set_webhook(url, secret)
             except ChannelError as e:
@@ -345,7 +344,7 @@ async def serve(cfg: Config, keys: Secrets, once: bool = False) -> None:
     """`im2mail run`: the whole lifecycle, with SIGTERM/SIGINT asking for a stop. Under
     systemd (Type=notify) it says READY=1 once /healthz answers 200, pings the watchdog
     from the event loop while running, and says STOPPING=1 when asked to stop."""
-    relay, notify = Relay(cfg, keys), systemd.Notifier()
+    relay, notify = Relay(cfg, keys), sd_notify.Notifier()
     await relay.initialize()
     loop = asyncio.get_running_loop()
 
@@ -361,7 +360,7 @@ async def serve(cfg: Config, keys: Secrets, once: bool = False) -> None:
         await relay.start(once=once)
         bots, wanted = len(relay.channels), len(cfg.bots)
         notify.ready(f"relaying: {bots if bots == wanted else f'{bots} of {wanted}'} bot(s)")
-        interval = systemd.watchdog_interval()
+        interval = sd_notify.watchdog_interval()
         if notify.enabled and interval:
             watchdog = asyncio.create_task(_keep_alive(notify, interval))
         await relay.run(once=once)
@@ -372,7 +371,7 @@ async def serve(cfg: Config, keys: Secrets, once: bool = False) -> None:
         await relay.shutdown()
 
 
-async def _keep_alive(notify: systemd.Notifier, interval: float) -> None:
+async def _keep_alive(notify: sd_notify.Notifier, interval: float) -> None:
     """WATCHDOG=1 every interval, for as long as the event loop runs tasks."""
     while True:
         notify.watchdog()

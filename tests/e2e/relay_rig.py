@@ -16,7 +16,7 @@ from pathlib import Path
 
 from im2mail import secrets
 from im2mail.home import paths
-from im2mail.ops.demo import healthy
+from im2mail.ops.demo_stage import healthy
 from tests.conftest import REPO, run_cli
 from tests.support.imap_server import ImapServer, free_port
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.export.select import export
+from im2mail.export.write import export
 from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.support.chats import customer, say

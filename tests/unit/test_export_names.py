@@ -16,7 +16,7 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.export import mbox as export_mbox
-from im2mail.export.select import export
+from im2mail.export.write import export
 from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.support.bad_names import BAD_NAME, EMOJI, assert_clean

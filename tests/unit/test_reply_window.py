@@ -99,7 +99,7 @@ def test_whatsapp_needs_its_number_id_and_messenger_takes_the_tag_days():
 
 def test_doctor_says_what_meta_s_dashboard_must_hold_instead_of_failing():
     from im2mail.channels import WebhookInfo
-    from im2mail.ops.doctor_checks import webhook_check
+    from im2mail.ops.doctor.remote import webhook_check
 
     cfg = parsed('name = "fb"\nchannel = "messenger"\n')
     check = webhook_check(cfg, cfg.bots[0], WebhookInfo(url=""))

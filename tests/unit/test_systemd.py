@@ -18,6 +18,7 @@ import pytest
 from im2mail import config, secrets
 from im2mail.errors import EXIT_RUNTIME, RuntimeFailure
 from im2mail.ops import systemd
+from im2mail.relay import sd_notify
 from tests.conftest import VALID_CONFIG, run_cli
 
 TWO_BOTS = VALID_CONFIG + '\n[[bots]]\nname = "vshop"\nchannel = "viber"\n'
@@ -303,7 +304,7 @@ def listener():
 def test_notifier_tells_systemd_ready_status_watchdog_and_stopping(listener, monkeypatch):
     path, sock = listener
     monkeypatch.setenv("NOTIFY_SOCKET", path)
-    notify = systemd.Notifier()
+    notify = sd_notify.Notifier()
     notify.ready("relaying: 2 bot(s)")
     notify.watchdog()
     notify.status("outbox: 3 emails pending")
@@ -322,20 +323,20 @@ def test_notifier_reaches_an_abstract_socket(monkeypatch):
         sock.bind("\0" + name)
         sock.settimeout(5)
         monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
-        systemd.Notifier().ready()
+        sd_notify.Notifier().ready()
         assert sock.recv(4096) == b"READY=1\nSTATUS=running"
 
 
 def test_without_notify_socket_nothing_is_sent(monkeypatch):
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    notify = systemd.Notifier()
+    notify = sd_notify.Notifier()
     assert not notify.enabled
     assert notify.send("READY=1") is False
     notify.ready(), notify.watchdog(), notify.stopping()  # no error either
 
 
 def test_a_notify_socket_that_is_gone_never_raises_and_is_logged_once(tmp_path, caplog):
-    notify = systemd.Notifier(str(tmp_path / "gone"))
+    notify = sd_notify.Notifier(str(tmp_path / "gone"))
     with caplog.at_level(logging.DEBUG, logger="im2mail.systemd"):
         assert notify.send("READY=1") is False
         notify.watchdog()
@@ -363,4 +364,4 @@ def test_watchdog_interval_is_half_of_watchdog_usec_for_this_process(
             other = os.getppid() if os.getppid() != os.getpid() else 1
             value = {"self": str(os.getpid()), "other": str(other)}.get(value, value)
             monkeypatch.setenv(name, value)
-    assert systemd.watchdog_interval() == expected
+    assert sd_notify.watchdog_interval() == expected

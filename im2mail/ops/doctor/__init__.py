@@ -6,7 +6,7 @@ folder, IDLE and MOVE, the processed folder, sender authentication: mail.authser
 the Authentication-Results of recent mail), SMTP, each bot's token, each bot's webhook,
 the public URL, the archive's integrity, the outbox backlog. A check whose premise failed
 (no password, no config, a refused token) is skipped and says why, so a user fixes the
-first cause first. The checks that go over the network (doctor_checks.py) run at once,
+first cause first. The checks that go over the network (remote.py) run at once,
 each bounded by TIMEOUT seconds, so doctor finishes in seconds even when nothing answers;
 the archive is read meanwhile in a thread.
 
@@ -19,72 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
 
-from .. import secrets
-from ..config import Config
-from ..errors import ArchiveError, Im2mailError, redact
-from ..home import Paths, paths
-from ..timeutil import age
-from .status import counted, one_line
+from ... import secrets
+from ...config import Config
+from ...errors import ArchiveError, Im2mailError, redact
+from ...home import Paths, paths
+from ...timeutil import age
+from ..status import counted, one_line
+from .remote import remote_checks
+from .verdicts import Check, all_passed, failed, from_error, passed, skipped, warned
+
+__all__ = ["Check", "all_passed", "run"]
 
 TIMEOUT = 5.0  # seconds for each network check
 BACKLOG_LIMIT = timedelta(hours=1)  # an older pending delivery fails the outbox check
-
-Status = Literal["ok", "warning", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's outcome. ok: True passed, False failed, None skipped (detail says why).
-    fix: what to do about a failure or a warning. warning: passed, with a caveat."""
-
-    name: str
-    ok: bool | None
-    detail: str
-    fix: str | None = None
-    warning: bool = False
-
-    @property
-    def status(self) -> Status:
-        if self.ok is None:
-            return "skipped"
-        if not self.ok:
-            return "failed"
-        return "warning" if self.warning else "ok"
-
-    def record(self) -> dict[str, str | None]:
-        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
-
-
-def passed(name: str, detail: str) -> Check:
-    return Check(name, True, detail)
-
-
-def failed(name: str, detail: str, fix: str | None = None) -> Check:
-    return Check(name, False, detail, fix)
-
-
-def warned(name: str, detail: str, fix: str | None = None) -> Check:
-    return Check(name, True, detail, fix, warning=True)
-
-
-def skipped(name: str, reason: str) -> Check:
-    return Check(name, None, reason)
-
-
-def from_error(name: str, error: Im2mailError, fix: str | None = None) -> Check:
-    """A failed check from a typed error: its message, its hint as the fix."""
-    return failed(name, redact(error.message), redact(fix or error.hint or "") or None)
-
-
-def all_passed(checks: list[Check]) -> bool:
-    """Whether doctor exits 0: nothing failed (skipped checks and warnings don't count)."""
-    return all(check.ok is not False for check in checks)
-
 
 # -- running them --------------------------------------------------------------------------
 
@@ -95,20 +45,19 @@ def run(where: Paths | None = None) -> list[Check]:
 
 
 async def run_checks(where: Paths) -> list[Check]:
-    from . import doctor_checks
 
     cfg, config_check = check_config(where.config)
     keyring = check_keyring()
     secret_checks, found = check_secrets(cfg, keyring)
     remote, stored = await asyncio.gather(
-        doctor_checks.remote_checks(cfg, found, TIMEOUT),
+        remote_checks(cfg, found, TIMEOUT),
         asyncio.to_thread(check_archive, where),
     )
     return [config_check, keyring, *secret_checks, *remote, *stored]
 
 
 def check_config(path: Path) -> tuple[Config | None, Check]:
-    from .. import config
+    from ... import config
 
     try:
         cfg = config.load(path)
@@ -195,7 +144,7 @@ def _holds(path: Path, value: str) -> bool:
 
 def check_archive(where: Paths, now: datetime | None = None) -> list[Check]:
     """The archive's integrity (PRAGMA quick_check) and the outbox backlog."""
-    from ..archive import Archive
+    from ...archive import Archive
 
     if not where.archive.exists():
         reason = f"no archive yet at {where.archive}: im2mail run creates it"

@@ -11,13 +11,20 @@ import asyncio
 import socket
 from dataclasses import replace
 
-from .. import secrets
-from ..channels import DASHBOARD_WEBHOOKS, AuthFailed, WebhookInfo, bot_options, open_channel
-from ..config import BotConfig, Config
-from ..errors import Im2mailError, RuntimeFailure, redact
-from .bots import title, webhook_url
-from .doctor import Check, failed, from_error, passed, skipped, warned
-from .status import health_url
+from ... import secrets
+from ...channels import (
+    DASHBOARD_WEBHOOKS,
+    AuthFailed,
+    WebhookInfo,
+    bot_options,
+    open_channel,
+    webhook_url,
+)
+from ...config import BotConfig, Config
+from ...errors import Im2mailError, RuntimeFailure, redact
+from ..bots import title
+from ..status import health_url
+from .verdicts import Check, failed, from_error, passed, skipped, warned
 
 INIT_FIX = "change the settings or the password with: im2mail init"
 IMAP_CHECKS = ("IMAP", "IMAP IDLE and MOVE", "IMAP processed folder", "sender authentication")
@@ -49,7 +56,7 @@ def _no_secret(name: str) -> str:
 
 def imap_checks(cfg: Config, password: str | None, timeout: float) -> list[Check]:
     """Login and folder, then the extensions, then the processed folder."""
-    from ..mail.watcher import POLL_INTERVAL, check_login
+    from ...mail.watcher import POLL_INTERVAL, check_login
 
     s = cfg.mail.imap
     later = IMAP_CHECKS[1:]
@@ -83,8 +90,8 @@ def imap_checks(cfg: Config, password: str | None, timeout: float) -> list[Check
 def authentication_check(cfg: Config, password: str, timeout: float) -> Check:
     """Whether replies are checked against the receiving server's Authentication-Results
     (mail.authserv_id), and whether recent mail carries that server's verdict."""
-    from ..mail import authres
-    from ..mail.watcher import recent_headers
+    from ...mail import authres
+    from ...mail.watcher import recent_headers
 
     name, configured = "sender authentication", cfg.mail.authserv_id
     try:
@@ -112,7 +119,7 @@ def authentication_check(cfg: Config, password: str, timeout: float) -> Check:
 
 def processed_folder_check(cfg: Config, password: str, timeout: float) -> Check:
     """Whether handled replies have their folder; doctor never creates it (run does)."""
-    from ..mail.watcher import check_login
+    from ...mail.watcher import check_login
 
     s, name = cfg.mail.imap, "IMAP processed folder"
     if not s.processed_folder:
@@ -130,7 +137,7 @@ def processed_folder_check(cfg: Config, password: str, timeout: float) -> Check:
 
 
 async def smtp_check(cfg: Config, password: str | None, timeout: float) -> Check:
-    from ..mail.smtp import SmtpSettings, check_login
+    from ...mail.smtp import SmtpSettings, check_login
 
     if password is None:
         return skipped("SMTP", _no_secret(secrets.SMTP))
@@ -200,7 +207,7 @@ def webhook_check(cfg: Config, bot: BotConfig, info: WebhookInfo) -> Check:
             f"{info.url} is set, and while it is, Telegram refuses to be polled",
             f"im2mail webhook delete {bot.name}",
         )
-    expected = webhook_url(cfg.relay.public_url or "", bot)
+    expected = webhook_url(cfg.relay.public_url or "", bot.channel, bot.name)
     if bot.channel in DASHBOARD_WEBHOOKS:  # Meta shows it in its dashboard only
         return skipped(name, f"set in Meta's dashboard, which im2mail cannot read: it must "
                              f"be {expected} (see: im2mail webhook set {bot.name})")  # fmt: skip
