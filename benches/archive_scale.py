@@ -67,6 +67,7 @@ from relay import machine  # noqa: E402
 from im2mail.archive import Archive, search  # noqa: E402
 from im2mail.model import SearchQuery  # noqa: E402
 from tests.support import generate as gen  # noqa: E402
+from tests.support.archive_sql import reading  # noqa: E402
 
 NOTMUCH_CONFIG = """\
 [database]
@@ -247,7 +248,7 @@ def notmuch(root: Path, *argv: str) -> bytes:
 def pick_queries(archive: Archive, total: int) -> list[tuple[str, str, str]]:
     """(kind, query, why) for the five queries, from the words of the messages' text (the
     index's `text` column: notmuch sees the text, not the file names im2mail indexes)."""
-    with archive.reading() as db:
+    with reading(archive) as db:
         db.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, messages_fts, col)"
         )
@@ -289,7 +290,7 @@ def pick_queries(archive: Archive, total: int) -> list[tuple[str, str, str]]:
 
 def im2mail_ids(archive: Archive, query: str) -> set[int]:
     match = search.parse_query(query).match
-    with archive.reading() as db:
+    with reading(archive) as db:
         return {
             r[0]
             for r in db.execute(
@@ -300,7 +301,7 @@ def im2mail_ids(archive: Archive, query: str) -> set[int]:
 
 def im2mail_count(archive: Archive, query: str) -> int:
     match = search.parse_query(query).match
-    with archive.reading() as db:
+    with reading(archive) as db:
         return db.execute(
             "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", (match,)
         ).fetchone()[0]

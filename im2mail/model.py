@@ -170,6 +170,7 @@ NOT_SENT = "not-sent"  # to the reply's author: im2mail did not send it (note: w
 TEAM = "team"  # to the other managers: a colleague answered (note: their addresses)
 COLLEAGUE = "colleague"  # to the reply's author: a colleague had just answered (note: who)
 IN_DOUBT = "in-doubt"  # to the reply's author: part of it may not have gone (note: which)
+FLOOD = "flood"  # to the managers: a digest of a flood's messages (on the first; they name it)
 # to a manager: an email in their name was not relayed, the shop's server did not vouch for
 # it (note: "<manager address> <why>"); on the conversation's newest emailed message
 UNVERIFIED = "unverified"

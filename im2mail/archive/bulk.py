@@ -35,7 +35,7 @@ Item = tuple[Message, Sequence[NewAttachment]] | tuple[Message, Sequence[NewAtta
 def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
     """Archive `items` (message, attachments[, dedupe key]); returns how many were added."""
     count, chunk = 0, []
-    with archive.transaction() as db:
+    with archive._transaction() as db:
         cache = db.execute("PRAGMA cache_size").fetchone()[0]
         db.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
         for name in DEFERRED_INDEXES:
@@ -49,7 +49,7 @@ def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
                 chunk = []
         return count + _insert(archive, chunk)
     finally:
-        with archive.transaction() as db:
+        with archive._transaction() as db:
             restore_deferred_indexes(db)
             db.execute(f"PRAGMA cache_size = {int(cache)}")
 
@@ -57,7 +57,7 @@ def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
 def _insert(archive: Archive, chunk: list[tuple[Message, list[Attachment], str | None]]) -> int:
     if any(files for _, files, _ in chunk):
         os.sync()  # the blobs are on disk before rows that name them are committed
-    with archive.transaction() as db:
+    with archive._transaction() as db:
         fresh = [(m, files) for m, files, key in chunk if key is None or rows.mark_seen(db, key)]
         rows.insert_many(db, fresh)
     return len(fresh)

@@ -1,5 +1,6 @@
-"""The SQLite connection under the archive: opening, settings, migrations, and the one
-place where sqlite3 errors become ArchiveError. Also how times are stored."""
+"""The SQLite connection under the archive: opening, settings, migrations, the one place
+where sqlite3 errors become ArchiveError, and ArchiveBase, which holds the connection for
+the archive's query groups. Also how times are stored."""
 
 from __future__ import annotations
 
@@ -7,12 +8,57 @@ import contextlib
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ArchiveError
 from . import migrations
+from .blobs import BlobStore
+
+
+class ArchiveBase:
+    """An open archive's connection and blob store, under which Archive's query groups
+    (conversations.py, messages.py) and the modules of functions (threads, receipts, ...)
+    ask their questions. The connection never leaves the archive package: `_reading` and
+    `_transaction` are for its own modules only."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, blobs_dir: Path) -> None:
+        self._db = db
+        self.path = path
+        self.blobs = BlobStore(blobs_dir)
+        self._lock = threading.RLock()  # one connection, shared by the relay's threads
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads, under the archive's lock; sqlite3 errors become
+        ArchiveError."""
+        with self._lock, translate(self.path):
+            yield self._db
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction (BEGIN IMMEDIATE), committed on
+        success; inside another (the same thread holds the lock), a part of it: bulk work
+        (an import, a generated archive) commits once for many calls."""
+        with self._reading() as db:
+            if db.in_transaction:
+                yield db
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            if db.in_transaction:
+                db.execute("COMMIT")
 
 
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:

@@ -19,13 +19,15 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..model import OutboxItem
 from .db import clean, dt, now, ts
 from .rows import insert_outbox
+
+if TYPE_CHECKING:
+    from .store import Archive
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 MAX_ERROR_CHARS = 1000  # a server's reply can be long; status shows one line of it
@@ -51,24 +53,16 @@ def backoff_delay(
     return max(0.0, base * (1 + jitter * (2 * rand() - 1)))
 
 
-class Connections(Protocol):
-    """What the queue needs of the archive: its lock, error translation and transactions."""
-
-    def reading(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-
 class Deliveries:
     """Queue operations on the outbox table of one open archive."""
 
-    def __init__(self, archive: Connections) -> None:
+    def __init__(self, archive: Archive) -> None:
         self._archive = archive
 
     def due_deliveries(self, target: str, now: datetime, limit: int) -> list[OutboxItem]:
         """Pending rows of `target` ('mail' or 'channel') whose next_try has come, oldest
         (first queued) first, at most `limit`."""
-        with self._archive.reading() as db:
+        with self._archive._reading() as db:
             found = db.execute(
                 "SELECT * FROM outbox WHERE state = ? AND target = ? AND next_try <= ?"
                 " ORDER BY id LIMIT ?",
@@ -89,7 +83,7 @@ class Deliveries:
         the chat). `then`: deliveries this one leads to (a notice to the other managers),
         queued for the same message in the same transaction. False when the row was not
         pending (nothing changed)."""
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             done = _settle(db, item_id, SENT, when, None)
             if done:
                 _mark_message(db, item_id, ts(when), channel_message_id)
@@ -99,7 +93,7 @@ class Deliveries:
     def delivery_sending(self, item_id: int, step: int | None) -> bool:
         """Step `step` of the item is about to be sent (None: no step is). Committed before
         the platform is called, so that after a crash the step in doubt is known."""
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             cur = db.execute(
                 "UPDATE outbox SET in_flight = ? WHERE id = ? AND state = ?",
                 (step, item_id, PENDING),
@@ -111,7 +105,7 @@ class Deliveries:
     ) -> bool:
         """`progress` steps of the item are done (a resumed delivery starts after them);
         the message gets channel_message_id if it had none. False when not pending."""
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             cur = db.execute(
                 "UPDATE outbox SET progress = ?, in_flight = NULL WHERE id = ? AND state = ?",
                 (progress, item_id, PENDING),
@@ -127,7 +121,7 @@ class Deliveries:
         next_try. `in_flight`: the step tried stays marked as maybe sent. False when the
         row was not pending."""
         keep = "in_flight" if in_flight else "NULL"
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             cur = db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_try = ?,"
                 f" in_flight = {keep} WHERE id = ? AND state = ?",
@@ -146,7 +140,7 @@ class Deliveries:
         """Give the item up (counted as a try) with the reason; `then` (a notice to the
         manager) is queued for the same message in the same transaction. False when the
         row was not pending."""
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             done = _settle(db, item_id, FAILED, when or now(), error)
             if done:
                 _queue_after(db, item_id, then)
@@ -155,7 +149,7 @@ class Deliveries:
     def next_delivery_time(self, target: str) -> datetime | None:
         """When the earliest pending row of `target` is due (maybe already past); None
         when nothing is pending. A worker sleeps until then, or until notified."""
-        with self._archive.reading() as db:
+        with self._archive._reading() as db:
             row = db.execute(
                 "SELECT next_try FROM outbox WHERE state = ? AND target = ?"
                 " ORDER BY next_try LIMIT 1",
@@ -170,7 +164,7 @@ class Deliveries:
         pending next_try), last_error (the error of the newest pending row that has one,
         else of the newest failed row; None if neither)."""
         where, args = ("", ()) if target is None else (" AND target = ?", (target,))
-        with self._archive.reading() as db:
+        with self._archive._reading() as db:
             counts = db.execute(
                 "SELECT count(*), count(nullif(attempts, 0)), min(created), min(next_try)"
                 f" FROM outbox WHERE state = ?{where}",

@@ -24,7 +24,7 @@ RECEIPTS = ("delivered", "seen")
 def known_customer(archive: Archive, channel: str, external_id: str) -> Customer | None:
     """The archived customer, without touching it (a callback that names only the id
     must not blank their name)."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         row = db.execute(
             "SELECT * FROM customers WHERE channel = ? AND external_id = ?",
             (channel, external_id),
@@ -59,7 +59,7 @@ def mark(
     changes nothing. Returns the archived message's id, None when it is not ours."""
     if receipt not in RECEIPTS:
         raise ValueError(f"not a receipt: {receipt!r}")
-    with archive.transaction() as db:
+    with archive._transaction() as db:
         message_id = _reply_id(db, bot, customer, channel_message_id)
         if message_id is None:
             return None
@@ -84,7 +84,7 @@ def mark_until(
     if receipt not in RECEIPTS:
         raise ValueError(f"not a receipt: {receipt!r}")
     stamp = ts(until)
-    with archive.transaction() as db:
+    with archive._transaction() as db:
         ids = [row[0] for row in db.execute(
             "SELECT m.id FROM customers u"
             " JOIN conversations c ON c.customer_id = u.id AND c.bot = ?"
@@ -113,7 +113,7 @@ def failed(
     """The platform could not deliver the bot's message: queue the notice to the reply's
     author (email Message-ID `notice_message_id`), once per `dedupe_key`. Returns the
     reply's id; None when the message is not a reply of ours or the callback came before."""
-    with archive.transaction() as db:
+    with archive._transaction() as db:
         message_id = _reply_id(db, bot, customer, channel_message_id)
         if message_id is None or not rows.mark_seen(db, dedupe_key):
             return None

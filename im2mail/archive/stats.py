@@ -33,11 +33,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..hours import BusinessHours
 from ..model import Customer
 from .db import dt, ts
+
+if TYPE_CHECKING:
+    from .store import Archive
 
 GREETER = "im2mail"  # author of greetings and auto-replies (inbound.GREETER)
 NO_SOURCE = "(none)"
@@ -174,36 +177,38 @@ class Report:
 
 
 def report(
-    db: sqlite3.Connection,
+    archive: Archive,
     hours: BusinessHours,
     since: datetime,
     until: datetime,
     now: datetime,
     managers: Sequence[str] = (),
 ) -> Report:
-    """The figures of [since, until) and who waits at `now`, from an open archive
-    connection (Archive.reading()). `managers` (mail.managers) get a row even when idle."""
-    active = [r[0] for r in db.execute(_ACTIVE_SQL, (ts(since), ts(until)))]
-    maybe = [r[0] for r in db.execute(_MAYBE_WAITING_SQL, ("",))]
-    scope = sorted(set(active) | set(maybe))
-    info = _conversations(db, scope)
-    tally = _Tally(hours, since, until, now)
-    for conversation_id, events in _events(db, scope):
-        tally.conversation(info[conversation_id], events, pending_answers=False)
+    """The figures of [since, until) and who waits at `now`. `managers` (mail.managers)
+    get a row even when idle."""
+    with archive._reading() as db:
+        active = [r[0] for r in db.execute(_ACTIVE_SQL, (ts(since), ts(until)))]
+        maybe = [r[0] for r in db.execute(_MAYBE_WAITING_SQL, ("",))]
+        scope = sorted(set(active) | set(maybe))
+        info = _conversations(db, scope)
+        tally = _Tally(hours, since, until, now)
+        for conversation_id, events in _events(db, scope):
+            tally.conversation(info[conversation_id], events, pending_answers=False)
     return tally.report({_manager(m) for m in managers})
 
 
 def waiting_now(
-    db: sqlite3.Connection, hours: BusinessHours, now: datetime, since: datetime
+    archive: Archive, hours: BusinessHours, now: datetime, since: datetime
 ) -> list[Waiting]:
     """Conversations whose wait started at or after `since` and is still open at `now`,
     counting a reply whose delivery is queued as an answer (for reminders: the customer
     is about to get it)."""
-    scope = [r[0] for r in db.execute(_MAYBE_WAITING_SQL, (ts(since),))]
-    info = _conversations(db, scope)
-    tally = _Tally(hours, now, now, now)
-    for conversation_id, events in _events(db, scope):
-        tally.conversation(info[conversation_id], events, pending_answers=True)
+    with archive._reading() as db:
+        scope = [r[0] for r in db.execute(_MAYBE_WAITING_SQL, (ts(since),))]
+        info = _conversations(db, scope)
+        tally = _Tally(hours, now, now, now)
+        for conversation_id, events in _events(db, scope):
+            tally.conversation(info[conversation_id], events, pending_answers=True)
     return [w for w in tally.waiting if w.since >= since]
 
 

@@ -1,8 +1,5 @@
 """What the relay asks the archive about a conversation's mail thread: the earlier emails
 an email continues, the parts of an album, whether a customer is new, a file for a link.
-
-Kept beside archive.py (which stays the archive's general API) and reached through its
-`reading()` hook, like deliveries.py.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ HISTORY = 40  # earlier messages an email looks at for its References
 def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
     """The conversation's last messages before `before_id` that were emails (ours or the
     managers' replies), oldest first."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         found = db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
             " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
@@ -34,7 +31,7 @@ def album_parts(archive: Archive, message: Message) -> list[Message]:
     that share its email (parts that came too late got an email of their own)."""
     if message.group is None or message.id is None:
         return [message]
-    with archive.reading() as db:
+    with archive._reading() as db:
         found = db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? AND media_group = ? AND id >= ?"
             " AND (id = ? OR email_message_id IS ?) ORDER BY id",
@@ -47,7 +44,7 @@ def album_parts(archive: Archive, message: Message) -> list[Message]:
 def pending_album_email(archive: Archive, conversation_id: int, group: str) -> str | None:
     """The Message-ID of an album's email not sent yet, which a new part can join (not
     another email hung on one of its parts: a reminder, a flood digest, a notice)."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         row = db.execute(
             "SELECT o.email_message_id FROM outbox o JOIN messages m ON m.id = o.message_id"
             " WHERE m.conversation_id = ? AND m.media_group = ? AND o.target = 'mail'"
@@ -59,7 +56,7 @@ def pending_album_email(archive: Archive, conversation_id: int, group: str) -> s
 
 def is_new(archive: Archive, conversation_id: int) -> bool:
     """Whether the conversation has no message yet (the customer's first contact)."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         row = db.execute(
             "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
         ).fetchone()
@@ -68,7 +65,7 @@ def is_new(archive: Archive, conversation_id: int) -> bool:
 
 def has_written(archive: Archive, conversation_id: int) -> bool:
     """Whether the customer has sent anything in the conversation."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         row = db.execute(
             "SELECT 1 FROM messages WHERE conversation_id = ? AND direction = 'in' LIMIT 1",
             (conversation_id,),
@@ -78,7 +75,7 @@ def has_written(archive: Archive, conversation_id: int) -> bool:
 
 def attachment(archive: Archive, attachment_id: int) -> tuple[Attachment, Path | None] | None:
     """A stored file by id, and where its bytes are (None when it was never downloaded)."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         row = db.execute(
             "SELECT id, filename, mime, size, sha256 FROM attachments WHERE id = ?",
             (attachment_id,),
@@ -95,7 +92,7 @@ def notice_once(archive: Archive, conversation_id: int, key: str, item: OutboxIt
     row are written together. False when seen before or there is no email to follow."""
     if archive.was_seen(key):
         return False  # the usual case when it repeats: no write lock needed
-    with archive.transaction() as db:
+    with archive._transaction() as db:
         row = db.execute(
             "SELECT max(id) FROM messages WHERE conversation_id = ?"
             " AND email_message_id IS NOT NULL",
@@ -109,7 +106,7 @@ def notice_once(archive: Archive, conversation_id: int, key: str, item: OutboxIt
 
 def sent_by_us(archive: Archive, email_message_id: str) -> bool:
     """Whether the Message-ID is of an email im2mail made (one coming back is a loop)."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         row = db.execute(
             "SELECT 1 FROM outbox WHERE email_message_id = ? AND target = 'mail' LIMIT 1",
             (email_message_id,),
@@ -122,7 +119,7 @@ def colleague_answer(
 ) -> Message | None:
     """Another manager's reply in the conversation at or after `since` and after the
     customer's last message: the same question already answered by a colleague."""
-    with archive.reading() as db:
+    with archive._reading() as db:
         found = db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? AND direction = 'out'"
             " AND author != ? AND author LIKE '%@%' AND created >= ? AND id > coalesce("

@@ -91,7 +91,7 @@ class ReplyTokens:
     def rotate(self, conversation_id: int, reason: str, when: datetime | None = None) -> str:
         """Give the conversation a new random token, retiring the old one; the new one.
         NotFound when there is no such conversation."""
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             row = db.execute(
                 "SELECT token FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
@@ -104,13 +104,13 @@ class ReplyTokens:
 
     def rotate_all(self, reason: str, when: datetime | None = None) -> int:
         """Rotate every conversation's token, in one transaction; how many."""
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             return _replace_all(db, reason, when or now())
 
     def retired(self, token: str) -> Retired | None:
         """The retired token's conversation, when and why it was retired; None for a
         token that was never one of ours (or is current)."""
-        with self._archive.reading() as db:
+        with self._archive._reading() as db:
             row = db.execute(
                 "SELECT conversation_id, retired, reason FROM retired_tokens WHERE token = ?",
                 (token.strip().lower(),),
@@ -121,7 +121,7 @@ class ReplyTokens:
         """The rotation that came after the email with this Message-ID (one we sent, or a
         manager's reply) went out; None when the email is newer than its conversation's
         last rotation, or not ours at all."""
-        with self._archive.reading() as db:
+        with self._archive._reading() as db:
             row = db.execute(_RETIRED_EMAIL_SQL, (email_message_id, email_message_id)).fetchone()
         return _retired(row)
 
@@ -130,7 +130,7 @@ class ReplyTokens:
         rotate every conversation's token. Then remember `managers` for next time. The
         first run (nothing remembered) only remembers."""
         current = sorted({m.strip().lower() for m in managers if m.strip()})
-        with self._archive.transaction() as db:
+        with self._archive._transaction() as db:
             row = db.execute(
                 "SELECT value FROM relay_memory WHERE key = ?", (MANAGERS_KEY,)
             ).fetchone()

@@ -67,7 +67,7 @@ def vacuum(
             files, freed = files + 1, freed + size
     if not dry_run:
         step("compacting archive.db")
-        with archive.reading() as db:
+        with archive._reading() as db:
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return Cleanup(cutoff, dropped, files, freed, before, _archive_bytes(archive.path))
@@ -92,7 +92,7 @@ def _retire(
     """Drop the files of old messages from their rows: (rows changed, the blobs no row
     names any more, the blobs still named). A dry run computes the same and rolls back."""
     result: tuple[int, set[str], set[str]] = (0, set(), set())
-    with contextlib.suppress(_DryRun), archive.transaction() as db:
+    with contextlib.suppress(_DryRun), archive._transaction() as db:
         old = db.execute(_OLD_ATTACHMENTS, (ts(cutoff),)).fetchall() if cutoff else []
         db.executemany("UPDATE attachments SET sha256 = NULL WHERE id = ?",
                        [(row[0],) for row in old])  # fmt: skip

@@ -29,7 +29,7 @@ import jinja2
 import nh3
 from markupsafe import Markup
 
-from ..archive import Archive
+from ..archive import Archive, exporting
 from ..archive.db import now
 from ..mail.compose import human_size, subject
 from ..model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
@@ -124,8 +124,7 @@ def _chunks(
     archive: Archive, conversations: Sequence[Conversation], count: int
 ) -> list[tuple[Conversation, ...]]:
     """Runs of consecutive conversations holding about the same number of messages."""
-    with archive.reading() as db:
-        sizes = dict(db.execute("SELECT conversation_id, count(*) FROM messages GROUP BY 1"))
+    sizes = exporting.sizes(archive)
     total = sum(sizes.values()) or 1
     chunks, current, held = [], [], 0
     for conversation in conversations:
@@ -168,10 +167,8 @@ def render_page(
 def transcript(archive: Archive, conversation: Conversation, link: Linker) -> str:
     """One conversation as a web page for the relay to serve (/c/<signed id>): the page
     of an export, except that files and large pictures are `link`s to the relay."""
-    from .select import messages
-
     files = Files(archive, link, inline=False)
-    shown, _ = _chat(messages(archive, conversation.id or 0), files)
+    shown, _ = _chat(exporting.messages(archive, conversation.id or 0), files)
     page = _environment().get_template("conversation.html.j2")
     return render_page(page, conversation, shown, _stamp(now()), index=False)
 

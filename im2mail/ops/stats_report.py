@@ -39,5 +39,5 @@ def gather(
     if not where.archive.exists():
         return Gathered(None, hours)
     managers = cfg.mail.managers if cfg else ()
-    with Archive.open(where.archive, where.blobs) as archive, archive.reading() as db:
-        return Gathered(stats.report(db, hours, since, until, now, managers), hours)
+    with Archive.open(where.archive, where.blobs) as archive:
+        return Gathered(stats.report(archive, hours, since, until, now, managers), hours)

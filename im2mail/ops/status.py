@@ -3,8 +3,8 @@
 Per configured bot: its last message in (when, from whom), its last message out, its
 conversations. The outbox: what is pending each way, the oldest pending, what failed in
 the last 24 hours, and the last error (of the newest row that failed or is being
-retried), as one redacted line. The customers the shop blocked (blocking.py) and those
-flooding now, whose digest email is still to go (flood.py). Plus whether the relay
+retried), as one redacted line. The customers the shop blocked (relay/blocking.py) and
+those flooding now, whose digest email is still to go (relay/flood.py). Plus whether the relay
 answers on relay.listen (GET /healthz, 1 s). Read only: the archive is opened as tail
 and conversations open it, never created.
 """
@@ -16,34 +16,20 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..archive.db import dt, ts
-from ..archive.rows import customer_from
 from ..config import Config
 from ..errors import redact
 from ..home import Paths
+
+if TYPE_CHECKING:
+    from ..archive.status import OutboxError
 
 FAILED_WINDOW = timedelta(hours=24)
 ERROR_CHARS = 200
 PROBE_TIMEOUT = 1.0
 
 Relay = Literal["running", "starting", "not answering"]
-
-# The newest in (or out) message of each of the bot's conversations, by the
-# (conversation_id, id) index: a few rows per conversation, not a scan of all messages.
-_LAST_SQL = """
-SELECT m.created, u.* FROM conversations c
-JOIN messages m ON m.id = (SELECT max(id) FROM messages
-                           WHERE conversation_id = c.id AND direction = ?)
-JOIN customers u ON u.id = c.customer_id
-WHERE c.bot = ? ORDER BY m.created DESC LIMIT 1
-"""
-_ERROR_SQL = """
-SELECT last_error, target, state FROM outbox
-WHERE last_error IS NOT NULL AND (state = 'failed' OR (state = 'pending' AND attempts > 0))
-ORDER BY id DESC LIMIT 1
-"""
 
 
 @dataclass(frozen=True)
@@ -86,8 +72,8 @@ class Status:
     relay: Relay | None = None  # None: not asked
     listen: str = ""
     now: datetime | None = None
-    blocked: tuple[Any, ...] = ()  # blocking.Blocked: conversations of blocked customers
-    flooding: tuple[Any, ...] = ()  # flood.Flooding: conversations with a digest to go
+    blocked: tuple[Any, ...] = ()  # blocks.Blocked: conversations of blocked customers
+    flooding: tuple[Any, ...] = ()  # floods.Flooding: conversations with a digest to go
 
     def record(self) -> dict[str, Any]:
         oldest = self.oldest_pending
@@ -113,8 +99,7 @@ class Status:
 
 def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None = None) -> Status:
     """The status from the archive at where.archive (an empty one if there is none yet)."""
-    from ..archive import Archive
-    from ..relay import blocking, flood
+    from ..archive import Archive, blocks, floods, status
 
     now = now or datetime.now(UTC)
     relay = relay_state(cfg.relay.listen) if probe else None
@@ -122,14 +107,13 @@ def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None 
     if not where.archive.exists():
         return Status(where.archive, False, bots, relay=relay, listen=cfg.relay.listen, now=now)
     with Archive.open(where.archive, where.blobs, create=False) as archive:
-        with archive.reading() as db:
-            bots = tuple(_activity(db, bot) for bot in bots)
-            failed = db.execute(
-                "SELECT count(*) FROM outbox WHERE state = 'failed' AND next_try >= ?",
-                (ts(now - FAILED_WINDOW),),
-            ).fetchone()[0]
-            error = db.execute(_ERROR_SQL).fetchone()
-            blocked, flooding = blocking.blocked(db), flood.flooding(db)
+        bots = tuple(
+            BotActivity(bot.name, bot.channel, **asdict(status.activity(archive, bot.name)))
+            for bot in bots
+        )
+        failed = status.failed_since(archive, now - FAILED_WINDOW)
+        error = status.last_error(archive)
+        blocked, flooding = blocks.blocked(archive), floods.flooding(archive)
         mail = archive.deliveries.outbox_counts("mail")
         chats = archive.deliveries.outbox_counts("channel")
     oldest = [c["oldest_pending"] for c in (mail, chats) if c["oldest_pending"]]
@@ -150,25 +134,11 @@ def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None 
     )
 
 
-def _activity(db, bot: BotActivity) -> BotActivity:
-    count = db.execute("SELECT count(*) FROM conversations WHERE bot = ?", (bot.name,))
-    last_in = db.execute(_LAST_SQL, ("in", bot.name)).fetchone()
-    last_out = db.execute(_LAST_SQL, ("out", bot.name)).fetchone()
-    return BotActivity(
-        bot.name,
-        bot.channel,
-        conversations=count.fetchone()[0],
-        last_in=dt(last_in["created"]) if last_in else None,
-        last_in_customer=customer_from(last_in).display_name if last_in else None,
-        last_out=dt(last_out["created"]) if last_out else None,
-    )
-
-
-def _last_error(row) -> LastError | None:
-    if row is None:
+def _last_error(error: OutboxError | None) -> LastError | None:
+    if error is None:
         return None
-    state = "failed" if row["state"] == "failed" else "retrying"
-    return LastError(one_line(row["last_error"]), row["target"], state)
+    state = "failed" if error.failed else "retrying"
+    return LastError(one_line(error.text), error.target, state)
 
 
 def one_line(text: str, limit: int = ERROR_CHARS) -> str:

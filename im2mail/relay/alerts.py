@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 
-from ..archive import Archive, rows, stats, threads
-from ..archive.db import now, ts
+from ..archive import Archive, stats, threads
+from ..archive.alerts import queue_digest, queue_reminder, waiting_messages
+from ..archive.db import now
 from ..config import Config
 from ..config.sections import HoursConfig
 from ..errors import redact
@@ -133,8 +134,7 @@ class Alerts:
         after = self.settings.unanswered_after
         if after is None:
             return 0
-        with self.archive.reading() as db:
-            waits = stats.waiting_now(db, self.hours, at, since=at - LOOK_BACK)
+        waits = stats.waiting_now(self.archive, self.hours, at, since=at - LOOK_BACK)
         low, high = after.total_seconds(), (after + GRACE).total_seconds()
         queued = 0
         for w in waits:
@@ -146,16 +146,8 @@ class Alerts:
 
     def _queue_reminder(self, w: stats.Waiting) -> bool:
         key = f"reminder:{w.conversation}:{w.message}"
-        if self.archive.was_seen(key):
-            return False  # the usual case: no write lock needed
-        with self.archive.transaction() as db:
-            row = db.execute("SELECT email_message_id FROM messages WHERE id = ?", (w.message,))
-            emailed = (row.fetchone() or (None,))[0] is not None
-            if not emailed or not rows.mark_seen(db, key):
-                return False
-            item = OutboxItem("mail", email_message_id=self._message_id(), kind=REMINDER)
-            rows.insert_outbox(db, w.message, item)
-        return True
+        item = OutboxItem("mail", email_message_id=self._message_id(), kind=REMINDER)
+        return queue_reminder(self.archive, w.message, key, item)
 
     def _message_id(self) -> str:
         return new_message_id(self.settings.mailbox)
@@ -171,19 +163,9 @@ class Alerts:
             return 0
         day = local.date() - timedelta(days=1)
         key = f"digest:{day.isoformat()}"
-        if self.archive.was_seen(key):
-            return 0
-        with self.archive.transaction() as db:
-            # a customer's message whose own email went: the digest's row changes nothing
-            found = (
-                db.execute(
-                    "SELECT max(id) FROM messages WHERE direction = 'in' AND sent IS NOT NULL"
-                ).fetchone()[0]
-                or db.execute("SELECT max(id) FROM messages").fetchone()[0]
-            )
-            if not rows.mark_seen(db, key) or found is None:
-                return 0  # sent before, or an archive with no message: nothing to tell
-            rows.insert_outbox(db, found, OutboxItem("mail", kind=DIGEST, note=day.isoformat()))
+        item = OutboxItem("mail", kind=DIGEST, note=day.isoformat())
+        if not queue_digest(self.archive, key, item):
+            return 0  # sent before, or an archive with no message: nothing to tell
         log.info("digest of %s queued for %s", day, ", ".join(self.settings.digest_to))
         return 1
 
@@ -231,13 +213,7 @@ class MailBuilder:
             raise ValueError(f"outbox row {item.id} names no message or Message-ID")
         first = self.archive.message(item.message_id)
         conversation = self.archive.conversation(first.conversation_id)
-        with self.archive.reading() as db:
-            found = db.execute(
-                "SELECT * FROM messages WHERE conversation_id = ? AND direction = 'in'"
-                " AND created >= ? ORDER BY created, id",
-                (conversation.id, ts(first.created)),
-            ).fetchall()
-            waiting = rows.messages_from(db, found)
+        waiting = waiting_messages(self.archive, conversation.id, first.created)
         at = self.clock()
         business = None
         if not self.hours.always_open:
@@ -261,8 +237,7 @@ class MailBuilder:
             raise ValueError(f"outbox row {item.id}: no day for the digest") from None
         since, until = day_span(day, self.hours)
         at = self.clock()
-        with self.archive.reading() as db:
-            report = stats.report(db, self.hours, since, until, at, self.settings.managers)
+        report = stats.report(self.archive, self.hours, since, until, at, self.settings.managers)
         zone = getattr(self.hours.zone, "key", None) or str(self.hours.zone)
         return compose_digest(
             report, day, to=self.settings.digest_to, settings=self.mail, date=at, zone_label=zone

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 
-from ..archive import Archive, rows, threads
-from ..archive.db import dt, ts
+from ..archive import Archive, blocks, threads
 from ..mail.abuse import compose_block_notice
 from ..mail.compose import MailSettings, new_message_id
 from ..model import Conversation, OutboxItem
@@ -51,25 +49,8 @@ def set_blocked(
     afterwards, and whether that changed anything (False: it was so already). NotFound
     (exit 5) for an unknown conversation."""
     conversation = archive.conversation(conversation_id)
-    with archive.transaction() as db:
-        changed = _set(db, conversation.customer.id, blocked, by, at)
+    changed = blocks.set_blocked(archive, conversation.customer.id, blocked, by=by, at=at)
     return archive.conversation(conversation_id), changed
-
-
-def _set(db, customer_id: int | None, blocked: bool, by: str, at: datetime) -> bool:
-    if blocked:
-        cur = db.execute(
-            "UPDATE customers SET blocked_by_shop = ?, blocked_by_shop_at = ?"
-            " WHERE id = ? AND blocked_by_shop IS NULL",
-            (by, ts(at), customer_id),
-        )
-    else:
-        cur = db.execute(
-            "UPDATE customers SET blocked_by_shop = NULL, blocked_by_shop_at = NULL"
-            " WHERE id = ? AND blocked_by_shop IS NOT NULL",
-            (customer_id,),
-        )
-    return cur.rowcount == 1
 
 
 def from_reply(
@@ -86,24 +67,19 @@ def from_reply(
     """Do what a manager's reply of only /block or /unblock (`what`) asks, and queue the
     notice to the managers, in one transaction with the reply's dedupe key. False when
     that reply was handled before (nothing changes)."""
-    with archive.transaction() as db:
-        if not rows.mark_seen(db, dedupe_key):
-            return False
-        _set(db, conversation.customer.id, what == "block", by, at)
-        # The notice's outbox row belongs to a customer's message (not an album's part,
-        # whose pending email a later part would take for its own).
-        found = db.execute(
-            "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'in'"
-            " ORDER BY media_group IS NULL DESC, id DESC LIMIT 1",
-            (conversation.id,),
-        ).fetchone()
-        if found is not None:
-            kind = BLOCK_NOTICE if what == "block" else UNBLOCK_NOTICE
-            note = f"{by} {email_id or ''}".strip()
-            item = OutboxItem("mail", email_message_id=new_message_id(mailbox), kind=kind,
-                              note=note)  # fmt: skip
-            rows.insert_outbox(db, found[0], item)
-    return True
+    kind = BLOCK_NOTICE if what == "block" else UNBLOCK_NOTICE
+    note = f"{by} {email_id or ''}".strip()
+    notice = OutboxItem("mail", email_message_id=new_message_id(mailbox), kind=kind, note=note)
+    return blocks.from_reply(
+        archive,
+        conversation.id,
+        conversation.customer.id,
+        what == "block",
+        by=by,
+        at=at,
+        dedupe_key=dedupe_key,
+        notice=notice,
+    )
 
 
 Build = Callable[[OutboxItem], EmailMessage]
@@ -142,40 +118,3 @@ class BlockMail:
             date=self.clock(),
             history=threads.history(self.archive, conversation.id, _LATEST),
         )
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """A conversation whose customer the shop blocked (for `status`)."""
-
-    conversation: int
-    customer: str
-    by: str
-    since: datetime | None
-
-    def record(self) -> dict:
-        return {
-            "conversation": self.conversation,
-            "customer": self.customer,
-            "blocked_by": self.by,
-            "blocked_since": self.since.isoformat() if self.since else None,
-        }
-
-
-def blocked(db) -> list[Blocked]:
-    """Every conversation of a blocked customer, the latest blocked first (a connection of
-    Archive.reading())."""
-    found = db.execute(
-        "SELECT c.id AS conversation_id, u.* FROM conversations c"
-        " JOIN customers u ON u.id = c.customer_id WHERE u.blocked_by_shop IS NOT NULL"
-        " ORDER BY u.blocked_by_shop_at DESC, c.id"
-    ).fetchall()
-    return [
-        Blocked(
-            r["conversation_id"],
-            rows.customer_from(r).display_name,
-            r["blocked_by_shop"],
-            dt(r["blocked_by_shop_at"]),
-        )
-        for r in found
-    ]

@@ -28,36 +28,20 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.message import EmailMessage
 
-from ..archive import Archive, rows, threads
-from ..archive.db import dt, now, ts
+from ..archive import Archive, floods, threads
+from ..archive.db import now
+from ..archive.floods import Seed, Stored
 from ..mail.abuse import compose_flood_digest
 from ..mail.compose import MailSettings, new_message_id
-from ..model import Conversation, Message, NewAttachment, OutboxItem
+from ..model import FLOOD, Conversation, Message, NewAttachment, OutboxItem
 
-FLOOD = "flood"  # outbox kind: to the managers, a digest of a flood's messages (on the first)
 WINDOW = timedelta(minutes=1)  # "a minute" of relay.flood_per_minute
 EVERY = timedelta(minutes=1)  # a conversation's digests are at least this far apart
 SHOWN = 30  # messages a digest lists from the start of its flood, and as many from the end
 _SWEEP_EVERY = 4096  # checks between sweeps of conversations quiet for a while
-
-# The conversation's newest message that came in a flood (the partial index holds only those)
-_LATEST_SQL = (
-    "SELECT flood_digest FROM messages WHERE conversation_id = ? AND flood_digest IS NOT NULL"
-    " ORDER BY id DESC LIMIT 1"
-)
-_DIGEST_SQL = "SELECT state, next_try FROM outbox WHERE email_message_id = ? AND kind = ?"
-
-
-@dataclass(frozen=True)
-class Seed:
-    """What the archive knows of a conversation the gate has not seen in this process."""
-
-    times: tuple[datetime, ...] = ()  # the customer's messages of the last minute, in order
-    digest_due: datetime | None = None  # when its digest still to go is due, if it has one
 
 
 class FloodGate:
@@ -124,32 +108,9 @@ def seed(archive: Archive, limit: int) -> Callable[[int, datetime], Seed]:
     """FloodGate's `seed` reading this archive."""
 
     def read(conversation_id: int, since: datetime) -> Seed:
-        with archive.reading() as db:
-            found = db.execute(
-                "SELECT created FROM messages WHERE conversation_id = ? AND direction = 'in'"
-                " AND created > ? ORDER BY created DESC LIMIT ?",
-                (conversation_id, ts(since), limit + 1),
-            ).fetchall()
-            latest = db.execute(_LATEST_SQL, (conversation_id,)).fetchone()
-            due = None
-            if latest is not None:
-                row = db.execute(_DIGEST_SQL, (latest[0], FLOOD)).fetchone()
-                if row is not None and row["state"] == "pending":
-                    due = dt(row["next_try"])
-        times = tuple(t for t in (dt(r[0]) for r in reversed(found)) if t is not None)
-        return Seed(times, due)
+        return floods.seed(archive, conversation_id, since, limit)
 
     return read
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A flood's message as archived, and the digest it is in."""
-
-    message: Message
-    digest: str  # the digest's Message-ID
-    due: datetime  # when the digest goes (at the earliest)
-    new: bool  # this message started the digest (its outbox row was queued with it)
 
 
 def store(
@@ -165,85 +126,15 @@ def store(
     """Archive a flood's message with its files and dedupe key, in the conversation's
     digest still to go at `at`, else in a new one due `every` later, queued with it: one
     transaction. None when the dedupe key was seen before (nothing is written)."""
-    if dedupe_key is not None and archive.was_seen(dedupe_key):
-        return None
-    files_stored = archive.store_files(files)
-    with archive.transaction() as db:
-        if dedupe_key is not None and not rows.mark_seen(db, dedupe_key):
-            return None
-        digest, due = _open_digest(db, message.conversation_id, at)
-        new = digest is None or due is None
-        if new:
-            digest, due = new_message_id(mailbox), at + every
-        message = replace(message, email_message_id=None, flood_digest=digest)
-        message_id, attachments = rows.insert_message(db, message, files_stored)
-        if new:
-            item = OutboxItem("mail", email_message_id=digest, next_try=due, kind=FLOOD)
-            rows.insert_outbox(db, message_id, item)
-    stored = replace(message, id=message_id, attachments=attachments)
-    return Stored(stored, digest, due, new)
-
-
-def _open_digest(db, conversation_id: int, at: datetime) -> tuple[str | None, datetime | None]:
-    """The conversation's digest that is still to go at `at`: its Message-ID and due time."""
-    latest = db.execute(_LATEST_SQL, (conversation_id,)).fetchone()
-    if latest is None:
-        return None, None
-    row = db.execute(_DIGEST_SQL, (latest[0], FLOOD)).fetchone()
-    if row is None or row["state"] != "pending":
-        return None, None
-    due = dt(row["next_try"])
-    if due is None or due <= at:
-        return None, None  # the outbox may be building it: the next message starts another
-    return latest[0], due
-
-
-# -- what a digest lists -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Covered:
-    """The messages one digest is about (the first and last SHOWN of them in full)."""
-
-    count: int
-    files: int
-    first_at: datetime
-    last_at: datetime
-    head: tuple[Message, ...]
-    tail: tuple[Message, ...]  # after head, without overlap; empty when head has them all
-
-    @property
-    def left_out(self) -> int:
-        return self.count - len(self.head) - len(self.tail)
-
-
-def covered(archive: Archive, digest: str, shown: int = SHOWN) -> Covered | None:
-    """What the digest with this Message-ID lists; None when no message names it."""
-    with archive.reading() as db:
-        count, first, last = db.execute(
-            "SELECT count(*), min(created), max(created) FROM messages WHERE flood_digest = ?",
-            (digest,),
-        ).fetchone()
-        if not count:
-            return None
-        files = db.execute(
-            "SELECT count(*) FROM attachments WHERE message_id IN"
-            " (SELECT id FROM messages WHERE flood_digest = ?)",
-            (digest,),
-        ).fetchone()[0]
-        head_rows = db.execute(
-            "SELECT * FROM messages WHERE flood_digest = ? ORDER BY id LIMIT ?", (digest, shown)
-        ).fetchall()
-        after = head_rows[-1]["id"]
-        tail_rows = db.execute(
-            "SELECT * FROM messages WHERE flood_digest = ? AND id > ? ORDER BY id DESC LIMIT ?",
-            (digest, after, shown),
-        ).fetchall()
-        head = rows.messages_from(db, head_rows)
-        tail = rows.messages_from(db, list(reversed(tail_rows)))
-    first_at, last_at = dt(first), dt(last)
-    assert first_at is not None and last_at is not None
-    return Covered(count, files, first_at, last_at, tuple(head), tuple(tail))
+    return floods.store(
+        archive,
+        message,
+        files,
+        dedupe_key=dedupe_key,
+        at=at,
+        every=every,
+        new_digest=lambda: new_message_id(mailbox),
+    )
 
 
 Build = Callable[[OutboxItem], EmailMessage]
@@ -278,7 +169,7 @@ class DigestMail:
             return self.fallback(item)
         if item.message_id is None or item.email_message_id is None:
             raise ValueError(f"outbox row {item.id} names no message or Message-ID")
-        found = covered(self.archive, item.email_message_id)
+        found = floods.covered(self.archive, item.email_message_id, SHOWN)
         if found is None:
             raise ValueError(f"outbox row {item.id}: no message is in this flood digest")
         first = self.archive.message(item.message_id)
@@ -297,47 +188,3 @@ class DigestMail:
             history=threads.history(self.archive, conversation.id, _LATEST),
             transcript=self.transcript(conversation),
         )
-
-
-@dataclass(frozen=True)
-class Flooding:
-    """A conversation whose digest is still to go (for `status`)."""
-
-    conversation: int
-    customer: str
-    messages: int  # in the digest so far
-    since: datetime  # the first of them
-    due: datetime
-
-    def record(self) -> dict:
-        return {
-            "conversation": self.conversation,
-            "customer": self.customer,
-            "messages": self.messages,
-            "since": self.since.isoformat(),
-            "digest_due": self.due.isoformat(),
-        }
-
-
-def flooding(db) -> list[Flooding]:
-    """Conversations with a digest still to go, the earliest due first (a connection of
-    Archive.reading())."""
-    found = db.execute(
-        "SELECT o.email_message_id, o.next_try, m.conversation_id, u.* FROM outbox o"
-        " JOIN messages m ON m.id = o.message_id JOIN conversations c ON c.id = m.conversation_id"
-        " JOIN customers u ON u.id = c.customer_id"
-        " WHERE o.state = 'pending' AND o.kind = ? ORDER BY o.next_try",
-        (FLOOD,),
-    ).fetchall()
-    out = []
-    for row in found:
-        count, since = db.execute(
-            "SELECT count(*), min(created) FROM messages WHERE flood_digest = ?",
-            (row["email_message_id"],),
-        ).fetchone()
-        due, first = dt(row["next_try"]), dt(since)
-        if due is None or first is None:
-            continue
-        name = rows.customer_from(row).display_name
-        out.append(Flooding(row["conversation_id"], name, count, first, due))
-    return out

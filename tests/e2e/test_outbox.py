@@ -34,6 +34,7 @@ from im2mail.mail.smtp import (
 )
 from im2mail.mail.smtp_outbox import MailOutbox
 from im2mail.model import Message, OutboxItem
+from tests.support.archive_sql import reading
 from tests.support.chats import T0, customer
 from tests.support.smtp_server import SmtpServer, free_port
 
@@ -98,7 +99,7 @@ def worker(archive: Archive, server: SmtpServer, *, password: str = "", build=No
 
 
 def rows(archive: Archive) -> list[dict]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         return [dict(r) for r in db.execute("SELECT * FROM outbox ORDER BY id")]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from im2mail.archive import Archive
 from im2mail.model import Customer, Message, NewAttachment
+from tests.support.archive_sql import writing
 
 START = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 SPAN = timedelta(days=180)  # conversations start over about six months
@@ -170,7 +171,7 @@ def _conversations(
 ) -> list[_Thread]:
     budgets = _budgets(rng, count, messages)
     threads = []
-    with archive.transaction():  # one commit for all, as an import does
+    with writing(archive):  # one commit for all, as an import does
         for i in range(count):
             lang = rng.choices(["uk", "ru", "en"], weights=[55, 30, 15])[0]
             channel = "telegram" if rng.random() < 0.7 else "viber"

@@ -20,6 +20,7 @@ from im2mail.mail.reminders import digest_message_id
 from im2mail.model import MESSAGE, Message, OutboxItem
 from im2mail.relay.alerts import DIGEST, REMINDER, Alerts, AlertSettings, MailBuilder, day_span
 from tests.conftest import VALID_CONFIG
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer
 from tests.unit.test_compose import html, plain, wire
 
@@ -47,7 +48,7 @@ def writes(archive, conversation, text, minutes, *, emailed=True) -> Message:
     message = Message(conversation.id, "in", "Олена", text, at(minutes), email_message_id=mid)
     item = [OutboxItem("mail", email_message_id=mid)] if emailed else []
     stored = archive.add_message(message, outbox=item)
-    with archive.transaction() as db:  # its email went out
+    with writing(archive) as db:  # its email went out
         db.execute("UPDATE outbox SET state = 'sent' WHERE message_id = ?", (stored.id,))
         db.execute("UPDATE messages SET sent = created WHERE id = ?", (stored.id,))
     return stored
@@ -62,7 +63,7 @@ def answers(archive, conversation, minutes, author="anna@shop.example") -> Messa
 
 def reminders(archive) -> list[tuple[int, str]]:
     """(message id, Message-ID) of every reminder queued."""
-    with archive.reading() as db:
+    with reading(archive) as db:
         found = db.execute(
             "SELECT message_id, email_message_id FROM outbox WHERE kind = ? ORDER BY id",
             (REMINDER,),
@@ -179,7 +180,7 @@ def builder(archive, settings=SETTINGS, clock=lambda: at(17), fallback=None):
 
 
 def queued(archive, kind) -> OutboxItem:
-    with archive.reading() as db:
+    with reading(archive) as db:
         row = db.execute("SELECT * FROM outbox WHERE kind = ?", (kind,)).fetchone()
     return OutboxItem(row["target"], row["email_message_id"], row["id"], row["message_id"],
                       kind=row["kind"], note=row["note"])  # fmt: skip
@@ -251,7 +252,7 @@ def kyiv(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def digests(archive) -> list[str]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         return [r[0] for r in db.execute("SELECT note FROM outbox WHERE kind = ?", (DIGEST,))]
 
 

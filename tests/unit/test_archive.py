@@ -28,6 +28,7 @@ from im2mail.model import (
     SearchQuery,
 )
 from tests.conftest import REPO
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer, say
 
 
@@ -481,12 +482,12 @@ def test_an_archive_made_by_the_first_release_is_upgraded(path: Path) -> None:
 
 
 def test_calls_inside_a_transaction_commit_with_it_or_not_at_all(archive, path):
-    with archive.transaction():
+    with writing(archive):
         kept = customer(archive, "Оксана", "Мельник")
         say(archive, kept, "перше")
         assert count(path, "messages") == 0  # not committed yet: another reader sees none
     assert count(path, "messages") == 1
-    with pytest.raises(RuntimeError), archive.transaction():
+    with pytest.raises(RuntimeError), writing(archive):
         lost = customer(archive, "Ігор", "Бондар")
         say(archive, lost, "друге")
         raise RuntimeError("the import failed halfway")
@@ -505,7 +506,7 @@ def test_a_bulk_load_rebuilds_the_report_index_and_a_crash_mid_load_heals_on_ope
         conv = customer(archive)
         made = (Message(conv.id, "in", "Олена", f"№{i}", T0) for i in range(50))
         assert archive.add_many(((m, []) for m in made), batch=7) == 50
-        with archive.reading() as db:
+        with reading(archive) as db:
             plan = " ".join(r[3] for r in db.execute(
                 "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE conversation_id = 1"
                 " AND created >= '2026' ORDER BY created"))  # fmt: skip

@@ -23,6 +23,7 @@ from im2mail.relay.alerts import Alerts, AlertSettings
 from im2mail.relay.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE, BlockMail
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.conftest import VALID_CONFIG, run_cli
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer, say
 from tests.unit.test_alerts import writes
 from tests.unit.test_compose import plain, wire
@@ -42,7 +43,7 @@ def archive() -> Iterator[Archive]:
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         found = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
     return [tuple(r) for r in found]
 
@@ -191,7 +192,7 @@ def test_status_lists_blocked_customers_and_floods(write_config, archive):
     spam = customer(archive, "Спам", "")
     first = say(archive, spam, "1")
     due = datetime.now(UTC) + timedelta(seconds=40)
-    with archive.transaction() as db:
+    with writing(archive) as db:
         db.execute("UPDATE messages SET flood_digest = '<d@x>' WHERE id = ?", (first.id,))
         db.execute(
             "INSERT INTO outbox (message_id, target, email_message_id, next_try, created, kind)"
@@ -275,7 +276,7 @@ def test_a_stranger_cannot_block(archive, replies):
 def test_the_notice_is_in_the_thread_to_every_manager(archive, replies):
     conversation = customer(archive)
     first = say(archive, conversation, "Купіть слона")
-    with archive.transaction() as db:
+    with writing(archive) as db:
         db.execute("UPDATE messages SET email_message_id = '<e1@shop.example>' WHERE id = ?",
                    (first.id,))  # fmt: skip
     replies.handle(1, reply(conversation.token, "/block").as_bytes())

@@ -14,6 +14,7 @@ from im2mail import config
 from im2mail.archive import Archive
 from im2mail.model import NewAttachment
 from tests.conftest import REPO, run_cli
+from tests.support.archive_sql import writing
 from tests.support.chats import customer, say
 
 
@@ -233,10 +234,10 @@ def test_corrupt_archive_is_a_clear_error(isolated_home):
 
 
 def test_archive_from_a_newer_version_is_refused(archive, shop):
-    archive._db.execute(
-        "INSERT INTO _migrations (name, applied_at) VALUES ('m999_future', '2030-01-01')"
-    )
-    archive._db.commit()
+    with writing(archive) as db:
+        db.execute(
+            "INSERT INTO _migrations (name, applied_at) VALUES ('m999_future', '2030-01-01')"
+        )
     result = run_cli("conversations")
     assert result.code == 1
     assert "written by a newer version of im2mail" in result.err
@@ -244,8 +245,8 @@ def test_archive_from_a_newer_version_is_refused(archive, shop):
 
 
 def test_non_utf8_text_in_the_archive_is_shown_not_crashed_on(archive, shop):
-    archive._db.execute("UPDATE messages SET text = CAST(x'd0bfd0ff41' AS TEXT) WHERE id = 2")
-    archive._db.commit()
+    with writing(archive) as db:
+        db.execute("UPDATE messages SET text = CAST(x'd0bfd0ff41' AS TEXT) WHERE id = 2")
     result = run_cli("tail", "--json")
     assert result.code == 0, result.err
     assert lines(result.out)[1]["text"] == bytes.fromhex("d0bfd0ff41").decode(errors="replace")

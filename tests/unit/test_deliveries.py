@@ -10,6 +10,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.archive.db import dt, now
 from im2mail.model import Message, OutboxItem
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer
 
 
@@ -180,9 +181,9 @@ def test_counts_for_status(archive: Archive) -> None:
 
 def test_the_queue_reaches_the_archive_only_through_its_hooks(archive: Archive) -> None:
     assert archive.deliveries is archive.deliveries  # one per archive
-    with archive.transaction() as db:
+    with writing(archive) as db:
         db.execute("SELECT 1")
-    with archive.reading() as db:
+    with reading(archive) as db:
         assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
 
 
@@ -190,14 +191,14 @@ def test_the_queue_reaches_the_archive_only_through_its_hooks(archive: Archive) 
 
 
 def _row(archive: Archive, item_id: int | None) -> dict:
-    with archive.reading() as db:
+    with reading(archive) as db:
         row = dict(db.execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone())
     row["created_dt"] = dt(row["created"])
     return row
 
 
 def _ids(archive: Archive, message_id: int) -> list[int]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         found = db.execute("SELECT id FROM outbox WHERE message_id = ? ORDER BY id", (message_id,))
         return [r[0] for r in found]
 

@@ -21,6 +21,7 @@ import pytest
 from im2mail.archive import Archive, blobs
 from im2mail.errors import ArchiveError
 from im2mail.model import Customer, Message, NewAttachment, OutboxItem
+from tests.support.archive_sql import reading
 
 DATA = bytes(range(256)) * 1024  # 256 KiB
 KEY = "telegram:shop:update:700000001"
@@ -111,7 +112,7 @@ def files_under(root: Path) -> list[Path]:
 
 
 def count(archive: Archive, table: str) -> int:
-    with archive.reading() as db:
+    with reading(archive) as db:
         return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 

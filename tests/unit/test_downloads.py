@@ -23,6 +23,7 @@ from im2mail.relay.downloads import Downloads
 from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.testing.streams import Stream
 from im2mail.testing.telegram_api import TelegramDouble
+from tests.support.archive_sql import reading
 
 MB = 1024 * 1024
 LIMIT = 20 * MB  # Telegram's cap on the official server
@@ -123,13 +124,13 @@ async def test_a_download_broken_midway_leaves_nothing_and_is_taken_again(
     assert "макет.pdf" in raised.value.message
     assert files_under(archive.blobs.root) == []
     assert not archive.was_seen(f"telegram:shop:update:{update['update_id']}")
-    with archive.reading() as db:
+    with reading(archive) as db:
         assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     # The file server is well again; the same update comes again.
     stored = telegram_api.file(token, update["message"]["document"]["file_id"])
     stored.data = Stream(5 * MB)
     assert (await intake.take("shop", update)).stored == 1
-    with archive.reading() as db:
+    with reading(archive) as db:
         sha, size = db.execute("SELECT sha256, size FROM attachments").fetchone()
     assert (sha, size) == (Stream(5 * MB).sha256(), 5 * MB)
     intake.downloads.close()
@@ -261,7 +262,7 @@ async def test_the_intake_uses_each_bots_own_cap(telegram_api, token, archive):
         update = await telegram_api.push_document(token, olena, Stream(2 * MB), file_name="a.pdf")
         assert (await intake.take("shop", update)).stored == 1
         intake.downloads.close()
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT filename, size, sha256 FROM attachments").fetchall()
     assert [tuple(r) for r in rows] == [("a.pdf", 2 * MB, None)]
     assert telegram_api.calls("getFile") == []  # the update said 2 MB: not asked for

@@ -185,13 +185,13 @@ def test_cli_export_to_a_path_that_cannot_be_written(archive, tmp_path):
 
 
 def test_batched_scans_and_worker_processes_give_the_same_export(archive, tmp_path, monkeypatch):
+    from im2mail.archive import exporting
     from im2mail.export import html as export_html
-    from im2mail.export import select as export_module
 
     customer(archive, "Nobody", "Yet")  # a conversation without messages gets a page too
     export(archive, None, "html", tmp_path / "one")
     export(archive, None, "mbox", tmp_path / "one.mbox")
-    monkeypatch.setattr(export_module, "BATCH", 2)  # batches end inside conversations
+    monkeypatch.setattr(exporting, "BATCH", 2)  # batches end inside conversations
     monkeypatch.setattr(export_html, "PARALLEL_FROM", 0)
     monkeypatch.setattr(export_html.os, "cpu_count", lambda: 2)
     export(archive, None, "html", tmp_path / "two")

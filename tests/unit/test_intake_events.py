@@ -14,6 +14,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.model import UNDELIVERED, Customer, Incoming, Message
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"
@@ -76,7 +77,7 @@ def event(kind: str, *, token: str = "5741311803571721087", who: Customer = OKSA
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
     return [tuple(r) for r in rows]
 
@@ -85,7 +86,7 @@ def viber_reply(archive: Archive, text: str, token: str, **kw: str) -> Message:
     """A manager's reply to customer u1 of 'vshop', sent as Viber message `token`."""
     conversation = customer(archive, channel="viber", bot="vshop", external_id="u1")
     reply = say(archive, conversation, text, direction="out", **kw)
-    with archive.transaction() as db:
+    with writing(archive) as db:
         db.execute("UPDATE messages SET channel_message_id = ? WHERE id = ?", (token, reply.id))
     return reply
 

@@ -3,10 +3,10 @@
 Packages by concern, dependencies one way: cli → relay / ops / export / importing →
 mail / channels → archive → the small shared modules (config, model, errors, ...).
 Nothing imports cli; mail and channels never import each other; no import cycles, also
-not inside a package; no SQL outside archive/; no email built outside mail/ (and the
-mbox writer); no channel named outside channels/. Imports are read with `ast`, so
-function-level imports count too; an import under `if TYPE_CHECKING:` is an annotation,
-not a dependency, and does not.
+not inside a package; no SQL and no way to a connection outside archive/; no email built
+outside mail/ (and the mbox writer); no channel named outside channels/. Imports are read
+with `ast`, so function-level imports count too; an import under `if TYPE_CHECKING:` is
+an annotation, not a dependency, and does not.
 
 KNOWN lists the places that still break a rule while issue 18 is under way: each entry
 is to go, none is to be added.
@@ -45,22 +45,16 @@ MAX_TOP_LEVEL = 12
 MAX_LINES = 500
 CHANNEL_NAMES = {"telegram", "viber", "messenger", "whatsapp"}
 SQL_WORDS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE FROM", "CREATE ", "PRAGMA ")
+# The ways to the archive's connection: its own modules' hooks and attribute, the module
+# that opens one, and those that work on one.
+CONNECTION_ATTRIBUTES = {"reading", "transaction", "_reading", "_transaction", "_db"}
+CONNECTION_MODULES = {"im2mail.archive.db.connect", "im2mail.archive.rows",
+                      "im2mail.archive.migrations"}  # fmt: skip
 
 # Places that still break a rule (issue 18 removes them). Keys: rule -> set of entries.
 KNOWN: dict[str, set[str]] = {
-    "layers": {
-        "im2mail.ops.status -> im2mail.relay.blocking",
-        "im2mail.ops.status -> im2mail.relay.flood",
-    },
-    "sql": {
-        "im2mail.export.html: SQL",
-        "im2mail.export.select: SQL",
-        "im2mail.ops.doctor: SQL",
-        "im2mail.ops.status: SQL",
-        "im2mail.relay.alerts: SQL",
-        "im2mail.relay.blocking: SQL",
-        "im2mail.relay.flood: SQL",
-    },
+    "layers": set(),
+    "sql": set(),
     "email": {
         "im2mail.ops.demo_script",
         "im2mail.relay.alerts",
@@ -110,12 +104,22 @@ def _type_checking_only(tree_: ast.Module) -> set[int]:
     return skipped
 
 
+def _source(node: ast.ImportFrom, name: str) -> str | None:
+    """The im2mail module a `from ... import` in module `name` imports from, else None."""
+    if node.level:
+        package = name if modules()[name].name == "__init__.py" else name.rpartition(".")[0]
+        base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+        return ".".join(base + ([node.module] if node.module else []))
+    if node.module and node.module.split(".")[0] == "im2mail":
+        return node.module
+    return None
+
+
 @cache
 def imports(name: str) -> frozenset[str]:
     """The im2mail modules `name` imports (a name imported from a package counts as the
     submodule when there is one, else as the package)."""
-    path, known = modules()[name], modules()
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    known = modules()
     found: set[str] = set()
     module_tree = tree(name)
     skipped = _type_checking_only(module_tree)
@@ -123,12 +127,8 @@ def imports(name: str) -> frozenset[str]:
         if id(node) in skipped:
             continue
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                source = ".".join(base + ([node.module] if node.module else []))
-            elif node.module and node.module.split(".")[0] == "im2mail":
-                source = node.module
-            else:
+            source = _source(node, name)
+            if source is None:
                 continue
             for alias in node.names:
                 sub = f"{source}.{alias.name}"
@@ -259,6 +259,34 @@ def test_no_sql_outside_the_archive() -> None:
         if any(word in s for s in _strings(name) for word in SQL_WORDS):
             found.add(f"{name}: SQL")
     _check("sql", found)
+
+
+def test_no_connection_outside_the_archive() -> None:
+    """Other packages ask the archive named questions: none holds its connection, however
+    it would be had (a hook of the archive, its attribute, a module that opens or works on
+    one), and no question of the archive hands one out."""
+    found = set()
+    for name in modules():
+        if area(name) == "archive":
+            continue
+        for node in ast.walk(tree(name)):
+            if isinstance(node, ast.Attribute) and node.attr in CONNECTION_ATTRIBUTES:
+                found.add(f"{name}: .{node.attr}")
+        for target in imports(name) | _imported_names(name):
+            if target in CONNECTION_MODULES:
+                found.add(f"{name}: imports {target}")
+    assert not found, sorted(found)
+    from im2mail.archive import Archive
+
+    public = {n for n in dir(Archive) if not n.startswith("_")}
+    assert not public & CONNECTION_ATTRIBUTES
+
+
+def _imported_names(name: str) -> set[str]:
+    """module.name for each name imported from an im2mail module."""
+    return {f"{source}.{alias.name}" for node in ast.walk(tree(name))
+            if isinstance(node, ast.ImportFrom) and (source := _source(node, name))
+            for alias in node.names}  # fmt: skip
 
 
 def test_emails_are_built_only_in_mail() -> None:

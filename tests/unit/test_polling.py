@@ -17,6 +17,7 @@ from im2mail.relay import polling
 from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.relay.polling import Poller
 from im2mail.testing.streams import Stream
+from tests.support.archive_sql import reading
 
 MB = 1024 * 1024
 SLOW = Stream(2 * MB, drip=0.1)  # 32 pieces, one each 0.1 s: about 3 s in all
@@ -49,7 +50,7 @@ async def relay(archive: Archive, channel: Telegram):
 
 def archived(archive: Archive) -> list[tuple[str, str]]:
     """(author, text) of every archived message, in the order they were stored."""
-    with archive.reading() as db:
+    with reading(archive) as db:
         return [tuple(r) for r in db.execute("SELECT author, text FROM messages ORDER BY id")]
 
 
@@ -74,7 +75,7 @@ async def test_another_customer_is_archived_while_a_big_file_drips_in(
     assert time.monotonic() - sent < 1.0  # taken within PACE, not after the 3 s download
     assert [a for a, _ in archived(archive)] == ["Тарас"]  # the file is still coming
     await wait_until(lambda: len(archived(archive)) == 2)
-    with archive.reading() as db:
+    with reading(archive) as db:
         assert db.execute("SELECT size FROM attachments").fetchone()[0] == 2 * MB
     await wait_until(lambda: telegram_api.pending_updates(token) == [])  # both acknowledged
 

@@ -11,6 +11,7 @@ from im2mail.archive import Archive
 from im2mail.model import NOT_SENT
 from im2mail.relay.quick_replies import QuickReply, expand, unknown
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
+from tests.support.archive_sql import reading
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"
@@ -73,7 +74,7 @@ def reply(token: str, text: str, *, files: tuple[tuple[str, bytes], ...] = ()) -
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
     return [tuple(r) for r in rows]
 

@@ -14,6 +14,7 @@ from im2mail.mail.compose import MailSettings
 from im2mail.model import COLLEAGUE, NOT_SENT, UNVERIFIED, Message
 from im2mail.relay.mailer import LinkSettings, Mailer
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
+from tests.support.archive_sql import reading
 from tests.support.authres_mail import FORGED_PASS, gmail, stamped
 from tests.support.chats import T0, customer, say
 
@@ -61,7 +62,7 @@ def reply(token: str, text: str, *, sender: str = ANNA, msgid: str = "<r1@mail.e
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
     return [tuple(r) for r in rows]
 

@@ -17,6 +17,7 @@ from im2mail.config import ConfigError
 from im2mail.model import NOT_SENT, TEAM, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.conftest import VALID_CONFIG
+from tests.support.archive_sql import reading
 from tests.support.chats import customer
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
@@ -68,7 +69,7 @@ def queue(archive: Archive, text: str, files: Sequence[OutgoingFile] = (), **ite
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str, str | None]]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         found = db.execute("SELECT target, kind, state, note FROM outbox ORDER BY id").fetchall()
     return [tuple(r) for r in found]
 

@@ -16,6 +16,7 @@ from im2mail.archive.db import now
 from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
 from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
+from tests.support.archive_sql import reading
 from tests.support.chats import customer
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
@@ -73,7 +74,7 @@ def queue_reply(archive: Archive, text: str, files=(), *, author: str = ANNA, ra
 
 
 def rows(archive: Archive) -> list[tuple]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         found = db.execute(
             "SELECT target, kind, state, note, progress, attempts FROM outbox ORDER BY id"
         ).fetchall()
@@ -254,7 +255,7 @@ async def test_nothing_is_in_doubt_after_a_step_fails_or_the_reply_goes(archive,
     await asyncio.sleep(0.25)
     await sender.flush()
     assert rows(archive)[0][2] == "sent"
-    with archive.reading() as db:
+    with reading(archive) as db:
         assert (
             db.execute("SELECT in_flight FROM outbox WHERE target = 'channel'").fetchone()[0]
             is None

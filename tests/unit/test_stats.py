@@ -17,6 +17,7 @@ from im2mail.home import paths
 from im2mail.hours import BusinessHours
 from im2mail.model import UNDELIVERED, Message, OutboxItem
 from tests.conftest import VALID_CONFIG, run_cli
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer, say
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
@@ -34,8 +35,7 @@ def archive() -> Iterator[Archive]:
 
 
 def report(archive, hours=ALWAYS, since=SINCE, until=UNTIL, now=NOW, managers=()):
-    with archive.reading() as db:
-        return stats.report(db, hours, since, until, now, managers)
+    return stats.report(archive, hours, since, until, now, managers)
 
 
 def reply(archive, conversation, minutes, *, author=ANNA, fate="sent", text="Так, є"):
@@ -44,7 +44,7 @@ def reply(archive, conversation, minutes, *, author=ANNA, fate="sent", text="Т�
     when = T0 + timedelta(minutes=minutes)
     message = Message(conversation.id, "out", author, text, when)
     stored = archive.add_message(message, outbox=[OutboxItem("channel")])
-    with archive.reading() as db:
+    with reading(archive) as db:
         (item,) = db.execute("SELECT id FROM outbox WHERE message_id = ?", (stored.id,)).fetchone()
     queue = archive.deliveries
     if fate in ("sent", "undelivered"):
@@ -52,7 +52,7 @@ def reply(archive, conversation, minutes, *, author=ANNA, fate="sent", text="Т�
     if fate == "failed":
         queue.delivery_failed(item, "Forbidden: bot was blocked by the user", when)
     if fate == "undelivered":  # Viber's failed callback, as receipts.failed records it
-        with archive.transaction() as db:
+        with writing(archive) as db:
             db.execute(
                 "INSERT INTO outbox (message_id, target, next_try, created, kind)"
                 " VALUES (?, 'mail', ?, ?, ?)",
@@ -131,12 +131,10 @@ def test_for_reminders_a_queued_reply_is_an_answer(archive):
     olena = customer(archive, "Олена")
     say(archive, olena, "Є папір А3?", minutes=0)
     reply(archive, olena, 5, fate="pending")
-    with archive.reading() as db:
-        assert stats.waiting_now(db, ALWAYS, NOW, since=SINCE) == []
+    assert stats.waiting_now(archive, ALWAYS, NOW, since=SINCE) == []
     reply(archive, olena, 6, fate="failed")
     say(archive, olena, "Алло?", minutes=7)
-    with archive.reading() as db:
-        (w,) = stats.waiting_now(db, ALWAYS, NOW, since=SINCE)
+    (w,) = stats.waiting_now(archive, ALWAYS, NOW, since=SINCE)
     assert w.since == T0 + timedelta(minutes=7)
 
 
@@ -244,7 +242,7 @@ def test_an_empty_period_and_archive(archive):
 
 
 def test_the_index_that_keeps_stats_fast_is_there(archive):
-    with archive.reading() as db:
+    with reading(archive) as db:
         plan = " ".join(
             str(row[3])
             for row in db.execute("EXPLAIN QUERY PLAN " + stats._EVENTS_SQL.replace("?", "'[1]'"))

@@ -18,6 +18,7 @@ from im2mail.home import paths
 from im2mail.model import Message, OutboxItem
 from im2mail.ops import status
 from tests.conftest import VALID_CONFIG, run_cli
+from tests.support.archive_sql import reading
 from tests.support.chats import T0, customer, say
 from tests.support.smtp_server import free_port
 
@@ -49,7 +50,7 @@ def queue(archive: Archive, conversation, *targets: str, minutes: float = 0) -> 
     message = Message(conversation.id, "in", "Олена", "Скільки коштують візитки?", when)
     stored = archive.add_message(message, outbox=[OutboxItem(t) for t in targets])
     assert stored is not None
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT id FROM outbox WHERE message_id = ?", (stored.id,))
         return [row[0] for row in rows]
 

@@ -14,6 +14,7 @@ from im2mail.importing.telegram_import import IMPORTED_BOT, import_export
 from im2mail.model import Customer, SearchQuery
 from tests.conftest import run_cli
 from tests.support import tgexport as tg
+from tests.support.archive_sql import reading
 from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 
 MARIA = 7001
@@ -48,7 +49,7 @@ def archive(isolated_home: Path):
 def conversation_messages(archive: Archive, chat_id: int):
     customer = archive.customer("telegram", str(chat_id))
     conv = archive.conversation_for(customer, IMPORTED_BOT)
-    with archive.reading() as db:
+    with reading(archive) as db:
         found = db.execute("SELECT id FROM messages WHERE conversation_id = ?", (conv.id,))
         ids = sorted(r[0] for r in found)
     return conv, [archive.message(i) for i in ids]

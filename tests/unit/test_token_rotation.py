@@ -18,6 +18,7 @@ from im2mail.mail.routing import Refused, Routed, route
 from im2mail.model import NOT_SENT, Message, OutboxItem
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.conftest import run_cli
+from tests.support.archive_sql import reading, writing
 from tests.support.chats import customer, say
 
 MAILBOX = "orders@shop.example"
@@ -64,7 +65,7 @@ def reply(to_token: str | None, text: str, *, sender: str = ANNA, msgid: str = "
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT target, kind, note FROM outbox ORDER BY id").fetchall()
     return [tuple(r) for r in rows]
 
@@ -179,7 +180,7 @@ def test_a_removal_with_no_conversations_yet_rotates_nothing_and_is_still_report
 
 def test_an_unreadable_remembered_list_counts_as_none(archive):
     archive.tokens.follow_managers([ANNA])
-    with archive.transaction() as db:
+    with writing(archive) as db:
         db.execute("UPDATE relay_memory SET value = '{not json'")
     assert archive.tokens.follow_managers([PETRO]) == Rotation((), 0)
 

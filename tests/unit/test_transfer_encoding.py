@@ -16,6 +16,7 @@ from im2mail.mail.replies import extract
 from im2mail.mail.transfer_encoding import problem
 from im2mail.model import NOT_SENT
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
+from tests.support.archive_sql import reading
 from tests.support.chats import customer
 
 MAILBOX = "orders@shop.example"
@@ -153,7 +154,7 @@ def test_a_reply_with_a_broken_attachment_sends_nothing_and_names_it(archive):
     raw = multipart(part("base64", B64), attachment("Рахунок.pdf", PDF[:-3]))
     raw = raw.replace(b"abcdefabcdef", conv.token.encode())
     assert intake.handle(1, raw) == "done"  # handled once: a notice, not a retry loop
-    with archive.reading() as db:
+    with reading(archive) as db:
         rows = db.execute("SELECT target, kind, note FROM outbox").fetchall()
         files = db.execute("SELECT count(*) FROM attachments").fetchone()[0]
     ((target, kind, note),) = rows

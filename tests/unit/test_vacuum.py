@@ -14,6 +14,7 @@ from im2mail.archive.vacuum import vacuum
 from im2mail.home import paths
 from im2mail.model import NewAttachment, OutboxItem
 from tests.conftest import VALID_CONFIG, run_cli
+from tests.support.archive_sql import writing
 from tests.support.chats import T0, customer, say
 
 NOW = T0 + timedelta(days=100)
@@ -118,7 +119,7 @@ def test_compaction_gives_the_space_of_deleted_rows_back(archive):
     conv = customer(archive)
     for i in range(300):
         say(archive, conv, f"Повідомлення {i} " + "довгий текст " * 200)
-    with archive.transaction() as db:
+    with writing(archive) as db:
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
         db.execute("DELETE FROM messages")
     done = vacuum(archive, 0, now=NOW)

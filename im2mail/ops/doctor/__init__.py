@@ -160,15 +160,16 @@ def check_archive(where: Paths, now: datetime | None = None) -> list[Check]:
 
 
 def _integrity(archive) -> Check:
+    from ...archive.status import quick_check
+
     damaged = (
         "stop the relay, then restore archive.db from a backup; or keep what is readable: "
         "sqlite3 archive.db .recover | sqlite3 recovered.db"
     )
     try:
-        with archive.reading() as db:
-            found = [row[0] for row in db.execute("PRAGMA quick_check")]
-            if found == ["ok"]:
-                messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        found = quick_check(archive)
+        if found == ["ok"]:
+            messages = archive.message_count()
     except ArchiveError as e:  # a page too broken for quick_check to walk
         why = str(e.__cause__ or e.message)
         return failed("archive", f"{archive.path} is damaged: {why}", damaged)
