@@ -24,12 +24,7 @@ RECEIPTS = ("delivered", "seen")
 def known_customer(archive: Archive, channel: str, external_id: str) -> Customer | None:
     """The archived customer, without touching it (a callback that names only the id
     must not blank their name)."""
-    with archive._reading() as db:
-        row = db.execute(
-            "SELECT * FROM customers WHERE channel = ? AND external_id = ?",
-            (channel, external_id),
-        ).fetchone()
-    return rows.customer_from(row) if row else None
+    return archive.customer(channel, external_id)
 
 
 def _reply_id(db, bot: str, customer: Customer, channel_message_id: str) -> int | None:
