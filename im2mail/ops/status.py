@@ -4,9 +4,9 @@ Per configured bot: its last message in (when, from whom), its last message out,
 conversations. The outbox: what is pending each way, the oldest pending, what failed in
 the last 24 hours, and the last error (of the newest row that failed or is being
 retried), as one redacted line. The customers the shop blocked (relay/blocking.py) and
-those flooding now, whose digest email is still to go (relay/flood.py). Plus whether the relay
-answers on relay.listen (GET /healthz, 1 s). Read only: the archive is opened as tail
-and conversations open it, never created.
+those flooding now, whose digest email is still to go (relay/flood.py). Plus whether the
+relay answers on relay.listen (GET /healthz, 1 s). Read only: the archive is opened as
+tail and conversations open it, never created. The archive's side is archive/status.py.
 """
 
 from __future__ import annotations
