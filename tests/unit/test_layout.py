@@ -264,7 +264,7 @@ def test_no_sql_outside_the_archive() -> None:
 def test_no_connection_outside_the_archive() -> None:
     """Other packages ask the archive named questions: none holds its connection, however
     it would be had (a hook of the archive, its attribute, a module that opens or works on
-    one), and no question of the archive hands one out."""
+    one), and no question of the archive hands one out (only db.connect, which opens it)."""
     found = set()
     for name in modules():
         if area(name) == "archive":
@@ -280,6 +280,12 @@ def test_no_connection_outside_the_archive() -> None:
 
     public = {n for n in dir(Archive) if not n.startswith("_")}
     assert not public & CONNECTION_ATTRIBUTES
+    handing_out = {f"{name}.{node.name}" for name in modules() if area(name) == "archive"
+                   for node in ast.walk(tree(name))
+                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and not node.name.startswith("_")
+                   and node.returns and "sqlite3" in ast.unparse(node.returns)}  # fmt: skip
+    assert handing_out == {"im2mail.archive.db.connect"}
 
 
 def _imported_names(name: str) -> set[str]:
