@@ -246,8 +246,10 @@ async def public_url_check(cfg: Config, timeout: float) -> Check:
     name, url = "public URL", cfg.relay.public_url
     if not url:
         return skipped(name, "not set; no bot needs webhooks")
+    # Both within the checks' time limit: a relay not running refuses at once, while a busy
+    # one may take a moment, and must not be taken for one that isn't there.
     outside, inside = await asyncio.gather(
-        get_health(f"{url}/healthz", timeout), get_health(health_url(cfg.relay.listen), 1.0)
+        get_health(f"{url}/healthz", timeout), get_health(health_url(cfg.relay.listen), timeout)
     )
     plain = url.startswith("http://")
     if outside is None:
