@@ -17,8 +17,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,7 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
                 AND x.kind IN ('not-sent', 'undelivered'))
             ORDER BY o.id DESC LIMIT 1), 0)
         ORDER BY w.id LIMIT 1) AS waiting_since,
-       CASE WHEN u.channel IN ('messenger', 'whatsapp') THEN
+       CASE WHEN u.channel IN (SELECT value FROM json_each(?)) THEN
          (SELECT max(i.created) FROM messages i
           WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in
 FROM conversations c
@@ -400,11 +401,17 @@ class Archive:
                 return
             time.sleep(poll_interval)
 
-    def conversations(self) -> list[ConversationSummary]:
-        """Every conversation, the most recently active first."""
+    def conversations(
+        self, reply_windows: Mapping[str, timedelta] | None = None
+    ) -> list[ConversationSummary]:
+        """Every conversation, the most recently active first. `reply_windows`: the
+        channels that limit how long after a customer's last message a reply may go, with
+        that time (channels.reply_windows()); their conversations say when it closes."""
+        windows = reply_windows or {}
         with self._use() as db:
-            found = db.execute(_CONVERSATIONS_SQL).fetchall()
-        return [rows.summary_from(r) for r in found]
+            found = db.execute(_CONVERSATIONS_SQL, (json.dumps(list(windows)),)).fetchall()
+        return [replace(s, reply_window=windows.get(s.channel))
+                for s in map(rows.summary_from, found)]  # fmt: skip
 
     def search(self, q: SearchQuery) -> list[Entry]:
         """Messages matching q, newest first, each with a snippet and highlight spans."""

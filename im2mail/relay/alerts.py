@@ -34,6 +34,7 @@ from email.message import EmailMessage
 
 from ..archive import Archive, rows, stats, threads
 from ..archive.db import now, ts
+from ..channels import titles
 from ..config import Config
 from ..config.sections import HoursConfig
 from ..errors import redact
@@ -213,7 +214,7 @@ class MailBuilder:
     ) -> None:
         self.archive = archive
         self.settings = settings
-        self.mail = MailSettings(settings.mailbox, settings.managers)
+        self.mail = MailSettings(settings.mailbox, settings.managers, titles=titles())
         self.hours = BusinessHours(settings.hours)
         self.fallback = fallback
         self.transcript = transcript

@@ -16,6 +16,7 @@ from im2mail import errors
 from im2mail.channels import (
     CHANNELS,
     Channel,
+    ChannelSpec,
     MalformedUpdate,
     Polling,
     channel_class,
@@ -380,7 +381,7 @@ def test_registry_names():
 
 
 def test_a_channel_module_not_written_yet_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(CHANNELS, "fax", "im2mail.channels.fax:Fax")
+    monkeypatch.setitem(CHANNELS, "fax", ChannelSpec("fax", "Fax", "im2mail.channels.fax:Fax"))
     with pytest.raises(NotBuiltYet, match="fax"):
         channel_class("fax")
 

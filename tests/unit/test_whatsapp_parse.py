@@ -375,7 +375,7 @@ def test_the_channel_needs_a_phone_number_id():
         WhatsApp("shop", SECRET, None, phone_number_id=None)
     assert "phone_number_id" in str(caught.value)
     assert WhatsApp("shop", SECRET, phone_number_id=int(NUMBER_ID)).phone_number_id == NUMBER_ID
-    assert WhatsApp.config_options == ("phone_number_id",)
+    assert [key.key for key in WhatsApp.spec.keys] == ["phone_number_id"]
 
 
 def test_repr_names_the_bot_never_the_token(whatsapp):
