@@ -436,11 +436,6 @@ def test_a_file_over_100_mb_is_refused_first_and_raises_file_too_big():
     assert error.size == DOCUMENT_LIMIT + 1 and MB == 1024 * 1024
 
 
-def test_the_plan_is_the_same_each_time(whatsapp):
-    files = [JPEG_FILE, PDF_FILE]
-    assert whatsapp.plan("Ось", files) == whatsapp.plan("Ось", files)
-
-
 def test_a_file_name_and_type_lose_control_characters_at_parse_time():
     doc = {"filename": BAD_NAME, "mime_type": BAD_MIME, "sha256": "x", "id": "3"}
     (file,) = one(hook(messages=[msg("document", doc)])).files
