@@ -168,6 +168,8 @@ def _stored_secret(name: str) -> str | None:
 
 
 FIRST_CHANNEL = next(iter(CHANNELS))  # the one the hints suggest
+# The channels whose token goes with an app secret (Meta's): bot add reads both.
+_WITH_APP_SECRET = ", ".join(s.title for s in CHANNELS.values() if s.credentials)
 
 
 def _either(words: list[str]) -> str:
@@ -211,8 +213,8 @@ def bot_add(
         bool,
         typer.Option(
             "--token-stdin",
-            help="Read the bot token from standard input (Messenger, WhatsApp: the token on "
-            "the first line, the app secret on the second).",
+            help="Read the bot token from standard input "
+            f"({_WITH_APP_SECRET}: the token on the first line, the app secret on the second).",
         ),
     ] = False,
     mode: Annotated[
