@@ -14,15 +14,6 @@ Direction = Literal["in", "out"]
 IN: Direction = "in"  # from the customer
 OUT: Direction = "out"  # to the customer
 
-CHANNEL_TITLES = {
-    "telegram": "Telegram",
-    "viber": "Viber",
-    "messenger": "Messenger",
-    "whatsapp": "WhatsApp",
-}
-# How long after a customer's last message a free-form reply may still reach them (Meta's
-# customer service window); the other channels have none.
-REPLY_WINDOWS = {"messenger": timedelta(hours=24), "whatsapp": timedelta(hours=24)}
 # What a message without text is called where its text would be: "(voice message)".
 KIND_LABELS = {
     "photo": "photo",
@@ -265,6 +256,9 @@ class ConversationSummary:
     last_in_at: datetime | None = None  # the customer's newest message
     blocked_by_shop: str | None = None  # who blocked the customer (im2mail block, /block)
     blocked_by_shop_at: datetime | None = None
+    # How long after the customer's last message a reply may still go, where the channel
+    # limits it (its spec's reply_window, as Archive.conversations was given it).
+    reply_window: timedelta | None = None
 
     @property
     def waiting(self) -> bool:
@@ -274,7 +268,7 @@ class ConversationSummary:
     @property
     def reply_window_closes(self) -> datetime | None:
         """When a free-form reply stops being allowed (Messenger, WhatsApp), else None."""
-        window = REPLY_WINDOWS.get(self.channel)
+        window = self.reply_window
         return self.last_in_at + window if window and self.last_in_at else None
 
     def record(self) -> dict[str, Any]:

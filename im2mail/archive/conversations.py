@@ -7,7 +7,11 @@ when its customer waits for an answer, if they do.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from ..errors import ArchiveError, NotFound
@@ -42,7 +46,7 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
                 AND x.kind IN ('not-sent', 'undelivered'))
             ORDER BY o.id DESC LIMIT 1), 0)
         ORDER BY w.id LIMIT 1) AS waiting_since,
-       CASE WHEN u.channel IN ('messenger', 'whatsapp') THEN
+       CASE WHEN u.channel IN (SELECT value FROM json_each(?)) THEN
          (SELECT max(i.created) FROM messages i
           WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in
 FROM conversations c
@@ -131,11 +135,17 @@ class Conversations(ArchiveBase):
             ).fetchone()
         return self.conversation(row[0]) if row else None
 
-    def conversations(self) -> list[ConversationSummary]:
-        """Every conversation, the most recently active first."""
+    def conversations(
+        self, reply_windows: Mapping[str, timedelta] | None = None
+    ) -> list[ConversationSummary]:
+        """Every conversation, the most recently active first. `reply_windows`: the
+        channels that limit how long after a customer's last message a reply may go, with
+        that time (channels.reply_windows()); their conversations say when it closes."""
+        windows = reply_windows or {}
         with self._reading() as db:
-            found = db.execute(_CONVERSATIONS_SQL).fetchall()
-        return [rows.summary_from(r) for r in found]
+            found = db.execute(_CONVERSATIONS_SQL, (json.dumps(list(windows)),)).fetchall()
+        return [replace(s, reply_window=windows.get(s.channel))
+                for s in map(rows.summary_from, found)]  # fmt: skip
 
     def _conversation_where(self, where: str, *args: Any) -> Conversation | None:
         with self._reading() as db:

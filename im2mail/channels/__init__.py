@@ -1,257 +1,86 @@
-"""The seam between the relay and the messengers: one small protocol, a registry by name.
+"""The seam between the relay and the messengers: a registry by name, one small protocol.
 
 A channel turns a platform's raw updates into `model.Incoming` values, fetches the files
 they mention, and delivers the managers' answers. It knows nothing of mail or the archive.
-Modules are imported lazily, so `im2mail --help` never pays for python-telegram-bot.
 
-An answer goes out in steps: `plan(text, files)` lays it out as a list of `Step`s, each one
-platform call that happens whole or not at all, and `send_step` makes one call. The plan is
-pure, so a delivery that failed after k steps is resumed with `plan(...)[k:]` and nothing
-goes out twice.
+The registry (CHANNELS) holds each messenger's descriptor (spec.py: its title, config
+keys, modes, token source, webhook set-up and check, widget link, reply window). Nothing
+outside this package branches on a channel's name: it asks the registry, or the channel's
+protocol members (base.py: Channel, with its optional abilities). A new messenger is a
+module group beside telegram/ viber/ messenger/ whatsapp/, with its SPEC added to CHANNELS.
 
-Errors the relay acts on (all `RuntimeFailure`, exit code 1, messages free of secrets):
-`Blocked` (the customer blocked the bot: tell the manager, mark the customer),
-`RetryLater` (flood control, 5xx, timeouts: try again, after `seconds` when given),
-`Rejected` (the platform refused this call: tell the manager, don't retry),
-`FileTooBig` (the platform won't hand out or take the file), `AuthFailed` (bad token),
-`Conflict` (another poller or a webhook holds the updates), `MalformedUpdate`.
+The registry is read at start-up (the CLI's choices, config, the relay's routes), so this
+module imports only the descriptors: the protocol and the errors (base.py) load on first
+use of one of their names, and a channel's class (its platform's SDK: python-telegram-bot,
+viberbot) when a bot is opened, so `im2mail --help` pays for none of them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import re
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from ..errors import NotBuiltYet, NotFound, RuntimeFailure
-from ..model import Incoming, IncomingFile
+from ..errors import NotBuiltYet, NotFound
+from . import messenger, telegram, viber, whatsapp
+from .spec import POLLING, WEBHOOK, BotKey, ChannelSpec, Dashboard
 
-# (filename, mime type, bytes): a file a manager attached to a reply.
-OutgoingFile = tuple[str, str, bytes]
+if TYPE_CHECKING:
+    from .base import *  # noqa: F403  (what __getattr__ hands out, for type checkers)
+    from .base import Channel
 
-
-class ChannelError(RuntimeFailure):
-    """A messenger platform failed or refused a call.
-
-    `reason` is the platform's own words (for the notice that goes back to the manager);
-    `sent` holds the ids of the messages that did go out before the failure, when a call
-    sends several (a long text in pieces, a batch of files).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        hint: str | None = None,
-        *,
-        reason: str | None = None,
-        sent: Sequence[str] = (),
-    ) -> None:
-        super().__init__(message, hint)
-        self.reason = reason or message
-        self.sent = tuple(sent)
-
-
-class MalformedUpdate(ChannelError):
-    """An update that does not have the shape the platform documents."""
-
-
-class AuthFailed(ChannelError):
-    """The platform refused the bot's token (it never appears in the message)."""
-
-
-class Blocked(ChannelError):
-    """The customer blocked the bot or deleted the account: nothing can reach them."""
-
-
-class Rejected(ChannelError):
-    """The platform refused this request (bad chat, invalid content); retrying won't help."""
-
-
-class Conflict(ChannelError):
-    """Updates are taken elsewhere: a webhook is set, or another instance is polling."""
-
-
-class RetryLater(ChannelError):
-    """A temporary failure; `seconds` is the platform's own wait (429), else None.
-    `maybe_sent`: the request reached the platform and its answer did not come back (a
-    read timeout), so the platform may have acted on it."""
-
-    def __init__(
-        self,
-        message: str,
-        hint: str | None = None,
-        *,
-        seconds: float | None = None,
-        reason: str | None = None,
-        sent: Sequence[str] = (),
-        maybe_sent: bool = False,
-    ) -> None:
-        super().__init__(message, hint, reason=reason, sent=sent)
-        self.seconds = seconds
-        self.maybe_sent = maybe_sent
-
-
-class Sink(Protocol):
-    """Where a downloaded file's bytes go, piece by piece and in order."""
-
-    async def write(self, piece: bytes) -> None: ...
-
-
-class FileTooBig(ChannelError):
-    """The file is over our limit or the platform's; `size` is None when unknown (for a
-    download cut off at the limit: the bytes that had come, a lower bound)."""
-
-    def __init__(
-        self,
-        message: str,
-        hint: str | None = None,
-        *,
-        size: int | None = None,
-        limit: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(message, hint, reason=reason)
-        self.size = size
-        self.limit = limit
-
-
-@dataclass(frozen=True)
-class Step:
-    """One platform call that goes out whole or not at all: a piece of text, or files
-    (one file, or one album) with an optional caption."""
-
-    text: str = ""
-    files: tuple[OutgoingFile, ...] = ()
-    sort: str = "text"  # "text", "photo", "document" for Telegram
-
-
-@dataclass(frozen=True)
-class BotInfo:
-    """Who the bot is, as the platform says (getMe / get_account_info)."""
-
-    id: str
-    name: str
-    username: str | None = None
-    avatar: str | None = None  # the bot's picture (Viber: the account's icon URL)
-
-
-@dataclass(frozen=True)
-class WebhookInfo:
-    url: str  # "" when no webhook is set
-    pending: int | None = None  # updates waiting to be delivered
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-
-
-class ChannelBase:
-    """What every channel class shares: `async with` around start()/stop(), and a repr
-    that names the bot (never the token)."""
-
-    bot: str
-
-    async def start(self) -> None:
-        raise NotImplementedError
-
-    async def stop(self) -> None:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(bot={self.bot!r})"
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            with contextlib.suppress(Exception):  # what start() opened, closed again
-                await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-
-@runtime_checkable
-class Channel(Protocol):
-    """One bot on one messenger. Lifecycle: start() (checks the token) ... stop(), or
-    `async with`. Classes are built as Class(bot, token, api_url=None, **options)."""
-
-    name: ClassVar[str]  # "telegram", the key in CHANNELS
-    text_limit: ClassVar[int]  # longest text one message carries
-    download_limit: ClassVar[int]  # the largest customer's file fetched (the platform's cap)
-    bot: str  # the bot's name in config.toml
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def __aenter__(self) -> Channel: ...  # start()
-    async def __aexit__(self, *exc_info: object) -> None: ...  # stop()
-    async def get_me(self) -> BotInfo: ...
-
-    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
-        """What a customer did, from one raw update; [] for updates of no interest.
-        Raises MalformedUpdate and nothing else."""
-        ...
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        """Whether a webhook request is genuine; checked before the body is parsed."""
-        ...
-
-    async def fetch(self, file: IncomingFile, limit: int, sink: Sink) -> None:
-        """The file's bytes into `sink`, in order, never whole in memory (channels/media.py).
-        FileTooBig when over `limit` (announced, or once more bytes than that came; the
-        owner of `sink` drops what it got) or when the platform no longer has the file."""
-        ...
-
-    def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
-        """The calls that deliver text and files, in order; [] for blank text and no files.
-        Pure and deterministic: the same input gives the same steps, so a resumed delivery
-        skips exactly what was sent."""
-        ...
-
-    async def send_step(self, chat_id: str, step: Step) -> list[str]:
-        """Make one planned call; the sent message ids (several for an album)."""
-        ...
-
-    async def send_text(self, chat_id: str, text: str) -> list[str]:
-        """Deliver text, split over text_limit; the sent message ids, in order."""
-        ...
-
-    async def send_files(
-        self, chat_id: str, files: Sequence[OutgoingFile], caption: str = ""
-    ) -> list[str]:
-        """Deliver files (pictures as pictures, several as an album); the message ids."""
-        ...
-
-    async def set_webhook(self, url: str, secret: str) -> None: ...
-    async def delete_webhook(self) -> None: ...
-    async def webhook_info(self) -> WebhookInfo: ...
-
-
-@runtime_checkable
-class Polling(Channel, Protocol):
-    """A channel that can also pull updates (Telegram getUpdates).
-
-    poll() returns raw updates from the first one not yet confirmed; confirm(raw) says one
-    is stored. Only a confirmed update is acknowledged to the platform, so an update that
-    was returned but not confirmed comes again (after a restart too); confirm them in order.
-    """
-
-    async def poll(self, timeout: float = 30.0) -> list[dict[str, Any]]: ...
-    def confirm(self, raw: dict[str, Any]) -> None: ...
-
-
-# name -> "module:Class", imported on first use.
-CHANNELS: dict[str, str] = {
-    "telegram": "im2mail.channels.telegram.channel:Telegram",
-    "viber": "im2mail.channels.viber.channel:Viber",
-    "messenger": "im2mail.channels.messenger.channel:Messenger",
-    "whatsapp": "im2mail.channels.whatsapp.channel:WhatsApp",
+# The registry: every messenger im2mail bridges, in the order lists and messages show them.
+CHANNELS: dict[str, ChannelSpec] = {
+    found.name: found for found in (telegram.SPEC, viber.SPEC, messenger.SPEC, whatsapp.SPEC)
 }
+
+# The names of base.py and text.py handed out from here, each module imported on first use.
+_BASE = ("AuthFailed", "Blocked", "BotInfo", "Channel", "ChannelBase", "ChannelError",
+         "Conflict", "FileTooBig", "MalformedUpdate", "OutgoingFile", "Polling", "Rejected",
+         "RetryLater", "Sink", "Step", "WebhookInfo", "send_steps")  # fmt: skip
+_TEXT = ("split_text", "utf16_len")
+__all__ = ["CHANNELS", "POLLING", "WEBHOOK", "BotKey", "ChannelSpec", "Dashboard",
+           "bot_options", "channel_class", "open_channel", "reply_windows", "spec", "title",
+           "titles", "webhook_url", *_BASE, *_TEXT]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BASE:
+        from . import base
+
+        return getattr(base, name)
+    if name in _TEXT:
+        from . import text
+
+        return getattr(text, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def spec(name: str) -> ChannelSpec:
+    """The registry's descriptor of a channel; NotFound (exit 5) for a name it lacks."""
+    try:
+        return CHANNELS[name]
+    except KeyError:
+        known = ", ".join(sorted(CHANNELS))
+        raise NotFound(f"no channel called '{name}'", hint=f"known channels: {known}") from None
+
+
+def title(name: str) -> str:
+    """The channel as people write it ("WhatsApp"); the name itself when the registry has
+    no such channel (an archive from elsewhere)."""
+    found = CHANNELS.get(name)
+    return found.title if found else name
+
+
+def titles() -> dict[str, str]:
+    """Every channel's title by name: what `mail` gets as data (it never imports channels)."""
+    return {name: found.title for name, found in CHANNELS.items()}
+
+
+def reply_windows() -> dict[str, timedelta]:
+    """The channels whose platform limits how long after a customer's last message a
+    reply may go, with that time (Meta's 24 hours)."""
+    return {n: found.reply_window for n, found in CHANNELS.items() if found.reply_window}
 
 
 def webhook_url(public_url: str, channel: str, bot: str) -> str:
@@ -259,18 +88,9 @@ def webhook_url(public_url: str, channel: str, bot: str) -> str:
     return f"{public_url.rstrip('/')}/{channel}/{bot}"
 
 
-# Channels whose webhook is set by hand in the platform's dashboard (Meta's), which checks
-# it with a GET carrying a verify token before it sends anything.
-DASHBOARD_WEBHOOKS = frozenset({"messenger", "whatsapp"})
-
-
 def channel_class(name: str) -> type[Channel]:
     """The class implementing a channel, imported now."""
-    try:
-        module_name, _, class_name = CHANNELS[name].partition(":")
-    except KeyError:
-        known = ", ".join(sorted(CHANNELS))
-        raise NotFound(f"no channel called '{name}'", hint=f"known channels: {known}") from None
+    module_name, _, class_name = spec(name).implementation.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
@@ -281,10 +101,9 @@ def channel_class(name: str) -> type[Channel]:
 
 
 def bot_options(bot: Any) -> dict[str, Any]:
-    """A bot's channel-specific config.toml keys, as its class names them in
-    `config_options` (WhatsApp's phone_number_id, Messenger's human_agent_days)."""
-    names = getattr(channel_class(bot.channel), "config_options", ())
-    return {name: getattr(bot, name) for name in names}
+    """A bot's own config.toml keys (its channel's spec names them: WhatsApp's
+    phone_number_id, Messenger's human_agent_days), as config read them."""
+    return dict(bot.options)
 
 
 def open_channel(
@@ -292,84 +111,3 @@ def open_channel(
 ) -> Channel:
     """A channel for one configured bot (not started yet)."""
     return channel_class(name)(bot, token, api_url, **options)
-
-
-async def send_steps(channel: Channel, chat_id: str, steps: Iterable[Step]) -> list[str]:
-    """Send steps in order; the message ids. A ChannelError goes on with `sent` holding
-    the ids of the steps that went out before it."""
-    sent: list[str] = []
-    for step in steps:
-        try:
-            sent += await channel.send_step(chat_id, step)
-        except ChannelError as e:
-            e.sent = (*sent, *e.sent)
-            raise
-    return sent
-
-
-# -- splitting long text -------------------------------------------------------------------
-
-# Where a text may be cut, best first; group 1 is the whitespace dropped at the cut.
-_CUTS = (
-    re.compile(r"(\n[ \t]*\n\s*)"),  # paragraph
-    re.compile(r"(\n\s*)"),  # line
-    re.compile(r"[.!?…;][\"'»”’)\]]*(\s+)"),  # sentence, closing quotes kept with it
-    re.compile(r"(\s+)"),  # word
-)
-
-
-def utf16_len(text: str) -> int:
-    """Length in UTF-16 code units (an emoji outside the BMP counts two)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
-    """`text` in pieces of at most `limit` (as `measure` counts), in order.
-
-    Each cut falls at the last paragraph break, else line break, else sentence end, else
-    space that leaves the piece at least half full; failing all, anywhere but inside a
-    character sequence. Whitespace at the cuts is dropped; blank text gives [].
-    """
-    pieces: list[str] = []
-    rest = text.strip()
-    while rest:
-        if measure(rest) <= limit:
-            pieces.append(rest)
-            break
-        end = _fitting(rest, limit, measure)
-        cut = _best_cut(rest, end)
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return pieces
-
-
-def _fitting(text: str, limit: int, measure: Callable[[str], int]) -> int:
-    """The length of the longest prefix within limit (at least 1, to make progress)."""
-    low, high = 0, min(len(text), limit)  # every character measures at least 1
-    while low < high:
-        middle = (low + high + 1) // 2
-        if measure(text[:middle]) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    return max(low, 1)
-
-
-def _best_cut(text: str, end: int) -> int:
-    window = text[:end]
-    floor = end // 2
-    for pattern in _CUTS:
-        cuts = [m.start(1) for m in pattern.finditer(window) if m.start(1) >= floor]
-        if cuts:
-            return cuts[-1]
-    cut = end
-    while cut > floor and _joins(text, cut):
-        cut -= 1
-    return cut if cut > 0 else end
-
-
-def _joins(text: str, at: int) -> bool:
-    """Whether text[at] belongs to the character before it (combining mark, ZWJ, selector)."""
-    if at >= len(text):
-        return False
-    return unicodedata.category(text[at]) in ("Mn", "Me", "Cf") or text[at - 1] == "\u200d"

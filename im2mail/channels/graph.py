@@ -29,23 +29,23 @@ A reason (what the manager reads) quotes Meta's message and code, never the toke
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from ..errors import redact, register_secret
-from ..signing import same_secret
-from . import AuthFailed, Blocked, ChannelError, Rejected, RetryLater, Sink
+from .base import AuthFailed, Blocked, ChannelError, Rejected, RetryLater, Sink
 from .media import MediaClient
+from .meta import SIGNATURE_HEADER, WINDOW, encode, handshake, sign, verify_signature
+
+# The webhook's checks and the secret's shape live in meta.py (no aiohttp there: the
+# registry reads them at start-up); they are part of this module's API as well.
+__all__ = ["SIGNATURE_HEADER", "WINDOW", "Credentials", "GraphClient", "WindowClosed",
+           "credentials", "encode", "error", "handshake", "sign", "verify_signature"]  # fmt: skip
 
 DEFAULT_API_URL = "https://graph.facebook.com/v21.0"  # api_url: base with the version
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-WINDOW = 24 * 3600  # seconds after a customer's last message when any reply may go
 
 _AUTH = frozenset({0, 102, 190})
 _AGAIN = frozenset({1, 2, 4, 17, 32, 613, 80006, 80007, 130429, 131000, 131016, 131048,
@@ -66,11 +66,6 @@ class Credentials:
     app_secret: str
 
 
-def encode(token: str, app_secret: str) -> str:
-    """What the keyring keeps for a Messenger or WhatsApp bot."""
-    return json.dumps({"token": token, "app_secret": app_secret})
-
-
 def credentials(secret: str, who: str) -> Credentials:
     """The stored secret's two parts; AuthFailed when it is not what encode() writes."""
     try:
@@ -86,31 +81,6 @@ def credentials(secret: str, who: str) -> Credentials:
     register_secret(token)
     register_secret(app_secret)
     return Credentials(token, app_secret)
-
-
-def verify_signature(app_secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-    """Whether X-Hub-Signature-256 is `sha256=` + the HMAC-SHA256 of the raw body."""
-    given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), "")
-    scheme, _, digest = given.partition("=")
-    if scheme != "sha256" or not digest:
-        return False
-    wanted = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return same_secret(digest.strip().lower(), wanted)
-
-
-def sign(app_secret: str, body: bytes) -> str:
-    """The header value Meta sends (for test doubles)."""
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def handshake(query: Mapping[str, str], verify_token: str) -> str | None:
-    """The challenge to answer Meta's verification GET with, or None (answer 403)."""
-    if query.get("hub.mode") != "subscribe":
-        return None
-    if not same_secret(query.get("hub.verify_token", ""), verify_token):
-        return None
-    challenge = query.get("hub.challenge", "")
-    return challenge if challenge else None
 
 
 def error(who: str, platform: str, status: int, answer: Any, action: str) -> ChannelError:

@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 from ..errors import redact
-from . import ChannelError, FileTooBig, Rejected, RetryLater, Sink
+from .base import ChannelError, FileTooBig, Rejected, RetryLater, Sink
 
 PIECE = 64 * 1024  # bytes read at a time
 DEADLINE = 15 * 60.0  # seconds one download may take in all (100 MB at ~110 KB/s)

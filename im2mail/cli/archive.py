@@ -75,6 +75,7 @@ def conversations(
     Customer, channel, bot, lead source, last message, and how long the customer has
     been waiting for an answer.
     """
+    from ..channels import reply_windows
     from . import render
 
     if ctx.invoked_subcommand is not None:
@@ -83,7 +84,7 @@ def conversations(
     if archive is None:
         return
     with archive:
-        rows = archive.conversations()
+        rows = archive.conversations(reply_windows())
     if waiting:
         rows = [r for r in rows if r.waiting]
     if json_output:
@@ -179,9 +180,9 @@ def _set_blocked(conversation: int, blocked: bool) -> None:
     from datetime import UTC, datetime
 
     from ..archive import Archive
+    from ..channels import title
     from ..errors import NotFound
     from ..home import paths
-    from ..mail.compose import channel_title
     from ..relay.blocking import COMMAND_LINE, set_blocked
 
     where = paths()
@@ -196,7 +197,7 @@ def _set_blocked(conversation: int, blocked: bool) -> None:
             archive, conversation, blocked, by=COMMAND_LINE, at=datetime.now(UTC)
         )
     customer = found.customer
-    who = f"{customer.display_name} ({channel_title(customer)}, conversation #{found.id})"
+    who = f"{customer.display_name} ({title(customer.channel)}, conversation #{found.id})"
     if blocked and changed:
         note(f"blocked {who}: their messages are archived and emailed to nobody; "
              f"undo with: im2mail unblock {found.id}")  # fmt: skip
@@ -346,10 +347,11 @@ def vacuum(
 
     from .. import config
     from ..archive.vacuum import vacuum as run_vacuum
+    from ..channels import CHANNELS
 
     days = keep_files_days
     if days is None:
-        cfg = config.load()
+        cfg = config.load(channels=CHANNELS)
         report_warnings(cfg)
         days = cfg.archive.keep_files_days
     archive = _open_archive()

@@ -23,10 +23,11 @@ def status(
     relay.listen. Exits 0, also when there is no archive yet.
     """
     from .. import config
+    from ..channels import CHANNELS
     from ..ops import status as core
     from . import render
 
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     report_warnings(cfg)
     state = core.read(cfg, paths())
     if json_output:
@@ -40,7 +41,7 @@ def status(
 def _show_status(state, paint) -> None:
     from datetime import UTC, datetime
 
-    from ..model import CHANNEL_TITLES
+    from ..channels import title
     from ..ops.status import counted
     from ..timeutil import age, local
     from . import render
@@ -54,7 +55,7 @@ def _show_status(state, paint) -> None:
     rows = [("relay", f"{relay} (http://{state.listen})")]
     for bot in state.bots if state.archive_exists else ():
         parts = [
-            CHANNEL_TITLES.get(bot.channel, bot.channel),
+            title(bot.channel),
             counted(bot.conversations, "conversation"),
         ]
         if bot.last_in:

@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from ..channels import CHANNELS
+
 app = typer.Typer(
     name="im2mail",
     help="Bridge a shop's Telegram and Viber bots to its sales mailbox: customers write "
@@ -31,11 +33,8 @@ app.add_typer(import_app, name="import")
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 
-class Channel(StrEnum):
-    telegram = "telegram"
-    viber = "viber"
-    messenger = "messenger"
-    whatsapp = "whatsapp"
+# Every registered channel, as the commands take it (bot add, search --channel).
+Channel = StrEnum("Channel", [(name, name) for name in CHANNELS])
 
 
 class ExportFormat(StrEnum):

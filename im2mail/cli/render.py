@@ -18,7 +18,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from ..model import CHANNEL_TITLES, ConversationSummary, Entry, marked_snippet
+from ..channels import title
+from ..model import ConversationSummary, Entry, marked_snippet
 from ..timeutil import age, local
 
 ARROW = {"in": "→", "out": "←"}  # customer → shop, manager ← … to the customer
@@ -62,7 +63,7 @@ def json_line(record: dict[str, Any]) -> None:
 
 
 def _channel(entry_channel: str) -> str:
-    return CHANNEL_TITLES.get(entry_channel, entry_channel)
+    return title(entry_channel)
 
 
 def entry_line(entry: Entry, paint: Painter) -> str:

@@ -63,6 +63,7 @@ def systemd_unit(
     import os
 
     from .. import config
+    from ..channels import CHANNELS
     from ..errors import UsageError
     from ..ops import systemd
 
@@ -70,7 +71,7 @@ def systemd_unit(
         raise UsageError(
             "--force goes with --install", hint="im2mail systemd-unit --install --force"
         )
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     report_warnings(cfg)
     if not user and os.geteuid() == 0:
         warn("the unit runs im2mail as root; a user of its own, with its own config, is safer")

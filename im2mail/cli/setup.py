@@ -1,11 +1,13 @@
 """Set-up commands: init, bot, webhook."""
 
+import inspect
 import sys
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from ..channels import CHANNELS
 from .common import (
     Channel,
     JsonOption,
@@ -152,7 +154,7 @@ def init(
     report_warnings(cfg)
     note(f"saved {paths().config}")
     if not cfg.bots:
-        note("next: add the shop's bot with: im2mail bot add telegram NAME")
+        note(f"next: add the shop's bot with: im2mail bot add {FIRST_CHANNEL} NAME")
 
 
 def _stored_secret(name: str) -> str | None:
@@ -165,32 +167,58 @@ def _stored_secret(name: str) -> str | None:
         return None
 
 
-class Mode(StrEnum):
-    polling = "polling"
-    webhook = "webhook"
+FIRST_CHANNEL = next(iter(CHANNELS))  # the one the hints suggest
+# The channels whose token goes with an app secret (Meta's): bot add reads both.
+_WITH_APP_SECRET = ", ".join(s.title for s in CHANNELS.values() if s.credentials)
+
+
+def _either(words: list[str]) -> str:
+    return " or ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+# How bots may receive, as the registry's channels offer it (polling, webhook).
+_MODES = dict.fromkeys(mode for s in CHANNELS.values() for mode in s.modes)
+Mode = StrEnum("Mode", [(mode, mode) for mode in _MODES])
+_MODE_HELP = "; ".join(f"{s.title}: {s.modes[0]} (the default) or {_either(list(s.modes[1:]))}"
+                       for s in CHANNELS.values() if len(s.modes) > 1)  # fmt: skip
+
+
+def _with_channel_keys(command):
+    """`bot add` takes each [[bots]] key a channel declares with a flag (its spec's
+    BotKey.flag: WhatsApp's --phone-number-id) as an option of its own, after
+    --token-stdin; the command gets them in `keys`. So a new channel's key needs no
+    change here."""
+    flagged = {key.key: (s.title, key) for s in CHANNELS.values() for key in s.keys if key.flag}
+    options = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=None,
+            annotation=Annotated[str | None, _opt(key.flag, f"{title}: {key.help}.", key.metavar)],
+        )
+        for name, (title, key) in flagged.items()
+    ]
+    params = [p for p in inspect.signature(command).parameters.values() if p.name != "keys"]
+    at = [p.name for p in params].index("token_stdin") + 1
+    command.__signature__ = inspect.Signature([*params[:at], *options, *params[at:]])
+    return command
 
 
 @bot_app.command("add")
+@_with_channel_keys
 def bot_add(
-    channel: Annotated[Channel, typer.Argument(help="telegram, viber, messenger or whatsapp")],
+    channel: Annotated[Channel, typer.Argument(help=_either(list(CHANNELS)))],
     name: Annotated[str, typer.Argument(help="A short name: a-z, 0-9, _ and -.")],
     token_stdin: Annotated[
         bool,
         typer.Option(
             "--token-stdin",
-            help="Read the bot token from standard input (Messenger, WhatsApp: the token on "
-            "the first line, the app secret on the second).",
+            help="Read the bot token from standard input "
+            f"({_WITH_APP_SECRET}: the token on the first line, the app secret on the second).",
         ),
     ] = False,
-    phone_number_id: Annotated[
-        str | None,
-        _opt("--phone-number-id", "WhatsApp: the number's id (WhatsApp → API Setup).", "ID"),
-    ] = None,
     mode: Annotated[
-        Mode | None,
-        typer.Option(
-            "--mode", help="Telegram: polling (the default) or webhook.", show_default=False
-        ),
+        Mode | None, typer.Option("--mode", help=f"{_MODE_HELP}.", show_default=False)
     ] = None,
     api_url: Annotated[
         str | None,
@@ -198,6 +226,7 @@ def bot_add(
             "--api-url", "The platform's API root (a local Bot API server, a test double).", "URL"
         ),
     ] = None,
+    **keys: str | None,
 ) -> None:
     """Add a bot.
 
@@ -207,36 +236,27 @@ def bot_add(
     also need the Meta app's secret (App settings → Basic), which checks their webhooks,
     and WhatsApp the number's id (--phone-number-id).
     """
-    from ..channels import DASHBOARD_WEBHOOKS
-    from ..errors import UsageError
+    from ..channels import spec
     from ..ops import bots
 
+    about = spec(channel.value)
     mode_name = mode.value if mode else None
-    extra = {}
-    if channel.value == "whatsapp":
-        if not phone_number_id:
-            raise UsageError(
-                "a WhatsApp bot needs --phone-number-id",
-                hint="the id shown under WhatsApp → API Setup in your Meta app (digits)",
-            )
-        extra["phone_number_id"] = phone_number_id.strip()
-    elif phone_number_id:
-        raise UsageError("--phone-number-id is for WhatsApp bots only")
+    extra = bots.channel_keys(channel.value, keys)
     bots.check_new_bot(name, channel.value, mode=mode_name, api_url=api_url, extra=extra)
-    meta = channel.value in DASHBOARD_WEBHOOKS
-    token, app_secret = _read_token(channel.value, name, token_stdin, app_secret=meta)
-    platform = bots.title(channel.value)
-    note(f"checking the token with {platform} …")
+    with_secret = about.credentials is not None
+    token, app_secret = _read_token(channel.value, name, token_stdin, app_secret=with_secret)
+    note(f"checking the token with {about.title} …")
     info = bots.add_bot(name, channel.value, token, mode=mode_name, api_url=api_url,
                         extra=extra, app_secret=app_secret)  # fmt: skip
-    who = f"@{info.username}" if info.username and channel.value == "telegram" else info.name
-    note(f"added bot {name} ({who}, {platform})")
-    if meta:
-        note(f"next: im2mail webhook set {name}  (it shows what to paste into Meta's dashboard)")
-    elif channel.value == "viber":
-        # Viber checks a webhook by calling it at once: only a running relay answers.
-        note("next: im2mail run  (it registers the webhook with Viber and receives on it)")
-    elif (mode_name or bots.default_mode(channel.value)) == "webhook":
+    note(f"added bot {name} ({about.shown(info.username, info.name)}, {about.title})")
+    if about.dashboard:
+        note(f"next: im2mail webhook set {name}  (it shows what to paste into "
+             f"{about.dashboard.owner}'s dashboard)")  # fmt: skip
+    elif about.webhook_called_when_set:
+        # The platform checks a webhook by calling it at once: only a running relay answers.
+        note(f"next: im2mail run  (it registers the webhook with {about.title} and receives "
+             "on it)")  # fmt: skip
+    elif (mode_name or about.default_mode) == "webhook":
         note(f"next: im2mail webhook set {name}  (im2mail run also registers it)")
     else:
         note("next: im2mail run")
@@ -286,7 +306,7 @@ def bot_list(json_output: JsonOption = False) -> None:
     from .. import config
     from . import render
 
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     report_warnings(cfg)
     for bot in cfg.bots:
         record = {"name": bot.name, "channel": bot.channel, "mode": bot.mode}
@@ -296,7 +316,7 @@ def bot_list(json_output: JsonOption = False) -> None:
         else:
             typer.echo("\t".join(str(v) for v in record.values() if v))
     if not cfg.bots and not json_output:
-        note("no bots yet; add one with: im2mail bot add telegram NAME")
+        note(f"no bots yet; add one with: im2mail bot add {FIRST_CHANNEL} NAME")
 
 
 @bot_app.command("remove")
@@ -326,20 +346,21 @@ def webhook_set(
     WhatsApp webhooks are entered in Meta's dashboard: this prints the callback URL and
     the verify token to paste there (and subscribes a Messenger Page to the app).
     """
-    from ..channels import DASHBOARD_WEBHOOKS
+    from ..channels import spec
     from ..ops import bots
 
     targets = bots.set_webhooks(name)
     for bot, url in targets:
-        if bot.channel not in DASHBOARD_WEBHOOKS:
+        dashboard = spec(bot.channel).dashboard
+        if dashboard is None:
             note(f"bot {bot.name}: webhook set to {url}")
             continue
-        where, fields = bots.DASHBOARD_STEPS[bot.channel]
-        note(f"bot {bot.name}: Meta has no API for this; in {where}, enter")
+        note(f"bot {bot.name}: {dashboard.owner} has no API for this; in {dashboard.where}, "
+             "enter")  # fmt: skip
         typer.echo(f"  Callback URL:  {url}")
         typer.echo(f"  Verify token:  {bots.verify_token(bot.name)}")
-        note(f"  and subscribe to: {fields}. Meta checks the URL when you save, so "
-             "im2mail run must be running and reachable there.")  # fmt: skip
+        note(f"  and subscribe to: {dashboard.fields}. {dashboard.owner} checks the URL when "
+             "you save, so im2mail run must be running and reachable there.")  # fmt: skip
     if not targets:
         note('no bot has mode = "webhook"; polling bots need no webhook')
 
@@ -353,17 +374,16 @@ def webhook_info(json_output: JsonOption = False) -> None:
     shows what to enter there (the callback URL and the verify token).
     """
     from .. import config
-    from ..channels import DASHBOARD_WEBHOOKS as dashboard
-    from ..channels import webhook_url
+    from ..channels import spec, webhook_url
     from ..ops import bots
     from . import render
 
     rows = bots.webhook_info()
-    public_url = config.load().relay.public_url or "" if rows else ""
+    public_url = config.load(channels=CHANNELS).relay.public_url or "" if rows else ""
     for bot, info in rows:
         error_at = info.last_error_at.isoformat() if info.last_error_at else None
-        meta = {}
-        if bot.channel in dashboard:
+        meta, dashboard = {}, spec(bot.channel).dashboard
+        if dashboard is not None:
             meta = {"callback_url": webhook_url(public_url, bot.channel, bot.name),
                     "verify_token": bots.verify_token(bot.name)}  # fmt: skip
         if json_output:
@@ -383,13 +403,13 @@ def webhook_info(json_output: JsonOption = False) -> None:
         error = " ".join(filter(None, [error_at, info.last_error])) if info.last_error else ""
         pending = "?" if info.pending is None else str(info.pending)
         url = info.url or "(none)"
-        if meta:
-            url = (f"(in Meta's dashboard) callback URL {meta['callback_url']}, "
+        if dashboard is not None:
+            url = (f"(in {dashboard.owner}'s dashboard) callback URL {meta['callback_url']}, "
                    f"verify token {meta['verify_token']}")  # fmt: skip
         fields = [bot.name, url, pending, error]
         render.write_line("\t".join(render.safe(f) for f in fields).rstrip("\t"))
     if not rows and not json_output:
-        note("no bots yet; add one with: im2mail bot add telegram NAME")
+        note(f"no bots yet; add one with: im2mail bot add {FIRST_CHANNEL} NAME")
 
 
 @webhook_app.command("delete")

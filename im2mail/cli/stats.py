@@ -40,6 +40,7 @@ def stats(
     from datetime import UTC, datetime
 
     from .. import config
+    from ..channels import CHANNELS
     from ..ops import stats_report
     from ..timeutil import parse_when
     from . import render, stats_tables
@@ -50,7 +51,7 @@ def stats(
     where = paths()
     cfg = None
     if where.config.exists():
-        cfg = config.load(where.config)
+        cfg = config.load(where.config, channels=CHANNELS)
         report_warnings(cfg)
     gathered = stats_report.gather(where, cfg, start, end, now)
     report = gathered.report

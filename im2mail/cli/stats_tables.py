@@ -4,8 +4,8 @@ Durations are shown as `timeutil.age` shows them (12m, 3h 05m, 2d 4h)."""
 from __future__ import annotations
 
 from ..archive import stats
+from ..channels import title as channel_title
 from ..hours import BusinessHours
-from ..model import CHANNEL_TITLES
 from ..timeutil import age, local
 from .render import safe
 
@@ -30,7 +30,7 @@ def figures_table(kind: str, rows: tuple[stats.Figures, ...]):
     """A manager's, channel's or source's row each; numbers never cut, long names are."""
     from rich.text import Text
 
-    names = [CHANNEL_TITLES.get(r.label, r.label) if kind == "channel" else r.label for r in rows]
+    names = [channel_title(r.label) if kind == "channel" else r.label for r in rows]
     columns = {
         "conversations": [str(r.conversations) for r in rows],
         "replies": [str(r.replies) for r in rows],
@@ -56,7 +56,7 @@ def waiting_table(rows: tuple[stats.Waiting, ...], hours: BusinessHours):
     table = _table("Waiting now")
     _fixed(table, "#", [str(w.conversation) for w in rows], justify="right")
     table.add_column("customer", no_wrap=True, overflow="ellipsis", min_width=8)
-    _fixed(table, "channel", [CHANNEL_TITLES.get(w.channel, w.channel) for w in rows])
+    _fixed(table, "channel", [channel_title(w.channel) for w in rows])
     _fixed(table, "waiting", [duration(w.waited) for w in rows], justify="right")
     if not hours.always_open:
         _fixed(table, "open hours", [duration(w.business) for w in rows], justify="right")
@@ -67,7 +67,7 @@ def waiting_table(rows: tuple[stats.Waiting, ...], hours: BusinessHours):
         cells = [
             str(w.conversation),
             Text(safe(w.customer)),
-            CHANNEL_TITLES.get(w.channel, w.channel),
+            channel_title(w.channel),
             duration(w.waited),
         ]
         if not hours.always_open:

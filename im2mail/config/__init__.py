@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,17 @@ from ..home import (  # re-exported: config.paths() is the documented entry
     Paths,
     paths,
 )
+from .bots import BOT_NAME, BotConfig, ChannelRules, _one_of, parse_bots
 from .checker import ADDRESS, _Checker
 from .sections import AlertsConfig, HoursConfig, parse_alerts, parse_hours, parse_templates
 
 __all__ = [
     "APP_NAME",
+    "BOT_NAME",
     "HOME_ENV",
     "AlertsConfig",
+    "BotConfig",
+    "ChannelRules",
     "Config",
     "HoursConfig",
     "Paths",
@@ -39,9 +43,7 @@ __all__ = [
     "write",
 ]
 
-CHANNELS = ("telegram", "viber", "messenger", "whatsapp")
 SECURITY_MODES = ("starttls", "tls", "none")
-TELEGRAM_MODES = ("polling", "webhook")
 IN_DOUBT_CHOICES = ("resend", "notify")
 DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_MAX_ATTACHMENT_MB = 10.0
@@ -50,7 +52,6 @@ MAX_REPLY_MESSAGES_CAP = 1000
 MAX_KEEP_DAYS = 36_500  # a hundred years: more is "keep all", and no date can hold much more
 DEFAULT_FLOOD_PER_MINUTE = 20
 MAX_FLOOD_PER_MINUTE = 10_000
-BOT_NAME = re.compile(r"^[a-z0-9_-]+$")
 AUTHSERV_ID = re.compile(r"(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
 
 
@@ -104,21 +105,6 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
-class BotConfig:
-    name: str
-    channel: str
-    mode: str = "webhook"  # telegram defaults to polling (see _bot)
-    api_url: str | None = None
-    phone_number_id: str | None = None  # whatsapp: the Cloud API's number to send from
-    human_agent_days: int = 7  # messenger: days the HUMAN_AGENT tag may answer (0: never)
-    max_download_mb: int = 20  # telegram: customers' files fetched up to this (getFile's 20 MB)
-
-    @property
-    def secret_name(self) -> str:
-        return f"bot:{self.name}"
-
-
-@dataclass(frozen=True)
 class Config:
     mail: MailConfig
     relay: RelayConfig
@@ -141,8 +127,9 @@ class Config:
 # -- loading -------------------------------------------------------------------------------
 
 
-def load(path: Path | None = None) -> Config:
-    """Read and validate config.toml; ConfigError (exit 3) names the first bad key."""
+def load(path: Path | None = None, *, channels: Mapping[str, ChannelRules]) -> Config:
+    """Read and validate config.toml; ConfigError (exit 3) names the first bad key.
+    `channels`: the channel registry (channels.CHANNELS), whose rules the bots follow."""
     path = path or paths().config
     try:
         raw = path.read_bytes()
@@ -158,11 +145,14 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(
             f"{path}: invalid TOML: {e}", hint="fix the line it names, or re-run: im2mail init"
         ) from None
-    return parse(data, source=str(path))
+    return parse(data, source=str(path), channels=channels)
 
 
-def parse(data: dict[str, Any], source: str = "config") -> Config:
-    """Validate a decoded config; unknown keys become warnings, wrong values ConfigError."""
+def parse(
+    data: dict[str, Any], source: str = "config", *, channels: Mapping[str, ChannelRules]
+) -> Config:
+    """Validate a decoded config; unknown keys become warnings, wrong values ConfigError.
+    `channels`: the channel registry (channels.CHANNELS), whose rules the bots follow."""
     check = _Checker(source)
     mail = check.table(data, "mail", required=True)
     relay = check.table(data, "relay", required=False)
@@ -171,7 +161,7 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
     config = Config(
         mail=_mail(check, mail),
         relay=_relay(check, relay),
-        bots=_bots(check, data),
+        bots=parse_bots(check, data, channels),
         warnings=(),
         archive=_archive(check, archive),
         hours=parse_hours(check, data),
@@ -186,10 +176,6 @@ def parse(data: dict[str, Any], source: str = "config") -> Config:
                 hint="set relay.public_url to the HTTPS address that reaches this machine",
             )
     return replace(config, warnings=tuple(check.warnings))
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    return lambda v: None if v in choices else "expected one of: " + ", ".join(choices)
 
 
 def _address(value: str) -> str | None:
@@ -360,88 +346,17 @@ def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:
     return ArchiveConfig(keep_files_days=days)
 
 
-def _url(value: str) -> str | None:
-    parts = urlsplit(value)
-    ok = parts.scheme in ("http", "https") and parts.hostname
-    return None if ok else f"'{value}' is not an http(s) URL"
-
-
-def _bots(check: _Checker, data: dict[str, Any]) -> tuple[BotConfig, ...]:
-    raw = data.get("bots", [])
-    if not isinstance(raw, list) or not all(isinstance(b, dict) for b in raw):
-        check.fail("bots", "expected [[bots]] tables")
-    bots: list[BotConfig] = []
-    for i, table in enumerate(raw):
-        prefix = f"bots[{i}]."
-        name = check.value(
-            table,
-            "name",
-            str,
-            prefix,
-            check=lambda v: None if BOT_NAME.match(v) else "use only a-z, 0-9, _ and -",
-        )
-        if any(b.name == name for b in bots):
-            check.fail(f"{prefix}name", f"'{name}' is used by two bots")
-        channel = check.value(table, "channel", str, prefix, check=_one_of(CHANNELS))
-        if channel == "telegram":
-            mode = check.value(
-                table, "mode", str, prefix, default="polling", check=_one_of(TELEGRAM_MODES)
-            )
-        else:
-            only = f"{channel.capitalize()} bots work by webhook only"
-            mode = check.value(
-                table,
-                "mode",
-                str,
-                prefix,
-                default="webhook",
-                check=lambda v, only=only: None if v == "webhook" else only,
-            )
-        api_url = check.value(table, "api_url", str, prefix, default=None, check=_url)
-        extra = _channel_keys(check, table, prefix, channel)
-        check.unknown(table, prefix, {"name", "channel", "mode", "api_url", *extra})
-        bots.append(BotConfig(name=name, channel=channel, mode=mode, api_url=api_url, **extra))
-    return tuple(bots)
-
-
-def _channel_keys(check: _Checker, table: dict[str, Any], prefix: str, channel: str) -> dict:
-    """The keys only one channel has: WhatsApp's phone_number_id (required), Messenger's
-    human_agent_days (0 to 7: the HUMAN_AGENT tag answers up to 7 days after the
-    customer's last message, Meta's limit), Telegram's max_download_mb (1 to 2000: over
-    20 only with a local Bot API server, which hands out files up to 2000 MB)."""
-    if channel == "whatsapp":
-        digits = lambda v: None if v.isdigit() else "expected the number's id (digits)"  # noqa: E731
-        return {"phone_number_id": check.value(table, "phone_number_id", str, prefix,
-                                               check=digits)}  # fmt: skip
-    if channel == "messenger":
-        days = lambda v: None if 0 <= v <= 7 else "expected 0 to 7 (Meta allows 7 days)"  # noqa: E731
-        return {"human_agent_days": check.value(table, "human_agent_days", int, prefix,
-                                                default=7, check=days)}  # fmt: skip
-    if channel == "telegram":
-        local = bool(table.get("api_url"))  # a local Bot API server (or a test double)
-
-        def megabytes(value: int) -> str | None:
-            if not 1 <= value <= 2000:
-                return "expected 1 to 2000 (MB)"
-            if value > 20 and not local:
-                return ("Telegram's own server hands bots files up to 20 MB; more needs a "
-                        "local Bot API server (its address in api_url)")  # fmt: skip
-            return None
-
-        return {"max_download_mb": check.value(table, "max_download_mb", int, prefix,
-                                               default=20, check=megabytes)}  # fmt: skip
-    return {}
-
-
 # -- writing -------------------------------------------------------------------------------
 
 
-def write(data: dict[str, Any], path: Path | None = None) -> Config:
+def write(
+    data: dict[str, Any], path: Path | None = None, *, channels: Mapping[str, ChannelRules]
+) -> Config:
     """Validate then atomically write config.toml; returns the parsed config."""
     import tomli_w
 
     path = path or paths().config
-    config = parse(data, source=str(path))
+    config = parse(data, source=str(path), channels=channels)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(tomli_w.dumps(data), encoding="utf-8")

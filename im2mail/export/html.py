@@ -31,8 +31,9 @@ from markupsafe import Markup
 
 from ..archive import Archive, exporting
 from ..archive.db import now
+from ..channels import title
 from ..mail.compose import human_size, subject
-from ..model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
+from ..model import KIND_LABELS, Attachment, Conversation, Message
 from ..untrusted import NAME_BYTES, cut_bytes, file_name
 from .select import Progress, Selection, file_bytes, stream
 
@@ -152,7 +153,7 @@ def render_page(
     """A conversation's page around its messages (from _chat). `index`: a page of an
     export, beside index.html; else a transcript the relay serves on its own."""
     return page.render(
-        title=subject(conversation),
+        title=subject(conversation, _channel(conversation)),
         conversation=conversation,
         customer=conversation.customer,
         details=_details(conversation),
@@ -365,7 +366,7 @@ def _details(conversation: Conversation) -> list[str]:
 
 
 def _channel(conversation: Conversation) -> str:
-    return CHANNEL_TITLES.get(conversation.channel, conversation.channel)
+    return title(conversation.channel)
 
 
 def _stamp(moment: datetime) -> str:

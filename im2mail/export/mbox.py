@@ -21,8 +21,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..archive import Archive
+from ..channels import title
 from ..mail.compose import subject
-from ..model import CHANNEL_TITLES, KIND_LABELS, Attachment, Conversation, Message
+from ..model import KIND_LABELS, Attachment, Conversation, Message
 from ..untrusted import file_name, mime_type
 from .select import Progress, Selection, file_bytes, stream
 
@@ -52,9 +53,9 @@ def _conversation(
     out, conversation: Conversation, found: Iterable[Message], read: FileReader
 ) -> int:
     ids: list[str] = []
-    topic = header_text(subject(conversation))
     customer = conversation.customer
-    channel = CHANNEL_TITLES.get(customer.channel, customer.channel)
+    channel = title(customer.channel)
+    topic = header_text(subject(conversation, channel))
     them = _address(customer.display_name, f"{customer.channel}.{customer.external_id}@{HOST}")
     shop = _address(f"{conversation.bot} ({channel} bot)", f"{conversation.bot}@{HOST}")
     count = 0

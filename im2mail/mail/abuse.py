@@ -20,7 +20,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from ..model import KIND_LABELS, Conversation, Message
-from .compose import MailSettings, channel_title, clean, plain_text, set_body, thread_headers
+from .compose import MailSettings, clean, plain_text, set_body, thread_headers
 from .html_body import Quote, notice_html
 
 LINE_CHARS = 120  # of each message's first line
@@ -47,7 +47,7 @@ def compose_flood_digest(
     if not head:
         raise ValueError("a flood digest needs the messages it is about")
     customer = conversation.customer
-    channel, name = channel_title(customer), clean(customer.display_name)
+    channel, name = settings.title(customer.channel), clean(customer.display_name)
     to = [Address(addr_spec=a) for a in settings.managers]
     sender = Address(f"{name} via {channel}", addr_spec=settings.mailbox)
     msg = thread_headers(conversation, settings, sender, to, message_id, history, date)
@@ -103,7 +103,8 @@ def compose_block_notice(
         thread.append(Message(conversation.id, "out", by, "", date, email_message_id=answering))
     msg = thread_headers(conversation, settings, sender, to, message_id, thread, date)
     msg["Auto-Submitted"] = "auto-generated"
-    channel, name = channel_title(conversation.customer), clean(conversation.customer.display_name)
+    customer = conversation.customer
+    channel, name = settings.title(customer.channel), clean(customer.display_name)
     who, number = clean(by), conversation.id
     if blocked:
         lead = f"{who} blocked {name} ({channel}, conversation #{number})."

@@ -35,15 +35,15 @@ import hashlib
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import make_msgid
 
-from ..model import CHANNEL_TITLES, KIND_LABELS, REPLY_WINDOWS, Conversation, Customer, Message
+from ..model import KIND_LABELS, Conversation, Customer, Message
 from .html_body import Image, Line, chat_html
 
 MiB = 1024 * 1024
@@ -71,6 +71,15 @@ class MailSettings:
     max_attachment_bytes: int = 10 * MiB  # per file; bigger files go as links
     max_total_bytes: int = 18 * MiB  # all files of one email (Gmail takes 25 MB encoded),
     # but never less than max_attachment_bytes: a file that may be attached always can be
+    # What mail knows of the messengers, handed in as data (mail never imports channels;
+    # the relay reads the channel registry): each one's title ("telegram" -> "Telegram"),
+    # and how long after a customer's last message a reply may go, where that is limited.
+    titles: Mapping[str, str] = field(default_factory=dict)
+    reply_windows: Mapping[str, timedelta] = field(default_factory=dict)
+
+    def title(self, channel: str) -> str:
+        """The channel as people write it: "Telegram", "WhatsApp"."""
+        return self.titles.get(channel) or channel.title()
 
 
 @dataclass(frozen=True)
@@ -96,10 +105,10 @@ def new_message_id(mailbox: str) -> str:
     return make_msgid(idstring="im2mail", domain=_split(mailbox)[1])
 
 
-def subject(conversation: Conversation) -> str:
+def subject(conversation: Conversation, channel_title: str) -> str:
     """`[Telegram] Олена Петренко #42`: the same for every email of the conversation."""
     customer = conversation.customer
-    return f"[{channel_title(customer)}] {clean(customer.display_name)} #{conversation.id}"
+    return f"[{channel_title}] {clean(customer.display_name)} #{conversation.id}"
 
 
 def compose(
@@ -127,17 +136,18 @@ def compose(
         raise ValueError("compose needs at least one message")
     customer = conversation.customer
     to = [Address(addr_spec=a) for a in settings.managers]
-    sender = _from(customer, settings.mailbox)
+    title = settings.title(customer.channel)
+    sender = _from(customer, settings.mailbox, title)
     msg = thread_headers(conversation, settings, sender, to, message_id, history, parts[0].created)
 
     placed = _place(files, settings, message_id)
     texts = _texts(parts, has_files=bool(files))
-    name, details = clean(customer.display_name), _details(customer)
-    window = REPLY_WINDOWS.get(customer.channel)
+    name, details = clean(customer.display_name), _details(customer, title)
+    window = settings.reply_windows.get(customer.channel)
     if window is not None:
         closes = parts[-1].created.astimezone(UTC) + window
         details.append(f"reply by {closes:%a %d %b %H:%M} UTC")
-    footer = f"Reply to this email to answer in {channel_title(customer)}."
+    footer = f"Reply to this email to answer in {title}."
     file_lines = [
         p.line.text + (f"; download: {p.line.link}" if p.line.link else "") for p in placed
     ]
@@ -180,15 +190,18 @@ def thread_headers(
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = subject(conversation)
+    title = settings.title(conversation.customer.channel)
+    topic = subject(conversation, title)
+    msg["Subject"] = topic
     local, domain = _split(settings.mailbox)
-    msg["Reply-To"] = _from(conversation.customer, f"{local}+{conversation.token}@{domain}")
+    reply_to = f"{local}+{conversation.token}@{domain}"
+    msg["Reply-To"] = _from(conversation.customer, reply_to, title)
     msg["Date"] = date
     msg["Message-ID"] = message_id
     if earlier:
         msg["In-Reply-To"] = earlier[-1][0]
         msg["References"] = " ".join(_capped([m for m, _ in earlier]))
-    msg["Thread-Topic"] = subject(conversation)
+    msg["Thread-Topic"] = topic
     key = conversation.thread_key or conversation.token
     msg["Thread-Index"] = thread_index(key, started, [*earlier, (message_id, date)])
     msg["X-Im2mail-Conversation"] = str(conversation.id)
@@ -233,8 +246,8 @@ def _filetime(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 10**7 + delta.microseconds * 10
 
 
-def _from(customer: Customer, address: str) -> Address:
-    name = f"{clean(customer.display_name)} via {channel_title(customer)}"
+def _from(customer: Customer, address: str, channel_title: str) -> Address:
+    name = f"{clean(customer.display_name)} via {channel_title}"
     return Address(display_name=name, addr_spec=address)
 
 
@@ -243,11 +256,6 @@ def _split(mailbox: str) -> tuple[str, str]:
     if not at or not local or not domain:
         raise ValueError(f"not a mail address: {mailbox!r}")
     return local, domain
-
-
-def channel_title(customer: Customer) -> str:
-    """The channel as people write it: "Telegram", "Viber"."""
-    return CHANNEL_TITLES.get(customer.channel, customer.channel.title())
 
 
 def clean(text: str, limit: int = 80) -> str:
@@ -275,9 +283,9 @@ def plain_text(*paragraphs: Sequence[str]) -> str:
     return "\n\n".join("\n".join(p) for p in paragraphs if p) + "\n"
 
 
-def _details(customer: Customer) -> list[str]:
+def _details(customer: Customer, channel_title: str) -> list[str]:
     """The line under the name: channel, @username, phone, lead source, when known."""
-    details = [channel_title(customer)]
+    details = [channel_title]
     if customer.username and customer.display_name != f"@{customer.username}":
         details.append(f"@{clean(customer.username)}")
     if customer.phone:

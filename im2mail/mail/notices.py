@@ -26,7 +26,6 @@ from email.message import EmailMessage
 from ..model import Conversation, Message
 from .compose import (
     MailSettings,
-    channel_title,
     clean,
     human_size,
     plain_text,
@@ -58,7 +57,7 @@ def compose_undelivered(
     """
     to = [Address(addr_spec=reply.author)]
     msg = _notice_headers(reply, conversation, to, settings, message_id, date, history)
-    channel, name = _customer(conversation)
+    channel, name = _customer(conversation, settings)
     lead = f"Your reply did not reach {name} in {channel}."
     reason = reason.strip() or "no reason given"
     footer = "This is an automatic notice from im2mail; the customer has not seen this reply."
@@ -94,7 +93,7 @@ def compose_team_notice(
     if not recipients:
         raise ValueError("a team notice needs at least one recipient")
     msg = _notice_headers(reply, conversation, recipients, settings, message_id, date, history)
-    channel, name = _customer(conversation)
+    channel, name = _customer(conversation, settings)
     author = clean(author_name)
     who = f"{author} <{clean(reply.author)}>" if author else clean(reply.author)
     lead = f"{who} answered {name} in {channel}:"
@@ -139,7 +138,7 @@ def compose_colleague_warning(
     answered the customer at `colleague_at`, before this reply, which was delivered too."""
     to = [Address(addr_spec=reply.author)]
     msg = _notice_headers(reply, conversation, to, settings, message_id, date, history)
-    channel, name = _customer(conversation)
+    channel, name = _customer(conversation, settings)
     when = _when(colleague_at, now=date)
     lead = (
         f"Heads-up: {clean(colleague)} already answered {name} in {channel} {when}, "
@@ -167,7 +166,7 @@ def compose_in_doubt(
     im2mail did not send it again, so that the customer does not get it twice."""
     to = [Address(addr_spec=reply.author)]
     msg = _notice_headers(reply, conversation, to, settings, message_id, date, history)
-    channel, name = _customer(conversation)
+    channel, name = _customer(conversation, settings)
     what = clean(what) or "your reply"
     lead = (
         f"{what[0].upper()}{what[1:]} may not have reached {name} in {channel}: im2mail "
@@ -201,7 +200,7 @@ def compose_unverified(
     In the thread after `last`, the conversation's newest email."""
     to = [Address(addr_spec=manager)]
     msg = _notice_headers(last, conversation, to, settings, message_id, date, history)
-    channel, name = _customer(conversation)
+    channel, name = _customer(conversation, settings)
     lead = (
         f"An email from your address ({clean(manager)}) to {name} in {channel} was not "
         "sent: the shop's mail server did not confirm that it came from you."
@@ -238,10 +237,10 @@ def _notice_headers(
     return msg
 
 
-def _customer(conversation: Conversation) -> tuple[str, str]:
+def _customer(conversation: Conversation, settings: MailSettings) -> tuple[str, str]:
     """("Telegram", "Олена Петренко"): the channel and the customer's name, header-safe."""
     customer = conversation.customer
-    return channel_title(customer), clean(customer.display_name)
+    return settings.title(customer.channel), clean(customer.display_name)
 
 
 def _your_reply(reply: Message) -> list[Quote]:

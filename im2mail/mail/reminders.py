@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,7 +25,7 @@ from html import escape
 from ..archive.stats import Figures, Report, Waiting
 from ..model import KIND_LABELS, Conversation, Message
 from ..timeutil import age
-from .compose import POLICY, MailSettings, channel_title, clean, plain_text, set_body
+from .compose import POLICY, MailSettings, clean, plain_text, set_body
 from .compose import thread_headers as _thread_headers
 from .html_body import Quote, notice_html
 
@@ -55,7 +56,8 @@ def compose_reminder(
     sender = Address("im2mail", addr_spec=settings.mailbox)
     msg = _thread_headers(conversation, settings, sender, to, message_id, history, date)
     msg["Auto-Submitted"] = "auto-generated"
-    channel, name = channel_title(conversation.customer), clean(conversation.customer.display_name)
+    customer = conversation.customer
+    channel, name = settings.title(customer.channel), clean(customer.display_name)
     how_long = age(waited)
     if business is not None and abs(business - waited) >= timedelta(minutes=1):
         how_long += f" ({age(business)} of it in business hours)"
@@ -102,6 +104,7 @@ def compose_digest(
     zone_label: str,
 ) -> EmailMessage:
     """The figures of `day` (report covers it) and who is waiting now, to `to`."""
+    report = _titled(report, settings)
     recipients = [Address(addr_spec=a.strip()) for a in to if a.strip()]
     if not recipients:
         raise ValueError("a digest needs at least one recipient")
@@ -160,10 +163,19 @@ def _figure_tables(report: Report) -> list[tuple[str, tuple[Figures, ...]]]:
 _HEAD = ("", "conversations", "replies", "first reply: median", "p90")
 
 
+def _titled(report: Report, settings: MailSettings) -> Report:
+    """The report with each channel named as people write it ("WhatsApp")."""
+    return replace(
+        report,
+        channels=tuple(replace(f, name=settings.title(f.name)) if f.name else f
+                       for f in report.channels),
+        unanswered=tuple(replace(w, channel=settings.title(w.channel))
+                         for w in report.unanswered),
+    )  # fmt: skip
+
+
 def _cells(row: Figures) -> list[str]:
     name = clean(row.label, 60)
-    if row.kind == "channel":
-        name = {"telegram": "Telegram", "viber": "Viber"}.get(name, name)
     return [name, str(row.conversations), str(row.replies), _duration(row.median),
             _duration(row.p90)]  # fmt: skip
 
@@ -184,7 +196,7 @@ def _plain_waiting(waiting: Sequence[Waiting], now: datetime) -> list[str]:
         return ["Nobody is waiting for an answer now."]
     lines = [f"Waiting for an answer now: {len(waiting)}"]
     for w in _longest(waiting):
-        lines.append(f"- #{w.conversation} {clean(w.customer)} ({channel_name(w.channel)}), "
+        lines.append(f"- #{w.conversation} {clean(w.customer)} ({w.channel}), "
                      f"{_duration(w.waited)}")  # fmt: skip
     if len(waiting) > DIGEST_WAITING:
         lines.append(f"- and {len(waiting) - DIGEST_WAITING} more: im2mail stats shows them all")
@@ -193,10 +205,6 @@ def _plain_waiting(waiting: Sequence[Waiting], now: datetime) -> list[str]:
 
 def _longest(waiting: Sequence[Waiting]) -> list[Waiting]:
     return sorted(waiting, key=lambda w: -w.waited)[:DIGEST_WAITING]
-
-
-def channel_name(channel: str) -> str:
-    return {"telegram": "Telegram", "viber": "Viber"}.get(channel, channel.title())
 
 
 _TH = '<th style="text-align:{align};padding:2px 10px 2px 0;font-weight:bold">{text}</th>'

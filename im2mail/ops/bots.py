@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from .. import __version__, config, secrets, signing
 from ..channels import (
-    DASHBOARD_WEBHOOKS,
+    CHANNELS,
     AuthFailed,
     BotInfo,
     Channel,
@@ -31,6 +31,8 @@ from ..channels import (
     bot_options,
     channel_class,
     open_channel,
+    spec,
+    title,
     webhook_url,
 )
 from ..config import BotConfig, Config
@@ -43,26 +45,36 @@ from ..errors import (
     UsageError,
     register_secret,
 )
-from ..model import CHANNEL_TITLES
 
 T = TypeVar("T")
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: every real token
-_TOKEN_SOURCE = {
-    "telegram": "@BotFather",
-    "viber": "the Viber Admin Panel",
-    "messenger": "your Meta app (Messenger → Settings → Access tokens)",
-    "whatsapp": "your Meta app (WhatsApp → API Setup; a system user's token for good)",
-}
 
 
 def default_mode(channel: str) -> str:
-    """How a bot gets its updates when config.toml does not say (see config._bots)."""
-    return "polling" if channel == "telegram" else "webhook"
+    """How a bot gets its updates when config.toml does not say: its channel's first mode."""
+    return spec(channel).default_mode
 
 
-def title(channel: str) -> str:
-    return CHANNEL_TITLES.get(channel, channel)
+def channel_keys(channel: str, given: dict[str, str | None]) -> dict[str, str]:
+    """The [[bots]] keys `bot add` got as flags (key -> value; None or "": not given),
+    checked against what the channel declares: a flag of another channel's is UsageError,
+    and so is a required key of this one left out."""
+    wanted = spec(channel)
+    keys: dict[str, str] = {}
+    for key, value in given.items():
+        declared = wanted.key(key)
+        if not value:
+            if declared is not None and declared.required:
+                raise UsageError(f"a {wanted.title} bot needs {declared.flag}",
+                                 hint=declared.hint or None)  # fmt: skip
+            continue
+        if declared is None:
+            owners = [s.title for s in CHANNELS.values() if s.key(key)]
+            flag = next(k.flag for s in CHANNELS.values() if (k := s.key(key)))
+            raise UsageError(f"{flag} is for {' and '.join(owners)} bots only")
+        keys[key] = value.strip()
+    return keys
 
 
 # -- adding and removing -------------------------------------------------------------------
@@ -106,7 +118,7 @@ def check_new_bot(
         entry["api_url"] = api_url.rstrip("/")
     entry.update({k: v for k, v in (extra or {}).items() if v is not None})
     data = {**data, "bots": [*data.get("bots", []), entry]}
-    config.parse(data, source=str(config.paths().config))  # e.g. a webhook needs public_url
+    config.parse(data, source=str(config.paths().config), channels=CHANNELS)  # e.g. public_url
     secrets.backend_name()
     return data
 
@@ -123,14 +135,13 @@ def add_bot(
 ) -> BotInfo:
     """Check everything, the token live with the platform last, then save the bot.
     Nothing is written when any check fails. `extra`: channel-specific [[bots]] keys;
-    `app_secret`: Meta's channels, kept with the token (channels/graph.py)."""
+    `app_secret`: for a channel whose token goes with its app's secret (spec.credentials)."""
     token = _clean_token(token)
-    if channel in DASHBOARD_WEBHOOKS:
-        from ..channels import graph
-
-        token = graph.encode(token, _clean_token(app_secret or ""))
+    credentials = spec(channel).credentials
+    if credentials is not None:
+        token = credentials(token, _clean_token(app_secret or ""))
     data = check_new_bot(name, channel, mode=mode, api_url=api_url, extra=extra)
-    added = config.parse(data).bot(name)
+    added = config.parse(data, channels=CHANNELS).bot(name)
     info = asyncio.run(_identify(name, channel, token, api_url, bot_options(added)))
     secret = secrets.bot_secret(name)
     secrets.put(secret, token)
@@ -176,7 +187,7 @@ def remove_bot(name: str) -> list[str]:
 def set_webhooks(name: str | None = None) -> list[tuple[BotConfig, str]]:
     """Register the webhook of the named bot, or of every webhook-mode bot; returns each
     bot with its URL. Registering again is harmless: same URL, same secret."""
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     public_url = cfg.relay.public_url
     if not public_url:
         raise ConfigError(
@@ -210,26 +221,17 @@ def verify_token(name: str) -> str:
     return signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), name)
 
 
-# Where each platform's dashboard keeps the webhook, and the fields to subscribe.
-DASHBOARD_STEPS = {
-    "messenger": ("your Meta app → Messenger → Settings → Webhooks",
-                  "messages, messaging_postbacks, messaging_referrals, message_deliveries, "
-                  "message_reads"),
-    "whatsapp": ("your Meta app → WhatsApp → Configuration → Webhook", "messages"),
-}  # fmt: skip
-
-
 def webhook_info() -> list[tuple[BotConfig, WebhookInfo]]:
     """What each platform has registered for each bot (polling bots included: a webhook
     left over from before stops their polling)."""
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     bots = list(cfg.bots)
     return list(zip(bots, _each(bots, lambda channel, _: channel.webhook_info()), strict=True))
 
 
 def delete_webhooks(name: str | None = None) -> list[BotConfig]:
     """Unregister the named bot's webhook, or every bot's; returns the bots."""
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     chosen = [_named(cfg, name)] if name is not None else list(cfg.bots)
     _each(chosen, lambda channel, _: channel.delete_webhook())
     return chosen
@@ -242,7 +244,7 @@ def identify(names: Sequence[str] | None = None) -> list[tuple[BotConfig, BotInf
     """Each named bot (None: every bot, in config order) with what its platform says it
     is, asked live (getMe / get_account_info). An unknown name is NotFound (exit 5),
     before any call goes out."""
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     chosen = list(cfg.bots) if names is None else [_named(cfg, n) for n in dict.fromkeys(names)]
     infos = _each(chosen, lambda channel, _: channel.get_me())
     return list(zip(chosen, infos, strict=True))
@@ -253,14 +255,14 @@ def identify(names: Sequence[str] | None = None) -> list[tuple[BotConfig, BotInf
 
 def _load() -> tuple[Config, dict[str, Any]]:
     """The validated config and the raw data it came from (to write back changed)."""
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     path = config.paths().config
     return cfg, tomllib.loads(path.read_text(encoding="utf-8"))
 
 
 def _write(data: dict[str, Any]) -> None:
     try:
-        config.write(data)
+        config.write(data, channels=CHANNELS)
     except OSError as e:
         raise ConfigError(f"cannot write {config.paths().config}: {e.strerror}") from None
 
@@ -310,7 +312,7 @@ async def _identify(
         async with open_channel(channel, name, token, api_url, **options) as bot:
             return await bot.get_me()
     except AuthFailed as e:
-        hint = f"copy the token again from {_TOKEN_SOURCE.get(channel, channel)} and retry"
+        hint = f"copy the token again from {spec(channel).token_source} and retry"
         if api_url:
             hint += f"; check too that {api_url} is the {title(channel)} API"
         raise AuthFailed(f"{e.message}; nothing was saved", hint=hint) from None

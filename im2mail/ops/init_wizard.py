@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .. import config, secrets
+from ..channels import CHANNELS
 from ..config import Config
 from ..errors import ConfigError, SecretError
 
@@ -131,7 +132,7 @@ def detect_authserv_id(answers: Answers, previous: dict[str, Any], imap_password
     if not imap_password:
         return None
     try:
-        cfg = config.parse(config_data(answers, previous), source="your answers")
+        cfg = config.parse(config_data(answers, previous), source="your answers", channels=CHANNELS)
         blobs = recent_headers(cfg.mail.imap, imap_password, count=40, timeout=10)
     except Im2mailError:
         return None
@@ -150,7 +151,7 @@ def save(
     """Validate (exit 3), make sure the keyring works (exit 4), check IMAP and SMTP live
     (exit 1), then write config.toml and the secrets. Nothing is written on failure."""
     data = config_data(answers, previous)
-    cfg = config.parse(data, source="your answers")
+    cfg = config.parse(data, source="your answers", channels=CHANNELS)
     if not smtp_password or not imap_password:
         raise ConfigError("the SMTP and IMAP passwords are needed", hint="give both")
     secrets.backend_name()
@@ -162,7 +163,7 @@ def save(
         check_imap(cfg.mail.imap, imap_password)
         progress(f"checking SMTP login at {cfg.mail.smtp.host}:{cfg.mail.smtp.port} …")
         asyncio.run(check_smtp(cfg.mail.smtp, smtp_password))
-    config.write(data)
+    config.write(data, channels=CHANNELS)
     secrets.put(secrets.SMTP, smtp_password)
     secrets.put(secrets.IMAP, imap_password)
     try:

@@ -1,8 +1,9 @@
 """`im2mail widget`: buttons and QR codes for the shop's website and flyers.
 
-Each bot gets a deep link that carries a lead source tag: Telegram's
-`https://t.me/<username>?start=<source>` (the `/start` payload) and Viber's
-`viber://pa?chatURI=<uri>&context=<source>` (the conversation's `context`). The relay
+Each bot gets a deep link that carries a lead source tag, as its channel makes it (its
+spec's deep_link): Telegram's `https://t.me/<username>?start=<source>` (the `/start`
+payload), Viber's `viber://pa?chatURI=<uri>&context=<source>` (the conversation's
+`context`). The relay
 stores the tag on the customer, and `im2mail stats` counts leads per source, so a page or
 a flyer with its own tag shows what it brought.
 
@@ -24,14 +25,14 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from ..channels import BotInfo
+from ..channels import CHANNELS, BotInfo, spec
+from ..channels import title as channel_title
 from ..config import BotConfig
 from ..errors import NotFound, RuntimeFailure, UsageError
-from ..model import CHANNEL_TITLES
 
 DEFAULT_SOURCE = "site"
-# What both channels keep whole: Telegram's /start payload ([A-Za-z0-9_-]{1,64}, see
-# channels/telegram_parse._PAYLOAD) and Viber's context, stored cut to 64 characters.
+# What every deep link keeps whole: Telegram's /start payload ([A-Za-z0-9_-]{1,64}, see
+# channels/telegram/parse._PAYLOAD) and Viber's context, stored cut to 64 characters.
 SOURCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 WIDGET_FILE = "widget.html"
@@ -39,8 +40,6 @@ PREVIEW_FILE = "preview.html"
 QR_SCALE = 10  # pixels per module in the PNG and SVG files (print)
 QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
 INLINE_SCALE = 4  # pixels per module of the QR code inside the snippet
-
-_COLOURS = {"telegram": "#2AABEE", "viber": "#7360F2"}
 
 
 @dataclass(frozen=True)
@@ -67,17 +66,16 @@ def check_source(source: str) -> str:
 def link_url(channel: str, username: str, source: str) -> str:
     """The deep link that opens a chat with the bot, tagged with `source`."""
     tag = quote(check_source(source), safe="")
-    if channel == "telegram":
-        return f"https://t.me/{quote(username.lstrip('@'), safe='')}?start={tag}"
-    if channel == "viber":
-        return f"viber://pa?chatURI={quote(username, safe='')}&context={tag}"
-    raise UsageError(f"no deep link for channel '{channel}'")
+    deep_link = CHANNELS[channel].deep_link if channel in CHANNELS else None
+    if deep_link is None:
+        raise UsageError(f"no deep link for channel '{channel}'")
+    return deep_link(username, tag)
 
 
 def links(pairs: Iterable[tuple[BotConfig, BotInfo]], source: str) -> list[BotLink]:
     """A BotLink per bot, in the order given. A bot the platform gives no public name
-    (Telegram @username, Viber account URI) has no link: RuntimeFailure (exit 1); no bot
-    at all is NotFound (exit 5)."""
+    (its spec's `handle`: Telegram @username, Viber account URI) has no link:
+    RuntimeFailure (exit 1); no bot at all is NotFound (exit 5)."""
     check_source(source)
     pairs = list(pairs)
     if not pairs:
@@ -85,9 +83,9 @@ def links(pairs: Iterable[tuple[BotConfig, BotInfo]], source: str) -> list[BotLi
     out = []
     for bot, info in pairs:
         if not info.username:
-            what = "@username" if bot.channel == "telegram" else "public account URI"
+            about = spec(bot.channel)
             raise RuntimeFailure(
-                f"bot '{bot.name}' has no {what} on {_title(bot.channel)}, so nothing can "
+                f"bot '{bot.name}' has no {about.handle} on {about.title}, so nothing can "
                 "link to it",
                 hint="set one for the bot on the platform, or leave it out with --bot",
             )
@@ -115,8 +113,8 @@ def snippet(bot_links: Sequence[BotLink]) -> str:
 
 
 def _item(link: BotLink) -> str:
-    channel = _title(link.channel)
-    colour = _COLOURS.get(link.channel, "#444444")
+    channel = channel_title(link.channel)
+    colour = spec(link.channel).colour
     label = f"{link.title} — {channel}"
     return (
         '  <div class="im2mail-bot" style="display:flex;flex-direction:column;'
@@ -141,7 +139,7 @@ def preview(bot_links: Sequence[BotLink], source: str) -> str:
     """A whole page around the snippet, to look at it in a browser before pasting it.
     Its Content-Security-Policy allows no script and nothing from elsewhere."""
     rows = "\n".join(
-        f"<li>{escape(link.bot)} ({escape(_title(link.channel))}): "
+        f"<li>{escape(link.bot)} ({escape(channel_title(link.channel))}): "
         f"<code>{escape(link.url)}</code></li>"
         for link in bot_links
     )
@@ -242,10 +240,6 @@ def _qr(url: str):
     # Always a full QR code: segno.make would pick a Micro QR for short links, which
     # phone cameras do not read.
     return segno.make_qr(url, error="m")
-
-
-def _title(channel: str) -> str:
-    return CHANNEL_TITLES.get(channel, channel)
 
 
 def _unwritable(path: Path, e: OSError) -> RuntimeFailure:

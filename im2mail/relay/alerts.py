@@ -35,6 +35,7 @@ from email.message import EmailMessage
 from ..archive import Archive, stats, threads
 from ..archive.alerts import queue_digest, queue_reminder, waiting_messages
 from ..archive.db import now
+from ..channels import titles
 from ..config import Config
 from ..config.sections import HoursConfig
 from ..errors import redact
@@ -195,7 +196,7 @@ class MailBuilder:
     ) -> None:
         self.archive = archive
         self.settings = settings
-        self.mail = MailSettings(settings.mailbox, settings.managers)
+        self.mail = MailSettings(settings.mailbox, settings.managers, titles=titles())
         self.hours = BusinessHours(settings.hours)
         self.fallback = fallback
         self.transcript = transcript

@@ -59,7 +59,6 @@ class IntakeSettings:
     mailbox: str  # mail.address: Message-IDs are made on its domain
     greeting: str | None = None
     hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
-    download_limit: int = 20 * 1024 * 1024  # for a channel that declares no download_limit
     flood_per_minute: int = 0  # relay.flood_per_minute; 0: every message gets its email
 
 
@@ -166,7 +165,7 @@ class Intake:
         customer (channel.describe); the archive's name is used after that. No answer:
         the message goes on unnamed ("Customer <id>") rather than waiting."""
         given = item.customer
-        describe = getattr(channel, "describe", None)
+        describe = channel.describe
         if describe is None or given.first_name or given.last_name or given.username:
             return item
         known = await asyncio.to_thread(
@@ -232,7 +231,7 @@ class Intake:
         if greeting and self.hours.is_quiet(self.clock()):
             log.info("%s: quiet hours, no greeting for %s", item.bot, item.customer.display_name)
             greeting = None
-        welcome = getattr(channel, "welcome", None)
+        welcome = channel.welcome
 
         def store() -> bool:
             customer = self.archive.upsert_customer(item.customer)
@@ -257,8 +256,7 @@ class Intake:
         """The file streamed into the blob store, or known by name and size when it can't
         be had (downloads.py). A failure that may pass is raised: the platform may hand
         the file out later, and a retry of the update gets it then."""
-        limit = getattr(channel, "download_limit", self.settings.download_limit)
-        return await self.downloads.fetch(channel, file, limit)
+        return await self.downloads.fetch(channel, file, channel.download_limit)
 
     def _archive(
         self, item: Incoming, files: list[NewAttachment]

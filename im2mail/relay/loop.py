@@ -4,7 +4,7 @@ to the chat outbox), with an explicit lifecycle (initialize → start → run �
 
 Signal handlers only ask for a stop. Stopping takes no new work (the watcher stops
 first), ends the customers' files being downloaded (their updates, not acknowledged, come
-again), lets a message being archived finish, tells Telegram which polled updates are
+again), lets a message being archived finish, tells a polled platform which updates are
 stored, lets the reply step and the email being sent finish, and closes everything; what
 is still queued stays in the archive for next time.
 """
@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from .. import config, secrets, signing
 from ..archive import threads
+from ..channels import CHANNELS, POLLING, reply_windows, titles
 from ..config import BotConfig, Config, MailConfig
 from ..errors import RuntimeFailure, redact
 from ..untrusted import printable
@@ -41,7 +42,7 @@ class Secrets:
 def preflight() -> tuple[Config, Secrets]:
     """Load config, then every secret it needs: config errors (exit 3) come before
     secret errors (exit 4), so a user fixes them in a sensible order."""
-    cfg = config.load()
+    cfg = config.load(channels=CHANNELS)
     loaded = Secrets(
         smtp_password=secrets.get(secrets.SMTP),
         imap_password=secrets.get(secrets.IMAP),
@@ -77,7 +78,8 @@ class Relay:
         where, mail = paths(), self.cfg.mail
         self.archive = await asyncio.to_thread(Archive.open, where.archive, where.blobs)
         await self._follow_managers(mail)
-        settings = MailSettings(mail.address, mail.managers, mail.max_attachment_bytes)
+        settings = MailSettings(mail.address, mail.managers, mail.max_attachment_bytes,
+                                titles=titles(), reply_windows=reply_windows())  # fmt: skip
         mailer = Mailer(
             self.archive, settings, LinkSettings(self.cfg.relay.public_url, self.keys.signing_key)
         )
@@ -148,7 +150,7 @@ class Relay:
         from ..channels import bot_options, channel_class
 
         options = bot_options(bot)
-        if getattr(channel_class(bot.channel), "sends_files_by_link", False):
+        if channel_class(bot.channel).sends_files_by_link:
             options["links"] = self._file_link if self.cfg.relay.public_url else None
         return options
 
@@ -255,9 +257,9 @@ class Relay:
     async def run(self, once: bool = False) -> None:
         """Until stop() is asked for; with once, until what is pending is done."""
         if once:
-            for name, channel in self.channels.items():
-                if hasattr(channel, "poll"):
-                    await self._poller(name, channel).once()
+            for bot in self.cfg.bots:
+                if bot.mode == POLLING and bot.name in self.channels:
+                    await self._poller(bot.name, self.channels[bot.name]).once()
             await self._check_mailbox_once()
             await self.chat_outbox.flush()
             if self.alerts.enabled:  # from cron, each pass sends what is due by then
@@ -379,15 +381,14 @@ async def _keep_alive(notify: sd_notify.Notifier, interval: float) -> None:
 
 
 def _handshake(channel: str, verify_token: str):
-    """Meta's webhook check (a GET with hub.* parameters) for the channels whose webhook
-    is set in its dashboard; None for the others."""
-    from ..channels import DASHBOARD_WEBHOOKS
+    """The dashboard's check of the webhook (Meta's GET with hub.* parameters) for a
+    channel whose webhook is entered in a dashboard; None for the others."""
+    from ..channels import spec
 
-    if channel not in DASHBOARD_WEBHOOKS:
+    dashboard = spec(channel).dashboard
+    if dashboard is None:
         return None
-    from ..channels.graph import handshake
-
-    return lambda query: handshake(query, verify_token)
+    return lambda query: dashboard.handshake(query, verify_token)
 
 
 class LogFormatter(logging.Formatter):
@@ -414,5 +415,6 @@ def configure_logging(debug: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram", "mail.log"):
+    # The platforms' SDKs quiet their own loggers as their channels load (channels/).
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

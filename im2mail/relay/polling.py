@@ -1,5 +1,6 @@
-"""Long polling (Telegram's getUpdates) with customers side by side: one customer's
-update that takes long (a big file arriving slowly) holds up no one else.
+"""Long polling (a Polling channel's poll(): Telegram's getUpdates) with customers side
+by side: one customer's update that takes long (a big file arriving slowly) holds up no
+one else.
 
 Each polled update is taken (archived) in a task of its own, in order per customer: a
 customer's next update waits for their previous one, and is not taken when that one
@@ -7,7 +8,7 @@ failed, so their messages reach the archive and the managers in the order they w
 written. An update is confirmed once stored, and the channel moves the offset only past
 an unbroken run of confirmed ones (nothing is acknowledged before it is stored).
 
-While an update is still being taken, Telegram hands it out again on every poll (its
+While an update is still being taken, the platform hands it out again on every poll (its
 offset can't move past it), so polls come every PACE seconds instead of waiting: new
 updates of other customers are seen within PACE. A failed update is taken again after
 RETRY_PAUSE. Cancelling run() lets the updates being stored finish first; downloads in
@@ -24,12 +25,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..channels import ChannelError, MalformedUpdate, RetryLater
+from ..channels import ChannelError, MalformedUpdate, Polling, RetryLater
 from ..errors import redact
 
 log = logging.getLogger("im2mail.relay")
 
-POLL_TIMEOUT = 25.0  # seconds a getUpdates long poll waits
+POLL_TIMEOUT = 25.0  # seconds a long poll waits
 RETRY_PAUSE = 5.0  # after a failed poll or a failed store
 PACE = 0.25  # seconds between polls while an update is still being taken
 RETRY_PACE = 1.0  # ... while only failed updates wait for their retry
@@ -45,14 +46,14 @@ class Poller:
     def __init__(
         self,
         name: str,
-        channel: Any,
+        channel: Polling,
         take: Callable[[str, dict[str, Any]], Awaitable[Any]],
         stopping: asyncio.Event,
     ) -> None:
         self.name, self.channel, self._take, self._stopping = name, channel, take, stopping
-        self._taking: dict[int, asyncio.Task[None]] = {}  # update_id -> its task
+        self._taking: dict[int, asyncio.Task[None]] = {}  # update id -> its task
         self._last: dict[str, asyncio.Task[None]] = {}  # customer -> their latest update's
-        self._again_at: dict[int, float] = {}  # update_id -> time.monotonic() to retry it
+        self._again_at: dict[int, float] = {}  # update id -> time.monotonic() to retry it
         self._progress = asyncio.Event()  # an update was taken (or failed)
 
     async def run(self) -> None:
@@ -91,18 +92,20 @@ class Poller:
         try:
             updates = await self.channel.poll(timeout=timeout)
         except RetryLater as e:
-            log.warning("bot %s: Telegram asks to wait: %s", self.name, redact(e.message))
+            log.warning("bot %s: %s asks to wait: %s", self.name, self.channel.spec.title,
+                        redact(e.message))  # fmt: skip
             await self._pause(e.seconds or RETRY_PAUSE)
             return True
         except ChannelError as e:
             log.error("bot %s: polling failed: %s", self.name, redact(e.message))
             return False
         now = time.monotonic()
-        handed = {raw["update_id"] for raw in updates}
-        # A failed update Telegram no longer hands out (it keeps them 24 hours) is gone.
+        handed = {self.channel.update_id(raw) for raw in updates}
+        # A failed update the platform no longer hands out (Telegram keeps them 24 hours)
+        # is gone.
         self._again_at = {i: at for i, at in self._again_at.items() if i in handed}
         for raw in updates:
-            update_id = raw["update_id"]
+            update_id = self.channel.update_id(raw)
             if update_id in self._taking or self._again_at.get(update_id, 0) > now:
                 continue
             self._again_at.pop(update_id, None)

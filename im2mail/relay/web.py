@@ -1,7 +1,7 @@
 """The relay's one small HTTP server: webhooks, file links, transcripts, health.
 
-Routes: POST /<channel>/<bot> (webhooks: telegram, viber, messenger, whatsapp), GET
-/<channel>/<bot> (Meta's verification handshake, where the relay registered one), GET
+Routes: POST /<channel>/<bot> (webhooks, for every channel in the registry), GET
+/<channel>/<bot> (a dashboard's verification handshake, where the relay registered one), GET
 /f/<signed id> (files too big to attach), GET /c/<signed id> (a conversation's transcript
 page), GET /healthz. The
 server knows no platform: the relay registers, per webhook, a check that sees the headers
@@ -34,6 +34,7 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ..channels import CHANNELS
 from ..errors import redact
 from ..untrusted import OCTET_STREAM, mime_type
 
@@ -69,7 +70,7 @@ Check = Callable[[Mapping[str, str], bytes], bool]
 Handler = Callable[[bytes], Awaitable[dict[str, Any] | None]]
 # The query of a verification GET -> the text to answer 200 with, or None (403).
 Handshake = Callable[[Mapping[str, str]], str | None]
-_CHANNELS = "telegram|viber|messenger|whatsapp"
+_CHANNELS = "|".join(map(re.escape, CHANNELS))  # the routes' first part: a registered name
 
 
 class BadUpdate(Exception):

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from im2mail import config, secrets
+from im2mail.channels import CHANNELS
 from tests.conftest import run_cli
 from tests.support.authres_mail import gmail, stamped
 from tests.support.mailbox import Mailbox
@@ -89,7 +90,7 @@ def test_the_authserv_id_of_recent_mail_is_suggested_and_saved(servers, isolated
 
         result = run_cli(*flags(imap, smtp), "--authserv-id", "mx.google.com", stdin=stdin)
         assert result.code == 0, result.err
-        assert config.load().mail.authserv_id == "mx.google.com"
+        assert config.load(channels=CHANNELS).mail.authserv_id == "mx.google.com"
         assert "add --authserv-id" not in result.err
 
         result = run_cli(*flags(imap, smtp), "--authserv-id", "mx.other.example", stdin=stdin)
@@ -98,7 +99,7 @@ def test_the_authserv_id_of_recent_mail_is_suggested_and_saved(servers, isolated
 
         result = run_cli(*flags(imap, smtp), "--authserv-id", "-", stdin=stdin)
         assert result.code == 0, result.err
-        assert config.load().mail.authserv_id is None
+        assert config.load(channels=CHANNELS).mail.authserv_id is None
         assert all(b"\\Seen" not in f for f in mailbox.subjects("INBOX").values())
     finally:
         mailbox.close()

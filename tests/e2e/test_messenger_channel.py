@@ -109,15 +109,6 @@ async def test_a_page_without_username_is_linked_by_its_id(messenger_api):
         assert (await channel.get_me()).username == plain.id
 
 
-async def test_a_revoked_token_is_auth_failed_without_the_token_in_words(messenger_api, page):
-    messenger_api.revoke(page.token)
-    channel = Messenger("shop", page.secret, messenger_api.url, timeout=2)
-    with pytest.raises(AuthFailed) as caught:
-        await channel.start()
-    await channel.stop()
-    assert "(190)" in caught.value.reason and page.token not in caught.value.message
-
-
 async def test_the_dashboard_check_and_the_subscription(messenger_api, page, channel, hooked):
     _, url = hooked
     assert messenger_api.page(page.token).webhook == url
@@ -276,13 +267,6 @@ async def test_someone_who_never_wrote_to_the_page_is_blocked(messenger_api, cha
     with pytest.raises(Blocked) as caught:
         await channel.send_text(stranger.id, "Доброго дня")
     assert "2018001" in caught.value.reason
-
-
-async def test_a_customer_who_blocked_the_page_is_blocked(messenger_api, page, channel, olena):
-    messenger_api.block(page.token, olena)
-    with pytest.raises(Blocked) as caught:
-        await channel.send_text(olena.id, "Доброго дня")
-    assert "551/1545041" in caught.value.reason
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,11 @@ import pytest
 from aiohttp import web
 
 from im2mail.channels import (
-    AuthFailed,
     Blocked,
     Conflict,
     FileTooBig,
     Rejected,
     RetryLater,
-    open_channel,
 )
 from im2mail.channels.telegram.channel import Telegram
 from im2mail.model import IncomingFile
@@ -36,33 +34,6 @@ async def test_get_me_goes_to_the_bot_url_shape(telegram_api, token, channel):
     me = await channel.get_me()
     assert (me.id, me.name, me.username) == ("7000000001", "Друкарня", "shop_bot")
     assert {c.method for c in telegram_api.calls(token=token)} == {"getMe"}
-
-
-async def test_a_refused_token_is_a_typed_error_that_never_shows_the_token(telegram_api):
-    bad = "7999999999:AAHbadbadbadbadbadbadbadbadbadbadbad"
-    channel = Telegram("shop", bad, telegram_api.url, timeout=2)
-    with pytest.raises(AuthFailed) as caught:
-        await channel.start()
-    await channel.stop()
-    error = caught.value
-    text = " ".join([str(error), repr(error), error.hint or "", error.reason, repr(error.args)])
-    assert "shop" in str(error) and "401" in str(error)
-    assert bad not in text and bad.split(":")[1] not in text
-    assert error.__cause__ is None and error.__suppress_context__
-    assert telegram_api.calls("getMe")[0].status == 401
-
-
-async def test_a_token_revoked_while_running_fails_sends_with_auth_failed(
-    telegram_api, token, channel, olena
-):
-    telegram_api.revoke(token)
-    with pytest.raises(AuthFailed):
-        await channel.send_text(str(olena.id), "Доброго дня")
-
-
-async def test_open_channel_builds_from_the_registry(telegram_api, token):
-    async with open_channel("telegram", "shop", token, telegram_api.url) as channel:
-        assert (await channel.get_me()).username == "shop_bot"
 
 
 # -- sending text ----------------------------------------------------------------------------
@@ -123,13 +94,6 @@ async def test_an_unknown_chat_is_rejected_with_the_platforms_words(channel):
 # -- delivery errors -------------------------------------------------------------------------
 
 
-async def test_a_blocked_bot_gives_blocked_with_telegrams_reason(telegram_api, channel, olena):
-    telegram_api.fail("sendMessage", 403)
-    with pytest.raises(Blocked) as caught:
-        await channel.send_text(str(olena.id), "Ваше замовлення готове")
-    assert caught.value.reason == "Forbidden: bot was blocked by the user"
-
-
 async def test_blocking_through_my_chat_member_blocks_every_send(
     telegram_api, token, channel, olena
 ):
@@ -138,13 +102,6 @@ async def test_blocking_through_my_chat_member_blocks_every_send(
         await channel.send_files(str(olena.id), [("a.pdf", "application/pdf", b"%PDF")])
     await telegram_api.push_member(token, olena, "member")
     assert await channel.send_text(str(olena.id), "Знову на звʼязку")
-
-
-async def test_flood_control_gives_retry_later_with_telegrams_seconds(telegram_api, channel, olena):
-    telegram_api.fail("sendMessage", 429, retry_after=7)
-    with pytest.raises(RetryLater) as caught:
-        await channel.send_text(str(olena.id), "Доброго дня")
-    assert caught.value.seconds == 7
 
 
 @pytest.mark.parametrize("status", [500, 502])

@@ -12,6 +12,7 @@ import pytest
 
 from im2mail import config
 from im2mail.archive import Archive
+from im2mail.channels import CHANNELS
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
 from im2mail.home import paths
@@ -145,7 +146,7 @@ def test_settings_come_from_config_and_short_delays_look_more_often(write_config
     cfg = config.load(write_config(
         VALID_CONFIG + '\n[alerts]\nunanswered_after = "2s"\ndigest_to = ["owner@shop.example"]\n'
         'digest_at = "07:30"\n'
-    ))  # fmt: skip
+    ), channels=CHANNELS)  # fmt: skip
     settings = AlertSettings.from_config(cfg)
     assert settings.unanswered_after == timedelta(seconds=2)
     assert settings.digest_to == (OWNER,) and settings.digest_at == time(7, 30)

@@ -13,6 +13,7 @@ import pytest
 
 from im2mail import config
 from im2mail.archive import Archive
+from im2mail.channels import CHANNELS
 from im2mail.errors import NotFound
 from im2mail.home import paths
 from im2mail.mail.compose import MailSettings
@@ -185,7 +186,7 @@ def test_conversations_show_who_is_blocked(archive):
 
 
 def test_status_lists_blocked_customers_and_floods(write_config, archive):
-    cfg = config.load(write_config(VALID_CONFIG))
+    cfg = config.load(write_config(VALID_CONFIG), channels=CHANNELS)
     petro = customer(archive, "Петро", "")
     say(archive, petro, "Купіть слона")
     blocking.set_blocked(archive, petro.id, True, by=ANNA, at=T0)

@@ -12,12 +12,13 @@ from email.message import EmailMessage
 
 import pytest
 
+from im2mail.channels import titles
 from im2mail.mail.compose import FilePart, MailSettings, compose, new_message_id, subject
 from im2mail.model import Conversation, Customer, Message
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MAILBOX = "orders@shop.example"
-SETTINGS = MailSettings(MAILBOX, ("anna@shop.example", "petro@shop.example"))
+SETTINGS = MailSettings(MAILBOX, ("anna@shop.example", "petro@shop.example"), titles=titles())
 OLENA = Customer(
     "telegram",
     "1001",
@@ -197,7 +198,7 @@ def test_to_is_every_manager_and_the_date_is_the_message_time() -> None:
 )
 def test_subject_falls_back_to_username_then_id(customer: Customer, expected: str) -> None:
     conv = Conversation(42, customer, "shop", "tok", created=T0)
-    assert subject(conv) == expected
+    assert subject(conv, SETTINGS.title(customer.channel)) == expected
     assert mail(said("x"), conv=conv)["Subject"] == expected
 
 

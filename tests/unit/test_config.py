@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from im2mail import config
+from im2mail.channels import CHANNELS
 from im2mail.errors import ConfigError
 from tests.conftest import VALID_CONFIG
 
@@ -11,7 +12,7 @@ from tests.conftest import VALID_CONFIG
 def load_text(tmp_path: Path, text: str) -> config.Config:
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
-    return config.load(path)
+    return config.load(path, channels=CHANNELS)
 
 
 def test_paths_follow_im2mail_home(isolated_home):
@@ -42,7 +43,7 @@ def test_valid_config_is_read_with_defaults(tmp_path):
 
 def test_missing_config_says_run_init(tmp_path):
     with pytest.raises(ConfigError) as caught:
-        config.load(tmp_path / "nope.toml")
+        config.load(tmp_path / "nope.toml", channels=CHANNELS)
     assert "no config" in caught.value.message
     assert "im2mail init" in caught.value.hint
     assert caught.value.exit_code == 3
@@ -154,7 +155,7 @@ def test_not_utf8(tmp_path):
     path = tmp_path / "config.toml"
     path.write_bytes(VALID_CONFIG.replace("Вітаємо", "Привет").encode("cp1251"))
     with pytest.raises(ConfigError, match="not UTF-8"):
-        config.load(path)
+        config.load(path, channels=CHANNELS)
 
 
 def test_write_round_trips_and_validates(tmp_path):
@@ -162,12 +163,12 @@ def test_write_round_trips_and_validates(tmp_path):
 
     data = tomllib.loads(VALID_CONFIG)
     path = tmp_path / "sub" / "config.toml"
-    written = config.write(data, path)
-    assert config.load(path) == written
+    written = config.write(data, path, channels=CHANNELS)
+    assert config.load(path, channels=CHANNELS) == written
     data["mail"]["smtp"]["port"] = "x"
     with pytest.raises(ConfigError):
-        config.write(data, path)
-    assert config.load(path) == written  # a bad edit leaves the old file alone
+        config.write(data, path, channels=CHANNELS)
+    assert config.load(path, channels=CHANNELS) == written  # a bad edit leaves the old file alone
 
 
 def test_attachment_limit(tmp_path):
@@ -319,8 +320,8 @@ def test_write_round_trips_the_new_sections(tmp_path):
 
     data = tomllib.loads(VALID_CONFIG + HOURS)
     path = tmp_path / "config.toml"
-    written = config.write(data, path)
-    assert config.load(path) == written
+    written = config.write(data, path, channels=CHANNELS)
+    assert config.load(path, channels=CHANNELS) == written
     assert written.hours.holidays[1][1] == date(2027, 1, 2)
 
 
@@ -361,12 +362,12 @@ def test_a_bad_authserv_id_names_the_key(tmp_path, value, message):
 def test_telegram_download_cap_is_20_mb_unless_a_local_server_lifts_it(tmp_path):
     """Telegram's own server hands bots files up to 20 MB; a local Bot API server (its
     address in api_url) up to 2000 MB, and max_download_mb may then say how much."""
-    assert load_text(tmp_path, VALID_CONFIG).bots[0].max_download_mb == 20
+    assert load_text(tmp_path, VALID_CONFIG).bots[0].options["max_download_mb"] == 20
     local = VALID_CONFIG.replace(
         'channel = "telegram"',
         'channel = "telegram"\napi_url = "http://127.0.0.1:8081"\nmax_download_mb = 500',
     )
-    assert load_text(tmp_path, local).bots[0].max_download_mb == 500
+    assert load_text(tmp_path, local).bots[0].options["max_download_mb"] == 500
     official = VALID_CONFIG.replace(
         'channel = "telegram"', 'channel = "telegram"\nmax_download_mb = 50'
     )

@@ -15,6 +15,7 @@ import pytest
 
 from im2mail import config
 from im2mail.archive import Archive, floods
+from im2mail.channels import CHANNELS, ChannelBase
 from im2mail.errors import ConfigError
 from im2mail.mail.compose import MailSettings
 from im2mail.model import MESSAGE, Customer, Incoming, IncomingFile, OutboxItem
@@ -46,7 +47,7 @@ def s(seconds: float) -> datetime:
 def with_relay(tmp_path: Path, line: str) -> config.Config:
     path = tmp_path / "config.toml"
     path.write_text(VALID_CONFIG.replace("[relay]\n", f"[relay]\n{line}\n", 1), encoding="utf-8")
-    return config.load(path)
+    return config.load(path, channels=CHANNELS)
 
 
 def test_flood_per_minute_is_twenty_unless_set(tmp_path):
@@ -153,8 +154,10 @@ class Clock:
         return self.now
 
 
-class Channel:
+class Channel(ChannelBase):
     """A Telegram-like channel whose parse() returns what the test queued."""
+
+    download_limit = 20 * 1024 * 1024
 
     def __init__(self) -> None:
         self.bot = "shop"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.channels import ChannelError
+from im2mail.channels import ChannelBase, ChannelError
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
 from im2mail.errors import ConfigError
@@ -240,7 +240,7 @@ AWAY = "Ми зараз не працюємо; відповімо з 9:00."
 OLENA = Customer("telegram", "501", "Олена")
 
 
-class Chat:
+class Chat(ChannelBase):
     """A channel that parses to what the test queues and records what the bot sends."""
 
     name = "telegram"

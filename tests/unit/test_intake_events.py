@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.channels import ChannelBase
 from im2mail.model import UNDELIVERED, Customer, Incoming, Message
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
 from tests.support.archive_sql import reading, writing
@@ -23,7 +24,7 @@ WHEN = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 OKSANA = Customer("viber", "q1w2e3r4t5y6u7i8o9p0aa==", "Оксана Мельник", source="flyer-kyiv")
 
 
-class ScriptedChannel:
+class ScriptedChannel(ChannelBase):
     """A channel whose parse() returns what the test says the update means."""
 
     name = "viber"

@@ -63,17 +63,7 @@ KNOWN: dict[str, set[str]] = {
         "im2mail.relay.mailer",
         "im2mail.relay.reply_intake",
     },
-    "channel names": {
-        "im2mail.cli.common: messenger, telegram, viber, whatsapp",
-        "im2mail.cli.setup: telegram, viber, whatsapp",
-        "im2mail.config: messenger, telegram, viber, whatsapp",
-        "im2mail.mail.reminders: Telegram, Viber, telegram, viber",
-        "im2mail.model: Messenger, Telegram, Viber, WhatsApp, messenger, telegram, viber, whatsapp",
-        "im2mail.ops.bots: messenger, telegram, viber, whatsapp",
-        "im2mail.ops.doctor.remote: telegram, viber",
-        "im2mail.ops.widget: telegram, viber",
-        "im2mail.relay.loop: telegram",
-    },
+    "channel names": set(),
 }
 
 

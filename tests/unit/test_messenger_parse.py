@@ -309,7 +309,7 @@ def test_malformed_bodies(raw):
 def test_the_channel_meets_the_protocol_and_hides_its_secret(messenger):
     assert isinstance(messenger, Channel)
     assert messenger.name == "messenger" and messenger.text_limit == 2000
-    assert Messenger.config_options == ("human_agent_days",)
+    assert [key.key for key in Messenger.spec.keys] == ["human_agent_days"]
     assert "EAAG" not in repr(messenger) and "0123456789abcdef" not in repr(messenger)
 
 

@@ -77,8 +77,8 @@ def test_a_notice_answers_the_managers_reply_in_the_conversations_thread(
     refs = email["References"].split()
     assert refs[-1] == REPLY_ID
     assert "<c1@shop.example>" in refs and "<c2@shop.example>" in refs
-    assert email["Subject"] == subject(CONV) == "[Telegram] Олена Петренко #42"
-    assert email["Thread-Topic"] == subject(CONV)
+    assert email["Subject"] == subject(CONV, "Telegram") == "[Telegram] Олена Петренко #42"
+    assert email["Thread-Topic"] == email["Subject"]
     assert len(base64.b64decode(email["Thread-Index"])) == 22 + 4 * 5
 
 

@@ -13,13 +13,16 @@ import pytest
 
 from im2mail import config
 from im2mail.archive import Archive
+from im2mail.channels import CHANNELS, reply_windows, titles
 from im2mail.errors import ConfigError
 from im2mail.mail.compose import MailSettings, compose, new_message_id, subject
 from im2mail.model import Conversation, Customer, Message
 from tests.conftest import VALID_CONFIG, run_cli
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-SETTINGS = MailSettings("orders@shop.example", ("anna@shop.example",))
+SETTINGS = MailSettings(
+    "orders@shop.example", ("anna@shop.example",), titles=titles(), reply_windows=reply_windows()
+)
 
 
 def email_for(channel: str, at: datetime = T0):
@@ -39,7 +42,7 @@ def test_the_email_says_until_when_a_reply_can_go(channel):
     assert "reply by Tue 24 Nov 15:00 UTC" in text
     assert "reply by Tue 24 Nov 15:00 UTC" in page
     # The subject stays the conversation's own: Gmail threads by it.
-    assert msg["Subject"] == subject(conv)
+    assert msg["Subject"] == subject(conv, SETTINGS.title(conv.channel))
 
 
 def test_channels_without_a_window_say_nothing_of_one():
@@ -77,16 +80,16 @@ BOTS = VALID_CONFIG.split("[[bots]]")[0]
 def parsed(bot: str):
     import tomllib
 
-    return config.parse(tomllib.loads(BOTS + "[[bots]]\n" + bot))
+    return config.parse(tomllib.loads(BOTS + "[[bots]]\n" + bot), channels=CHANNELS)
 
 
 def test_whatsapp_needs_its_number_id_and_messenger_takes_the_tag_days():
     wa = parsed('name = "wa"\nchannel = "whatsapp"\nphone_number_id = "106540352242922"\n')
     fb = parsed('name = "fb"\nchannel = "messenger"\nhuman_agent_days = 0\n')
 
-    assert wa.bots[0].phone_number_id == "106540352242922"
-    assert (fb.bots[0].human_agent_days, parsed('name = "fb"\nchannel = "messenger"\n').bots[
-        0].human_agent_days) == (0, 7)  # fmt: skip
+    assert wa.bots[0].options == {"phone_number_id": "106540352242922"}
+    assert (fb.bots[0].options["human_agent_days"], parsed('name = "fb"\nchannel = "messenger"\n'
+            ).bots[0].options["human_agent_days"]) == (0, 7)  # fmt: skip
     with pytest.raises(ConfigError, match=r"bots\[0\]\.phone_number_id: missing"):
         parsed('name = "wa"\nchannel = "whatsapp"\n')
     with pytest.raises(ConfigError, match="digits"):

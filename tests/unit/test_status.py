@@ -14,6 +14,7 @@ import pytest
 
 from im2mail import config
 from im2mail.archive import Archive
+from im2mail.channels import CHANNELS
 from im2mail.home import paths
 from im2mail.model import Message, OutboxItem
 from im2mail.ops import status
@@ -34,7 +35,7 @@ def listen() -> str:
 @pytest.fixture
 def cfg(write_config, listen) -> config.Config:
     text = VALID_CONFIG.replace("[relay]\n", f'[relay]\nlisten = "{listen}"\n') + TWO_BOTS
-    return config.load(write_config(text))
+    return config.load(write_config(text), channels=CHANNELS)
 
 
 @pytest.fixture

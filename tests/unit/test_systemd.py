@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from im2mail import config, secrets
+from im2mail.channels import CHANNELS
 from im2mail.errors import EXIT_RUNTIME, RuntimeFailure
 from im2mail.ops import systemd
 from im2mail.relay import sd_notify
@@ -38,7 +39,7 @@ def values(text: str, key: str) -> list[str]:
 @pytest.fixture
 def cfg(write_config):
     write_config(TWO_BOTS)
-    return config.load()
+    return config.load(channels=CHANNELS)
 
 
 # -- the unit ------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def test_without_im2mail_home_the_platform_folders_are_writable(write_config, mo
     paths = config.paths()
     paths.config.parent.mkdir(parents=True)
     paths.config.write_text(TWO_BOTS, encoding="utf-8")
-    text = systemd.unit(config.load())
+    text = systemd.unit(config.load(channels=CHANNELS))
     assert not any(v.startswith("IM2MAIL_HOME=") for v in values(text, "Environment"))
     (writable,) = values(text, "ReadWritePaths")
     assert writable.split() == [str(paths.archive.parent), str(paths.config.parent)]
@@ -142,7 +143,7 @@ def test_blanks_and_percent_signs_in_paths_are_quoted(write_config, tmp_path, mo
     home.mkdir()
     monkeypatch.setenv("IM2MAIL_HOME", str(home))
     (home / "config.toml").write_text(TWO_BOTS, encoding="utf-8")
-    text = systemd.unit(config.load(), user=True)
+    text = systemd.unit(config.load(channels=CHANNELS), user=True)
     escaped = str(home).replace("%", "%%")
     assert f'"IM2MAIL_HOME={escaped}"' in values(text, "Environment")
     assert f"smtp:{escaped}/credentials/smtp" in values(text, "LoadCredential")
@@ -181,7 +182,9 @@ def test_systemd_analyze_verify_accepts_odd_paths(write_config, tmp_path, monkey
     home.mkdir()
     monkeypatch.setenv("IM2MAIL_HOME", str(home))
     (home / "config.toml").write_text(TWO_BOTS, encoding="utf-8")
-    path = systemd.install(systemd.unit(config.load()), user=False, path=tmp_path / "x.service")
+    path = systemd.install(
+        systemd.unit(config.load(channels=CHANNELS)), user=False, path=tmp_path / "x.service"
+    )
     assert verify(path, user=False) == ""
 
 

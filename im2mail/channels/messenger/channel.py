@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from ...model import Customer, Incoming, IncomingFile
-from .. import (
+from ..base import (
     AuthFailed,
     Blocked,
     BotInfo,
@@ -54,6 +54,7 @@ from ..graph import (
     verify_signature,
 )
 from ..media import too_big
+from . import HUMAN_AGENT_LIMIT, SPEC
 from .parse import (
     ATTACHMENT_SORTS,
     FILE_LIMIT,
@@ -72,7 +73,6 @@ __all__ = ["FILE_LIMIT", "SUBSCRIBED_FIELDS", "TEXT_LIMIT", "Messenger", "parse_
 
 log = logging.getLogger("im2mail.channels.messenger")
 
-HUMAN_AGENT_LIMIT = 7  # days Meta allows the HUMAN_AGENT tag after the customer's last message
 DAY = 24 * 3600
 
 
@@ -81,10 +81,11 @@ class Messenger(ChannelBase):
     http://127.0.0.1:PORT/v21.0); `human_agent_days` (0-7, default 7) how long after the
     customer's last message a reply may still go with the HUMAN_AGENT tag (0: never)."""
 
-    name: ClassVar[str] = "messenger"
+    spec = SPEC
+    name: ClassVar[str] = SPEC.name
     text_limit: ClassVar[int] = TEXT_LIMIT
     download_limit: ClassVar[int] = FILE_LIMIT
-    config_options: ClassVar[tuple[str, ...]] = ("human_agent_days",)
+    receipts: ClassVar[frozenset[str]] = frozenset({"delivered", "seen"})
 
     def __init__(
         self,

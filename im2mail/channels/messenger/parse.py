@@ -32,7 +32,9 @@ from urllib.parse import unquote, urlsplit
 
 from ...model import Customer, Incoming, IncomingFile
 from ...untrusted import file_name
-from .. import FileTooBig, MalformedUpdate, OutgoingFile, Step, fields, split_text
+from .. import fields
+from ..base import FileTooBig, MalformedUpdate, OutgoingFile, Step
+from ..text import split_text
 
 TEXT_LIMIT = 2000  # characters of a text message (Send API)
 MB = fields.MB

@@ -32,7 +32,7 @@ from telegram.request import HTTPXRequest
 from ...errors import redact, register_secret
 from ...model import Incoming, IncomingFile
 from ...signing import same_secret
-from .. import (
+from ..base import (
     AuthFailed,
     Blocked,
     BotInfo,
@@ -48,10 +48,10 @@ from .. import (
     Step,
     WebhookInfo,
     send_steps,
-    split_text,
-    utf16_len,
 )
 from ..media import MediaClient, copy_local, too_big
+from ..text import split_text, utf16_len
+from . import OFFICIAL_DOWNLOAD_MB, SPEC
 from .parse import ALLOWED_UPDATES, _is_int, parse_update  # also public from here
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_SIZE = 10  # sendMediaGroup takes 2-10 items
 PHOTO_LIMIT = 10 * 1024 * 1024  # larger pictures go as documents
-DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile hands out files up to 20 MB (official server)
+DOWNLOAD_LIMIT = OFFICIAL_DOWNLOAD_MB * 1024 * 1024  # what getFile hands out (official server)
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -79,10 +79,10 @@ class Telegram(ChannelBase):
     20: what getFile hands out on Telegram's own server).
     """
 
-    name: ClassVar[str] = "telegram"
+    spec = SPEC
+    name: ClassVar[str] = SPEC.name
     text_limit: ClassVar[int] = TEXT_LIMIT
     download_limit: ClassVar[int] = DOWNLOAD_LIMIT  # this bot's: max_download_mb
-    config_options: ClassVar[tuple[str, ...]] = ("max_download_mb",)
 
     def __init__(
         self,
@@ -181,6 +181,9 @@ class Telegram(ChannelBase):
         if update_id in self._pending:
             self._confirmed.add(update_id)
         self._advance()
+
+    def update_id(self, raw: dict[str, Any]) -> int:
+        return raw["update_id"]
 
     def _advance(self) -> None:
         while self._pending and self._pending[0] in self._confirmed:
@@ -380,7 +383,9 @@ def _maybe_sent(e: tg_error.TelegramError) -> bool:
 
 
 def _quiet_httpx() -> None:
-    """httpx logs every request URL at INFO, and Bot API URLs carry the token."""
-    httpx_log = logging.getLogger("httpx")
-    if httpx_log.level == logging.NOTSET:
-        httpx_log.setLevel(logging.WARNING)
+    """httpx logs every request URL at INFO, and Bot API URLs carry the token; PTB's own
+    loggers ("telegram") say at INFO and DEBUG what the relay logs in its own words."""
+    for name in ("httpx", "telegram"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)

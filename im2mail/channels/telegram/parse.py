@@ -16,7 +16,7 @@ from telegram import Message, Update
 from ...errors import redact
 from ...model import Customer, Incoming, IncomingFile
 from ...untrusted import file_name, mime_type
-from .. import MalformedUpdate
+from ..base import MalformedUpdate
 
 # PTB 22's documented opt-in to durations as timedelta (RetryAfter.retry_after included);
 # without it, PTB warns about the coming change whenever it builds a RetryAfter.

@@ -40,7 +40,7 @@ from viberbot.api.messages import FileMessage, PictureMessage, TextMessage, Vide
 
 from ...errors import redact, register_secret
 from ...model import Incoming, IncomingFile
-from .. import (
+from ..base import (
     AuthFailed,
     Blocked,
     BotInfo,
@@ -55,6 +55,7 @@ from .. import (
     send_steps,
 )
 from ..media import MediaClient, too_big
+from . import SPEC
 from .parse import (
     DESCRIPTION_LIMIT,
     FILE_LIMIT,
@@ -94,8 +95,10 @@ class Viber(ChannelBase):
     data)` gives a public HTTPS URL for a file to send (None: files can't be sent).
     """
 
-    name: ClassVar[str] = "viber"
+    spec = SPEC
+    name: ClassVar[str] = SPEC.name
     text_limit: ClassVar[int] = TEXT_LIMIT
+    receipts: ClassVar[frozenset[str]] = frozenset({"delivered", "seen", "failed"})
     sends_files_by_link: ClassVar[bool] = True  # the relay then passes `links`
     # Customers' files are kept up to the size the bot could send back (50 MB); larger
     # ones are archived by name and size (Viber lets customers send up to 200 MB).

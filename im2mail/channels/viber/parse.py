@@ -20,16 +20,9 @@ from urllib.parse import unquote, urlsplit
 from ...model import Customer, Incoming, IncomingFile
 from ...signing import same_secret
 from ...untrusted import file_name as clean_file_name
-from .. import (
-    FileTooBig,
-    MalformedUpdate,
-    OutgoingFile,
-    Rejected,
-    Step,
-    fields,
-    split_text,
-    utf16_len,
-)
+from .. import fields
+from ..base import FileTooBig, MalformedUpdate, OutgoingFile, Rejected, Step
+from ..text import split_text, utf16_len
 
 SIGNATURE_HEADER = "X-Viber-Content-Signature"
 # Callbacks the webhook asks for; message, subscribed and unsubscribed come regardless.

@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 from ...errors import ConfigError
 from ...model import Incoming, IncomingFile
-from .. import (
+from .. import graph
+from ..base import (
     BotInfo,
     ChannelBase,
     FileTooBig,
@@ -34,11 +35,11 @@ from .. import (
     Sink,
     Step,
     WebhookInfo,
-    graph,
     send_steps,
 )
 from ..graph import GraphClient, WindowClosed
 from ..media import too_big
+from . import SPEC
 from .parse import (
     AUDIO_LIMIT,
     CAPTION_LIMIT,
@@ -57,7 +58,7 @@ from .parse import (
 __all__ = ["AUDIO_LIMIT", "CAPTION_LIMIT", "DOCUMENT_LIMIT", "IMAGE_LIMIT", "TEXT_LIMIT",
            "VIDEO_LIMIT", "WINDOW_REASON", "WhatsApp", "parse_webhook"]  # fmt: skip
 
-PLATFORM = "WhatsApp"
+PLATFORM = SPEC.title
 MEDIA_SORTS = ("image", "video", "audio", "document")
 
 
@@ -66,11 +67,12 @@ class WhatsApp(ChannelBase):
     graph.encode: the access token and the app secret); `api_url` the Graph base with its
     version (graph.DEFAULT_API_URL, or a test double's)."""
 
-    name: ClassVar[str] = "whatsapp"
+    spec = SPEC
+    name: ClassVar[str] = SPEC.name
     text_limit: ClassVar[int] = TEXT_LIMIT
     # Customers' files are kept up to the size the bot could send back (a document).
     download_limit: ClassVar[int] = DOCUMENT_LIMIT
-    config_options: ClassVar[tuple[str, ...]] = ("phone_number_id",)
+    receipts: ClassVar[frozenset[str]] = frozenset({"delivered", "seen", "failed"})
 
     def __init__(
         self,

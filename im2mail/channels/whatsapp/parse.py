@@ -21,7 +21,9 @@ from typing import Any
 from ...model import Customer, Incoming, IncomingFile
 from ...untrusted import OCTET_STREAM, mime_type
 from ...untrusted import file_name as clean_file_name
-from .. import FileTooBig, MalformedUpdate, OutgoingFile, Step, fields, split_text
+from .. import fields
+from ..base import FileTooBig, MalformedUpdate, OutgoingFile, Step
+from ..text import split_text
 
 OBJECT = "whatsapp_business_account"
 TEXT_LIMIT = 4096  # characters of text.body

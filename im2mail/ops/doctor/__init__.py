@@ -58,9 +58,10 @@ async def run_checks(where: Paths) -> list[Check]:
 
 def check_config(path: Path) -> tuple[Config | None, Check]:
     from ... import config
+    from ...channels import CHANNELS
 
     try:
-        cfg = config.load(path)
+        cfg = config.load(path, channels=CHANNELS)
     except Im2mailError as e:
         return None, from_error("config", e)
     detail = f"{path}, {counted(len(cfg.bots), 'bot')}"

@@ -12,17 +12,9 @@ import socket
 from dataclasses import replace
 
 from ... import secrets
-from ...channels import (
-    DASHBOARD_WEBHOOKS,
-    AuthFailed,
-    WebhookInfo,
-    bot_options,
-    open_channel,
-    webhook_url,
-)
+from ...channels import AuthFailed, WebhookInfo, bot_options, open_channel, spec, webhook_url
 from ...config import BotConfig, Config
 from ...errors import Im2mailError, RuntimeFailure, redact
-from ..bots import title
 from ..status import health_url
 from .verdicts import Check, failed, from_error, passed, skipped, warned
 
@@ -165,7 +157,8 @@ async def bot_checks(
     """The token (the platform's getMe / get_account_info), then the webhook, in one
     session with the platform."""
     name, hook = f"bot {bot.name}", f"webhook {bot.name}"
-    platform = title(bot.channel)
+    about = spec(bot.channel)
+    platform = about.title
     if token is None:
         reason = _no_secret(bot.secret_name)
         return skipped(name, reason), skipped(hook, reason)
@@ -184,7 +177,7 @@ async def bot_checks(
         fix = "check the network" + (f" and api_url ({bot.api_url})" if bot.api_url else "")
         check = failed(name, f"could not reach {platform}{where}: {redact(why)}", fix)
         return check, skipped(hook, f"{platform} could not be reached")
-    who = f"@{me.username}" if me.username and bot.channel == "telegram" else me.name
+    who = about.shown(me.username, me.name)
     return passed(name, f"{who} on {platform}"), webhook_check(cfg, bot, info)
 
 
@@ -198,20 +191,21 @@ async def _ask(bot: BotConfig, token: str, timeout: float):
 
 def webhook_check(cfg: Config, bot: BotConfig, info: WebhookInfo) -> Check:
     """A webhook bot's URL must be ours; a polling bot must have none (it blocks polling)."""
-    name = f"webhook {bot.name}"
+    name, about = f"webhook {bot.name}", spec(bot.channel)
     if bot.mode != "webhook":
         if not info.url:
             return passed(name, "none set; the bot polls")
         return failed(
             name,
-            f"{info.url} is set, and while it is, Telegram refuses to be polled",
+            f"{info.url} is set, and while it is, {about.title} refuses to be polled",
             f"im2mail webhook delete {bot.name}",
         )
     expected = webhook_url(cfg.relay.public_url or "", bot.channel, bot.name)
-    if bot.channel in DASHBOARD_WEBHOOKS:  # Meta shows it in its dashboard only
-        return skipped(name, f"set in Meta's dashboard, which im2mail cannot read: it must "
-                             f"be {expected} (see: im2mail webhook set {bot.name})")  # fmt: skip
-    if bot.channel == "viber":
+    if about.dashboard is not None:  # the platform shows it in its dashboard only
+        return skipped(name, f"set in {about.dashboard.owner}'s dashboard, which im2mail cannot "
+                             f"read: it must be {expected} (see: im2mail webhook set "
+                             f"{bot.name})")  # fmt: skip
+    if about.webhook_called_when_set:
         register = "start the relay: im2mail run (it registers the webhook at each start)"
     else:
         register = f"im2mail webhook set {bot.name} (im2mail run registers it too)"
