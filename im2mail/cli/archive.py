@@ -182,6 +182,7 @@ def _set_blocked(conversation: int, blocked: bool) -> None:
     from ..errors import NotFound
     from ..home import paths
     from ..mail.compose import channel_title
+    from ..model import CHANNEL_TITLES
     from ..relay.blocking import COMMAND_LINE, set_blocked
 
     where = paths()
@@ -196,7 +197,8 @@ def _set_blocked(conversation: int, blocked: bool) -> None:
             archive, conversation, blocked, by=COMMAND_LINE, at=datetime.now(UTC)
         )
     customer = found.customer
-    who = f"{customer.display_name} ({channel_title(customer)}, conversation #{found.id})"
+    channel = channel_title(customer.channel, CHANNEL_TITLES)
+    who = f"{customer.display_name} ({channel}, conversation #{found.id})"
     if blocked and changed:
         note(f"blocked {who}: their messages are archived and emailed to nobody; "
              f"undo with: im2mail unblock {found.id}")  # fmt: skip

@@ -153,7 +153,7 @@ def render_page(
     """A conversation's page around its messages (from _chat). `index`: a page of an
     export, beside index.html; else a transcript the relay serves on its own."""
     return page.render(
-        title=subject(conversation),
+        title=subject(conversation, CHANNEL_TITLES),
         conversation=conversation,
         customer=conversation.customer,
         details=_details(conversation),

@@ -52,7 +52,7 @@ def _conversation(
     out, conversation: Conversation, found: Iterable[Message], read: FileReader
 ) -> int:
     ids: list[str] = []
-    topic = header_text(subject(conversation))
+    topic = header_text(subject(conversation, CHANNEL_TITLES))
     customer = conversation.customer
     channel = CHANNEL_TITLES.get(customer.channel, customer.channel)
     them = _address(customer.display_name, f"{customer.channel}.{customer.external_id}@{HOST}")

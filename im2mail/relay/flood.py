@@ -29,14 +29,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, tzinfo
-from email.message import EmailMessage
+from datetime import datetime, timedelta
 
-from ..archive import Archive, rows, threads
-from ..archive.db import dt, now, ts
-from ..mail.abuse import compose_flood_digest
-from ..mail.compose import MailSettings, new_message_id
-from ..model import Conversation, Message, NewAttachment, OutboxItem
+from ..archive import Archive, rows
+from ..archive.db import dt, ts
+from ..mail.builder import MailSettings
+from ..model import Message, NewAttachment, OutboxItem
 
 FLOOD = "flood"  # outbox kind: to the managers, a digest of a flood's messages (on the first)
 WINDOW = timedelta(minutes=1)  # "a minute" of relay.flood_per_minute
@@ -159,7 +157,7 @@ def store(
     *,
     dedupe_key: str | None,
     at: datetime,
-    mailbox: str,
+    mail: MailSettings,
     every: timedelta = EVERY,
 ) -> Stored | None:
     """Archive a flood's message with its files and dedupe key, in the conversation's
@@ -174,7 +172,7 @@ def store(
         digest, due = _open_digest(db, message.conversation_id, at)
         new = digest is None or due is None
         if new:
-            digest, due = new_message_id(mailbox), at + every
+            digest, due = mail.new_message_id(), at + every
         message = replace(message, email_message_id=None, flood_digest=digest)
         message_id, attachments = rows.insert_message(db, message, files_stored)
         if new:
@@ -244,59 +242,6 @@ def covered(archive: Archive, digest: str, shown: int = SHOWN) -> Covered | None
     first_at, last_at = dt(first), dt(last)
     assert first_at is not None and last_at is not None
     return Covered(count, files, first_at, last_at, tuple(head), tuple(tail))
-
-
-Build = Callable[[OutboxItem], EmailMessage]
-_LATEST = 1 << 62  # a message id after every other: the whole thread so far
-
-
-class DigestMail:
-    """build(item) for the mail outbox: flood digests here, every other kind by `fallback`.
-    `limit` is relay.flood_per_minute (the digest names it); times are shown in `zone`."""
-
-    def __init__(
-        self,
-        archive: Archive,
-        settings: MailSettings,
-        limit: int,
-        fallback: Build,
-        *,
-        transcript: Callable[[Conversation], str | None] = lambda c: None,
-        zone: tzinfo = UTC,
-        clock: Callable[[], datetime] = now,
-    ) -> None:
-        self.archive = archive
-        self.settings = settings
-        self.limit = limit
-        self.fallback = fallback
-        self.transcript = transcript
-        self.zone = zone
-        self.clock = clock
-
-    def build(self, item: OutboxItem) -> EmailMessage:
-        if item.kind != FLOOD:
-            return self.fallback(item)
-        if item.message_id is None or item.email_message_id is None:
-            raise ValueError(f"outbox row {item.id} names no message or Message-ID")
-        found = covered(self.archive, item.email_message_id)
-        if found is None:
-            raise ValueError(f"outbox row {item.id}: no message is in this flood digest")
-        first = self.archive.message(item.message_id)
-        conversation = self.archive.conversation(first.conversation_id)
-        return compose_flood_digest(
-            conversation,
-            found.head,
-            found.tail,
-            count=found.count,
-            files=found.files,
-            limit=self.limit,
-            settings=self.settings,
-            message_id=item.email_message_id,
-            date=self.clock(),
-            zone=self.zone,
-            history=threads.history(self.archive, conversation.id, _LATEST),
-            transcript=self.transcript(conversation),
-        )
 
 
 @dataclass(frozen=True)
