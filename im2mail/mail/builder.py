@@ -20,44 +20,23 @@ Every email about a conversation is in its thread, the way each client threads:
 - Message-IDs are fixed when the outbox row is made (`new_message_id`), so a resend is
   the same email; a day's digest has one derived from the day.
 
-Encoding a header (RFC 2047 words for a Cyrillic name, quoting, folding) is what the email
-package spends its time on, so a header with words in it is encoded once per value and
-remembered (`_header`): a conversation's From, Reply-To, Subject and Thread-Topic, the
-managers' To. The rest (Message-IDs, dates, Thread-Index) is ASCII we write ourselves,
-and the parts are written by mime.py.
-
-Thread-Index, as Outlook writes it (MS-OXOMSG 2.2.1.3 PidTagConversationIndex, read the
-way Microsoft's MFCMAPI and libpst decode it), is base64 of
-- a 22-byte header: the 6 high bytes, big-endian, of the FILETIME (100 ns ticks since
-  1601-01-01 UTC) when the conversation began (the first byte is the 0x01 the spec calls
-  reserved, for any date before 2057), then a 16-byte GUID: uuid5 of the conversation's
-  routing token, the same for all its emails;
-- a 5-byte child block per email since: 1 bit DeltaCode, 31 bits TimeDelta (the email's
-  time minus the header time, >> 18; or >> 23 with DeltaCode 1 beyond ~1.7 years), and
-  a byte of random/sequence nibbles, here from the email's Message-ID so a resend is
-  byte-identical. So email n starts with email n-1's Thread-Index and adds 5 bytes.
-It is written on one line, as Outlook writes it: folded, the email package would turn it
-into RFC 2047 words, which Outlook does not read there.
+The headers are written by headers.py (RFC 2047 words, folding, Thread-Index), the parts
+by mime.py: the email package's object tree is not built at all, which made an email cost
+milliseconds (BENCHMARKS.md "Building one email").
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from email import policy
-from email.headerregistry import Address
+from datetime import date, datetime, timedelta, tzinfo
 from email.utils import format_datetime, make_msgid
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..model import Conversation, Message
-from . import abuse, mime, notices, reminders
-from .compose import Content, FilePart, MiB, clean, place, subject
+from . import abuse, headers, mime, notices, reminders
+from .compose import Content, FilePart, MiB, Placed, clean, place, subject
 from .compose import channel_title as _channel_title
 from .compose import message as _message_words
 from .smtp import Envelope
@@ -66,16 +45,7 @@ if TYPE_CHECKING:
     from ..archive.stats import Report
     from ..config import MailConfig
 
-MAX_REFERENCES = 20  # References keeps the first email and the newest others
-MAX_THREAD_CHILDREN = 40  # beyond this, later emails share the last level
 SENDER_NAME = "im2mail"  # From of the emails im2mail writes on its own
-# A Message-ID we write as it is: printable ASCII without spaces or angle brackets inside
-# (a manager's mail program may have made it; anything else is left out of the threading).
-_MSG_ID = re.compile(r"<[!-;=?-~]{1,900}>")
-# Headers are folded and RFC 2047-encoded as the email package does it for SMTP
-_POLICY = policy.SMTP.clone(cte_type="7bit")
-_THREAD_GUID_NAMESPACE = uuid.UUID("7d6c3f0e-5b1a-4f3e-9a57-1c2b3d4e5f60")
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -291,11 +261,11 @@ class MailBuilder:
         words = reminders.digest(report, day, title=title, zone_label=zone_label,
                                  titles=self.settings.titles)  # fmt: skip
         message_id = digest_message_id(self.settings.mailbox, day)
-        to_line, to_addresses = _addresses("To", tuple(("", a) for a in recipients))
+        to_line, to_addresses = headers.address_list("To", tuple(recipients))
         head = [
-            _addresses("From", (self._as_im2mail(),))[0],
+            headers.mailbox("From", *self._as_im2mail()),
             to_line,
-            _header("Subject", title),
+            headers.unstructured("Subject", title),
             f"Date: {format_datetime(date)}\r\n",
             f"Message-ID: {message_id}\r\n",
             "Auto-Submitted: auto-generated\r\n",
@@ -346,28 +316,29 @@ class MailBuilder:
         """The email with the headers every email of a conversation has: From `sender`
         ((name, address)), To `to`, the conversation's Subject and +token Reply-To, and
         threading after the emails of `history`."""
-        message_id = _message_id(message_id)
+        message_id = headers.message_id(message_id)
         earlier = _earlier(history, exclude=message_id)
         started = conversation.created or (earlier[0][1] if earlier else date)
         title = self.subject(conversation)
-        reply_to = self._as_customer(conversation)[0], self._reply_address(conversation)
-        to_line, to_addresses = _addresses("To", tuple(("", a) for a in to))
+        reply_name = self._as_customer(conversation)[0]
+        to_line, to_addresses = headers.address_list("To", tuple(to))
         head = [
-            _addresses("From", (sender,))[0],
+            headers.mailbox("From", *sender),
             to_line,
-            _header("Subject", title),
-            _addresses("Reply-To", (reply_to,))[0],
+            headers.unstructured("Subject", title),
+            headers.mailbox("Reply-To", reply_name, self._reply_address(conversation)),
             f"Date: {format_datetime(date)}\r\n",
             f"Message-ID: {message_id}\r\n",
         ]
-        ids = [mid for mid, _ in earlier if _MSG_ID.fullmatch(mid)]
+        ids = [mid for mid, _ in earlier if headers.is_message_id(mid)]
         if ids:
             head.append(f"In-Reply-To: {ids[-1]}\r\n")
-            head.append(_folded_ids("References", _capped(ids)))
+            head.append(headers.references(ids))
         key = conversation.thread_key or conversation.token
+        index = headers.thread_index(key, started, [*earlier, (message_id, date)])
         head += [
-            _header("Thread-Topic", title),
-            f"Thread-Index: {thread_index(key, started, [*earlier, (message_id, date)])}\r\n",
+            headers.unstructured("Thread-Topic", title),
+            f"Thread-Index: {index}\r\n",
             f"X-Im2mail-Conversation: {conversation.id}\r\n",
             "X-Auto-Response-Suppress: OOF, AutoReply\r\n",  # Exchange: no out-of-office to us
         ]
@@ -384,63 +355,33 @@ class MailBuilder:
         """Headers, then the body: multipart/alternative (text, HTML); with pictures, that
         inside a multipart/related (Outlook's layout: text-only clients still list the
         pictures); files make it multipart/mixed."""
+        if not to:
+            raise ValueError("the email has no recipients")
         body = mime.multipart(
             "alternative", [mime.text(words.plain, "plain"), mime.text(words.html, "html")],
             f"{message_id}/alternative",
         )  # fmt: skip
-        inline = [p for p in words.files if p.how == "inline" and p.file.data is not None]
-        if inline:
-            pictures = [mime.file(p.file.data, p.mime, p.name, "inline", p.cid) for p in inline]  # type: ignore[arg-type]
+        pictures = [mime.file(_data(p), p.mime, p.name, "inline", p.cid)
+                    for p in words.files if p.how == "inline"]  # fmt: skip
+        if pictures:
             body = mime.multipart("related", [body, *pictures], f"{message_id}/related",
                                   ' type="multipart/alternative";')  # fmt: skip
-        attached = [p for p in words.files if p.how == "attached" and p.file.data is not None]
-        if attached:
-            files = [mime.file(p.file.data, p.mime, p.name, "attachment") for p in attached]  # type: ignore[arg-type]
+        files = [mime.file(_data(p), p.mime, p.name, "attachment")
+                 for p in words.files if p.how == "attached"]  # fmt: skip
+        if files:
             body = mime.multipart("mixed", [body, *files], f"{message_id}/mixed")
         top = "".join(head) + "MIME-Version: 1.0\r\n" + body[0]
         data = top.encode("ascii") + mime.CRLF + body[1]
-        return Envelope(self._local + "@" + self._domain, list(to), ", ".join(to), data, message_id)
+        return Envelope(f"{self._local}@{self._domain}", list(to), ", ".join(to), data, message_id)
 
 
-# -- headers ------------------------------------------------------------------------------------
+def _data(placed: Placed) -> bytes:
+    if placed.file.data is None:  # place() attaches only what it has the bytes of
+        raise ValueError(f"no bytes for {placed.name}")
+    return placed.file.data
 
 
-@lru_cache(maxsize=4096)
-def _header(name: str, value: str) -> str:
-    """`Name: value` as the email package folds and encodes it for SMTP, CRLF-ended: once
-    per value (the cost of a Cyrillic header is in here)."""
-    if len(value.splitlines()) > 1:
-        raise ValueError(f"a {name} header can't hold a line break")
-    return _POLICY.header_factory(name, value).fold(policy=_POLICY)
-
-
-@lru_cache(maxsize=1024)
-def _addresses(name: str, people: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]]:
-    """An address header of (display name, address) pairs, once per value, and the
-    addresses as the envelope takes them. A malformed address raises ValueError."""
-    found = [Address(display_name=n, addr_spec=a.strip()) for n, a in people]
-    header = _POLICY.header_factory(name, found)
-    return header.fold(policy=_POLICY), tuple(a.addr_spec for a in found)
-
-
-def _message_id(value: str) -> str:
-    mid = value.strip()
-    if not mid.startswith("<"):
-        mid = f"<{mid}>"
-    if not _MSG_ID.fullmatch(mid):
-        raise ValueError(f"not a Message-ID: {value!r}")
-    return mid
-
-
-def _folded_ids(name: str, ids: Sequence[str]) -> str:
-    """`Name: <a> <b> ...`, a new line when the next one would pass 78 characters."""
-    lines, line = [], f"{name}:"
-    for mid in ids:
-        if len(line) + 1 + len(mid) > mime.MAX_LINE and line != f"{name}:":
-            lines.append(line)
-            line = ""
-        line += f" {mid}"
-    return "\r\n".join([*lines, line]) + "\r\n"
+# -- the thread -------------------------------------------------------------------------------
 
 
 def _earlier(history: Sequence[Message], exclude: str) -> list[tuple[str, datetime]]:
@@ -452,32 +393,6 @@ def _earlier(history: Sequence[Message], exclude: str) -> list[tuple[str, dateti
             seen.add(mid)
             out.append((mid, message.created))
     return out
-
-
-def _capped(ids: list[str]) -> list[str]:
-    """References as RFC 5322 §3.6.4 suggests trimming: the first and the newest ones."""
-    return ids if len(ids) <= MAX_REFERENCES else [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
-
-
-def thread_index(token: str, started: datetime, emails: Sequence[tuple[str, datetime]]) -> str:
-    """Outlook's Thread-Index for the last of `emails` ((Message-ID, time), oldest first)
-    in the conversation with this routing token that began at `started`."""
-    header_time = _filetime(started) >> 16
-    guid = uuid.uuid5(_THREAD_GUID_NAMESPACE, token)
-    blocks = [header_time.to_bytes(6, "big"), guid.bytes]
-    chosen = list(emails)
-    if len(chosen) > MAX_THREAD_CHILDREN:
-        chosen = [*chosen[: MAX_THREAD_CHILDREN - 1], chosen[-1]]
-    for mid, when in chosen:
-        delta = max(0, _filetime(when) - (header_time << 16))
-        word = delta >> 18 if delta < 1 << 49 else 1 << 31 | min(delta >> 23, (1 << 31) - 1)
-        blocks.append(word.to_bytes(4, "big") + hashlib.sha256(mid.encode()).digest()[:1])
-    return base64.b64encode(b"".join(blocks)).decode("ascii")
-
-
-def _filetime(moment: datetime) -> int:
-    delta = moment - _FILETIME_EPOCH
-    return (delta.days * 86400 + delta.seconds) * 10**7 + delta.microseconds * 10
 
 
 def _split(mailbox: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, timedelta
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import pytest
@@ -287,3 +288,48 @@ def test_a_team_notice_names_files_without_carrying_them() -> None:
                     attachments=(Attachment("макет.pdf", "application/pdf", 2048),))  # fmt: skip
     msg = parsed(BUILDER.team_notice(reply, CONV, to=["petro@shop.example"], **one()))
     assert list(msg.iter_attachments()) == [] and "макет.pdf (2 KB)" in plain(msg)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Олена Петренко",
+        "Dr. Who, Jr.",
+        'Ann "the boss" O\'Neil',
+        "Олена (Dr.) <boss@x>; Петренко",
+        "=?utf-8?q?Admin?= Support",
+        "🙂" * 30,
+        "Ж" * 79,
+        "Mary-Jane Smith_2",
+        "x" * 79,
+        "Оле\\на",
+    ],
+)
+def test_a_customers_name_comes_back_exactly_however_it_is_encoded(name: str) -> None:
+    customer = Customer("telegram", "1", name)
+    conversation = Conversation(42, customer, "shop", "tok123", created=T0)
+    shown = customer.display_name  # as written in the headers: cut to 80 characters
+    email = BUILDER.message([said("x")], conversation, message_id="<a@shop.example>")
+    msg = parsed(email)
+    for header in ("From", "Reply-To"):
+        assert not msg[header].defects and len(msg[header].addresses) == 1
+        if shown.isascii() and max(len(w) for w in shown.split()) <= 60:
+            assert msg[header].addresses[0].display_name == f"{shown} via Telegram", header
+        else:
+            assert as_rfc2047_reads(email.data, header).startswith(f"{shown} via Telegram <")
+    assert msg["Subject"] == msg["Thread-Topic"] == f"[Telegram] {shown} #42"
+    assert as_rfc2047_reads(email.data, "Subject") == f"[Telegram] {shown} #42"
+    assert not msg.defects and email.data.isascii()
+    head = email.data.split(b"\r\n\r\n")[0]
+    for line in head.split(b"\r\n"):
+        assert len(line) <= 78 or line.startswith(b"Thread-Index: "), line
+        assert line.strip(), "a line of only spaces"
+
+
+def as_rfc2047_reads(data: bytes, name: str) -> str:
+    """The header as a mail client reads it: unfolded, its encoded words decoded and the
+    whitespace between two of them dropped (RFC 2047 §6.2; the email package's newer
+    parser keeps a space there in display names, so it can't be the judge)."""
+    found = re.search(rb"^%s: (.*?)\r\n(?![ \t])" % name.encode(), data, re.M | re.S)
+    assert found, name
+    return str(make_header(decode_header(found[1].decode("ascii").replace("\r\n", ""))))
