@@ -135,8 +135,10 @@ def message(
 def clean(text: str, limit: int = 80) -> str:
     """Text fit for a header: control and format characters (newlines, bidi overrides)
     become spaces, runs of spaces one, and it is cut to `limit` characters."""
-    chars = (" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
-    cleaned = " ".join("".join(chars).split())
+    if not text.isprintable():  # else it has none of them (the usual case: skip the walk)
+        chars = (" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+        text = "".join(chars)
+    cleaned = " ".join(text.split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 

@@ -6,7 +6,7 @@ and files), so the parts are written here as RFC 2045-2047 and 2231 say:
 
 - Text is UTF-8. It goes as 7bit when it is plain ASCII in lines of at most 78 octets,
   else as quoted-printable or base64, whichever is shorter (the email package's rule,
-  over the whole text rather than its first ten lines).
+  reckoned from the bytes quoted-printable must escape rather than by encoding both).
 - Files are base64 in lines of 76, with the file name in `filename` (Content-Disposition)
   and `name` (Content-Type, for older clients): quoted when short plain ASCII, else
   RFC 2231 UTF-8, split into `*0*`, `*1*`... continuations so no line exceeds 78.
@@ -26,6 +26,7 @@ from urllib.parse import quote
 CRLF = b"\r\n"
 MAX_LINE = 78  # RFC 5322's "SHOULD": every line we write fits, headers and bodies alike
 _PLAIN_ASCII = frozenset(range(0x20, 0x7F)) | {0x09}
+_QP_ESCAPED = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x3D, *range(0x7F, 0x100)])
 
 Part = tuple[str, bytes]
 
@@ -36,9 +37,13 @@ def text(content: str, subtype: str) -> Part:
     if all(len(line) <= MAX_LINE and _PLAIN_ASCII.issuperset(line) for line in lines):
         cte, body = "7bit", CRLF.join(lines) + CRLF
     else:
-        qp = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).replace(b"\n", CRLF)
-        b64 = _base64(CRLF.join(lines) + CRLF)
-        cte, body = ("quoted-printable", qp) if len(qp) <= len(b64) else ("base64", b64)
+        data = b"\n".join(lines) + b"\n"
+        # Quoted-printable writes 3 characters for each of these bytes, base64 4 for 3 bytes
+        escaped = len(data) - len(data.translate(None, _QP_ESCAPED))
+        if len(data) + 2 * escaped <= len(data) * 4 // 3:
+            cte, body = "quoted-printable", binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
+        else:
+            cte, body = "base64", _base64(CRLF.join(lines) + CRLF)
     head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
     return head, body
 
