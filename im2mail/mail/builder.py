@@ -156,9 +156,8 @@ class MailBuilder:
         """One email for `count` messages of a flood (abuse.py): it stands for the
         customer's own emails, so it comes from them, like those."""
         words = abuse.flood_digest(
-            conversation, head, tail, channel=self._title(conversation),
-            title=self.subject(conversation), count=count, files=files, limit=limit, zone=zone,
-            transcript=transcript,
+            conversation, head, tail, **self._about(conversation), count=count, files=files,
+            limit=limit, zone=zone, transcript=transcript,
         )  # fmt: skip
         return self._in_thread(words, conversation, self._as_customer(conversation),
                                self.settings.managers, message_id, history, date)  # fmt: skip
