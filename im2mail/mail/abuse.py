@@ -1,56 +1,50 @@
-"""Emails about customers the shop must be protected from.
+"""The words of the emails about customers the shop must be protected from.
 
-- `compose_flood_digest`: to the managers, what a flooding customer wrote in the last
-  minute or so (relay.flood_per_minute, flood.py): how many messages, when, each one's
-  first line and file names (the first and the last ones when there are many). It stands
-  for the customer's own emails, so it looks like them: From "<customer> via <channel>",
-  the conversation's Subject, threading and +token Reply-To; Reply answers the customer.
-- `compose_block_notice`: to the managers, one of them blocked (or unblocked) the customer
-  with a reply of only /block (/unblock). From "im2mail", Auto-Submitted (RFC 3834), in
-  the thread as an answer to that manager's email.
+- `flood_digest`: to the managers, what a flooding customer wrote in the last minute or
+  so (relay.flood_per_minute, relay/flood.py): how many messages, when, each one's first
+  line and file names (the first and the last ones when there are many). It stands for
+  the customer's own emails, so builder.py makes it look like them: From "<customer> via
+  <channel>", the conversation's Subject, threading and +token Reply-To; Reply answers
+  the customer.
+- `block_notice`: to the managers, one of them blocked (or unblocked) the customer with a
+  reply of only /block (/unblock). From "im2mail", Auto-Submitted (RFC 3834), in the
+  thread as an answer to that manager's email.
 
 Text and HTML alternatives; every customer value is cut and escaped as in compose.py.
+`channel` is the channel's title, `title` the email's subject.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from email.headerregistry import Address
-from email.message import EmailMessage
 
 from ..model import KIND_LABELS, Conversation, Message
-from .compose import MailSettings, clean, plain_text, set_body, thread_headers
+from .compose import Content, clean, plain_text
 from .html_body import Quote, notice_html
 
 LINE_CHARS = 120  # of each message's first line
 
 
-def compose_flood_digest(
+def flood_digest(
     conversation: Conversation,
     head: Sequence[Message],
     tail: Sequence[Message],
     *,
+    channel: str,
+    title: str,
     count: int,
     files: int,
     limit: int,
-    settings: MailSettings,
-    message_id: str,
-    date: datetime,
     zone: tzinfo,
-    history: Sequence[Message] = (),
     transcript: str | None = None,
-) -> EmailMessage:
+) -> Content:
     """The digest of `count` flood messages (`files` files among them): `head` are the
     first ones, `tail` the last ones (none when head has them all), oldest first; the rest
     are counted. `limit` is relay.flood_per_minute; times are shown in `zone`."""
     if not head:
         raise ValueError("a flood digest needs the messages it is about")
-    customer = conversation.customer
-    channel, name = settings.title(customer.channel), clean(customer.display_name)
-    to = [Address(addr_spec=a) for a in settings.managers]
-    sender = Address(f"{name} via {channel}", addr_spec=settings.mailbox)
-    msg = thread_headers(conversation, settings, sender, to, message_id, history, date)
+    name = clean(conversation.customer.display_name)
     first, last = (head[0], (tail or head)[-1])
     same_day = first.created.astimezone(zone).date() == last.created.astimezone(zone).date()
     span = f"from {_time(first.created, zone, True)} to {_time(last.created, zone, not same_day)}"
@@ -75,36 +69,17 @@ def compose_flood_digest(
     links = [f"The whole conversation: {transcript}"] if transcript else []
     plain = plain_text([lead], lines, ["-- ", footer, *links])
     quotes = [Quote("", "\n".join(lines))]
-    html = notice_html(title=msg["Subject"], lead=lead, quotes=quotes, footer=footer,
+    html = notice_html(title=title, lead=lead, quotes=quotes, footer=footer,
                        transcript=transcript)  # fmt: skip
-    set_body(msg, plain, html)
-    return msg
+    return Content(plain, html)
 
 
-def compose_block_notice(
-    conversation: Conversation,
-    *,
-    blocked: bool,
-    by: str,
-    answering: str | None,
-    settings: MailSettings,
-    message_id: str,
-    date: datetime,
-    history: Sequence[Message] = (),
-) -> EmailMessage:
+def block_notice(
+    conversation: Conversation, *, channel: str, title: str, blocked: bool, by: str
+) -> Content:
     """Tell the managers that `by` (an address) blocked the customer (`blocked`) or
-    unblocked them. `answering` is the Message-ID of by's /block email, which the notice
-    answers (None when it had none)."""
-    to = [Address(addr_spec=a) for a in settings.managers]
-    sender = Address("im2mail", addr_spec=settings.mailbox)
-    thread = list(history)
-    if answering:
-        thread = [m for m in thread if m.email_message_id != answering]
-        thread.append(Message(conversation.id, "out", by, "", date, email_message_id=answering))
-    msg = thread_headers(conversation, settings, sender, to, message_id, thread, date)
-    msg["Auto-Submitted"] = "auto-generated"
-    customer = conversation.customer
-    channel, name = settings.title(customer.channel), clean(customer.display_name)
+    unblocked them."""
+    name = clean(conversation.customer.display_name)
     who, number = clean(by), conversation.id
     if blocked:
         lead = f"{who} blocked {name} ({channel}, conversation #{number})."
@@ -122,8 +97,7 @@ def compose_block_notice(
     footer = "This is an automatic notice from im2mail."
     plain = plain_text([lead], body, ["-- ", footer])
     quotes = [Quote("", " ".join(body))]
-    set_body(msg, plain, notice_html(title=msg["Subject"], lead=lead, quotes=quotes, footer=footer))
-    return msg
+    return Content(plain, notice_html(title=title, lead=lead, quotes=quotes, footer=footer))
 
 
 def _line(message: Message, zone: tzinfo) -> str:

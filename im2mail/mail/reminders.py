@@ -1,32 +1,28 @@
-"""Emails im2mail writes on its own schedule: the unanswered reminder and the daily digest.
+"""The words of the emails im2mail writes on its own schedule: the unanswered reminder and
+the daily digest.
 
-- `compose_reminder`: to the managers, a customer has waited too long for an answer. In
-  the conversation's thread like every email about it (same Subject, In-Reply-To and
-  References after its last email, Reply-To the +token address), so "Reply" answers the
-  customer.
-- `compose_digest`: to the owner (alerts.digest_to), yesterday's figures of `stats` and who
-  is waiting. Not in any thread, and with no +token address: a reply to it reaches no
+- `reminder`: to the managers, a customer has waited too long for an answer. builder.py
+  puts it in the conversation's thread like every email about it (same Subject,
+  In-Reply-To and References after its last email, Reply-To the +token address), so
+  "Reply" answers the customer.
+- `digest`: to the owner (alerts.digest_to), yesterday's figures of `stats` and who is
+  waiting. Not in any thread, and with no +token address: a reply to it reaches no
   customer.
 
 Both from `"im2mail" <mail.address>` with `Auto-Submitted: auto-generated` (RFC 3834), in
-text and HTML, as mail/notices.py writes its notices.
+text and HTML, as the notices are.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-from dataclasses import replace
-from datetime import date, datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from html import escape
 
 from ..archive.stats import Figures, Report, Waiting
 from ..model import KIND_LABELS, Conversation, Message
 from ..timeutil import age
-from .compose import POLICY, MailSettings, clean, plain_text, set_body
-from .compose import thread_headers as _thread_headers
+from .compose import Content, channel_title, clean, plain_text
 from .html_body import Quote, notice_html
 
 QUOTED = 5  # the customer's last messages a reminder quotes
@@ -34,30 +30,23 @@ DIGEST_TITLES = {"manager": "Managers", "channel": "Channels", "source": "Lead s
 DIGEST_WAITING = 20  # customers a digest lists by name; the rest are counted
 
 
-def compose_reminder(
+def reminder(
     conversation: Conversation,
     waiting: Sequence[Message],
     *,
+    channel: str,
+    title: str,
     waited: timedelta,
     business: timedelta | None,
-    settings: MailSettings,
-    message_id: str,
-    date: datetime,
-    history: Sequence[Message] = (),
     transcript: str | None = None,
-) -> EmailMessage:
+) -> Content:
     """Remind the managers that the customer has written `waiting` (their messages since
     the last answer, oldest first) and nobody has answered for `waited` (`business`: of
-    which in business hours, when [hours] is configured). `history` is the conversation's
-    emails so far: the reminder continues the thread after the last of them."""
+    which in business hours, when [hours] is configured). `channel` is the channel's
+    title, `title` the email's subject."""
     if not waiting:
         raise ValueError("a reminder needs the customer's waiting messages")
-    to = [Address(addr_spec=a) for a in settings.managers]
-    sender = Address("im2mail", addr_spec=settings.mailbox)
-    msg = _thread_headers(conversation, settings, sender, to, message_id, history, date)
-    msg["Auto-Submitted"] = "auto-generated"
-    customer = conversation.customer
-    channel, name = settings.title(customer.channel), clean(customer.display_name)
+    name = clean(conversation.customer.display_name)
     how_long = age(waited)
     if business is not None and abs(business - waited) >= timedelta(minutes=1):
         how_long += f" ({age(business)} of it in business hours)"
@@ -76,46 +65,19 @@ def compose_reminder(
           for q in quotes),
         ["-- ", footer, *links],
     )  # fmt: skip
-    html = notice_html(title=msg["Subject"], lead=lead, quotes=quotes, footer=footer)
-    if transcript:
-        # notice_html has no link slot: the link goes after the footer's text, as the
-        # emails of customers' messages show it (html_body.chat_html)
-        link = f'<br><a href="{escape(transcript)}" style="color:#777">The whole conversation</a>'
-        html = html.replace(f"{escape(footer)}</p>", f"{escape(footer)}{link}</p>", 1)
-    set_body(msg, plain, html)
-    return msg
+    html = notice_html(title=title, lead=lead, quotes=quotes, footer=footer, transcript=transcript)
+    return Content(plain, html)
 
 
-def digest_message_id(mailbox: str, day: date) -> str:
-    """The digest's Message-ID, the same for every try of one day's digest (a resend after
-    a crash is recognised as the same email), unguessable from outside."""
-    domain = mailbox.rpartition("@")[2]
-    tag = hashlib.sha256(f"{mailbox}:{day.isoformat()}".encode()).hexdigest()[:16]
-    return f"<digest-{day.isoformat()}.{tag}.im2mail@{domain}>"
+def digest_subject(report: Report, day: date) -> str:
+    return f"im2mail: {day.isoformat()}, {_summary(report)}"
 
 
-def compose_digest(
-    report: Report,
-    day: date,
-    *,
-    to: Sequence[str],
-    settings: MailSettings,
-    date: datetime,
-    zone_label: str,
-) -> EmailMessage:
-    """The figures of `day` (report covers it) and who is waiting now, to `to`."""
-    report = _titled(report, settings)
-    recipients = [Address(addr_spec=a.strip()) for a in to if a.strip()]
-    if not recipients:
-        raise ValueError("a digest needs at least one recipient")
-    msg = EmailMessage(policy=POLICY)
-    msg["From"] = Address("im2mail", addr_spec=settings.mailbox)
-    msg["To"] = recipients
-    msg["Subject"] = f"im2mail: {day.isoformat()}, {_summary(report)}"
-    msg["Date"] = date
-    msg["Message-ID"] = digest_message_id(settings.mailbox, day)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+def digest(
+    report: Report, day: date, *, title: str, zone_label: str, titles: Mapping[str, str]
+) -> Content:
+    """The figures of `day` (report covers it) and who is waiting now; `title` is the
+    email's subject, `titles` the channels' titles."""
     lead = f"The chats of {day.isoformat()} ({zone_label}), as `im2mail stats` counts them."
     footer = (
         "This is the daily digest from im2mail (alerts.digest_to in config.toml). First "
@@ -124,12 +86,11 @@ def compose_digest(
     tables = [(DIGEST_TITLES[k], rows) for k, rows in _figure_tables(report)]
     plain = plain_text(
         [lead],
-        *([title, *_plain_rows(rows)] for title, rows in tables),
-        _plain_waiting(report.unanswered, report.now),
+        *([name, *_plain_rows(rows, titles)] for name, rows in tables),
+        _plain_waiting(report.unanswered, titles),
         ["-- ", footer],
     )
-    set_body(msg, plain, _digest_html(msg["Subject"], lead, tables, report, footer))
-    return msg
+    return Content(plain, _digest_html(title, lead, tables, report, footer, titles))
 
 
 # -- the parts ---------------------------------------------------------------------------------
@@ -163,25 +124,16 @@ def _figure_tables(report: Report) -> list[tuple[str, tuple[Figures, ...]]]:
 _HEAD = ("", "conversations", "replies", "first reply: median", "p90")
 
 
-def _titled(report: Report, settings: MailSettings) -> Report:
-    """The report with each channel named as people write it ("WhatsApp")."""
-    return replace(
-        report,
-        channels=tuple(replace(f, name=settings.title(f.name)) if f.name else f
-                       for f in report.channels),
-        unanswered=tuple(replace(w, channel=settings.title(w.channel))
-                         for w in report.unanswered),
-    )  # fmt: skip
-
-
-def _cells(row: Figures) -> list[str]:
+def _cells(row: Figures, titles: Mapping[str, str]) -> list[str]:
     name = clean(row.label, 60)
+    if row.kind == "channel":
+        name = channel_title(name, titles)
     return [name, str(row.conversations), str(row.replies), _duration(row.median),
             _duration(row.p90)]  # fmt: skip
 
 
-def _plain_rows(rows: Sequence[Figures]) -> list[str]:
-    lines = [list(_HEAD), *(_cells(r) for r in rows)]
+def _plain_rows(rows: Sequence[Figures], titles: Mapping[str, str]) -> list[str]:
+    lines = [list(_HEAD), *(_cells(r, titles) for r in rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(_HEAD))]
     out = []
     for line in lines:
@@ -191,12 +143,13 @@ def _plain_rows(rows: Sequence[Figures]) -> list[str]:
     return out
 
 
-def _plain_waiting(waiting: Sequence[Waiting], now: datetime) -> list[str]:
+def _plain_waiting(waiting: Sequence[Waiting], titles: Mapping[str, str]) -> list[str]:
     if not waiting:
         return ["Nobody is waiting for an answer now."]
     lines = [f"Waiting for an answer now: {len(waiting)}"]
     for w in _longest(waiting):
-        lines.append(f"- #{w.conversation} {clean(w.customer)} ({w.channel}), "
+        channel = channel_title(w.channel, titles)
+        lines.append(f"- #{w.conversation} {clean(w.customer)} ({channel}), "
                      f"{_duration(w.waited)}")  # fmt: skip
     if len(waiting) > DIGEST_WAITING:
         lines.append(f"- and {len(waiting) - DIGEST_WAITING} more: im2mail stats shows them all")
@@ -238,9 +191,11 @@ font-size:14px;line-height:1.45;color:#1a1a1a">
 """
 
 
-def _digest_html(title: str, lead: str, tables: list, report: Report, footer: str) -> str:
-    blocks = [_html_table(name, _HEAD, [_cells(r) for r in rows]) for name, rows in tables]
-    waiting = _plain_waiting(report.unanswered, report.now)
+def _digest_html(
+    title: str, lead: str, tables: list, report: Report, footer: str, titles: Mapping[str, str]
+) -> str:
+    blocks = [_html_table(name, _HEAD, [_cells(r, titles) for r in rows]) for name, rows in tables]
+    waiting = _plain_waiting(report.unanswered, titles)
     blocks.append(f'<p style="margin:14px 0 4px"><b>{escape(waiting[0])}</b></p>')
     items = "".join(f"<li>{escape(line[2:])}</li>" for line in waiting[1:])
     if items:

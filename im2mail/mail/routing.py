@@ -38,7 +38,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email import policy
-from email.message import Message
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
 
 from . import authres
 from .addresses import Sender, address_key, sender
@@ -61,6 +62,15 @@ MAX_REFERENCES = 20  # the newest References ids looked up (after In-Reply-To's)
 MAX_IN_REPLY_TO = 3  # In-Reply-To ids looked up (it should hold one)
 REFERENCES_TAIL = 8192  # characters read from the end of a References header
 ID_HEADER_HEAD = 2048  # characters read from the start of In-Reply-To and Message-ID
+
+
+Email = EmailMessage  # an email as read from the mailbox
+
+
+def parse(raw: bytes) -> Email:
+    """An email from the mailbox, read the way route() and replies.extract() want it. The
+    parser is lenient: a broken email is read as well as it can be."""
+    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
 
 
 def _keyword(value: str) -> str:

@@ -232,12 +232,14 @@ def _tls_hint(chain: list[BaseException]) -> str:
 
 @dataclass(frozen=True)
 class Envelope:
-    """An email as it goes over SMTP: envelope addresses and bytes."""
+    """An email as it goes over SMTP: envelope addresses and bytes (mail/builder.py makes
+    every email the relay sends as one)."""
 
     sender: str
     recipients: list[str]
     to: str  # the To header, for the log
     data: bytes
+    message_id: str = ""  # with <>
 
 
 def envelope(message: Message) -> Envelope:
@@ -251,7 +253,8 @@ def envelope(message: Message) -> Envelope:
     del message["Bcc"]
     smtp = message.policy if isinstance(message.policy, EmailPolicy) else policy.SMTP
     data = message.as_bytes(policy=smtp.clone(linesep="\r\n"))
-    return Envelope(sender[0], recipients, str(message.get("To", "")), data)
+    mid = str(message.get("Message-ID", "")).strip()
+    return Envelope(sender[0], recipients, str(message.get("To", "")), data, mid)
 
 
 def _addresses(message: Message, header: str) -> list[str]:

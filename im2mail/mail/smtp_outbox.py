@@ -74,7 +74,8 @@ GIVE_WAY_STEP = 0.02  # seconds
 MAX_GIVE_WAY = 1.0  # seconds an email waits at most for receiving to quieten
 MIN_UPLOAD_RATE = 64 * 1024  # bytes/s: a big email gets this much extra time for its DATA
 
-Build = Callable[[OutboxItem], EmailMessage | Awaitable[EmailMessage]]
+Built = Envelope | EmailMessage
+Build = Callable[[OutboxItem], Built | Awaitable[Built]]
 
 
 # -- the worker ----------------------------------------------------------------------------------
@@ -83,9 +84,11 @@ Build = Callable[[OutboxItem], EmailMessage | Awaitable[EmailMessage]]
 class MailOutbox:
     """Sends the archive's pending mail deliveries. Lifecycle: start() ... stop().
 
-    `build` turns an outbox item into the email (sync or async); its Message-ID header is
-    set to item.email_message_id if it differs. `backoff(tries)` gives the seconds before
-    a retry; `clock` the current time (both for tests).
+    `build` turns an outbox item into the email (sync or async): an Envelope, as
+    mail/builder.py makes them, which must carry item.email_message_id; or an
+    EmailMessage, whose Message-ID header is set to item.email_message_id if it differs.
+    `backoff(tries)` gives the seconds before a retry; `clock` the current time (both for
+    tests).
     """
 
     def __init__(
@@ -323,13 +326,16 @@ class MailOutbox:
             return
 
     async def _make(self, item: OutboxItem) -> Envelope:
-        """Build the email and turn it into bytes in a worker thread: the email package
-        takes milliseconds per message, which would stall receiving on the event loop."""
+        """Build the email in a worker thread (an EmailMessage is turned into bytes there
+        too): it takes a while for a big email, which would stall receiving on the event
+        loop."""
         result = await asyncio.to_thread(self._build, item)
         if inspect.isawaitable(result):
             result = await result
+        if isinstance(result, Envelope):
+            return _checked(result, item)
         if not isinstance(result, Message):
-            raise TypeError(f"build() returned {type(result).__name__}, not an EmailMessage")
+            raise TypeError(f"build() returned {type(result).__name__}, not an email")
         return await asyncio.to_thread(_ready, result, item)
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -450,12 +456,23 @@ def _ready(message: Message, item: OutboxItem) -> Envelope:
     return envelope(message)
 
 
-def _ensure_message_id(message: Message, item: OutboxItem) -> None:
+def _checked(built: Envelope, item: OutboxItem) -> Envelope:
+    """The email as built, when it has the row's Message-ID: a resend must be the same email."""
+    wanted = _wanted_id(item)
+    if wanted and built.message_id != wanted:
+        raise ValueError(f"built with Message-ID {built.message_id or '(none)'}, not {wanted}")
+    return built
+
+
+def _wanted_id(item: OutboxItem) -> str:
     wanted = (item.email_message_id or "").strip()
+    return f"<{wanted}>" if wanted and not wanted.startswith("<") else wanted
+
+
+def _ensure_message_id(message: Message, item: OutboxItem) -> None:
+    wanted = _wanted_id(item)
     if not wanted:
         return
-    if not wanted.startswith("<"):
-        wanted = f"<{wanted}>"
     current = message.get("Message-ID")
     if current is None:
         message["Message-ID"] = wanted

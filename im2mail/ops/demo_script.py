@@ -8,15 +8,24 @@ import asyncio
 import shlex
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from ..testing.mail_servers import Caught, ImapServer, MailCatcher, append, gmail_reply
+from ..testing.mail_servers import (
+    Caught,
+    ImapServer,
+    Mail,
+    MailCatcher,
+    append,
+    email_lines,
+    first_lines,
+    gmail_reply,
+    pictures,
+    reply_lines,
+)
 from ..testing.telegram_api import Sent, TelegramDouble, User
 from .demo_stage import HOP_TIMEOUT, RelayProcess, wait_for
 
@@ -124,7 +133,7 @@ class Rig:
 
         return await wait_for(what, found, self.relay, HOP_TIMEOUT)
 
-    async def reply(self, manager: Manager, original: EmailMessage, text: str) -> EmailMessage:
+    async def reply(self, manager: Manager, original: Mail, text: str) -> Mail:
         """`manager` presses Reply in Gmail; the mail lands in the shop mailbox."""
         reply = gmail_reply(original, text, sender=manager.mailbox)
         await asyncio.to_thread(append, self.imap, reply)
@@ -191,36 +200,5 @@ async def second_customer(rig: Rig, show: Show) -> None:
     show.hop(f'Petro replied by email → Дмитро\'s Telegram: "{sent.text}"', since(began))
 
 
-# -- what is shown of a mail ----------------------------------------------------------------
-
-
 def since(began: float) -> float:
     return time.monotonic() - began
-
-
-def first_lines(msg: EmailMessage, count: int = 3) -> list[str]:
-    body = msg.get_body(("plain",))
-    text = body.get_content() if body is not None else ""
-    return [f"│ {line.strip()}" for line in text.splitlines() if line.strip()][:count]
-
-
-def email_lines(msg: EmailMessage, *, body: bool = True) -> list[str]:
-    lines = [f"From: {msg['From']}", f"To: {msg['To']}", f"Reply-To: {msg['Reply-To']}",
-             f"Subject: {msg['Subject']}"]  # fmt: skip
-    return lines + (first_lines(msg) if body else [])
-
-
-def pictures(msg: EmailMessage) -> list[str]:
-    parts: list[Any] = [p for p in msg.walk() if p.get_content_maintype() == "image"]
-    return [
-        f"picture: {p.get_filename() or 'unnamed'} ({p.get_content_type()}, "
-        f"{len(p.get_payload(decode=True) or b'')} bytes, {p.get_content_disposition()})"
-        for p in parts
-    ]
-
-
-def reply_lines(reply: EmailMessage) -> list[str]:
-    text = reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    quoted = sum(1 for line in text.splitlines() if line.startswith(">"))
-    return [f"From: {reply['From']}", f"To: {reply['To']}", f"Subject: {reply['Subject']}",
-            *first_lines(reply, 1), f"│ … and below, Gmail's quote ({quoted} lines)"]  # fmt: skip

@@ -18,8 +18,8 @@ No flood after an upgrade or a long stop: a wait is reminded about only while it
 business time is between unanswered_after and a day more, and only when the managers
 were emailed about it (history imported from before im2mail has no thread to remind in).
 
-MailBuilder makes the emails when the outbox sends them, and hands every other kind of
-outbox row to the relay's usual builder (mailer.Mailer.build).
+The emails are made when the outbox sends them (mailer.py, with `waiting_since` and
+`day_report` for what they say; mail/builder.py writes them).
 """
 
 from __future__ import annotations
@@ -30,19 +30,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from email.message import EmailMessage
 
-from ..archive import Archive, stats, threads
+from ..archive import Archive, stats
 from ..archive.alerts import queue_digest, queue_reminder, waiting_messages
 from ..archive.db import now
-from ..channels import titles
 from ..config import Config
 from ..config.sections import HoursConfig
 from ..errors import redact
 from ..hours import BusinessHours
-from ..mail.compose import MailSettings, new_message_id
-from ..mail.reminders import compose_digest, compose_reminder
-from ..model import Conversation, OutboxItem
+from ..mail.builder import MailSettings
+from ..model import Message, OutboxItem
 
 log = logging.getLogger("im2mail.alerts")
 
@@ -51,23 +48,20 @@ DIGEST = "digest"  # outbox kind: to alerts.digest_to, a day's figures (note: th
 INTERVAL = 60.0  # seconds between looks
 LOOK_BACK = timedelta(days=31)  # waits that started earlier are not looked at
 GRACE = timedelta(days=1)  # business time past unanswered_after during which a reminder goes
-_LATEST = 1 << 62  # a message id after every other: the whole thread so far
 
 
 @dataclass(frozen=True)
 class AlertSettings:
-    mailbox: str  # mail.address
-    managers: tuple[str, ...]
+    mail: MailSettings  # from mail.address, to mail.managers
     unanswered_after: timedelta | None = timedelta(minutes=15)  # None: no reminders
     digest_to: tuple[str, ...] = ()  # empty: no digest
     digest_at: time = time(8, 0)
     hours: HoursConfig | None = None
 
     @classmethod
-    def from_config(cls, cfg: Config) -> AlertSettings:
+    def from_config(cls, cfg: Config, mail: MailSettings) -> AlertSettings:
         a = cfg.alerts
-        return cls(cfg.mail.address, cfg.mail.managers, a.unanswered_after, a.digest_to,
-                   a.digest_at, cfg.hours)  # fmt: skip
+        return cls(mail, a.unanswered_after, a.digest_to, a.digest_at, cfg.hours)
 
     @property
     def interval(self) -> float:
@@ -147,11 +141,9 @@ class Alerts:
 
     def _queue_reminder(self, w: stats.Waiting) -> bool:
         key = f"reminder:{w.conversation}:{w.message}"
-        item = OutboxItem("mail", email_message_id=self._message_id(), kind=REMINDER)
+        item = OutboxItem("mail", email_message_id=self.settings.mail.new_message_id(),
+                          kind=REMINDER)  # fmt: skip
         return queue_reminder(self.archive, w.message, key, item)
-
-    def _message_id(self) -> str:
-        return new_message_id(self.settings.mailbox)
 
     # -- the digest ---------------------------------------------------------------------------
 
@@ -179,67 +171,15 @@ def day_span(day: date, hours: BusinessHours) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-Build = Callable[[OutboxItem], EmailMessage]
+def waiting_since(archive: Archive, first: Message) -> list[Message]:
+    """What the customer has written in the conversation since `first` (the message that
+    started the wait), oldest first: what a reminder quotes."""
+    return waiting_messages(archive, first.conversation_id, first.created)
 
 
-class MailBuilder:
-    """build(item) for the mail outbox: reminders and digests here, the rest by `fallback`.
-    `transcript` gives the link to a conversation's page (None when not public)."""
-
-    def __init__(
-        self,
-        archive: Archive,
-        settings: AlertSettings,
-        fallback: Build,
-        transcript: Callable[[Conversation], str | None] = lambda c: None,
-        clock: Callable[[], datetime] = now,
-    ) -> None:
-        self.archive = archive
-        self.settings = settings
-        self.mail = MailSettings(settings.mailbox, settings.managers, titles=titles())
-        self.hours = BusinessHours(settings.hours)
-        self.fallback = fallback
-        self.transcript = transcript
-        self.clock = clock
-
-    def build(self, item: OutboxItem) -> EmailMessage:
-        if item.kind == REMINDER:
-            return self.reminder(item)
-        if item.kind == DIGEST:
-            return self.digest(item)
-        return self.fallback(item)
-
-    def reminder(self, item: OutboxItem) -> EmailMessage:
-        if item.message_id is None or item.email_message_id is None:
-            raise ValueError(f"outbox row {item.id} names no message or Message-ID")
-        first = self.archive.message(item.message_id)
-        conversation = self.archive.conversation(first.conversation_id)
-        waiting = waiting_messages(self.archive, conversation.id, first.created)
-        at = self.clock()
-        business = None
-        if not self.hours.always_open:
-            business = timedelta(seconds=self.hours.open_seconds(first.created, at))
-        return compose_reminder(
-            conversation,
-            waiting,
-            waited=at - first.created,
-            business=business,
-            settings=self.mail,
-            message_id=item.email_message_id,
-            date=at,
-            history=threads.history(self.archive, conversation.id, _LATEST),
-            transcript=self.transcript(conversation),
-        )
-
-    def digest(self, item: OutboxItem) -> EmailMessage:
-        try:
-            day = date.fromisoformat(item.note or "")
-        except ValueError:
-            raise ValueError(f"outbox row {item.id}: no day for the digest") from None
-        since, until = day_span(day, self.hours)
-        at = self.clock()
-        report = stats.report(self.archive, self.hours, since, until, at, self.settings.managers)
-        zone = getattr(self.hours.zone, "key", None) or str(self.hours.zone)
-        return compose_digest(
-            report, day, to=self.settings.digest_to, settings=self.mail, date=at, zone_label=zone
-        )
+def day_report(
+    archive: Archive, hours: BusinessHours, day: date, at: datetime, managers: tuple[str, ...]
+) -> stats.Report:
+    """The figures of the local calendar `day` and who is waiting `at`: what a digest says."""
+    since, until = day_span(day, hours)
+    return stats.report(archive, hours, since, until, at, managers)

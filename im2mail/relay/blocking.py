@@ -20,20 +20,16 @@ block and the notice, so reading the email again changes nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from email.message import EmailMessage
 
-from ..archive import Archive, blocks, threads
-from ..mail.abuse import compose_block_notice
-from ..mail.compose import MailSettings, new_message_id
+from ..archive import Archive, blocks
+from ..mail.builder import MailSettings
 from ..model import Conversation, OutboxItem
 
 COMMAND_LINE = "im2mail block"  # who blocked, when it was done on the command line
 BLOCK_NOTICE = "blocked"  # outbox kind: to the managers, a manager blocked the customer
 UNBLOCK_NOTICE = "unblocked"  # ... unblocked them (note of both: "<manager> [<Message-ID>]")
 _COMMAND = re.compile(r"\A\s*/(block|unblock)\s*\Z", re.IGNORECASE)
-_LATEST = 1 << 62  # a message id after every other: the whole thread so far
 
 
 def command(text: str) -> str | None:
@@ -61,7 +57,7 @@ def from_reply(
     by: str,
     email_id: str | None,
     dedupe_key: str,
-    mailbox: str,
+    mail: MailSettings,
     at: datetime,
 ) -> bool:
     """Do what a manager's reply of only /block or /unblock (`what`) asks, and queue the
@@ -69,7 +65,7 @@ def from_reply(
     that reply was handled before (nothing changes)."""
     kind = BLOCK_NOTICE if what == "block" else UNBLOCK_NOTICE
     note = f"{by} {email_id or ''}".strip()
-    notice = OutboxItem("mail", email_message_id=new_message_id(mailbox), kind=kind, note=note)
+    notice = OutboxItem("mail", email_message_id=mail.new_message_id(), kind=kind, note=note)
     return blocks.from_reply(
         archive,
         conversation.id,
@@ -80,41 +76,3 @@ def from_reply(
         dedupe_key=dedupe_key,
         notice=notice,
     )
-
-
-Build = Callable[[OutboxItem], EmailMessage]
-
-
-class BlockMail:
-    """build(item) for the mail outbox: block notices here, every other kind by `fallback`."""
-
-    def __init__(
-        self,
-        archive: Archive,
-        settings: MailSettings,
-        fallback: Build,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.archive = archive
-        self.settings = settings
-        self.fallback = fallback
-        self.clock = clock
-
-    def build(self, item: OutboxItem) -> EmailMessage:
-        if item.kind not in (BLOCK_NOTICE, UNBLOCK_NOTICE):
-            return self.fallback(item)
-        if item.message_id is None or item.email_message_id is None:
-            raise ValueError(f"outbox row {item.id} names no message or Message-ID")
-        conversation_id = self.archive.message(item.message_id).conversation_id
-        conversation = self.archive.conversation(conversation_id)
-        by, _, answering = (item.note or "").partition(" ")
-        return compose_block_notice(
-            conversation,
-            blocked=item.kind == BLOCK_NOTICE,
-            by=by or "a manager",
-            answering=answering or None,
-            settings=self.settings,
-            message_id=item.email_message_id,
-            date=self.clock(),
-            history=threads.history(self.archive, conversation.id, _LATEST),
-        )

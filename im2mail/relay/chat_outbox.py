@@ -37,7 +37,7 @@ from ..archive import Archive
 from ..archive.db import now
 from ..archive.deliveries import backoff_delay
 from ..channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected, Step
-from ..mail.compose import new_message_id
+from ..mail.builder import MailSettings
 from ..model import IN_DOUBT, NOT_SENT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
 
 log = logging.getLogger("im2mail.sender")
@@ -49,8 +49,7 @@ PACE = 1.0  # seconds between messages to one chat
 
 @dataclass(frozen=True)
 class SenderSettings:
-    mailbox: str  # mail.address: notices' Message-IDs are made on its domain
-    managers: tuple[str, ...]
+    mail: MailSettings  # the managers; notices' Message-IDs are made on mail.address's domain
     bots: frozenset[str]  # configured bot names: a reply to another bot can never go
     sign_replies: bool = False
     resend_in_doubt: bool = True  # relay.in_doubt: "resend" (True) or "notify" (False)
@@ -286,11 +285,11 @@ class ChatOutbox:
 
     def _team_notice(self, reply: Message) -> list[OutboxItem]:
         author = reply.author.lower()
-        others = [m for m in self.settings.managers if m.lower() != author]
+        others = [m for m in self.settings.mail.managers if m.lower() != author]
         if not others:
             return []
         note = ",".join(others)
-        mid = new_message_id(self.settings.mailbox)
+        mid = self.settings.mail.new_message_id()
         return [OutboxItem("mail", email_message_id=mid, kind=TEAM, note=note)]
 
     def _skip_in_doubt(self, reply: Message, number: int) -> bool:
@@ -313,7 +312,7 @@ class ChatOutbox:
         parts = ", ".join(str(n + 1) for n in skipped)
         what = "your reply" if steps == 1 else f"part {parts} of {steps} of your reply"
         return OutboxItem(
-            "mail", email_message_id=new_message_id(self.settings.mailbox), kind=IN_DOUBT,
+            "mail", email_message_id=self.settings.mail.new_message_id(), kind=IN_DOUBT,
             note=what,
         )  # fmt: skip
 
@@ -326,7 +325,7 @@ class ChatOutbox:
         """Give the delivery up; its author gets a notice of `kind` quoting `reason`."""
         notice = OutboxItem(
             "mail",
-            email_message_id=new_message_id(self.settings.mailbox),
+            email_message_id=self.settings.mail.new_message_id(),
             kind=kind,
             note=reason,
         )

@@ -28,15 +28,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
-from email.message import EmailMessage
+from datetime import datetime, timedelta
 
-from ..archive import Archive, floods, threads
-from ..archive.db import now
-from ..archive.floods import Seed, Stored
-from ..mail.abuse import compose_flood_digest
-from ..mail.compose import MailSettings, new_message_id
-from ..model import FLOOD, Conversation, Message, NewAttachment, OutboxItem
+from ..archive import Archive, floods
+from ..archive.floods import Covered, Seed, Stored
+from ..mail.builder import MailSettings
+from ..model import Message, NewAttachment
 
 WINDOW = timedelta(minutes=1)  # "a minute" of relay.flood_per_minute
 EVERY = timedelta(minutes=1)  # a conversation's digests are at least this far apart
@@ -120,7 +117,7 @@ def store(
     *,
     dedupe_key: str | None,
     at: datetime,
-    mailbox: str,
+    mail: MailSettings,
     every: timedelta = EVERY,
 ) -> Stored | None:
     """Archive a flood's message with its files and dedupe key, in the conversation's
@@ -133,58 +130,11 @@ def store(
         dedupe_key=dedupe_key,
         at=at,
         every=every,
-        new_digest=lambda: new_message_id(mailbox),
+        new_digest=mail.new_message_id,
     )
 
 
-Build = Callable[[OutboxItem], EmailMessage]
-_LATEST = 1 << 62  # a message id after every other: the whole thread so far
-
-
-class DigestMail:
-    """build(item) for the mail outbox: flood digests here, every other kind by `fallback`.
-    `limit` is relay.flood_per_minute (the digest names it); times are shown in `zone`."""
-
-    def __init__(
-        self,
-        archive: Archive,
-        settings: MailSettings,
-        limit: int,
-        fallback: Build,
-        *,
-        transcript: Callable[[Conversation], str | None] = lambda c: None,
-        zone: tzinfo = UTC,
-        clock: Callable[[], datetime] = now,
-    ) -> None:
-        self.archive = archive
-        self.settings = settings
-        self.limit = limit
-        self.fallback = fallback
-        self.transcript = transcript
-        self.zone = zone
-        self.clock = clock
-
-    def build(self, item: OutboxItem) -> EmailMessage:
-        if item.kind != FLOOD:
-            return self.fallback(item)
-        if item.message_id is None or item.email_message_id is None:
-            raise ValueError(f"outbox row {item.id} names no message or Message-ID")
-        found = floods.covered(self.archive, item.email_message_id, SHOWN)
-        if found is None:
-            raise ValueError(f"outbox row {item.id}: no message is in this flood digest")
-        first = self.archive.message(item.message_id)
-        conversation = self.archive.conversation(first.conversation_id)
-        return compose_flood_digest(
-            conversation,
-            found.head,
-            found.tail,
-            count=found.count,
-            files=found.files,
-            limit=self.limit,
-            settings=self.settings,
-            message_id=item.email_message_id,
-            date=self.clock(),
-            zone=self.zone,
-            history=threads.history(self.archive, conversation.id, _LATEST),
-            transcript=self.transcript(conversation),
-        )
+def covered(archive: Archive, digest: str, shown: int = SHOWN) -> Covered | None:
+    """What the digest with this Message-ID lists (the first and last `shown` of its
+    messages in full); None when no message names it."""
+    return floods.covered(archive, digest, shown)

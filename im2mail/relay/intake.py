@@ -33,7 +33,7 @@ from ..archive.db import now
 from ..channels import Channel, ChannelError, MalformedUpdate
 from ..config.sections import HoursConfig
 from ..hours import BusinessHours
-from ..mail.compose import new_message_id
+from ..mail.builder import MailSettings
 from ..model import Customer, Incoming, IncomingFile, Message, NewAttachment, OutboxItem
 from . import flood
 from .downloads import Downloads
@@ -56,7 +56,7 @@ class Taken:
 
 @dataclass(frozen=True)
 class IntakeSettings:
-    mailbox: str  # mail.address: Message-IDs are made on its domain
+    mail: MailSettings  # Message-IDs are made on mail.address's domain
     greeting: str | None = None
     hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
     flood_per_minute: int = 0  # relay.flood_per_minute; 0: every message gets its email
@@ -209,7 +209,7 @@ class Intake:
 
     def _failed(self, item: Incoming) -> None:
         reason = item.text.strip() or "the platform gave no reason"
-        notice_id = new_message_id(self.settings.mailbox)
+        notice_id = self.settings.mail.new_message_id()
         found = None
         if item.channel_message_id is not None:
             found = receipts.failed(
@@ -283,7 +283,7 @@ class Intake:
             return archive.add_message(message, files, dedupe_key=item.dedupe_key), first, BLOCKED
         if flooding:
             done = flood.store(archive, message, files, dedupe_key=item.dedupe_key, at=at,
-                               mailbox=self.settings.mailbox)  # fmt: skip
+                               mail=self.settings.mail)  # fmt: skip
             if done is None:
                 return None, first, FLOODED
             self.flood.digest_queued(conversation.id, done.due)
@@ -293,7 +293,7 @@ class Intake:
             email_id = threads.pending_album_email(archive, conversation.id, item.group)
         outbox = []
         if email_id is None:
-            email_id = new_message_id(self.settings.mailbox)
+            email_id = self.settings.mail.new_message_id()
             wait = ALBUM_WAIT if item.group else timedelta(0)
             outbox.append(OutboxItem("mail", email_message_id=email_id, next_try=now() + wait))
         message = replace(message, email_message_id=email_id)

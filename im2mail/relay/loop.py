@@ -66,10 +66,10 @@ class Relay:
         from ..archive import Archive
         from ..channels import open_channel
         from ..home import paths
-        from ..mail.compose import MailSettings
+        from ..mail.builder import MailSettings
         from ..mail.smtp import SmtpSettings
         from ..mail.smtp_outbox import MailOutbox
-        from .alerts import Alerts, AlertSettings, MailBuilder
+        from .alerts import Alerts, AlertSettings
         from .intake import Intake, IntakeSettings
         from .mailer import LinkSettings, Mailer
         from .transcripts import Transcripts
@@ -78,19 +78,23 @@ class Relay:
         where, mail = paths(), self.cfg.mail
         self.archive = await asyncio.to_thread(Archive.open, where.archive, where.blobs)
         await self._follow_managers(mail)
-        settings = MailSettings(mail.address, mail.managers, mail.max_attachment_bytes,
-                                titles=titles(), reply_windows=reply_windows())  # fmt: skip
+        # The one settings value of the mail we send; the channels' titles and reply
+        # windows come in as data (mail/ knows no channel).
+        self.mail = MailSettings.from_config(mail, titles=titles(), reply_windows=reply_windows())
+        alerting = AlertSettings.from_config(self.cfg, self.mail)  # reminders and digest
         mailer = Mailer(
-            self.archive, settings, LinkSettings(self.cfg.relay.public_url, self.keys.signing_key)
+            self.archive,
+            self.mail,
+            LinkSettings(self.cfg.relay.public_url, self.keys.signing_key),
+            hours=self.cfg.hours,
+            digest_to=alerting.digest_to,
+            flood_per_minute=self.cfg.relay.flood_per_minute,
         )
-        alerting = AlertSettings.from_config(self.cfg)  # reminders and digest: alerts.py
-        build = MailBuilder(self.archive, alerting, mailer.build, mailer.transcript).build
-        build = self._abuse_mail(settings, build, mailer.transcript)
         self.outbox = MailOutbox(
             self.archive.deliveries,
             SmtpSettings.from_config(mail.smtp),
             self.keys.smtp_password,
-            build,
+            mailer.build,
             busy_elsewhere=lambda: self.intake.busy(),
         )
         self._all_channels = {
@@ -107,7 +111,7 @@ class Relay:
             self.archive,
             self._all_channels,
             IntakeSettings(
-                mail.address,
+                self.mail,
                 self.cfg.relay.greeting,
                 hours=self.cfg.hours,
                 flood_per_minute=self.cfg.relay.flood_per_minute,
@@ -131,18 +135,6 @@ class Relay:
                 "address; replies to older emails are refused, with a notice to their author",
                 ", ".join(rotation.removed), rotation.rotated,
             )  # fmt: skip
-
-    def _abuse_mail(self, settings, build, transcript):
-        """The emails about flooding and blocked customers (flood.py, blocking.py), in
-        front of `build`, which makes every other kind."""
-        from ..archive.db import now
-        from ..hours import BusinessHours
-        from .blocking import BlockMail
-        from .flood import DigestMail
-
-        limit, zone = self.cfg.relay.flood_per_minute, BusinessHours(self.cfg.hours).zone
-        build = DigestMail(self.archive, settings, limit, build, transcript=transcript, zone=zone)
-        return BlockMail(self.archive, settings, build.build, now).build
 
     def _channel_options(self, bot: BotConfig) -> dict:
         """A channel that sends files by URL (Viber) gets signed links to the blob store on
@@ -177,8 +169,7 @@ class Relay:
             self.archive,
             self.channels,
             SenderSettings(
-                mail.address,
-                mail.managers,
+                self.mail,
                 bots,
                 self.cfg.relay.sign_replies,
                 resend_in_doubt=self.cfg.relay.in_doubt == "resend",
@@ -189,8 +180,7 @@ class Relay:
         self.replies = ReplyIntake(
             self.archive,
             ReplySettings(
-                mail.address,
-                mail.managers,
+                self.mail,
                 templates=self.cfg.templates,
                 authserv_id=mail.authserv_id,
             ),

@@ -1,5 +1,11 @@
 """Archive → email: the email an outbox row stands for, built when it is sent.
 
+One place for every kind of row: the customer's message (or album), the notices about a
+manager's reply, reminders and the digest (alerts.py), flood digests (flood.py) and block
+notices (blocking.py). Each reads what its email says from the archive now and hands it
+to mail/builder.py, which writes the email; the links (files, the transcript page) are
+made here, where the signing key and the public URL are.
+
 The outbox row fixed the Message-ID when the message was archived; everything else
 (the thread so far, the album's parts, the files and their links) is read now, so a
 resend after a restart is the same email.
@@ -7,23 +13,21 @@ resend after a restart is the same email.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.message import EmailMessage
+from datetime import date, datetime, timedelta
 
 from .. import signing
 from ..archive import Archive, threads
 from ..archive.db import now
-from ..mail.compose import FilePart, MailSettings, compose
-from ..mail.notices import (
-    compose_colleague_warning,
-    compose_in_doubt,
-    compose_team_notice,
-    compose_undelivered,
-    compose_unverified,
-)
+from ..config.sections import HoursConfig
+from ..hours import BusinessHours
+from ..mail.builder import MailBuilder, MailSettings
+from ..mail.compose import FilePart
+from ..mail.smtp import Envelope
 from ..model import (
     COLLEAGUE,
+    FLOOD,
     IN_DOUBT,
     MESSAGE,
     NOT_SENT,
@@ -35,10 +39,11 @@ from ..model import (
     Message,
     OutboxItem,
 )
-from . import transcripts
+from . import alerts, blocking, flood, transcripts
 
 LINK_LIFETIME = timedelta(days=30)
 NOT_DOWNLOADED = "not downloaded: over the messenger's download limit for bots"
+_LATEST = 1 << 62  # a message id after every other: the whole thread so far
 
 
 @dataclass(frozen=True)
@@ -48,62 +53,157 @@ class LinkSettings:
 
 
 class Mailer:
-    """build(item) for the mail outbox."""
+    """build(item) for the mail outbox. `hours` are the shop's ([hours]: business time in
+    reminders, the digest's day, the zone of a flood digest's times), `digest_to` who gets
+    the digest, `flood_per_minute` the limit a flood digest names; `clock` gives the time
+    (tests)."""
 
-    def __init__(self, archive: Archive, settings: MailSettings, links: LinkSettings) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        settings: MailSettings,
+        links: LinkSettings,
+        *,
+        hours: HoursConfig | None = None,
+        digest_to: tuple[str, ...] = (),
+        flood_per_minute: int = 0,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
         self.archive = archive
         self.settings = settings
         self.links = links
+        self.builder = MailBuilder(settings)
+        self.hours = BusinessHours(hours)
+        self.digest_to = digest_to
+        self.flood_per_minute = flood_per_minute
+        self.clock = clock
+        notice = self._notice
+        self._kinds: dict[str, Callable[[OutboxItem, Message, Conversation], Envelope]] = {
+            MESSAGE: self._message,
+            alerts.REMINDER: self._reminder,
+            FLOOD: self._flood,
+            blocking.BLOCK_NOTICE: self._block,
+            blocking.UNBLOCK_NOTICE: self._block,
+            **dict.fromkeys((UNDELIVERED, NOT_SENT, IN_DOUBT, TEAM, UNVERIFIED, COLLEAGUE), notice),
+        }
 
-    def build(self, item: OutboxItem) -> EmailMessage:
+    def build(self, item: OutboxItem) -> Envelope:
+        if item.kind == alerts.DIGEST:
+            return self._digest(item)
+        make = self._kinds.get(item.kind)
+        if make is None:
+            raise ValueError(f"outbox row {item.id}: unknown kind of email '{item.kind}'")
         if item.message_id is None or item.email_message_id is None:
             raise ValueError(f"outbox row {item.id} names no message or Message-ID")
         message = self.archive.message(item.message_id)
-        conversation = self.archive.conversation(message.conversation_id)
-        if item.kind != MESSAGE:
-            return self._notice(item, message, conversation)
+        return make(item, message, self.archive.conversation(message.conversation_id))
+
+    # -- the customer's messages -----------------------------------------------------------
+
+    def _message(self, item: OutboxItem, message: Message, conversation: Conversation) -> Envelope:
+        assert item.email_message_id is not None
         parts = threads.album_parts(self.archive, message)
-        files = [self._file(a) for part in parts for a in part.attachments]
-        return compose(
+        return self.builder.message(
             parts,
             conversation,
-            settings=self.settings,
             message_id=item.email_message_id,
             history=threads.history(self.archive, conversation.id, parts[0].id or 0),
-            files=files,
+            files=[self._file(a) for part in parts for a in part.attachments],
             edited=message.edited,
             transcript=self.transcript(conversation),
         )
 
-    def _notice(self, item: OutboxItem, reply: Message, conversation: Conversation) -> EmailMessage:
+    def _flood(self, item: OutboxItem, first: Message, conversation: Conversation) -> Envelope:
+        assert item.email_message_id is not None
+        found = flood.covered(self.archive, item.email_message_id)
+        if found is None:
+            raise ValueError(f"outbox row {item.id}: no message is in this flood digest")
+        return self.builder.flood_digest(
+            conversation,
+            found.head,
+            found.tail,
+            count=found.count,
+            files=found.files,
+            limit=self.flood_per_minute,
+            message_id=item.email_message_id,
+            date=self.clock(),
+            zone=self.hours.zone,
+            history=threads.history(self.archive, conversation.id, _LATEST),
+            transcript=self.transcript(conversation),
+        )
+
+    # -- about a manager's reply -----------------------------------------------------------
+
+    def _notice(self, item: OutboxItem, reply: Message, conversation: Conversation) -> Envelope:
         """A notice about a manager's reply, in the conversation's thread."""
         assert item.email_message_id is not None
         common = {
-            "settings": self.settings,
             "message_id": item.email_message_id,
-            "date": now(),
+            "date": self.clock(),
             "history": threads.history(self.archive, conversation.id, reply.id or 0),
         }
-        note = item.note or ""
+        note, build = item.note or "", self.builder
         if item.kind in (UNDELIVERED, NOT_SENT):
             ours = item.kind == NOT_SENT
-            return compose_undelivered(reply, conversation, reason=note, ours=ours, **common)
+            return build.undelivered(reply, conversation, reason=note, ours=ours, **common)
         if item.kind == IN_DOUBT:
-            return compose_in_doubt(reply, conversation, what=note, **common)
+            return build.in_doubt(reply, conversation, what=note, **common)
         if item.kind == TEAM:
             name = str((reply.raw or {}).get("from_name") or "")
             to = [a for a in note.split(",") if a.strip()]
-            return compose_team_notice(reply, conversation, to=to, author_name=name, **common)
+            return build.team_notice(reply, conversation, to=to, author_name=name, **common)
         if item.kind == UNVERIFIED:
             manager, _, why = note.partition(" ")
-            return compose_unverified(reply, conversation, manager=manager, why=why, **common)
-        if item.kind == COLLEAGUE:
-            colleague, _, when = note.partition(" ")
-            at = datetime.fromisoformat(when) if when else reply.created
-            return compose_colleague_warning(
-                reply, conversation, colleague=colleague, colleague_at=at, **common
-            )
-        raise ValueError(f"outbox row {item.id}: unknown kind of email '{item.kind}'")
+            return build.unverified(reply, conversation, manager=manager, why=why, **common)
+        colleague, _, when = note.partition(" ")  # COLLEAGUE
+        at = datetime.fromisoformat(when) if when else reply.created
+        return build.colleague_warning(
+            reply, conversation, colleague=colleague, colleague_at=at, **common
+        )
+
+    def _block(self, item: OutboxItem, _: Message, conversation: Conversation) -> Envelope:
+        assert item.email_message_id is not None
+        by, _, answering = (item.note or "").partition(" ")
+        return self.builder.block_notice(
+            conversation,
+            blocked=item.kind == blocking.BLOCK_NOTICE,
+            by=by or "a manager",
+            answering=answering or None,
+            message_id=item.email_message_id,
+            date=self.clock(),
+            history=threads.history(self.archive, conversation.id, _LATEST),
+        )
+
+    # -- on the relay's own schedule -------------------------------------------------------
+
+    def _reminder(self, item: OutboxItem, first: Message, conversation: Conversation) -> Envelope:
+        assert item.email_message_id is not None
+        at = self.clock()
+        business = None
+        if not self.hours.always_open:
+            business = timedelta(seconds=self.hours.open_seconds(first.created, at))
+        return self.builder.reminder(
+            conversation,
+            alerts.waiting_since(self.archive, first),
+            waited=at - first.created,
+            business=business,
+            message_id=item.email_message_id,
+            date=at,
+            history=threads.history(self.archive, conversation.id, _LATEST),
+            transcript=self.transcript(conversation),
+        )
+
+    def _digest(self, item: OutboxItem) -> Envelope:
+        try:
+            day = date.fromisoformat(item.note or "")
+        except ValueError:
+            raise ValueError(f"outbox row {item.id}: no day for the digest") from None
+        at = self.clock()
+        report = alerts.day_report(self.archive, self.hours, day, at, self.settings.managers)
+        zone = getattr(self.hours.zone, "key", None) or str(self.hours.zone)
+        return self.builder.digest(report, day, to=self.digest_to, date=at, zone_label=zone)
+
+    # -- links -----------------------------------------------------------------------------
 
     def _file(self, a: Attachment) -> FilePart:
         if a.sha256 is None:

@@ -35,15 +35,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 
 from ..archive import Archive, threads
 from ..archive.db import now
 from ..archive.tokens import Retired
 from ..mail import routing
-from ..mail.compose import new_message_id
+from ..mail.builder import MailSettings
 from ..mail.replies import Reply, extract
 from ..model import (
     COLLEAGUE,
@@ -67,8 +64,7 @@ NOTHING_TO_SEND = (
 
 @dataclass(frozen=True)
 class ReplySettings:
-    mailbox: str  # mail.address
-    managers: tuple[str, ...]
+    mail: MailSettings  # mail.address, the managers
     colleague_window: timedelta = COLLEAGUE_WINDOW
     templates: tuple[tuple[str, str], ...] = ()  # quick replies: [templates] name = text
     authserv_id: str | None = None  # mail.authserv_id: whose Authentication-Results count
@@ -94,7 +90,7 @@ class ReplyIntake:
         """ "done" when the email was a reply and is archived (with its delivery or a
         notice); "ignore" otherwise. Archive errors propagate: the email stays for later."""
         try:
-            email = BytesParser(policy=policy.default).parsebytes(raw)
+            email = routing.parse(raw)
         except Exception as e:  # the parser is lenient: this is rare and never worth a crash
             log.warning("IMAP UID %s: not an email I can read (%s); left alone", uid, e)
             return "ignore"
@@ -125,7 +121,7 @@ class ReplyIntake:
         return "done"
 
     def _route(
-        self, email: EmailMessage, retired: list[Retired]
+        self, email: routing.Email, retired: list[Retired]
     ) -> routing.Routed | routing.Refused:
         archive = self.archive
 
@@ -145,8 +141,8 @@ class ReplyIntake:
 
         return routing.route(
             email,
-            mailbox=self.settings.mailbox,
-            managers=self.settings.managers,
+            mailbox=self.settings.mail.mailbox,
+            managers=self.settings.mail.managers,
             by_token=by_token,
             by_email_id=by_email_id,
             own_message_id=lambda mid: threads.sent_by_us(archive, mid),
@@ -159,8 +155,8 @@ class ReplyIntake:
         """A manager answered an email whose reply address has since been changed: nothing
         goes to the customer; the manager gets a notice in the thread saying why and what
         to do, once (the email is then handled, like a reply)."""
-        was = verdict.retired
-        if was is None or was.sender not in {m.strip().lower() for m in self.settings.managers}:
+        was, managers = verdict.retired, self.settings.mail.managers
+        if was is None or was.sender not in {m.strip().lower() for m in managers}:
             log.warning("IMAP UID %s left alone: %s", uid, verdict.reason)  # never backscatter
             return "ignore"
         key = was.message_id or hashlib.sha256(raw).hexdigest()
@@ -170,12 +166,12 @@ class ReplyIntake:
             author=was.sender,
             text="",
             created=now(),
-            email_message_id=was.message_id or new_message_id(self.settings.mailbox),
+            email_message_id=was.message_id or self.settings.mail.new_message_id(),
             raw={"from": was.sender, "from_name": was.sender_name,
                  "message_id": was.message_id or None, "via": was.via,
                  "refused": "retired-token"},
         )  # fmt: skip
-        notice = _notice(NOT_SENT, self.settings.mailbox, retired_note(old))
+        notice = _notice(NOT_SENT, self.settings.mail, retired_note(old))
         stored = self.archive.add_message(message, outbox=[notice], dedupe_key=f"reply:{key}")
         if stored is None:
             log.info("IMAP UID %s: reply %s was handled before", uid, was.message_id)
@@ -192,7 +188,7 @@ class ReplyIntake:
             return
         hour = now().astimezone(UTC).strftime("%Y-%m-%dT%H")
         why = verdict.reason.partition(": ")[2] or verdict.reason
-        item = _notice(UNVERIFIED, self.settings.mailbox, f"{verdict.sender} {why}")
+        item = _notice(UNVERIFIED, self.settings.mail, f"{verdict.sender} {why}")
         key = f"unverified:{verdict.sender}:{hour}"
         if threads.notice_once(self.archive, verdict.conversation_id, key, item):
             log.info("told %s that an email in their name was not relayed (conversation %d)",
@@ -202,8 +198,8 @@ class ReplyIntake:
     def _archive(
         self, routed: routing.Routed, conversation: Conversation, reply: Reply, raw: bytes
     ) -> Message | None:
-        mailbox = self.settings.mailbox
-        email_id = routed.message_id or new_message_id(mailbox)
+        mail = self.settings.mail
+        email_id = routed.message_id or mail.new_message_id()
         # Without a Message-ID, the bytes tell a second reading of the same email apart.
         key = routed.message_id or hashlib.sha256(raw).hexdigest()
         files = [NewAttachment(name, mime, data) for name, mime, data in reply.attachments]
@@ -216,14 +212,14 @@ class ReplyIntake:
         when = now()
         outbox: list[OutboxItem] = []
         if empty:
-            outbox.append(_notice(NOT_SENT, mailbox, problem or NOTHING_TO_SEND))
+            outbox.append(_notice(NOT_SENT, mail, problem or NOTHING_TO_SEND))
         else:
             outbox.append(OutboxItem("channel"))
             since = when - self.settings.colleague_window
             earlier = threads.colleague_answer(self.archive, conversation.id, routed.sender, since)
             if earlier is not None:
                 note = f"{earlier.author} {earlier.created.isoformat()}"
-                outbox.append(_notice(COLLEAGUE, mailbox, note))
+                outbox.append(_notice(COLLEAGUE, mail, note))
         message = Message(
             conversation_id=conversation.id,
             direction="out",
@@ -266,7 +262,7 @@ class ReplyIntake:
         key = routed.message_id or hashlib.sha256(raw).hexdigest()
         done = blocking.from_reply(
             self.archive, conversation, what, by=routed.sender, email_id=routed.message_id,
-            dedupe_key=f"reply:{key}", mailbox=self.settings.mailbox, at=now(),
+            dedupe_key=f"reply:{key}", mail=self.settings.mail, at=now(),
         )  # fmt: skip
         who = conversation.customer.display_name
         if done:
@@ -308,8 +304,8 @@ def retired_note(old: Retired) -> str:
     )
 
 
-def _notice(kind: str, mailbox: str, note: str) -> OutboxItem:
-    return OutboxItem("mail", email_message_id=new_message_id(mailbox), kind=kind, note=note)
+def _notice(kind: str, mail: MailSettings, note: str) -> OutboxItem:
+    return OutboxItem("mail", email_message_id=mail.new_message_id(), kind=kind, note=note)
 
 
 def _kind(text: str, files: list[NewAttachment]) -> str:

@@ -1,7 +1,8 @@
 """The mail side's stand-ins, on loopback: a real IMAP server (pymap's in-memory backend,
 in a subprocess) with the shop mailbox, an SMTP server (aiosmtpd) that keeps what it is
-sent, and what a manager's Gmail puts in the mailbox on Reply. `im2mail demo` runs on
-them; the test suite starts pymap with them too."""
+sent, what a manager's Gmail puts in the mailbox on Reply, and a caught mail's lines as
+the demo prints them. `im2mail demo` runs on them; the test suite starts pymap with them
+too."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Any
 
 HOST = "127.0.0.1"
+Mail = EmailMessage  # a mail as the servers here hand it out
 # pymap has a console script but no __main__; its entry point works from any interpreter.
 _PYMAP = "import sys; from pymap.main import main; sys.exit(main())"
 
@@ -180,3 +183,34 @@ def gmail_reply(
     body = f"{text}\n\n{attribution}\n"
     reply.set_content(body + "".join(f"> {line}\n" for line in quoted.splitlines()))
     return reply
+
+
+# -- what a mail shows (the demo prints it) -----------------------------------------------
+
+
+def first_lines(msg: EmailMessage, count: int = 3) -> list[str]:
+    body = msg.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    return [f"│ {line.strip()}" for line in text.splitlines() if line.strip()][:count]
+
+
+def email_lines(msg: EmailMessage, *, body: bool = True) -> list[str]:
+    lines = [f"From: {msg['From']}", f"To: {msg['To']}", f"Reply-To: {msg['Reply-To']}",
+             f"Subject: {msg['Subject']}"]  # fmt: skip
+    return lines + (first_lines(msg) if body else [])
+
+
+def pictures(msg: EmailMessage) -> list[str]:
+    parts: list[Any] = [p for p in msg.walk() if p.get_content_maintype() == "image"]
+    return [
+        f"picture: {p.get_filename() or 'unnamed'} ({p.get_content_type()}, "
+        f"{len(p.get_payload(decode=True) or b'')} bytes, {p.get_content_disposition()})"
+        for p in parts
+    ]
+
+
+def reply_lines(reply: EmailMessage) -> list[str]:
+    text = reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    quoted = sum(1 for line in text.splitlines() if line.startswith(">"))
+    return [f"From: {reply['From']}", f"To: {reply['To']}", f"Subject: {reply['Subject']}",
+            *first_lines(reply, 1), f"│ … and below, Gmail's quote ({quoted} lines)"]  # fmt: skip

@@ -22,6 +22,7 @@ from im2mail.archive import Archive
 from im2mail.archive.db import now
 from im2mail.archive.deliveries import backoff_delay
 from im2mail.config import ServerConfig
+from im2mail.mail.builder import MailBuilder, MailSettings
 from im2mail.mail.smtp import (
     SmtpAuthError,
     SmtpConnectionRefused,
@@ -272,6 +273,28 @@ async def test_an_async_build_and_its_message_id_enforced(archive, smtp_server):
     async with worker(archive, smtp_server, build=later):
         await smtp_server.wait_for(1)
     assert smtp_server.message_ids() == [mid]
+
+
+async def test_an_email_built_as_bytes_goes_as_built_with_its_own_message_id(archive, smtp_server):
+    """What mail/builder.py makes (an Envelope) is sent as it is; one whose Message-ID is
+    not the row's fails at once: a resend must be the same email."""
+    made = MailBuilder(MailSettings(SHOP, MANAGERS))
+
+    def built(item: OutboxItem):
+        assert item.message_id is not None and item.email_message_id is not None
+        message = archive.message(item.message_id)
+        conversation = archive.conversation(message.conversation_id)
+        mid = item.email_message_id if item.id == 1 else "<another@shop.example>"
+        return made.message([message], conversation, message_id=mid)
+
+    ids = queue(archive, 2)
+    async with worker(archive, smtp_server, build=built):
+        await smtp_server.wait_for(1)
+        await until(settled(archive))
+    assert smtp_server.message_ids() == [ids[0]]
+    bad = rows(archive)[1]
+    assert bad["state"] == "failed"
+    assert f"built with Message-ID <another@shop.example>, not {ids[1]}" in bad["last_error"]
 
 
 async def test_an_email_without_recipients_fails_at_once(archive, smtp_server):

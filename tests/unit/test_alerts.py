@@ -1,25 +1,28 @@
-"""Reminders about waiting customers and the daily digest (alerts.py, mail/reminders.py):
-what is queued when, with a clock the tests set, and the emails as a client reads them."""
+"""Reminders about waiting customers and the daily digest (alerts.py, mailer.py,
+mail/reminders.py): what is queued when, with a clock the tests set, and the emails as a
+client reads them."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from im2mail import config
+from im2mail import config, signing
 from im2mail.archive import Archive
 from im2mail.channels import CHANNELS
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
 from im2mail.home import paths
 from im2mail.hours import BusinessHours
-from im2mail.mail.reminders import digest_message_id
+from im2mail.mail.builder import MailSettings, digest_message_id
 from im2mail.model import MESSAGE, Message, OutboxItem
-from im2mail.relay.alerts import DIGEST, REMINDER, Alerts, AlertSettings, MailBuilder, day_span
+from im2mail.relay.alerts import DIGEST, REMINDER, Alerts, AlertSettings, day_span
+from im2mail.relay.mailer import LinkSettings, Mailer
 from tests.conftest import VALID_CONFIG
 from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer
@@ -29,7 +32,7 @@ MAILBOX = "orders@shop.example"
 MANAGERS = ("anna@shop.example", "petro@shop.example")
 OWNER = "owner@shop.example"
 KYIV = ZoneInfo("Europe/Kyiv")
-SETTINGS = AlertSettings(MAILBOX, MANAGERS, timedelta(minutes=15))
+SETTINGS = AlertSettings(MailSettings(MAILBOX, MANAGERS), timedelta(minutes=15))
 
 
 @pytest.fixture
@@ -112,7 +115,7 @@ def test_a_new_wait_after_an_answer_gets_its_own_reminder(archive):
 
 def test_reminders_count_business_hours_only(archive):
     office = HoursConfig(zone="Europe/Kyiv", week=(parse_ranges("09:00-18:00"),) * 7)
-    settings = AlertSettings(MAILBOX, MANAGERS, timedelta(minutes=15), hours=office)
+    settings = AlertSettings(MailSettings(MAILBOX, MANAGERS), timedelta(minutes=15), hours=office)
     evening = datetime(2026, 1, 5, 21, 0, tzinfo=KYIV)
     olena = customer(archive, "Олена")
     stored = archive.add_message(
@@ -138,7 +141,7 @@ def test_no_reminder_for_history_without_an_email_or_for_old_waits(archive):
 
 def test_reminders_off(archive):
     writes(archive, customer(archive, "Олена"), "?", 0)
-    off = AlertSettings(MAILBOX, MANAGERS, None)
+    off = AlertSettings(MailSettings(MAILBOX, MANAGERS), None)
     assert Alerts(archive, off).check(at(60)) == 0 and not Alerts(archive, off).enabled
 
 
@@ -147,10 +150,11 @@ def test_settings_come_from_config_and_short_delays_look_more_often(write_config
         VALID_CONFIG + '\n[alerts]\nunanswered_after = "2s"\ndigest_to = ["owner@shop.example"]\n'
         'digest_at = "07:30"\n'
     ), channels=CHANNELS)  # fmt: skip
-    settings = AlertSettings.from_config(cfg)
+    mail = MailSettings.from_config(cfg.mail)
+    settings = AlertSettings.from_config(cfg, mail)
     assert settings.unanswered_after == timedelta(seconds=2)
     assert settings.digest_to == (OWNER,) and settings.digest_at == time(7, 30)
-    assert settings.managers == MANAGERS and settings.interval == 1.0
+    assert settings.mail.managers == MANAGERS and settings.interval == 1.0
     assert SETTINGS.interval == 60.0
 
 
@@ -171,13 +175,11 @@ async def test_the_task_looks_regularly_and_wakes_the_outbox(archive):
 # -- the reminder email ------------------------------------------------------------------------
 
 
-def builder(archive, settings=SETTINGS, clock=lambda: at(17), fallback=None):
-    def usual(item):
-        if fallback is None:
-            raise AssertionError(f"the usual builder got a {item.kind}")
-        return fallback(item)
-
-    return MailBuilder(archive, settings, usual, lambda c: f"https://bot.example/c/{c.id}", clock)
+def builder(archive, settings=SETTINGS, clock=lambda: at(17)) -> Mailer:
+    """The relay's one builder of emails, made as the relay makes it."""
+    links = LinkSettings("https://bot.example", "k" * 32)
+    return Mailer(archive, settings.mail, links, hours=settings.hours,
+                  digest_to=settings.digest_to, clock=clock)  # fmt: skip
 
 
 def queued(archive, kind) -> OutboxItem:
@@ -210,16 +212,15 @@ def test_the_reminder_is_in_the_conversation_thread(archive):
     assert "Олена Коваленко has been waiting for an answer in Telegram for 17m" in text
     assert "> Скільки коштують візитки?" in text and "> <b>1000 шт</b>" in text
     assert "Добрий день" not in text  # answered before: not part of this wait
-    assert f"https://bot.example/c/{olena.id}" in text
+    link = re.search(r"The whole conversation: (https://bot\.example/c/(\S+))", text)
+    assert link and signing.verify("k" * 32, signing.CONVERSATION, link[2]) == str(olena.id)
     page = html(email)
-    assert (
-        "&lt;b&gt;1000 шт&lt;/b&gt;" in page and f'href="https://bot.example/c/{olena.id}"' in page
-    )
+    assert "&lt;b&gt;1000 шт&lt;/b&gt;" in page and f'href="{link[1]}"' in page
 
 
 def test_the_reminder_says_how_much_was_business_time(archive):
     office = HoursConfig(zone="UTC", week=(parse_ranges("09:00-18:00"),) * 7)
-    settings = AlertSettings(MAILBOX, MANAGERS, timedelta(minutes=15), hours=office)
+    settings = AlertSettings(MailSettings(MAILBOX, MANAGERS), timedelta(minutes=15), hours=office)
     olena = customer(archive, "Олена")
     night = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     archive.add_message(Message(olena.id, "in", "Олена", "?", night, email_message_id="<n@x.y>"))
@@ -229,18 +230,22 @@ def test_the_reminder_says_how_much_was_business_time(archive):
     assert "for 1h 20m (20m of it in business hours)" in text
 
 
-def test_other_kinds_go_to_the_usual_builder(archive):
-    made = []
-    item = OutboxItem("mail", "<x@y.z>", 1, 1, kind=MESSAGE)
-    builder(archive, fallback=lambda i: made.append(i) or "email").build(item)
-    assert made == [item]
+def test_the_same_builder_makes_the_customers_emails_and_refuses_unknown_kinds(archive):
+    olena = customer(archive, "Олена", "Коваленко")
+    said = writes(archive, olena, "Добрий день", 0)
+    mailer = builder(archive)
+    item = OutboxItem("mail", said.email_message_id, 1, said.id, kind=MESSAGE)
+    email = wire(mailer.build(item))
+    assert email["From"].addresses[0].display_name == "Олена Коваленко via Telegram"
+    assert email["Auto-Submitted"] is None and "Добрий день" in plain(email)
+    with pytest.raises(ValueError, match="unknown kind of email 'fax'"):
+        mailer.build(OutboxItem("mail", "<x@y.z>", 2, said.id, kind="fax"))
 
 
 # -- the digest --------------------------------------------------------------------------------
 
 DIGEST_SETTINGS = AlertSettings(
-    MAILBOX,
-    MANAGERS,
+    MailSettings(MAILBOX, MANAGERS),
     timedelta(minutes=15),
     digest_to=(OWNER,),
     digest_at=time(8, 0),

@@ -16,12 +16,13 @@ from im2mail.archive import Archive
 from im2mail.channels import CHANNELS
 from im2mail.errors import NotFound
 from im2mail.home import paths
-from im2mail.mail.compose import MailSettings
+from im2mail.mail.builder import MailSettings
 from im2mail.model import MESSAGE, Customer, OutboxItem
 from im2mail.ops import status
 from im2mail.relay import blocking
 from im2mail.relay.alerts import Alerts, AlertSettings
-from im2mail.relay.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE, BlockMail
+from im2mail.relay.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE
+from im2mail.relay.mailer import LinkSettings, Mailer
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.archive_sql import reading, writing
@@ -112,7 +113,7 @@ async def test_a_blocked_customer_is_archived_and_mailed_to_nobody(archive):
 
 
 async def test_a_blocked_customer_gets_no_reminder(archive):
-    settings = AlertSettings(MAILBOX, MANAGERS, timedelta(minutes=15))
+    settings = AlertSettings(MailSettings(MAILBOX, MANAGERS), timedelta(minutes=15))
     olena = customer(archive, "Олена")
     writes(archive, olena, "Добрий день", 0)  # emailed, then nobody answers
     blocking.set_blocked(archive, olena.id, True, by=ANNA, at=T0)
@@ -222,7 +223,7 @@ def replies(archive: Archive):
     woken: list[str] = []
     made = ReplyIntake(
         archive,
-        ReplySettings(MAILBOX, MANAGERS),
+        ReplySettings(MailSettings(MAILBOX, MANAGERS)),
         lambda: woken.append("delivery"),
         lambda: woken.append("mail"),
     )
@@ -284,11 +285,9 @@ def test_the_notice_is_in_the_thread_to_every_manager(archive, replies):
     (item,) = [i for i in archive.deliveries.due_deliveries("mail", datetime.now(UTC), 10)
                if i.kind == BLOCK_NOTICE]  # fmt: skip
 
-    def fallback(item: OutboxItem):
-        raise AssertionError(item.kind)
-
-    email = wire(BlockMail(archive, MailSettings(MAILBOX, MANAGERS), fallback, lambda: T0)
-                 .build(item))  # fmt: skip
+    mailer = Mailer(archive, MailSettings(MAILBOX, MANAGERS), LinkSettings(None, "k"),
+                    clock=lambda: T0)  # fmt: skip
+    email = wire(mailer.build(item))
     assert sorted(a.addr_spec for a in email["To"].addresses) == sorted(MANAGERS)
     assert email["In-Reply-To"] == "<r1@mail.example>"  # answers Anna's /block
     assert "<e1@shop.example>" in email["References"]
@@ -301,8 +300,7 @@ def test_the_notice_is_in_the_thread_to_every_manager(archive, replies):
     replies.handle(2, reply(conversation.token, "/unblock", msgid="<r2@mail.example>").as_bytes())
     (later,) = [i for i in archive.deliveries.due_deliveries("mail", datetime.now(UTC), 10)
                 if i.kind == UNBLOCK_NOTICE]  # fmt: skip
-    again = wire(BlockMail(archive, MailSettings(MAILBOX, MANAGERS), fallback, lambda: T0)
-                 .build(later))  # fmt: skip
+    again = wire(mailer.build(later))
     assert f"{ANNA} unblocked Олена Коваленко" in plain(again)
     assert again["In-Reply-To"] == "<r2@mail.example>"
 

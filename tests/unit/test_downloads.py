@@ -18,6 +18,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.channels import ChannelError, FileTooBig, Rejected, RetryLater
 from im2mail.channels.telegram.channel import Telegram
+from im2mail.mail.builder import MailSettings
 from im2mail.model import IncomingFile
 from im2mail.relay.downloads import Downloads
 from im2mail.relay.intake import Intake, IntakeSettings
@@ -115,7 +116,9 @@ async def test_a_download_broken_midway_leaves_nothing_and_is_taken_again(
 ):
     """The server hangs up after 1 MB of 5: the update is not acknowledged (as any
     failure that may pass), nothing is kept; when Telegram sends it again it is stored."""
-    intake = Intake(archive, {"shop": channel}, IntakeSettings("orders@shop.example"))
+    intake = Intake(
+        archive, {"shop": channel}, IntakeSettings(MailSettings("orders@shop.example", ()))
+    )
     olena = telegram_api.customer("Олена", "Коваль")
     broken = Stream(5 * MB, hang_up_after=MB)
     update = await telegram_api.push_document(token, olena, broken, file_name="макет.pdf")
@@ -257,7 +260,9 @@ async def test_the_intake_uses_each_bots_own_cap(telegram_api, token, archive):
     """max_download_mb (config.toml, for a local Bot API server) is the bot's cap."""
     olena = telegram_api.customer("Олена")
     async with Telegram("shop", token, telegram_api.url, max_download_mb=1) as small:
-        intake = Intake(archive, {"shop": small}, IntakeSettings("orders@shop.example"))
+        intake = Intake(
+            archive, {"shop": small}, IntakeSettings(MailSettings("orders@shop.example", ()))
+        )
         update = await telegram_api.push_document(token, olena, Stream(2 * MB), file_name="a.pdf")
         assert (await intake.take("shop", update)).stored == 1
         intake.downloads.close()

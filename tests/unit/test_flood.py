@@ -1,4 +1,4 @@
-"""Floods (flood.py, inbound.Intake, mail/abuse.py): a customer writing more than
+"""Floods (flood.py, inbound.Intake, mailer.py, mail/abuse.py): a customer writing more than
 relay.flood_per_minute messages a minute gets their messages archived, all of them, and
 mailed in one digest a minute in the conversation's thread. Time is a clock the tests
 move; the outbox is played by hand (its rows are read and marked as the worker does)."""
@@ -16,13 +16,16 @@ import pytest
 from im2mail import config
 from im2mail.archive import Archive, floods
 from im2mail.channels import CHANNELS, ChannelBase
+from im2mail.config import HoursConfig
+from im2mail.config.sections import parse_ranges
 from im2mail.errors import ConfigError
-from im2mail.mail.compose import MailSettings
-from im2mail.model import MESSAGE, Customer, Incoming, IncomingFile, OutboxItem
+from im2mail.mail.builder import MailSettings
+from im2mail.model import FLOOD, MESSAGE, Customer, Incoming, IncomingFile, OutboxItem
 from im2mail.relay import flood
 from im2mail.relay import intake as inbound
-from im2mail.relay.flood import FLOOD, DigestMail, FloodGate, Seed
+from im2mail.relay.flood import FloodGate, Seed
 from im2mail.relay.intake import Intake, IntakeSettings
+from im2mail.relay.mailer import LinkSettings, Mailer
 from tests.conftest import VALID_CONFIG
 from tests.support.archive_sql import reading
 from tests.unit.test_compose import html, plain, wire
@@ -187,7 +190,7 @@ class Shop:
         self.intake = Intake(
             archive,
             {"shop": self.channel},  # type: ignore[dict-item]
-            IntakeSettings(MAILBOX, greeting, flood_per_minute=limit),
+            IntakeSettings(MailSettings(MAILBOX, ()), greeting, flood_per_minute=limit),
             self.wake,
             clock=self.clock,
         )
@@ -354,7 +357,8 @@ async def test_a_repeated_update_is_stored_once(archive):
     (again,) = archive.recent(1)
     message = archive.message(again.message_id)
     key = f"telegram:shop:update:{shop.updates}"
-    assert flood.store(archive, message, dedupe_key=key, at=s(1), mailbox=MAILBOX) is None
+    mail = MailSettings(MAILBOX, MANAGERS)
+    assert flood.store(archive, message, dedupe_key=key, at=s(1), mail=mail) is None
 
 
 async def test_off_means_one_email_each(archive):
@@ -367,14 +371,13 @@ async def test_off_means_one_email_each(archive):
 # -- the digest email --------------------------------------------------------------------------
 
 
-def builder(archive: Archive, zone=UTC) -> DigestMail:
-    def fallback(item: OutboxItem):
-        raise AssertionError(f"not a digest: {item.kind}")
-
-    settings = MailSettings(MAILBOX, MANAGERS)
-    return DigestMail(archive, settings, 20, fallback, zone=zone,
-                      transcript=lambda c: f"https://bot.shop.example/c/{c.id}",
-                      clock=lambda: s(120))  # fmt: skip
+def builder(archive: Archive, zone: str = "UTC") -> Mailer:
+    """The relay's one builder of emails, with relay.flood_per_minute = 20 and [hours] in
+    `zone` (a digest shows times in the shop's zone)."""
+    hours = HoursConfig(zone=zone, week=(parse_ranges("09:00-18:00"),) * 7)
+    links = LinkSettings("https://bot.shop.example", "k" * 32)
+    return Mailer(archive, MailSettings(MAILBOX, MANAGERS), links, hours=hours,
+                  flood_per_minute=20, clock=lambda: s(120))  # fmt: skip
 
 
 async def flood_digest(archive: Archive, messages: int, **kw: Any):
@@ -439,18 +442,18 @@ async def test_times_are_shown_in_the_shops_zone(archive):
 
     kyiv = ZoneInfo("Europe/Kyiv")
     item, _ = await flood_digest(archive, 22)
-    text = plain(wire(builder(archive, kyiv).build(item)))
+    text = plain(wire(builder(archive, "Europe/Kyiv").build(item)))
     local = s(1).astimezone(kyiv).strftime("%Y-%m-%d %H:%M:%S")
     assert f"from {local} to {local[-8:]} (Europe/Kyiv)" in text
 
 
-async def test_other_kinds_go_to_the_usual_builder(archive):
-    seen: list[str] = []
-    made = DigestMail(
-        archive, MailSettings(MAILBOX, MANAGERS), 20, lambda item: seen.append(item.kind)
-    )  # type: ignore[arg-type,func-returns-value]
-    made.build(OutboxItem("mail", kind=MESSAGE))
-    assert seen == [MESSAGE]
+async def test_a_digest_that_lists_nothing_fails_to_build(archive):
+    """A digest row no message names (an archive edited by hand) fails with a reason, as
+    the outbox then records, rather than mailing an empty digest."""
+    item, _ = await flood_digest(archive, 22)
+    lost = OutboxItem("mail", "<nobody@shop.example>", item.id, item.message_id, kind=FLOOD)
+    with pytest.raises(ValueError, match="no message is in this flood digest"):
+        builder(archive).build(lost)
 
 
 async def test_a_floods_messages_dont_hold_back_the_other_customers_emails(archive):

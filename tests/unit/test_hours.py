@@ -15,6 +15,7 @@ from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
 from im2mail.errors import ConfigError
 from im2mail.hours import BusinessHours
+from im2mail.mail.builder import MailSettings
 from im2mail.model import Customer, Incoming
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
 
@@ -294,7 +295,7 @@ def intake_for(archive, chat, clock, *, greeting=GREETING, auto_reply=AWAY, quie
         auto_reply=auto_reply,
         quiet=quiet,
     )
-    settings = IntakeSettings("orders@shop.example", greeting, hours=config)
+    settings = IntakeSettings(MailSettings("orders@shop.example", ()), greeting, hours=config)
     return Intake(archive, {"shop": chat}, settings, clock=clock)  # type: ignore[dict-item]
 
 

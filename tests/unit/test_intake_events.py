@@ -13,6 +13,7 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.channels import ChannelBase
+from im2mail.mail.builder import MailSettings
 from im2mail.model import UNDELIVERED, Customer, Incoming, Message
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
 from tests.support.archive_sql import reading, writing
@@ -61,7 +62,7 @@ def make_intake(archive: Archive, channel: ScriptedChannel, greeting: str | None
     intake = Intake(
         archive,
         {"vshop": channel},  # type: ignore[dict-item]
-        IntakeSettings(MAILBOX, greeting),
+        IntakeSettings(MailSettings(MAILBOX, ()), greeting),
         lambda: mailed.append(1),
     )
     return intake, mailed

@@ -55,14 +55,7 @@ CONNECTION_MODULES = {"im2mail.archive.db.connect", "im2mail.archive.rows",
 KNOWN: dict[str, set[str]] = {
     "layers": set(),
     "sql": set(),
-    "email": {
-        "im2mail.ops.demo_script",
-        "im2mail.relay.alerts",
-        "im2mail.relay.blocking",
-        "im2mail.relay.flood",
-        "im2mail.relay.mailer",
-        "im2mail.relay.reply_intake",
-    },
+    "email": set(),
     "channel names": set(),
 }
 

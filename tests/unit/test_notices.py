@@ -1,5 +1,6 @@
-"""Notices to managers, checked as test_compose.py checks emails: each is turned into
-bytes (as SMTP sends them) and parsed back, then its headers and parts inspected."""
+"""Notices to managers (mail/builder.py, mail/notices.py), checked as test_compose.py checks
+emails: each one's bytes (as SMTP sends them) are parsed back, then its headers and parts
+inspected."""
 
 from __future__ import annotations
 
@@ -9,15 +10,10 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from im2mail.mail.compose import new_message_id, subject
-from im2mail.mail.notices import (
-    compose_colleague_warning,
-    compose_in_doubt,
-    compose_team_notice,
-    compose_undelivered,
-)
+from im2mail.mail.builder import new_message_id
+from im2mail.mail.compose import subject
 from im2mail.model import Attachment, Message
-from tests.unit.test_compose import CONV, MAILBOX, SETTINGS, T0, html, plain, said, wire
+from tests.unit.test_compose import BUILDER, CONV, MAILBOX, T0, html, plain, said, wire
 
 REPLY_ID = "<CAF+reply@mail.gmail.com>"
 FIRST = said("Добрий день", email_message_id="<c1@shop.example>")
@@ -34,28 +30,27 @@ def reply(text: str = "Ось рахунок на 500 візиток", **kw) -> 
 
 def undelivered(answer: Message, **kw):
     kw.setdefault("reason", "Forbidden: bot was blocked by the user")
-    return wire(compose_undelivered(answer, CONV, **_common(answer), **kw))
+    return wire(BUILDER.undelivered(answer, CONV, **_common(answer), **kw))
 
 
 def team(answer: Message, **kw):
     kw.setdefault("to", OTHERS)
-    return wire(compose_team_notice(answer, CONV, **_common(answer), **kw))
+    return wire(BUILDER.team_notice(answer, CONV, **_common(answer), **kw))
 
 
 def warning(answer: Message, **kw):
     kw.setdefault("colleague", "Petro Ivanenko")
     kw.setdefault("colleague_at", T0 + timedelta(minutes=2))
-    return wire(compose_colleague_warning(answer, CONV, **_common(answer), **kw))
+    return wire(BUILDER.colleague_warning(answer, CONV, **_common(answer), **kw))
 
 
 def in_doubt(answer: Message, **kw):
     kw.setdefault("what", "part 2 of 3 of your reply")
-    return wire(compose_in_doubt(answer, CONV, **_common(answer), **kw))
+    return wire(BUILDER.in_doubt(answer, CONV, **_common(answer), **kw))
 
 
 def _common(answer: Message) -> dict:
     return {
-        "settings": SETTINGS,
         "message_id": new_message_id(MAILBOX),
         "date": NOW,
         "history": [FIRST, answer, LATER],
@@ -194,7 +189,7 @@ def test_team_notice_takes_addresses_as_split_from_a_list() -> None:
 @pytest.mark.parametrize("to", [[], ["", " "]])
 def test_team_notice_needs_someone_to_tell(to: list[str]) -> None:
     with pytest.raises(ValueError, match="recipient"):
-        compose_team_notice(reply(), CONV, to=to, **_common(reply()))
+        BUILDER.team_notice(reply(), CONV, to=to, **_common(reply()))
 
 
 # -- colleague warning ----------------------------------------------------------------------

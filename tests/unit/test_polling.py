@@ -13,6 +13,7 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.channels.telegram.channel import Telegram
+from im2mail.mail.builder import MailSettings
 from im2mail.relay import polling
 from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.relay.polling import Poller
@@ -33,7 +34,9 @@ def archive(tmp_path: Path):
 async def relay(archive: Archive, channel: Telegram):
     """The intake and a running poller; yields the intake and a stop() that does what
     the relay's shutdown does (downloads ended, poller cancelled)."""
-    intake = Intake(archive, {"shop": channel}, IntakeSettings("orders@shop.example"))
+    intake = Intake(
+        archive, {"shop": channel}, IntakeSettings(MailSettings("orders@shop.example", ()))
+    )
     stopping = asyncio.Event()
     running = asyncio.create_task(Poller("shop", channel, intake.take, stopping).run())
 

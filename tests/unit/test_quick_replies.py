@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.mail.builder import MailSettings
 from im2mail.model import NOT_SENT
 from im2mail.relay.quick_replies import QuickReply, expand, unknown
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
@@ -58,7 +59,7 @@ def archive(tmp_path: Path):
 
 @pytest.fixture
 def intake(archive: Archive) -> ReplyIntake:
-    return ReplyIntake(archive, ReplySettings(MAILBOX, (ANNA,), templates=TEMPLATES))
+    return ReplyIntake(archive, ReplySettings(MailSettings(MAILBOX, (ANNA,)), templates=TEMPLATES))
 
 
 def reply(token: str, text: str, *, files: tuple[tuple[str, bytes], ...] = ()) -> bytes:
@@ -123,7 +124,7 @@ def test_an_ordinary_reply_mentioning_t_is_sent_as_written(archive, intake):
 
 
 def test_without_templates_a_command_is_refused_with_a_hint(archive):
-    bare = ReplyIntake(archive, ReplySettings(MAILBOX, (ANNA,)))
+    bare = ReplyIntake(archive, ReplySettings(MailSettings(MAILBOX, (ANNA,))))
     conv = customer(archive)
     bare.handle(1, reply(conv.token, "/t price-a4"))
     ((target, kind, note),) = outbox(archive)

@@ -14,6 +14,7 @@ from im2mail.archive.db import now
 from im2mail.channels import OutgoingFile, Step, open_channel
 from im2mail.channels.graph import encode
 from im2mail.config import ConfigError
+from im2mail.mail.builder import MailSettings
 from im2mail.model import NOT_SENT, TEAM, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.conftest import VALID_CONFIG
@@ -52,7 +53,7 @@ def archive(tmp_path: Path):
 
 
 def sender(archive: Archive, channel: RealPlan, limit: int = 8, **settings) -> ChatOutbox:
-    made = SenderSettings("orders@shop.example", (ANNA, PETRO), frozenset({"shop"}),
+    made = SenderSettings(MailSettings("orders@shop.example", (ANNA, PETRO)), frozenset({"shop"}),
                           max_messages=limit, **settings)  # fmt: skip
     return ChatOutbox(archive, {"shop": channel}, made, pace=0, backoff=lambda tries: 0)
 

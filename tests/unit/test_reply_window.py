@@ -15,7 +15,8 @@ from im2mail import config
 from im2mail.archive import Archive
 from im2mail.channels import CHANNELS, reply_windows, titles
 from im2mail.errors import ConfigError
-from im2mail.mail.compose import MailSettings, compose, new_message_id, subject
+from im2mail.mail.builder import MailBuilder, MailSettings, new_message_id
+from im2mail.mail.compose import subject
 from im2mail.model import Conversation, Customer, Message
 from tests.conftest import VALID_CONFIG, run_cli
 
@@ -29,8 +30,8 @@ def email_for(channel: str, at: datetime = T0):
     customer = Customer(channel, "15551234567", "Оксана", phone="+15551234567")
     conv = Conversation(7, customer, "wa", "k3x9a0b1c2d3", created=T0)
     said = Message(7, "in", "Оксана", "Чи готові візитки?", at)
-    msg = compose([said], conv, settings=SETTINGS, message_id=new_message_id(SETTINGS.mailbox))
-    return message_from_bytes(msg.as_bytes(), policy=policy.default), conv
+    msg = MailBuilder(SETTINGS).message([said], conv, message_id=new_message_id(SETTINGS.mailbox))
+    return message_from_bytes(msg.data, policy=policy.default), conv
 
 
 @pytest.mark.parametrize("channel", ["whatsapp", "messenger"])
@@ -42,7 +43,7 @@ def test_the_email_says_until_when_a_reply_can_go(channel):
     assert "reply by Tue 24 Nov 15:00 UTC" in text
     assert "reply by Tue 24 Nov 15:00 UTC" in page
     # The subject stays the conversation's own: Gmail threads by it.
-    assert msg["Subject"] == subject(conv, SETTINGS.title(conv.channel))
+    assert msg["Subject"] == subject(conv, SETTINGS.titles[conv.channel])
 
 
 def test_channels_without_a_window_say_nothing_of_one():

@@ -14,13 +14,14 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.archive.db import now
 from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
+from im2mail.mail.builder import MailSettings
 from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.support.archive_sql import reading
 from tests.support.chats import customer
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
-SETTINGS = SenderSettings("orders@shop.example", (ANNA, PETRO), frozenset({"shop"}))
+SETTINGS = SenderSettings(MailSettings("orders@shop.example", (ANNA, PETRO)), frozenset({"shop"}))
 
 
 class ScriptedChannel:
@@ -151,7 +152,9 @@ async def test_temporary_errors_give_up_after_max_tries_with_a_notice(archive, c
 
 async def test_a_bot_no_longer_configured_comes_back_at_once(archive, channel):
     queue_reply(archive, "Так")
-    sender = ChatOutbox(archive, {}, SenderSettings("orders@shop.example", (ANNA,), frozenset()))
+    sender = ChatOutbox(
+        archive, {}, SenderSettings(MailSettings("orders@shop.example", (ANNA,)), frozenset())
+    )
     await sender.flush()
     assert rows(archive)[0][2] == "failed"
     assert "no longer configured" in rows(archive)[1][3]
@@ -165,7 +168,7 @@ async def test_a_configured_bot_that_is_not_running_is_retried(archive, channel)
 
 async def test_sign_replies_adds_the_managers_name(archive, channel):
     queue_reply(archive, "Готово", raw={"from_name": "Анна"})
-    signed = SenderSettings("orders@shop.example", (ANNA,), frozenset({"shop"}), True)
+    signed = SenderSettings(MailSettings("orders@shop.example", (ANNA,)), frozenset({"shop"}), True)
     sender = ChatOutbox(archive, {"shop": channel}, signed, pace=0)
     await sender.flush()
     assert "".join(step.text for _, step in channel.sent) == "Готово\n\n— Анна"

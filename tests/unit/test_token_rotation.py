@@ -13,13 +13,14 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.archive.tokens import OWNER_ROTATED, Rotation
 from im2mail.errors import NotFound
-from im2mail.mail.compose import MailSettings, compose
+from im2mail.mail.builder import MailBuilder, MailSettings
 from im2mail.mail.routing import Refused, Routed, route
 from im2mail.model import NOT_SENT, Message, OutboxItem
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.conftest import run_cli
 from tests.support.archive_sql import reading, writing
 from tests.support.chats import customer, say
+from tests.unit.test_compose import wire
 
 MAILBOX = "orders@shop.example"
 ANNA, PETRO, MALLORY = "anna@shop.example", "petro@shop.example", "mallory@evil.example"
@@ -34,7 +35,7 @@ def archive(tmp_path: Path):
 
 @pytest.fixture
 def intake(archive: Archive) -> ReplyIntake:
-    return ReplyIntake(archive, ReplySettings(MAILBOX, (ANNA, PETRO)))
+    return ReplyIntake(archive, ReplySettings(MailSettings(MAILBOX, (ANNA, PETRO))))
 
 
 def our_email(archive: Archive, conversation, text: str, *, sent: datetime) -> str:
@@ -118,14 +119,15 @@ def test_the_thread_index_stays_the_same_across_a_rotation(archive):
     split the thread, while Reply-To carries the new token."""
     conv = customer(archive)
     first = say(archive, conv, "Привіт")
-    settings = MailSettings(MAILBOX, (ANNA,), 10_000_000)
-    before = compose([first], conv, settings=settings, message_id="<a@x>")
+    builder = MailBuilder(MailSettings(MAILBOX, (ANNA,), 10_000_000))
+    before = wire(builder.message([first], conv, message_id="<a@x>"))
     archive.tokens.rotate(conv.id, "test")
     rotated = archive.conversation(conv.id)
-    after = compose([first], rotated, settings=settings, message_id="<a@x>")
+    sent = builder.message([first], rotated, message_id="<a@x>")
+    after = wire(sent)
     assert after["Thread-Index"] == before["Thread-Index"]
     assert f"+{rotated.token}@" in str(after["Reply-To"])
-    assert conv.token not in after.as_string()
+    assert conv.token.encode() not in sent.data
 
 
 def test_an_email_sent_before_a_rotation_is_retired_with_it(archive):
@@ -292,7 +294,7 @@ def test_a_removed_manager_with_an_old_token_is_refused_without_a_notice(archive
     conv = customer(archive)
     archive.tokens.follow_managers([ANNA, PETRO])
     archive.tokens.follow_managers([ANNA])  # Petro left: every token rotated
-    intake = ReplyIntake(archive, ReplySettings(MAILBOX, (ANNA,)))
+    intake = ReplyIntake(archive, ReplySettings(MailSettings(MAILBOX, (ANNA,))))
     assert intake.handle(1, reply(conv.token, "still here", sender=PETRO).as_bytes()) == "ignore"
     assert outbox(archive) == []
 

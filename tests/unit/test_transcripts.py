@@ -12,11 +12,10 @@ import pytest
 from im2mail import signing
 from im2mail.archive import Archive
 from im2mail.archive.db import now
-from im2mail.mail.compose import compose
 from im2mail.model import NewAttachment
 from im2mail.relay.transcripts import Transcripts, link
 from tests.support.chats import customer, say
-from tests.unit.test_compose import CONV, SETTINGS, html, plain, said, wire
+from tests.unit.test_compose import BUILDER, CONV, html, plain, said, wire
 
 KEY = "k" * 43
 
@@ -75,9 +74,8 @@ def test_a_tampered_link_shows_nothing(archive):
 
 def test_the_email_carries_the_link_in_text_and_html():
     url = "https://bot.shop.example/c/TOKEN"
-    email = wire(compose([said("Добрий день")], CONV, settings=SETTINGS, message_id="<m@x>",
-                         transcript=url))  # fmt: skip
+    email = wire(BUILDER.message([said("Добрий день")], CONV, message_id="<m@x>", transcript=url))
     assert f"The whole conversation: {url}" in plain(email)
     assert f'href="{url}"' in html(email)
-    without = wire(compose([said("Добрий день")], CONV, settings=SETTINGS, message_id="<m@x>"))
+    without = wire(BUILDER.message([said("Добрий день")], CONV, message_id="<m@x>"))
     assert "whole conversation" not in plain(without)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.mail.builder import MailSettings
 from im2mail.mail.replies import extract
 from im2mail.mail.transfer_encoding import problem
 from im2mail.model import NOT_SENT
@@ -150,7 +151,7 @@ def archive(tmp_path: Path):
 
 def test_a_reply_with_a_broken_attachment_sends_nothing_and_names_it(archive):
     conv = customer(archive)
-    intake = ReplyIntake(archive, ReplySettings(MAILBOX, (ANNA,)))
+    intake = ReplyIntake(archive, ReplySettings(MailSettings(MAILBOX, (ANNA,))))
     raw = multipart(part("base64", B64), attachment("Рахунок.pdf", PDF[:-3]))
     raw = raw.replace(b"abcdefabcdef", conv.token.encode())
     assert intake.handle(1, raw) == "done"  # handled once: a notice, not a retry loop
