@@ -12,7 +12,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.model import Message
-from tests.conftest import run_cli
+from tests.conftest import run_installed
 from tests.e2e.relay_rig import MANAGERS, start_relay, write_home
 from tests.support.chats import customer
 from tests.support.mailbox import reply_to
@@ -149,8 +149,8 @@ async def test_run_once_sends_the_reminders_due_by_then(isolated_home, telegram_
         await process.terminate()
     assert reminders(smtp_server) == []  # the relay stopped before the wait was due
     await asyncio.sleep(3.5)
-    once = await asyncio.to_thread(run_cli, "run", "--once", timeout=60)
+    once = await asyncio.to_thread(run_installed, "run", "--once", timeout=60)
     assert once.code == 0, once.both
     assert len(reminders(smtp_server)) == 1
-    again = await asyncio.to_thread(run_cli, "run", "--once", timeout=60)
+    again = await asyncio.to_thread(run_installed, "run", "--once", timeout=60)
     assert again.code == 0 and len(reminders(smtp_server)) == 1  # once per wait

@@ -8,14 +8,14 @@ import json
 import pytest
 
 from im2mail.ops.demo_script import ANSWER, CAPTION, QUESTION, SATURDAY_ANSWER
-from tests.conftest import run_cli
+from tests.conftest import run_installed
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path):
     home = tmp_path / "demo"
-    result = run_cli("demo", "--home", str(home), "--speed", "0", timeout=90)
+    result = run_installed("demo", "--home", str(home), "--speed", "0", timeout=90)
     assert result.code == 0, result.both
     shown = result.err
     for hop in "①②③④⑤⑥⑦⑧":
@@ -28,12 +28,12 @@ def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path)
     assert "Traceback" not in result.both
 
     env = {"IM2MAIL_HOME": str(home)}
-    search = run_cli("search", "візитки", "--json", env=env).out
+    search = run_installed("search", "візитки", "--json", env=env).out
     hits = [json.loads(line) for line in search.splitlines()]
     assert [(h["direction"], h["text"]) for h in hits] == [("in", CAPTION)]
-    prefix = run_cli("search", "візит*", "--json", env=env).out  # візиток, візитки
+    prefix = run_installed("search", "візит*", "--json", env=env).out  # візиток, візитки
     assert QUESTION in [json.loads(line)["text"] for line in prefix.splitlines()]
-    tail = [json.loads(line) for line in run_cli("tail", "--json", env=env).out.splitlines()]
+    tail = [json.loads(line) for line in run_installed("tail", "--json", env=env).out.splitlines()]
     replies = [(t["author"], t["text"]) for t in tail if t["direction"] == "out"]
     assert ("anna@shop.example", ANSWER) in replies
     assert ("petro@shop.example", SATURDAY_ANSWER) in replies
@@ -42,9 +42,9 @@ def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path)
 def test_a_second_run_in_the_same_home_starts_afresh(tmp_path):
     home = tmp_path / "demo"
     for _ in range(2):
-        result = run_cli("demo", "--home", str(home), "--speed", "0", timeout=90)
+        result = run_installed("demo", "--home", str(home), "--speed", "0", timeout=90)
         assert result.code == 0, result.both
-    out = run_cli("conversations", "--json", env={"IM2MAIL_HOME": str(home)}).out
+    out = run_installed("conversations", "--json", env={"IM2MAIL_HOME": str(home)}).out
     assert len(out.splitlines()) == 2  # Олена and Дмитро, once each
 
 
@@ -53,7 +53,7 @@ def test_a_home_with_someone_elses_config_is_refused_untouched(tmp_path):
     home.mkdir()
     config = home / "config.toml"
     config.write_text('[mail]\naddress = "orders@shop.example"\n', encoding="utf-8")
-    result = run_cli("demo", "--home", str(home), "--speed", "0")
+    result = run_installed("demo", "--home", str(home), "--speed", "0")
     assert result.code == 3
     assert "was not made by im2mail demo" in result.err
     assert "hint:" in result.err

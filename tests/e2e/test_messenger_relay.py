@@ -16,7 +16,7 @@ import pytest
 from im2mail import secrets, signing
 from im2mail.testing.messenger_api import JPEG, MessengerDouble, MessengerUser
 from im2mail.testing.meta import WebhookNotVerified
-from tests.conftest import run_cli
+from tests.conftest import run_installed
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, archived, tail_record, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
@@ -79,7 +79,7 @@ async def test_meta_s_check_passes_with_our_verify_token_and_fails_with_another(
         await shop.messenger.configure_webhook(shop.page.token, shop.callback, "guessed")
     # The relay subscribed the Page to the app's events when it started.
     assert shop.messenger.calls("me/subscribed_apps", "POST")
-    printed = await asyncio.to_thread(run_cli, "webhook", "set", "fb")  # the double answers
+    printed = await asyncio.to_thread(run_installed, "webhook", "set", "fb")  # the double answers
     assert printed.code == 0, printed.both
     assert f"Callback URL:  {shop.callback}" in printed.out
     verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "fb")
@@ -108,7 +108,7 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
     await shop.messenger.wait_until(lambda: archived(sent_at, answer), timeout=10)
     assert (await shop.messenger.push_read(shop.page.token, olena)).status == 200
     await shop.messenger.wait_until(lambda: tail_record(answer).get("seen"), timeout=10)
-    listed = json.loads(run_cli("conversations", "--json").out.splitlines()[0])
+    listed = json.loads(run_installed("conversations", "--json").out.splitlines()[0])
     assert listed["channel"] == "messenger" and listed["reply_window_closes"]
     again = await shop.writes(olena, "А на крейдованому папері?")
     assert again["Subject"] == email["Subject"]
@@ -146,7 +146,7 @@ async def test_a_post_with_a_bad_signature_is_403_and_not_stored(shop):
     unsigned = await shop.messenger.push_raw(shop.page.token, body, signature="")
     assert (forged.status, unsigned.status) == (403, 403)
     assert "failed its signature check" in shop.process.log
-    assert run_cli("search", "підробка").out == ""
+    assert run_installed("search", "підробка").out == ""
 
 
 async def test_pictures_both_ways(shop):

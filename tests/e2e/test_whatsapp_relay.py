@@ -15,7 +15,7 @@ import pytest
 
 from im2mail import secrets, signing
 from im2mail.testing.whatsapp_api import JPEG, WaUser, WebhookRefused, WhatsAppDouble
-from tests.conftest import run_cli
+from tests.conftest import run_installed
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, tail_record, write_home
 from tests.support.mailbox import Mailbox, reply_to
 
@@ -80,7 +80,7 @@ async def test_meta_s_check_passes_with_our_verify_token_only(shop):
     assert shop.number.webhook == shop.callback
     with pytest.raises(WebhookRefused):
         await shop.whatsapp.set_webhook(shop.number, shop.callback, "guessed")
-    info = await asyncio.to_thread(run_cli, "webhook", "info")
+    info = await asyncio.to_thread(run_installed, "webhook", "info")
     assert "wa\t(in Meta's dashboard) callback URL " in info.out
 
 
