@@ -12,8 +12,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from im2mail.archive import Archive
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,6 +56,25 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _reset_keyring()
     yield home
     _reset_keyring()
+
+
+@pytest.fixture
+def archive_path(isolated_home: Path) -> Path:
+    """Where `archive` opens: the test home's archive.db, where the CLI finds it (its files
+    in blobs/ beside it). A test module that needs another place overrides this."""
+    from im2mail.home import paths
+
+    return paths().archive
+
+
+@pytest.fixture
+def archive(archive_path: Path) -> Iterator[Archive]:
+    """An empty archive, open for the test and closed after it. A module that wants it
+    filled overrides it by name: `def archive(archive): fill(archive); return archive`."""
+    from im2mail.archive import Archive
+
+    with Archive.open(archive_path) as opened:
+        yield opened
 
 
 def _reset_keyring() -> None:

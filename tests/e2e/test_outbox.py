@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -43,12 +42,6 @@ FAST = functools.partial(backoff_delay, steps=(0.05, 0.1, 0.2), jitter=0.1)
 SHOP = "orders@shop.example"
 MANAGERS = ("anna@shop.example", "petro@shop.example")
 USER, PASSWORD = SHOP, "s3cret-Pass-42"
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def queue(archive: Archive, count: int = 1, *, text: str = "замовлення", at=None) -> list[str]:

@@ -4,17 +4,12 @@ what is queued when, with a clock the tests set, and the emails as a client read
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from im2mail import config
-from im2mail.archive import Archive
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
-from im2mail.home import paths
 from im2mail.hours import BusinessHours
 from im2mail.mail.reminders import digest_message_id
 from im2mail.model import MESSAGE, Message, OutboxItem
@@ -28,13 +23,6 @@ MANAGERS = ("anna@shop.example", "petro@shop.example")
 OWNER = "owner@shop.example"
 KYIV = ZoneInfo("Europe/Kyiv")
 SETTINGS = AlertSettings(MAILBOX, MANAGERS, timedelta(minutes=15))
-
-
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
 
 
 def at(minutes: float) -> datetime:

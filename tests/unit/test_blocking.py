@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,13 +31,6 @@ from tests.unit.test_reply_intake import reply
 MAILBOX = "orders@shop.example"
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 MANAGERS = (ANNA, PETRO)
-
-
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:

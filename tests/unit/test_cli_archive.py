@@ -11,17 +11,9 @@ import time
 import pytest
 
 from im2mail import config
-from im2mail.archive import Archive
 from im2mail.model import NewAttachment
 from tests.conftest import REPO, run_cli
 from tests.support.chats import customer, say
-
-
-@pytest.fixture
-def archive(isolated_home):
-    where = config.paths()
-    with Archive.open(where.archive, where.blobs) as db:
-        yield db
 
 
 @pytest.fixture

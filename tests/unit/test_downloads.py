@@ -29,12 +29,6 @@ LIMIT = 20 * MB  # Telegram's cap on the official server
 
 
 @pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as opened:
-        yield opened
-
-
-@pytest.fixture
 def downloads(archive: Archive):
     fetcher = Downloads(archive.blobs)
     yield fetcher

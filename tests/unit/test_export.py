@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from im2mail.archive import Archive
 from im2mail.export.write import export
-from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.conftest import run_cli
 from tests.support.chats import customer, say
@@ -26,19 +24,18 @@ HOSTILE = "<script>alert('x')</script> <img src=x onerror=alert(1)> & \"quotes\"
 
 
 @pytest.fixture
-def archive(isolated_home):
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as a:
-        olena = customer(a, "Олена", "Петренко", username="olena_p", source="qr-flyer")
-        say(a, olena, "Добрий день! Скільки коштують 200 візиток?")
-        say(a, olena, "Ось 200 візиток — 450 грн.", direction="out", minutes=5)
-        say(a, olena, "Макет", minutes=7, files=[NewAttachment("макет А4.png", "image/png", PNG)])
-        say(a, olena, "Рахунок", direction="out", minutes=9,
-            files=[NewAttachment("Рахунок №17.pdf", "application/pdf", PDF)])  # fmt: skip
-        say(a, olena, "From the start\nFrom here\n>From quoted\n" + "довгий " * 300, minutes=11)
-        dmytro = customer(a, "Dmytro", "", username="dm")
-        say(a, dmytro, HOSTILE + " see https://shop.example/price?a=1&b=2.")
-        yield a
+def archive(archive):
+    olena = customer(archive, "Олена", "Петренко", username="olena_p", source="qr-flyer")
+    say(archive, olena, "Добрий день! Скільки коштують 200 візиток?")
+    say(archive, olena, "Ось 200 візиток — 450 грн.", direction="out", minutes=5)
+    say(archive, olena, "Макет", minutes=7,
+        files=[NewAttachment("макет А4.png", "image/png", PNG)])  # fmt: skip
+    say(archive, olena, "Рахунок", direction="out", minutes=9,
+        files=[NewAttachment("Рахунок №17.pdf", "application/pdf", PDF)])  # fmt: skip
+    say(archive, olena, "From the start\nFrom here\n>From quoted\n" + "довгий " * 300, minutes=11)
+    dmytro = customer(archive, "Dmytro", "", username="dm")
+    say(archive, dmytro, HOSTILE + " see https://shop.example/price?a=1&b=2.")
+    return archive
 
 
 def emails(path: Path) -> list[EmailMessage]:

@@ -231,12 +231,6 @@ class Shop:
         return due
 
 
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as opened:
-        yield opened
-
-
 def every_message_is_mailed_or_in_a_digest(archive: Archive) -> None:
     """No customer message is left without an email: its own (or its album's), or a
     digest's, queued or sent."""

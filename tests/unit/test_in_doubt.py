@@ -11,19 +11,12 @@ import pytest
 import requests
 from telegram import error as tg_error
 
-from im2mail.archive import Archive
 from im2mail.channels import RetryLater
 from im2mail.channels.telegram.channel import Telegram
 from im2mail.channels.viber.channel import _Requests
 from im2mail.model import IN_DOUBT, TEAM
 from im2mail.relay.chat_outbox import ChatOutbox
 from tests.unit.test_sender import NOTIFY, SETTINGS, ScriptedChannel, queue_reply, rows
-
-
-@pytest.fixture
-def archive(tmp_path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def timed_out(cause: Exception) -> tg_error.TimedOut:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,12 +40,6 @@ class ScriptedChannel:
     async def send_text(self, chat_id: str, text: str) -> list[str]:
         self.texts.append((chat_id, text))
         return ["900"]
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 @pytest.fixture

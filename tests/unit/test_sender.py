@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -42,12 +41,6 @@ class ScriptedChannel:
                 raise error
         self.sent.append((chat_id, step))
         return [str(100 + len(self.sent))]
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ archives built with tests/support/chats.py, and the command as a user runs it.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,13 +23,6 @@ ALWAYS = BusinessHours(None)
 KYIV = ZoneInfo("Europe/Kyiv")
 SINCE, UNTIL = T0 - timedelta(days=1), T0 + timedelta(days=30)
 NOW = T0 + timedelta(days=30)
-
-
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
 
 
 def report(archive, hours=ALWAYS, since=SINCE, until=UNTIL, now=NOW, managers=()):

@@ -36,13 +36,6 @@ def cfg(write_config, listen) -> config.Config:
     return config.load(write_config(text))
 
 
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
-
-
 def queue(archive: Archive, conversation, *targets: str, minutes: float = 0) -> list[int]:
     """A customer's message `minutes` after T0 with outbox rows for `targets`; their ids."""
     when = T0 + timedelta(minutes=minutes)

@@ -39,12 +39,6 @@ def maria_chat() -> dict:
     ])  # fmt: skip
 
 
-@pytest.fixture
-def archive(isolated_home: Path):
-    with Archive.open(isolated_home / "archive.db") as a:
-        yield a
-
-
 def conversation_messages(archive: Archive, chat_id: int):
     customer = archive.customer("telegram", str(chat_id))
     conv = archive.conversation_for(customer, IMPORTED_BOT)
