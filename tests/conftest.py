@@ -18,10 +18,12 @@ import pytest
 
 if TYPE_CHECKING:
     from im2mail.archive import Archive
+    from im2mail.relay.downloads import Downloads
 
 REPO = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
+    "pytester",  # tests/unit/test_fast_lane.py runs pytest on a guarded test
     "tests.support.imap_server",
     "tests.support.fixtures_telegram",
     "tests.support.fixtures_viber",
@@ -75,6 +77,16 @@ def archive(archive_path: Path) -> Iterator[Archive]:
 
     with Archive.open(archive_path) as opened:
         yield opened
+
+
+@pytest.fixture
+def downloads(archive: Archive) -> Iterator[Downloads]:
+    """Customers' files fetched into `archive`'s blobs, as the relay's intake does."""
+    from im2mail.relay.downloads import Downloads
+
+    fetcher = Downloads(archive.blobs)
+    yield fetcher
+    fetcher.close()
 
 
 def _reset_keyring() -> None:

@@ -4,6 +4,8 @@ rest of the archive's tests are in tests/unit/test_archive.py.)"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,7 +18,7 @@ from im2mail.archive import Archive
 from im2mail.archive.migrations import MIGRATIONS
 from im2mail.model import SearchQuery
 from tests.conftest import REPO
-from tests.support.chats import customer
+from tests.support.chats import customer, say
 from tests.unit.test_archive import raw
 
 pytestmark = pytest.mark.e2e
@@ -108,3 +110,40 @@ def test_follow_sees_messages_of_another_process_within_a_second(
     committed = [float(line) for line in out.split()]
     assert [text for text, _ in received] == [f"повідомлення {i}" for i in range(3)]
     assert all(got - at < 1.0 for (_, got), at in zip(received, committed, strict=True))
+
+
+def test_tail_follow_sees_another_process_within_a_second(archive):
+    olena = customer(archive, "Олена", "Коваленко")
+    say(archive, olena, "Добрий день!")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "im2mail", "tail", "-f", "-n", "1", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=os.environ,
+    )
+    try:
+        # The last message is printed once tail has read the archive: it follows from there.
+        assert json.loads(proc.stdout.readline())["text"] == "Добрий день!"
+        writer = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from tests.support.chats import say; from im2mail import config;"
+                "from im2mail.archive import Archive; w = config.paths();"
+                "a = Archive.open(w.archive, w.blobs);"
+                f"say(a, a.conversation({olena.id}), 'Нове повідомлення', minutes=90)",
+            ],
+            cwd=REPO,
+            env=os.environ,
+            check=True,
+        )
+        assert writer.returncode == 0
+        written = time.monotonic()
+        line = proc.stdout.readline()
+        assert time.monotonic() - written < 1.0
+        assert json.loads(line)["text"] == "Нове повідомлення"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

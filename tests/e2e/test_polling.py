@@ -16,6 +16,7 @@ from im2mail.relay import polling
 from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.relay.polling import Poller
 from im2mail.testing.streams import Stream
+from tests.support.waiting import wait_until
 
 MB = 1024 * 1024
 SLOW = Stream(2 * MB, drip=0.1)  # 32 pieces, one each 0.1 s: about 3 s in all
@@ -44,14 +45,6 @@ def archived(archive: Archive) -> list[tuple[str, str]]:
     """(author, text) of every archived message, in the order they were stored."""
     with archive.reading() as db:
         return [tuple(r) for r in db.execute("SELECT author, text FROM messages ORDER BY id")]
-
-
-async def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-    return value
 
 
 async def test_another_customer_is_archived_while_a_big_file_drips_in(

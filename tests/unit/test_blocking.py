@@ -5,23 +5,20 @@ no reminder, shown by `conversations` and `status`; nothing dropped from the arc
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from im2mail import config
 from im2mail.archive import Archive
 from im2mail.errors import NotFound
 from im2mail.home import paths
 from im2mail.mail.compose import MailSettings
 from im2mail.model import MESSAGE, Customer, OutboxItem
-from im2mail.ops import status
 from im2mail.relay import blocking
 from im2mail.relay.alerts import Alerts, AlertSettings
 from im2mail.relay.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE, BlockMail
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
-from tests.conftest import VALID_CONFIG, run_cli
+from tests.conftest import run_cli
 from tests.support.chats import T0, customer, say
 from tests.unit.test_alerts import writes
 from tests.unit.test_compose import plain, wire
@@ -173,35 +170,6 @@ def test_conversations_show_who_is_blocked(archive):
 
 
 # -- status ------------------------------------------------------------------------------------
-
-
-def test_status_lists_blocked_customers_and_floods(write_config, archive):
-    cfg = config.load(write_config(VALID_CONFIG))
-    petro = customer(archive, "Петро", "")
-    say(archive, petro, "Купіть слона")
-    blocking.set_blocked(archive, petro.id, True, by=ANNA, at=T0)
-    spam = customer(archive, "Спам", "")
-    first = say(archive, spam, "1")
-    due = datetime.now(UTC) + timedelta(seconds=40)
-    with archive.transaction() as db:
-        db.execute("UPDATE messages SET flood_digest = '<d@x>' WHERE id = ?", (first.id,))
-        db.execute(
-            "INSERT INTO outbox (message_id, target, email_message_id, next_try, created, kind)"
-            " VALUES (?, 'mail', '<d@x>', ?, ?, 'flood')",
-            (first.id, due.isoformat(), T0.isoformat()),
-        )
-    state = status.read(cfg, paths(), probe=False)
-    record = state.record()
-    assert record["blocked"] == [{"conversation": petro.id, "customer": "Петро",
-                                  "blocked_by": ANNA, "blocked_since": T0.isoformat()}]  # fmt: skip
-    (flooding,) = record["flooding"]
-    assert (flooding["conversation"], flooding["messages"]) == (spam.id, 1)
-    text = run_cli("status").out
-    assert re.search(rf"^blocked +#{petro.id} Петро, by {ANNA}, since .*"
-                     rf"\(im2mail unblock {petro.id}\)$", text, re.M)  # fmt: skip
-    assert re.search(rf"^flood +#{spam.id} Спам: 1 message since .* in a digest due ", text, re.M)
-    as_json = json.loads(run_cli("status", "--json").out)
-    assert as_json["blocked"][0]["conversation"] == petro.id
 
 
 # -- /block in a reply -------------------------------------------------------------------------

@@ -6,8 +6,6 @@ Also the channel seam's pure parts: the registry, text splitting, webhook verifi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -24,7 +22,6 @@ from im2mail.channels import (
 )
 from im2mail.channels.telegram.channel import Telegram, parse_update
 from im2mail.errors import NotBuiltYet, NotFound
-from tests.conftest import REPO
 from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 from tests.support.mangle import mangled
 
@@ -359,17 +356,6 @@ def test_parse_keeps_what_json_round_trips():
 
 
 # -- the seam --------------------------------------------------------------------------------
-
-
-def test_registry_imports_telegram_lazily():
-    code = (
-        "import sys, im2mail.channels as c\n"
-        "assert 'telegram' not in sys.modules, 'imported early'\n"
-        "cls = c.channel_class('telegram')\n"
-        "assert 'telegram' in sys.modules and cls.name == 'telegram'\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_registry_names():
