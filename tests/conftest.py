@@ -24,13 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
     "pytester",  # tests/unit/test_fast_lane.py runs pytest on a guarded test
+    "tests.support.fixtures",  # the API doubles, the Telegram bot and channel, SMTP servers
     "tests.support.imap_server",
-    "tests.support.fixtures_telegram",
-    "tests.support.fixtures_viber",
-    "tests.support.fixtures_messenger",
-    "tests.support.fixtures_whatsapp",
     "tests.support.real_mta",
-    "tests.support.fixtures_smtp",
 ]
 TEST_KEYRING = "keyrings.alt.file.PlaintextKeyring"
 E2E = REPO / "tests" / "e2e"

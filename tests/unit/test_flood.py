@@ -23,6 +23,7 @@ from im2mail.relay import intake as inbound
 from im2mail.relay.flood import FLOOD, DigestMail, FloodGate, Seed
 from im2mail.relay.intake import Intake, IntakeSettings
 from tests.conftest import VALID_CONFIG
+from tests.support.clock import Clock
 from tests.unit.test_compose import html, plain, wire
 
 MAILBOX = "orders@shop.example"
@@ -144,14 +145,6 @@ def test_quiet_conversations_are_forgotten_but_not_asked_for_again():
 # -- the intake --------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Channel:
     """A Telegram-like channel whose parse() returns what the test queued."""
 
@@ -176,7 +169,7 @@ class Shop:
 
     def __init__(self, archive: Archive, limit: int = 20, greeting: str | None = None) -> None:
         self.archive = archive
-        self.clock = Clock()
+        self.clock = Clock(T0)
         self.channel = Channel()
         self.woken = 0
         self.updates = 0

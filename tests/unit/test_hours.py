@@ -16,6 +16,7 @@ from im2mail.errors import ConfigError
 from im2mail.hours import BusinessHours
 from im2mail.model import Customer, Incoming
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
+from tests.support.clock import Clock
 
 KYIV = ZoneInfo("Europe/Kyiv")
 H = 3600.0
@@ -260,14 +261,6 @@ class Chat:
         return [str(900 + len(self.sent))]
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 _updates = itertools.count(1)
 
 
@@ -301,7 +294,7 @@ async def test_a_customer_writing_while_closed_gets_the_auto_reply_once(archive)
     write(chat)
     assert (await intake.take("shop", {})).stored == 1
     write(chat, "Ви тут?")
-    clock.at = kyiv(2026, 6, 2, 7, 0)  # the same night
+    clock.now = kyiv(2026, 6, 2, 7, 0)  # the same night
     await intake.take("shop", {})
     assert chat.sent == [AWAY]
     assert automatic(archive) == [AWAY]  # archived as the shop's message, by im2mail
@@ -313,10 +306,10 @@ async def test_the_next_closed_period_gets_it_again_but_open_hours_do_not(archiv
     intake = intake_for(archive, chat, clock, greeting=None)
     write(chat)
     await intake.take("shop", {})
-    clock.at = kyiv(2026, 6, 2, 12, 0)  # open
+    clock.now = kyiv(2026, 6, 2, 12, 0)  # open
     write(chat)
     await intake.take("shop", {})
-    clock.at = kyiv(2026, 6, 2, 19, 0)  # Tuesday evening: another closed period
+    clock.now = kyiv(2026, 6, 2, 19, 0)  # Tuesday evening: another closed period
     write(chat)
     await intake.take("shop", {})
     assert chat.sent == [AWAY, AWAY]
@@ -368,7 +361,7 @@ async def test_quiet_hours_send_nothing_automatic_and_the_morning_still_answers(
     write(chat)
     assert (await intake.take("shop", {})).stored == 1  # the managers still get the email
     assert chat.sent == [] and automatic(archive) == []
-    clock.at = kyiv(2026, 6, 2, 8, 15)  # after the quiet hours, still closed
+    clock.now = kyiv(2026, 6, 2, 8, 15)  # after the quiet hours, still closed
     write(chat, "Доброго ранку")
     await intake.take("shop", {})
     assert chat.sent == [AWAY]  # the greeting's moment has passed; the auto-reply has not
@@ -409,6 +402,6 @@ async def test_quiet_hours_hold_back_the_viber_welcome_too(archive):
                       created=datetime.now(UTC), chat_id="q1w2==", event="started")  # fmt: skip
     chat.next = [opened]
     assert (await intake.take("shop", {})).answer is None
-    clock.at = kyiv(2026, 6, 2, 12, 0)
+    clock.now = kyiv(2026, 6, 2, 12, 0)
     chat.next = [replace(opened, dedupe_key="viber:shop:started:2")]
     assert (await intake.take("shop", {})).answer == chat.welcome(GREETING)

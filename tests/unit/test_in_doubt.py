@@ -4,8 +4,6 @@ relay.in_doubt. A crash in the middle of a send is in test_sender.py."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 import requests
@@ -16,6 +14,7 @@ from im2mail.channels.telegram.channel import Telegram
 from im2mail.channels.viber.channel import _Requests
 from im2mail.model import IN_DOUBT, TEAM
 from im2mail.relay.chat_outbox import ChatOutbox
+from tests.support.clock import Clock
 from tests.unit.test_sender import NOTIFY, SETTINGS, ScriptedChannel, queue_reply, rows
 
 
@@ -72,9 +71,10 @@ async def timeout_then_again(archive, settings) -> list[str]:
                 raise RetryLater("Timed out", reason="Timed out", seconds=0.05, maybe_sent=True)
             return ["1"]
 
-    sender = ChatOutbox(archive, {"shop": Arrived()}, settings, pace=0)
+    clock = Clock()
+    sender = ChatOutbox(archive, {"shop": Arrived()}, settings, pace=0, clock=clock)
     await sender.flush()
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     await sender.flush()
     return [step.text for _, step in channel.sent]
 
@@ -94,9 +94,10 @@ async def test_with_notify_a_timeout_before_sending_is_simply_retried(archive):
     channel = ScriptedChannel()
     channel.errors = [RetryLater("connect timeout", seconds=0.05, maybe_sent=False)]
     queue_reply(archive, "Так")
-    sender = ChatOutbox(archive, {"shop": channel}, NOTIFY, pace=0)
+    clock = Clock()
+    sender = ChatOutbox(archive, {"shop": channel}, NOTIFY, pace=0, clock=clock)
     await sender.flush()
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     await sender.flush()
     assert [step.text for _, step in channel.sent] == ["Так"]
     assert IN_DOUBT not in [r[1] for r in rows(archive)]

@@ -4,7 +4,6 @@ after a delivery."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
 from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.support.chats import customer
+from tests.support.clock import Clock
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 SETTINGS = SenderSettings("orders@shop.example", (ANNA, PETRO), frozenset({"shop"}))
@@ -92,10 +92,11 @@ async def test_every_step_goes_once_then_the_team_is_told(archive, channel):
 async def test_flood_control_midway_resumes_after_the_steps_already_sent(archive, channel):
     queue_reply(archive, "x" * 35)  # four steps
     channel.errors = [None, None, RetryLater("429", seconds=0.3)]
-    sender = outbox_for(archive, channel)
+    clock = Clock()
+    sender = outbox_for(archive, channel, clock=clock)
     await sender.flush()
     assert rows(archive)[0][2:] == ("pending", None, 2, 1)  # two steps done, one try counted
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     await sender.flush()
     assert [step.text for _, step in channel.sent] == ["x" * 10] * 3 + ["x" * 5]
     assert rows(archive)[0][2] == "sent"
@@ -240,11 +241,12 @@ async def test_a_single_message_in_doubt_is_called_your_reply(archive):
 async def test_nothing_is_in_doubt_after_a_step_fails_or_the_reply_goes(archive, channel):
     queue_reply(archive, "x" * 15)
     channel.errors = [None, RetryLater("502", seconds=0.2)]
-    sender = outbox_for(archive, channel)
+    clock = Clock()
+    sender = outbox_for(archive, channel, clock=clock)
     await sender.flush()
     (item,) = archive.deliveries.due_deliveries("channel", now() + timedelta(hours=1), 5)
     assert (item.progress, item.in_flight) == (1, None)  # the 502'd step is known not sent
-    await asyncio.sleep(0.25)
+    clock.advance(0.25)
     await sender.flush()
     assert rows(archive)[0][2] == "sent"
     with archive.reading() as db:
