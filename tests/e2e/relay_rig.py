@@ -17,7 +17,7 @@ from pathlib import Path
 from im2mail import secrets
 from im2mail.home import paths
 from im2mail.ops.demo_stage import healthy
-from tests.conftest import REPO, run_installed
+from tests.conftest import REPO, run_cli
 from tests.support.imap_server import ImapServer, free_port
 
 MANAGERS = ["anna@shop.example", "petro@shop.example"]
@@ -157,7 +157,7 @@ async def start_relay(home: Path, port: int) -> RelayProcess:
 
 def tail_record(text: str) -> dict:
     """The newest `tail --json` record (of the last ten) whose text is `text`, or {}."""
-    result = run_installed("tail", "--json", "-n", "10")
+    result = run_cli("tail", "--json", "-n", "10")
     assert result.code == 0, result.err
     records = [json.loads(line) for line in result.out.splitlines()]
     return next((r for r in records if r["text"] == text), {})

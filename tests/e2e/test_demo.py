@@ -8,7 +8,7 @@ import json
 import pytest
 
 from im2mail.ops.demo_script import ANSWER, CAPTION, QUESTION, SATURDAY_ANSWER
-from tests.conftest import run_installed
+from tests.conftest import run_cli, run_installed
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +28,12 @@ def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path)
     assert "Traceback" not in result.both
 
     env = {"IM2MAIL_HOME": str(home)}
-    search = run_installed("search", "візитки", "--json", env=env).out
+    search = run_cli("search", "візитки", "--json", env=env).out
     hits = [json.loads(line) for line in search.splitlines()]
     assert [(h["direction"], h["text"]) for h in hits] == [("in", CAPTION)]
-    prefix = run_installed("search", "візит*", "--json", env=env).out  # візиток, візитки
+    prefix = run_cli("search", "візит*", "--json", env=env).out  # візиток, візитки
     assert QUESTION in [json.loads(line)["text"] for line in prefix.splitlines()]
-    tail = [json.loads(line) for line in run_installed("tail", "--json", env=env).out.splitlines()]
+    tail = [json.loads(line) for line in run_cli("tail", "--json", env=env).out.splitlines()]
     replies = [(t["author"], t["text"]) for t in tail if t["direction"] == "out"]
     assert ("anna@shop.example", ANSWER) in replies
     assert ("petro@shop.example", SATURDAY_ANSWER) in replies
@@ -44,7 +44,7 @@ def test_a_second_run_in_the_same_home_starts_afresh(tmp_path):
     for _ in range(2):
         result = run_installed("demo", "--home", str(home), "--speed", "0", timeout=90)
         assert result.code == 0, result.both
-    out = run_installed("conversations", "--json", env={"IM2MAIL_HOME": str(home)}).out
+    out = run_cli("conversations", "--json", env={"IM2MAIL_HOME": str(home)}).out
     assert len(out.splitlines()) == 2  # Олена and Дмитро, once each
 
 

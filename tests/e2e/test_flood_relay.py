@@ -19,7 +19,7 @@ import pytest
 
 from im2mail.archive import Archive
 from im2mail.home import paths
-from tests.conftest import run_installed
+from tests.conftest import run_cli
 from tests.e2e.relay_rig import MANAGERS, start_relay, write_home
 from tests.support.mailbox import reply_to
 
@@ -115,13 +115,13 @@ async def test_block_by_reply_then_unblock_on_the_command_line(
         await asyncio.sleep(2)
         assert len(smtp_server.messages) == 2  # archived, mailed to nobody
         assert [m.text for m in telegram_api.sent_messages(petro.id)] == ["Вітаємо!"]
-        listed = json.loads(run_installed("conversations", "--json").out)
+        listed = json.loads(run_cli("conversations", "--json").out)
         assert listed["blocked_by"] == "anna@shop.example"
-        assert "blocked" in run_installed("conversations").out
-        state = json.loads(run_installed("status", "--json").out)
+        assert "blocked" in run_cli("conversations").out
+        state = json.loads(run_cli("status", "--json").out)
         assert [b["conversation"] for b in state["blocked"]] == [listed["id"]]
-        assert "blocked" in run_installed("status").out
-        unblocked = run_installed("unblock", str(listed["id"]))
+        assert "blocked" in run_cli("status").out
+        unblocked = run_cli("unblock", str(listed["id"]))
         assert unblocked.code == 0, unblocked.err
         await telegram_api.push_text(token, petro, "Ну купіть же")
         (*_, resumed) = await smtp_server.wait_for(3, timeout=10)

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from im2mail import config, secrets
-from tests.conftest import run_installed
+from tests.conftest import run_cli
 from tests.support.authres_mail import gmail, stamped
 from tests.support.mailbox import Mailbox
 
@@ -33,7 +33,7 @@ def servers(imap_server, smtp_server):
 
 def test_checks_both_servers_then_saves(servers, isolated_home):
     imap, smtp = servers
-    result = run_installed(*flags(imap, smtp), stdin=f"{SMTP_PASSWORD}\n{imap.password}\n")
+    result = run_cli(*flags(imap, smtp), stdin=f"{SMTP_PASSWORD}\n{imap.password}\n")
     assert result.code == 0, result.err
     assert "checking IMAP login" in result.err and "checking SMTP login" in result.err
     assert (isolated_home / "config.toml").exists()
@@ -49,7 +49,7 @@ def test_checks_both_servers_then_saves(servers, isolated_home):
 )
 def test_a_failed_check_says_which_and_saves_nothing(servers, isolated_home, lines, message):
     imap, smtp = servers
-    result = run_installed(*flags(imap, smtp), stdin=lines.format(imap=imap.password))
+    result = run_cli(*flags(imap, smtp), stdin=lines.format(imap=imap.password))
     assert result.code == 1
     assert message in result.err
     assert "wrong-" not in result.err  # the password typed is never echoed
@@ -64,7 +64,7 @@ def test_refused_smtp_port(imap_server, isolated_home):
     class Down:
         port = free_port()
 
-    result = run_installed(*flags(imap_server, Down), stdin=f"x-pass-1\n{imap_server.password}\n")
+    result = run_cli(*flags(imap_server, Down), stdin=f"x-pass-1\n{imap_server.password}\n")
     assert result.code == 1
     assert "refused" in result.err
 
@@ -80,23 +80,23 @@ def test_the_authserv_id_of_recent_mail_is_suggested_and_saved(servers, isolated
             reply.set_content("Так")
             mailbox.put_raw(stamped(reply, gmail("pass")))
         stdin = f"{SMTP_PASSWORD}\n{imap.password}\n"
-        result = run_installed(*flags(imap, smtp), stdin=stdin)
+        result = run_cli(*flags(imap, smtp), stdin=stdin)
         assert result.code == 0, result.err
         assert "Authentication-Results from mx.google.com: add --authserv-id mx.google.com" in (
             result.err
         )
         assert "authserv_id" not in (isolated_home / "config.toml").read_text(encoding="utf-8")
 
-        result = run_installed(*flags(imap, smtp), "--authserv-id", "mx.google.com", stdin=stdin)
+        result = run_cli(*flags(imap, smtp), "--authserv-id", "mx.google.com", stdin=stdin)
         assert result.code == 0, result.err
         assert config.load().mail.authserv_id == "mx.google.com"
         assert "add --authserv-id" not in result.err
 
-        result = run_installed(*flags(imap, smtp), "--authserv-id", "mx.other.example", stdin=stdin)
+        result = run_cli(*flags(imap, smtp), "--authserv-id", "mx.other.example", stdin=stdin)
         assert result.code == 0, result.err
         assert "every reply would be refused; recent mail has mx.google.com" in result.err
 
-        result = run_installed(*flags(imap, smtp), "--authserv-id", "-", stdin=stdin)
+        result = run_cli(*flags(imap, smtp), "--authserv-id", "-", stdin=stdin)
         assert result.code == 0, result.err
         assert config.load().mail.authserv_id is None
         assert all(b"\\Seen" not in f for f in mailbox.subjects("INBOX").values())
@@ -107,6 +107,6 @@ def test_the_authserv_id_of_recent_mail_is_suggested_and_saved(servers, isolated
 def test_an_invalid_authserv_id_is_a_config_error(servers, isolated_home):
     imap, smtp = servers
     stdin = f"{SMTP_PASSWORD}\n{imap.password}\n"
-    result = run_installed(*flags(imap, smtp), "--authserv-id", "a b", stdin=stdin)
+    result = run_cli(*flags(imap, smtp), "--authserv-id", "a b", stdin=stdin)
     assert result.code == 3
     assert "mail.authserv_id" in result.err

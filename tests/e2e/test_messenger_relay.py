@@ -15,7 +15,7 @@ import pytest
 from im2mail import secrets, signing
 from im2mail.testing.messenger_api import JPEG, MessengerDouble, MessengerUser
 from im2mail.testing.meta import WebhookNotVerified
-from tests.conftest import run_installed
+from tests.conftest import run_cli, run_installed
 from tests.e2e.relay_rig import MANAGERS, archived, tail_record
 from tests.support.mailbox import reply_to
 
@@ -97,7 +97,7 @@ async def test_a_message_becomes_an_email_and_the_reply_a_send(shop):
     await shop.messenger.wait_until(lambda: archived(sent_at, answer), timeout=10)
     assert (await shop.messenger.push_read(shop.page.token, olena)).status == 200
     await shop.messenger.wait_until(lambda: tail_record(answer).get("seen"), timeout=10)
-    listed = json.loads(run_installed("conversations", "--json").out.splitlines()[0])
+    listed = json.loads(run_cli("conversations", "--json").out.splitlines()[0])
     assert listed["channel"] == "messenger" and listed["reply_window_closes"]
     again = await shop.writes(olena, "А на крейдованому папері?")
     assert again["Subject"] == email["Subject"]
@@ -135,7 +135,7 @@ async def test_a_post_with_a_bad_signature_is_403_and_not_stored(shop):
     unsigned = await shop.messenger.push_raw(shop.page.token, body, signature="")
     assert (forged.status, unsigned.status) == (403, 403)
     assert "failed its signature check" in shop.process.log
-    assert run_installed("search", "підробка").out == ""
+    assert run_cli("search", "підробка").out == ""
 
 
 async def test_pictures_both_ways(shop):

@@ -17,7 +17,7 @@ from im2mail import secrets, signing
 from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.testing.viber_api import JPEG, ViberDouble, ViberUser
-from tests.conftest import run_installed
+from tests.conftest import run_cli
 from tests.e2e.relay_rig import MANAGERS, SMTP_PASSWORD, tail_record
 from tests.support.clock import Clock
 from tests.support.mailbox import reply_to
@@ -109,7 +109,7 @@ async def test_a_viber_message_becomes_an_email_and_the_answer_a_send_message(sh
     await shop.viber.wait_until(lambda: tail_record(sent[1].text).get("seen"), 10)
     record = tail_record(sent[1].text)
     assert record["delivered"] is not None and record["author"] == ANNA
-    line = run_installed("tail", "-n", "5")
+    line = run_cli("tail", "-n", "5")
     assert "✓✓ seen" in line.out
 
 
@@ -140,7 +140,7 @@ async def test_an_opened_chat_gets_the_greeting_as_the_answer_and_keeps_the_sour
     assert shop.smtp.messages == []  # nothing for the managers until he writes
     email = await shop.writes(visitor, "Хочу візитки")
     assert "flyer-1" in email.get_body(("plain",)).get_content()  # the lead source
-    result = run_installed("conversations", "--json")
+    result = run_cli("conversations", "--json")
     (row,) = [json.loads(line) for line in result.out.splitlines()]
     assert (row["channel"], row["source"]) == ("viber", "flyer-1")
     assert len(shop.viber.sent_messages(visitor.id)) == 1  # greeted once, not twice

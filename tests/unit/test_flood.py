@@ -24,6 +24,7 @@ from im2mail.relay.flood import FLOOD, DigestMail, FloodGate, Seed
 from im2mail.relay.intake import Intake, IntakeSettings
 from tests.conftest import VALID_CONFIG
 from tests.support.clock import Clock
+from tests.support.scripted import ScriptedChannel
 from tests.unit.test_compose import html, plain, wire
 
 MAILBOX = "orders@shop.example"
@@ -145,32 +146,13 @@ def test_quiet_conversations_are_forgotten_but_not_asked_for_again():
 # -- the intake --------------------------------------------------------------------------------
 
 
-class Channel:
-    """A Telegram-like channel whose parse() returns what the test queued."""
-
-    def __init__(self) -> None:
-        self.bot = "shop"
-        self.next: list[Incoming] = []
-        self.sent: list[str] = []
-
-    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
-        return self.next
-
-    async def fetch(self, file: IncomingFile, limit: int, sink: Any) -> None:
-        await sink.write(b"\xff\xd8" + file.ref.encode())
-
-    async def send_text(self, chat_id: str, text: str) -> list[str]:
-        self.sent.append(text)
-        return ["1"]
-
-
 class Shop:
     """An Intake on an archive, with the clock and the outbox in the test's hands."""
 
     def __init__(self, archive: Archive, limit: int = 20, greeting: str | None = None) -> None:
         self.archive = archive
         self.clock = Clock(T0)
-        self.channel = Channel()
+        self.channel = ScriptedChannel()
         self.woken = 0
         self.updates = 0
         self.intake = Intake(

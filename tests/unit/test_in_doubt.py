@@ -15,7 +15,8 @@ from im2mail.channels.viber.channel import _Requests
 from im2mail.model import IN_DOUBT, TEAM
 from im2mail.relay.chat_outbox import ChatOutbox
 from tests.support.clock import Clock
-from tests.unit.test_sender import NOTIFY, SETTINGS, ScriptedChannel, queue_reply, rows
+from tests.support.scripted import ScriptedSender
+from tests.unit.test_sender import NOTIFY, SETTINGS, queue_reply, rows
 
 
 def timed_out(cause: Exception) -> tg_error.TimedOut:
@@ -61,10 +62,10 @@ def test_viber_says_which_timeouts_may_have_sent(monkeypatch, error, maybe_sent)
 async def timeout_then_again(archive, settings) -> list[str]:
     """A two-piece reply whose second piece times out after reaching the platform; the
     next try comes at once. Returns the pieces the customer got."""
-    channel = ScriptedChannel()
+    channel = ScriptedSender()
     queue_reply(archive, "a" * 10 + "b" * 5)
 
-    class Arrived(ScriptedChannel):
+    class Arrived(ScriptedSender):
         async def send_step(self, chat_id, step):
             channel.sent.append((chat_id, step))
             if len(channel.sent) == 2:
@@ -91,7 +92,7 @@ async def test_with_notify_a_timeout_that_may_have_sent_is_not_repeated(archive)
 
 
 async def test_with_notify_a_timeout_before_sending_is_simply_retried(archive):
-    channel = ScriptedChannel()
+    channel = ScriptedSender()
     channel.errors = [RetryLater("connect timeout", seconds=0.05, maybe_sent=False)]
     queue_reply(archive, "Так")
     clock = Clock()

@@ -4,48 +4,26 @@ after a delivery."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
 from im2mail.archive import Archive
 from im2mail.archive.db import now
-from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
+from im2mail.channels import Blocked, Rejected, RetryLater, Step
 from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.support.chats import customer
 from tests.support.clock import Clock
+from tests.support.scripted import ScriptedSender
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 SETTINGS = SenderSettings("orders@shop.example", (ANNA, PETRO), frozenset({"shop"}))
 
 
-class ScriptedChannel:
-    """Pieces of 10 characters, files as one step; `errors` are raised by the next calls."""
-
-    text_limit = 10
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Step]] = []
-        self.errors: list[Exception | None] = []
-
-    def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
-        steps = [Step(text[i : i + 10]) for i in range(0, len(text), 10)]
-        return steps + ([Step("", tuple(files), "document")] if files else [])
-
-    async def send_step(self, chat_id: str, step: Step) -> list[str]:
-        if self.errors:
-            error = self.errors.pop(0)
-            if error is not None:
-                raise error
-        self.sent.append((chat_id, step))
-        return [str(100 + len(self.sent))]
-
-
 @pytest.fixture
-def channel() -> ScriptedChannel:
-    return ScriptedChannel()
+def channel() -> ScriptedSender:
+    return ScriptedSender()
 
 
 def outbox_for(archive: Archive, channel, **options) -> ChatOutbox:
@@ -178,7 +156,7 @@ class Killed(BaseException):
     """kill -9 at a moment of our choosing: nothing after it runs."""
 
 
-class KilledWhileSending(ScriptedChannel):
+class KilledWhileSending(ScriptedSender):
     """The relay dies during send number `at` (1-based), after the platform took it when
     `arrived`: nothing of the call is recorded by the relay."""
 
