@@ -3,13 +3,34 @@ config and secrets (from the keyring or systemd's credentials) to the bots, and 
 shows in the output of the commands that start the relay or reach out (the in-process
 command-line tests are in tests/unit/test_cli.py)."""
 
+import os
+import shutil
+import subprocess
+
 import pytest
 
-from tests.conftest import run_installed
+from tests.conftest import REPO, run_installed
 from tests.support.imap_server import free_port
 from tests.unit.test_cli import SECRETS, assert_no_secret, offline_config, store_secrets
 
 pytestmark = pytest.mark.e2e
+
+
+def test_the_console_script_exits_with_the_code_main_returns(isolated_home):
+    """The `im2mail` that pip installs runs sys.exit(main()): main(args, env) returns the
+    code, the script exits with it (this tree's code first on the path)."""
+    script = shutil.which("im2mail")
+    if script is None:
+        pytest.skip("no im2mail on PATH: pip install -e '.[test]' installs it")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=30)
+
+    version, usage, unconfigured = run("--version"), run("search"), run("run")
+    assert (version.returncode, version.stdout.startswith("im2mail ")) == (0, True)
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
+    assert unconfigured.returncode == 3 and "error: no config at" in unconfigured.stderr
 
 
 def test_run_with_everything_in_place_reaches_the_relay(write_config):
