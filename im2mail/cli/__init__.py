@@ -10,6 +10,7 @@ every annotation string at start-up (measured: 12 ms instead of 5 ms to build th
 """
 
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -17,6 +18,7 @@ import typer
 from .. import __version__
 from ..errors import Im2mailError, redact
 from .common import app
+from .environment import Environment
 
 
 def _version(value: bool) -> None:
@@ -43,18 +45,29 @@ def _main(
 from . import setup, running, checks, archive, stats, importing, widget  # noqa: E402, F401, I001
 
 
-def main() -> None:
-    """The console script: the one place where errors become messages and exit codes."""
-    debug = "--debug" in sys.argv[1:]
+def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """One run of the command line; returns its exit code. The console script and
+    `python -m im2mail` give it sys.argv and the process's streams and environment; tests
+    give it their own (cli/environment.py). The one place where errors become messages
+    and exit codes."""
+    args = list(sys.argv[1:] if args is None else args)
+    with (env or Environment()).applied():
+        return _run(args)
+
+
+def _run(args: list[str]) -> int:
+    debug = "--debug" in args
     try:
-        app(prog_name="im2mail")
+        app(args=args, prog_name="im2mail")
+    except SystemExit as exited:  # how click ends every run, with the code or a message
+        return _exit_code(exited.code)
     except Im2mailError as error:
         if debug:
             _print_traceback()
         _print_error(error.message, error.hint)
-        sys.exit(error.exit_code)
+        return error.exit_code
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
     except Exception as error:
         if debug:
             _print_traceback()
@@ -62,7 +75,16 @@ def main() -> None:
             f"unexpected {type(error).__name__}: {error}",
             "run again with --debug to see where, and please report it",
         )
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def _exit_code(code: object) -> int:
+    """What the interpreter makes of sys.exit(code): None is 0, a message is printed and 1."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    sys.stderr.write(f"{code}\n")
+    return 1
 
 
 def _print_error(message: str, hint: str | None) -> None:

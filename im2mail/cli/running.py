@@ -12,6 +12,7 @@ from .common import app, note, report_warnings, warn
 
 @app.command()
 def run(
+    ctx: typer.Context,
     once: Annotated[
         bool, typer.Option("--once", help="Process what is pending, then exit.")
     ] = False,
@@ -24,13 +25,13 @@ def run(
     (exit 3), then that every secret is there (exit 4).
     """
     import asyncio
-    import sys
 
     from ..relay import loop as relay
 
     cfg, keys = relay.preflight()  # config errors (exit 3) before missing secrets (exit 4)
     report_warnings(cfg)
-    relay.configure_logging(debug="--debug" in sys.argv[1:])
+    debug = ctx.find_root().params.get("debug", False)
+    relay.configure_logging(debug=debug)
     asyncio.run(relay.serve(cfg, keys, once=once))
 
 

@@ -81,6 +81,7 @@ class ChatOutbox:
         max_tries: int = MAX_TRIES,
         pace: float = PACE,
         batch: int = 50,
+        clock: Callable[[], datetime] = now,
     ) -> None:
         self.archive = archive
         self.channels = channels
@@ -90,6 +91,7 @@ class ChatOutbox:
         self._max_tries = max_tries
         self._pace = pace
         self._batch = batch
+        self._clock = clock  # when "now" is, for what is due and when to retry (tests move it)
         self._last_sent: dict[str, float] = {}  # chat -> time.monotonic() of the last send
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -146,8 +148,8 @@ class ChatOutbox:
             except Exception as e:  # the archive: locked, disk full. Never a crash loop.
                 trouble += 1
                 log.error("chat outbox: %s; trying again", e)
-                due = now() + timedelta(seconds=self._backoff(trouble))
-            timeout = None if due is None else max(0.0, (due - now()).total_seconds())
+                due = self._clock() + timedelta(seconds=self._backoff(trouble))
+            timeout = None if due is None else max(0.0, (due - self._clock()).total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -155,7 +157,7 @@ class ChatOutbox:
         """One batch of due deliveries; False when none went out or was tried."""
         self._wake.clear()
         queue = self.archive.deliveries
-        items = await asyncio.to_thread(queue.due_deliveries, TARGET, now(), self._batch)
+        items = await asyncio.to_thread(queue.due_deliveries, TARGET, self._clock(), self._batch)
         for item in items:
             if self._stopping:
                 break
@@ -211,7 +213,7 @@ class ChatOutbox:
         if skipped:
             then.append(self._in_doubt_notice(skipped, len(steps)))
         await asyncio.to_thread(
-            queue.delivery_sent, item.id, now(), channel_message_id=first, then=then
+            queue.delivery_sent, item.id, self._clock(), channel_message_id=first, then=then
         )
         self.delivered += 1
         log.info("reply %d from %s delivered to %s in %s (%d message(s))",
@@ -330,7 +332,9 @@ class ChatOutbox:
             note=reason,
         )
         queue = self.archive.deliveries
-        await asyncio.to_thread(queue.delivery_failed, item.id, reason, now(), then=[notice])
+        await asyncio.to_thread(
+            queue.delivery_failed, item.id, reason, self._clock(), then=[notice]
+        )
         log.error("reply #%s not delivered: %s; telling its author", item.message_id, reason)
         self.mail_queued()
 
@@ -344,7 +348,7 @@ class ChatOutbox:
             await self._failed(item, f"still failing after {tries} tries: {reason}")
             return
         delay = seconds if seconds is not None else self._backoff(tries)
-        when: datetime = now() + timedelta(seconds=delay)
+        when: datetime = self._clock() + timedelta(seconds=delay)
         await asyncio.to_thread(
             self.archive.deliveries.delivery_retry, item.id, reason, when, in_flight=in_doubt
         )

@@ -39,6 +39,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -112,8 +113,10 @@ class ViberDouble(LoopbackServer, CallbackPushers):
         media_ttl: float = 60.0,
         names_need_opt_in: bool = False,
         user_details_limit: int | None = 2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
+        self.clock = clock  # epoch seconds, for links' expiry and rate windows (tests move it)
         self.auto_receipts = auto_receipts
         self.receipt_delay = receipt_delay
         self.webhook_timeout = webhook_timeout
@@ -337,7 +340,7 @@ class ViberDouble(LoopbackServer, CallbackPushers):
         good = self._media_signature(media.id, expires)
         if not hmac.compare_digest(request.query.get("Signature", ""), good):
             return web.Response(status=403, text="AccessDenied: bad signature")
-        if time.time() > media.expires_at:
+        if self.clock() > media.expires_at:
             return web.Response(status=403, text="AccessDenied: Request has expired")
         if request.method == "GET":
             media.downloads += 1
@@ -381,7 +384,7 @@ class ViberDouble(LoopbackServer, CallbackPushers):
         user = self._users.get(uid) if isinstance(uid, str) else None
         if user is None:
             raise ViberError(5)
-        now = time.time()
+        now = self.clock()
         recent = [t for t in bot.detail_calls.get(uid, []) if now - t < DETAILS_WINDOW]
         if self.user_details_limit is not None and len(recent) >= self.user_details_limit:
             raise ViberError(12)

@@ -28,7 +28,7 @@ from .viber_records import CHAT_HOSTNAME, JPEG, MP4, PNG, Delivery, Media, Viber
 
 if TYPE_CHECKING:
     import itertools
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     from .streams import Stream
     from .viber_records import Sent
@@ -65,6 +65,7 @@ class CallbackPushers:
         receipt_delay: float
         media_ttl: float
         names_need_opt_in: bool
+        clock: Callable[[], float]
         base_url: str
         _tokens: itertools.count[int]
         _media: dict[str, Media]
@@ -273,7 +274,7 @@ class CallbackPushers:
         """Serve `data` at a signed URL that answers 403 after `ttl` seconds (or with a bad
         signature), as Viber's CDN links for customers' media do; returns the URL."""
         media_id = secrets.token_hex(16)
-        expires_at = time.time() + ttl
+        expires_at = self.clock() + ttl
         expires = str(int(expires_at) + 1)
         url = (
             f"{self.base_url}/media/{media_id}?Expires={expires}"

@@ -19,7 +19,7 @@ import tomllib
 import pytest
 
 from im2mail import secrets, signing
-from tests.conftest import REPO, VALID_CONFIG, Result, run_cli
+from tests.conftest import REPO, VALID_CONFIG, Result, run_installed
 from tests.support.smtp_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,7 @@ UNUSABLE_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 
 
 async def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
-    return await asyncio.to_thread(run_cli, *args, stdin=stdin, env=env)
+    return await asyncio.to_thread(run_installed, *args, stdin=stdin, env=env)
 
 
 def bots_in(path) -> list[dict]:
@@ -176,7 +176,7 @@ async def test_an_unusable_keyring_stops_it_before_the_token_is_checked(
 
 def test_without_a_terminal_it_asks_for_token_stdin(write_config):
     path = write_config(NO_BOTS)
-    result = run_cli("bot", "add", "telegram", "orders", stdin="123:abc\n")
+    result = run_installed("bot", "add", "telegram", "orders", stdin="123:abc\n")
     assert result.code == 2
     assert "standard input is not a terminal" in result.err
     assert "--token-stdin" in result.err

@@ -8,14 +8,14 @@ import json
 import pytest
 
 from im2mail.ops.demo_script import ANSWER, CAPTION, QUESTION, SATURDAY_ANSWER
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_installed
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path):
     home = tmp_path / "demo"
-    result = run_cli("demo", "--home", str(home), "--speed", "0", timeout=90)
+    result = run_installed("demo", "--home", str(home), "--speed", "0", timeout=90)
     assert result.code == 0, result.both
     shown = result.err
     for hop in "①②③④⑤⑥⑦⑧":
@@ -42,7 +42,7 @@ def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path)
 def test_a_second_run_in_the_same_home_starts_afresh(tmp_path):
     home = tmp_path / "demo"
     for _ in range(2):
-        result = run_cli("demo", "--home", str(home), "--speed", "0", timeout=90)
+        result = run_installed("demo", "--home", str(home), "--speed", "0", timeout=90)
         assert result.code == 0, result.both
     out = run_cli("conversations", "--json", env={"IM2MAIL_HOME": str(home)}).out
     assert len(out.splitlines()) == 2  # Олена and Дмитро, once each
@@ -53,7 +53,7 @@ def test_a_home_with_someone_elses_config_is_refused_untouched(tmp_path):
     home.mkdir()
     config = home / "config.toml"
     config.write_text('[mail]\naddress = "orders@shop.example"\n', encoding="utf-8")
-    result = run_cli("demo", "--home", str(home), "--speed", "0")
+    result = run_installed("demo", "--home", str(home), "--speed", "0")
     assert result.code == 3
     assert "was not made by im2mail demo" in result.err
     assert "hint:" in result.err

@@ -29,7 +29,7 @@ from im2mail.archive import Archive
 from im2mail.channels.telegram.channel import Telegram
 from im2mail.home import paths
 from im2mail.model import Message, OutboxItem
-from tests.conftest import Result, run_cli
+from tests.conftest import Result, run_installed
 from tests.e2e.relay_rig import SMTP_PASSWORD, RelayProcess, write_home
 from tests.support.authres_mail import FOREIGN_PASS, gmail, stamped
 from tests.support.chats import T0, customer, say
@@ -77,7 +77,7 @@ class Shop:
 
     async def doctor(self, *args: str, env: dict[str, str] | None = None) -> Result:
         started = time.monotonic()
-        result = await asyncio.to_thread(run_cli, "doctor", *args, env=env)
+        result = await asyncio.to_thread(run_installed, "doctor", *args, env=env)
         self.took = time.monotonic() - started
         for secret in self.secrets:
             assert secret not in result.both, "a secret was printed"

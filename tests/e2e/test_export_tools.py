@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from im2mail.archive import Archive
 from im2mail.export.write import export
-from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.support.chats import customer, say
 
@@ -31,16 +29,15 @@ HOSTILE = "<script>document.title='PWNED'</script><img src=x onerror=\"document.
 
 
 @pytest.fixture
-def archive(isolated_home):
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as a:
-        olena = customer(a, "Олена", "Петренко", username="olena_p")
-        say(a, olena, "Добрий день! Скільки коштують 200 візиток?")
-        say(a, olena, "450 грн, готові завтра", direction="out", minutes=5)
-        say(a, olena, "Макет", minutes=7, files=[NewAttachment("card.jpg", "image/jpeg", CARD)])
-        mallory = customer(a, "Mallory", "", username="m")
-        say(a, mallory, HOSTILE + " ще питання про банер")
-        yield a
+def archive(archive):
+    olena = customer(archive, "Олена", "Петренко", username="olena_p")
+    say(archive, olena, "Добрий день! Скільки коштують 200 візиток?")
+    say(archive, olena, "450 грн, готові завтра", direction="out", minutes=5)
+    say(archive, olena, "Макет", minutes=7,
+        files=[NewAttachment("card.jpg", "image/jpeg", CARD)])  # fmt: skip
+    mallory = customer(archive, "Mallory", "", username="m")
+    say(archive, mallory, HOSTILE + " ще питання про банер")
+    return archive
 
 
 def needs(program: str) -> str:

@@ -7,7 +7,10 @@
   blocked customer's messages are archived, mailed to nobody, shown by `conversations` and
   `status`; `im2mail unblock` while the relay runs, and their emails resume.
 
-The flood test waits out the real minute between digests (about 70 s in all)."""
+The flood test waits out the real minute between digests (about 70 s in all): the relay
+runs as a subprocess with the real clock, and a shorter minute would need a setting or a
+clock set from outside that only tests use. The rule itself, minute by minute, is tested
+with a clock in tests/unit/test_flood.py; this test proves the real process keeps it."""
 
 from __future__ import annotations
 

@@ -23,17 +23,11 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-async def relay(isolated_home, telegram_api, smtp_server):
-    """A running relay in polling mode, no greeting; yields (double, token, smtp)."""
+async def relay(running_relay, telegram_api, smtp_server):
+    """A running relay in polling mode, no greeting: (double, token, smtp)."""
     token = telegram_api.add_bot("shop_bot", "Shop")
-    port = write_home(isolated_home, api_url=telegram_api.url, token=token,
-                      smtp_port=smtp_server.port, greeting=None)  # fmt: skip
-    process = RelayProcess(isolated_home, port)
-    try:
-        await process.wait_healthy()
-        yield telegram_api, token, smtp_server
-    finally:
-        process.kill()
+    await running_relay(token=token, greeting=None)
+    return telegram_api, token, smtp_server
 
 
 def body(received) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import pytest
@@ -16,9 +15,9 @@ import pytest
 from im2mail import secrets, signing
 from im2mail.testing.messenger_api import JPEG, MessengerDouble, MessengerUser
 from im2mail.testing.meta import WebhookNotVerified
-from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, archived, tail_record, write_home
-from tests.support.mailbox import Mailbox, reply_to
+from tests.conftest import run_cli, run_installed
+from tests.e2e.relay_rig import MANAGERS, archived, tail_record
+from tests.support.mailbox import reply_to
 
 pytestmark = pytest.mark.e2e
 
@@ -45,32 +44,22 @@ class Shop:
 
 
 @pytest.fixture
-async def messenger() -> AsyncIterator[MessengerDouble]:
-    async with MessengerDouble() as double:
-        yield double
+def messenger(messenger_api: MessengerDouble) -> MessengerDouble:
+    return messenger_api
 
 
 @pytest.fixture
-async def shop(isolated_home, telegram_api, messenger, smtp_server, imap_server):
+async def shop(running_relay, messenger, smtp_server, imap_server, mailbox):
     page = messenger.add_page("Друкарня «Аркуш»", "arkush.print")
-    port = write_home(
-        isolated_home, api_url=telegram_api.url, token=telegram_api.add_bot("shop_bot", "Shop"),
-        smtp_port=smtp_server.port, imap=imap_server,
+    secrets.put("bot:fb", page.secret)
+    process = await running_relay(
+        imap=imap_server,
         extra_bots=f'\n[[bots]]\nname = "fb"\nchannel = "messenger"\napi_url = "{messenger.url}"\n',
     )  # fmt: skip
-    secrets.put("bot:fb", page.secret)
-    process = RelayProcess(isolated_home, port)
-    mailbox = Mailbox(imap_server)
-    try:
-        await process.wait_healthy()
-        shop = Shop(process, messenger, page, smtp_server, mailbox, port)
-        verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "fb")
-        await messenger.configure_webhook(page.token, shop.callback, verify)
-        yield shop
-    finally:
-        mailbox.close()
-        process.kill()
-        print(process.log)
+    shop = Shop(process, messenger, page, smtp_server, mailbox, process.port)
+    verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "fb")
+    await messenger.configure_webhook(page.token, shop.callback, verify)
+    return shop
 
 
 async def test_meta_s_check_passes_with_our_verify_token_and_fails_with_another(shop):
@@ -79,7 +68,7 @@ async def test_meta_s_check_passes_with_our_verify_token_and_fails_with_another(
         await shop.messenger.configure_webhook(shop.page.token, shop.callback, "guessed")
     # The relay subscribed the Page to the app's events when it started.
     assert shop.messenger.calls("me/subscribed_apps", "POST")
-    printed = await asyncio.to_thread(run_cli, "webhook", "set", "fb")  # the double answers
+    printed = await asyncio.to_thread(run_installed, "webhook", "set", "fb")  # the double answers
     assert printed.code == 0, printed.both
     assert f"Callback URL:  {shop.callback}" in printed.out
     verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "fb")

@@ -11,7 +11,7 @@ import tomllib
 import pytest
 
 from im2mail import secrets, signing
-from tests.conftest import VALID_CONFIG, Result, run_cli
+from tests.conftest import VALID_CONFIG, Result, run_installed
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ NO_BOTS = VALID_CONFIG.split("[[bots]]")[0]
 
 
 async def cli(*args: str, stdin: str | None = None) -> Result:
-    return await asyncio.to_thread(run_cli, *args, stdin=stdin)
+    return await asyncio.to_thread(run_installed, *args, stdin=stdin)
 
 
 def bots_in(path) -> list[dict]:

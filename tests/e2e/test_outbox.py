@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -38,6 +37,7 @@ from im2mail.model import Message, OutboxItem
 from tests.support.archive_sql import reading
 from tests.support.chats import T0, customer
 from tests.support.smtp_server import SmtpServer, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -45,12 +45,6 @@ FAST = functools.partial(backoff_delay, steps=(0.05, 0.1, 0.2), jitter=0.1)
 SHOP = "orders@shop.example"
 MANAGERS = ("anna@shop.example", "petro@shop.example")
 USER, PASSWORD = SHOP, "s3cret-Pass-42"
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def queue(archive: Archive, count: int = 1, *, text: str = "замовлення", at=None) -> list[str]:
@@ -104,13 +98,6 @@ def rows(archive: Archive) -> list[dict]:
         return [dict(r) for r in db.execute("SELECT * FROM outbox ORDER BY id")]
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 def settled(archive: Archive) -> Callable[[], bool]:
     return lambda: archive.deliveries.outbox_counts()["pending"] == 0
 
@@ -122,7 +109,7 @@ async def test_queued_emails_are_delivered_once_each_over_one_connection(archive
     ids = queue(archive, 100)
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(100)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     got = smtp_server.messages
     assert len(got) == 100 and sorted(smtp_server.message_ids()) == sorted(ids)
     assert smtp_server.message_ids() == ids  # oldest first
@@ -141,7 +128,7 @@ async def test_a_4xx_is_retried_until_accepted(archive, smtp_server):
     (mid,) = queue(archive)
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(1)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert smtp_server.message_ids() == [mid]
     (row,) = rows(archive)
     assert (row["state"], row["attempts"]) == ("sent", 4)  # three refusals, then accepted
@@ -153,7 +140,7 @@ async def test_an_item_waiting_for_its_retry_does_not_hold_up_the_others(archive
     first, second = queue(archive, 2)
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(2)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert smtp_server.message_ids() == [second, first]
 
 
@@ -162,7 +149,7 @@ async def test_a_5xx_fails_after_the_retry_budget_and_the_worker_goes_on(archive
     async with worker(archive, smtp_server, permanent_tries=3) as outbox:
         queue(archive)
         outbox.notify()
-        await until(lambda: archive.deliveries.outbox_counts()["failed"] == 1)
+        await wait_until(lambda: archive.deliveries.outbox_counts()["failed"] == 1)
         (later,) = queue(archive)
         outbox.notify()
         await smtp_server.wait_for(1)  # the 4th mail is accepted
@@ -177,13 +164,13 @@ async def test_server_down_at_first_then_up(archive, smtp_servers):
     server = smtp_servers(port=free_port(), start=False)
     ids = queue(archive, 5)
     async with worker(archive, server):
-        await until(lambda: any(r["attempts"] >= 2 for r in rows(archive)), timeout=5)
+        await wait_until(lambda: any(r["attempts"] >= 2 for r in rows(archive)), timeout=5)
         problem = archive.deliveries.outbox_counts()
         assert problem["pending"] == 5
         assert "refused the connection" in problem["last_error"]
         server.start()
         await server.wait_for(5)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert sorted(server.message_ids()) == sorted(ids)
     # the worker paused between tries of the server instead of burning through the queue
     assert sum(r["attempts"] for r in rows(archive)) < 5 + 15
@@ -194,7 +181,7 @@ async def test_a_dropped_connection_is_a_retry(archive, smtp_server):
     ids = queue(archive, 2)
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(2)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert sorted(smtp_server.message_ids()) == sorted(ids)
     first = rows(archive)[0]
     assert first["attempts"] == 2 and "SMTPServerDisconnected" in first["last_error"]
@@ -206,11 +193,11 @@ async def test_reconnects_when_the_server_closed_the_connection(archive, smtp_se
         await smtp_server.wait_for(1)
         smtp_server.stop()  # drops the open connection
         smtp_server.start()
-        await until(lambda: smtp_server.connections == 0)
+        await wait_until(lambda: smtp_server.connections == 0)
         queue(archive)
         outbox.notify()
         await smtp_server.wait_for(2)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert [r["attempts"] for r in rows(archive)] == [1, 1]
     assert smtp_server.sessions == 2
 
@@ -223,7 +210,7 @@ async def test_a_421_on_a_used_connection_sends_again_at_once_on_a_new_one(archi
         queue(archive)
         outbox.notify()
         await smtp_server.wait_for(2)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert [(r["state"], r["attempts"]) for r in rows(archive)] == [("sent", 1), ("sent", 1)]
     assert smtp_server.sessions == 2
 
@@ -234,7 +221,7 @@ async def test_some_recipients_refused_is_sent_and_logged(archive, smtp_server, 
     (mid,) = queue(archive)
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(1)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert smtp_server.messages[0].rcpt_tos == ("anna@shop.example",)
     assert rows(archive)[0]["state"] == "sent"
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -253,7 +240,7 @@ async def test_a_build_error_fails_that_item_only(archive, smtp_server):
     ids = queue(archive, 3)
     async with worker(archive, smtp_server, build=broken):
         await smtp_server.wait_for(2)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert smtp_server.message_ids() == [ids[0], ids[2]]
     bad = rows(archive)[1]
     assert bad["state"] == "failed"
@@ -290,7 +277,7 @@ async def test_an_email_built_as_bytes_goes_as_built_with_its_own_message_id(arc
     ids = queue(archive, 2)
     async with worker(archive, smtp_server, build=built):
         await smtp_server.wait_for(1)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert smtp_server.message_ids() == [ids[0]]
     bad = rows(archive)[1]
     assert bad["state"] == "failed"
@@ -307,7 +294,7 @@ async def test_an_email_without_recipients_fails_at_once(archive, smtp_server):
 
     queue(archive)
     async with worker(archive, smtp_server, build=nobody):
-        await until(settled(archive))
+        await wait_until(settled(archive))
     (row,) = rows(archive)
     assert (row["state"], row["attempts"]) == ("failed", 1)
     assert "no recipient" in row["last_error"].lower()
@@ -349,7 +336,7 @@ async def test_the_connection_is_closed_when_idle_and_reopened_for_new_work(arch
         queue(archive)
         await smtp_server.wait_for(1)
         assert smtp_server.connections == 1
-        await until(lambda: smtp_server.connections == 0, timeout=2)
+        await wait_until(lambda: smtp_server.connections == 0, timeout=2)
         queue(archive)
         outbox.notify()
         await smtp_server.wait_for(2)
@@ -366,7 +353,7 @@ async def test_flush_sends_what_is_due_and_returns(archive, smtp_server):
 
 
 async def _closed(server: SmtpServer) -> bool:
-    await until(lambda: server.connections == 0, timeout=2)
+    await wait_until(lambda: server.connections == 0, timeout=2)
     return True
 
 
@@ -386,7 +373,7 @@ async def test_stop_lets_the_send_in_flight_finish_so_nothing_is_mailed_twice(ar
     smtp_server.reply_delay = 0
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(30)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     assert Counter(smtp_server.message_ids()) == Counter(ids)  # each exactly once
 
 
@@ -404,7 +391,7 @@ async def test_a_forced_stop_leaves_the_one_in_flight_pending_and_it_goes_again(
     smtp_server.reply_delay = 0
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(5)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     # The documented rule: everything at least once; twice only the one the server took
     # before the stop and whose 250 was never recorded; never more than one such.
     counts = Counter(smtp_server.message_ids())
@@ -427,7 +414,7 @@ async def test_stop_while_the_server_is_down_is_quick(archive, smtp_servers):
     queue(archive)
     outbox = worker(archive, server, backoff=lambda n: 60.0)
     await outbox.start()
-    await until(lambda: rows(archive)[0]["attempts"] == 1)
+    await wait_until(lambda: rows(archive)[0]["attempts"] == 1)
     started = time.monotonic()
     await outbox.stop()
     assert time.monotonic() - started < 0.5
@@ -441,7 +428,7 @@ async def test_five_hundred_go_through(archive, smtp_server):
     started = time.monotonic()
     async with worker(archive, smtp_server):
         await smtp_server.wait_for(500, timeout=30)
-        await until(settled(archive))
+        await wait_until(settled(archive))
     elapsed = time.monotonic() - started
     assert Counter(smtp_server.message_ids()) == Counter(ids)
     print(f"500 emails in {elapsed:.2f} s: {500 / elapsed:.0f}/s")
@@ -480,7 +467,7 @@ async def test_with_a_wrong_password_mail_waits_and_the_log_says_why(archive, sm
     queue(archive)
     wrong = "Wrong-Pass-99"
     async with worker(archive, smtp_server, username=USER, password=wrong):
-        await until(lambda: rows(archive)[0]["attempts"] >= 1)
+        await wait_until(lambda: rows(archive)[0]["attempts"] >= 1)
     (row,) = rows(archive)
     assert row["state"] == "pending" and "refused the login" in row["last_error"]
     assert wrong not in caplog.text and wrong not in row["last_error"]

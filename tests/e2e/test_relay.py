@@ -14,17 +14,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def relay(isolated_home, telegram_api, smtp_server):
-    """A running relay in polling mode; yields (relay, double, token, smtp)."""
+async def relay(running_relay, telegram_api, smtp_server):
+    """A running relay in polling mode: (relay, double, token, smtp)."""
     token = telegram_api.add_bot("shop_bot", "Shop")
-    port = write_home(isolated_home, api_url=telegram_api.url, token=token,
-                      smtp_port=smtp_server.port)  # fmt: skip
-    process = RelayProcess(isolated_home, port)
-    try:
-        await process.wait_healthy()
-        yield process, telegram_api, token, smtp_server
-    finally:
-        process.kill()
+    return await running_relay(token=token), telegram_api, token, smtp_server
 
 
 async def test_text_becomes_one_threaded_email_to_every_manager(relay):

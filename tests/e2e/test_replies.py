@@ -15,7 +15,7 @@ import pytest
 from im2mail.archive import Archive
 from im2mail.home import paths
 from tests.conftest import REPO
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
+from tests.e2e.relay_rig import MANAGERS, RelayProcess
 from tests.support.imap_server import PASSWORD
 from tests.support.mailbox import reply_to
 
@@ -30,18 +30,11 @@ PNG = (
 
 
 @pytest.fixture
-async def shop(isolated_home, telegram_api, smtp_server, imap_server, mailbox):
-    """A running relay reading replies from pymap; yields a namespace of the parts."""
+async def shop(running_relay, telegram_api, smtp_server, imap_server, mailbox):
+    """A running relay reading replies from pymap; a namespace of the parts."""
     token = telegram_api.add_bot("shop_bot", "Shop")
-    port = write_home(isolated_home, api_url=telegram_api.url, token=token,
-                      smtp_port=smtp_server.port, imap=imap_server, greeting=None)  # fmt: skip
-    process = RelayProcess(isolated_home, port)
-    try:
-        await process.wait_healthy()
-        yield Shop(process, telegram_api, token, smtp_server, mailbox)
-    finally:
-        process.kill()
-        print(process.log)  # shown when a test fails
+    process = await running_relay(token=token, imap=imap_server, greeting=None)
+    return Shop(process, telegram_api, token, smtp_server, mailbox)
 
 
 class Shop:

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from im2mail.mail.routing import recipient_tokens
-from tests.conftest import run_cli
+from tests.conftest import run_installed
 from tests.e2e import test_replies
 from tests.e2e.relay_rig import MANAGERS, RelayProcess, write_home
 from tests.e2e.test_replies import Shop
@@ -51,7 +51,7 @@ async def notice_to(relay: Shop, address: str, count: int) -> EmailMessage:
 async def test_after_rotate_token_an_old_email_gets_a_notice_and_a_new_one_goes(shop):
     user, first = await shop.customer_writes("Скільки коштує друк А3?")
     conversation = first["X-Im2mail-Conversation"]
-    rotated = await asyncio.to_thread(run_cli, "conversations", "rotate-token", conversation)
+    rotated = await asyncio.to_thread(run_installed, "conversations", "rotate-token", conversation)
     assert rotated.code == 0, rotated.err
     assert f"conversation #{conversation} got a new reply address" in rotated.err
     assert rotated.out == ""  # stdout is data; this is talk
@@ -80,7 +80,7 @@ async def test_after_rotate_token_an_old_email_gets_a_notice_and_a_new_one_goes(
 
 
 async def test_rotate_token_for_a_conversation_that_does_not_exist_is_exit_5(shop):
-    result = await asyncio.to_thread(run_cli, "conversations", "rotate-token", "999")
+    result = await asyncio.to_thread(run_installed, "conversations", "rotate-token", "999")
     assert result.code == 5
     assert "no conversation #999" in result.err
 

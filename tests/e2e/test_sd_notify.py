@@ -1,5 +1,6 @@
-"""`im2mail run` under systemd's notify protocol: the real relay in a subprocess, with
-$NOTIFY_SOCKET pointing at a datagram socket this test reads, as systemd's would be."""
+"""`im2mail run` under systemd's notify protocol: the notifier's datagrams on a socket
+path and an abstract socket, and the real relay in a subprocess, with $NOTIFY_SOCKET
+pointing at a datagram socket this test reads, as systemd's would be."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from im2mail.relay import sd_notify
 from tests.e2e.relay_rig import RelayProcess, write_home
 
 pytestmark = pytest.mark.e2e
@@ -103,3 +105,41 @@ async def test_run_without_a_watchdog_sends_no_pings(
         assert code == 0, relay.log
     finally:
         relay.kill()
+
+
+@pytest.fixture
+def listener():
+    """systemd's side: a datagram socket in a short temporary folder (AF_UNIX paths are
+    limited to 108 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="im2mail-notify-") as folder:
+        path = os.path.join(folder, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(path)
+            sock.settimeout(5)
+            yield path, sock
+
+
+def test_notifier_tells_systemd_ready_status_watchdog_and_stopping(listener, monkeypatch):
+    path, sock = listener
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    notify = sd_notify.Notifier()
+    notify.ready("relaying: 2 bot(s)")
+    notify.watchdog()
+    notify.status("outbox: 3 emails pending")
+    notify.stopping()
+    assert [sock.recv(4096).decode() for _ in range(4)] == [
+        "READY=1\nSTATUS=relaying: 2 bot(s)",
+        "WATCHDOG=1",
+        "STATUS=outbox: 3 emails pending",
+        "STOPPING=1\nSTATUS=stopping",
+    ]
+
+
+def test_notifier_reaches_an_abstract_socket(monkeypatch):
+    name = f"im2mail-test-{os.getpid()}-{id(monkeypatch)}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        sock.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        sd_notify.Notifier().ready()
+        assert sock.recv(4096) == b"READY=1\nSTATUS=running"

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from im2mail import secrets
 from im2mail.testing.viber_api import ViberDouble
-from tests.conftest import VALID_CONFIG, Result, run_cli
+from tests.conftest import VALID_CONFIG, Result, run_installed
 from tests.support.smtp_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ SIGNING_KEY = "7f" * 32
 
 
 async def cli(*args: str, stdin: str | None = None) -> Result:
-    return await asyncio.to_thread(run_cli, *args, stdin=stdin)
+    return await asyncio.to_thread(run_installed, *args, stdin=stdin)
 
 
 def bots_in(path) -> list[dict]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import aiohttp
@@ -19,8 +18,9 @@ from im2mail.archive import Archive
 from im2mail.home import paths
 from im2mail.testing.viber_api import JPEG, ViberDouble, ViberUser
 from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, SMTP_PASSWORD, RelayProcess, tail_record, write_home
-from tests.support.mailbox import Mailbox, reply_to
+from tests.e2e.relay_rig import MANAGERS, SMTP_PASSWORD, tail_record
+from tests.support.clock import Clock
+from tests.support.mailbox import reply_to
 
 pytestmark = pytest.mark.e2e
 
@@ -52,33 +52,25 @@ class Shop:
 
 
 @pytest.fixture
-async def viber() -> AsyncIterator[ViberDouble]:
-    async with ViberDouble(media_ttl=3.0) as double:
-        yield double
+def viber_clock() -> Clock:
+    """The Viber double's time, for its links' expiry: still until a test moves it."""
+    return Clock()
 
 
 @pytest.fixture
-async def shop(request, isolated_home, telegram_api, viber, smtp_server, imap_server):
+async def viber(doubles, viber_clock) -> ViberDouble:
+    return await doubles("viber", media_ttl=3.0, clock=viber_clock.time)
+
+
+@pytest.fixture
+async def shop(running_relay, viber, smtp_server, imap_server, mailbox):
     """A running relay with a Telegram bot and the Viber bot 'vshop' (its webhook set by
     the relay at start), reading replies from pymap. `@pytest.mark.debug_log`: with
     `im2mail --debug run`."""
     token = viber.add_bot("Друкарня «Аркуш»", "arkush", "https://shop.example/logo.png",
                           auto_receipts=True)  # fmt: skip
-    port = write_home(
-        isolated_home, api_url=telegram_api.url, token=telegram_api.add_bot("shop_bot", "Shop"),
-        smtp_port=smtp_server.port, imap=imap_server, greeting=GREETING,
-        viber=(viber.url, token),
-    )  # fmt: skip
-    debug = request.node.get_closest_marker("debug_log") is not None
-    process = RelayProcess(isolated_home, port, debug=debug)
-    mailbox = Mailbox(imap_server)
-    try:
-        await process.wait_healthy()
-        yield Shop(process, viber, token, smtp_server, mailbox)
-    finally:
-        mailbox.close()
-        process.kill()
-        print(process.log)  # shown when a test fails
+    process = await running_relay(imap=imap_server, greeting=GREETING, viber=(viber.url, token))
+    return Shop(process, viber, token, smtp_server, mailbox)
 
 
 async def test_the_relay_registers_its_webhook_and_passes_viber_s_check(shop):
@@ -154,7 +146,7 @@ async def test_an_opened_chat_gets_the_greeting_as_the_answer_and_keeps_the_sour
     assert len(shop.viber.sent_messages(visitor.id)) == 1  # greeted once, not twice
 
 
-async def test_pictures_both_ways(shop):
+async def test_pictures_both_ways(shop, viber_clock):
     oksana = shop.viber.customer("Оксана")
     before = len(shop.smtp.messages)
     delivery = await shop.viber.push_picture(shop.token, oksana, PICTURE, "maket.jpg", "Ось")
@@ -163,7 +155,7 @@ async def test_pictures_both_ways(shop):
     email = shop.smtp.messages[before].message
     (part,) = [p for p in email.walk() if p.get_content_type() == "image/jpeg"]
     assert part.get_content() == PICTURE
-    await asyncio.sleep(3.5)  # Viber's link has expired by now: the archive kept the bytes
+    viber_clock.advance(3.5)  # Viber's link has expired by now: the archive kept the bytes
     media_url = json.loads(delivery.body)["message"]["media"]
     assert shop.viber.media(media_url).downloads == 1
 

@@ -13,7 +13,6 @@ from email.message import EmailMessage
 import pytest
 from imapclient import IMAPClient
 
-from im2mail.archive import Archive
 from im2mail.config import ImapConfig
 from im2mail.mail.watcher import MailboxWatcher
 from tests.support.imap_server import (
@@ -118,12 +117,6 @@ def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return check()
-
-
-@pytest.fixture
-def archive(tmp_path) -> Iterator[Archive]:
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 @pytest.fixture

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import pytest
 
 from im2mail import secrets, signing
 from im2mail.testing.whatsapp_api import JPEG, WaUser, WebhookRefused, WhatsAppDouble
-from tests.conftest import run_cli
-from tests.e2e.relay_rig import MANAGERS, RelayProcess, tail_record, write_home
-from tests.support.mailbox import Mailbox, reply_to
+from tests.conftest import run_installed
+from tests.e2e.relay_rig import MANAGERS, tail_record
+from tests.support.mailbox import reply_to
 
 pytestmark = pytest.mark.e2e
 
@@ -47,40 +46,28 @@ class Shop:
 
 
 @pytest.fixture
-async def whatsapp() -> AsyncIterator[WhatsAppDouble]:
-    async with WhatsAppDouble() as double:
-        yield double
+def whatsapp(whatsapp_api: WhatsAppDouble) -> WhatsAppDouble:
+    return whatsapp_api
 
 
 @pytest.fixture
-async def shop(isolated_home, telegram_api, whatsapp, smtp_server, imap_server):
+async def shop(running_relay, whatsapp, smtp_server, imap_server, mailbox):
     number = whatsapp.add_number("Друкарня «Аркуш»", "+380 44 123 4567")
     table = (f'\n[[bots]]\nname = "wa"\nchannel = "whatsapp"\napi_url = "{whatsapp.url}"\n'
              f'phone_number_id = "{number.phone_number_id}"\n')  # fmt: skip
-    port = write_home(
-        isolated_home, api_url=telegram_api.url, token=telegram_api.add_bot("shop_bot", "Shop"),
-        smtp_port=smtp_server.port, imap=imap_server, extra_bots=table,
-    )  # fmt: skip
     secrets.put("bot:wa", number.secret)
-    process = RelayProcess(isolated_home, port)
-    mailbox = Mailbox(imap_server)
-    try:
-        await process.wait_healthy()
-        shop = Shop(process, whatsapp, number, smtp_server, mailbox, port)
-        verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "wa")
-        await whatsapp.set_webhook(number, shop.callback, verify)
-        yield shop
-    finally:
-        mailbox.close()
-        process.kill()
-        print(process.log)
+    process = await running_relay(imap=imap_server, extra_bots=table)
+    shop = Shop(process, whatsapp, number, smtp_server, mailbox, process.port)
+    verify = signing.webhook_secret(secrets.get(secrets.SIGNING_KEY), "wa")
+    await whatsapp.set_webhook(number, shop.callback, verify)
+    return shop
 
 
 async def test_meta_s_check_passes_with_our_verify_token_only(shop):
     assert shop.number.webhook == shop.callback
     with pytest.raises(WebhookRefused):
         await shop.whatsapp.set_webhook(shop.number, shop.callback, "guessed")
-    info = await asyncio.to_thread(run_cli, "webhook", "info")
+    info = await asyncio.to_thread(run_installed, "webhook", "info")
     assert "wa\t(in Meta's dashboard) callback URL " in info.out
 
 

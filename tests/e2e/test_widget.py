@@ -18,7 +18,7 @@ import pytest
 from im2mail import secrets
 from im2mail.channels.telegram.channel import parse_update
 from im2mail.channels.viber.parse import parse_callback
-from tests.conftest import VALID_CONFIG, Result, run_cli
+from tests.conftest import VALID_CONFIG, Result, run_installed
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ VIBER_LINK = "viber://pa?chatURI=arkush_print&context=flyer-may"
 
 
 async def cli(*args: str) -> Result:
-    return await asyncio.to_thread(run_cli, *args)
+    return await asyncio.to_thread(run_installed, *args)
 
 
 @pytest.fixture

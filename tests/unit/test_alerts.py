@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from im2mail import config, signing
-from im2mail.archive import Archive
 from im2mail.channels import CHANNELS
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
-from im2mail.home import paths
 from im2mail.hours import BusinessHours
 from im2mail.mail.builder import MailSettings, digest_message_id
 from im2mail.model import MESSAGE, Message, OutboxItem
@@ -33,13 +30,6 @@ MANAGERS = ("anna@shop.example", "petro@shop.example")
 OWNER = "owner@shop.example"
 KYIV = ZoneInfo("Europe/Kyiv")
 SETTINGS = AlertSettings(MailSettings(MAILBOX, MANAGERS), timedelta(minutes=15))
-
-
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
 
 
 def at(minutes: float) -> datetime:

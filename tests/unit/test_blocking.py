@@ -5,26 +5,21 @@ no reminder, shown by `conversations` and `status`; nothing dropped from the arc
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from im2mail import config
 from im2mail.archive import Archive
-from im2mail.channels import CHANNELS
 from im2mail.errors import NotFound
 from im2mail.home import paths
 from im2mail.mail.builder import MailSettings
 from im2mail.model import MESSAGE, Customer, OutboxItem
-from im2mail.ops import status
 from im2mail.relay import blocking
 from im2mail.relay.alerts import Alerts, AlertSettings
 from im2mail.relay.blocking import BLOCK_NOTICE, UNBLOCK_NOTICE
 from im2mail.relay.mailer import LinkSettings, Mailer
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
-from tests.conftest import VALID_CONFIG, run_cli
+from tests.conftest import run_cli
 from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer, say
 from tests.unit.test_alerts import writes
@@ -35,13 +30,6 @@ from tests.unit.test_reply_intake import reply
 MAILBOX = "orders@shop.example"
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 MANAGERS = (ANNA, PETRO)
-
-
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
 
 
 def outbox(archive: Archive) -> list[tuple[str, str, str | None]]:
@@ -184,35 +172,6 @@ def test_conversations_show_who_is_blocked(archive):
 
 
 # -- status ------------------------------------------------------------------------------------
-
-
-def test_status_lists_blocked_customers_and_floods(write_config, archive):
-    cfg = config.load(write_config(VALID_CONFIG), channels=CHANNELS)
-    petro = customer(archive, "Петро", "")
-    say(archive, petro, "Купіть слона")
-    blocking.set_blocked(archive, petro.id, True, by=ANNA, at=T0)
-    spam = customer(archive, "Спам", "")
-    first = say(archive, spam, "1")
-    due = datetime.now(UTC) + timedelta(seconds=40)
-    with writing(archive) as db:
-        db.execute("UPDATE messages SET flood_digest = '<d@x>' WHERE id = ?", (first.id,))
-        db.execute(
-            "INSERT INTO outbox (message_id, target, email_message_id, next_try, created, kind)"
-            " VALUES (?, 'mail', '<d@x>', ?, ?, 'flood')",
-            (first.id, due.isoformat(), T0.isoformat()),
-        )
-    state = status.read(cfg, paths(), probe=False)
-    record = state.record()
-    assert record["blocked"] == [{"conversation": petro.id, "customer": "Петро",
-                                  "blocked_by": ANNA, "blocked_since": T0.isoformat()}]  # fmt: skip
-    (flooding,) = record["flooding"]
-    assert (flooding["conversation"], flooding["messages"]) == (spam.id, 1)
-    text = run_cli("status").out
-    assert re.search(rf"^blocked +#{petro.id} Петро, by {ANNA}, since .*"
-                     rf"\(im2mail unblock {petro.id}\)$", text, re.M)  # fmt: skip
-    assert re.search(rf"^flood +#{spam.id} Спам: 1 message since .* in a digest due ", text, re.M)
-    as_json = json.loads(run_cli("status", "--json").out)
-    assert as_json["blocked"][0]["conversation"] == petro.id
 
 
 # -- /block in a reply -------------------------------------------------------------------------

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 
 import pytest
 
 from im2mail import config
-from im2mail.archive import Archive
 from im2mail.model import NewAttachment
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tests.support.archive_sql import writing
 from tests.support.chats import customer, say
-
-
-@pytest.fixture
-def archive(isolated_home):
-    where = config.paths()
-    with Archive.open(where.archive, where.blobs) as db:
-        yield db
 
 
 @pytest.fixture
@@ -188,41 +177,6 @@ def test_commands_on_a_missing_archive_say_so(isolated_home):
         assert result.code == 0
         assert result.out == ""
         assert "no archive yet" in result.err
-
-
-def test_tail_follow_sees_another_process_within_a_second(shop, archive):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "im2mail", "tail", "-f", "-n", "0", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=os.environ,
-    )
-    try:
-        time.sleep(1.5)  # let it start and reach the follow loop
-        olena, _ = shop
-        writer = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from tests.support.chats import say; from im2mail import config;"
-                "from im2mail.archive import Archive; w = config.paths();"
-                "a = Archive.open(w.archive, w.blobs);"
-                f"say(a, a.conversation({olena.id}), 'Нове повідомлення', minutes=90)",
-            ],
-            cwd=REPO,
-            env=os.environ,
-            check=True,
-        )
-        assert writer.returncode == 0
-        written = time.monotonic()
-        line = proc.stdout.readline()
-        assert time.monotonic() - written < 1.0
-        assert json.loads(line)["text"] == "Нове повідомлення"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 def test_corrupt_archive_is_a_clear_error(isolated_home):

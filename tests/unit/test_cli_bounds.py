@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 
 from im2mail import config
-from im2mail.archive import Archive
 from im2mail.cli import archive as cli_archive
 from im2mail.errors import UsageError
 from im2mail.timeutil import parse_when
@@ -36,11 +35,9 @@ def test_times_in_range_still_read(when):
 
 
 @pytest.fixture
-def archive(isolated_home):
-    where = config.paths()
-    with Archive.open(where.archive, where.blobs) as db:
-        say(db, customer(db), "Добрий день")
-        yield db
+def archive(archive):
+    say(archive, customer(archive), "Добрий день")
+    return archive
 
 
 @pytest.mark.parametrize(

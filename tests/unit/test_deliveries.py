@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from im2mail.archive import Archive
 from im2mail.archive.db import dt, now
 from im2mail.model import Message, OutboxItem
 from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def queue(archive: Archive, *items: OutboxItem, text: str = "hi") -> int:

@@ -84,12 +84,6 @@ def no_room_for_a_file(*args, **kwargs):
     raise FULL  # out of space (or inodes) before the temporary file exists
 
 
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db", tmp_path / "blobs") as opened:
-        yield opened
-
-
 def incoming(archive: Archive) -> Message:
     customer = archive.upsert_customer(Customer("telegram", "5000000001", "Олена", "Коваль"))
     conversation = archive.conversation_for(customer, "shop")

@@ -4,7 +4,6 @@ checked as a browser would parse them; refusing to overwrite, unknown ids, bad p
 from __future__ import annotations
 
 import mailbox
-import re
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -13,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from im2mail.archive import Archive
 from im2mail.export.write import export
-from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.conftest import run_cli
 from tests.support.chats import customer, say
@@ -26,19 +23,23 @@ HOSTILE = "<script>alert('x')</script> <img src=x onerror=alert(1)> & \"quotes\"
 
 
 @pytest.fixture
-def archive(isolated_home):
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as a:
-        olena = customer(a, "Олена", "Петренко", username="olena_p", source="qr-flyer")
-        say(a, olena, "Добрий день! Скільки коштують 200 візиток?")
-        say(a, olena, "Ось 200 візиток — 450 грн.", direction="out", minutes=5)
-        say(a, olena, "Макет", minutes=7, files=[NewAttachment("макет А4.png", "image/png", PNG)])
-        say(a, olena, "Рахунок", direction="out", minutes=9,
-            files=[NewAttachment("Рахунок №17.pdf", "application/pdf", PDF)])  # fmt: skip
-        say(a, olena, "From the start\nFrom here\n>From quoted\n" + "довгий " * 300, minutes=11)
-        dmytro = customer(a, "Dmytro", "", username="dm")
-        say(a, dmytro, HOSTILE + " see https://shop.example/price?a=1&b=2.")
-        yield a
+def archive(archive):
+    return with_two_customers(archive)
+
+
+def with_two_customers(archive):
+    """Olena's order with a layout and an invoice, and Dmytro's hostile text."""
+    olena = customer(archive, "Олена", "Петренко", username="olena_p", source="qr-flyer")
+    say(archive, olena, "Добрий день! Скільки коштують 200 візиток?")
+    say(archive, olena, "Ось 200 візиток — 450 грн.", direction="out", minutes=5)
+    say(archive, olena, "Макет", minutes=7,
+        files=[NewAttachment("макет А4.png", "image/png", PNG)])  # fmt: skip
+    say(archive, olena, "Рахунок", direction="out", minutes=9,
+        files=[NewAttachment("Рахунок №17.pdf", "application/pdf", PDF)])  # fmt: skip
+    say(archive, olena, "From the start\nFrom here\n>From quoted\n" + "довгий " * 300, minutes=11)
+    dmytro = customer(archive, "Dmytro", "", username="dm")
+    say(archive, dmytro, HOSTILE + " see https://shop.example/price?a=1&b=2.")
+    return archive
 
 
 def emails(path: Path) -> list[EmailMessage]:
@@ -182,25 +183,3 @@ def test_cli_export_to_a_path_that_cannot_be_written(archive, tmp_path):
             assert result.code == 1 and "cannot write" in result.err
     finally:
         blocked.chmod(0o700)
-
-
-def test_batched_scans_and_worker_processes_give_the_same_export(archive, tmp_path, monkeypatch):
-    from im2mail.archive import exporting
-    from im2mail.export import html as export_html
-
-    customer(archive, "Nobody", "Yet")  # a conversation without messages gets a page too
-    export(archive, None, "html", tmp_path / "one")
-    export(archive, None, "mbox", tmp_path / "one.mbox")
-    monkeypatch.setattr(exporting, "BATCH", 2)  # batches end inside conversations
-    monkeypatch.setattr(export_html, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(export_html.os, "cpu_count", lambda: 2)
-    export(archive, None, "html", tmp_path / "two")
-    export(archive, None, "mbox", tmp_path / "two.mbox")
-    pages = sorted(p.name for p in (tmp_path / "one").glob("*.html"))
-    assert pages == ["conversation-1.html", "conversation-2.html", "conversation-3.html",
-                     "index.html"]  # fmt: skip
-    for name in pages:
-        one, two = (re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "T", (tmp_path / d / name)
-                           .read_text(encoding="utf-8")) for d in ("one", "two"))  # fmt: skip
-        assert one == two, name
-    assert (tmp_path / "one.mbox").read_bytes() == (tmp_path / "two.mbox").read_bytes()

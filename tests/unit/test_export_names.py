@@ -14,10 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from im2mail.archive import Archive
 from im2mail.export import mbox as export_mbox
 from im2mail.export.write import export
-from im2mail.home import paths
 from im2mail.model import NewAttachment
 from tests.support.bad_names import BAD_NAME, EMOJI, assert_clean
 from tests.support.chats import customer, say
@@ -35,15 +33,13 @@ FORGERS = [
 
 
 @pytest.fixture
-def archive(isolated_home):
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as a:
-        olena = customer(a, "Олена\r\nX-Evil: 1", "Коваль")
-        for n, name in enumerate(FORGERS):
-            file = NewAttachment(name, "application/pdf\r\nX-Evil: 2", PDF + bytes([n]))
-            say(a, olena, f"file {n}", minutes=n, files=[file])
-        say(a, olena, "lost", minutes=10, files=[NewAttachment(BAD_NAME, "x/y", size=9)])
-        yield a
+def archive(archive):
+    olena = customer(archive, "Олена\r\nX-Evil: 1", "Коваль")
+    for n, name in enumerate(FORGERS):
+        file = NewAttachment(name, "application/pdf\r\nX-Evil: 2", PDF + bytes([n]))
+        say(archive, olena, f"file {n}", minutes=n, files=[file])
+    say(archive, olena, "lost", minutes=10, files=[NewAttachment(BAD_NAME, "x/y", size=9)])
+    return archive
 
 
 def test_mbox_names_cannot_add_a_header_or_a_message(archive, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from im2mail import config
 from im2mail.archive import Archive, floods
-from im2mail.channels import CHANNELS, ChannelBase
+from im2mail.channels import CHANNELS
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
 from im2mail.errors import ConfigError
@@ -28,6 +28,8 @@ from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.relay.mailer import LinkSettings, Mailer
 from tests.conftest import VALID_CONFIG
 from tests.support.archive_sql import reading
+from tests.support.clock import Clock
+from tests.support.scripted import ScriptedChannel
 from tests.unit.test_compose import html, plain, wire
 
 MAILBOX = "orders@shop.example"
@@ -149,42 +151,13 @@ def test_quiet_conversations_are_forgotten_but_not_asked_for_again():
 # -- the intake --------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Channel(ChannelBase):
-    """A Telegram-like channel whose parse() returns what the test queued."""
-
-    download_limit = 20 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self.bot = "shop"
-        self.next: list[Incoming] = []
-        self.sent: list[str] = []
-
-    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
-        return self.next
-
-    async def fetch(self, file: IncomingFile, limit: int, sink: Any) -> None:
-        await sink.write(b"\xff\xd8" + file.ref.encode())
-
-    async def send_text(self, chat_id: str, text: str) -> list[str]:
-        self.sent.append(text)
-        return ["1"]
-
-
 class Shop:
     """An Intake on an archive, with the clock and the outbox in the test's hands."""
 
     def __init__(self, archive: Archive, limit: int = 20, greeting: str | None = None) -> None:
         self.archive = archive
-        self.clock = Clock()
-        self.channel = Channel()
+        self.clock = Clock(T0)
+        self.channel = ScriptedChannel()
         self.woken = 0
         self.updates = 0
         self.intake = Intake(
@@ -236,12 +209,6 @@ class Shop:
             assert item.id is not None
             queue.delivery_sent(item.id, self.clock.now)
         return due
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as opened:
-        yield opened
 
 
 def every_message_is_mailed_or_in_a_digest(archive: Archive) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from im2mail.archive import Archive
 from im2mail.model import SearchQuery
-from tests.conftest import REPO
 from tests.support.generate import GenerationStats, generate
 
 
@@ -97,16 +94,3 @@ def test_a_file_sent_again_and_again_is_one_blob(sample) -> None:
     assert len(price_lists) == 1
     blobs = [p for p in (path.parent / "blobs").rglob("*") if p.is_file()]
     assert 0 < len(blobs) < 150
-
-
-def test_it_runs_from_the_command_line(tmp_path: Path) -> None:
-    path = tmp_path / "cli.db"
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.support.generate", str(path),
-         "--messages", "200", "--conversations", "10", "--seed", "5"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "200 messages in 10 conversations" in done.stderr
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 200

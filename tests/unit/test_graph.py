@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
 
 from im2mail.channels import AuthFailed, Blocked, Rejected, RetryLater, graph
 from im2mail.errors import redact
-from im2mail.relay.loop import _handshake
-from im2mail.relay.web import WebServer
 
 APP_SECRET = "0f" * 16
 BODY = json.dumps({"object": "page", "entry": []}).encode()
@@ -102,33 +99,3 @@ def test_an_error_answer_without_a_body_still_says_what_happened():
         "Messenger refused the message: HTTP 502"
     )
     assert isinstance(graph.error("bot 'x'", "Messenger", 502, "<html>", "x"), RetryLater)
-
-
-@pytest.fixture
-async def server():
-    srv = WebServer("127.0.0.1", 0)
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-async def test_the_relay_answers_meta_s_verification_get(server):
-    async def handle(body: bytes) -> None:
-        return None
-
-    server.add_webhook("whatsapp", "wa", lambda h, b: True, handle,
-                       handshake=_handshake("whatsapp", "vt-123"))  # fmt: skip
-    server.add_webhook("telegram", "tg", lambda h, b: True, handle,
-                       handshake=_handshake("telegram", "vt-123"))  # fmt: skip
-    base = f"http://127.0.0.1:{server.port}"
-    query = {"hub.mode": "subscribe", "hub.verify_token": "vt-123", "hub.challenge": "8841"}
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/whatsapp/wa", params=query) as r:
-            assert (r.status, await r.text()) == (200, "8841")
-        wrong = {**query, "hub.verify_token": "guess"}
-        async with http.get(f"{base}/whatsapp/wa", params=wrong) as r:
-            assert r.status == 403
-        async with http.get(f"{base}/telegram/tg", params=query) as r:
-            assert r.status == 404  # Telegram has no such check: nothing to answer
-        async with http.get(f"{base}/messenger/nobody", params=query) as r:
-            assert r.status == 404

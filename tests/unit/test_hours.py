@@ -3,14 +3,11 @@
 import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.channels import ChannelBase, ChannelError
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
 from im2mail.errors import ConfigError
@@ -18,6 +15,8 @@ from im2mail.hours import BusinessHours
 from im2mail.mail.builder import MailSettings
 from im2mail.model import Customer, Incoming
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
+from tests.support.clock import Clock
+from tests.support.scripted import ScriptedChannel, ScriptedViber
 
 KYIV = ZoneInfo("Europe/Kyiv")
 H = 3600.0
@@ -241,45 +240,10 @@ AWAY = "Ми зараз не працюємо; відповімо з 9:00."
 OLENA = Customer("telegram", "501", "Олена")
 
 
-class Chat(ChannelBase):
-    """A channel that parses to what the test queues and records what the bot sends."""
-
-    name = "telegram"
-    bot = "shop"
-
-    def __init__(self) -> None:
-        self.next: list[Incoming] = []
-        self.sent: list[str] = []
-        self.down = False
-
-    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
-        return self.next
-
-    async def send_text(self, chat_id: str, text: str) -> list[str]:
-        if self.down:
-            raise ChannelError("Bad Gateway")
-        self.sent.append(text)
-        return [str(900 + len(self.sent))]
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
-
-
 _updates = itertools.count(1)
 
 
-def write(chat: Chat, text: str = "Добрий вечір", *, who: Customer = OLENA, start=False):
+def write(chat: ScriptedChannel, text: str = "Добрий вечір", *, who: Customer = OLENA, start=False):
     n = next(_updates)
     chat.next = [
         Incoming(bot="shop", customer=who, dedupe_key=f"telegram:shop:update:{n}",
@@ -304,12 +268,12 @@ def automatic(archive: Archive) -> list[str]:
 
 
 async def test_a_customer_writing_while_closed_gets_the_auto_reply_once(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 20, 0))  # Monday evening, closed
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 20, 0))  # Monday evening, closed
     intake = intake_for(archive, chat, clock, greeting=None)
     write(chat)
     assert (await intake.take("shop", {})).stored == 1
     write(chat, "Ви тут?")
-    clock.at = kyiv(2026, 6, 2, 7, 0)  # the same night
+    clock.now = kyiv(2026, 6, 2, 7, 0)  # the same night
     await intake.take("shop", {})
     assert chat.sent == [AWAY]
     assert automatic(archive) == [AWAY]  # archived as the shop's message, by im2mail
@@ -317,21 +281,21 @@ async def test_a_customer_writing_while_closed_gets_the_auto_reply_once(archive)
 
 
 async def test_the_next_closed_period_gets_it_again_but_open_hours_do_not(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 20, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 20, 0))
     intake = intake_for(archive, chat, clock, greeting=None)
     write(chat)
     await intake.take("shop", {})
-    clock.at = kyiv(2026, 6, 2, 12, 0)  # open
+    clock.now = kyiv(2026, 6, 2, 12, 0)  # open
     write(chat)
     await intake.take("shop", {})
-    clock.at = kyiv(2026, 6, 2, 19, 0)  # Tuesday evening: another closed period
+    clock.now = kyiv(2026, 6, 2, 19, 0)  # Tuesday evening: another closed period
     write(chat)
     await intake.take("shop", {})
     assert chat.sent == [AWAY, AWAY]
 
 
 async def test_each_conversation_gets_its_own_auto_reply(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 6, 11, 0))  # Saturday
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 6, 11, 0))  # Saturday
     intake = intake_for(archive, chat, clock, greeting=None)
     write(chat)
     await intake.take("shop", {})
@@ -341,7 +305,7 @@ async def test_each_conversation_gets_its_own_auto_reply(archive):
 
 
 async def test_a_restarted_relay_does_not_repeat_it(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 20, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 20, 0))
     write(chat)
     await intake_for(archive, chat, clock, greeting=None).take("shop", {})
     write(chat, "Ще одне")
@@ -350,7 +314,7 @@ async def test_a_restarted_relay_does_not_repeat_it(archive):
 
 
 async def test_greeting_and_auto_reply_go_as_one_message_on_first_contact(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 20, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 20, 0))
     intake = intake_for(archive, chat, clock)
     write(chat, "/start", start=True)
     await intake.take("shop", {})
@@ -361,7 +325,7 @@ async def test_greeting_and_auto_reply_go_as_one_message_on_first_contact(archiv
 
 
 async def test_open_hours_get_only_the_greeting(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 10, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 10, 0))
     intake = intake_for(archive, chat, clock)
     write(chat)
     await intake.take("shop", {})
@@ -371,19 +335,19 @@ async def test_open_hours_get_only_the_greeting(archive):
 
 
 async def test_quiet_hours_send_nothing_automatic_and_the_morning_still_answers(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 23, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 23, 0))
     intake = intake_for(archive, chat, clock, quiet=(time(21, 0), time(8, 0)))
     write(chat)
     assert (await intake.take("shop", {})).stored == 1  # the managers still get the email
     assert chat.sent == [] and automatic(archive) == []
-    clock.at = kyiv(2026, 6, 2, 8, 15)  # after the quiet hours, still closed
+    clock.now = kyiv(2026, 6, 2, 8, 15)  # after the quiet hours, still closed
     write(chat, "Доброго ранку")
     await intake.take("shop", {})
     assert chat.sent == [AWAY]  # the greeting's moment has passed; the auto-reply has not
 
 
 async def test_a_failed_send_is_tried_again_with_the_next_message(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 20, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 20, 0))
     intake = intake_for(archive, chat, clock, greeting=None)
     chat.down = True
     write(chat)
@@ -395,28 +359,21 @@ async def test_a_failed_send_is_tried_again_with_the_next_message(archive):
 
 
 async def test_without_an_auto_reply_text_closed_hours_send_nothing(archive):
-    chat, clock = Chat(), Clock(kyiv(2026, 6, 1, 20, 0))
+    chat, clock = ScriptedChannel(), Clock(kyiv(2026, 6, 1, 20, 0))
     intake = intake_for(archive, chat, clock, greeting=None, auto_reply=None)
     write(chat)
     await intake.take("shop", {})
     assert chat.sent == []
 
 
-class Viber(Chat):
-    name = "viber"
-
-    def welcome(self, text: str) -> dict[str, Any]:
-        return {"type": "text", "text": text}
-
-
 async def test_quiet_hours_hold_back_the_viber_welcome_too(archive):
-    chat, clock = Viber(), Clock(kyiv(2026, 6, 1, 23, 0))
+    chat, clock = ScriptedViber("shop"), Clock(kyiv(2026, 6, 1, 23, 0))
     intake = intake_for(archive, chat, clock, quiet=(time(21, 0), time(8, 0)))
     oksana = Customer("viber", "q1w2==", "Оксана")
     opened = Incoming(bot="shop", customer=oksana, dedupe_key="viber:shop:started:1",
                       created=datetime.now(UTC), chat_id="q1w2==", event="started")  # fmt: skip
     chat.next = [opened]
     assert (await intake.take("shop", {})).answer is None
-    clock.at = kyiv(2026, 6, 2, 12, 0)
+    clock.now = kyiv(2026, 6, 2, 12, 0)
     chat.next = [replace(opened, dedupe_key="viber:shop:started:2")]
     assert (await intake.take("shop", {})).answer == chat.welcome(GREETING)

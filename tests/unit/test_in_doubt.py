@@ -4,26 +4,19 @@ relay.in_doubt. A crash in the middle of a send is in test_sender.py."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 import requests
 from telegram import error as tg_error
 
-from im2mail.archive import Archive
 from im2mail.channels import RetryLater
 from im2mail.channels.telegram.channel import Telegram
 from im2mail.channels.viber.channel import _Requests
 from im2mail.model import IN_DOUBT, TEAM
 from im2mail.relay.chat_outbox import ChatOutbox
-from tests.unit.test_sender import NOTIFY, SETTINGS, ScriptedChannel, queue_reply, rows
-
-
-@pytest.fixture
-def archive(tmp_path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
+from tests.support.clock import Clock
+from tests.support.scripted import ScriptedSender
+from tests.unit.test_sender import NOTIFY, SETTINGS, queue_reply, rows
 
 
 def timed_out(cause: Exception) -> tg_error.TimedOut:
@@ -69,19 +62,20 @@ def test_viber_says_which_timeouts_may_have_sent(monkeypatch, error, maybe_sent)
 async def timeout_then_again(archive, settings) -> list[str]:
     """A two-piece reply whose second piece times out after reaching the platform; the
     next try comes at once. Returns the pieces the customer got."""
-    channel = ScriptedChannel()
+    channel = ScriptedSender()
     queue_reply(archive, "a" * 10 + "b" * 5)
 
-    class Arrived(ScriptedChannel):
+    class Arrived(ScriptedSender):
         async def send_step(self, chat_id, step):
             channel.sent.append((chat_id, step))
             if len(channel.sent) == 2:
                 raise RetryLater("Timed out", reason="Timed out", seconds=0.05, maybe_sent=True)
             return ["1"]
 
-    sender = ChatOutbox(archive, {"shop": Arrived()}, settings, pace=0)
+    clock = Clock()
+    sender = ChatOutbox(archive, {"shop": Arrived()}, settings, pace=0, clock=clock)
     await sender.flush()
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     await sender.flush()
     return [step.text for _, step in channel.sent]
 
@@ -98,12 +92,13 @@ async def test_with_notify_a_timeout_that_may_have_sent_is_not_repeated(archive)
 
 
 async def test_with_notify_a_timeout_before_sending_is_simply_retried(archive):
-    channel = ScriptedChannel()
+    channel = ScriptedSender()
     channel.errors = [RetryLater("connect timeout", seconds=0.05, maybe_sent=False)]
     queue_reply(archive, "Так")
-    sender = ChatOutbox(archive, {"shop": channel}, NOTIFY, pace=0)
+    clock = Clock()
+    sender = ChatOutbox(archive, {"shop": channel}, NOTIFY, pace=0, clock=clock)
     await sender.flush()
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     await sender.flush()
     assert [step.text for _, step in channel.sent] == ["Так"]
     assert IN_DOUBT not in [r[1] for r in rows(archive)]

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from im2mail.archive import Archive
-from im2mail.channels import ChannelBase
 from im2mail.mail.builder import MailSettings
 from im2mail.model import UNDELIVERED, Customer, Incoming, Message
 from im2mail.relay.intake import GREETER, Intake, IntakeSettings
 from tests.support.archive_sql import reading, writing
 from tests.support.chats import customer, say
+from tests.support.scripted import ScriptedViber
 
 MAILBOX = "orders@shop.example"
 GREETING = "Вітаємо! Напишіть, що надрукувати."
@@ -25,39 +23,12 @@ WHEN = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 OKSANA = Customer("viber", "q1w2e3r4t5y6u7i8o9p0aa==", "Оксана Мельник", source="flyer-kyiv")
 
 
-class ScriptedChannel(ChannelBase):
-    """A channel whose parse() returns what the test says the update means."""
-
-    name = "viber"
-
-    def __init__(self) -> None:
-        self.bot = "vshop"
-        self.next: list[Incoming] = []
-        self.texts: list[tuple[str, str]] = []
-
-    def parse(self, raw: dict[str, Any]) -> list[Incoming]:
-        return self.next
-
-    def welcome(self, text: str) -> dict[str, Any]:
-        return {"sender": {"name": "Друкарня"}, "type": "text", "text": text}
-
-    async def send_text(self, chat_id: str, text: str) -> list[str]:
-        self.texts.append((chat_id, text))
-        return ["900"]
-
-
 @pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
+def channel() -> ScriptedViber:
+    return ScriptedViber()
 
 
-@pytest.fixture
-def channel() -> ScriptedChannel:
-    return ScriptedChannel()
-
-
-def make_intake(archive: Archive, channel: ScriptedChannel, greeting: str | None = GREETING):
+def make_intake(archive: Archive, channel: ScriptedViber, greeting: str | None = GREETING):
     mailed: list[int] = []
     intake = Intake(
         archive,
@@ -105,7 +76,7 @@ async def test_an_opened_chat_is_answered_with_the_greeting_kept_once(archive, c
     assert (entry.direction, entry.author, entry.text) == ("out", GREETER, GREETING)
     (summary,) = archive.conversations()
     assert summary.source == "flyer-kyiv"  # the lead source from the link's context
-    assert channel.texts == []  # the welcome is the answer, not a send_message
+    assert channel.sent == []  # the welcome is the answer, not a send_message
 
 
 async def test_a_customer_who_wrote_before_gets_no_welcome(archive, channel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -49,12 +48,6 @@ def test_the_unknown_reason_lists_the_templates():
 
 
 # -- in the reply intake ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 @pytest.fixture

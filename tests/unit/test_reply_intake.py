@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -21,12 +20,6 @@ from tests.unit.test_compose import wire
 
 MAILBOX = "orders@shop.example"
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 class Woken:

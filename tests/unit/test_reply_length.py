@@ -5,7 +5,6 @@ plan, so the text limits, captions and albums of all four messengers are what co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -44,12 +43,6 @@ class RealPlan:
     async def send_step(self, chat_id: str, step: Step) -> list[str]:
         self.sent.append(step)
         return [str(len(self.sent))]
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def sender(archive: Archive, channel: RealPlan, limit: int = 8, **settings) -> ChatOutbox:

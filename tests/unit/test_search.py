@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -11,12 +10,6 @@ from im2mail.archive import Archive, search
 from im2mail.errors import UsageError
 from im2mail.model import Customer, NewAttachment, SearchQuery, marked_snippet
 from tests.support.chats import T0, customer, say
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def texts(archive: Archive, query: str, **filters) -> list[str]:

@@ -4,57 +4,28 @@ after a delivery."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from im2mail.archive import Archive
 from im2mail.archive.db import now
-from im2mail.channels import Blocked, OutgoingFile, Rejected, RetryLater, Step
+from im2mail.channels import Blocked, Rejected, RetryLater, Step
 from im2mail.mail.builder import MailSettings
 from im2mail.model import IN_DOUBT, TEAM, UNDELIVERED, Message, NewAttachment, OutboxItem
 from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from tests.support.archive_sql import reading
 from tests.support.chats import customer
+from tests.support.clock import Clock
+from tests.support.scripted import ScriptedSender
 
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 SETTINGS = SenderSettings(MailSettings("orders@shop.example", (ANNA, PETRO)), frozenset({"shop"}))
 
 
-class ScriptedChannel:
-    """Pieces of 10 characters, files as one step; `errors` are raised by the next calls."""
-
-    text_limit = 10
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Step]] = []
-        self.errors: list[Exception | None] = []
-
-    def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
-        steps = [Step(text[i : i + 10]) for i in range(0, len(text), 10)]
-        return steps + ([Step("", tuple(files), "document")] if files else [])
-
-    async def send_step(self, chat_id: str, step: Step) -> list[str]:
-        if self.errors:
-            error = self.errors.pop(0)
-            if error is not None:
-                raise error
-        self.sent.append((chat_id, step))
-        return [str(100 + len(self.sent))]
-
-
 @pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
-
-
-@pytest.fixture
-def channel() -> ScriptedChannel:
-    return ScriptedChannel()
+def channel() -> ScriptedSender:
+    return ScriptedSender()
 
 
 def outbox_for(archive: Archive, channel, **options) -> ChatOutbox:
@@ -101,10 +72,11 @@ async def test_every_step_goes_once_then_the_team_is_told(archive, channel):
 async def test_flood_control_midway_resumes_after_the_steps_already_sent(archive, channel):
     queue_reply(archive, "x" * 35)  # four steps
     channel.errors = [None, None, RetryLater("429", seconds=0.3)]
-    sender = outbox_for(archive, channel)
+    clock = Clock()
+    sender = outbox_for(archive, channel, clock=clock)
     await sender.flush()
     assert rows(archive)[0][2:] == ("pending", None, 2, 1)  # two steps done, one try counted
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     await sender.flush()
     assert [step.text for _, step in channel.sent] == ["x" * 10] * 3 + ["x" * 5]
     assert rows(archive)[0][2] == "sent"
@@ -188,7 +160,7 @@ class Killed(BaseException):
     """kill -9 at a moment of our choosing: nothing after it runs."""
 
 
-class KilledWhileSending(ScriptedChannel):
+class KilledWhileSending(ScriptedSender):
     """The relay dies during send number `at` (1-based), after the platform took it when
     `arrived`: nothing of the call is recorded by the relay."""
 
@@ -251,11 +223,12 @@ async def test_a_single_message_in_doubt_is_called_your_reply(archive):
 async def test_nothing_is_in_doubt_after_a_step_fails_or_the_reply_goes(archive, channel):
     queue_reply(archive, "x" * 15)
     channel.errors = [None, RetryLater("502", seconds=0.2)]
-    sender = outbox_for(archive, channel)
+    clock = Clock()
+    sender = outbox_for(archive, channel, clock=clock)
     await sender.flush()
     (item,) = archive.deliveries.due_deliveries("channel", now() + timedelta(hours=1), 5)
     assert (item.progress, item.in_flight) == (1, None)  # the 502'd step is known not sent
-    await asyncio.sleep(0.25)
+    clock.advance(0.25)
     await sender.flush()
     assert rows(archive)[0][2] == "sent"
     with reading(archive) as db:

@@ -4,16 +4,14 @@ archives built with tests/support/chats.py, and the command as a user runs it.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from im2mail.archive import Archive, stats
+from im2mail.archive import stats
 from im2mail.config import HoursConfig
 from im2mail.config.sections import parse_ranges
-from im2mail.home import paths
 from im2mail.hours import BusinessHours
 from im2mail.model import UNDELIVERED, Message, OutboxItem
 from tests.conftest import VALID_CONFIG, run_cli
@@ -25,13 +23,6 @@ ALWAYS = BusinessHours(None)
 KYIV = ZoneInfo("Europe/Kyiv")
 SINCE, UNTIL = T0 - timedelta(days=1), T0 + timedelta(days=30)
 NOW = T0 + timedelta(days=30)
-
-
-@pytest.fixture
-def archive() -> Iterator[Archive]:
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as opened:
-        yield opened
 
 
 def report(archive, hours=ALWAYS, since=SINCE, until=UNTIL, now=NOW, managers=()):
@@ -301,19 +292,3 @@ def test_bad_periods_are_usage_errors(archive, args, message):
     result = run_cli("stats", *args)
     assert result.code == 2 and message in result.err and "Traceback" not in result.err
     assert result.out == ""
-
-
-def test_a_big_generated_archive(tmp_path):
-    """50k messages: the command finishes and agrees with the generator on who waits."""
-    from tests.support.generate import generate
-
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as archive:
-        made = generate(archive, conversations=2000, messages=50_000, seed=3, attachments_every=0)
-    result = run_cli("stats", "--since", "2025-01-01", "--json", timeout=120)
-    assert result.code == 0, result.err
-    lines = [json.loads(line) for line in result.out.splitlines()]
-    waiting = [x for x in lines if x["kind"] == "unanswered"]
-    assert len(waiting) == made.unanswered
-    channels = [x for x in lines if x["kind"] == "channel"]
-    assert sum(x["conversations"] for x in channels) == made.conversations

@@ -1,16 +1,13 @@
 """`im2mail systemd-unit` and sd_notify: the unit a user installs, and what `run` tells
-systemd (the relay side is in tests/e2e/test_sd_notify.py)."""
+systemd (systemd-analyze's verdict on the unit: tests/e2e/test_systemd_analyze.py; the
+notifier on a real socket and the relay side: tests/e2e/test_sd_notify.py)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import socket
 import stat
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -149,53 +146,6 @@ def test_blanks_and_percent_signs_in_paths_are_quoted(write_config, tmp_path, mo
     assert f"smtp:{escaped}/credentials/smtp" in values(text, "LoadCredential")
 
 
-# -- systemd-analyze verify ----------------------------------------------------------------
-
-needs_analyze = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None,
-    reason="systemd-analyze is not installed (apt-get install systemd): unit files unchecked",
-)
-
-
-def verify(path: Path, *, user: bool) -> str:
-    """systemd-analyze's complaints about `path` ('' when none)."""
-    command = ["systemd-analyze", *(["--user"] if user else []), "verify", str(path)]
-    with tempfile.TemporaryDirectory() as runtime:  # a user manager wants XDG_RUNTIME_DIR
-        env = {**os.environ, "XDG_RUNTIME_DIR": runtime}
-        run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-    complaints = [line for line in (run.stdout + run.stderr).splitlines() if path.name in line]
-    assert run.returncode == 0, run.stdout + run.stderr
-    return "\n".join(complaints)
-
-
-@needs_analyze
-@pytest.mark.parametrize("user", [False, True], ids=["system", "user"])
-def test_systemd_analyze_verify_accepts_the_unit(cfg, tmp_path, user):
-    path = tmp_path / "im2mail.service"
-    systemd.install(systemd.unit(cfg, user=user), user=user, path=path)
-    assert verify(path, user=user) == ""
-
-
-@needs_analyze
-def test_systemd_analyze_verify_accepts_odd_paths(write_config, tmp_path, monkeypatch):
-    home = tmp_path / "shop's home 100% $HOME"
-    home.mkdir()
-    monkeypatch.setenv("IM2MAIL_HOME", str(home))
-    (home / "config.toml").write_text(TWO_BOTS, encoding="utf-8")
-    path = systemd.install(
-        systemd.unit(config.load(channels=CHANNELS)), user=False, path=tmp_path / "x.service"
-    )
-    assert verify(path, user=False) == ""
-
-
-@needs_analyze
-def test_systemd_analyze_verify_would_catch_a_broken_unit(cfg, tmp_path):
-    """The check above can fail: a typo'd key is reported."""
-    text = systemd.unit(cfg).replace("RestartSec=5", "RestartSecs=5")
-    path = systemd.install(text, user=False, path=tmp_path / "im2mail.service")
-    assert "RestartSecs" in verify(path, user=False)
-
-
 # -- install -------------------------------------------------------------------------------
 
 
@@ -290,44 +240,6 @@ def test_force_without_install_is_a_usage_error(write_config):
 
 
 # -- sd_notify -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def listener():
-    """systemd's side: a datagram socket in a short temporary folder (AF_UNIX paths are
-    limited to 108 bytes)."""
-    with tempfile.TemporaryDirectory(prefix="im2mail-notify-") as folder:
-        path = os.path.join(folder, "notify")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.bind(path)
-            sock.settimeout(5)
-            yield path, sock
-
-
-def test_notifier_tells_systemd_ready_status_watchdog_and_stopping(listener, monkeypatch):
-    path, sock = listener
-    monkeypatch.setenv("NOTIFY_SOCKET", path)
-    notify = sd_notify.Notifier()
-    notify.ready("relaying: 2 bot(s)")
-    notify.watchdog()
-    notify.status("outbox: 3 emails pending")
-    notify.stopping()
-    assert [sock.recv(4096).decode() for _ in range(4)] == [
-        "READY=1\nSTATUS=relaying: 2 bot(s)",
-        "WATCHDOG=1",
-        "STATUS=outbox: 3 emails pending",
-        "STOPPING=1\nSTATUS=stopping",
-    ]
-
-
-def test_notifier_reaches_an_abstract_socket(monkeypatch):
-    name = f"im2mail-test-{os.getpid()}-{id(monkeypatch)}"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind("\0" + name)
-        sock.settimeout(5)
-        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
-        sd_notify.Notifier().ready()
-        assert sock.recv(4096) == b"READY=1\nSTATUS=running"
 
 
 def test_without_notify_socket_nothing_is_sent(monkeypatch):

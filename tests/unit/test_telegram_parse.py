@@ -6,8 +6,6 @@ Also the channel seam's pure parts: the registry, text splitting, webhook verifi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -25,7 +23,6 @@ from im2mail.channels import (
 )
 from im2mail.channels.telegram.channel import Telegram, parse_update
 from im2mail.errors import NotBuiltYet, NotFound
-from tests.conftest import REPO
 from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 from tests.support.mangle import mangled
 
@@ -360,21 +357,6 @@ def test_parse_keeps_what_json_round_trips():
 
 
 # -- the seam --------------------------------------------------------------------------------
-
-
-def test_registry_imports_telegram_lazily():
-    # The CLI reads the registry at every start: no platform's SDK, no HTTP client, not
-    # even the protocol (channels/base.py) may come with it.
-    code = (
-        "import sys, im2mail.channels as c\n"
-        "early = {'telegram', 'viberbot', 'aiohttp', 'im2mail.channels.base'} & set(sys.modules)\n"
-        "assert not early, early\n"
-        "assert [s.title for s in c.CHANNELS.values()]\n"
-        "cls = c.channel_class('telegram')\n"
-        "assert 'telegram' in sys.modules and cls.name == 'telegram'\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_registry_names():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
@@ -38,12 +37,6 @@ def maria_chat() -> dict:
                                                   "phone_number": "+380501112233"}),
         tg.message(9, MARIA, location_information={"latitude": 50.45, "longitude": 30.52}),
     ])  # fmt: skip
-
-
-@pytest.fixture
-def archive(isolated_home: Path):
-    with Archive.open(isolated_home / "archive.db") as a:
-        yield a
 
 
 def conversation_messages(archive: Archive, chat_id: int):
@@ -181,35 +174,6 @@ def test_an_export_cut_short_keeps_what_came_before_and_a_rerun_completes_it(arc
     assert "(4 message(s) before that point were added)" in caught.value.message
     again = import_export(archive, full)
     assert (again.added, again.already) == (4, 4)
-
-
-def _peak_bytes(archive: Archive, path: Path, seen: list[int]) -> int:
-    tracemalloc.start()
-    try:
-        import_export(archive, path, seen.append)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def test_a_big_export_streams_with_flat_memory_and_steady_progress(tmp_path):
-    small, big = tmp_path / "small.json", tmp_path / "big.json"
-    tg.write_big(small, chats=10, per_chat=1000)
-    count = tg.write_big(big, chats=100, per_chat=1000)
-    seen_small: list[int] = []
-    seen_big: list[int] = []
-
-    with Archive.open(tmp_path / "a.db") as a:
-        peak_small = _peak_bytes(a, small, seen_small)
-    with Archive.open(tmp_path / "b.db") as b:
-        peak_big = _peak_bytes(b, big, seen_big)
-        assert b.last_message_id() == count == 100_000
-
-    size = big.stat().st_size
-    assert size > 25_000_000
-    assert peak_big < 1.5 * peak_small + 2_000_000  # ten times the messages, not the memory
-    assert peak_big < size / 3
-    assert seen_big == sorted(seen_big) and seen_big[-1] == size and len(seen_big) > 100
 
 
 def test_cli_imports_and_summarises(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +24,6 @@ from tests.unit.test_compose import wire
 MAILBOX = "orders@shop.example"
 ANNA, PETRO, MALLORY = "anna@shop.example", "petro@shop.example", "mallory@evil.example"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 @pytest.fixture

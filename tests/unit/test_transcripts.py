@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from im2mail import signing
-from im2mail.archive import Archive
 from im2mail.archive.db import now
 from im2mail.model import NewAttachment
 from im2mail.relay.transcripts import Transcripts, link
@@ -21,14 +20,13 @@ KEY = "k" * 43
 
 
 @pytest.fixture
-def archive(tmp_path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        olena = customer(a, "Олена", "Петренко")
-        say(a, olena, "Скільки коштують 200 візиток?")
-        say(a, olena, "450 грн", direction="out", minutes=5)
-        say(a, olena, "Рахунок", minutes=7,
-            files=[NewAttachment("рахунок.pdf", "application/pdf", b"%PDF-1.4")])  # fmt: skip
-        yield a
+def archive(archive):
+    olena = customer(archive, "Олена", "Петренко")
+    say(archive, olena, "Скільки коштують 200 візиток?")
+    say(archive, olena, "450 грн", direction="out", minutes=5)
+    say(archive, olena, "Рахунок", minutes=7,
+        files=[NewAttachment("рахунок.pdf", "application/pdf", b"%PDF-1.4")])  # fmt: skip
+    return archive
 
 
 def token_of(url: str) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from im2mail.archive import Archive
 from im2mail.mail.builder import MailSettings
 from im2mail.mail.replies import extract
 from im2mail.mail.transfer_encoding import problem
@@ -141,12 +140,6 @@ def test_no_email_of_the_real_clients_corpus_is_taken_for_broken():
 
 
 # -- intake ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as a:
-        yield a
 
 
 def test_a_reply_with_a_broken_attachment_sends_nothing_and_names_it(archive):

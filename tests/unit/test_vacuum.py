@@ -7,11 +7,8 @@ import os
 import time
 from datetime import timedelta
 
-import pytest
-
 from im2mail.archive import Archive
 from im2mail.archive.vacuum import vacuum
-from im2mail.home import paths
 from im2mail.model import NewAttachment, OutboxItem
 from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.archive_sql import writing
@@ -21,13 +18,6 @@ NOW = T0 + timedelta(days=100)
 OLD_SCAN = b"\xff\xd8\xff old scan of a layout " * 400
 NEW_SCAN = b"\xff\xd8\xff new scan of a layout " * 400
 PRICE = b"%PDF-1.4 price list" * 100
-
-
-@pytest.fixture
-def archive(isolated_home):
-    where = paths()
-    with Archive.open(where.archive, where.blobs) as a:
-        yield a
 
 
 def jpeg(name: str, data: bytes) -> NewAttachment:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,15 +18,10 @@ from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.relay.polling import Poller
 from im2mail.testing.streams import Stream
 from tests.support.archive_sql import reading
+from tests.support.waiting import wait_until
 
 MB = 1024 * 1024
 SLOW = Stream(2 * MB, drip=0.1)  # 32 pieces, one each 0.1 s: about 3 s in all
-
-
-@pytest.fixture
-def archive(tmp_path: Path):
-    with Archive.open(tmp_path / "archive.db") as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -55,14 +49,6 @@ def archived(archive: Archive) -> list[tuple[str, str]]:
     """(author, text) of every archived message, in the order they were stored."""
     with reading(archive) as db:
         return [tuple(r) for r in db.execute("SELECT author, text FROM messages ORDER BY id")]
-
-
-async def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-    return value
 
 
 async def test_another_customer_is_archived_while_a_big_file_drips_in(

@@ -24,6 +24,7 @@ from viberbot.api.viber_requests import (
 )
 
 from im2mail.testing.viber_api import DEFAULT_EVENT_TYPES, JPEG, STATUS, ViberDouble, ViberUser
+from tests.support.clock import Clock
 
 
 class Receiver:
@@ -70,9 +71,8 @@ class Receiver:
 
 
 @pytest.fixture
-async def viber() -> AsyncIterator[ViberDouble]:
-    async with ViberDouble() as double:
-        yield double
+def viber(viber_api: ViberDouble) -> ViberDouble:
+    return viber_api
 
 
 @pytest.fixture
@@ -406,6 +406,8 @@ async def test_a_forged_callback_fails_verification(viber, relay):
 
 
 async def test_customers_media_urls_expire(viber):
+    clock = Clock()
+    viber.clock = clock.time
     url = viber.add_media(JPEG + b"x", "photo.jpg", "image/jpeg", ttl=0.3)
     forged = re.sub(r"Signature=\w+", "Signature=" + "0" * 64, url)
     async with aiohttp.ClientSession() as http:
@@ -414,7 +416,7 @@ async def test_customers_media_urls_expire(viber):
             assert response.content_type == "image/jpeg"
         async with http.get(forged) as response:
             assert response.status == 403
-        await asyncio.sleep(0.4)
+        clock.advance(0.4)
         async with http.get(url) as response:
             assert response.status == 403
     assert viber.media(url).downloads == 1

@@ -16,9 +16,8 @@ from im2mail.testing.messenger_api import MessengerDouble, WebhookNotVerified
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[MessengerDouble]:
-    async with MessengerDouble() as running:
-        yield running
+def double(messenger_api: MessengerDouble) -> MessengerDouble:
+    return messenger_api
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The relay's HTTP server: health, webhook checks before parsing, size limit, file links."""
+"""The relay's HTTP server: health, webhook checks before parsing, Meta's verification
+GET, size limit, file links."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import aiohttp
 import pytest
 
+from im2mail.relay.loop import _handshake
 from im2mail.relay.web import BadUpdate, ServedFile, WebServer
 
 SECRET = "s3cr3t-token"
@@ -158,3 +160,25 @@ async def test_a_viber_webhook_body_over_the_limit_is_413_before_any_check(serve
 
 async def _ignore(body: bytes) -> None:
     return None
+
+
+async def test_the_relay_answers_meta_s_verification_get(server):
+    async def handle(body: bytes) -> None:
+        return None
+
+    server.add_webhook("whatsapp", "wa", lambda h, b: True, handle,
+                       handshake=_handshake("whatsapp", "vt-123"))  # fmt: skip
+    server.add_webhook("telegram", "tg", lambda h, b: True, handle,
+                       handshake=_handshake("telegram", "vt-123"))  # fmt: skip
+    base = f"http://127.0.0.1:{server.port}"
+    query = {"hub.mode": "subscribe", "hub.verify_token": "vt-123", "hub.challenge": "8841"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/whatsapp/wa", params=query) as r:
+            assert (r.status, await r.text()) == (200, "8841")
+        wrong = {**query, "hub.verify_token": "guess"}
+        async with http.get(f"{base}/whatsapp/wa", params=wrong) as r:
+            assert r.status == 403
+        async with http.get(f"{base}/telegram/tg", params=query) as r:
+            assert r.status == 404  # Telegram has no such check: nothing to answer
+        async with http.get(f"{base}/messenger/nobody", params=query) as r:
+            assert r.status == 404

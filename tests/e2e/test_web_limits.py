@@ -18,6 +18,7 @@ import pytest
 from im2mail.channels import graph, open_channel
 from im2mail.relay.loop import _handshake
 from im2mail.relay.web import ServedFile, WebServer
+from tests.support.waiting import wait_until
 
 TELEGRAM_TOKEN = "123456789:AAEhBOweik6ad9r_QKt1wHn3x8vLvI-Vmv0"
 VIBER_TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
@@ -319,10 +320,11 @@ async def test_a_file_link_is_resolved_off_the_event_loop(files_server, tmp_path
     blob = tmp_path / "blob"
     blob.write_bytes(b"%PDF")
     threads: list[threading.Thread] = []
+    released = threading.Event()
 
     def resolve(token: str) -> ServedFile:
         threads.append(threading.current_thread())
-        time.sleep(2.0)  # a busy archive
+        released.wait(10)  # a busy archive, until the health check has been answered
         return ServedFile(Path(blob), "a.pdf", "application/pdf")
 
     files_server.serve_files(resolve)
@@ -330,11 +332,12 @@ async def test_a_file_link_is_resolved_off_the_event_loop(files_server, tmp_path
     base = f"http://127.0.0.1:{files_server.port}"
     async with aiohttp.ClientSession() as http:
         download = asyncio.create_task(http.get(f"{base}/f/t"))
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: threads)  # the link is being resolved
         started = time.monotonic()
         async with http.get(f"{base}/healthz") as r:
             assert r.status == 200
         assert time.monotonic() - started < 1.5
+        released.set()
         async with await download as r:
             assert await r.read() == b"%PDF"
     assert threads and threads[0] is not threading.main_thread()
