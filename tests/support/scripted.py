@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from im2mail.channels import ChannelError, OutgoingFile, Step
+from im2mail.channels import ChannelBase, ChannelError, OutgoingFile, Step
 from im2mail.model import Incoming, IncomingFile
 
 
-class ScriptedChannel:
+class ScriptedChannel(ChannelBase):
     name = "telegram"
+    download_limit = 20 * 1024 * 1024  # Telegram's, for the flood and intake tests
 
     def __init__(self, bot: str = "shop") -> None:
         self.bot = bot
