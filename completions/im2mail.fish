@@ -53,7 +53,7 @@ complete -c im2mail -n '__im2mail_at "im2mail" 0' -a systemd-unit -d 'Print a sy
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a tail -d 'Show recent messages, both directions.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a unblock -d 'Email a blocked customer\'s messages again.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a vacuum -d 'Compact the archive.'
-complete -c im2mail -n '__im2mail_at "im2mail" 0' -a webhook -d 'Register the bots\' webhooks with Telegram and Viber.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a webhook -d 'Register the bots\' webhooks with their platforms.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a widget -d 'Write website buttons and QR codes that open the bots, tagged with a lead...'
 complete -c im2mail -n '__im2mail_at "im2mail"' -l debug -d 'Show tracebacks (secrets are still masked).'
 complete -c im2mail -n '__im2mail_at "im2mail"' -s h -l help -d 'Show this message and exit.'

@@ -25,7 +25,7 @@ _im2mail() {
         'tail:Show recent messages, both directions.'
         'unblock:Email a blocked customer'\''s messages again.'
         'vacuum:Compact the archive.'
-        'webhook:Register the bots'\'' webhooks with Telegram and Viber.'
+        'webhook:Register the bots'\'' webhooks with their platforms.'
         'widget:Write website buttons and QR codes that open the bots, tagged with a lead...'
     )
     _arguments -C \

@@ -1,7 +1,7 @@
 """The delivery queue: the archive's outbox table, as the sending workers use it.
 
 An outbox row is made in the same transaction as its message (Archive.add_message with
-outbox=...). A worker (mail/outbox.py for email, the channel sender for messengers) takes
+outbox=...). A worker (mail/smtp_outbox.py for email, the channel sender for messengers) takes
 the rows that are due, tries each, and records what happened; every call here is one short
 transaction. Reach it as `archive.deliveries`.
 

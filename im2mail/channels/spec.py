@@ -6,7 +6,7 @@ here), how its bots may receive (modes), where its owner gets a token, how its w
 is set and checked, the deep link the widget makes, the reply window its platform
 allows. It is plain data and small functions, so the registry is read at start-up
 (`im2mail --help`, config.load, the relay's routes) without importing the platform's SDK;
-what a running bot does is the channel class's (the Channel protocol in __init__.py),
+what a running bot does is the channel class's (the Channel protocol in base.py),
 imported on first use through `implementation`.
 
 config never imports channels (it sits below them): it reads these descriptors through

@@ -9,7 +9,8 @@ from ..channels import CHANNELS
 
 app = typer.Typer(
     name="im2mail",
-    help="Bridge a shop's Telegram and Viber bots to its sales mailbox: customers write "
+    help=f"Bridge a shop's messenger bots ({', '.join(s.title for s in CHANNELS.values())}) "
+    "to its sales mailbox: customers write "
     "to the bot, managers answer with Reply in their mail client, and every message is "
     "kept in a local archive you can tail, search and export.",
     no_args_is_help=True,
@@ -21,7 +22,7 @@ app = typer.Typer(
 )
 bot_app = typer.Typer(help="Add, list and remove the shop's bots.", no_args_is_help=True)
 webhook_app = typer.Typer(
-    help="Register the bots' webhooks with Telegram and Viber.", no_args_is_help=True
+    help="Register the bots' webhooks with their platforms.", no_args_is_help=True
 )
 import_app = typer.Typer(
     help="Bring history from before im2mail into the archive.", no_args_is_help=True

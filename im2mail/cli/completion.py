@@ -1,7 +1,7 @@
 """Static shell completions for bash, zsh and fish, generated from the CLI's command tree.
 
 The scripts are plain shell, so pressing Tab never starts Python. Regenerate them after
-changing cli.py (tests/unit/test_completions.py fails until you do):
+changing the commands (tests/unit/test_completions.py fails until you do):
 
     python -m im2mail.cli.completion          # writes completions/im2mail.{bash,zsh,fish}
     python -m im2mail.cli.completion --check  # exit 1 if a file is out of date

@@ -1,6 +1,6 @@
 """How listing commands look on a terminal (and as --json lines).
 
-stdout is data, stderr is talk: everything here writes rows to stdout; cli.py sends
+stdout is data, stderr is talk: everything here writes rows to stdout; the commands send
 messages, warnings and hints to stderr. Message lines (tail, search) are styled with plain
 ANSI codes rather than rich: importing rich.console costs ~35 ms, a quarter of what a
 whole `im2mail search` may take. The conversations table uses rich.

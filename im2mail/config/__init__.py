@@ -277,7 +277,7 @@ def _public_url(check: _Checker) -> Callable[[str], str | None]:
             return f"'{value}' is not an http(s) URL"
         if parts.scheme == "http":
             if not is_loopback(parts.hostname):
-                return "must be https:// (Telegram and Viber call only HTTPS webhooks)"
+                return "must be https:// (the platforms call only HTTPS webhooks)"
             check.warnings.append(
                 "relay.public_url: plain http on a loopback host; fine for tests or behind "
                 "a local reverse proxy, not for the internet"

@@ -1,5 +1,5 @@
-"""`im2mail export`: conversations out of the archive, as mbox (export_mbox.py) or as HTML
-pages (export_html.py).
+"""`im2mail export`: conversations out of the archive, as mbox (mbox.py) or as HTML
+pages (html.py).
 
 Both read the archive as a stream, conversation by conversation and message by message,
 so memory stays flat however big the archive is. Output goes to a temporary name beside

@@ -108,7 +108,7 @@ class Refused:
     reason: str  # one line for the log
     # "not-a-reply" | "auto-reply" | "loop" | "sender" | "token" | "malformed" | "unverified"
     # | "retired-token": a manager answered an email from before the conversation's token
-    # was rotated (reply_tokens.py); `retired` is the reply it would have been
+    # was rotated (archive/tokens.py); `retired` is the reply it would have been
     kind: str
     conversation_id: int | None = None  # "unverified": the conversation it answered
     sender: str = ""  # "unverified": the manager it claims to be (as in managers)

@@ -1,5 +1,5 @@
 """Reaching the SMTP server: settings, the aiosmtplib client they make, typed errors, and
-check_login for `init` and `doctor`. The outbox worker (outbox.py) sends with these.
+check_login for `init` and `doctor`. The outbox worker (smtp_outbox.py) sends with these.
 
 security: "starttls" connects in plain text and requires STARTTLS; "tls" is TLS from the
 first byte (port 465); "none" is plain text, which config.py allows for loopback hosts

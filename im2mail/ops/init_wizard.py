@@ -1,5 +1,5 @@
 """`im2mail init`: turn the owner's answers into config.toml and keyring secrets, after
-checking the mail servers live. The questions themselves are asked by cli.py."""
+checking the mail servers live. The questions themselves are asked by the CLI (cli/setup.py)."""
 
 from __future__ import annotations
 

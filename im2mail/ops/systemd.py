@@ -91,7 +91,7 @@ def unit(cfg: Config, *, user: bool = False, python: str | None = None) -> str:
         f"# Check this file with: systemd-analyze{flag} verify {unit_path(user=user)}",
         "",
         "[Unit]",
-        "Description=im2mail: the shop's Telegram/Viber bots to its sales mailbox and back",
+        "Description=im2mail: the shop's messenger bots to its sales mailbox and back",
         "Wants=network-online.target",
         "After=network-online.target",
         "",

@@ -58,7 +58,7 @@ def check_source(source: str) -> str:
     if not SOURCE.fullmatch(source):
         raise UsageError(
             f"'{source}' cannot be a lead source tag: use 1 to 64 of A-Z, a-z, 0-9, _ and -",
-            hint="Telegram drops any other /start payload; e.g. --source flyer-may",
+            hint="a messenger drops any other link payload; e.g. --source flyer-may",
         )
     return source
 

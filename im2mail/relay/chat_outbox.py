@@ -1,6 +1,6 @@
 """The chat outbox worker: delivers managers' replies to customers through their bot.
 
-outbound.py archives a reply with an outbox row (target 'channel'); ChatOutbox takes the
+reply_intake.py archives a reply with an outbox row (target 'channel'); ChatOutbox takes the
 due rows oldest first and sends each through the conversation's channel, as the steps
 `channel.plan` makes of it (text pieces, pictures, files: one platform call each). Each
 step done is recorded before the next is sent, so a delivery resumed after a crash or a

@@ -127,7 +127,7 @@ class Relay:
 
     async def _follow_managers(self, mail: MailConfig) -> None:
         """A manager removed since the last run received every conversation's emails, and
-        with them the reply addresses: every conversation gets a new one (reply_tokens.py)."""
+        with them the reply addresses: every conversation gets a new one (archive/tokens.py)."""
         rotation = await asyncio.to_thread(self.archive.tokens.follow_managers, mail.managers)
         if rotation.removed:
             log.warning(

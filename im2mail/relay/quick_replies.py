@@ -1,6 +1,6 @@
 """Quick replies: a manager's reply that is only `/t NAME` sends the [templates] text NAME.
 
-Pure logic: outbound.py asks `expand` about each reply's extracted text and sends (and
+Pure logic: reply_intake.py asks `expand` about each reply's extracted text and sends (and
 archives) what it returns, so the archive holds what the customer received.
 """
 

@@ -1,4 +1,4 @@
-"""Facebook Messenger: webhook POSTs -> Incoming values (messenger_parse.py); replies ->
+"""Facebook Messenger: webhook POSTs -> Incoming values (parse.py); replies ->
 Graph API Send API calls (graph.py's GraphClient: aiohttp, every failure a ChannelError).
 
 One bot is one Facebook Page, reached through a Meta app: the Page access token makes the
@@ -132,7 +132,7 @@ class Messenger(ChannelBase):
     # -- receiving ---------------------------------------------------------------------------
 
     def parse(self, raw: dict[str, Any]) -> list[Incoming]:
-        """See messenger_parse.parse_webhook; once started, only this Page's events."""
+        """See parse.parse_webhook; once started, only this Page's events."""
         found = parse_webhook(self.bot, raw, self._me.id if self._me else None)
         for item in found:
             if item.event is None and item.chat_id:
@@ -168,7 +168,7 @@ class Messenger(ChannelBase):
     # -- sending -----------------------------------------------------------------------------
 
     def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
-        """See messenger_parse.plan_steps: refused files first, text, one message a file."""
+        """See parse.plan_steps: refused files first, text, one message a file."""
         return plan_steps(text, files)
 
     async def send_step(self, chat_id: str, step: Step) -> list[str]:

@@ -7,7 +7,7 @@ PTB builds method URLs as `base_url + token + "/" + method` and file URLs as
 
 Updates are read raw (getUpdates through the request object, not `Bot.get_updates`), so
 the archive keeps them as Telegram sent them and one odd update cannot stop polling;
-reading them is `parse_update`'s job (telegram_parse.py, re-exported here).
+reading them is `parse_update`'s job (parse.py, re-exported here).
 The token never appears in an error raised here: PTB's errors are translated into the
 ChannelError family with redacted messages, and the token is registered for redaction.
 """

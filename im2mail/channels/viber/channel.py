@@ -1,4 +1,4 @@
-"""Viber: callbacks -> Incoming values (viber_parse.py); replies -> REST bot API calls.
+"""Viber: callbacks -> Incoming values (parse.py); replies -> REST bot API calls.
 
 Uses viberbot's `Api` with its request sender replaced: viberbot posts with bare
 `requests.post` to a fixed base URL, without a timeout, and raises a bare Exception on a
@@ -203,7 +203,7 @@ class Viber(ChannelBase):
     # -- sending -----------------------------------------------------------------------------
 
     def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
-        """See viber_parse.plan_steps: refused files first, text, then one message a file."""
+        """See parse.plan_steps: refused files first, text, then one message a file."""
         return plan_steps(text, files)
 
     async def send_step(self, chat_id: str, step: Step) -> list[str]:

@@ -1,4 +1,4 @@
-"""WhatsApp (Cloud API): webhooks -> Incoming values (whatsapp_parse.py); replies -> Graph
+"""WhatsApp (Cloud API): webhooks -> Incoming values (parse.py); replies -> Graph
 API calls through graph.GraphClient.
 
 The bot is one business phone number (`phone_number_id` in config.toml) of a Meta app; its
@@ -163,7 +163,7 @@ class WhatsApp(ChannelBase):
     # -- sending -----------------------------------------------------------------------------
 
     def plan(self, text: str, files: Sequence[OutgoingFile] = ()) -> list[Step]:
-        """See whatsapp_parse.plan_steps: refused files first, text, then a message a file."""
+        """See parse.plan_steps: refused files first, text, then a message a file."""
         return plan_steps(text, files)
 
     async def send_step(self, chat_id: str, step: Step) -> list[str]:
