@@ -13,20 +13,69 @@ config never imports channels (it sits below them): it reads these descriptors t
 the shape its own `ChannelRules` protocol names (name, title, modes, keys), handed to
 config.load/parse by whoever loads the config.
 
-The descriptors are NamedTuples, not dataclasses: they are built at every start-up, and a
-dataclass costs milliseconds to define where a NamedTuple costs a fraction of one.
+The descriptors are small records (_Record), not dataclasses or NamedTuples: they are
+defined at every start of the CLI, where a dataclass costs milliseconds and a NamedTuple
+about half of one each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 WEBHOOK, POLLING = "webhook", "polling"
 
 
-class BotKey(NamedTuple):
+class _Record:
+    """A small immutable record: fields in order (`_fields`, defaults from the class's own
+    attributes), keyword or positional, compared by value. Defining one costs microseconds;
+    a NamedTuple or dataclass costs a millisecond or more, and the registry is read at
+    every start of the CLI."""
+
+    __slots__ = ("_values",)
+    _fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(self._fields):
+            raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields")
+        values = dict(zip(self._fields, args, strict=False))
+        for name, value in kwargs.items():
+            if name not in self._fields or name in values:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated {name!r}")
+            values[name] = value
+        for name in self._fields[len(args) :]:
+            if name not in values:
+                if name not in _DEFAULTS[type(self)]:
+                    raise TypeError(f"{type(self).__name__} needs {name!r}")
+                values[name] = _DEFAULTS[type(self)][name]
+        object.__setattr__(self, "_values", values)
+
+    def __init_subclass__(cls) -> None:
+        fields = tuple(cls.__annotations__)
+        cls._fields = fields
+        _DEFAULTS[cls] = {n: cls.__dict__[n] for n in fields if n in cls.__dict__}
+        for name in fields:  # the defaults give way to per-instance values
+            setattr(cls, name, property(lambda self, name=name: self._values[name]))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values == self._values  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(self._values.values())))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"{type(self).__name__}({inner})"
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+class BotKey(_Record):
     """A [[bots]] key of one channel's own, as config.toml names it.
 
     `default` ... means required. `check(value, table)` sees the value (of `kind`
@@ -49,7 +98,7 @@ class BotKey(NamedTuple):
         return self.default is ...
 
 
-class Dashboard(NamedTuple):
+class Dashboard(_Record):
     """A webhook the owner enters by hand in the platform's dashboard (it has no API for
     it); the dashboard checks the URL with a verification GET when it is saved."""
 
@@ -61,7 +110,7 @@ class Dashboard(NamedTuple):
     handshake: Callable[[Mapping[str, str], str], str | None]
 
 
-class ChannelSpec(NamedTuple):
+class ChannelSpec(_Record):
     """One messenger, as the registry knows it (see the module)."""
 
     name: str  # config.toml's `channel`, the webhook route's first part, the archive's
