@@ -22,6 +22,5 @@ private hooks), migrations.py, rows.py (rows <-> model values), search.py, blobs
 """
 
 from .store import Archive
-from .tokens import new_token
 
-__all__ = ["Archive", "new_token"]
+__all__ = ["Archive"]

@@ -18,7 +18,6 @@ from ..errors import ArchiveError, NotFound
 from ..model import Conversation, ConversationSummary, Customer
 from . import rows
 from .db import ArchiveBase, dt, fits_sqlite, now, ts
-from .tokens import new_token
 
 _CUSTOMER_SQL = "SELECT * FROM customers WHERE channel = ? AND external_id = ?"
 _CONVERSATION_SQL = """
@@ -101,6 +100,8 @@ class Conversations(ArchiveBase):
         found = self._conversation_where(where, customer.id, bot)
         if found is not None:
             return found  # the usual case: no write lock needed
+        from .tokens import new_token  # only on first contact: not at every start-up
+
         with self._transaction() as db:
             token = new_token()
             while db.execute("SELECT 1 FROM conversations WHERE token = ?", (token,)).fetchone():
