@@ -50,7 +50,7 @@ from typing import ClassVar
 from im2mail.mail import replies as im2mail_replies
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO / "tests" / "data" / "replies"
+CORPUS = REPO / "tests" / "data" / "replies" / "dev"
 
 # mail-parser-reply: the languages we would ask for; unsupported ones are dropped silently
 MPR_LANGUAGES = ["en", "de", "ru", "uk"]

@@ -1,4 +1,6 @@
-"""Reply extraction: exact text over the corpus in tests/data/replies/, plus edge cases."""
+"""Reply extraction: exact text over the development half of the corpus
+(tests/data/replies/dev/), plus edge cases. The held-out half is only measured:
+tests/unit/test_reply_corpus.py."""
 
 from __future__ import annotations
 
@@ -13,11 +15,30 @@ import pytest
 from im2mail.mail.replies import Reply, ReplyError, extract, html_to_text, strip_text
 from tests.support.bad_names import BAD_NAME, assert_clean
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "replies"
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "replies" / "dev"
 CASES = sorted(p.stem for p in CORPUS.glob("*.eml"))
-# name -> reason; known-hard cases stay honest instead of being special-cased in the code
-KNOWN_HARD: dict[str, str] = {}
-MIN_RATE = 0.97
+# name -> reason; known-hard cases stay honest instead of being special-cased in the code.
+# Strict: a case that starts passing fails here until it is taken off the list.
+_ISSUE_19 = "issue 19: the extractor does not handle this client's shape yet"
+KNOWN_HARD: dict[str, str] = dict.fromkeys(
+    [
+        "gmx_de_alt_top",
+        "iphone_de_plain",
+        "outlook_android_uk_plain",
+        "outlook_de_html_picture",
+        "outlook_ios_ru_html",
+        "outlook_web_pl_plain",
+        "proton_en_alt_top",
+        "roundcube_ru_plain_bottom",
+        "roundcube_ru_plain_reminder",
+        "thunderbird_pl_plain_inline",
+        "thunderbird_ro_plain_nested3",
+    ],
+    _ISSUE_19,
+)
+# The first 47 cases all passed; the 35 added for issue 19 (other clients and languages)
+# brought the development half to 71/82. Issue 19 raises this as the extractor improves.
+MIN_RATE = 0.86
 
 
 def _load(name: str) -> EmailMessage:
@@ -30,7 +51,7 @@ def _expected(name: str) -> str:
 
 
 def test_corpus_is_big_enough() -> None:
-    assert len(CASES) >= 40
+    assert len(CASES) >= 80
     for name in CASES:
         assert (CORPUS / f"{name}.expected.txt").is_file(), name
 
