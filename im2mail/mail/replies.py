@@ -5,14 +5,17 @@ manager attached or pasted, and whether the text came from an HTML-only body.
 
 Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 
-* The text/plain alternative is preferred; HTML-only mail is converted to text with the
-  stdlib parser after dropping quote containers (gmail_quote, blockquote, moz-cite-prefix,
+* The text/plain alternative is preferred (format=flowed joined back into paragraphs,
+  flowed.py); HTML-only mail is converted to text (reply_html.py) after dropping quote
+  containers (gmail_quote, blockquote, moz-cite-prefix,
   yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signatures marked by the
   clients (gmail_signature, moz-signature) are dropped too.
 * A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
   iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
   "-----Original Message-----" style separator, or an Outlook header block
   (From:/Sent:, Від:/Надіслано:, От:/Отправлено:, Von:/Gesendet: within a few lines).
+* Above a ">" quote, the lines that end in ":" and name a date, time or address are its
+  attribution, in any language (at most three: a wrapped one).
 * An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
   "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
   If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are
@@ -34,11 +37,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.message import Message
-from html.parser import HTMLParser
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import transfer_encoding
+from . import flowed, transfer_encoding
+from .reply_html import html_to_text as html_to_text  # part of this module's API
+from .reply_html import parse_html, tidy
 
 Attachment = tuple[str, str, bytes]  # (filename, mime type, content)
 
@@ -152,6 +156,29 @@ def _cut_back(kept: list[str]) -> None:
         kept.pop()
 
 
+_ATTRIBUTION_MARK = re.compile(r"[\d@]")  # a date, a time or an address: who wrote when
+
+
+def _drop_attribution(kept: list[str]) -> None:
+    """Above a quote, by its shape whatever its language: the last lines right over it
+    (a blank line between allowed) that end in ":", from the first of at most three
+    (a wrapped attribution) that names a date, a time or an address ("23.11.26 13:40,
+    Олена Петренко:", "În 23 nov. 2026, ... a scris:"). A line of the manager's own that
+    ends in ":" ("Ось ціни:") names neither and stays, and so do lines above a blank one."""
+    end = len(kept)
+    while end and not kept[end - 1].strip():
+        end -= 1
+    if not end or not kept[end - 1].rstrip().endswith(":"):
+        return
+    start = end - 1
+    while start > 0 and end - start < 3 and kept[start - 1].strip():
+        start -= 1
+    for first in range(start, end):
+        if _ATTRIBUTION_MARK.search(kept[first]):
+            del kept[first:]
+            return
+
+
 def strip_text(text: str) -> str:
     """The manager's words from a plain-text body; see the module docstring for the rules."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -162,6 +189,7 @@ def strip_text(text: str) -> str:
         line = lines[i]
         bare = line.strip()
         if _is_quoted(line):
+            _drop_attribution(kept)
             if kept and kept[-1].strip():
                 kept.append("")
             i += 1
@@ -187,197 +215,7 @@ def strip_text(text: str) -> str:
             continue
         kept.append(line)
         i += 1
-    return _tidy("\n".join(kept))
-
-
-def _tidy(text: str) -> str:
-    lines = [ln.replace("\xa0", " ").rstrip() for ln in text.split("\n")]
-    out = "\n".join(lines)
-    out = re.sub(r"\n{3,}", "\n\n", out)
-    return out.strip("\n")
-
-
-# --- HTML ---------------------------------------------------------------------------------
-
-_VOID = {"br", "img", "hr", "meta", "link", "input", "col", "area", "base", "wbr", "source"}
-_INVISIBLE = {"head", "style", "script", "title", "xml", "template"}
-_QUOTE_CLASSES = {
-    "gmail_quote",
-    "gmail_quote_container",
-    "gmail_attr",
-    "moz-cite-prefix",
-    "yahoo_quoted",
-}
-_SIG_CLASSES = {"gmail_signature", "moz-signature"}
-_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container"}
-_BLOCK = {
-    "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
-    "footer", "address", "dl", "dt", "dd", "body", "html", "form",
-}  # fmt: skip
-_PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
-
-
-class _HtmlText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[str] = [""]
-        self.stack: list[str] = []
-        self.skip_at: int | None = None  # stack depth of the element being skipped
-        self.stopped = False
-        self.pre = 0
-        self.lists: list[list[int | None]] = []  # per open list: [counter or None]
-        self.kept_cids: set[str] = set()
-        self.all_cids: set[str] = set()
-
-    # output helpers
-    def _newline(self) -> None:
-        self.lines.append("")
-
-    def _block(self) -> None:
-        if self.lines[-1].strip(" "):
-            self._newline()
-
-    def _para(self) -> None:
-        self._block()
-        if len(self.lines) >= 2 and self.lines[-2].strip(" "):
-            self._newline()
-
-    def _emit(self, data: str) -> None:
-        if not self.pre:
-            data = re.sub(r"[ \t\r\n\f\v]+", " ", data)
-            if not self.lines[-1].strip(" "):
-                data = data.lstrip(" ")
-                self.lines[-1] = self.lines[-1].strip(" ")
-            if not data:
-                return
-            self.lines[-1] += data
-        else:
-            parts = data.replace("\r\n", "\n").split("\n")
-            self.lines[-1] += parts[0]
-            for p in parts[1:]:
-                self.lines.append(p)
-
-    # parser callbacks
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: (v or "") for k, v in attrs}
-        if tag == "img" and a.get("src", "").lower().startswith("cid:"):
-            cid = a["src"][4:].strip("<>")
-            self.all_cids.add(cid)
-            if self.skip_at is None and not self.stopped:
-                self.kept_cids.add(cid)
-        if self.stopped:
-            return
-        if tag not in _VOID:
-            self.stack.append(tag)
-        if self.skip_at is not None:
-            return
-        classes = set(a.get("class", "").split())
-        if a.get("id", "").lower() in _CUT_IDS:
-            self.stopped = True
-            return
-        if (
-            tag in _INVISIBLE
-            or classes & _SIG_CLASSES
-            or a.get("data-smartmail") == ("gmail_signature")
-        ):
-            self._start_skip(tag, marker=False)
-            return
-        if tag == "blockquote" or classes & _QUOTE_CLASSES:
-            self._start_skip(tag, marker=True)
-            return
-        if tag == "br":
-            self._newline()
-        elif tag == "hr":
-            self._block()
-        elif tag in _PARA:
-            if "msonormal" in {c.lower() for c in classes}:
-                self._block()
-            else:
-                self._para()
-        elif tag in ("ul", "ol"):
-            self._block()
-            self.lists.append([1 if tag == "ol" else None])
-        elif tag == "li":
-            self._block()
-            counter = self.lists[-1] if self.lists else [None]
-            if counter[0] is None:
-                self._emit("- ")
-            else:
-                self._emit(f"{counter[0]}. ")
-                counter[0] += 1
-        elif tag == "pre":
-            self._block()
-            self.pre += 1
-        elif tag in _BLOCK:
-            self._block()
-        elif tag in ("td", "th") and self.lines[-1].strip(" "):
-            self._emit(" ")
-
-    def _start_skip(self, tag: str, marker: bool) -> None:
-        if tag in _VOID:
-            return
-        self.skip_at = len(self.stack)
-        if marker:
-            self._block()
-            self.lines[-1] = ">"
-            self._newline()
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.stopped or tag not in self.stack:
-            return
-        while self.stack:
-            top = self.stack.pop()
-            depth = len(self.stack) + 1
-            if self.skip_at is not None and depth <= self.skip_at:
-                self.skip_at = None
-            elif self.skip_at is None:
-                self._close(top)
-            if top == tag:
-                break
-
-    def _close(self, tag: str) -> None:
-        if tag in _PARA:
-            self._block()
-            if tag != "p":
-                self._para()
-        elif tag in ("ul", "ol"):
-            if self.lists:
-                self.lists.pop()
-            self._block()
-        elif tag == "pre":
-            self.pre = max(0, self.pre - 1)
-            self._block()
-        elif tag in _BLOCK or tag == "li":
-            self._block()
-
-    def handle_data(self, data: str) -> None:
-        if self.stopped or self.skip_at is not None:
-            return
-        self._emit(data)
-
-    def text(self) -> str:
-        return _tidy("\n".join(self.lines))
-
-
-# A reply is read by a person in a chat: parsing stops after this much HTML (a 10 MB HTML
-# mail would otherwise take seconds in html.parser); the text is cut, never dropped.
-MAX_HTML_CHARS = 1_000_000
-
-
-def _parse_html(html: str) -> _HtmlText:
-    parser = _HtmlText()
-    html = html[:MAX_HTML_CHARS]
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # html.parser is lenient; this is belt and braces
-        pass
-    return parser
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML reply with quote containers dropped ('>' marks where)."""
-    return _parse_html(html).text()
+    return tidy("\n".join(kept))
 
 
 # --- MIME ---------------------------------------------------------------------------------
@@ -440,13 +278,15 @@ def extract(message: Message) -> Reply:
         elif ctype == "text/html" and html_part is None and not part.get_filename():
             html_part = part
 
-    parsed = _parse_html(_decode(html_part)) if html_part is not None else None
+    parsed = parse_html(_decode(html_part)) if html_part is not None else None
     html_only = False
     whole = ""
     text = ""
     source = plain_part  # the part the text is read from
     if plain_part is not None:
         whole = _decode(plain_part)
+        if flowed.is_flowed(plain_part):
+            whole = flowed.unflow(whole, flowed.del_sp(plain_part))
         text = strip_text(whole)
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
         html_only, source = plain_part is None, html_part
@@ -454,7 +294,7 @@ def extract(message: Message) -> Reply:
         text = strip_text(whole)
     quoted_only = False
     if not text.strip():
-        text = _tidy(whole.replace("\r\n", "\n"))
+        text = tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
     broken = [f"the text of your email: {why}" for why in _problems(source)]
 

@@ -1,0 +1,203 @@
+"""HTML replies as text: the stdlib parser walks the body and keeps the manager's part.
+
+Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted) are skipped, and
+everything from Outlook's divRplyFwdMsg on; signatures the clients mark (gmail_signature,
+moz-signature) too. What is left is laid out as plain text (paragraphs, lists, line
+breaks) for replies.py, which reads it like a text/plain body. The pictures the kept part
+shows (cid: links) are noted, so pictures of the quoted history are not sent.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+
+def tidy(text: str) -> str:
+    """Each line without trailing blanks or no-break spaces, at most one blank line between
+    paragraphs, none at either end."""
+    lines = [ln.replace("\xa0", " ").rstrip() for ln in text.split("\n")]
+    out = "\n".join(lines)
+    out = re.sub(r"\n{3,}", "\n\n", out)
+    return out.strip("\n")
+
+
+_VOID = {"br", "img", "hr", "meta", "link", "input", "col", "area", "base", "wbr", "source"}
+_INVISIBLE = {"head", "style", "script", "title", "xml", "template"}
+_QUOTE_CLASSES = {
+    "gmail_quote",
+    "gmail_quote_container",
+    "gmail_attr",
+    "moz-cite-prefix",
+    "yahoo_quoted",
+}
+_SIG_CLASSES = {"gmail_signature", "moz-signature"}
+_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container"}
+_BLOCK = {
+    "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
+    "footer", "address", "dl", "dt", "dd", "body", "html", "form",
+}  # fmt: skip
+_PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+class _HtmlText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self.stack: list[str] = []
+        self.skip_at: int | None = None  # stack depth of the element being skipped
+        self.stopped = False
+        self.pre = 0
+        self.lists: list[list[int | None]] = []  # per open list: [counter or None]
+        self.kept_cids: set[str] = set()
+        self.all_cids: set[str] = set()
+
+    # output helpers
+    def _newline(self) -> None:
+        self.lines.append("")
+
+    def _block(self) -> None:
+        if self.lines[-1].strip(" "):
+            self._newline()
+
+    def _para(self) -> None:
+        self._block()
+        if len(self.lines) >= 2 and self.lines[-2].strip(" "):
+            self._newline()
+
+    def _emit(self, data: str) -> None:
+        if not self.pre:
+            data = re.sub(r"[ \t\r\n\f\v]+", " ", data)
+            if not self.lines[-1].strip(" "):
+                data = data.lstrip(" ")
+                self.lines[-1] = self.lines[-1].strip(" ")
+            if not data:
+                return
+            self.lines[-1] += data
+        else:
+            parts = data.replace("\r\n", "\n").split("\n")
+            self.lines[-1] += parts[0]
+            for p in parts[1:]:
+                self.lines.append(p)
+
+    # parser callbacks
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "img" and a.get("src", "").lower().startswith("cid:"):
+            cid = a["src"][4:].strip("<>")
+            self.all_cids.add(cid)
+            if self.skip_at is None and not self.stopped:
+                self.kept_cids.add(cid)
+        if self.stopped:
+            return
+        if tag not in _VOID:
+            self.stack.append(tag)
+        if self.skip_at is not None:
+            return
+        classes = set(a.get("class", "").split())
+        if a.get("id", "").lower() in _CUT_IDS:
+            self.stopped = True
+            return
+        if (
+            tag in _INVISIBLE
+            or classes & _SIG_CLASSES
+            or a.get("data-smartmail") == ("gmail_signature")
+        ):
+            self._start_skip(tag, marker=False)
+            return
+        if tag == "blockquote" or classes & _QUOTE_CLASSES:
+            self._start_skip(tag, marker=True)
+            return
+        if tag == "br":
+            self._newline()
+        elif tag == "hr":
+            self._block()
+        elif tag in _PARA:
+            if "msonormal" in {c.lower() for c in classes}:
+                self._block()
+            else:
+                self._para()
+        elif tag in ("ul", "ol"):
+            self._block()
+            self.lists.append([1 if tag == "ol" else None])
+        elif tag == "li":
+            self._block()
+            counter = self.lists[-1] if self.lists else [None]
+            if counter[0] is None:
+                self._emit("- ")
+            else:
+                self._emit(f"{counter[0]}. ")
+                counter[0] += 1
+        elif tag == "pre":
+            self._block()
+            self.pre += 1
+        elif tag in _BLOCK:
+            self._block()
+        elif tag in ("td", "th") and self.lines[-1].strip(" "):
+            self._emit(" ")
+
+    def _start_skip(self, tag: str, marker: bool) -> None:
+        if tag in _VOID:
+            return
+        self.skip_at = len(self.stack)
+        if marker:
+            self._block()
+            self.lines[-1] = ">"
+            self._newline()
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stopped or tag not in self.stack:
+            return
+        while self.stack:
+            top = self.stack.pop()
+            depth = len(self.stack) + 1
+            if self.skip_at is not None and depth <= self.skip_at:
+                self.skip_at = None
+            elif self.skip_at is None:
+                self._close(top)
+            if top == tag:
+                break
+
+    def _close(self, tag: str) -> None:
+        if tag in _PARA:
+            self._block()
+            if tag != "p":
+                self._para()
+        elif tag in ("ul", "ol"):
+            if self.lists:
+                self.lists.pop()
+            self._block()
+        elif tag == "pre":
+            self.pre = max(0, self.pre - 1)
+            self._block()
+        elif tag in _BLOCK or tag == "li":
+            self._block()
+
+    def handle_data(self, data: str) -> None:
+        if self.stopped or self.skip_at is not None:
+            return
+        self._emit(data)
+
+    def text(self) -> str:
+        return tidy("\n".join(self.lines))
+
+
+# A reply is read by a person in a chat: parsing stops after this much HTML (a 10 MB HTML
+# mail would otherwise take seconds in html.parser); the text is cut, never dropped.
+MAX_HTML_CHARS = 1_000_000
+
+
+def parse_html(html: str) -> _HtmlText:
+    parser = _HtmlText()
+    html = html[:MAX_HTML_CHARS]
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; this is belt and braces
+        pass
+    return parser
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML reply with quote containers dropped ('>' marks where)."""
+    return parse_html(html).text()
