@@ -101,6 +101,15 @@ _MOBILE_SIG = re.compile(
     r"|Надіслано з мобільної .{1,60})$",
     re.I,
 )
+# A mail app or device a client footer names, in any language ("Von meinem iPhone
+# gesendet", "Sent with Proton Mail secure email.", "Wysłane z aplikacji Outlook").
+_CLIENT_BRAND = re.compile(
+    r"\b(iPhone|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
+    r"|Tutanota|Yahoo|AOL|BlueMail|Spark|Gmail|Mail\.ru|Yandex|Яндекс|eM Client|FairEmail"
+    r"|K-9|Thunderbird)\b",
+    re.I,
+)
+_FOOTER_WORDS = 12
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення):[^\]]*\]$", re.I)
 
 
@@ -143,11 +152,49 @@ def _attribution_span(lines: list[str], i: int) -> int:
     return 0
 
 
+# "Label: value" in any language ("Von:", "Wysłano:", "Envoyé :", "*Від:*"): a label of
+# one to three words of letters, then the value on the same line.
+_LABELLED = re.compile(r"^\s*\*?[^\W\d_][^\W\d_ .'-]*(?:[ .'-][^\W\d_]+){0,2}\*?\s?:\*?\s+\S")
+_DATED = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}:\d\d\b")
+
+
 def _is_header_block(lines: list[str], i: int) -> bool:
-    if not _HEADER_FROM.match(lines[i]):
+    if _HEADER_FROM.match(lines[i]):
+        following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
+        return any(_HEADER_NEXT.match(ln) for ln in following)
+    return _is_labelled_block(lines, i)
+
+
+# "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
+_DASHED = re.compile(
+    r"^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_]{2,}\s*$"
+)
+
+
+def _is_dashed_separator(lines: list[str], i: int) -> bool:
+    """A line of words between runs of dashes, in any language, with an address or a
+    "Label: value" line among the next four: the head of a quoted or forwarded email. A
+    manager's "--- Акція ---" heading is followed by no such line and stays."""
+    if not _DASHED.match(lines[i]):
         return False
-    following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
-    return any(_HEADER_NEXT.match(ln) for ln in following)
+    following = [ln for ln in lines[i + 1 : i + 9] if ln.strip()][:4]
+    return any("@" in ln or _LABELLED.match(ln) for ln in following)
+
+
+def _is_labelled_block(lines: list[str], i: int) -> bool:
+    """A quoted email's header block by its shape, whatever the client's language: three
+    or more "Label: value" lines in a row, one naming an address and one a date or time
+    (From/Sent/To/Subject as Outlook, GMX or webmail write them in any language). A
+    manager's own "Ціна: 1450 грн" lines name no address, and a contact block no date."""
+    block = []
+    for line in lines[i : i + 6]:
+        if not _LABELLED.match(line):
+            break
+        block.append(line)
+    if len(block) < 3:
+        return False
+    values = [line.split(":", 1)[1] for line in block]
+    return any("@" in v for v in values) and any(_DATED.search(v) for v in values)
 
 
 def _cut_back(kept: list[str]) -> None:
@@ -194,7 +241,12 @@ def strip_text(text: str) -> str:
                 kept.append("")
             i += 1
             continue
-        if _SIG_DASH.match(line) or _MOBILE_SIG.match(bare) or _SEPARATOR.match(line):
+        if (
+            _SIG_DASH.match(line)
+            or _MOBILE_SIG.match(bare)
+            or _SEPARATOR.match(line)
+            or _is_dashed_separator(lines, i)
+        ):
             _cut_back(kept)
             break
         if _is_header_block(lines, i):
@@ -215,7 +267,22 @@ def strip_text(text: str) -> str:
             continue
         kept.append(line)
         i += 1
+    _drop_client_footer(kept)
     return tidy("\n".join(kept))
+
+
+def _drop_client_footer(kept: list[str]) -> None:
+    """A client's footer, by its shape whatever its language: the last paragraph, alone,
+    one short line that names a mail app or device. Anything longer, or not last, is the
+    manager's ("Надішлемо фото з iPhone за хвилину" followed by more text stays)."""
+    end = len(kept)
+    while end and not kept[end - 1].strip():
+        end -= 1
+    if end < 2 or kept[end - 2].strip():
+        return  # not a paragraph of its own, or nothing above it to keep
+    line = kept[end - 1].strip()
+    if len(line.split()) <= _FOOTER_WORDS and _CLIENT_BRAND.search(line):
+        del kept[end - 1 :]
 
 
 # --- MIME ---------------------------------------------------------------------------------
