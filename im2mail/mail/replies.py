@@ -231,12 +231,15 @@ def strip_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [ln.rstrip() if not _SIG_DASH.match(ln) else ln for ln in text.split("\n")]
     kept: list[str] = []
+    seen_quote = False
     i = 0
     while i < len(lines):
         line = lines[i]
         bare = line.strip()
         if _is_quoted(line):
-            _drop_attribution(kept)
+            if not seen_quote:  # an attribution heads the first quote only
+                _drop_attribution(kept)
+                seen_quote = True
             if kept and kept[-1].strip():
                 kept.append("")
             i += 1

@@ -303,3 +303,11 @@ def test_a_client_footer_in_any_language_is_cut_when_it_stands_last(footer: str)
 def test_a_line_that_names_a_phone_but_is_the_managers_stays() -> None:
     body = "Фото надішлю з iPhone за хвилину,\nпісля обіду буде готово."
     assert strip_text(body) == body
+
+
+def test_a_managers_line_over_a_later_quote_stays_even_with_a_number() -> None:
+    body = (
+        "23.11.26 13:40, Олена:\n> Скільки коштує?\n1450 грн.\n\n"
+        "Розрахунок на 1000 шт:\n> А доставка?\n80 грн.\n"
+    )
+    assert strip_text(body) == "1450 грн.\n\nРозрахунок на 1000 шт:\n\n80 грн."
