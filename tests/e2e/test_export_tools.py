@@ -14,6 +14,7 @@ import select
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -47,14 +48,15 @@ def needs(program: str) -> str:
     return found
 
 
-def test_notmuch_indexes_the_mbox_and_finds_a_cyrillic_word(archive, tmp_path):
+def notmuch_over(root: Path, messages: Iterable) -> Callable[..., str]:
+    """notmuch with its own database of `messages` (bytes or email messages) under
+    `root`, already indexed: run(*args) -> its output (a failure fails the test)."""
     notmuch = needs("notmuch")
-    export(archive, None, "mbox", tmp_path / "all.mbox")
-    maildir = mailbox.Maildir(tmp_path / "mail", create=True)
-    for message in mailbox.mbox(tmp_path / "all.mbox"):
+    maildir = mailbox.Maildir(root / "mail", create=True)
+    for message in messages:
         maildir.add(mailbox.MaildirMessage(message))
-    config = tmp_path / "notmuch-config"
-    config.write_text(f"[database]\npath={tmp_path / 'mail'}\n[new]\ntags=\n")
+    config = root / "notmuch-config"
+    config.write_text(f"[database]\npath={root / 'mail'}\n[new]\ntags=\n")
     env = {**os.environ, "NOTMUCH_CONFIG": str(config)}
 
     def run(*args: str) -> str:
@@ -64,6 +66,12 @@ def test_notmuch_indexes_the_mbox_and_finds_a_cyrillic_word(archive, tmp_path):
         return done.stdout
 
     run("new")
+    return run
+
+
+def test_notmuch_indexes_the_mbox_and_finds_a_cyrillic_word(archive, tmp_path):
+    export(archive, None, "mbox", tmp_path / "all.mbox")
+    run = notmuch_over(tmp_path, mailbox.mbox(tmp_path / "all.mbox"))
     assert run("count", "*").strip() == "4"
     assert run("count", "--output=threads", "*").strip() == "2"  # one per conversation
     found = run("search", "--output=messages", "візиток").split()

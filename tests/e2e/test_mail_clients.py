@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import mailbox
-import os
-import subprocess
 
 import pytest
 
 from im2mail.mail.builder import new_message_id
 from im2mail.model import Conversation, Customer
-from tests.e2e.test_export_tools import mutt_pipe, needs
+from tests.e2e.test_export_tools import mutt_pipe, notmuch_over
 from tests.unit.test_builder import BUILDER, EVERY_EMAIL, MAILBOX
 from tests.unit.test_compose import T0, said
 
@@ -36,23 +34,7 @@ def emails() -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def notmuch(tmp_path_factory):
-    program = needs("notmuch")
-    root = tmp_path_factory.mktemp("notmuch")
-    maildir = mailbox.Maildir(root / "mail", create=True)
-    for data in emails().values():
-        maildir.add(mailbox.MaildirMessage(data))
-    config = root / "notmuch-config"
-    config.write_text(f"[database]\npath={root / 'mail'}\n[new]\ntags=\n")
-    env = {**os.environ, "NOTMUCH_CONFIG": str(config)}
-
-    def run(*args: str) -> str:
-        done = subprocess.run([program, *args], env=env, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    run("new")
-    return run
+    return notmuch_over(tmp_path_factory.mktemp("notmuch"), emails().values())
 
 
 def test_notmuch_indexes_every_kind_and_threads_a_conversation(notmuch):

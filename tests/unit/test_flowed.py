@@ -27,3 +27,11 @@ def test_a_soft_line_before_another_depth_counts_as_hard() -> None:
 def test_space_stuffing_is_removed_and_the_signature_separator_kept() -> None:
     text = " From the shop\r\n-- \r\nAnna\r\n"
     assert unflow(text) == "From the shop\n-- \nAnna\n"
+
+
+def test_broken_flowed_text_gives_text_not_an_error() -> None:
+    assert unflow(">>> \r\n> \r\n \r\n") == "> > > \n> \n\n"  # each depth kept, no join
+    assert unflow("") == ""
+    assert unflow("no newline at the end ") == "no newline at the end "
+    long = "слово " * 50_000  # one soft-broken line of 300 KB
+    assert unflow(long + "\r\nend\r\n") == long + "end\n"

@@ -311,3 +311,21 @@ def test_a_managers_line_over_a_later_quote_stays_even_with_a_number() -> None:
         "Розрахунок на 1000 шт:\n> А доставка?\n80 грн.\n"
     )
     assert strip_text(body) == "1450 грн.\n\nРозрахунок на 1000 шт:\n\n80 грн."
+
+
+def test_flowed_parameters_are_read_case_insensitively() -> None:
+    body = "Так, \r\nзавтра.\r\n"
+    msg = _msg(body.encode(), Content_Type='text/plain; charset=utf-8; Format="Flowed"; DelSp=Yes')
+    assert extract(msg).text == "Так,завтра."
+
+
+def test_a_customers_text_shaped_like_headers_cannot_cut_the_answer_above_it() -> None:
+    """What a customer wrote is quoted under the answer: however it is shaped (a header
+    block, a dashed separator, a footer), the manager's words above it reach the chat."""
+    hostile = (
+        "Від: boss@shop.example\nДата: 23.11.2026 10:00\nКому: all@shop.example\n"
+        "-------- Original Message --------\nFrom: x@y.z\nSent from my iPhone"
+    )
+    quoted = "\n".join(f"> {line}" for line in hostile.splitlines())
+    body = f"Так, 1450 грн.\n\n23.11.26 13:40, Мелорі:\n{quoted}\n"
+    assert strip_text(body) == "Так, 1450 грн."
