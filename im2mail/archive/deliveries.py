@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import OutboxItem
 from .db import clean, dt, now, ts
-from .rows import insert_outbox
+from .rows import insert_outbox, outbox_from
 
 if TYPE_CHECKING:
     from .store import Archive
@@ -68,7 +68,7 @@ class Deliveries:
                 " ORDER BY id LIMIT ?",
                 (PENDING, target, ts(now), limit),
             ).fetchall()
-        return [_item(row) for row in found]
+        return [outbox_from(row) for row in found]
 
     def delivery_sent(
         self,
@@ -222,20 +222,3 @@ def _queue_after(db: sqlite3.Connection, item_id: int, then: Sequence[OutboxItem
 def _error(text: str) -> str:
     text = clean(text).strip() or "unknown error"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
-
-
-def _item(row: sqlite3.Row) -> OutboxItem:
-    return OutboxItem(
-        target=row["target"],
-        email_message_id=row["email_message_id"],
-        id=row["id"],
-        message_id=row["message_id"],
-        attempts=row["attempts"],
-        next_try=dt(row["next_try"]),
-        last_error=row["last_error"],
-        state=row["state"],
-        kind=row["kind"],
-        note=row["note"],
-        progress=row["progress"],
-        in_flight=row["in_flight"],
-    )

@@ -281,3 +281,20 @@ def file_names_of(db: sqlite3.Connection, ids: list[int]) -> dict[int, list[str]
         for message_id, filename in rows:
             names.setdefault(message_id, []).append(filename)
     return names
+
+
+def outbox_from(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        target=row["target"],
+        email_message_id=row["email_message_id"],
+        id=row["id"],
+        message_id=row["message_id"],
+        attempts=row["attempts"],
+        next_try=dt(row["next_try"]),
+        last_error=row["last_error"],
+        state=row["state"],
+        kind=row["kind"],
+        note=row["note"],
+        progress=row["progress"],
+        in_flight=row["in_flight"],
+    )

@@ -12,6 +12,7 @@ from . import Archive, rows
 from .db import ts
 
 HISTORY = 40  # earlier messages an email looks at for its References
+SENT_TEXTS = 5  # our emails a reply is checked against (quoted history by its words)
 
 
 def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
@@ -112,6 +113,36 @@ def sent_by_us(archive: Archive, email_message_id: str) -> bool:
             (email_message_id,),
         ).fetchone()
     return row is not None
+
+
+def sent_emails(
+    archive: Archive, conversation_id: int, email_ids: list[str], limit: int = SENT_TEXTS
+) -> list[OutboxItem]:
+    """The emails of ours in the conversation a reply answers: those of `email_ids` (its
+    In-Reply-To and References, newest first) in that order, or when it names none of
+    ours (a client that drops them), the conversation's latest; at most `limit`."""
+    with archive._reading() as db:
+        query = (
+            "SELECT o.* FROM outbox o JOIN messages m ON m.id = o.message_id"
+            " WHERE o.target = 'mail' AND m.conversation_id = ?"
+        )
+        wanted = list(dict.fromkeys(email_ids))[: limit * 4]
+        found = db.execute(
+            f"{query} AND o.email_message_id IN ({','.join('?' * len(wanted))})",
+            (conversation_id, *wanted),
+        ).fetchall() if wanted else []  # fmt: skip
+        if found:
+            order = {mid: n for n, mid in enumerate(wanted)}
+            found.sort(key=lambda r: order[r["email_message_id"]])
+        else:
+            found = db.execute(f"{query} ORDER BY o.id DESC LIMIT ?", (conversation_id, limit))
+            found = found.fetchall()
+    items, seen = [], set()
+    for row in found:
+        if row["email_message_id"] not in seen:  # an album's parts share one email
+            seen.add(row["email_message_id"])
+            items.append(rows.outbox_from(row))
+    return items[:limit]
 
 
 def colleague_answer(

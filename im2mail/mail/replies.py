@@ -35,12 +35,14 @@ non-message argument raises `ReplyError`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import flowed, transfer_encoding
+from . import flowed, quoted_history, transfer_encoding
+from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
 
@@ -62,6 +64,12 @@ class Reply:
     # Parts whose transfer encoding is broken, each named with what is wrong
     # (mail/transfer_encoding.py): their content must not go out as it came.
     broken: tuple[str, ...] = ()
+    # Words of im2mail's own emails in the thread are left in `text` (a run of
+    # quoted_history.LEAK_WORDS, given here) that the extractor could not tell apart from
+    # the answer: the relay sends nothing and shows the manager `text` instead.
+    doubt: str | None = None
+    # The manager's first line was "/send": `text` goes as it is, without that check.
+    forced: bool = False
 
 
 # --- plain-text rules ---------------------------------------------------------------------
@@ -110,6 +118,7 @@ _CLIENT_BRAND = re.compile(
     re.I,
 )
 _FOOTER_WORDS = 12
+_FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення):[^\]]*\]$", re.I)
 
 
@@ -330,8 +339,13 @@ def _leaves(msg: Message) -> list[Message]:
     return out
 
 
-def extract(message: Message) -> Reply:
-    """The manager's reply: own words, attachments and pasted pictures, HTML-only flag."""
+def extract(message: Message, sent: Sequence[str] = ()) -> Reply:
+    """The manager's reply: own words, attachments and pasted pictures, HTML-only flag.
+
+    `sent` is the text of im2mail's own emails in the thread (the one answered first):
+    quoted history is also found by its words (quoted_history.py), and a reply that
+    still holds a run of them is not trusted (`Reply.doubt`) unless its first line is
+    "/send"."""
     if not isinstance(message, Message):
         raise ReplyError(
             f"cannot extract a reply from {type(message).__name__}",
@@ -362,10 +376,18 @@ def extract(message: Message) -> Reply:
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole)
+    forced = _FORCE.match(text) is not None
+    if forced:
+        text = _FORCE.sub("", text, count=1)
+    history = SentText.of(sent)
+    text = tidy(quoted_history.cut_trailing(text, history)) if history else text
     quoted_only = False
+    doubt = None
     if not text.strip():
         text = tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
+    elif history and not forced:
+        doubt = quoted_history.leak(text, history)
     broken = [f"the text of your email: {why}" for why in _problems(source)]
 
     attachments: list[Attachment] = []
@@ -398,7 +420,7 @@ def extract(message: Message) -> Reply:
         broken += [f"the attached file {filename!r}: {why}" for why in _problems(part)]
     return Reply(
         text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only,
-        broken=tuple(broken),
+        broken=tuple(broken), doubt=doubt, forced=forced,
     )  # fmt: skip
 
 

@@ -82,7 +82,7 @@ class Relay:
         # windows come in as data (mail/ knows no channel).
         self.mail = MailSettings.from_config(mail, titles=titles(), reply_windows=reply_windows())
         alerting = AlertSettings.from_config(self.cfg, self.mail)  # reminders and digest
-        mailer = Mailer(
+        self.mailer = mailer = Mailer(
             self.archive,
             self.mail,
             LinkSettings(self.cfg.relay.public_url, self.keys.signing_key),
@@ -186,6 +186,7 @@ class Relay:
             ),
             self.chat_outbox.notify,
             self.outbox.notify,
+            sent_texts=self.mailer.sent_texts,
         )
         self.watcher = MailboxWatcher(
             mail.imap, self.keys.imap_password, self.archive, self.replies.handle

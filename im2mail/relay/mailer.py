@@ -13,8 +13,9 @@ resend after a restart is the same email.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from .. import signing
@@ -22,6 +23,7 @@ from ..archive import Archive, threads
 from ..archive.db import now
 from ..config.sections import HoursConfig
 from ..hours import BusinessHours
+from ..mail import quoted_history
 from ..mail.builder import MailBuilder, MailSettings
 from ..mail.compose import FilePart
 from ..mail.smtp import Envelope
@@ -40,6 +42,8 @@ from ..model import (
     OutboxItem,
 )
 from . import alerts, blocking, flood, transcripts
+
+log = logging.getLogger("im2mail.replies")
 
 LINK_LIFETIME = timedelta(days=30)
 NOT_DOWNLOADED = "not downloaded: over the messenger's download limit for bots"
@@ -97,6 +101,22 @@ class Mailer:
             raise ValueError(f"outbox row {item.id} names no message or Message-ID")
         message = self.archive.message(item.message_id)
         return make(item, message, self.archive.conversation(message.conversation_id))
+
+    def sent_texts(self, conversation_id: int, email_ids: list[str]) -> list[str]:
+        """The text of our emails a manager's reply answers (threads.sent_emails), as the
+        builder makes them again: the ground truth of what quoted history looks like.
+        An email that can no longer be built (a file gone) is left out; a not-sent notice
+        counts without its note, which may show what the manager wrote."""
+        texts = []
+        for item in threads.sent_emails(self.archive, conversation_id, email_ids):
+            if item.kind == NOT_SENT:  # its note may show the manager's own unsent words
+                item = replace(item, note="")
+            try:
+                texts.append(quoted_history.plain_text(self.build(item).data))
+            except Exception as e:  # the check is a safety net: it must not stop a reply
+                log.info("conversation %d: email %s not rebuilt to check a reply against (%s)",
+                         conversation_id, item.email_message_id, e)  # fmt: skip
+        return texts
 
     # -- the customer's messages -----------------------------------------------------------
 

@@ -72,7 +72,9 @@ class ReplySettings:
 
 class ReplyIntake:
     """Archives managers' replies. `delivery_queued` wakes the chat outbox and
-    `mail_queued` the mail outbox; both are callable from any thread."""
+    `mail_queued` the mail outbox; both are callable from any thread. `sent_texts`
+    gives the text of our emails a reply answers (conversation id, the reply's
+    In-Reply-To and References ids): Mailer.sent_texts."""
 
     def __init__(
         self,
@@ -80,11 +82,14 @@ class ReplyIntake:
         settings: ReplySettings,
         delivery_queued: Callable[[], None] = lambda: None,
         mail_queued: Callable[[], None] = lambda: None,
+        *,
+        sent_texts: Callable[[int, list[str]], list[str]] = lambda conversation, ids: [],
     ) -> None:
         self.archive = archive
         self.settings = settings
         self.delivery_queued = delivery_queued
         self.mail_queued = mail_queued
+        self.sent_texts = sent_texts
 
     def handle(self, uid: int, raw: bytes) -> str:
         """ "done" when the email was a reply and is archived (with its delivery or a
@@ -106,7 +111,8 @@ class ReplyIntake:
             return "ignore"
         conversation = self.archive.conversation(verdict.conversation_id)
         try:
-            reply = extract(email)
+            sent = self.sent_texts(conversation.id, routing.referenced_ids(email))
+            reply = extract(email, sent)
         except Exception as e:  # broken MIME beyond what the email package mends
             log.warning("IMAP UID %s from %s: cannot read the reply (%s); left alone",
                         uid, verdict.sender, e)  # fmt: skip
@@ -206,6 +212,8 @@ class ReplyIntake:
         text, problem, quick = self._expand(reply)
         if reply.broken:  # never a part's raw encoding, nor the rest of the reply without it
             problem = broken_note(reply.broken)
+        elif reply.doubt and not quick:
+            problem = doubt_note(reply.text)
         if problem:
             files = []  # a mistyped quick reply sends nothing, so the manager can redo it whole
         empty = bool(problem) or (not files and (reply.quoted_only or not text.strip()))
@@ -291,6 +299,19 @@ def broken_note(broken: tuple[str, ...]) -> str:
         f"have got garbled text or a damaged file): {'; '.join(broken)}. This happens when "
         "an email is damaged on its way or a mail program encodes it wrongly; send it "
         "again, attaching the files afresh."
+    )
+
+
+def doubt_note(text: str) -> str:
+    """Why a reply that may hold quoted history was not sent, what would have gone, and
+    how to send it."""
+    return (
+        "your answer could not be told apart from the quoted history under it (it repeats "
+        "the text of an earlier email of this conversation), so nothing was sent, lest the "
+        "customer get the history too. This is what would have been sent:\n\n"
+        f"{text.strip()}\n\n"
+        "To send your answer, reply to this notice with only your own words (delete the "
+        "quoted text), or put /send alone on the first line to send your text as it is."
     )
 
 

@@ -1,0 +1,244 @@
+"""Quoted history found by its words: the text of im2mail's own emails as ground truth.
+
+im2mail wrote every email a manager can answer, so the text of those emails (`sent`: the
+customer's messages and the notices as the builder wrote them) says what quoted history
+looks like in this very thread, whatever client, language or quoting style the manager
+uses. Words are compared, not characters: rewrapping, quote prefixes ("> ", "IP> "),
+HTML→text differences and a client's own formatting change the lines but not the run of
+words.
+
+`cut_trailing(text, sent)` drops a trailing block that reproduces our emails (with the
+attribution lines or header block directly above each piece of it); `leak(text, sent)`
+then tells whether what is left still holds a run of LEAK_WORDS words of ours that the
+manager did not answer in between (inline answers under pasted questions are theirs).
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email import policy
+
+LEAK_WORDS = 8  # a run this long of our own text in an answer is quoted history
+_GRAM = 4  # a line is ours when most of its words are in runs of this many of ours
+_OURS_SHARE = 0.7
+_SHORT = 3  # lines of at most this many words are ours only as a whole run of ours
+_MAX_WORDS = 50_000  # of our text considered: the thread's recent emails are far fewer
+
+_WORD = re.compile(r"\w+")
+# Quote prefixes of any client: "> ", ">> ", "> > ", and initials ("IP> ", The Bat!).
+_PREFIX = re.compile(r"^\s*(?:\w{0,4}>\s?)+")
+_RULE = re.compile(r"^\W*$|^\s*[-_=*~—–‐]{2,}.*[-_=*~—–‐]{2,}\s*$")
+_LABEL = re.compile(r"^\W{0,2}\w[\w.'’ -]{0,24}?\W{0,2}\s?:\s*\S")
+_DATE_OR_NAME = re.compile(r"\d|<")  # in a wrapped attribution's upper lines
+_ADDRESS = re.compile(r"@[\w-]+(\.[\w-]+)+|mailto:", re.I)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _line_words(line: str) -> list[str]:
+    return _words(_PREFIX.sub("", line, count=1))
+
+
+@dataclass(frozen=True)
+class SentText:
+    """The word runs of our emails in a thread, ready to look lines up in."""
+
+    grams: frozenset[tuple[str, ...]]  # every _GRAM-word run
+    short: frozenset[tuple[str, ...]]  # every run of 1.._SHORT words
+    runs: frozenset[tuple[str, ...]]  # every LEAK_WORDS-word run
+
+    @classmethod
+    def of(cls, sent: Sequence[str]) -> SentText:
+        grams: set[tuple[str, ...]] = set()
+        short: set[tuple[str, ...]] = set()
+        runs: set[tuple[str, ...]] = set()
+        budget = _MAX_WORDS
+        for text in sent:
+            words = _words(text)[:budget]
+            budget -= len(words)
+            for i in range(len(words)):
+                for n in range(1, _SHORT + 1):
+                    if i + n <= len(words):
+                        short.add(tuple(words[i : i + n]))
+                if i + _GRAM <= len(words):
+                    grams.add(tuple(words[i : i + _GRAM]))
+                if i + LEAK_WORDS <= len(words):
+                    runs.add(tuple(words[i : i + LEAK_WORDS]))
+            if budget <= 0:
+                break
+        return cls(frozenset(grams), frozenset(short), frozenset(runs))
+
+    def __bool__(self) -> bool:
+        return bool(self.short)
+
+    def has_run(self, words: list[str]) -> bool:
+        """Whether the words hold a LEAK_WORDS-word run of ours."""
+        n = LEAK_WORDS
+        return any(tuple(words[i : i + n]) in self.runs for i in range(len(words) - n + 1))
+
+    def is_ours(self, words: list[str]) -> bool:
+        """Whether a line of these words reproduces our text."""
+        if not words:
+            return False
+        if len(words) <= _SHORT:
+            return tuple(words) in self.short
+        covered = [False] * len(words)
+        for i in range(len(words) - _GRAM + 1):
+            if tuple(words[i : i + _GRAM]) in self.grams:
+                covered[i : i + _GRAM] = [True] * _GRAM
+        return sum(covered) >= _OURS_SHARE * len(words)
+
+
+def plain_text(data: bytes) -> str:
+    """The text/plain body of an email im2mail built (the words a manager's client quotes)."""
+    message = email.message_from_bytes(data, policy=policy.default)
+    for part in message.walk():
+        if part.get_content_type() == "text/plain" and not part.get_filename():
+            content = part.get_content()
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+# --- a trailing block of ours -----------------------------------------------------------------
+
+
+def _is_header_line(line: str) -> bool:
+    """A line of an attribution, a header block or a separator, in any language."""
+    bare = line.strip()
+    if not bare:
+        return False
+    return bool(
+        _RULE.match(bare)
+        or (bare.endswith(":") and len(bare.split()) <= 40)
+        or _LABEL.match(bare)
+        or _ADDRESS.search(bare)
+    )
+
+
+def _is_header_paragraph(lines: list[str]) -> bool:
+    """An attribution (at most three lines, the last ending in ":", or five naming a date
+    or an address), a header block
+    ("Label: value" lines, three or more, or fewer naming an address), or a separator."""
+    if not lines or len(lines) > 8:
+        return False
+    bare = [ln.strip() for ln in lines]
+    if all(_RULE.match(b) for b in bare):
+        return True
+    if bare[-1].endswith(":") and (
+        len(lines) <= 3 or (len(lines) <= 5 and any(_DATE_OR_NAME.search(b) for b in bare))
+    ):
+        return True
+    if not all(_is_header_line(b) for b in bare):
+        return False
+    return len(lines) >= 3 or any(_ADDRESS.search(b) or b.endswith(":") for b in bare)
+
+
+def _introduction(lines: list[str], end: int) -> int:
+    """Where the attribution, header block or separator that ends just above `end`
+    starts (`end` when there is none): the paragraph there if it is one, else its last
+    one to three lines when the last ends in ":" (an attribution glued to the answer);
+    with a separator paragraph above a header block taken too."""
+    start = end
+    while start > 0 and end - start < 8 and lines[start - 1].strip():
+        start -= 1
+    group = lines[start:end]
+    if not group:
+        return end
+    if not _is_header_paragraph(group) or (start and lines[start - 1].strip()):
+        if not group[-1].strip().endswith(":"):
+            return end
+        start = end - 1
+        while start > 0 and end - start < 3 and lines[start - 1].strip():
+            if not (_is_header_line(lines[start - 1]) or _DATE_OR_NAME.search(lines[start - 1])):
+                break
+            start -= 1
+    above = start
+    while above > 0 and not lines[above - 1].strip():
+        above -= 1
+    if above and above < start and _RULE.match(lines[above - 1].strip()):
+        start = above - 1
+    return start
+
+
+def cut_trailing(text: str, sent: SentText) -> str:
+    """`text` without its trailing block of our own emails' text: from the end, every
+    line that is ours (it reproduces our text), and above each piece of such lines the
+    attribution, header block or separator that introduces it. The block must hold a run
+    of LEAK_WORDS words of ours, so an answer that ends by repeating some of the
+    customer's words keeps them."""
+    if not sent:
+        return text
+    lines = text.split("\n")
+    cut = i = len(lines)
+    block: list[list[str]] = []  # the words of the block's lines, last line first
+    introduced = False  # the piece of ours just above has its introduction taken
+    while i > 0:
+        line = lines[i - 1]
+        words = _line_words(line)
+        if not line.strip() or not words or sent.is_ours(words):
+            block.append(words)
+            i -= 1
+            if line.strip():
+                cut, introduced = i, False
+            continue
+        if not block or introduced:
+            break
+        start = _introduction(lines, i)
+        if start == i:
+            break
+        cut = i = start
+        introduced = True
+    if not sent.has_run([word for words in reversed(block) for word in words]):
+        return text
+    while cut and not lines[cut - 1].strip():
+        cut -= 1
+    return "\n".join(lines[:cut])
+
+
+# --- what is left ----------------------------------------------------------------------------
+
+
+def leak(text: str, sent: SentText) -> str | None:
+    """A run of LEAK_WORDS words of our text left in `text`, unless the manager answered
+    under every piece of ours (inline answers to pasted questions: two or more pieces,
+    each followed by lines of the manager's own, not by a signature under one block).
+    None when nothing of ours is left."""
+    if not sent.runs:
+        return None
+    lines = text.split("\n")
+    words: list[str] = []
+    line_of: list[int] = []
+    for n, line in enumerate(lines):
+        found = _line_words(line)
+        words += found
+        line_of += [n] * len(found)
+    leaky: set[int] = set()
+    first: str | None = None
+    for i in range(len(words) - LEAK_WORDS + 1):
+        run = tuple(words[i : i + LEAK_WORDS])
+        if run in sent.runs:
+            first = first or " ".join(run)
+            leaky.update(line_of[i : i + LEAK_WORDS])
+    if first is None:
+        return None
+    # Pieces of ours (leaky lines and lines that are ours), each answered when lines of
+    # the manager's own follow it; attributions and header lines answer nothing.
+    pieces, answered, inside = 0, 0, False
+    for n, line in enumerate(lines):
+        words = _line_words(line)
+        if n in leaky or (words and sent.is_ours(words)):
+            if not inside:
+                pieces += 1
+                inside = True
+        elif words and not _is_header_line(line):
+            if inside:
+                answered += 1
+            inside = False
+    if pieces >= 2 and answered == pieces:
+        return None
+    return first

@@ -1,0 +1,165 @@
+"""Quoted history found by the words of our own emails (mail/quoted_history.py, issue 19):
+history any client quotes in any shape is cut when it is ours, what is left is checked for
+runs of our text, and only a manager's deliberate pasting gets through."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from im2mail.mail import quoted_history
+from im2mail.mail.quoted_history import LEAK_WORDS, SentText, cut_trailing, leak
+from im2mail.mail.replies import extract
+
+OURS = (
+    "Ivan Petrenko\nTelegram\n\n"
+    "Good day! I would like to order two hundred business cards on matte paper, "
+    "double-sided, and pick them up on Friday.\nCan you do that?\n\n"
+    "-- \nReply to this email to answer in Telegram.\n"
+)
+SENT = SentText.of([OURS])
+QUOTED = (
+    "Good day! I would like to order two hundred business cards on matte\n"
+    "paper, double-sided, and pick them up on Friday.\nCan you do that?\n"
+)
+
+
+def email(text: str, html: str | None = None) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = "olena@print.example"
+    m["Subject"] = "Re: Telegram: Ivan Petrenko"
+    m.set_content(text)
+    if html is not None:
+        m.add_alternative(html, subtype="html")
+    return m
+
+
+@pytest.mark.parametrize(
+    "introduction",
+    [
+        "Ivan Petrenko kirjoitti 23.11.2026 klo 14.05:",  # Finnish: no table has it
+        "23.11.2026 14:05 tarihinde Ivan Petrenko <orders+k3x9@shop.example> yazdı:",  # Turkish
+        "Lähettäjä: Ivan Petrenko <orders+k3x9@shop.example>\nLähetetty: maanantai 23. "
+        "marraskuuta 2026 14.05\nVastaanottaja: sales@shop.example\nAihe: Telegram: Ivan",
+        "_______________\n\nOd: Ivan Petrenko <orders+k3x9@shop.example>\nOdesláno: "
+        "pondělí 23. listopadu 2026 13:05\nKomu: sales@shop.example\nPředmět: Telegram",
+        "-------- Eredeti üzenet --------",  # Hungarian dashed separator
+        "On Monday, 23 November 2026 at 14:05, Ivan\nPetrenko <orders+k3x9@shop.example>\nwrote:",
+    ],
+    ids=["fi", "tr", "fi-header-block", "cs-rule-and-block", "hu-separator", "wrapped-3"],
+)
+def test_unmarked_history_under_any_introduction_is_cut(introduction):
+    text = f"Yes, by Friday noon. 480 UAH.\n\n{introduction}\n\n{QUOTED}"
+    got = extract(email(text), [OURS])
+    assert got.text == "Yes, by Friday noon. 480 UAH."
+    assert got.doubt is None
+
+
+def test_without_our_text_the_same_reply_keeps_the_history():
+    """The words decide: with nothing sent to compare with, no rule of phrasing cuts a
+    Finnish attribution, so the check has something to catch."""
+    text = f"Yes.\n\nIvan Petrenko kirjoitti 23.11.2026 klo 14.05:\n\n{QUOTED}"
+    assert "matte" in extract(email(text)).text
+
+
+def test_quote_prefixes_of_any_client_count_as_ours():
+    """The Bat! quotes with the sender's initials ("IP> "); other clients with "> > "."""
+    for prefix in ("IP> ", "> > ", ">>"):
+        quoted = "\n".join(prefix + line for line in QUOTED.splitlines())
+        text = f"Done.\n\nHello Ivan,\n\nYou wrote 23.11.2026, 14:05:\n\n{quoted}"
+        assert extract(email(text), [OURS]).text == "Done.\n\nHello Ivan,"
+
+
+def test_a_history_that_quotes_only_part_of_our_email_is_cut():
+    text = "Sure.\n\nIvan Petrenko wrote:\nI would like to order two hundred business cards on matte"
+    assert extract(email(text), [OURS]).text == "Sure."
+
+
+def test_a_reply_that_quotes_nothing_is_left_whole():
+    text = "Good day! Yes, we can.\n\nOlena"
+    got = extract(email(text), [OURS])
+    assert (got.text, got.doubt) == (text, None)
+
+
+def test_an_answer_ending_with_a_few_of_the_customers_words_keeps_them():
+    text = "Yes, two hundred business cards on matte paper."
+    assert cut_trailing(text, SENT) == text
+    assert extract(email(text), [OURS]).doubt is None
+
+
+def test_the_managers_labelled_line_above_the_history_stays():
+    text = f"Price: 480 UAH\n\nIvan Petrenko kirjoitti:\n{QUOTED}"
+    assert extract(email(text), [OURS]).text == "Price: 480 UAH"
+
+
+def test_inline_answers_under_pasted_questions_go_out():
+    ours = SentText.of(["Is delivery to Lviv possible on Saturday morning before ten o'clock?\n"
+                        "And can the parcel be left with a neighbour if nobody is home?"])  # fmt: skip
+    text = (
+        "Is delivery to Lviv possible on Saturday morning before ten o'clock?\n"
+        "Yes, by Nova Poshta.\n\n"
+        "And can the parcel be left with a neighbour if nobody is home?\n"
+        "Only with your written consent."
+    )
+    assert cut_trailing(text, ours) == text
+    assert leak(text, ours) is None
+
+
+def test_history_above_an_unknown_signature_is_a_doubt_not_a_delivery():
+    """The history is not at the end (a signature no rule knows follows it): nothing can
+    say where the answer stops, so the relay must ask instead of sending."""
+    text = f"Yes.\n\nIvan Petrenko kirjoitti:\n{QUOTED}\nOlena Bondar\nPrint House Kyiv"
+    got = extract(email(text), [OURS])
+    assert got.doubt is not None and len(got.doubt.split()) == LEAK_WORDS
+    assert "Yes." in got.text and not got.forced
+
+
+def test_send_on_the_first_line_sends_the_text_as_it_is():
+    text = f"/send\nYes.\n\nIvan Petrenko kirjoitti:\n{QUOTED}\nOlena Bondar\nPrint House Kyiv"
+    got = extract(email(text), [OURS])
+    assert got.forced and got.doubt is None
+    assert got.text.startswith("Yes.") and "/send" not in got.text
+
+
+def test_a_managers_only_history_is_nothing_to_send():
+    got = extract(email(f"Ivan Petrenko kirjoitti:\n{QUOTED}"), [OURS])
+    assert got.quoted_only and got.doubt is None
+
+
+def test_html_history_in_a_container_without_class_is_cut():
+    html = (
+        "<div>Yes, by Friday.</div><div><br></div>"
+        "<div style='border-left:1px solid #ccc;padding-left:8px'>"
+        "<div>Ivan Petrenko, 23.11.2026 14:05:</div>"
+        f"<div>{QUOTED.replace(chr(10), ' ')}</div></div>"
+    )
+    m = EmailMessage()
+    m.set_content(html, subtype="html")
+    assert extract(m, [OURS]).text == "Yes, by Friday."
+
+
+def test_nested_history_three_levels_deep_is_cut():
+    older = "Ivan Petrenko\nTelegram\n\nAnd the price for five hundred cards with rounded corners?\n"
+    text = (
+        "Same price.\n\nIvan Petrenko kirjoitti:\n"
+        "And the price for five hundred cards with rounded corners?\n\n"
+        "Olena <olena@print.example> kirjoitti:\nYes, 480 UAH.\n\n"
+        f"Ivan Petrenko kirjoitti:\n{QUOTED}"
+    )
+    got = extract(email(text), [older, OURS, "Yes, 480 UAH."])
+    assert got.text == "Same price."
+
+
+def test_our_text_is_read_from_our_emails_bytes():
+    m = email("Ivan Petrenko\nTelegram\n\nHello", "<p>Ivan Petrenko</p>")
+    assert quoted_history.plain_text(m.as_bytes()).startswith("Ivan Petrenko\nTelegram")
+    assert quoted_history.plain_text(b"not an email at all") == "not an email at all"
+
+
+def test_huge_text_and_history_stay_bounded():
+    """A megabyte of our text and of the reply: the word budget keeps it linear."""
+    huge = ("word " * 200_000).strip()
+    sent = SentText.of([huge, huge])
+    text = "Answer.\n\n" + "\n".join(["word " * 12] * 20_000)
+    assert cut_trailing(text, sent) == "Answer."
