@@ -1,9 +1,11 @@
 """What the relay asks the archive about a conversation's mail thread: the earlier emails
-an email continues, the parts of an album, whether a customer is new, a file for a link.
+an email continues, the parts of an album, whether a customer is new, a file for a link;
+and a manager's recent replies, from which their signature is learned.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -159,3 +161,28 @@ def colleague_answer(
             (conversation_id, author, ts(since), conversation_id),
         ).fetchall()
         return rows.messages_from(db, found)[0] if found else None
+
+
+def recent_replies(archive: Archive, author: str, limit: int = 10) -> list[str]:
+    """The texts `author` (a manager; the address compared case-insensitively, ASCII)
+    sent most recently in any conversation, newest first, each with the signature cut
+    from it (`raw["signature"]`) put back below it: what `mail.signatures.learn` reads.
+
+    No index on author: the scan walks messages newest first and stops at `limit`, quick
+    for a manager who replies at all; one who never did costs a scan of the table, which a
+    shop's archive affords."""
+    with archive._reading() as db:
+        found = db.execute(
+            "SELECT text, raw FROM messages WHERE author = ? COLLATE NOCASE"
+            " AND direction = 'out' AND text <> '' ORDER BY id DESC LIMIT ?",
+            (author, limit),
+        ).fetchall()
+    return [_with_signature(row["text"], row["raw"]) for row in found]
+
+
+def _with_signature(text: str, raw: str | None) -> str:
+    payload = json.loads(raw) if raw else None
+    signature = payload.get("signature") if isinstance(payload, dict) else None
+    if isinstance(signature, str) and signature.strip():
+        return text + "\n\n" + signature
+    return text

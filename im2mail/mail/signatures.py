@@ -1,0 +1,121 @@
+"""Signatures learned per manager: the block of lines that ends most of one manager's
+recent replies (as Zammad learns it from the last few tickets) is their signature, cut
+from a new reply only at its end.
+
+Pure functions on strings, no I/O and no archive: whoever handles a reply asks the
+archive for the manager's recent replies (`archive.threads.recent_replies`) and hands
+the texts in. So the rules are tested on plain strings, and learning costs nothing but
+the one query the caller chose to make (and may cache).
+
+Lines are compared with their whitespace collapsed (case kept); blank lines inside a
+block count as lines, blank lines above and below it do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+MAX_LINES = 8  # non-blank lines a signature may have
+MIN_TEXTS = 3  # replies it must end, besides half of them
+LONG = 20_000  # a longer text is looked at only by its last TAIL lines
+TAIL = 40
+
+Block = tuple[str, ...]
+
+
+def learn(texts: Sequence[str]) -> str | None:
+    """The signature of the manager who wrote `texts` (their recent replies with what was
+    cut from them put back, newest first), in normalized form, or None.
+
+    It is the longest block of whole trailing lines (1 to MAX_LINES non-blank ones) that
+    ends at least MIN_TEXTS of the texts and at least half of them, has a letter or digit
+    and, alone on its line, more than two characters. None when that block is the whole
+    of a text (something must stand above a signature): then the replies repeat the same
+    words, and no shorter end of them is a signature either. O(total lines)."""
+    counts: dict[Block, int] = {}  # insertion order: the newest text's blocks first
+    wholes: set[Block] = set()
+    total = 0
+    for text in texts:
+        endings = list(_endings(text))
+        total += bool(endings)
+        for block, whole in endings:
+            counts[block] = counts.get(block, 0) + 1
+            if whole:
+                wholes.add(block)
+    needed = max(MIN_TEXTS, (total + 1) // 2)
+    best: Block | None = None
+    best_rank = (0, 0)
+    for block, count in counts.items():
+        rank = (_size(block), count)
+        if count >= needed and _worth(block) and rank > best_rank:
+            best, best_rank = block, rank
+    return "\n".join(best) if best and best not in wholes else None
+
+
+def cut(text: str, signature: str | None) -> tuple[str, str | None]:
+    """`text` without `signature` when it ends with it (trailing blank lines aside) and
+    words stand above it: (the text above, without the blank lines between; the block as
+    it stood). Else (`text`, None). A signature anywhere but at the end stays."""
+    wanted = _strip_blank(tuple(_normal(line) for line in (signature or "").split("\n")))
+    if not wanted:
+        return text, None
+    lines = text.split("\n")
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    start = end - len(wanted)
+    if start < 0 or tuple(_normal(line) for line in lines[start:end]) != wanted:
+        return text, None
+    above = start
+    while above and not lines[above - 1].strip():
+        above -= 1
+    if not above:
+        return text, None  # the whole text: nothing would be left to send
+    return "\n".join(lines[:above]), "\n".join(lines[start:end])
+
+
+def _endings(text: str) -> Iterator[tuple[Block, bool]]:
+    """Each trailing block of `text` of 1..MAX_LINES non-blank lines (normalized), and
+    whether it is the whole text."""
+    lines, more = _last_lines(text)
+    normal = _strip_blank(tuple(_normal(line) for line in lines))
+    starts: list[int] = []
+    for i in range(len(normal) - 1, -1, -1):
+        if normal[i]:
+            starts.append(i)
+            if len(starts) > MAX_LINES:
+                break
+    for n, start in enumerate(starts[:MAX_LINES], 1):
+        yield normal[start:], not more and n == len(starts)
+
+
+def _last_lines(text: str) -> tuple[list[str], bool]:
+    """The lines to look at, and whether there are more above them (a long text)."""
+    if len(text) <= LONG:
+        return text.split("\n"), False
+    pieces = text.rsplit("\n", TAIL)
+    return pieces[-TAIL:], len(pieces) > TAIL
+
+
+def _normal(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _strip_blank(block: Block) -> Block:
+    start, end = 0, len(block)
+    while start < end and not block[start]:
+        start += 1
+    while end > start and not block[end - 1]:
+        end -= 1
+    return block[start:end]
+
+
+def _size(block: Block) -> int:
+    return sum(1 for line in block if line)
+
+
+def _worth(block: Block) -> bool:
+    """Not a lone line of one or two characters, nor only punctuation or symbols."""
+    if _size(block) == 1 and len(block[0]) <= 2:
+        return False
+    return any(ch.isalnum() for line in block for ch in line)

@@ -1,0 +1,141 @@
+"""Signatures learned per manager (issue 19): the block that ends most of one manager's
+recent replies is learned, and cut from a reply only at its end."""
+
+from __future__ import annotations
+
+from im2mail.archive import Archive, threads
+from im2mail.mail.signatures import cut, learn
+from im2mail.model import Message
+from tests.support.chats import T0, customer, say
+
+SIGNATURE = "Olena\nPrint shop Kyiv\n+380 44 123 45 67"
+
+
+def signed(*bodies: str, signature: str = SIGNATURE) -> list[str]:
+    return [f"{body}\n\n{signature}" for body in bodies]
+
+
+def test_a_block_ending_three_of_four_replies_is_learned() -> None:
+    texts = [*signed("Готово.", "Надішлемо завтра.", "Ціна 200 грн."), "Так, є в наявності."]
+    assert learn(texts) == SIGNATURE
+
+
+def test_two_replies_are_not_enough() -> None:
+    assert learn(signed("Готово.", "Надішлемо завтра.")) is None
+    assert learn([*signed("Готово.", "Завтра."), "Так.", "Ні."]) is None  # 2 of 4
+
+
+def test_fewer_than_half_is_not_enough() -> None:
+    texts = [*signed("Готово.", "Завтра.", "Так."), "Ні.", "Добре.", "Чекаю.", "Є."]
+    assert learn(texts) is None  # 3 of 7
+
+
+def test_a_block_that_is_the_whole_of_each_text_is_not_learned() -> None:
+    assert learn([SIGNATURE] * 5) is None
+    assert learn(["Дякую!"] * 5) is None
+
+
+def test_a_block_that_is_the_whole_of_one_text_is_not_learned() -> None:
+    assert learn(["Так.\nДякую!", "Ні.\nДякую!", "Завтра.\nДякую!", "Дякую!"]) is None
+
+
+def test_a_block_with_a_blank_line_inside_is_learned_whole() -> None:
+    signature = "--\nOlena Petrenko\n\nPrint shop Kyiv\nhttps://print.example"
+    texts = signed("Готово.", "Завтра.", "Так.", signature=signature)
+    assert learn(texts) == signature
+    assert cut(texts[0], learn(texts)) == ("Готово.", signature)
+
+
+def test_whitespace_is_collapsed_and_case_kept() -> None:
+    texts = [
+        "Готово.\n\nOlena\nPrint shop Kyiv\n+380 44 123 45 67\n\n",
+        "Завтра.\n  Olena  \nPrint\tshop Kyiv\n+380\xa044 123 45 67",
+        "Так.\nOlena\nPrint  shop Kyiv \n+380 44 123 45 67  ",
+    ]
+    assert learn(texts) == SIGNATURE
+    case_differs = [*texts[:2], texts[2].replace("Print", "PRINT")]
+    assert learn(case_differs) == "+380 44 123 45 67"  # the lines below it still agree
+    assert cut(texts[1], SIGNATURE) == (
+        "Завтра.",
+        "  Olena  \nPrint\tshop Kyiv\n+380\xa044 123 45 67",
+    )
+
+
+def test_different_sign_offs_teach_nothing() -> None:
+    texts = ["Готово.\nДякую!", "Завтра.\nГарного дня", "Так.\nOlena", "Ні.\nЗ повагою, О."]
+    assert learn(texts) is None
+
+
+def test_the_longest_common_block_is_learned() -> None:
+    texts = [
+        "Готово.\nЗ повагою,\nOlena",
+        "Завтра.\nЗ повагою,\nOlena",
+        "Так.\nДо зустрічі!\nOlena",
+        "Ні.\nЗ повагою,\nOlena",
+    ]
+    assert learn(texts) == "З повагою,\nOlena"
+
+
+def test_short_or_punctuation_lines_are_never_learned() -> None:
+    assert learn(["Готово.\nOk", "Завтра.\nOk", "Так.\nOk", "Ні.\nOk"]) is None
+    assert learn(["Готово.\n---", "Завтра.\n---", "Так.\n---", "Ні.\n---"]) is None
+    assert learn(["Готово.\n:)", "Завтра.\n:)", "Так.\n:)"]) is None
+
+
+def test_very_common_words_are_learned_when_they_meet_the_counts() -> None:
+    assert learn(["Готово.\nДякую!", "Завтра.\nДякую!", "Так.\nДякую!"]) == "Дякую!"
+
+
+def test_a_cyrillic_signature() -> None:
+    signature = "З повагою,\nОлена Коваленко\nДрукарня «Ксерокс», Київ"
+    texts = signed("Готово.", "Макет прийнято.", "Оплата надійшла.", "Так.", signature=signature)
+    assert learn(texts) == signature
+    assert cut("Привіт!\n\nЗ повагою,\nОлена Коваленко\nДрукарня «Ксерокс», Київ\n", signature) == (
+        "Привіт!",
+        signature,
+    )
+
+
+def test_a_long_text_is_looked_at_by_its_tail() -> None:
+    long = "слово " * 5000 + "\n" + "\n".join(f"рядок {i}" for i in range(100))
+    texts = signed(long, "Завтра.", "Так.")
+    assert learn(texts) == SIGNATURE
+
+
+def test_cut_takes_the_signature_only_at_the_end() -> None:
+    middle = f"Готово.\n\n{SIGNATURE}\n\nP.S. Заберіть до п'ятниці."
+    assert cut(middle, SIGNATURE) == (middle, None)
+    twice = f"Готово.\n\n{SIGNATURE}\n\nЩе одне.\n\n{SIGNATURE}\n\n"
+    assert cut(twice, SIGNATURE) == (f"Готово.\n\n{SIGNATURE}\n\nЩе одне.", SIGNATURE)
+
+
+def test_the_whole_text_is_not_cut_to_nothing() -> None:
+    assert cut(SIGNATURE, SIGNATURE) == (SIGNATURE, None)
+    assert cut(f"\n\n{SIGNATURE}\n", SIGNATURE) == (f"\n\n{SIGNATURE}\n", None)
+
+
+def test_no_signature_cuts_nothing() -> None:
+    assert cut("Готово.\nOlena", None) == ("Готово.\nOlena", None)
+    assert cut("Готово.\nOlena", "\n\n") == ("Готово.\nOlena", None)
+    assert cut("Olena", "Готово.\nOlena") == ("Olena", None)
+
+
+def test_recent_replies_put_the_cut_signature_back(archive: Archive) -> None:
+    """A manager's replies across conversations, newest first, with `raw["signature"]`
+    put back; not another manager's, not the customers', not empty ones."""
+    first, second = customer(archive), customer(archive, "Іван", "Петренко")
+    say(archive, first, "Привіт", direction="in")
+    archive.add_message(
+        Message(first.id, "out", "Olena@Shop.example", "Готово.", T0,
+                raw={"from": "Olena@Shop.example", "signature": "Olena\nPrint shop"}),
+    )  # fmt: skip
+    say(archive, second, "Завтра.", direction="out", author="olena@shop.example", minutes=1)
+    say(archive, second, "Я від Анни.", direction="out", author="anna@shop.example", minutes=2)
+    say(archive, second, "", direction="out", author="olena@shop.example", minutes=3)
+    say(archive, first, "Дякую", direction="in", minutes=4)
+    say(archive, first, "Так.", direction="out", author="OLENA@shop.example", minutes=5)
+
+    replies = threads.recent_replies(archive, "olena@shop.example")
+    assert replies == ["Так.", "Завтра.", "Готово.\n\nOlena\nPrint shop"]
+    assert threads.recent_replies(archive, "olena@shop.example", limit=2) == replies[:2]
+    assert threads.recent_replies(archive, "nobody@shop.example") == []
