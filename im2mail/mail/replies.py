@@ -41,7 +41,7 @@ from email.message import Message
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import flowed, quoted_history, transfer_encoding
+from . import flowed, quoted_history, signatures, transfer_encoding
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
@@ -70,6 +70,8 @@ class Reply:
     doubt: str | None = None
     # The manager's first line was "/send": `text` goes as it is, without that check.
     forced: bool = False
+    # The manager's learned signature, as it stood at the end of the answer and was cut.
+    signature: str | None = None
 
 
 # --- plain-text rules ---------------------------------------------------------------------
@@ -119,7 +121,7 @@ _CLIENT_BRAND = re.compile(
 )
 _FOOTER_WORDS = 12
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
-_IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення):[^\]]*\]$", re.I)
+_IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення|cid):[^\]]*\]$", re.I)
 
 
 def _is_quoted(line: str) -> bool:
@@ -339,13 +341,14 @@ def _leaves(msg: Message) -> list[Message]:
     return out
 
 
-def extract(message: Message, sent: Sequence[str] = ()) -> Reply:
+def extract(message: Message, sent: Sequence[str] = (), signature: str | None = None) -> Reply:
     """The manager's reply: own words, attachments and pasted pictures, HTML-only flag.
 
     `sent` is the text of im2mail's own emails in the thread (the one answered first):
     quoted history is also found by its words (quoted_history.py), and a reply that
     still holds a run of them is not trusted (`Reply.doubt`) unless its first line is
-    "/send"."""
+    "/send". `signature` is the manager's, learned from their recent replies
+    (signatures.learn): cut where it ends the answer, and given back in `Reply.signature`."""
     if not isinstance(message, Message):
         raise ReplyError(
             f"cannot extract a reply from {type(message).__name__}",
@@ -379,8 +382,12 @@ def extract(message: Message, sent: Sequence[str] = ()) -> Reply:
     forced = _FORCE.match(text) is not None
     if forced:
         text = _FORCE.sub("", text, count=1)
+    text, cut = signatures.cut(text, signature)
     history = SentText.of(sent)
-    text = tidy(quoted_history.cut_trailing(text, history)) if history else text
+    if history:
+        text = tidy(quoted_history.cut_trailing(text, history))
+    if cut is None:  # a signature under unmarked history is found once the history is cut
+        text, cut = signatures.cut(text, signature)
     quoted_only = False
     doubt = None
     if not text.strip():
@@ -420,7 +427,7 @@ def extract(message: Message, sent: Sequence[str] = ()) -> Reply:
         broken += [f"the attached file {filename!r}: {why}" for why in _problems(part)]
     return Reply(
         text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only,
-        broken=tuple(broken), doubt=doubt, forced=forced,
+        broken=tuple(broken), doubt=doubt, forced=forced, signature=cut,
     )  # fmt: skip
 
 

@@ -39,7 +39,7 @@ from datetime import UTC, timedelta
 from ..archive import Archive, threads
 from ..archive.db import now
 from ..archive.tokens import Retired
-from ..mail import routing
+from ..mail import routing, signatures
 from ..mail.builder import MailSettings
 from ..mail.replies import Reply, extract
 from ..model import (
@@ -112,7 +112,8 @@ class ReplyIntake:
         conversation = self.archive.conversation(verdict.conversation_id)
         try:
             sent = self.sent_texts(conversation.id, routing.referenced_ids(email))
-            reply = extract(email, sent)
+            signature = signatures.learn(threads.recent_replies(self.archive, verdict.sender))
+            reply = extract(email, sent, signature)
         except Exception as e:  # broken MIME beyond what the email package mends
             log.warning("IMAP UID %s from %s: cannot read the reply (%s); left alone",
                         uid, verdict.sender, e)  # fmt: skip
@@ -244,6 +245,7 @@ class ReplyIntake:
                 "html_only": reply.html_only,
                 "quoted_only": reply.quoted_only,
                 **({"template": quick.name} if quick else {}),
+                **({"signature": reply.signature} if reply.signature and not empty else {}),
             },
         )
         stored = self.archive.add_message(message, files, outbox=outbox, dedupe_key=f"reply:{key}")

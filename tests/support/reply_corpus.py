@@ -91,12 +91,34 @@ class Score:
         return self.exact / self.total if self.total else 0.0
 
 
-def score(found: list[Case], extract: Callable[[EmailMessage], str]) -> Score:
+def learned_signature(case: Case) -> str | None:
+    """The case's signature as the relay knows it once the manager has signed a few
+    replies with it (signatures.learn over three earlier answers), or None."""
+    from im2mail.mail import signatures
+
+    sig = case.thread.get("signature")
+    return signatures.learn([f"Answer {n}.\n\n{sig}" for n in range(3)]) if sig else None
+
+
+def as_relay(case: Case, *, known_manager: bool = True) -> str:
+    """What the customer gets when the relay handles the case: the reply checked against
+    the text of our emails in the thread, with the manager's learned signature
+    (`known_manager`; without it, their first reply); nothing when the extractor is in
+    doubt (the manager gets a notice instead)."""
+    from im2mail.mail.replies import extract
+
+    signature = learned_signature(case) if known_manager else None
+    reply = extract(case.message, case.sent, signature)
+    return "" if reply.doubt else reply.text
+
+
+def score(found: list[Case], extract: Callable[[Case], str]) -> Score:
+    """`extract` gets each case and answers what the customer would get."""
     result = Score()
     for case in found:
         result.total += 1
         try:
-            got = extract(case.message)
+            got = extract(case)
         except Exception as e:  # a parser that fails sends nothing: not exact, no leak
             got = f"<{type(e).__name__}>"
         if got.rstrip("\n") == case.expected:

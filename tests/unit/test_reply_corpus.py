@@ -8,23 +8,30 @@ showing the client does otherwise, as its README says).
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
 import pytest
 
 from im2mail.mail.replies import extract
-from tests.support.reply_corpus import HALVES, cases, leaked, score
+from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, score
 
 # The extractor before issue 19's changes, measured on 2026-12-07: 29/65 exact, 3 leaks;
 # after format=flowed, and attributions, header blocks, dashed separators and client
-# footers read by their shape (tuned on the development half only): 48/65, 1 leak.
-HELDOUT_FLOOR = 48 / 65
-HELDOUT_MAX_LEAKS = 1
-DEV_MAX_LEAKS = 0
+# footers read by their shape (tuned on the development half only): 48/65, 1 leak. With
+# the thread's own text as ground truth and learned signatures, as the relay runs it: a
+# manager's first reply 48/65 and no leak (the one leak became a notice to the manager);
+# a manager whose signature is learned 60/65, no leak.
+HELDOUT_FLOOR = {"first reply": 48 / 65, "known manager": 60 / 65}
+MAX_LEAKS = 0
 
 
-def _text(message: EmailMessage) -> str:
-    return extract(message).text
+def _text(case: Case) -> str:
+    return extract(case.message).text
+
+
+def _first_reply(case: Case) -> str:
+    return as_relay(case, known_manager=False)
+
+
+RUNS = {"first reply": _first_reply, "known manager": as_relay}
 
 
 @pytest.mark.parametrize("half", HALVES)
@@ -58,12 +65,14 @@ def test_the_leak_check_finds_quoted_history() -> None:
     assert leaked(sent[0], sent[0], sent) is None
 
 
-def test_the_held_out_half_gets_no_worse() -> None:
-    held = score(cases("heldout"), _text)
-    assert held.rate >= HELDOUT_FLOOR, (held.exact, held.total, held.failed)
-    assert len(held.leaks) <= HELDOUT_MAX_LEAKS, held.leaks
+@pytest.mark.parametrize("run", RUNS)
+def test_the_held_out_half_gets_no_worse(run: str) -> None:
+    held = score(cases("heldout"), RUNS[run])
+    assert held.rate >= HELDOUT_FLOOR[run], (held.exact, held.total, held.failed)
+    assert len(held.leaks) <= MAX_LEAKS, held.leaks
 
 
-def test_the_development_half_leaks_no_more() -> None:
-    dev = score(cases("dev"), _text)
-    assert len(dev.leaks) <= DEV_MAX_LEAKS, dev.leaks
+@pytest.mark.parametrize("run", RUNS)
+def test_the_development_half_leaks_nothing(run: str) -> None:
+    dev = score(cases("dev"), RUNS[run])
+    assert len(dev.leaks) <= MAX_LEAKS, dev.leaks

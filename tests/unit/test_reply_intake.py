@@ -265,3 +265,101 @@ def test_an_unvouched_reply_to_nothing_of_ours_tells_nobody(archive, checked):
     stray = reply("zzzzzz999999", "hello")
     assert intake.handle(1, stamped(stray, gmail("spoof"))) == "ignore"
     assert outbox(archive) == []
+
+
+# --- quoted history by our own words, learned signatures (issue 19) -------------------------
+
+QUESTION = (
+    "Доброго дня! Хочу замовити двісті візиток на матовому папері, двосторонні, "
+    "і забрати їх у п'ятницю."
+)
+
+
+@pytest.fixture
+def checking(archive: Archive):
+    """An intake that checks replies against our emails as the relay wires it."""
+    settings = MailSettings(MAILBOX, (ANNA, PETRO))
+    mailer = Mailer(archive, settings, LinkSettings(None, "k"))
+    return ReplyIntake(archive, ReplySettings(settings), sent_texts=mailer.sent_texts), mailer
+
+
+def asked(archive: Archive):
+    """A customer's question, emailed to the managers as <q1@shop.example>."""
+    from im2mail.model import OutboxItem
+
+    conv = customer(archive)
+    archive.add_message(
+        Message(conv.id, "in", "Олена Коваленко", QUESTION, conv.created),
+        outbox=[OutboxItem("mail", "<q1@shop.example>")],
+    )
+    return conv
+
+
+def delivered(archive: Archive) -> list[str]:
+    """What the managers' replies sent, newest first."""
+    with reading(archive) as db:
+        found = db.execute(
+            "SELECT text FROM messages WHERE direction = 'out' AND text != '' ORDER BY id DESC"
+        ).fetchall()
+    return [row[0] for row in found]
+
+
+def test_history_quoted_in_a_shape_no_rule_knows_is_cut_by_its_words(archive, checking):
+    intake, _ = checking
+    conv = asked(archive)
+    text = (
+        "Так, до п'ятниці встигнемо, 480 грн.\n\n"
+        "Olena Kovalenko kirjoitti 23.11.2026 klo 14.05:\n\n"  # no table has Finnish
+        + QUESTION.replace(", двосторонні", ",\nдвосторонні")
+    )
+    email = reply(conv.token, text, In_Reply_To="<q1@shop.example>")
+    assert intake.handle(1, email.as_bytes()) == "done"
+    assert delivered(archive) == ["Так, до п'ятниці встигнемо, 480 грн."]
+    assert outbox(archive)[-1][:2] == ("channel", "message")
+
+
+def test_a_reply_that_still_holds_our_text_sends_nothing_and_shows_the_manager(archive, checking):
+    intake, mailer = checking
+    conv = asked(archive)
+    answer = "Так, 480 грн, до п'ятниці встигнемо, забирайте після обіду."
+    text = f"{answer}\n\nOlena kirjoitti:\n{QUESTION}\n\nАнна Коваль\nДрукарня «Колір»"
+    email = reply(conv.token, text, In_Reply_To="<q1@shop.example>")
+    assert intake.handle(1, email.as_bytes()) == "done"
+    assert delivered(archive) == []  # not a word to the customer
+    (notice,) = [row for row in outbox(archive) if row[0] == "mail" and row[1] == NOT_SENT]
+    assert "could not be told apart" in notice[2] and answer in notice[2]
+    assert "/send" in notice[2]
+
+    # The notice as the manager gets it shows what would have gone and how to send it.
+    due = archive.deliveries.due_deliveries("mail", datetime.now(UTC) + timedelta(1), 9)
+    (item,) = [i for i in due if i.kind == NOT_SENT]
+    shown = wire(mailer.build(item)).get_body(("plain",)).get_content()
+    assert answer in shown and "/send" in shown
+
+    # "/send" on the first line of a reply to the notice: the text goes as it is, and the
+    # manager's words the notice showed are not taken for quoted history.
+    again = reply(
+        conv.token, f"/send\n{answer}\n\nАнна Коваль", msgid="<r2@mail.example>",
+        In_Reply_To=item.email_message_id, References=f"<q1@shop.example> {item.email_message_id}",
+    )  # fmt: skip
+    assert intake.handle(2, again.as_bytes()) == "done"
+    assert delivered(archive) == [f"{answer}\n\nАнна Коваль"]
+
+
+def test_a_managers_signature_is_learned_from_their_replies_and_cut(archive, checking):
+    intake, _ = checking
+    conv = asked(archive)
+    sign = "Анна Коваль\nДрукарня «Колір», +380 44 123 45 67"
+    for n, answer in enumerate(["Так.", "Ні, вибачте.", "Завтра о 10:00."], 1):
+        email = reply(conv.token, f"{answer}\n\n{sign}", msgid=f"<s{n}@mail.example>")
+        intake.handle(n, email.as_bytes())
+    assert delivered(archive)[0] == f"Завтра о 10:00.\n\n{sign}"  # learned from three...
+    email = reply(conv.token, f"Готово, забирайте.\n\n{sign}", msgid="<s4@mail.example>")
+    intake.handle(4, email.as_bytes())
+    assert delivered(archive)[0] == "Готово, забирайте."  # ...cut from the fourth on
+    email = reply(conv.token, f"І ще: доставка безкоштовна.\n\n{sign}", msgid="<s5@mail.example>")
+    intake.handle(5, email.as_bytes())
+    assert delivered(archive)[0] == "І ще: доставка безкоштовна."  # what was cut still counts
+    other = reply(conv.token, f"Петро тут.\n\n{sign}", sender=PETRO, msgid="<s6@mail.example>")
+    intake.handle(6, other.as_bytes())
+    assert delivered(archive)[0] == f"Петро тут.\n\n{sign}"  # one manager's, not the team's
