@@ -168,9 +168,8 @@ def recent_replies(archive: Archive, author: str, limit: int = 10) -> list[str]:
     sent most recently in any conversation, newest first, each with the signature cut
     from it (`raw["signature"]`) put back below it: what `mail.signatures.learn` reads.
 
-    No index on author: the scan walks messages newest first and stops at `limit`, quick
-    for a manager who replies at all; one who never did costs a scan of the table, which a
-    shop's archive affords."""
+    The index messages_by_author (migration m009) makes it a seek, however few replies
+    the manager has sent."""
     with archive._reading() as db:
         found = db.execute(
             "SELECT text, raw FROM messages WHERE author = ? COLLATE NOCASE"

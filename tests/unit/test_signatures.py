@@ -139,3 +139,20 @@ def test_recent_replies_put_the_cut_signature_back(archive: Archive) -> None:
     assert replies == ["Так.", "Завтра.", "Готово.\n\nOlena\nPrint shop"]
     assert threads.recent_replies(archive, "olena@shop.example", limit=2) == replies[:2]
     assert threads.recent_replies(archive, "nobody@shop.example") == []
+
+
+def test_a_managers_replies_are_found_by_an_index(archive: Archive) -> None:
+    """Learning runs for every reply: a manager with no replies yet must not cost a scan
+    of every message (migration m009). The plan of the query recent_replies really runs."""
+    from tests.support.archive_sql import reading
+
+    ran: list[str] = []
+    with reading(archive) as db:
+        db.set_trace_callback(ran.append)
+        try:
+            threads.recent_replies(archive, "anna@shop.example")
+        finally:
+            db.set_trace_callback(None)
+        (query,) = [q for q in ran if "FROM messages" in q]
+        plan = db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+    assert any("messages_by_author" in str(tuple(row)) for row in plan), plan
