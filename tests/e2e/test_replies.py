@@ -159,6 +159,41 @@ async def test_a_reply_with_only_the_quote_sends_nothing_and_tells_the_manager(s
     assert shop.tg.sent_messages(user.id) == []
 
 
+def unmarked_reply(email: EmailMessage, answer: str, tail: str = "") -> EmailMessage:
+    """A reply from a client that quotes without ">" under an attribution in a language
+    no rule knows (Finnish): only the words of our email say where the history starts.
+    The quote is the customer's part (our footer's "-- " would end it by itself)."""
+    reply = reply_to(email, answer)
+    quoted = email.get_body(("plain",)).get_content().replace("\r\n", "\n").split("\n-- ")[0]
+    reply.set_content(f"{answer}\n\nOlena Petrenko kirjoitti 23.11.2026 klo 14.05:\n\n"
+                      f"{quoted}\n{tail}")  # fmt: skip
+    return reply
+
+
+QUESTION = "Доброго дня! Скільки коштують двісті візиток на матовому папері, двосторонні?"
+
+
+async def test_history_quoted_in_an_unknown_shape_is_cut_by_the_words_of_our_email(shop):
+    user, email = await shop.customer_writes(QUESTION)
+    shop.mailbox.put(unmarked_reply(email, "350 грн, готові завтра."))
+    sent = await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    assert [s.text for s in sent] == ["350 грн, готові завтра."]
+
+
+async def test_a_reply_the_relay_is_unsure_of_goes_nowhere_until_the_manager_says_send(shop):
+    user, email = await shop.customer_writes(QUESTION)
+    shop.mailbox.put(unmarked_reply(email, "350 грн.", "\nАнна Коваль\nДрукарня"))
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    shown = notice.get_body(("plain",)).get_content()
+    assert "could not be told apart" in shown and "/send" in shown and "350 грн." in shown
+    assert shop.tg.sent_messages(user.id) == []
+    # The manager answers the notice with /send on the first line.
+    shop.mailbox.put(reply_to(notice, "/send\n350 грн.\n\nАнна Коваль"))
+    sent = await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    assert [s.text for s in sent] == ["350 грн.\n\nАнна Коваль"]
+
+
 async def test_a_second_manager_answering_soon_after_is_warned_and_still_delivered(shop):
     user, email = await shop.customer_writes("Коли відкриваєтесь?")
     shop.mailbox.put(reply_to(email, "О 9:00"))
