@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import email
 import importlib.metadata
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from im2mail.mail import replies as im2mail_replies
+from im2mail.mail.signatures import learn
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "data" / "replies" / "dev"
@@ -101,6 +103,8 @@ class Case:
     html: str | None  # decoded text/html body
     family: str = ""
     html_only: bool = False  # no usable text/plain part: the text comes from the HTML
+    sent: tuple[str, ...] = ()  # the text of our emails the reply answers (thread.json)
+    signature: str | None = None  # the manager's, as learned from earlier replies
 
     @property
     def pipeline_input(self) -> str:
@@ -132,7 +136,16 @@ def load_case(path: Path) -> Case:
         elif ctype == "text/html" and html is None:
             html = im2mail_replies._decode(part)
     html_only = not (plain and plain.strip()) and html is not None
-    return Case(path.stem, msg, expected, plain, html, family(path.stem), html_only)
+    sent: tuple[str, ...] = ()
+    signature = None
+    thread_file = path.with_suffix(".thread.json")
+    if thread_file.is_file():
+        thread = json.loads(thread_file.read_text(encoding="utf-8"))
+        sent = tuple(s["text"] for s in thread.get("sent", []))
+        if thread.get("signature"):  # learned as the relay would, from three replies
+            signature = learn([f"Answer {n}.\n\n{thread['signature']}" for n in range(3)])
+    return Case(path.stem, msg, expected, plain, html, family(path.stem), html_only, sent,
+                signature)  # fmt: skip
 
 
 # --- a neutral HTML -> text converter (drops nothing, marks blockquotes with "> ") ---------
@@ -232,8 +245,18 @@ def _im2mail(case: Case) -> str:
     return im2mail_replies.extract(case.msg).text
 
 
+def _im2mail_relay(case: Case) -> str:
+    """As the relay runs it: with the text of our emails in the thread and the manager's
+    learned signature; nothing when in doubt (the manager gets a notice instead)."""
+    reply = im2mail_replies.extract(case.msg, case.sent, case.signature)
+    return "" if reply.doubt else reply.text
+
+
 def contenders() -> tuple[list[Contender], list[str]]:
-    found = [Contender("im2mail extract", "im2mail", _im2mail)]
+    found = [
+        Contender("im2mail extract (text alone)", "im2mail", _im2mail),
+        Contender("im2mail as the relay runs it", "im2mail", _im2mail_relay),
+    ]
     skipped: list[str] = []
 
     try:
