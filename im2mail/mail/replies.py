@@ -379,22 +379,11 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole)
-    forced = _FORCE.match(text) is not None
-    if forced:
-        text = _FORCE.sub("", text, count=1)
-    text, cut = signatures.cut(text, signature)
-    history = SentText.of(sent)
-    if history:
-        text = tidy(quoted_history.cut_trailing(text, history))
-    if cut is None:  # a signature under unmarked history is found once the history is cut
-        text, cut = signatures.cut(text, signature)
+    text, forced, doubt, cut = _checked(text, SentText.of(sent), signature)
     quoted_only = False
-    doubt = None
     if not text.strip():
         text = tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
-    elif history and not forced:
-        doubt = quoted_history.leak(text, history)
     broken = [f"the text of your email: {why}" for why in _problems(source)]
 
     attachments: list[Attachment] = []
@@ -429,6 +418,32 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only,
         broken=tuple(broken), doubt=doubt, forced=forced, signature=cut,
     )  # fmt: skip
+
+
+def _checked(
+    text: str, history: SentText, signature: str | None
+) -> tuple[str, bool, str | None, str | None]:
+    """The text after the rules of shape, checked against our own emails and the learned
+    signature: (text, forced by "/send", the run of ours that makes it doubtful, the
+    signature cut). A text that is all our emails' words is doubtful too, shown whole:
+    the manager may have repeated the customer's words on purpose ("/send" sends it)."""
+    forced = _FORCE.match(text) is not None
+    if forced:
+        text = _FORCE.sub("", text, count=1)
+    text, cut = signatures.cut(text, signature)
+    doubt = None
+    if history:
+        uncut = text
+        text = tidy(quoted_history.cut_trailing(text, history))
+        if not text.strip() and uncut.strip():
+            text = uncut
+            if not forced:
+                doubt = quoted_history.leak(uncut, history) or "the whole text"
+    if cut is None:  # a signature under unmarked history is found once the history is cut
+        text, cut = signatures.cut(text, signature)
+    if history and not forced and doubt is None:
+        doubt = quoted_history.leak(text, history)
+    return text, forced, doubt, cut
 
 
 def _problems(part: Message | None) -> list[str]:

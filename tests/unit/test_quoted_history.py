@@ -127,9 +127,14 @@ def test_send_on_the_first_line_sends_the_text_as_it_is():
     assert got.text.startswith("Yes.") and "/send" not in got.text
 
 
-def test_a_managers_only_history_is_nothing_to_send():
-    got = extract(email(f"Ivan Petrenko kirjoitti:\n{QUOTED}"), [OURS])
-    assert got.quoted_only and got.doubt is None
+def test_a_reply_of_only_our_words_is_a_doubt_and_send_sends_it():
+    """Only history, or the manager repeating the customer's words on purpose ("Your
+    order:" and the customer's list): nothing goes unasked, and "/send" sends it."""
+    text = f"Ivan Petrenko kirjoitti:\n{QUOTED}"
+    got = extract(email(text), [OURS])
+    assert got.doubt and got.text.strip() == text.strip() and not got.quoted_only
+    forced = extract(email(f"/send\nYour order:\n{QUOTED}"), [OURS])
+    assert forced.doubt is None and forced.text == f"Your order:\n{QUOTED}".strip()
 
 
 def test_html_history_in_a_container_without_class_is_cut():
