@@ -60,6 +60,51 @@ def big_html_reply(megabytes: float) -> email.message.EmailMessage:
     return email.message_from_bytes(raw.encode(), policy=policy.default)  # type: ignore[return-value]
 
 
+def relay_overhead(rounds: int) -> str:
+    """What the relay does for each reply besides extract: rebuild the emails it answers
+    (Mailer.sent_texts, here 5 customer messages) and learn the manager's signature from
+    their last replies (threads.recent_replies + signatures.learn), on a temporary archive
+    of 20 000 messages."""
+    import tempfile
+
+    from im2mail.archive import Archive, threads
+    from im2mail.mail.builder import MailSettings
+    from im2mail.mail.signatures import learn
+    from im2mail.model import Message, OutboxItem
+    from im2mail.relay.mailer import LinkSettings, Mailer
+    from tests.support.chats import T0, customer
+
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Archive.open(Path(folder) / "archive.db")
+        conv = customer(archive)
+        ids = []
+        for n in range(10_000):
+            mid = f"<q{n}@shop.example>"
+            archive.add_message(
+                Message(conv.id, "in", "Олена", f"Питання номер {n}: скільки коштує друк?", T0),
+                outbox=[OutboxItem("mail", mid)],
+            )
+            answer = f"Відповідь {n}.\n\nАнна Коваль\nДрукарня"
+            archive.add_message(Message(conv.id, "out", "anna@shop.example", answer, T0))
+            ids.append(mid)
+        mailer = Mailer(archive, MailSettings("orders@shop.example", ("anna@shop.example",)),
+                        LinkSettings(None, "k"))  # fmt: skip
+        wanted = ids[-5:][::-1]
+        rebuild, signature = [], []
+        for _ in range(rounds * 4):
+            start = time.perf_counter()
+            mailer.sent_texts(conv.id, wanted)
+            rebuild.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            learn(threads.recent_replies(archive, "anna@shop.example"))
+            learn(threads.recent_replies(archive, "new@shop.example"))
+            signature.append((time.perf_counter() - start) / 2)
+        archive.close()
+    return (f"relay overhead per reply (20 000 messages): rebuilding the 5 emails it answers "
+            f"median {statistics.median(rebuild) * 1000:.2f} ms; learning the signature "
+            f"median {statistics.median(signature) * 1000:.2f} ms")  # fmt: skip
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -104,6 +149,7 @@ def main() -> None:
     print(f"\n1 HTML reply of {size:.2f} MB (Gmail-shaped, long quoted history): im2mail "
           f"best {min(times) * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms; "
           f"kept {len(text)} characters")  # fmt: skip
+    print(relay_overhead(args.rounds))
 
 
 if __name__ == "__main__":

@@ -363,3 +363,26 @@ def test_a_managers_signature_is_learned_from_their_replies_and_cut(archive, che
     other = reply(conv.token, f"Петро тут.\n\n{sign}", sender=PETRO, msgid="<s6@mail.example>")
     intake.handle(6, other.as_bytes())
     assert delivered(archive)[0] == f"Петро тут.\n\n{sign}"  # one manager's, not the team's
+
+
+def test_a_reply_is_checked_against_the_emails_it_answers_in_its_own_conversation(archive):
+    from im2mail.archive import threads
+    from im2mail.model import OutboxItem
+
+    conv, other = customer(archive), customer(archive, "Петро")
+    for n, where in enumerate([conv, conv, other, conv]):
+        archive.add_message(
+            Message(where.id, "in", "x", f"питання {n}", conv.created),
+            outbox=[OutboxItem("mail", f"<e{n}@shop.example>")],
+        )
+
+    def found(ids: list[str]) -> list[str]:
+        return [i.email_message_id for i in threads.sent_emails(archive, conv.id, ids, limit=2)]
+
+    # In the order the reply names them (In-Reply-To first), another conversation's never.
+    assert found(["<e1@shop.example>", "<e2@shop.example>", "<e0@shop.example>"]) == [
+        "<e1@shop.example>", "<e0@shop.example>",
+    ]  # fmt: skip
+    # A reply naming none of ours (a client that drops References): the newest ones.
+    assert found(["<elsewhere@mail.example>"]) == ["<e3@shop.example>", "<e1@shop.example>"]
+    assert found([]) == ["<e3@shop.example>", "<e1@shop.example>"]
