@@ -80,10 +80,9 @@ def relay_overhead(rounds: int) -> str:
         ids = []
         for n in range(10_000):
             mid = f"<q{n}@shop.example>"
-            archive.add_message(
-                Message(conv.id, "in", "Олена", f"Питання номер {n}: скільки коштує друк?", T0),
-                outbox=[OutboxItem("mail", mid)],
-            )
+            question = f"Питання номер {n}: скільки коштує друк?"
+            asked = Message(conv.id, "in", "Олена", question, T0, email_message_id=mid)
+            archive.add_message(asked, outbox=[OutboxItem("mail", mid)])
             answer = f"Відповідь {n}.\n\nАнна Коваль\nДрукарня"
             archive.add_message(Message(conv.id, "out", "anna@shop.example", answer, T0))
             ids.append(mid)
