@@ -16,6 +16,7 @@ manager did not answer in between (inline answers under pasted questions are the
 from __future__ import annotations
 
 import email
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _line_words(line: str) -> list[str]:
+def line_words(line: str) -> list[str]:
     return _words(_PREFIX.sub("", line, count=1))
 
 
@@ -80,6 +81,15 @@ class SentText:
         """Whether the words hold a LEAK_WORDS-word run of ours."""
         n = LEAK_WORDS
         return any(tuple(words[i : i + n]) in self.runs for i in range(len(words) - n + 1))
+
+    def names(self, line: str) -> bool:
+        """Whether the line names someone our emails name: two capitalised words in a row
+        that our text has in a row ("Giulia Bianchi via WhatsApp ha scritto:")."""
+        found = _WORD.findall(_PREFIX.sub("", line, count=1))
+        return any(
+            a[:1].isupper() and b[:1].isupper() and (a.lower(), b.lower()) in self.short
+            for a, b in itertools.pairwise(found)
+        )
 
     def is_ours(self, words: list[str]) -> bool:
         """Whether a line of these words reproduces our text."""
@@ -183,7 +193,7 @@ def cut_trailing(text: str, sent: SentText) -> str:
     introduced = False  # the piece of ours just above has its introduction taken
     while i > 0:
         line = lines[i - 1]
-        words = _line_words(line)
+        words = line_words(line)
         if not line.strip() or not words or sent.is_ours(words):
             block.append(words)
             i -= 1
@@ -218,7 +228,7 @@ def leak(text: str, sent: SentText) -> str | None:
     words: list[str] = []
     line_of: list[int] = []
     for n, line in enumerate(lines):
-        found = _line_words(line)
+        found = line_words(line)
         words += found
         line_of += [n] * len(found)
     leaky: set[int] = set()
@@ -234,7 +244,7 @@ def leak(text: str, sent: SentText) -> str | None:
     # the manager's own follow it; attributions and header lines answer nothing.
     pieces, answered, inside = 0, 0, False
     for n, line in enumerate(lines):
-        words = _line_words(line)
+        words = line_words(line)
         if n in leaky or (words and sent.is_ours(words)):
             if not inside:
                 pieces += 1

@@ -116,7 +116,9 @@ _MOBILE_SIG = re.compile(
 _CLIENT_BRAND = re.compile(
     r"\b(iPhone|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
     r"|Tutanota|Yahoo|AOL|BlueMail|Spark|Gmail|Mail\.ru|Yandex|Яндекс|eM Client|FairEmail"
-    r"|K-9|Thunderbird)\b",
+    r"|K-9|Thunderbird"
+    # Windows' Mail app, never Windows alone ("Підходить для Windows 11." is the manager's)
+    r"|(?:E-?mail|Mail|Courrier|Correo|Posta|Poczta|Почта|Пошта)\s+\S{1,6}\s+Windows)\b",
     re.I,
 )
 _FOOTER_WORDS = 12
@@ -172,7 +174,8 @@ _DATED = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}:\d\d\b")
 def _is_header_block(lines: list[str], i: int) -> bool:
     if _HEADER_FROM.match(lines[i]):
         following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
-        return any(_HEADER_NEXT.match(ln) for ln in following)
+        if any(_HEADER_NEXT.match(ln) for ln in following):
+            return True
     return _is_labelled_block(lines, i)
 
 
@@ -215,41 +218,56 @@ def _cut_back(kept: list[str]) -> None:
 
 
 _ATTRIBUTION_MARK = re.compile(r"[\d@]")  # a date, a time or an address: who wrote when
+_DASHED_ATTRIBUTION = re.compile(r"^\s*[-\u2010-\u2015]{2,}\s.{4,250}\s[-\u2010-\u2015]{2,}\s*$")
 
 
-def _drop_attribution(kept: list[str]) -> None:
+def _drop_attribution(kept: list[str], history: SentText | None = None) -> None:
     """Above a quote, by its shape whatever its language: the last lines right over it
     (a blank line between allowed) that end in ":", from the first of at most three
     (a wrapped attribution) that names a date, a time or an address ("23.11.26 13:40,
-    Олена Петренко:", "În 23 nov. 2026, ... a scris:"). A line of the manager's own that
-    ends in ":" ("Ось ціни:") names neither and stays, and so do lines above a blank one."""
+    Олена Петренко:", "În 23 nov. 2026, ... a scris:") or, given our emails' text, the
+    person they name ("Giulia Bianchi via WhatsApp ha scritto:"); or one line wrapped in
+    dashes that names a date or address ("---- On Mon, 23 Nov 2026 … wrote ---"). A line
+    of the manager's own that ends in ":" ("Ось ціни:") names none of these and stays,
+    and so do lines above a blank one."""
     end = len(kept)
     while end and not kept[end - 1].strip():
         end -= 1
-    if not end or not kept[end - 1].rstrip().endswith(":"):
+    if not end:
+        return
+    last = kept[end - 1].rstrip()
+    if _DASHED_ATTRIBUTION.match(last) and _ATTRIBUTION_MARK.search(last):
+        del kept[end - 1 :]
+        return
+    if not last.endswith(":"):
         return
     start = end - 1
     while start > 0 and end - start < 3 and kept[start - 1].strip():
         start -= 1
     for first in range(start, end):
-        if _ATTRIBUTION_MARK.search(kept[first]):
+        if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
             del kept[first:]
             return
 
 
-def strip_text(text: str) -> str:
-    """The manager's words from a plain-text body; see the module docstring for the rules."""
+def strip_text(text: str, history: SentText | None = None) -> str:
+    """The manager's words from a plain-text body; see the module docstring for the rules.
+    `history`, our emails' text in the thread, also tells a quoted line's wrapped
+    continuation that lost its ">" and an attribution naming the customer."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [ln.rstrip() if not _SIG_DASH.match(ln) else ln for ln in text.split("\n")]
     kept: list[str] = []
-    seen_quote = False
+    seen_quote = in_quote = False
     i = 0
     while i < len(lines):
         line = lines[i]
         bare = line.strip()
-        if _is_quoted(line):
+        # a wrapped quoted line's rest that lost its ">" (our words say it is ours)
+        continued = in_quote and history and bare and _is_ours(history, line)
+        in_quote = _is_quoted(line) or bool(continued)
+        if in_quote:
             if not seen_quote:  # an attribution heads the first quote only
-                _drop_attribution(kept)
+                _drop_attribution(kept, history)
                 seen_quote = True
             if kept and kept[-1].strip():
                 kept.append("")
@@ -283,6 +301,10 @@ def strip_text(text: str) -> str:
         i += 1
     _drop_client_footer(kept)
     return tidy("\n".join(kept))
+
+
+def _is_ours(history: SentText, line: str) -> bool:
+    return history.is_ours(quoted_history.line_words(line))
 
 
 def _drop_client_footer(kept: list[str]) -> None:
@@ -355,6 +377,7 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
             hint="pass an email.message.EmailMessage (email.policy.default)",
         )
     leaves = _leaves(message)
+    history = SentText.of(sent)
     plain_part = html_part = None
     for part in leaves:
         if _is_attachment_disposition(part):
@@ -374,12 +397,12 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         whole = _decode(plain_part)
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part))
-        text = strip_text(whole)
+        text = strip_text(whole, history)
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
-        text = strip_text(whole)
-    text, forced, doubt, cut = _checked(text, SentText.of(sent), signature)
+        text = strip_text(whole, history)
+    text, forced, doubt, cut = _checked(text, history, signature)
     quoted_only = False
     if not text.strip():
         text = tidy(whole.replace("\r\n", "\n"))

@@ -10,7 +10,7 @@ import pytest
 
 from im2mail.mail import quoted_history
 from im2mail.mail.quoted_history import LEAK_WORDS, SentText, cut_trailing, leak
-from im2mail.mail.replies import extract
+from im2mail.mail.replies import extract, strip_text
 
 OURS = (
     "Ivan Petrenko\nTelegram\n\n"
@@ -175,3 +175,59 @@ def test_huge_text_and_history_stay_bounded():
     sent = SentText.of([huge, huge])
     text = "Answer.\n\n" + "\n".join(["word " * 12] * 20_000)
     assert cut_trailing(text, sent) == "Answer."
+
+
+def test_a_wrapped_quoted_line_that_lost_its_marker_is_quoted_history():
+    """Libero breaks long quoted lines at 80 columns and the rest has no ">": our words
+    say it belongs to the quote; the manager's own line right under a quote stays."""
+    body = (
+        "Sì, entro il 18.\n\n"
+        "> Good day! I would like to order two hundred business cards on matte paper,\n"
+        " double-sided, and pick them up on Friday.\n"
+    )
+    assert strip_text(body, SENT) == "Sì, entro il 18."
+    inline = "> Can you do that?\nYes, on Friday.\n"
+    assert strip_text(inline, SENT) == "Yes, on Friday."
+    chain = (
+        "> Good day! I would like to order two hundred\n business cards on matte paper,\n"
+        " double-sided, and pick them up on Friday.\nOK."
+    )
+    assert strip_text(chain, SENT) == "OK."
+
+
+def test_an_attribution_naming_the_customer_needs_no_date():
+    quoted = "".join(f"> {line}\n" for line in QUOTED.splitlines())
+    body = f"Yes.\n\nIvan Petrenko via Telegram ha scritto:\n{quoted}"
+    assert strip_text(body, SENT) == "Yes."
+    assert "ha scritto" in strip_text(body)  # without our text, nothing names him
+    mine = "Щодо вашого питання:\n> Can you do that?\nТак.\n"
+    assert strip_text(mine, SENT) == "Щодо вашого питання:\n\nТак."
+
+
+def test_an_attribution_wrapped_in_dashes_goes_with_its_quote():
+    body = "Yes.\n\n---- On Mon, 23 Nov 2026 14:05:00 +0200 Ivan wrote ---\n\n> Can you do that?"
+    assert strip_text(body) == "Yes."
+    heading = "--- Our prices ---\n> Can you do that?\nYes."
+    assert strip_text(heading) == "--- Our prices ---\n\nYes."
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        ("Sim.\n\nEnviado do Email para Windows", "Sim."),
+        ("Так.\n\nНадіслано з Пошта для Windows", "Так."),
+        ("Драйвер є.\n\nПідходить для Windows 11.", "Драйвер є.\n\nПідходить для Windows 11."),
+    ],
+)
+def test_the_windows_mail_footer_is_cut_but_not_a_line_about_windows(body, kept):
+    assert strip_text(body) == kept
+
+
+def test_a_header_block_with_a_known_from_and_unknown_labels_is_cut_whole():
+    body = (
+        "Да, 85 лв.\n\n________________________________\n"
+        "От: Георги Димитров <orders@shop.example>\n"
+        "Изпратено: понеделник, 23 ноември 2026 г. 14:05\n"
+        "До: anna@shop.example\nТема: [Viber] Георги Димитров\n\nЗдравейте"
+    )
+    assert strip_text(body) == "Да, 85 лв."
