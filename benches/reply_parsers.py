@@ -262,9 +262,11 @@ def contenders() -> tuple[list[Contender], list[str]]:
     found = [
         Contender("im2mail extract (text alone)", "im2mail", _im2mail),
         Contender(
-            "im2mail as the relay runs it", "im2mail", _im2mail_relay,
+            "im2mail as the relay runs it",
+            "im2mail",
+            _im2mail_relay,
             notes=["`extract(msg, sent, learned signature)`, nothing sent when in doubt"],
-        ),  # fmt: skip
+        ),
     ]
     skipped: list[str] = []
 
