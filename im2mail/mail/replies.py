@@ -123,6 +123,7 @@ _CLIENT_BRAND = re.compile(
 )
 _FOOTER_WORDS = 12
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
+_FORCE_LINE = re.compile(r"^[ \t>]*/send[ \t]*$", re.I | re.M)
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення|cid):[^\]]*\]$", re.I)
 
 
@@ -402,7 +403,9 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole, history)
-    text, forced, doubt, cut = _checked(text, history, signature)
+    # A customer's own "/send" line, quoted back without any marker, forces nothing.
+    can_force = not any(_FORCE_LINE.search(t) for t in sent)
+    text, forced, doubt, cut = _checked(text, history, signature, can_force)
     quoted_only = False
     if not text.strip():
         text = tidy(whole.replace("\r\n", "\n"))
@@ -444,13 +447,13 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
 
 
 def _checked(
-    text: str, history: SentText, signature: str | None
+    text: str, history: SentText, signature: str | None, can_force: bool = True
 ) -> tuple[str, bool, str | None, str | None]:
     """The text after the rules of shape, checked against our own emails and the learned
     signature: (text, forced by "/send", the run of ours that makes it doubtful, the
     signature cut). A text that is all our emails' words is doubtful too, shown whole:
     the manager may have repeated the customer's words on purpose ("/send" sends it)."""
-    forced = _FORCE.match(text) is not None
+    forced = can_force and _FORCE.match(text) is not None
     if forced:
         text = _FORCE.sub("", text, count=1)
     text, cut = signatures.cut(text, signature)

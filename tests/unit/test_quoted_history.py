@@ -231,3 +231,13 @@ def test_a_header_block_with_a_known_from_and_unknown_labels_is_cut_whole():
         "До: anna@shop.example\nТема: [Viber] Георги Димитров\n\nЗдравейте"
     )
     assert strip_text(body) == "Да, 85 лв."
+
+
+def test_a_customers_own_send_line_quoted_back_forces_nothing():
+    """A customer who writes "/send" and a manager whose client quotes with no marker and
+    no attribution, and who writes nothing: the customer's words must not come back to
+    them as if a manager had insisted."""
+    ours = "Mallory\nTelegram\n\n/send\nThis text will be sent back to me by your shop now.\n"
+    reply = "/send\nThis text will be sent back to me by your shop now."
+    got = extract(email(reply), [ours])
+    assert not got.forced and got.doubt is not None
