@@ -72,6 +72,7 @@ class Mailer:
         digest_to: tuple[str, ...] = (),
         flood_per_minute: int = 0,
         clock: Callable[[], datetime] = now,
+        read_files: bool = True,
     ) -> None:
         self.archive = archive
         self.settings = settings
@@ -81,6 +82,7 @@ class Mailer:
         self.digest_to = digest_to
         self.flood_per_minute = flood_per_minute
         self.clock = clock
+        self.read_files = read_files  # False: the text of an email, its files unread
         notice = self._notice
         self._kinds: dict[str, Callable[[OutboxItem, Message, Conversation], Envelope]] = {
             MESSAGE: self._message,
@@ -105,14 +107,21 @@ class Mailer:
     def sent_texts(self, conversation_id: int, email_ids: list[str]) -> list[str]:
         """The text of our emails a manager's reply answers (threads.sent_emails), as the
         builder makes them again: the ground truth of what quoted history looks like.
-        An email that can no longer be built (a file gone) is left out; a not-sent notice
-        counts without its note, which may show what the manager wrote."""
+        Files are not read (only words count); an email that can no longer be built is
+        left out; a not-sent notice counts without its note, which may show what the
+        manager wrote."""
         texts = []
+        # Its files are not read: only the words count, and a file can be megabytes.
+        words_only = Mailer(
+            self.archive, self.settings, self.links, hours=self.hours.config,
+            digest_to=self.digest_to, flood_per_minute=self.flood_per_minute,
+            clock=self.clock, read_files=False,
+        )  # fmt: skip
         for item in threads.sent_emails(self.archive, conversation_id, email_ids):
             if item.kind == NOT_SENT:  # its note may show the manager's own unsent words
                 item = replace(item, note="")
             try:
-                texts.append(quoted_history.plain_text(self.build(item).data))
+                texts.append(quoted_history.plain_text(words_only.build(item).data))
             except Exception as e:  # the check is a safety net: it must not stop a reply
                 log.info("conversation %d: email %s not rebuilt to check a reply against (%s)",
                          conversation_id, item.email_message_id, e)  # fmt: skip
@@ -229,7 +238,7 @@ class Mailer:
         if a.sha256 is None:
             return FilePart(a.filename, a.mime, a.size, note=NOT_DOWNLOADED)
         data = None
-        if a.size <= self.settings.max_attachment_bytes:
+        if self.read_files and a.size <= self.settings.max_attachment_bytes:
             data = self.archive.blob_path(a.sha256).read_bytes()
         return FilePart(a.filename, a.mime, a.size, data=data, link=self.link(a))
 

@@ -386,3 +386,21 @@ def test_a_reply_is_checked_against_the_emails_it_answers_in_its_own_conversatio
     # A reply naming none of ours (a client that drops References): the newest ones.
     assert found(["<elsewhere@mail.example>"]) == ["<e3@shop.example>", "<e1@shop.example>"]
     assert found([]) == ["<e3@shop.example>", "<e1@shop.example>"]
+
+
+def test_the_emails_a_reply_answers_are_rebuilt_without_reading_their_files(archive):
+    """Only their words count: a file of megabytes is not read for each reply, and one
+    gone from the blob store does not keep the check from working."""
+    from im2mail.model import NewAttachment, OutboxItem
+
+    conv = customer(archive)
+    pdf = NewAttachment("rahunok.pdf", "application/pdf", b"%PDF-1.4 " + b"x" * 5000)
+    stored = archive.add_message(
+        Message(conv.id, "in", "Олена", QUESTION, conv.created),
+        [pdf], outbox=[OutboxItem("mail", "<f1@shop.example>")],
+    )  # fmt: skip
+    (attachment,) = stored.attachments
+    archive.blob_path(attachment.sha256).unlink()
+    mailer = Mailer(archive, MailSettings(MAILBOX, (ANNA, PETRO)), LinkSettings(None, "k"))
+    (text,) = mailer.sent_texts(conv.id, ["<f1@shop.example>"])
+    assert QUESTION in text.replace("\n", " ") and "rahunok.pdf" in text
