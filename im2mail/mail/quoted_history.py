@@ -34,6 +34,7 @@ _PREFIX = re.compile(r"^\s*(?:\w{0,4}>\s?)+")
 _RULE = re.compile(r"^\W*$|^\s*[-_=*~—–‐]{2,}.*[-_=*~—–‐]{2,}\s*$")
 _LABEL = re.compile(r"^\W{0,2}\w[\w.'’ -]{0,24}?\W{0,2}\s?:\s*\S")
 _DATE_OR_NAME = re.compile(r"\d|<")  # in a wrapped attribution's upper lines
+_SENTENCE_END = re.compile(r"[.!?…]$")
 _ADDRESS = re.compile(r"@[\w-]+(\.[\w-]+)+|mailto:", re.I)
 
 
@@ -135,42 +136,56 @@ def _is_header_line(line: str) -> bool:
 
 
 def _is_header_paragraph(lines: list[str]) -> bool:
-    """An attribution (at most three lines, the last ending in ":", or five naming a date
-    or an address), a header block
-    ("Label: value" lines, three or more, or fewer naming an address), or a separator."""
+    """A header block ("Label: value" lines, three or more, or fewer naming an address),
+    or a separator."""
     if not lines or len(lines) > 8:
         return False
     bare = [ln.strip() for ln in lines]
     if all(_RULE.match(b) for b in bare):
-        return True
-    if bare[-1].endswith(":") and (
-        len(lines) <= 3 or (len(lines) <= 5 and any(_DATE_OR_NAME.search(b) for b in bare))
-    ):
         return True
     if not all(_is_header_line(b) for b in bare):
         return False
     return len(lines) >= 3 or any(_ADDRESS.search(b) or b.endswith(":") for b in bare)
 
 
+def _attribution_start(lines: list[str], end: int) -> int:
+    """Where an attribution ending just above `end` starts (`end` when there is none): its
+    last line ends in ":", and it goes up over at most two more lines (four when one
+    names a date or address) that read as its wrapped start: no sentence ends on them
+    ("Ціна 480 грн." glued above it is the manager's), and each is header-like or names a
+    date, a time or an address."""
+    if not end or not lines[end - 1].strip().endswith(":"):
+        return end
+    group = []
+    j = end
+    while j > 0 and end - j < 5 and lines[j - 1].strip():
+        j -= 1
+        group.append(lines[j])
+    reach = 5 if any(_DATE_OR_NAME.search(ln) for ln in group) else 3
+    start = end - 1
+    while start > 0 and end - start < reach and lines[start - 1].strip():
+        above = lines[start - 1].strip()
+        if _SENTENCE_END.search(above) or not (
+            _is_header_line(above) or _DATE_OR_NAME.search(above)
+        ):
+            break
+        start -= 1
+    return start
+
+
 def _introduction(lines: list[str], end: int) -> int:
     """Where the attribution, header block or separator that ends just above `end`
-    starts (`end` when there is none): the paragraph there if it is one, else its last
-    one to three lines when the last ends in ":" (an attribution glued to the answer);
-    with a separator paragraph above a header block taken too."""
+    starts (`end` when there is none), with a separator paragraph above a header block
+    taken too."""
     start = end
     while start > 0 and end - start < 8 and lines[start - 1].strip():
         start -= 1
-    group = lines[start:end]
-    if not group:
+    if start == end:
         return end
-    if not _is_header_paragraph(group) or (start and lines[start - 1].strip()):
-        if not group[-1].strip().endswith(":"):
+    if not _is_header_paragraph(lines[start:end]) or (start and lines[start - 1].strip()):
+        start = _attribution_start(lines, end)
+        if start == end:
             return end
-        start = end - 1
-        while start > 0 and end - start < 3 and lines[start - 1].strip():
-            if not (_is_header_line(lines[start - 1]) or _DATE_OR_NAME.search(lines[start - 1])):
-                break
-            start -= 1
     above = start
     while above > 0 and not lines[above - 1].strip():
         above -= 1

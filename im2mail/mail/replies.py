@@ -219,6 +219,7 @@ def _cut_back(kept: list[str]) -> None:
 
 
 _ATTRIBUTION_MARK = re.compile(r"[\d@]")  # a date, a time or an address: who wrote when
+_SENTENCE_END = re.compile(r"[.!?…]$")
 _DASHED_ATTRIBUTION = re.compile(r"^\s*[-\u2010-\u2015]{2,}\s.{4,250}\s[-\u2010-\u2015]{2,}\s*$")
 
 
@@ -287,6 +288,7 @@ def strip_text(text: str, history: SentText | None = None) -> str:
             break
         span = _attribution_span(lines, i) if bare else 0
         if span:
+            _drop_wrapped_start(kept)
             j = i + span
             while j < len(lines) and not lines[j].strip():
                 j += 1
@@ -302,6 +304,19 @@ def strip_text(text: str, history: SentText | None = None) -> str:
         i += 1
     _drop_client_footer(kept)
     return tidy("\n".join(kept))
+
+
+def _drop_wrapped_start(kept: list[str]) -> None:
+    """The start of an attribution a client wrapped ("On Mon, 23 Nov 2026 at 14:05, Ivan"
+    over "Petrenko <…> wrote:"): at most two lines right above it, each naming a date,
+    time or address and ending no sentence and no label."""
+    for _ in range(2):
+        line = kept[-1].strip() if kept else ""
+        if not line or line.endswith(":") or _SENTENCE_END.search(line):
+            return
+        if not _ATTRIBUTION_MARK.search(line) and "<" not in line:
+            return
+        kept.pop()
 
 
 def _is_ours(history: SentText, line: str) -> bool:

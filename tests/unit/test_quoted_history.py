@@ -241,3 +241,13 @@ def test_a_customers_own_send_line_quoted_back_forces_nothing():
     reply = "/send\nThis text will be sent back to me by your shop now."
     got = extract(email(reply), [ours])
     assert not got.forced and got.doubt is not None
+
+
+def test_the_managers_sentence_glued_above_an_attribution_stays():
+    """No blank line between the answer and the attribution: the answer's sentence ends
+    with its full stop; a wrapped attribution's lines don't."""
+    text = f"Ціна 480 грн.\nIvan Petrenko kirjoitti 23.11.2026 klo 14.05:\n{QUOTED}"
+    assert extract(email(text), [OURS]).text == "Ціна 480 грн."
+    attribution = "On Mon, 23 Nov 2026 at 14:05, Ivan\nPetrenko <orders+k3@shop.example> wrote:"
+    wrapped = f"OK\n\n{attribution}\n{QUOTED}"
+    assert extract(email(wrapped), [OURS]).text == "OK"
