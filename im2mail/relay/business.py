@@ -216,7 +216,8 @@ async def sender(
         return conversation.customer.external_id, channel.send_step
     name = conversation.customer.display_name
     connection = found.connection
-    if connection is None or channel.send_via is None:
+    send_via = getattr(channel, "send_via", None)
+    if connection is None or send_via is None:
         raise NotSent(
             f"this chat is with an account connected to bot '{conversation.bot}', and "
             "im2mail no longer knows that connection, so nothing was sent"
@@ -228,5 +229,5 @@ async def sender(
             "or have its owner connect the bot again, with the right to reply (README: "
             "business chats)"
         )
-    send_via, via = channel.send_via, connection.id
+    via = connection.id
     return found.chat_id, lambda chat, step: send_via(via, chat, step)
