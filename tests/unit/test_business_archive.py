@@ -17,8 +17,18 @@ from tests.support.archive_sql import reading
 from tests.support.chats import customer
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-IRYNA = Connection("shop", "AbCdEf123", "4242", "Ірина Шевченко", "iryna_shop", "4242",
-                   enabled=True, can_reply=True, rights=("can_read_messages",), since=T0)  # fmt: skip
+IRYNA = Connection(
+    "shop",
+    "AbCdEf123",
+    "4242",
+    "Ірина Шевченко",
+    "iryna_shop",
+    "4242",
+    enabled=True,
+    can_reply=True,
+    rights=("can_read_messages",),
+    since=T0,
+)
 OLENA = Customer("telegram", "5012", "Олена", "Коваль", "olena_k")
 
 
@@ -36,17 +46,22 @@ def test_a_connection_and_each_change_of_it_are_kept(archive: Archive):
         (replace(renamed, can_reply=False), "reply rights removed"),
         (replace(renamed, can_reply=False, enabled=False), "disconnected"),
         (replace(renamed, id="NewId456", can_reply=True), "connected again"),
-        (replace(renamed, id="NewId456", can_reply=True, rights=()),
-         "rights changed: -can_read_messages"),  # fmt: skip
+        (
+            replace(renamed, id="NewId456", can_reply=True, rights=()),
+            "rights changed: -can_read_messages",
+        ),
     ]
     for n, (state, words) in enumerate(steps, 3):
         stored = business.record(archive, state, at(n))
         assert stored is not None and stored.change == words
     (now,) = business.connections(archive)
-    assert (now.id, now.owner_name, now.enabled, now.can_reply) == ("NewId456", "Ірина Ш.",
-                                                                    True, True)  # fmt: skip
-    assert (now.change, now.changed, now.since) == ("rights changed: -can_read_messages",
-                                                    at(6), T0)  # fmt: skip
+    assert (now.id, now.owner_name, now.enabled, now.can_reply) == (
+        "NewId456",
+        "Ірина Ш.",
+        True,
+        True,
+    )
+    assert (now.change, now.changed, now.since) == ("rights changed: -can_read_messages", at(6), T0)
     listed = [c.change for c in business.changes(archive)]
     assert listed == [w for _, w in reversed(steps)] + ["connected"]
     assert business.by_id(archive, "shop", "NewId456") == now
@@ -71,8 +86,10 @@ def test_the_accounts_chat_is_a_conversation_apart_from_the_bot_chat(archive: Ar
     assert theirs.via == "@iryna_shop" and bot_chat.via is None
     assert business.route(archive, bot_chat.id) is None
     route = business.route(archive, theirs.id)
-    assert route is not None and route.chat_id == "5012" and route.connection == business.by_id(
-        archive, "shop", IRYNA.id
+    assert (
+        route is not None
+        and route.chat_id == "5012"
+        and route.connection == business.by_id(archive, "shop", IRYNA.id)
     )
     # Another account's chat with the same person is another conversation again.
     other = replace(IRYNA, id="Zz9", owner_id="4343", owner_username=None, owner_name="Петро")
@@ -84,31 +101,50 @@ def test_the_accounts_chat_is_a_conversation_apart_from_the_bot_chat(archive: Ar
 def test_deleted_messages_are_marked_with_the_notice_queued_once(archive: Archive):
     business.record(archive, IRYNA, T0)
     conv = archive.conversation_for(business.chat_customer(archive, IRYNA, OLENA, "5012"), "shop")
-    first = archive.add_message(Message(conv.id, "in", "Олена", "Привіт", at(0),
-                                        channel_message_id="7"))  # fmt: skip
-    edit = archive.add_message(Message(conv.id, "in", "Олена", "Привіт!", at(1),
-                                       channel_message_id="7", edited=True))  # fmt: skip
-    kept = archive.add_message(Message(conv.id, "in", "Олена", "Візитки", at(2),
-                                       channel_message_id="8"))  # fmt: skip
+    first = archive.add_message(
+        Message(conv.id, "in", "Олена", "Привіт", at(0), channel_message_id="7")
+    )
+    edit = archive.add_message(
+        Message(conv.id, "in", "Олена", "Привіт!", at(1), channel_message_id="7", edited=True)
+    )
+    kept = archive.add_message(
+        Message(conv.id, "in", "Олена", "Візитки", at(2), channel_message_id="8")
+    )
     assert first and edit and kept
-    found = business.mark_deleted(archive, IRYNA, OLENA, ["7", "404"], at(5),
-                                  dedupe_key="telegram:shop:update:9", notice_id="<d@shop>")  # fmt: skip
+    found = business.mark_deleted(
+        archive,
+        IRYNA,
+        OLENA,
+        ["7", "404"],
+        at(5),
+        dedupe_key="telegram:shop:update:9",
+        notice_id="<d@shop>",
+    )
     assert [m.id for m in found] == [edit.id]  # the newest version stands for the message
     assert archive.message(first.id).deleted == at(5) == archive.message(edit.id).deleted
     assert archive.message(kept.id).deleted is None
     with reading(archive) as db:
-        notices = db.execute("SELECT message_id, kind, note, email_message_id FROM outbox"
-                             " WHERE target = 'mail'").fetchall()  # fmt: skip
+        notices = db.execute(
+            "SELECT message_id, kind, note, email_message_id FROM outbox WHERE target = 'mail'"
+        ).fetchall()
     assert [tuple(n) for n in notices] == [(edit.id, DELETED, str(edit.id), "<d@shop>")]
-    again = business.mark_deleted(archive, IRYNA, OLENA, ["7"], at(6),
-                                  dedupe_key="telegram:shop:update:9", notice_id="<d2@shop>")  # fmt: skip
+    again = business.mark_deleted(
+        archive,
+        IRYNA,
+        OLENA,
+        ["7"],
+        at(6),
+        dedupe_key="telegram:shop:update:9",
+        notice_id="<d2@shop>",
+    )
     assert again == [] and archive.message(first.id).deleted == at(5)
 
 
 def test_a_deletion_in_a_chat_the_archive_never_had_creates_nothing(archive: Archive):
     business.record(archive, IRYNA, T0)
-    found = business.mark_deleted(archive, IRYNA, OLENA, ["1"], T0, dedupe_key="k",
-                                  notice_id="<d@shop>")  # fmt: skip
+    found = business.mark_deleted(
+        archive, IRYNA, OLENA, ["1"], T0, dedupe_key="k", notice_id="<d@shop>"
+    )
     assert found == []
     assert archive.customer("telegram", "5012@4242") is None
     assert archive.conversations() == []
@@ -116,14 +152,16 @@ def test_a_deletion_in_a_chat_the_archive_never_had_creates_nothing(archive: Arc
 
 def test_tail_json_and_exports_show_the_deleted_mark(archive: Archive, tmp_path):
     conv = customer(archive, external_id="77")
-    message = archive.add_message(Message(conv.id, "in", "Олена", "Ой, не те", at(0),
-                                          channel_message_id="3"))  # fmt: skip
+    message = archive.add_message(
+        Message(conv.id, "in", "Олена", "Ой, не те", at(0), channel_message_id="3")
+    )
     assert message is not None
     business.record(archive, IRYNA, T0)
     person = business.chat_customer(archive, IRYNA, OLENA, "5012")
     chat = archive.conversation_for(person, "shop")
-    gone = archive.add_message(Message(chat.id, "in", "Олена", "Стерте", at(1),
-                                       channel_message_id="9"))  # fmt: skip
+    gone = archive.add_message(
+        Message(chat.id, "in", "Олена", "Стерте", at(1), channel_message_id="9")
+    )
     assert gone is not None
     business.mark_deleted(archive, IRYNA, OLENA, ["9"], at(3), dedupe_key="x")
     entries = {e.text: e for e in archive.recent(10)}

@@ -39,8 +39,17 @@ ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 MAIL = MailSettings(MAILBOX, (ANNA, PETRO))
 GREETING = "Вітаємо! Чим допомогти?"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-IRYNA = Connection("shop", "AbCdEf123", "4242", "Ірина Шевченко", "iryna_shop", "4242",
-                   enabled=True, can_reply=True, since=T0)  # fmt: skip
+IRYNA = Connection(
+    "shop",
+    "AbCdEf123",
+    "4242",
+    "Ірина Шевченко",
+    "iryna_shop",
+    "4242",
+    enabled=True,
+    can_reply=True,
+    since=T0,
+)
 OLENA = Customer("telegram", "5012", "Олена", "Коваль", "olena_k")
 LATER = datetime.now(UTC) + timedelta(days=1)  # when every queued email is due
 _updates = iter(range(1, 10_000))
@@ -98,13 +107,15 @@ def incoming(**fields) -> Incoming:
 
 def connected(state: Connection = IRYNA) -> Incoming:
     owner = Customer("telegram", state.owner_id, "Ірина", "Шевченко", "iryna_shop")
-    return incoming(customer=owner, kind="event", event="connection", via=state.id,
-                    connection=state)  # fmt: skip
+    return incoming(
+        customer=owner, kind="event", event="connection", via=state.id, connection=state
+    )
 
 
 def written(text: str, via: str = IRYNA.id, *, mid: str = "7", **more) -> Incoming:
-    return incoming(customer=OLENA, text=text, channel_message_id=mid, chat_id="5012",
-                    via=via, **more)  # fmt: skip
+    return incoming(
+        customer=OLENA, text=text, channel_message_id=mid, chat_id="5012", via=via, **more
+    )
 
 
 async def take(intake: Intake, channel: ScriptedBusiness, *items: Incoming) -> int:
@@ -137,8 +148,11 @@ async def test_a_customers_message_is_mailed_from_a_conversation_of_its_own(
     archive, intake, channel
 ):
     await take(intake, channel, connected())
-    await take(intake, channel, incoming(customer=OLENA, text="У бот", chat_id="5012",
-                                         channel_message_id="1"))  # fmt: skip
+    await take(
+        intake,
+        channel,
+        incoming(customer=OLENA, text="У бот", chat_id="5012", channel_message_id="1"),
+    )
     assert await take(intake, channel, written("Привіт! Ще є візитки?")) == 1
     assert len(archive.conversations()) == 2  # the bot chat and the owner's chat
     entry = archive.recent(1)[0]
@@ -156,15 +170,19 @@ async def test_the_owners_own_message_is_an_answer_and_the_managers_are_told(
     owner_says = written("Від 350 грн", mid="8", author="Ірина Шевченко")
     assert await take(intake, channel, owner_says) == 0
     await take(intake, channel, owner_says)  # delivered again: kept once
-    first, answer = archive.recent(5)
-    assert (answer.direction, answer.author, answer.text) == ("out", "Ірина Шевченко",
-                                                              "Від 350 грн")  # fmt: skip
+    _first, answer = archive.recent(5)
+    assert (answer.direction, answer.author, answer.text) == (
+        "out",
+        "Ірина Шевченко",
+        "Від 350 грн",
+    )
     assert outbox(archive) == [("mail", MESSAGE, None), ("mail", TEAM, f"{ANNA},{PETRO}")]
     (summary,) = archive.conversations()
     assert summary.waiting_since is None  # the owner answered: nobody waits
     # An edit of the owner's message is kept, with no second notice.
-    await take(intake, channel, written("Від 340 грн", mid="8", author="Ірина Шевченко",
-                                        edited=True))  # fmt: skip
+    await take(
+        intake, channel, written("Від 340 грн", mid="8", author="Ірина Шевченко", edited=True)
+    )
     assert len(outbox(archive)) == 2 and archive.recent(1)[0].text == "Від 340 грн"
 
 
@@ -201,8 +219,9 @@ async def test_a_connection_the_platform_does_not_know_is_dropped(archive, intak
 async def test_deleted_messages_are_marked_and_the_managers_told(archive, intake, channel):
     await take(intake, channel, connected())
     await take(intake, channel, written("Привіт", mid="7"), written("Номер 0671234567", mid="8"))
-    gone = incoming(customer=OLENA, kind="event", event="deleted", via=IRYNA.id,
-                    message_ids=("8", "99"))  # fmt: skip
+    gone = incoming(
+        customer=OLENA, kind="event", event="deleted", via=IRYNA.id, message_ids=("8", "99")
+    )
     assert await take(intake, channel, gone) == 0
     texts = {e.text: e for e in archive.recent(5)}
     assert texts["Номер 0671234567"].deleted is not None and texts["Привіт"].deleted is None
@@ -210,8 +229,7 @@ async def test_deleted_messages_are_marked_and_the_managers_told(archive, intake
     assert notice[2] == str(texts["Номер 0671234567"].message_id)
     # The email: to the managers, in the thread, quoting what was deleted.
     mailer = Mailer(archive, MAIL, LinkSettings(None, "k" * 32), clock=lambda: T0)
-    (item,) = [i for i in archive.deliveries.due_deliveries("mail", LATER, 10)
-               if i.kind == DELETED]  # fmt: skip
+    (item,) = [i for i in archive.deliveries.due_deliveries("mail", LATER, 10) if i.kind == DELETED]
     email = wire(mailer.build(item))
     assert email["Auto-Submitted"] == "auto-generated"
     assert sorted(a.addr_spec for a in email["To"].addresses) == [ANNA, PETRO]

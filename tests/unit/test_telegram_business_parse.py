@@ -12,25 +12,53 @@ import pytest
 from im2mail.channels import MalformedUpdate
 from im2mail.channels.telegram.parse import ALLOWED_UPDATES, parse_update
 
-OWNER = {"id": 4242, "is_bot": False, "first_name": "Ірина", "last_name": "Шевченко",
-         "username": "iryna_shop", "language_code": "uk"}  # fmt: skip
-OLENA = {"id": 5012, "is_bot": False, "first_name": "Олена", "last_name": "Коваль",
-         "username": "olena_k"}  # fmt: skip
-CHAT = {"id": 5012, "first_name": "Олена", "last_name": "Коваль", "username": "olena_k",
-        "type": "private"}  # fmt: skip
+OWNER = {
+    "id": 4242,
+    "is_bot": False,
+    "first_name": "Ірина",
+    "last_name": "Шевченко",
+    "username": "iryna_shop",
+    "language_code": "uk",
+}
+OLENA = {
+    "id": 5012,
+    "is_bot": False,
+    "first_name": "Олена",
+    "last_name": "Коваль",
+    "username": "olena_k",
+}
+CHAT = {
+    "id": 5012,
+    "first_name": "Олена",
+    "last_name": "Коваль",
+    "username": "olena_k",
+    "type": "private",
+}
 BOT = {"id": 7000000001, "is_bot": True, "first_name": "Shop", "username": "shop_bot"}
 DATE = 1763900000  # 2025-11-23 12:13:20 UTC
 
 
 def connection(**fields) -> dict:
-    body = {"id": "AbCdEf123", "user": OWNER, "user_chat_id": 4242, "date": DATE,
-            "is_enabled": True, "rights": {"can_reply": True, "can_read_messages": True}}  # fmt: skip
+    body = {
+        "id": "AbCdEf123",
+        "user": OWNER,
+        "user_chat_id": 4242,
+        "date": DATE,
+        "is_enabled": True,
+        "rights": {"can_reply": True, "can_read_messages": True},
+    }
     return {"update_id": 1, "business_connection": {**body, **fields}}
 
 
 def business(kind: str = "business_message", sender: dict = OLENA, **content) -> dict:
-    message = {"business_connection_id": "AbCdEf123", "message_id": 7, "from": sender,
-               "chat": CHAT, "date": DATE, **content}  # fmt: skip
+    message = {
+        "business_connection_id": "AbCdEf123",
+        "message_id": 7,
+        "from": sender,
+        "chat": CHAT,
+        "date": DATE,
+        **content,
+    }
     return {"update_id": 2, kind: message}
 
 
@@ -41,8 +69,12 @@ def one(raw: dict):
 
 
 def test_the_bot_asks_for_every_business_update():
-    for kind in ("business_connection", "business_message", "edited_business_message",
-                 "deleted_business_messages"):  # fmt: skip
+    for kind in (
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+    ):
         assert kind in ALLOWED_UPDATES
 
 
@@ -51,8 +83,11 @@ def test_a_connection_names_the_owner_and_what_the_bot_may_do():
     assert (got.event, got.via, got.kind) == ("connection", "AbCdEf123", "event")
     c = got.connection
     assert (c.bot, c.id, c.owner_id, c.chat_id) == ("shop", "AbCdEf123", "4242", "4242")
-    assert (c.owner_name, c.owner_username, c.label) == ("Ірина Шевченко", "iryna_shop",
-                                                         "@iryna_shop")  # fmt: skip
+    assert (c.owner_name, c.owner_username, c.label) == (
+        "Ірина Шевченко",
+        "iryna_shop",
+        "@iryna_shop",
+    )
     assert c.enabled and c.can_reply and c.refusal is None
     assert c.rights == ("can_read_messages",)
     assert c.since == datetime.fromtimestamp(DATE, UTC)
@@ -80,8 +115,11 @@ def test_a_disconnected_account():
 def test_a_customers_message_in_the_owners_chat_is_read_like_a_bot_chats():
     got = one(business(text="Добрий день! Ще є візитки?"))
     assert (got.kind, got.text, got.via, got.author) == (
-        "text", "Добрий день! Ще є візитки?", "AbCdEf123", None,
-    )  # fmt: skip
+        "text",
+        "Добрий день! Ще є візитки?",
+        "AbCdEf123",
+        None,
+    )
     assert (got.customer.external_id, got.customer.display_name) == ("5012", "Олена Коваль")
     assert (got.chat_id, got.channel_message_id, got.start) == ("5012", "7", False)
 
@@ -93,8 +131,9 @@ def test_the_owners_own_message_names_them_and_the_customer_is_still_the_chats_p
 
 
 def test_start_in_a_business_chat_is_just_words():
-    got = one(business(text="/start flyer", entities=[{"offset": 0, "length": 6,
-                                                       "type": "bot_command"}]))  # fmt: skip
+    got = one(
+        business(text="/start flyer", entities=[{"offset": 0, "length": 6, "type": "bot_command"}])
+    )
     assert (got.start, got.customer.source, got.text) == (False, None, "/start flyer")
 
 
@@ -117,8 +156,14 @@ def test_an_edited_business_message_is_an_edit():
 
 
 def test_deleted_messages_name_the_chat_and_the_ids():
-    raw = {"update_id": 5, "deleted_business_messages": {
-        "business_connection_id": "AbCdEf123", "chat": CHAT, "message_ids": [7, 8]}}  # fmt: skip
+    raw = {
+        "update_id": 5,
+        "deleted_business_messages": {
+            "business_connection_id": "AbCdEf123",
+            "chat": CHAT,
+            "message_ids": [7, 8],
+        },
+    }
     got = one(raw)
     assert (got.event, got.via, got.message_ids) == ("deleted", "AbCdEf123", ("7", "8"))
     assert got.customer.external_id == "5012" and got.customer.first_name == "Олена"
@@ -132,8 +177,12 @@ def test_deleted_messages_name_the_chat_and_the_ids():
         {"update_id": 7, "deleted_business_messages": {"chat": CHAT, "message_ids": [1]}},
         {"update_id": 8, "business_connection": "connected"},
     ],
-    ids=["message-without-connection", "connection-without-user", "deleted-without-connection",
-         "not-an-object"],  # fmt: skip
+    ids=[
+        "message-without-connection",
+        "connection-without-user",
+        "deleted-without-connection",
+        "not-an-object",
+    ],
 )
 def test_malformed_business_updates_are_refused_as_malformed(raw):
     with pytest.raises(MalformedUpdate):
