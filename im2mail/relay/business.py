@@ -118,8 +118,10 @@ class BusinessChats:
         stored = business.record(self.archive, connection, self.clock())
         if stored is None:
             return None
-        rights = "can reply" if stored.can_reply else "cannot reply"
-        line = "%s: business account %s (%s): %s (%s)"
+        rights = ""
+        if stored.enabled and "reply" not in stored.change:
+            rights = " (can reply)" if stored.can_reply else " (cannot reply)"
+        line = "%s: business account %s (%s): %s%s"
         args = (stored.bot, stored.label, stored.owner_id, stored.change, rights)
         if not stored.enabled or "removed" in stored.change:
             log.warning(line, *args)
