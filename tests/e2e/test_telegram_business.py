@@ -190,3 +190,20 @@ async def test_the_webhook_asks_for_the_business_updates_too(telegram_api, token
         await channel.set_webhook("https://bot.shop.example/telegram/shop", "s3cret")
     assert set(BUSINESS_UPDATES) <= set(telegram_api.webhook(token)["allowed_updates"])
     assert set(BUSINESS_UPDATES) <= set(ALLOWED_UPDATES)
+
+
+async def test_a_connection_the_relay_missed_is_asked_of_telegram(shop, olena):
+    # Connected while im2mail was not listening for it: the first message makes the relay
+    # ask getBusinessConnection, and the chat is relayed as usual.
+    shop.connection = await shop.tg.connect_business(shop.token, shop.owner, announce=False)
+    email = await shop.customer_writes(olena, "Добрий день")
+    assert email["Subject"] == "[Telegram (business: @iryna_shop)] Олена Коваль #1"
+    (asked,) = shop.tg.calls("getBusinessConnection")
+    assert asked.params["business_connection_id"] == shop.connection
+    assert archived("SELECT change FROM business_connections") == [("connected",)]
+    # One Telegram does not know either: logged and dropped.
+    forged = shop.tg.business_message(shop.token, shop.connection, olena, text="Підробка")
+    forged["business_connection_id"] = "forged-connection"
+    await shop.tg.push_update(shop.token, {"business_message": forged})
+    await wait_until(lambda: "unknown business connection forged-connection" in shop.process.log)
+    assert "Підробка" not in [r["text"] for r in tail()]
