@@ -68,6 +68,9 @@ class Conversation:
     # Outlook's Thread-Index is derived from this (the first token, kept when the token
     # is rotated, so the thread stays one); None: the token itself.
     thread_key: str | None = None
+    # The connected account the chat is with (a Telegram Business chat with the owner's
+    # own account), as people name it ("@iryna_shop"); None: a chat with the bot itself.
+    via: str | None = None
 
     @property
     def channel(self) -> str:
@@ -115,6 +118,7 @@ class Message:
     edited: bool = False  # a new version of an earlier message (Telegram edited_message)
     group: str | None = None  # album (Telegram media_group_id): one email for all parts
     flood_digest: str | None = None  # came in a flood: the Message-ID of the digest listing it
+    deleted: datetime | None = None  # the platform reported it deleted (kept, only marked)
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,49 @@ class Incoming:
     start: bool = False  # the customer pressed Start (/start)
     event: str | None = None  # blocked, unblocked, started, delivered, seen, failed (no message)
     raw: dict[str, Any] | None = None
+    # A chat with a connected account (Telegram Business): the connection it came through.
+    via: str | None = None
+    # Who wrote it when it was not the customer: the connected account's owner, from their
+    # own phone (`customer` is then the person they wrote to).
+    author: str | None = None
+    connection: Connection | None = None  # event "connection": the connection as it is now
+    message_ids: tuple[str, ...] = ()  # event "deleted": the platform's ids of those deleted
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A person's own messenger account connected to a bot, so that the bot relays that
+    account's private chats (Telegram Business: the owner's personal Telegram, with
+    Premium). Replies go out as that account, while it is `enabled` and `can_reply`."""
+
+    bot: str
+    id: str  # the platform's connection id (business_connection_id)
+    owner_id: str  # the account's user id
+    owner_name: str = ""
+    owner_username: str | None = None
+    chat_id: str = ""  # the bot's private chat with the owner (user_chat_id)
+    enabled: bool = True
+    can_reply: bool = False
+    rights: tuple[str, ...] = ()  # what else the account lets the bot do, by name
+    since: datetime | None = None  # when it was connected
+    changed: datetime | None = None  # when im2mail last saw it change
+    change: str = ""  # what that change was: "connected", "reply rights removed", ...
+
+    @property
+    def label(self) -> str:
+        """How people name the account: "@iryna_shop", else the owner's name, else the id."""
+        if self.owner_username:
+            return f"@{self.owner_username}"
+        return self.owner_name.strip() or f"account {self.owner_id}"
+
+    @property
+    def refusal(self) -> str | None:
+        """Why a reply can't go out through it now; None when it can."""
+        if not self.enabled:
+            return f"{self.label} has disconnected the bot from their account"
+        if not self.can_reply:
+            return f"{self.label} connected the bot without the right to reply in their chats"
+        return None
 
 
 # What an outbox row stands for. Target "mail": MESSAGE is a customer's message to the
@@ -160,6 +207,9 @@ UNDELIVERED = "undelivered"  # to the reply's author: it did not reach the custo
 NOT_SENT = "not-sent"  # to the reply's author: im2mail did not send it (note: why)
 TEAM = "team"  # to the other managers: a colleague answered (note: their addresses)
 COLLEAGUE = "colleague"  # to the reply's author: a colleague had just answered (note: who)
+# to the managers: messages of a connected account's chat were deleted (on the first of
+# them; note: the archive ids of all, comma-separated)
+DELETED = "deleted"
 IN_DOUBT = "in-doubt"  # to the reply's author: part of it may not have gone (note: which)
 FLOOD = "flood"  # to the managers: a digest of a flood's messages (on the first; they name it)
 # to a manager: an email in their name was not relayed, the shop's server did not vouch for
@@ -204,6 +254,7 @@ class Entry:
     highlights: tuple[tuple[int, int], ...] = field(default=())  # spans in snippet
     delivered: datetime | None = None  # a message to the customer reached their phone
     seen: datetime | None = None  # ... and they opened it (platforms that tell: Viber)
+    deleted: datetime | None = None  # the platform reported it deleted (kept, marked)
 
     def record(self, receipts: bool = False) -> dict[str, Any]:
         """The --json record of DESIGN.md (snippet only for search results; with
@@ -223,6 +274,8 @@ class Entry:
         if receipts:
             data["delivered"] = self.delivered.isoformat() if self.delivered else None
             data["seen"] = self.seen.isoformat() if self.seen else None
+        if self.deleted is not None:
+            data["deleted"] = self.deleted.isoformat()
         return data
 
 

@@ -15,15 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 from ..errors import ArchiveError, NotFound
-from ..model import Conversation, ConversationSummary, Customer
+from ..model import Connection, Conversation, ConversationSummary, Customer
 from . import rows
 from .db import ArchiveBase, dt, fits_sqlite, now, ts
 
 _CUSTOMER_SQL = "SELECT * FROM customers WHERE channel = ? AND external_id = ?"
 _CONVERSATION_SQL = """
 SELECT c.id AS conversation_id, c.bot, c.token, c.thread_key, c.state,
-       c.created AS conversation_created, u.*
+       c.created AS conversation_created, u.*, b.owner_id AS via_owner,
+       k.owner_name AS via_name, k.owner_username AS via_username
 FROM conversations c JOIN customers u ON u.id = c.customer_id
+LEFT JOIN business_chats b ON b.customer_id = c.customer_id
+LEFT JOIN business_connections k ON k.bot = b.bot AND k.owner_id = b.owner_id
 """
 # waiting_since: the oldest message from the customer after the last answer (im2mail's
 # own greetings and auto-replies are no answer, nor a reply that was not sent or came back
@@ -161,7 +164,18 @@ class Conversations(ArchiveBase):
             state=row["state"],
             thread_key=row["thread_key"],
             created=dt(row["conversation_created"]),
+            via=_via(row),
         )
+
+
+def _via(row: sqlite3.Row) -> str | None:
+    """The connected account a conversation is with, as people name it (a Telegram
+    Business chat, archive/business.py); None for a chat with the bot."""
+    if row["via_owner"] is None:
+        return None
+    account = Connection(row["bot"], "", row["via_owner"], row["via_name"] or "",
+                         row["via_username"])  # fmt: skip
+    return account.label
 
 
 def _reindex_customer(db: sqlite3.Connection, before: Customer, after: Customer) -> None:

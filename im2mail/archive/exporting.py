@@ -15,7 +15,7 @@ BATCH = 2000  # messages read per query round trip
 
 _COLUMNS = (
     "id, conversation_id, direction, author, text, created, kind, channel_message_id,"
-    " email_message_id, sent, delivered, seen, edited, media_group"
+    " email_message_id, sent, delivered, seen, edited, media_group, deleted"
 )
 
 
@@ -81,6 +81,7 @@ def _message(r: tuple, files: dict[int, tuple[Attachment, ...]]) -> Message:
     return Message(
         r[1], r[2], r[3], r[4], dt(r[5]), r[6], r[7], r[8], dt(r[9]),
         dt(r[10]), dt(r[11]), None, files.get(r[0], ()), r[0], bool(r[12]), r[13],
+        deleted=dt(r[14]),
     )  # fmt: skip
 
 

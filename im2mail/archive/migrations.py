@@ -246,6 +246,53 @@ def m009_replies_by_author(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m011_business_connections(db: sqlite3.Connection) -> None:
+    """Accounts connected to a bot (Telegram Business: the owner's personal Telegram) and
+    their chats. `business_connections` holds each account's connection as it is now, one
+    row per bot and account (a reconnect may bring a new connection id); every change is
+    kept in `business_connection_changes`. `business_chats` says which customers are the
+    people an account chats with (they are customers of their own, apart from the same
+    person's chat with the bot, so that replies go back the way they came). A message the
+    platform reports deleted is kept and marked: `messages.deleted` is when."""
+    _run(
+        db,
+        """
+        CREATE TABLE business_connections (
+            bot TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            owner_name TEXT NOT NULL DEFAULT '',
+            owner_username TEXT,
+            chat_id TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL,
+            can_reply INTEGER NOT NULL,
+            rights TEXT NOT NULL DEFAULT '[]',
+            since TEXT,
+            changed TEXT NOT NULL,
+            change TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (bot, owner_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX business_connections_by_id ON business_connections (bot, id);
+        CREATE TABLE business_connection_changes (
+            id INTEGER PRIMARY KEY,
+            bot TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            connection_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            change TEXT NOT NULL
+        );
+        CREATE TABLE business_chats (
+            customer_id INTEGER PRIMARY KEY REFERENCES customers (id) ON DELETE CASCADE,
+            bot TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            chat_id TEXT NOT NULL
+        );
+        ALTER TABLE messages ADD COLUMN deleted TEXT
+        """,
+    )
+
+
 def restore_deferred_indexes(db: sqlite3.Connection) -> list[str]:
     """Build the deferred indexes a bulk load cut short (a crash) left missing; their
     names. Reads only, when none is missing."""

@@ -184,7 +184,7 @@ def message_from(row: sqlite3.Row, files: Sequence[sqlite3.Row]) -> Message:
             Attachment(f["filename"], f["mime"], f["size"], f["sha256"], f["id"]) for f in files
         ),
         id=row["id"], edited=bool(row["edited"]), group=row["media_group"],
-        flood_digest=row["flood_digest"],
+        flood_digest=row["flood_digest"], deleted=dt(row["deleted"]),
     )  # fmt: skip
 
 
@@ -212,7 +212,7 @@ def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
         direction=row["direction"], author=row["author"], created=dt(row["created"]),
         text=row["text"], kind=row["kind"], bot=row["bot"], channel=row["channel"],
         customer=customer.display_name, attachments=tuple(attachments),
-        delivered=dt(row["delivered"]), seen=dt(row["seen"]),
+        delivered=dt(row["delivered"]), seen=dt(row["seen"]), deleted=dt(row["deleted"]),
     )  # fmt: skip
 
 

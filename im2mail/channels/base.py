@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkab
 from ..errors import RuntimeFailure
 
 if TYPE_CHECKING:
-    from ..model import Customer, Incoming, IncomingFile
+    from ..model import Connection, Customer, Incoming, IncomingFile
     from .spec import ChannelSpec
 
 # (filename, mime type, bytes): a file a manager attached to a reply.
@@ -156,6 +156,8 @@ class ChannelBase:
     sends_files_by_link: ClassVar[bool] = False
     describe: Callable[[Customer], Awaitable[Customer]] | None = None
     welcome: Callable[[str], dict[str, Any]] | None = None
+    connection: Callable[[str], Awaitable[Connection]] | None = None
+    send_via: Callable[[str, str, Step], Awaitable[list[str]]] | None = None
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -203,6 +205,11 @@ class Channel(Protocol):
     describe: Callable[[Customer], Awaitable[Customer]] | None
     # The webhook's answer to a chat being opened, carrying the greeting (Viber).
     welcome: Callable[[str], dict[str, Any]] | None
+    # Accounts connected to the bot (Telegram Business): connection(id) asks the platform
+    # about a connection (Rejected: it knows none by that id); send_via(connection id,
+    # chat id, step) is send_step on the account's behalf, into its chat.
+    connection: Callable[[str], Awaitable[Connection]] | None
+    send_via: Callable[[str, str, Step], Awaitable[list[str]]] | None
     bot: str  # the bot's name in config.toml
 
     async def start(self) -> None: ...

@@ -19,7 +19,8 @@ def status(
     """Show the running relay's state.
 
     From the archive: last activity per bot, outbox backlog, oldest pending delivery,
-    failures of the last 24 hours and the last error; and whether the relay answers on
+    failures of the last 24 hours and the last error, the accounts connected to the bots
+    (Telegram Business) with their last change; and whether the relay answers on
     relay.listen. Exits 0, also when there is no archive yet.
     """
     from .. import config
@@ -85,6 +86,9 @@ def _show_status(state, paint) -> None:
             since = f", since {local(b.since)}" if b.since else ""
             who = f"#{b.conversation} {render.safe(b.customer)}, by {render.safe(b.by)}"
             rows.append(("blocked", f"{who}{since} (im2mail unblock {b.conversation})"))
+        for c in state.connections:
+            last = f"; {render.safe(c.change)} {when(c.changed)}" if c.changed else ""
+            rows.append(("business", f"bot {c.bot}: {render.connection(c)}{last}"))
     width = max(len(label) for label, _ in rows)
     for label, text in rows:
         render.write_line(f"{paint(label.ljust(width), 'bold')}  {text}")

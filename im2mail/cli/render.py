@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..channels import title
-from ..model import ConversationSummary, Entry, marked_snippet
+from ..model import Connection, ConversationSummary, Entry, marked_snippet
 from ..timeutil import age, local
 
 ARROW = {"in": "→", "out": "←"}  # customer → shop, manager ← … to the customer
@@ -77,11 +77,23 @@ def entry_line(entry: Entry, paint: Painter) -> str:
         body += "  " + paint("✓✓ seen", "dim")
     elif entry.delivered:
         body += "  " + paint("✓✓ delivered", "dim")
+    if entry.deleted:
+        body += "  " + paint(f"(deleted {local(entry.deleted)})", "dim")
     return (
         f"{paint(local(entry.created), 'dim')}  {paint(f'#{entry.conversation_id}', 'cyan')} "
         f"{paint(_channel(entry.channel), 'magenta')}  "
         f"{paint(f'{safe(who)} {ARROW[entry.direction]}', 'bold')} {body}"
     )
+
+
+def connection(c: Connection) -> str:
+    """An account connected to a bot, in words: "@iryna_shop (Ірина), can reply"."""
+    name = f" ({safe(c.owner_name)})" if c.owner_name and c.owner_username else ""
+    if not c.enabled:
+        state = "disconnected"
+    else:
+        state = "can reply" if c.can_reply else "connected, cannot reply"
+    return f"{safe(c.label)}{name}, {state}"
 
 
 def search_hit(entry: Entry, paint: Painter) -> tuple[str, str]:

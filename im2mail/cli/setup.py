@@ -302,19 +302,29 @@ def _read_token(
 
 @bot_app.command("list")
 def bot_list(json_output: JsonOption = False) -> None:
-    """List the configured bots."""
+    """List the configured bots.
+
+    With each, the accounts connected to it (Telegram Business: a person's own account
+    whose chats the bot relays), as the relay last heard from Telegram.
+    """
     from .. import config
+    from ..ops.status import connection_record, connections
     from . import render
 
     cfg = config.load(channels=CHANNELS)
     report_warnings(cfg)
+    connected = connections(paths())
     for bot in cfg.bots:
-        record = {"name": bot.name, "channel": bot.channel, "mode": bot.mode}
+        record: dict = {"name": bot.name, "channel": bot.channel, "mode": bot.mode}
         record["api_url"] = bot.api_url
+        accounts = [c for c in connected if c.bot == bot.name]
         if json_output:
+            record["business_connections"] = [connection_record(c) for c in accounts]
             render.json_line(record)
-        else:
-            typer.echo("\t".join(str(v) for v in record.values() if v))
+            continue
+        typer.echo("\t".join(str(v) for v in record.values() if v))
+        for c in accounts:
+            typer.echo(f"  business: {render.connection(c)}")
     if not cfg.bots and not json_output:
         note(f"no bots yet; add one with: im2mail bot add {FIRST_CHANNEL} NAME")
 

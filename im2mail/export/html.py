@@ -197,6 +197,7 @@ _IMAGE_LINK = '<img src="{href}" alt="{name}">\n'
 _FILE_LINK = '<p class="file">📎 <a href="{href}">{name}</a> <span>{size}</span></p>\n'
 _FILE = '<p class="file">📎 {name} <span>{size}</span></p>\n'
 _MARKS = ' <span class="marks" title="{title}">{marks}</span>'
+_DELETED = ' <span class="deleted" title="deleted {when}">deleted</span>'
 
 
 def _chat(found: Iterable[Message], files: Files) -> tuple[Markup, str]:
@@ -225,13 +226,16 @@ def _message(message: Message, local: datetime, files: Files) -> str:
     for a in message.attachments:
         body.append(files.shown(a))
     marks, title = _marks(message)
+    shown = _MARKS.format(title=_escape(title), marks=marks) if marks else ""
+    if message.deleted:  # the platform reported it deleted; the archive keeps it
+        shown += _DELETED.format(when=_escape(_stamp(message.deleted)))
     return _MESSAGE.format(
         side="customer" if message.direction == "in" else "shop",
         id=message.id or 0,
         author=_escape(message.author),
         body="".join(body),
         time=f"{local.hour:02d}:{local.minute:02d}",
-        marks=_MARKS.format(title=_escape(title), marks=marks) if marks else "",
+        marks=shown,
     )
 
 
@@ -362,6 +366,7 @@ def _details(conversation: Conversation) -> list[str]:
     out += [f"@{c.username}"] if c.username else []
     out += [c.phone] if c.phone else []
     out += [f"source: {c.source}"] if c.source else []
+    out += [f"business: {conversation.via}"] if conversation.via else []
     return out
 
 

@@ -85,6 +85,8 @@ def _conversation(
             f"X-Im2mail-Channel: {customer.channel}",
             "MIME-Version: 1.0",
         ]
+        if message.deleted:  # reported deleted in the chat; the archive keeps it
+            head.insert(-1, f"X-Im2mail-Deleted: {_rfc5322_date(message.deleted)}")
         out.write("\n".join(head))
         out.write("\n")
         out.write(_body(message, read))

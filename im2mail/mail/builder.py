@@ -2,7 +2,9 @@
 
 `MailBuilder(settings)` has a method per email: `message` (a customer's message or album),
 the notices about a manager's reply (`undelivered`, `team_notice`, `colleague_warning`,
-`in_doubt`, `unverified`), `reminder`, `digest`, `flood_digest` and `block_notice`. Their
+`in_doubt`, `unverified`), `reminder`, `digest`, `flood_digest`, `block_notice` and
+`deleted_notice`. A chat with an account connected to the bot (Telegram Business) names
+the account with the channel: "Telegram (business: @iryna_shop)". Their
 words come from compose.py, notices.py, reminders.py and abuse.py; the headers and the
 MIME are written here, and the result is an `Envelope`: envelope addresses and the bytes
 SMTP sends (7-bit, CRLF). The relay hands in everything else as data: the conversation,
@@ -233,6 +235,18 @@ class MailBuilder:
         return self._in_thread(words, conversation, self._as_im2mail(), self.settings.managers,
                                message_id, thread, date, automatic=True)  # fmt: skip
 
+    def deleted_notice(
+        self, messages: Sequence[Message], conversation: Conversation, *, message_id: str,
+        date: datetime, history: Sequence[Message] = (),
+    ) -> Envelope:  # fmt: skip
+        """To the managers: `messages` were deleted in the chat (notices.deleted). In the
+        thread after the conversation's emails so far."""
+        if not messages:
+            raise ValueError("a notice of deleted messages needs the messages")
+        words = notices.deleted(messages, conversation, **self._about(conversation))
+        return self._in_thread(words, conversation, self._as_im2mail(), self.settings.managers,
+                               message_id, history, date, automatic=True)  # fmt: skip
+
     # -- on the relay's own schedule -----------------------------------------------------------
 
     def reminder(
@@ -278,7 +292,8 @@ class MailBuilder:
         return subject(conversation, self._title(conversation))
 
     def _title(self, conversation: Conversation) -> str:
-        return _channel_title(conversation.customer.channel, self.settings.titles)
+        title = _channel_title(conversation.customer.channel, self.settings.titles)
+        return f"{title} (business: {conversation.via})" if conversation.via else title
 
     def _about(self, conversation: Conversation) -> dict[str, str]:
         return {"channel": self._title(conversation), "title": self.subject(conversation)}

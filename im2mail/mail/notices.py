@@ -8,6 +8,8 @@
 - `unverified`: to a manager, an email in their name was not relayed because the shop's
   mail server did not vouch for it (mail.authserv_id). It quotes nothing of that email:
   it may be an impostor's, and its words must not reach anyone from us.
+- `deleted`: to the managers, messages of the conversation were deleted in the chat (a
+  Telegram Business chat reports it); the archive keeps them, marked.
 
 builder.py puts each in the conversation's thread as an answer to the manager's reply
 email (same Subject, In-Reply-To and the end of References at the reply's Message-ID,
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from ..model import Conversation, Message
+from ..model import KIND_LABELS, Conversation, Message
 from .compose import Content, clean, human_size, plain_text
 from .html_body import Quote, notice_html
 
@@ -140,6 +142,37 @@ def unverified(
     plain = plain_text([lead], [advice], *_plain_quotes(quotes), ["-- ", footer])
     html = notice_html(title=title, lead=f"{lead} {advice}", quotes=quotes, footer=footer)
     return Content(plain, html)
+
+
+def deleted(
+    messages: Sequence[Message], conversation: Conversation, *, channel: str, title: str
+) -> Content:
+    """Tell the managers that `messages` (as archived) were deleted in the chat, by the
+    customer or on the shop's side, quoting each with who wrote it."""
+    name = clean(conversation.customer.display_name)
+    count = len(messages)
+    what = "A message" if count == 1 else f"{count} messages"
+    lead = f"{what} in the chat with {name} in {channel} {'was' if count == 1 else 'were'} deleted:"
+    footer = (
+        "This is an automatic notice from im2mail. The archive keeps deleted messages, "
+        "marked as deleted (im2mail tail, export)."
+    )
+    quotes = [Quote(_said(m, name), _words(m)) for m in messages]
+    plain = plain_text([lead], *_plain_quotes(quotes), ["-- ", footer])
+    return Content(plain, notice_html(title=title, lead=lead, quotes=quotes, footer=footer))
+
+
+def _said(message: Message, customer: str) -> str:
+    who = customer if message.direction == "in" else clean(message.author)
+    return f"{who}, {message.created.astimezone(UTC):%Y-%m-%d %H:%M} UTC:"
+
+
+def _words(message: Message) -> str:
+    text = message.text.strip()
+    files = ", ".join(clean(a.filename, 120) for a in message.attachments)
+    if files:
+        text = f"{text}\n[{files}]" if text else f"[{files}]"
+    return text or f"({KIND_LABELS.get(message.kind, message.kind)})"
 
 
 def _your_reply(reply: Message) -> list[Quote]:

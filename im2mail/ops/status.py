@@ -4,7 +4,9 @@ Per configured bot: its last message in (when, from whom), its last message out,
 conversations. The outbox: what is pending each way, the oldest pending, what failed in
 the last 24 hours, and the last error (of the newest row that failed or is being
 retried), as one redacted line. The customers the shop blocked (relay/blocking.py) and
-those flooding now, whose digest email is still to go (relay/flood.py). Plus whether the
+those flooding now, whose digest email is still to go (relay/flood.py). The accounts
+connected to the bots (Telegram Business: relay/business.py), each as it is now with its
+last change. Plus whether the
 relay answers on relay.listen (GET /healthz, 1 s). Read only: the archive is opened as
 tail and conversations open it, never created. The archive's side is archive/status.py.
 """
@@ -24,6 +26,7 @@ from ..home import Paths
 
 if TYPE_CHECKING:
     from ..archive.status import OutboxError
+    from ..model import Connection
 
 FAILED_WINDOW = timedelta(hours=24)
 ERROR_CHARS = 200
@@ -74,6 +77,7 @@ class Status:
     now: datetime | None = None
     blocked: tuple[Any, ...] = ()  # blocks.Blocked: conversations of blocked customers
     flooding: tuple[Any, ...] = ()  # floods.Flooding: conversations with a digest to go
+    connections: tuple[Connection, ...] = ()  # accounts connected to the bots (Business)
 
     def record(self) -> dict[str, Any]:
         oldest = self.oldest_pending
@@ -94,12 +98,40 @@ class Status:
             },
             "blocked": [b.record() for b in self.blocked],
             "flooding": [f.record() for f in self.flooding],
+            "business_connections": [connection_record(c) for c in self.connections],
         }
+
+
+def connection_record(c: Connection) -> dict[str, Any]:
+    """An account connected to a bot, for --json (`status`, `bot list`); its connection id
+    is left out: with the bot's token it acts as the account."""
+    return {
+        "bot": c.bot,
+        "account": c.label,
+        "owner_id": c.owner_id,
+        "owner_name": c.owner_name,
+        "enabled": c.enabled,
+        "can_reply": c.can_reply,
+        "rights": list(c.rights),
+        "since": _iso(c.since),
+        "changed": _iso(c.changed),
+        "change": c.change,
+    }
+
+
+def connections(where: Paths) -> list[Connection]:
+    """The accounts connected to the bots, from the archive ([] when there is none yet)."""
+    from ..archive import Archive, business
+
+    if not where.archive.exists():
+        return []
+    with Archive.open(where.archive, where.blobs, create=False) as archive:
+        return business.connections(archive)
 
 
 def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None = None) -> Status:
     """The status from the archive at where.archive (an empty one if there is none yet)."""
-    from ..archive import Archive, blocks, floods, status
+    from ..archive import Archive, blocks, business, floods, status
 
     now = now or datetime.now(UTC)
     relay = relay_state(cfg.relay.listen) if probe else None
@@ -114,6 +146,7 @@ def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None 
         failed = status.failed_since(archive, now - FAILED_WINDOW)
         error = status.last_error(archive)
         blocked, flooding = blocks.blocked(archive), floods.flooding(archive)
+        connected = business.connections(archive)
         mail = archive.deliveries.outbox_counts("mail")
         chats = archive.deliveries.outbox_counts("channel")
     oldest = [c["oldest_pending"] for c in (mail, chats) if c["oldest_pending"]]
@@ -131,6 +164,7 @@ def read(cfg: Config, where: Paths, *, probe: bool = True, now: datetime | None 
         now=now,
         blocked=tuple(blocked),
         flooding=tuple(flooding),
+        connections=tuple(connected),
     )
 
 

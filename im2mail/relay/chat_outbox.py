@@ -20,6 +20,8 @@ What a try leads to:
 - more steps than relay.max_reply_messages (checked before the first step goes)
                                   -> failed, nothing sent; its author is told why and what
                                      to do instead (a file for a long text)
+- a chat of a connected account (Telegram Business) whose connection is disabled or may
+  not reply (business.sender)     -> failed, nothing sent; its author is told why
 Messages to one chat are paced `pace` seconds apart (Telegram: about one per second).
 """
 
@@ -39,6 +41,7 @@ from ..archive.deliveries import backoff_delay
 from ..channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected, Step
 from ..mail.builder import MailSettings
 from ..model import IN_DOUBT, NOT_SENT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
+from . import business
 
 log = logging.getLogger("im2mail.sender")
 
@@ -175,7 +178,7 @@ class ChatOutbox:
             steps = channel.plan(self._text(reply), files)
             if item.progress == 0 and item.in_flight is None:  # not once part of it went
                 self._check_length(steps)
-            chat = conversation.customer.external_id
+            chat, send = await business.sender(self.archive, channel, conversation)
             first = reply.channel_message_id
             skipped: list[int] = []
             for number in range(item.progress, len(steps)):
@@ -184,12 +187,12 @@ class ChatOutbox:
                 else:
                     await self._wait_turn(chat)
                     await asyncio.to_thread(queue.delivery_sending, item.id, number)
-                    ids = await channel.send_step(chat, steps[number])
+                    ids = await send(chat, steps[number])
                     self._last_sent[chat] = time.monotonic()
                     first = first or (ids[0] if ids else None)
                 if number + 1 < len(steps):
                     await asyncio.to_thread(queue.delivery_progress, item.id, number + 1, first)
-        except TooLong as e:
+        except (TooLong, business.NotSent) as e:
             await self._failed(item, e.reason, NOT_SENT)
             return
         except GiveUp as e:

@@ -13,6 +13,10 @@ neither is sent.
 Updates that carry no message change state: the customer blocked or unblocked the bot
 (Viber: unsubscribed, subscribed), a reply was delivered, seen or failed (receipts.py).
 
+Chats with an account connected to the bot (Telegram Business) go through business.py
+first: connection changes, the owner's own messages and deletions end there; a
+customer's message comes back and is archived and mailed here, with no automatic answer.
+
 Abusive customers (flood.py, blocking.py): a message that comes in a flood (more than
 relay.flood_per_minute a minute) is archived into the conversation's flood digest instead
 of getting an email of its own; a customer the shop blocked is archived and mailed to
@@ -35,7 +39,7 @@ from ..config.sections import HoursConfig
 from ..hours import BusinessHours
 from ..mail.builder import MailSettings
 from ..model import Customer, Incoming, IncomingFile, Message, NewAttachment, OutboxItem
-from . import flood
+from . import business, flood
 from .downloads import Downloads
 
 log = logging.getLogger("im2mail.inbound")
@@ -89,6 +93,8 @@ class Intake:
         self.downloads = Downloads(archive.blobs)  # customers' files: streamed, bounded
         limit = settings.flood_per_minute
         self.flood = flood.FloodGate(limit, flood.seed(archive, limit))
+        self.business = business.BusinessChats(archive, settings.mail, self._fetch,
+                                               mail_queued, clock)  # fmt: skip
         self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
 
     def busy(self) -> bool:
@@ -132,6 +138,11 @@ class Intake:
         if item.event == "failed":
             await asyncio.to_thread(self._failed, item)
             return 0
+        if business.through_connection(item):
+            taken = await self.business.take(channel, item)
+            if taken is None:
+                return 0
+            item = taken
         item = await self._named(channel, item)
         files = [await self._fetch(channel, f) for f in item.files]
         stored, first, how = await asyncio.to_thread(self._archive, item, files)
@@ -141,7 +152,7 @@ class Intake:
         if how in (MAILED, NEW_DIGEST):
             self._last_update = time.monotonic()
             self.mail_queued()
-        if item.chat_id and how != BLOCKED:
+        if item.chat_id and how != BLOCKED and item.via is None:
             await self._answer(channel, item, stored.conversation_id, first)
         return 1
 

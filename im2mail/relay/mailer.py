@@ -29,6 +29,7 @@ from ..mail.compose import FilePart
 from ..mail.smtp import Envelope
 from ..model import (
     COLLEAGUE,
+    DELETED,
     FLOOD,
     IN_DOUBT,
     MESSAGE,
@@ -90,6 +91,7 @@ class Mailer:
             FLOOD: self._flood,
             blocking.BLOCK_NOTICE: self._block,
             blocking.UNBLOCK_NOTICE: self._block,
+            DELETED: self._deleted,
             **dict.fromkeys((UNDELIVERED, NOT_SENT, IN_DOUBT, TEAM, UNVERIFIED, COLLEAGUE), notice),
         }
 
@@ -202,6 +204,17 @@ class Mailer:
             date=self.clock(),
             history=threads.history(self.archive, conversation.id, _LATEST),
         )
+
+    def _deleted(self, item: OutboxItem, first: Message, conversation: Conversation) -> Envelope:
+        """Messages of a connected account's chat were deleted (relay/business.py): the
+        note names them all, by archive id."""
+        assert item.email_message_id is not None
+        ids = [int(i) for i in (item.note or "").split(",") if i.strip().isdigit()]
+        messages = [self.archive.message(i) for i in ids] or [first]
+        return self.builder.deleted_notice(
+            messages, conversation, message_id=item.email_message_id, date=self.clock(),
+            history=threads.history(self.archive, conversation.id, _LATEST),
+        )  # fmt: skip
 
     # -- on the relay's own schedule -------------------------------------------------------
 

@@ -20,7 +20,8 @@ retried a few times on failure; every attempt is recorded in `deliveries`. Updat
 type the bot's allowed_updates excludes are dropped, as Telegram does.
 
 The pieces: telegram_records.py (the records tests read, per-bot state), telegram_updates.py
-(the update builders, push_text...), telegram_methods.py (the Bot API methods); this module
+(the update builders, push_text...), telegram_methods.py (the Bot API methods),
+telegram_business.py (Telegram Business: connections, their chats and methods); this module
 is the server (HTTP, error injection, webhook delivery) and re-exports their public names.
 """
 
@@ -38,6 +39,7 @@ from aiohttp import web
 
 from .loopback import LoopbackServer
 from .streams import Stream
+from .telegram_business import Account, BusinessAccounts
 from .telegram_methods import CAPTION_LIMIT, TEXT_LIMIT, WEBHOOK_CONFLICT, BotApiMethods
 from .telegram_records import (
     DESCRIPTIONS,
@@ -93,7 +95,7 @@ _BOOL_PARAMS = {"drop_pending_updates", "disable_notification", "protect_content
 # -- the double ------------------------------------------------------------------------------
 
 
-class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
+class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods, BusinessAccounts):
     """The server plus its test-side API. `url` is what im2mail calls api_url."""
 
     def __init__(
@@ -114,6 +116,7 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods):
         self._bots: dict[str, _Bot] = {}
         self._users: dict[int, User] = {}
         self._sent: list[tuple[str, Sent]] = []
+        self._accounts: dict[str, Account] = {}  # business connections, by id
         self._faults: list[_Fault] = []
         self._update_ids = itertools.count(700_000_001)
         self._ids = itertools.count(1)

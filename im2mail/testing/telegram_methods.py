@@ -1,7 +1,8 @@
 """The Bot API methods the Telegram double (telegram_api.py) answers, mixed into
 TelegramDouble: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo, sendMessage,
 sendPhoto, sendDocument, sendMediaGroup, getFile. Each checks its parameters as the real
-server does and raises ApiError with the real description when they are wrong.
+server does and raises ApiError with the real description when they are wrong. A send with
+`business_connection_id` goes into a connected account's chat (telegram_business.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class BotApiMethods:
         _ids: itertools.count[int]
 
         def _spawn(self, coro: Any) -> None: ...
+        def _business_chat(self, bot: _Bot, params: dict[str, Any]) -> int: ...
+        def _as_account(self, bot: _Bot, via: str, chat_id: int, message: dict) -> None: ...
 
         async def flush_webhook(self, token: str) -> None: ...
 
@@ -45,7 +48,7 @@ class BotApiMethods:
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
-            "can_connect_to_business": False,
+            "can_connect_to_business": bot.business,
             "has_main_web_app": False,
         }
 
@@ -129,7 +132,8 @@ class BotApiMethods:
         if len(text) > TEXT_LIMIT:
             raise ApiError(400, "Bad Request: message is too long")
         extra = {"entities": params["entities"]} if params.get("entities") else {}
-        return self._sent_message(bot, "sendMessage", chat_id, "text", text, None, None, extra)
+        return self._sent_message(bot, "sendMessage", chat_id, "text", text, None, None, extra,
+                                  via=params.get("business_connection_id"))  # fmt: skip
 
     async def _m_sendphoto(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
         return self._send_file(bot, "sendPhoto", "photo", params, files)
@@ -151,7 +155,14 @@ class BotApiMethods:
             self._check_file(kind, upload, item.get("caption") or "")
         return [
             self._sent_message(
-                bot, "sendMediaGroup", chat_id, kind, item.get("caption") or "", upload, group
+                bot,
+                "sendMediaGroup",
+                chat_id,
+                kind,
+                item.get("caption") or "",
+                upload,
+                group,
+                via=params.get("business_connection_id"),
             )
             for kind, upload, item in items
         ]
@@ -165,6 +176,8 @@ class BotApiMethods:
         return {**stored.json(), "file_path": stored.file_path}
 
     def _chat(self, bot: _Bot, params: dict[str, Any]) -> int:
+        if params.get("business_connection_id"):
+            return self._business_chat(bot, params)
         chat_id = params.get("chat_id")
         if not isinstance(chat_id, int) or chat_id not in self._users:
             raise ApiError(400, "Bad Request: chat not found")
@@ -179,7 +192,8 @@ class BotApiMethods:
         upload = _input_file(bot, params.get(kind), files, kind, field_name=kind)
         caption = str(params.get("caption") or "").strip()
         self._check_file(kind, upload, caption)
-        return self._sent_message(bot, method, chat_id, kind, caption, upload, None)
+        via = params.get("business_connection_id")
+        return self._sent_message(bot, method, chat_id, kind, caption, upload, None, via=via)
 
     def _check_file(self, kind: str, upload: Upload, caption: str) -> None:
         if len(caption) > CAPTION_LIMIT:
@@ -199,10 +213,12 @@ class BotApiMethods:
         upload: Upload | None,
         group: str | None,
         extra: dict[str, Any] | None = None,
+        *,
+        via: str | None = None,
     ) -> dict[str, Any]:
         user = self._users[chat_id]
         message: dict[str, Any] = {
-            "message_id": bot.next_message_id(chat_id),
+            "message_id": 0 if via else bot.next_message_id(chat_id),
             "from": bot.user(),
             "chat": user.chat(),
             "date": int(time.time()),
@@ -224,12 +240,11 @@ class BotApiMethods:
                 }
             if text:
                 message["caption"] = text
-        self._sent.append(
-            (
-                bot.token,
-                Sent(method, chat_id, message["message_id"], kind, text, upload, group, message),
-            )
-        )
+        if via:
+            self._as_account(bot, via, chat_id, message)
+        sent = Sent(method, chat_id, message["message_id"], kind, text, upload, group, message,
+                    business_connection_id=via)  # fmt: skip
+        self._sent.append((bot.token, sent))
         return message
 
 

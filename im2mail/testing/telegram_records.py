@@ -99,6 +99,7 @@ class Sent:
     file: Upload | None
     media_group_id: str | None
     message: dict[str, Any]  # as the API returned it
+    business_connection_id: str | None = None  # sent as a connected account (Business)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class _Bot:
     webhook: dict[str, Any] | None = None
     last_error: tuple[int, str] | None = None
     revoked: bool = False
+    business: bool = False  # business mode is on (an account connected it)
     blocked_by: set[int] = field(default_factory=set)
     files: dict[str, StoredFile] = field(default_factory=dict)
     poller: asyncio.Future[ApiError | None] | None = None

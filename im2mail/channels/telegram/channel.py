@@ -30,7 +30,7 @@ from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
 from ...errors import redact, register_secret
-from ...model import Incoming, IncomingFile
+from ...model import Connection, Incoming, IncomingFile
 from ...signing import same_secret
 from ..base import (
     AuthFailed,
@@ -52,6 +52,7 @@ from ..base import (
 from ..media import MediaClient, copy_local, too_big
 from ..text import split_text, utf16_len
 from . import OFFICIAL_DOWNLOAD_MB, SPEC
+from .business import connection_from
 from .parse import ALLOWED_UPDATES, _is_int, parse_update  # also public from here
 
 log = logging.getLogger(__name__)
@@ -245,21 +246,40 @@ class Telegram(ChannelBase):
                 caption = ""
         return steps
 
-    async def send_step(self, chat_id: str, step: Step) -> list[str]:
+    async def send_step(self, chat_id: str, step: Step, via: str | None = None) -> list[str]:
         """sendMessage for text; sendPhoto/sendDocument for one file, sendMediaGroup for
-        several. Pictures Telegram refuses as photos go again as documents."""
+        several. Pictures Telegram refuses as photos go again as documents. `via`: a
+        business connection id, to send as the connected account (send_via)."""
         if step.sort == "text":
-            message = await self._call(self._api.send_message(chat_id, step.text), chat_id)
-            return [str(message.message_id)]
+            call = self._api.send_message(chat_id, step.text, business_connection_id=via)
+            return [str((await self._call(call, chat_id, via)).message_id)]
         if step.sort not in ("photo", "document") or not step.files:
             raise ValueError(f"not a Telegram step: {step.sort!r} with {len(step.files)} files")
         try:
-            return await self._send_as(chat_id, step.sort, step.files, step.text)
+            return await self._send_as(chat_id, step.sort, step.files, step.text, via)
         except Rejected as e:
             if step.sort != "photo" or not _PHOTO_REFUSED.search(e.reason):
                 raise
             log.info("telegram bot %r: %s; sending the pictures as files", self.bot, e.reason)
-            return await self._send_as(chat_id, "document", step.files, step.text)
+            return await self._send_as(chat_id, "document", step.files, step.text, via)
+
+    # -- Telegram Business (business.py) -----------------------------------------------------
+
+    async def send_via(self, connection_id: str, chat_id: str, step: Step) -> list[str]:  # type: ignore[override]
+        """One step into a chat of a connected account, as that account
+        (business_connection_id). Telegram's refusal is Rejected, never Blocked: the
+        customer did not block the bot."""
+        return await self.send_step(chat_id, step, via=connection_id)
+
+    async def connection(self, connection_id: str) -> Connection:  # type: ignore[override]
+        """getBusinessConnection: the connection as Telegram knows it (Rejected when it
+        knows none by that id)."""
+        found = await self._call(self._api.get_business_connection(connection_id))
+        try:
+            return connection_from(self.bot, found)
+        except (AttributeError, TypeError) as e:
+            raise MalformedUpdate(f"telegram bot '{self.bot}': getBusinessConnection gave "
+                                  f"no usable connection ({e})") from None  # fmt: skip
 
     async def send_text(self, chat_id: str, text: str) -> list[str]:
         return await send_steps(self, chat_id, self.plan(text))
@@ -270,22 +290,23 @@ class Telegram(ChannelBase):
         return await send_steps(self, chat_id, self.plan(caption, files))
 
     async def _send_as(
-        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str
-    ) -> list[str]:
-        text = caption or None
+        self, chat_id: str, sort: str, group: Sequence[OutgoingFile], caption: str,
+        via: str | None = None,
+    ) -> list[str]:  # fmt: skip
+        text, how = caption or None, {"business_connection_id": via}
         if len(group) == 1:
             name, _, data = group[0]
             if sort == "photo":
-                call = self._api.send_photo(chat_id, data, caption=text, filename=name)
+                call = self._api.send_photo(chat_id, data, caption=text, filename=name, **how)
             else:
-                call = self._api.send_document(chat_id, data, caption=text, filename=name)
-            return [str((await self._call(call, chat_id)).message_id)]
+                call = self._api.send_document(chat_id, data, caption=text, filename=name, **how)
+            return [str((await self._call(call, chat_id, via)).message_id)]
         kind = InputMediaPhoto if sort == "photo" else InputMediaDocument
         media = [
             kind(data, caption=text if i == 0 else None, filename=name)
             for i, (name, _, data) in enumerate(group)
         ]
-        messages = await self._call(self._api.send_media_group(chat_id, media), chat_id)
+        messages = await self._call(self._api.send_media_group(chat_id, media, **how), chat_id, via)
         return [str(m.message_id) for m in messages]
 
     # -- webhook -----------------------------------------------------------------------------
@@ -311,16 +332,24 @@ class Telegram(ChannelBase):
 
     # -- errors ------------------------------------------------------------------------------
 
-    async def _call(self, call: Awaitable[T], chat_id: str | None = None) -> T:
+    async def _call(
+        self, call: Awaitable[T], chat_id: str | None = None, via: str | None = None
+    ) -> T:
         try:
             return await call
         except tg_error.TelegramError as e:
-            raise self._translate(e, chat_id) from None
+            raise self._translate(e, chat_id, via) from None
 
-    def _translate(self, e: tg_error.TelegramError, chat_id: str | None = None) -> ChannelError:
-        """PTB's error as ours: typed for the relay, its words redacted."""
+    def _translate(
+        self, e: tg_error.TelegramError, chat_id: str | None = None, via: str | None = None
+    ) -> ChannelError:
+        """PTB's error as ours: typed for the relay, its words redacted. Sent `via` a
+        business connection, a 403 is the connection's refusal (Rejected), not a block."""
         who = f"telegram bot '{self.bot}'"
         where = f"{who}, chat {chat_id}" if chat_id else who
+        if via is not None and isinstance(e, tg_error.Forbidden):
+            reason = redact(str(e)) or type(e).__name__
+            return Rejected(f"{where}, business connection: {reason}", reason=reason)
         reason = redact(str(e)) or type(e).__name__
         if isinstance(e, tg_error.RetryAfter):
             seconds = _seconds(e)

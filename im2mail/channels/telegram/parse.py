@@ -17,13 +17,23 @@ from ...errors import redact
 from ...model import Customer, Incoming, IncomingFile
 from ...untrusted import file_name, mime_type
 from ..base import MalformedUpdate
+from . import business
 
 # PTB 22's documented opt-in to durations as timedelta (RetryAfter.retry_after included);
 # without it, PTB warns about the coming change whenever it builds a RetryAfter.
 # Set in the first of our modules to import PTB, so it holds on every path that uses PTB.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-ALLOWED_UPDATES = ("message", "edited_message", "my_chat_member")
+ALLOWED_UPDATES = (
+    "message",
+    "edited_message",
+    "my_chat_member",
+    # Telegram Business (business.py): the owner's personal account connected to the bot
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+)
 
 _START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -67,17 +77,41 @@ def parse_update(bot: str, raw: Any) -> list[Incoming]:
     key = f"telegram:{bot}:update:{update_id}"
     try:
         if update.message is not None or update.edited_message is not None:
-            return _from_message(bot, key, update, raw)
+            edited = update.message is None
+            m = update.edited_message if edited else update.message
+            return _from_message(bot, key, m, raw, edited)  # type: ignore[arg-type]
         if update.my_chat_member is not None:
             return _from_member(bot, key, update, raw)
+        if update.business_message is not None or update.edited_business_message is not None:
+            edited = update.business_message is None
+            m = update.edited_business_message if edited else update.business_message
+            return _from_business(bot, key, m, raw, edited)  # type: ignore[arg-type]
+        if update.business_connection is not None:
+            return business.from_connection(bot, key, update, raw)
+        if update.deleted_business_messages is not None:
+            return business.from_deleted(bot, key, update, raw)
     except (AttributeError, TypeError, ValueError) as e:
         raise _malformed(bot, update_id, e) from None
     return []
 
 
-def _from_message(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
-    edited = update.message is None
-    m: Message = update.edited_message if edited else update.message  # type: ignore[assignment]
+def _from_business(
+    bot: str, key: str, m: Message, raw: dict[str, Any], edited: bool
+) -> list[Incoming]:
+    """A message in a chat of the connected account: the customer's, or the owner's own
+    from their phone (its sender is not the chat's other person). What a bot sent on the
+    account's behalf (sender_business_bot: a manager's reply going out) was archived as
+    it was sent."""
+    if m.sender_business_bot is not None:
+        return []
+    if not m.business_connection_id:
+        raise TypeError("a business message without its connection")
+    return _from_message(bot, key, m, raw, edited, via=str(m.business_connection_id))
+
+
+def _from_message(
+    bot: str, key: str, m: Message, raw: dict[str, Any], edited: bool, via: str | None = None
+) -> list[Incoming]:
     chat, user = m.chat, m.from_user
     if not _is_int(m.message_id) or chat is None or not _is_int(chat.id):
         raise TypeError("a message without message_id or chat")
@@ -87,15 +121,16 @@ def _from_message(bot: str, key: str, update: Update, raw: dict[str, Any]) -> li
     if content is None or (edited and m.location is not None):
         return []  # a service message, or a live location moving
     kind, text, files = content
-    start = None if edited else _START.fullmatch(m.text or "")
+    # In a connected account's chat the customer is the chat's other person, whoever wrote.
+    person = chat if via is not None else user
+    author = None
+    if via is not None and user.id != chat.id:  # the account's owner wrote it
+        author = _customer(user).display_name
+    start = None if edited or via is not None else _START.fullmatch(m.text or "")
     payload = (start.group(1) or "").strip() if start else ""
-    phone = m.contact.phone_number if m.contact and m.contact.user_id == user.id else None
-    customer = Customer(
-        channel="telegram",
-        external_id=str(user.id),
-        first_name=user.first_name or "",
-        last_name=user.last_name or "",
-        username=user.username,
+    phone = m.contact.phone_number if m.contact and m.contact.user_id == person.id else None
+    customer = _customer(
+        person,
         phone=_phone(phone) if phone else None,
         source=payload if _PAYLOAD.fullmatch(payload) else None,
     )
@@ -114,8 +149,22 @@ def _from_message(bot: str, key: str, update: Update, raw: dict[str, Any]) -> li
             edited=edited,
             start=start is not None,
             raw=raw,
+            via=via,
+            author=author,
         )
     ]
+
+
+def _customer(person: Any, **more: Any) -> Customer:
+    """A Telegram user (or a private chat, which names its other person) as a Customer."""
+    return Customer(
+        channel="telegram",
+        external_id=str(person.id),
+        first_name=person.first_name or "",
+        last_name=person.last_name or "",
+        username=person.username,
+        **more,
+    )
 
 
 def _content(m: Message) -> tuple[str, str, tuple[IncomingFile, ...]] | None:
