@@ -62,6 +62,8 @@ def add_version(
     the newest, its note set to the earlier text's row. None when there is no such
     message: nothing is written."""
     text = clean(text)
+    if original and not _edited(archive, conversation_id, channel_message_id):
+        return None  # every new message asks: a read, no write lock
     with archive._transaction() as db:
         found = db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? AND channel_message_id = ?"
@@ -125,6 +127,18 @@ def with_versions(archive: Archive, messages: Sequence[Message]) -> list[Message
     with archive._reading() as db:
         found = versions_of(db, edited)
     return [replace(m, versions=tuple(found.get(m.id or 0, ()))) for m in messages]
+
+
+def _edited(archive: Archive, conversation_id: int, channel_message_id: str) -> bool:
+    with archive._reading() as db:
+        return (
+            db.execute(
+                "SELECT 1 FROM messages WHERE conversation_id = ? AND channel_message_id = ?"
+                " AND direction = 'in' AND edited = 1 LIMIT 1",
+                (conversation_id, channel_message_id),
+            ).fetchone()
+            is not None
+        )
 
 
 def _had(db: sqlite3.Connection, message_id: int | None, text: str, created: datetime) -> bool:

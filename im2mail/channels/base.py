@@ -156,6 +156,7 @@ class ChannelBase:
     sends_files_by_link: ClassVar[bool] = False
     describe: Callable[[Customer], Awaitable[Customer]] | None = None
     welcome: Callable[[str], dict[str, Any]] | None = None
+    react: Callable[[str, str, str], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -203,6 +204,9 @@ class Channel(Protocol):
     describe: Callable[[Customer], Awaitable[Customer]] | None
     # The webhook's answer to a chat being opened, carrying the greeting (Viber).
     welcome: Callable[[str], dict[str, Any]] | None
+    # react(chat_id, message_id, emoji): set the bot's reaction on a customer's message
+    # (Telegram's setMessageReaction); Rejected for an emoji the platform does not take.
+    react: Callable[[str, str, str], Awaitable[None]] | None
     bot: str  # the bot's name in config.toml
 
     async def start(self) -> None: ...

@@ -20,6 +20,8 @@ What a try leads to:
 - more steps than relay.max_reply_messages (checked before the first step goes)
                                   -> failed, nothing sent; its author is told why and what
                                      to do instead (a file for a long text)
+A reply of only one emoji goes as a reaction to the customer's last message where the
+channel can set one (reacting.py); recorded as sent, the emoji on that message.
 Messages to one chat are paced `pace` seconds apart (Telegram: about one per second).
 """
 
@@ -33,12 +35,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..archive import Archive
+from ..archive import Archive, reactions
 from ..archive.db import now
 from ..archive.deliveries import backoff_delay
 from ..channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected, Step
 from ..mail.builder import MailSettings
 from ..model import IN_DOUBT, NOT_SENT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
+from . import reacting
 
 log = logging.getLogger("im2mail.sender")
 
@@ -171,6 +174,11 @@ class ChatOutbox:
         try:
             reply, conversation = await asyncio.to_thread(self._load, item)
             channel = self._channel(conversation)
+            if item.progress == 0 and item.in_flight is None:
+                reacted = await reacting.react(channel, self.archive, reply, conversation)
+                if reacted is not None:
+                    await self._reacted(item, reply, conversation, *reacted)
+                    return
             files = await asyncio.to_thread(self._files, reply)
             steps = channel.plan(self._text(reply), files)
             if item.progress == 0 and item.in_flight is None:  # not once part of it went
@@ -219,6 +227,19 @@ class ChatOutbox:
         log.info("reply %d from %s delivered to %s in %s (%d message(s))",
                  reply.id, reply.author, conversation.customer.display_name, conversation.bot,
                  len(steps))  # fmt: skip
+        if then:
+            self.mail_queued()
+
+    async def _reacted(self, item: OutboxItem, reply: Message, conversation: Conversation,
+                       target: Message, emoji: str) -> None:  # fmt: skip
+        then = self._team_notice(reply)
+        assert item.id is not None and target.id is not None
+        await asyncio.to_thread(reactions.shop_reacted, self.archive, item.id, reply, target.id,
+                                emoji, self._clock(), then=then)  # fmt: skip
+        self.delivered += 1
+        log.info("reply %d from %s set as a reaction %s on message %d of %s in %s", reply.id,
+                 reply.author, emoji, target.id, conversation.customer.display_name,
+                 conversation.bot)  # fmt: skip
         if then:
             self.mail_queued()
 

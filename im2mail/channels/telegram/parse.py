@@ -23,7 +23,9 @@ from ..base import MalformedUpdate
 # Set in the first of our modules to import PTB, so it holds on every path that uses PTB.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-ALLOWED_UPDATES = ("message", "edited_message", "my_chat_member")
+# message_reaction is sent only to bots that ask for it (private chats: no admin rights
+# needed); it comes for the customer's own reactions, never for a bot's.
+ALLOWED_UPDATES = ("message", "edited_message", "my_chat_member", "message_reaction")
 
 _START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -70,6 +72,8 @@ def parse_update(bot: str, raw: Any) -> list[Incoming]:
             return _from_message(bot, key, update, raw)
         if update.my_chat_member is not None:
             return _from_member(bot, key, update, raw)
+        if update.message_reaction is not None:
+            return _from_reaction(bot, key, update, raw)
     except (AttributeError, TypeError, ValueError) as e:
         raise _malformed(bot, update_id, e) from None
     return []
@@ -198,6 +202,45 @@ def _from_member(bot: str, key: str, update: Update, raw: dict[str, Any]) -> lis
             raw=raw,
         )
     ]
+
+
+def _from_reaction(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
+    """message_reaction: the customer's whole set of reactions on a message now (none:
+    taken back). An anonymous one (actor_chat, no user) names no customer: []."""
+    change = update.message_reaction
+    if change is None or change.chat is None or not _is_int(change.message_id):
+        raise TypeError("a reaction update without its chat or message")
+    user = change.user
+    if user is None:
+        return []
+    if not _is_int(user.id) or not _is_int(change.chat.id):
+        raise TypeError("a reaction update without user or chat id")
+    customer = Customer(
+        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
+    )
+    return [
+        Incoming(
+            bot=bot,
+            customer=customer,
+            dedupe_key=key,
+            created=change.date,
+            kind="event",
+            channel_message_id=str(change.message_id),
+            chat_id=str(change.chat.id),
+            event="reaction",
+            raw=raw,
+            reactions=tuple(_emoji(r) for r in change.new_reaction),
+        )
+    ]
+
+
+def _emoji(reaction: Any) -> str:
+    """A reaction as text: its emoji; a custom emoji (a picture only Telegram shows) and a
+    paid reaction (a star bought with Telegram Stars) by what they stand for."""
+    kind = getattr(reaction, "type", "")
+    if kind == "emoji":
+        return str(reaction.emoji)
+    return "⭐" if kind == "paid" else "(custom emoji)"
 
 
 def _where(location: Any) -> str:
