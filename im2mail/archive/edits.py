@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..model import Message, OutboxItem, Version
-from . import Archive, rows
+from ..model import Entry, Message, OutboxItem, Version
+from . import Archive, reactions, rows
 from .db import clean, dt, ts
 
 NEWEST, OLDER, SAME = "newest", "older", "same"
@@ -167,3 +167,20 @@ def _reindex(db: sqlite3.Connection, message: Message, text: str) -> None:
     files = rows.file_names(db, message.id)
     rows.index_row(db, message.id, message.text, customer, files, delete=True)
     rows.index_row(db, message.id, text, customer, files)
+
+
+def detailed(archive: Archive, entries: Sequence[Entry], *, versions: bool = False) -> list[Entry]:
+    """`tail`'s entries with the reactions on them now and, with `versions`, the earlier
+    texts of the edited ones. Two small reads; none when nothing is edited or reacted to."""
+    ids = [e.message_id for e in entries]
+    if not ids:
+        return list(entries)
+    edited = [e.message_id for e in entries if e.edited] if versions else []
+    with archive._reading() as db:
+        found = reactions.reactions_of(db, ids) if reactions.any_between(db, ids) else {}
+        earlier = versions_of(db, edited) if edited else {}
+    return [
+        replace(e, reactions=tuple(found.get(e.message_id, ())),
+                versions=tuple(earlier.get(e.message_id, ())))
+        for e in entries
+    ]  # fmt: skip

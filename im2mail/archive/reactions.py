@@ -173,6 +173,19 @@ def with_reactions(archive: Archive, messages: Sequence[Message]) -> list[Messag
     return [replace(m, reactions=tuple(found.get(m.id or 0, ()))) for m in messages]
 
 
+def any_between(db: sqlite3.Connection, ids: Sequence[int]) -> bool:
+    """Whether any message from the least to the greatest of `ids` has a reaction row:
+    one seek in the reactions table's key, so that readers of many messages (exports)
+    pay nothing while there are none."""
+    return (
+        db.execute(
+            "SELECT 1 FROM reactions WHERE message_id BETWEEN ? AND ? LIMIT 1",
+            (min(ids), max(ids)),
+        ).fetchone()
+        is not None
+    )
+
+
 def reaction_batch(
     archive: Archive, conversation_id: int, author: str, since: datetime, batch: timedelta = BATCH
 ) -> Batch:

@@ -73,6 +73,12 @@ def entry_line(entry: Entry, paint: Painter) -> str:
     if entry.attachments:
         files = " ".join(f"[{safe(name)}]" for name in entry.attachments)
         body = f"{body} {files}" if body else files
+    if entry.kind == "reaction":
+        body += "  " + paint("(as a reaction)", "dim")
+    if entry.edited:
+        body += "  " + paint("(edited)", "dim")
+    if entry.reactions:
+        body += "  " + " ".join(safe(r.emoji) for r in entry.reactions)
     if entry.seen:
         body += "  " + paint("✓✓ seen", "dim")
     elif entry.delivered:
@@ -82,6 +88,12 @@ def entry_line(entry: Entry, paint: Painter) -> str:
         f"{paint(_channel(entry.channel), 'magenta')}  "
         f"{paint(f'{safe(who)} {ARROW[entry.direction]}', 'bold')} {body}"
     )
+
+
+def version_lines(entry: Entry, paint: Painter) -> list[str]:
+    """Under an edited message (tail --versions): each earlier text, oldest first."""
+    return [f"    {paint(f'was, {local(v.created)}:', 'dim')} {safe(v.text)}"
+            for v in entry.versions]  # fmt: skip
 
 
 def search_hit(entry: Entry, paint: Painter) -> tuple[str, str]:
