@@ -4,9 +4,10 @@ bots by the rules the descriptor gives; a refused or revoked
 token is AuthFailed and never shown; a customer's text from the double's own update is
 one Incoming naming them, with a dedupe key that a repeat keeps; a long answer with a
 file goes in steps within the channel's limits, and a resumed one sends only the rest;
-the platform's "blocked" and "too fast" are Blocked and RetryLater; receipts name the
-message they are about; and a webhook request counts only with its signature, at the
-relay's own route. A new channel joins by being registered and having a kit.
+the platform's "blocked" and "too fast" are Blocked and RetryLater; receipts, reactions
+and edits name the message they are about; a channel that reacts sets one emoji and
+refuses the rest; and a webhook request counts only with its signature, at the relay's
+own route. A new channel joins by being registered and having a kit.
 """
 
 from __future__ import annotations
