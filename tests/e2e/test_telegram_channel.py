@@ -338,7 +338,12 @@ async def test_webhook_set_info_delete_round_trip(telegram_api, token, channel):
     )
     hook = telegram_api.webhook(token)
     assert hook["secret_token"] == "s3cret-Token_1"
-    assert hook["allowed_updates"] == ["message", "edited_message", "my_chat_member"]
+    assert hook["allowed_updates"] == [
+        "message",
+        "edited_message",
+        "my_chat_member",
+        "message_reaction",  # not sent unless asked for
+    ]
     await channel.delete_webhook()
     assert (await channel.webhook_info()).url == ""
     assert telegram_api.webhook(token) is None
