@@ -26,7 +26,7 @@ _im2mail_options() {
         "im2mail conversations rotate-token") echo "--all -h --help" ;;
         "im2mail demo") echo "-h --help --home --speed" ;;
         "im2mail doctor") echo "-h --help --json" ;;
-        "im2mail export") echo "--all --force --format -h --help -o --output" ;;
+        "im2mail export") echo "--all --force --format -h --help -o --output --versions" ;;
         "im2mail import") echo "-h --help" ;;
         "im2mail import telegram-export") echo "-h --help" ;;
         "im2mail init") echo "--address --authserv-id --greeting -h --help --imap-folder --imap-host --imap-password-stdin --imap-port --imap-security --imap-username --listen --manager --no-check --non-interactive --processed-folder --public-url --smtp-host --smtp-password-stdin --smtp-port --smtp-security --smtp-username" ;;
@@ -36,7 +36,7 @@ _im2mail_options() {
         "im2mail stats") echo "-h --help --json --since --until" ;;
         "im2mail status") echo "-h --help --json" ;;
         "im2mail systemd-unit") echo "--force -h --help --install --user" ;;
-        "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines" ;;
+        "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines --versions" ;;
         "im2mail unblock") echo "-h --help" ;;
         "im2mail vacuum") echo "--dry-run -h --help --keep-files-days" ;;
         "im2mail webhook") echo "-h --help" ;;

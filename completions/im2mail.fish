@@ -98,6 +98,7 @@ complete -c im2mail -n '__im2mail_at "im2mail export"' -l force -d 'Replace what
 complete -c im2mail -n '__im2mail_at "im2mail export"' -l format -x -a 'mbox html' -d 'mbox or html.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s o -l output -r -F -d 'The mbox file, or the folder for HTML pages.'
+complete -c im2mail -n '__im2mail_at "im2mail export"' -l versions -d 'Edited messages with their earlier texts too.'
 
 complete -c im2mail -n '__im2mail_at "im2mail import" 0' -a telegram-export -d 'Load a Telegram Desktop chat export (JSON) into the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail import"' -s h -l help -d 'Show this message and exit.'
@@ -159,6 +160,7 @@ complete -c im2mail -n '__im2mail_at "im2mail tail"' -s f -l follow -d 'Keep pri
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -l json -d 'One JSON object per line.'
 complete -c im2mail -n '__im2mail_at "im2mail tail"' -s n -l lines -x -d 'How many to show.'
+complete -c im2mail -n '__im2mail_at "im2mail tail"' -l versions -d 'Under an edited message, its earlier texts too.'
 
 complete -c im2mail -n '__im2mail_at "im2mail unblock"' -s h -l help -d 'Show this message and exit.'
 

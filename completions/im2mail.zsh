@@ -169,6 +169,7 @@ _im2mail_export() {
         '(-h --help)--help[Show this message and exit.]' \
         '(-o --output)-o+[The mbox file, or the folder for HTML pages.]:output:_files' \
         '(-o --output)--output=[The mbox file, or the folder for HTML pages.]:output:_files' \
+        '--versions[Edited messages with their earlier texts too.]' \
         '*:ids: '
 }
 
@@ -286,7 +287,8 @@ _im2mail_tail() {
         '(-h --help)--help[Show this message and exit.]' \
         '--json[One JSON object per line.]' \
         '(-n --lines)-n+[How many to show.]:lines: ' \
-        '(-n --lines)--lines=[How many to show.]:lines: '
+        '(-n --lines)--lines=[How many to show.]:lines: ' \
+        '--versions[Under an edited message, its earlier texts too.]'
 }
 
 _im2mail_unblock() {

@@ -100,6 +100,27 @@ class NewAttachment:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """An emoji on a message: the customer's on a reply (direction "in"), or the shop's on
+    the customer's message (direction "out": a manager's reply of only that emoji)."""
+
+    emoji: str
+    direction: Direction  # who reacted: "in" the customer, "out" the shop
+    author: str  # the customer's display name, or the manager's address
+    changed: datetime  # when it was set (or, removed, taken back)
+    removed: datetime | None = None  # taken back then; None: on the message now
+
+
+@dataclass(frozen=True)
+class Version:
+    """An earlier text of a message the customer edited (the message holds the latest)."""
+
+    text: str
+    created: datetime  # when this text was written: the message's time, or an edit's
+    id: int | None = None
+
+
+@dataclass(frozen=True)
 class Message:
     conversation_id: int
     direction: Direction
@@ -115,10 +136,14 @@ class Message:
     raw: dict[str, Any] | None = None  # the platform's payload as received
     attachments: tuple[Attachment, ...] = ()
     id: int | None = None
-    edited: bool = False  # a new version of an earlier message (Telegram edited_message)
+    edited: bool = False  # the customer edited it: `text` is the latest version
     group: str | None = None  # album (Telegram media_group_id): one email for all parts
     flood_digest: str | None = None  # came in a flood: the Message-ID of the digest listing it
     deleted: datetime | None = None  # the platform reported it deleted (kept, only marked)
+    edited_at: datetime | None = None  # when the latest text was written, if edited
+    # Read where asked (exports, tail): its earlier texts, oldest first, and the emoji on it.
+    versions: tuple[Version, ...] = ()
+    reactions: tuple[Reaction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,10 +175,15 @@ class Incoming:
     chat_id: str | None = None  # where replies go
     files: tuple[IncomingFile, ...] = ()
     group: str | None = None  # media_group_id: an album
+    # A new text of the customer's message channel_message_id (edited_message, Messenger's
+    # message_edit, WhatsApp's edit); `created` is when they edited it.
     edited: bool = False
     start: bool = False  # the customer pressed Start (/start)
-    event: str | None = None  # blocked, unblocked, started, delivered, seen, failed (no message)
+    event: str | None = None  # blocked, unblocked, started, delivered, seen, failed, reaction
     raw: dict[str, Any] | None = None
+    # event "reaction": the customer's emoji on message channel_message_id now (the whole
+    # set; empty: they took their reaction back)
+    reactions: tuple[str, ...] = ()
     # A chat with a connected account (Telegram Business): the connection it came through.
     via: str | None = None
     # Who wrote it when it was not the customer: the connected account's owner, from their
@@ -215,6 +245,10 @@ FLOOD = "flood"  # to the managers: a digest of a flood's messages (on the first
 # to a manager: an email in their name was not relayed, the shop's server did not vouch for
 # it (note: "<manager address> <why>"); on the conversation's newest emailed message
 UNVERIFIED = "unverified"
+EDITED = "edited"  # to the managers: the customer edited a message (note: the earlier text's id)
+# to a reply's author: the customer reacted to their replies (note: "<author> <since>", the
+# batch of reactions from that time on, a minute of them: archive/reactions.py)
+REACTED = "reacted"
 
 
 @dataclass(frozen=True)
@@ -255,10 +289,14 @@ class Entry:
     delivered: datetime | None = None  # a message to the customer reached their phone
     seen: datetime | None = None  # ... and they opened it (platforms that tell: Viber)
     deleted: datetime | None = None  # the platform reported it deleted (kept, marked)
+    edited: bool = False  # the customer edited it: `text` is the latest version
+    reactions: tuple[Reaction, ...] = ()  # emoji on it now (tail)
+    versions: tuple[Version, ...] = ()  # its earlier texts, oldest first (tail --versions)
 
     def record(self, receipts: bool = False) -> dict[str, Any]:
         """The --json record of DESIGN.md (snippet only for search results; with
-        receipts, `tail`'s delivered and seen times, null when not known)."""
+        receipts, `tail`'s delivered and seen times, null when not known, and its edits
+        and reactions)."""
         data: dict[str, Any] = {
             "conversation": self.conversation_id,
             "message": self.message_id,
@@ -274,6 +312,14 @@ class Entry:
         if receipts:
             data["delivered"] = self.delivered.isoformat() if self.delivered else None
             data["seen"] = self.seen.isoformat() if self.seen else None
+            data["edited"] = self.edited
+            data["reactions"] = [
+                {"emoji": r.emoji, "by": r.author, "direction": r.direction} for r in self.reactions
+            ]
+            if self.versions:
+                data["versions"] = [
+                    {"text": v.text, "created": v.created.isoformat()} for v in self.versions
+                ]
         if self.deleted is not None:
             data["deleted"] = self.deleted.isoformat()
         return data

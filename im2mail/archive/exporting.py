@@ -1,21 +1,24 @@
 """What `im2mail export` reads (export/): which conversations there are, and their
 messages as a stream, in batches of BATCH, so that memory stays flat however big the
-archive is. Messages come without the raw platform payload, which no export shows.
+archive is. Messages come without the raw platform payload, which no export shows, and
+with the reactions on them and the earlier texts of the edited ones (a read each per
+batch, only when a batch has any).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from ..model import Attachment, Message
-from . import Archive
+from . import Archive, edits, reactions
 from .db import dt
 
 BATCH = 2000  # messages read per query round trip
 
 _COLUMNS = (
     "id, conversation_id, direction, author, text, created, kind, channel_message_id,"
-    " email_message_id, sent, delivered, seen, edited, media_group, deleted"
+    " email_message_id, sent, delivered, seen, edited, media_group, deleted, edited_at"
 )
 
 
@@ -52,8 +55,8 @@ def messages(archive: Archive, conversation_id: int) -> Iterator[Message]:
                 " ORDER BY id LIMIT ?",
                 (conversation_id, last, BATCH),
             ).fetchall()
-            files = _attachments(db, [r[0] for r in found]) if found else {}
-        yield from (_message(r, files) for r in found)
+            batch = _batch(db, found)
+        yield from batch
         if len(found) < BATCH:
             return
         last = found[-1][0]
@@ -70,18 +73,34 @@ def scan(archive: Archive, first: int, last: int) -> Iterator[Message]:
                 " AND (conversation_id, id) > (?, ?) ORDER BY conversation_id, id LIMIT ?",
                 (last, *after, BATCH),
             ).fetchall()
-            files = _attachments(db, [r[0] for r in found]) if found else {}
-        yield from (_message(r, files) for r in found)
+            batch = _batch(db, found)
+        yield from batch
         if len(found) < BATCH:
             return
         after = (found[-1][1], found[-1][0])
+
+
+def _batch(db, found: list) -> list[Message]:
+    """The rows as messages, with their files, reactions and earlier texts."""
+    if not found:
+        return []
+    ids = [r[0] for r in found]
+    files = _attachments(db, ids)
+    batch = [_message(r, files) for r in found]
+    edited = [m.id for m in batch if m.edited and m.id is not None]
+    earlier = edits.versions_of(db, edited) if edited else {}
+    emoji = reactions.reactions_of(db, ids) if reactions.any_between(db, ids) else {}
+    if not (earlier or emoji):
+        return batch
+    return [replace(m, versions=tuple(earlier.get(m.id or 0, ())),
+                    reactions=tuple(emoji.get(m.id or 0, ()))) for m in batch]  # fmt: skip
 
 
 def _message(r: tuple, files: dict[int, tuple[Attachment, ...]]) -> Message:
     return Message(
         r[1], r[2], r[3], r[4], dt(r[5]), r[6], r[7], r[8], dt(r[9]),
         dt(r[10]), dt(r[11]), None, files.get(r[0], ()), r[0], bool(r[12]), r[13],
-        deleted=dt(r[14]),
+        deleted=dt(r[14]), edited_at=dt(r[15]),
     )  # fmt: skip
 
 

@@ -22,8 +22,8 @@ from .db import ArchiveBase, clean, dt, ts
 
 _ENTRY_SQL = """
 SELECT m.id, m.conversation_id, m.direction, m.author, m.created, m.text, m.kind,
-       m.delivered, m.seen, m.deleted, c.bot, u.channel, u.external_id, u.first_name,
-       u.last_name, u.username
+       m.delivered, m.seen, m.deleted, m.edited, c.bot, u.channel, u.external_id,
+       u.first_name, u.last_name, u.username
 FROM {source}
 {join} conversations c ON c.id = m.conversation_id
 {join} customers u ON u.id = c.customer_id

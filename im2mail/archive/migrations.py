@@ -247,6 +247,45 @@ def m009_replies_by_author(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m010_edits_and_reactions(db: sqlite3.Connection) -> None:
+    """Edits and reactions (edits.py, reactions.py). A customer's edited message keeps its
+    latest text in `messages` (edited = 1, `edited_at` when that text was written) and each
+    earlier text in `message_versions`. `reactions` holds the emoji on a message: the
+    customer's on a reply (direction 'in'), the shop's on the customer's message ('out');
+    one row per emoji, `removed` set when taken back, so a thousand toggles stay one row.
+    `reaction_batches` holds, per conversation and reply author, when the latest batch of
+    reaction notices began: at most one notice a minute goes to each."""
+    _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN edited_at TEXT;
+        CREATE TABLE message_versions (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX message_versions_by_message ON message_versions (message_id, created);
+        CREATE TABLE reactions (
+            message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            emoji TEXT NOT NULL,
+            author TEXT NOT NULL,
+            changed TEXT NOT NULL,
+            removed TEXT,
+            PRIMARY KEY (message_id, direction, emoji)
+        ) WITHOUT ROWID;
+        CREATE TABLE reaction_batches (
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            author TEXT NOT NULL,
+            since TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, author)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+@migration
 def m011_business_connections(db: sqlite3.Connection) -> None:
     """Accounts connected to a bot (Telegram Business: the owner's personal Telegram) and
     their chats. `business_connections` holds each account's connection as it is now, one

@@ -95,7 +95,7 @@ def mark_seen(db: sqlite3.Connection, key: str) -> bool:
 _MESSAGE_INSERT = (
     "INSERT INTO messages (id, conversation_id, direction, kind, channel_message_id,"
     " email_message_id, author, text, created, sent, delivered, seen, raw, edited,"
-    " media_group, flood_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " media_group, flood_digest, edited_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _ATTACHMENT_INSERT = (
     "INSERT INTO attachments (message_id, filename, mime, size, sha256) VALUES (?, ?, ?, ?, ?)"
@@ -108,7 +108,7 @@ def _message_values(message_id: int | None, m: Message, text: str) -> tuple:
     return (message_id, m.conversation_id, m.direction, m.kind, m.channel_message_id,
             m.email_message_id, clean(m.author), text, ts(m.created), ts(m.sent),
             ts(m.delivered), ts(m.seen), clean(raw) if raw is not None else None,
-            int(m.edited), m.group, m.flood_digest)  # fmt: skip
+            int(m.edited), m.group, m.flood_digest, ts(m.edited_at))  # fmt: skip
 
 
 def insert_message(
@@ -185,6 +185,7 @@ def message_from(row: sqlite3.Row, files: Sequence[sqlite3.Row]) -> Message:
         ),
         id=row["id"], edited=bool(row["edited"]), group=row["media_group"],
         flood_digest=row["flood_digest"], deleted=dt(row["deleted"]),
+        edited_at=dt(row["edited_at"]),
     )  # fmt: skip
 
 
@@ -213,6 +214,7 @@ def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
         text=row["text"], kind=row["kind"], bot=row["bot"], channel=row["channel"],
         customer=customer.display_name, attachments=tuple(attachments),
         delivered=dt(row["delivered"]), seen=dt(row["seen"]), deleted=dt(row["deleted"]),
+        edited=bool(row["edited"]),
     )  # fmt: skip
 
 

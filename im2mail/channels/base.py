@@ -158,6 +158,7 @@ class ChannelBase:
     welcome: Callable[[str], dict[str, Any]] | None = None
     connection: Callable[[str], Awaitable[Connection]] | None = None
     send_via: Callable[[str, str, Step], Awaitable[list[str]]] | None = None
+    react: Callable[[str, str, str], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -210,6 +211,9 @@ class Channel(Protocol):
     # chat id, step) is send_step on the account's behalf, into its chat.
     connection: Callable[[str], Awaitable[Connection]] | None
     send_via: Callable[[str, str, Step], Awaitable[list[str]]] | None
+    # react(chat_id, message_id, emoji): set the bot's reaction on a customer's message
+    # (Telegram's setMessageReaction); Rejected for an emoji the platform does not take.
+    react: Callable[[str, str, str], Awaitable[None]] | None
     bot: str  # the bot's name in config.toml
 
     async def start(self) -> None: ...

@@ -28,11 +28,17 @@ def tail(
         int,
         typer.Option("--lines", "-n", min=0, max=MAX_ROWS, metavar="N", help="How many to show."),
     ] = 20,
+    versions: Annotated[
+        bool,
+        typer.Option("--versions", help="Under an edited message, its earlier texts too."),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Show recent messages, both directions.
 
-    With -f, keep printing new ones as the relay archives them (Ctrl-C stops).
+    A message the customer edited shows its latest text, marked (edited); reactions
+    follow the text. With -f, keep printing new ones as the relay archives them (Ctrl-C
+    stops).
     """
     if conversation is not None:
         _conversations_need_an_archive([conversation])
@@ -42,16 +48,18 @@ def tail(
     with archive:
         if conversation is not None:
             archive.conversation(conversation)  # NotFound (exit 5) for an unknown id
+        from ..archive import edits
+
         entries = archive.recent(lines, conversation_id=conversation) if lines else []
         show = _entry_printer(json_output)
-        for entry in entries:
+        for entry in edits.detailed(archive, entries, versions=versions):
             show(entry)
         if not follow:
             return
         after = entries[-1].message_id if entries else archive.last_message_id()
         try:
             for entry in archive.follow(after, conversation_id=conversation):
-                show(entry)
+                show(edits.detailed(archive, [entry], versions=versions)[0])
         except KeyboardInterrupt:
             pass
 
@@ -289,12 +297,18 @@ def export(
         typer.Option("-o", "--output", help="The mbox file, or the folder for HTML pages."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace what is there.")] = False,
+    versions: Annotated[
+        bool,
+        typer.Option("--versions", help="Edited messages with their earlier texts too."),
+    ] = False,
 ) -> None:
     """Export conversations to mbox or HTML.
 
     mbox: one email per chat message, threaded per conversation, with the files; for mutt,
     Thunderbird (ImportExportTools), notmuch or Python's mailbox. HTML: a folder with one
-    self-contained page per conversation and an index.html.
+    self-contained page per conversation and an index.html. Edited messages show their
+    latest text, marked edited (HTML: the earlier texts behind the mark); --versions
+    writes the earlier texts out.
     """
     from ..errors import UsageError
 
@@ -313,7 +327,7 @@ def export(
         from ..export.write import export as run_export
 
         done = run_export(archive, None if all_ else ids, fmt.value, output, force=force,
-                          started=started)  # fmt: skip
+                          started=started, versions=versions)  # fmt: skip
     note(f"exported {done.messages} message(s) of {done.conversations} conversation(s) "
          f"to {done.path}")  # fmt: skip
 
@@ -464,4 +478,10 @@ def _entry_printer(json_output: bool):
     if json_output:
         return lambda entry: render.json_line(entry.record(receipts=True))
     paint = render.Painter(render.color_wanted())
-    return lambda entry: render.write_line(render.entry_line(entry, paint))
+
+    def show(entry) -> None:
+        render.write_line(render.entry_line(entry, paint))
+        for line in render.version_lines(entry, paint):  # tail --versions
+            render.write_line(line)
+
+    return show

@@ -73,6 +73,12 @@ def entry_line(entry: Entry, paint: Painter) -> str:
     if entry.attachments:
         files = " ".join(f"[{safe(name)}]" for name in entry.attachments)
         body = f"{body} {files}" if body else files
+    if entry.kind == "reaction":
+        body += "  " + paint("(as a reaction)", "dim")
+    if entry.edited:
+        body += "  " + paint("(edited)", "dim")
+    if entry.reactions:
+        body += "  " + " ".join(safe(r.emoji) for r in entry.reactions)
     if entry.seen:
         body += "  " + paint("✓✓ seen", "dim")
     elif entry.delivered:
@@ -94,6 +100,12 @@ def connection(c: Connection) -> str:
     else:
         state = "can reply" if c.can_reply else "connected, cannot reply"
     return f"{safe(c.label)}{name}, {state}"
+
+
+def version_lines(entry: Entry, paint: Painter) -> list[str]:
+    """Under an edited message (tail --versions): each earlier text, oldest first."""
+    return [f"    {paint(f'was, {local(v.created)}:', 'dim')} {safe(v.text)}"
+            for v in entry.versions]  # fmt: skip
 
 
 def search_hit(entry: Entry, paint: Painter) -> tuple[str, str]:

@@ -40,6 +40,7 @@ class AlertsConfig:
     unanswered_after: timedelta | None = timedelta(minutes=15)  # None: no reminders
     digest_to: tuple[str, ...] = ()  # addresses for the daily digest; empty: no digest
     digest_at: time = time(8, 0)  # local time (hours.zone, else the machine's zone)
+    reactions: bool = True  # a customer's reaction to a reply: a notice to its author
 
 
 # -- value parsers: each returns the value or raises ValueError with a user-facing reason ---
@@ -161,7 +162,7 @@ def parse_hours(check: _Checker, data: dict[str, Any]) -> HoursConfig | None:
 def parse_alerts(check: _Checker, data: dict[str, Any]) -> AlertsConfig:
     table = check.table(data, "alerts", required=False)
     p = "alerts."
-    check.unknown(table, p, {"unanswered_after", "digest_to", "digest_at"})
+    check.unknown(table, p, {"unanswered_after", "digest_to", "digest_at", "reactions"})
     after = AlertsConfig.unanswered_after
     if "unanswered_after" in table:
         raw = table["unanswered_after"]
@@ -180,6 +181,7 @@ def parse_alerts(check: _Checker, data: dict[str, Any]) -> AlertsConfig:
         digest_at=_parsed(check, p + "digest_at", parse_clock, digest_at)
         if digest_at
         else AlertsConfig.digest_at,
+        reactions=check.value(table, "reactions", bool, p, default=True),
     )
 
 

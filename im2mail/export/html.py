@@ -59,17 +59,21 @@ PARALLEL_FROM = 20_000  # messages: below this one process is quicker than start
 CHUNKS_PER_WORKER = 8  # smaller pieces: an even load, and a progress bar that moves
 
 
-def write(archive: Archive, selection: Selection, folder: Path, progress: Progress) -> int:
+def write(
+    archive: Archive, selection: Selection, folder: Path, progress: Progress,
+    *, versions: bool = False,
+) -> int:  # fmt: skip
     """Write the pages into `folder` (an empty, new folder); returns the messages written.
     A big export is shared among worker processes (one per core), each writing the pages
-    of its own run of conversations; one conversation is in memory at a time per worker."""
+    of its own run of conversations; one conversation is in memory at a time per worker.
+    `versions`: edited messages show their earlier texts open (else behind a click)."""
     exported = _stamp(now())
     workers = min(os.cpu_count() or 1, 8)
     if workers < 2 or not selection.everything or selection.messages < PARALLEL_FROM:
         found = stream(archive, selection.conversations, selection.everything)
-        rows = _pages(archive, found, folder, exported, progress)
+        rows = _pages(archive, found, folder, exported, progress, versions)
     else:
-        rows = _in_parallel(archive, selection, folder, exported, progress, workers)
+        rows = _in_parallel(archive, selection, folder, exported, progress, workers, versions)
     index = _environment().get_template("index.html.j2")
     written = sum(r.messages for r in rows)
     write_private(folder / "index.html", index.render(rows=rows, total=written, exported=exported))
@@ -87,12 +91,13 @@ def _pages(
     folder: Path,
     exported: str,
     progress: Progress,
+    versions: bool = False,
 ) -> list[Row]:
     page = _environment().get_template("conversation.html.j2")
     files = Files(archive, _Placer(archive, folder / "files").place)
     rows = []
     for conversation, chat in found:
-        shown, last = _chat(chat, files)
+        shown, last = _chat(chat, files, versions=versions)
         name = f"conversation-{conversation.id}.html"
         write_private(folder / name, render_page(page, conversation, shown, exported, index=True))
         rows.append(Row(conversation.id, conversation.customer.display_name,
@@ -108,11 +113,12 @@ def _in_parallel(
     exported: str,
     progress: Progress,
     workers: int,
+    versions: bool = False,
 ) -> list[Row]:
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = _chunks(archive, selection.conversations, workers * CHUNKS_PER_WORKER)
-    where = (archive.path, archive.blobs.root, folder, exported)
+    where = (archive.path, archive.blobs.root, folder, exported, versions)
     rows: list[Row] = []
     with ProcessPoolExecutor(workers) as pool:
         for done in pool.map(_chunk_pages, [(*where, chunk) for chunk in chunks]):
@@ -139,12 +145,14 @@ def _chunks(
     return chunks
 
 
-def _chunk_pages(job: tuple[Path, Path, Path, str, tuple[Conversation, ...]]) -> list[Row]:
+def _chunk_pages(
+    job: tuple[Path, Path, Path, str, bool, tuple[Conversation, ...]],
+) -> list[Row]:
     """In a worker process: the pages of one run of conversations."""
-    path, blobs, folder, exported, conversations = job
+    path, blobs, folder, exported, versions, conversations = job
     with Archive.open(path, blobs, create=False) as archive:
         found = stream(archive, conversations, everything=True)
-        return _pages(archive, found, folder, exported, lambda n: None)
+        return _pages(archive, found, folder, exported, lambda n: None, versions)
 
 
 def render_page(
@@ -198,10 +206,16 @@ _FILE_LINK = '<p class="file">📎 <a href="{href}">{name}</a> <span>{size}</spa
 _FILE = '<p class="file">📎 {name} <span>{size}</span></p>\n'
 _MARKS = ' <span class="marks" title="{title}">{marks}</span>'
 _DELETED = ' <span class="deleted" title="deleted {when}">deleted</span>'
+# An edited message: its earlier texts behind the mark (open with export --versions).
+_EDITED = '<p class="edited">edited</p>\n'
+_VERSIONS = '<details class="versions"{open}><summary>edited</summary>\n{was}</details>\n'
+_WAS = '<p class="was"><span>{time}</span>\n{html}</p>\n'
+_REACTIONS = '<p class="reactions" title="{title}">{emoji}</p>\n'
 
 
-def _chat(found: Iterable[Message], files: Files) -> tuple[Markup, str]:
-    """The conversation's messages as HTML, and when the last one was."""
+def _chat(found: Iterable[Message], files: Files, *, versions: bool = False) -> tuple[Markup, str]:
+    """The conversation's messages as HTML, and when the last one was; `versions`: the
+    earlier texts of edited messages shown open (else behind their "edited" mark)."""
     out: list[str] = []
     day, last = "", None
     for message in found:
@@ -210,13 +224,13 @@ def _chat(found: Iterable[Message], files: Files) -> tuple[Markup, str]:
         if today != day:
             out.append(_DAY.format(day=today))
             day = today
-        out.append(_message(message, local, files))
+        out.append(_message(message, local, files, versions))
         last = message.created
     # Every piece was built from escaped or sanitized values (see _MESSAGE).
     return Markup("".join(out)), _stamp(last) if last else ""
 
 
-def _message(message: Message, local: datetime, files: Files) -> str:
+def _message(message: Message, local: datetime, files: Files, versions: bool = False) -> str:
     body = []
     text = message.text
     if not text.strip() and not message.attachments:
@@ -225,6 +239,10 @@ def _message(message: Message, local: datetime, files: Files) -> str:
         body.append(_TEXT.format(html=message_html(text)))
     for a in message.attachments:
         body.append(files.shown(a))
+    if message.edited:
+        body.append(_edited(message, versions))
+    if message.reactions:
+        body.append(_reactions(message))
     marks, title = _marks(message)
     shown = _MARKS.format(title=_escape(title), marks=marks) if marks else ""
     if message.deleted:  # the platform reported it deleted; the archive keeps it
@@ -345,6 +363,23 @@ def message_html(text: str) -> Markup:
         link_rel="noopener noreferrer nofollow",
     )  # fmt: skip
     return Markup(clean)
+
+
+def _edited(message: Message, open_: bool) -> str:
+    """The "edited" mark, with the earlier texts behind it (when the archive has them)."""
+    if not message.versions:
+        return _EDITED
+    was = "".join(
+        _WAS.format(time=_escape(_stamp(v.created)), html=message_html(v.text or "(empty)"))
+        for v in message.versions
+    )
+    return _VERSIONS.format(open=" open" if open_ else "", was=was)
+
+
+def _reactions(message: Message) -> str:
+    emoji = " ".join(_escape(r.emoji) for r in message.reactions)
+    title = ", ".join(f"{r.emoji} {r.author}" for r in message.reactions)
+    return _REACTIONS.format(emoji=emoji, title=_escape(title))
 
 
 def _marks(message: Message) -> tuple[str, str]:

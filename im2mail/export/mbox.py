@@ -36,22 +36,28 @@ _FROM_LINE = re.compile(r"^(>*From )", re.MULTILINE)
 FileReader = Callable[[Attachment], bytes | None]
 
 
-def write(archive: Archive, selection: Selection, path: Path, progress: Progress) -> int:
-    """Write the selection to `path`; returns the number of messages written."""
+def write(
+    archive: Archive, selection: Selection, path: Path, progress: Progress,
+    *, versions: bool = False,
+) -> int:  # fmt: skip
+    """Write the selection to `path`; returns the number of messages written. An edited
+    message is its latest text, marked "(edited)" (and X-Im2mail-Edited), with its earlier
+    texts under it with `versions`; reactions close the text."""
     read = functools.partial(file_bytes, archive)
     written = 0
     found = stream(archive, selection.conversations, selection.everything)
     with path.open("w", encoding="utf-8", newline="\n") as out:
         for conversation, chat in found:
-            count = _conversation(out, conversation, chat, read)
+            count = _conversation(out, conversation, chat, read, versions)
             written += count
             progress(count)
     return written
 
 
 def _conversation(
-    out, conversation: Conversation, found: Iterable[Message], read: FileReader
-) -> int:
+    out, conversation: Conversation, found: Iterable[Message], read: FileReader,
+    versions: bool = False,
+) -> int:  # fmt: skip
     ids: list[str] = []
     customer = conversation.customer
     channel = title(customer.channel)
@@ -87,9 +93,12 @@ def _conversation(
         ]
         if message.deleted:  # reported deleted in the chat; the archive keeps it
             head.insert(-1, f"X-Im2mail-Deleted: {_rfc5322_date(message.deleted)}")
+        if message.edited:
+            when = message.edited_at or message.created
+            head.insert(-1, f"X-Im2mail-Edited: {_rfc5322_date(when)}")
         out.write("\n".join(head))
         out.write("\n")
-        out.write(_body(message, read))
+        out.write(_body(message, read, versions))
         out.write("\n")
         ids.append(mid)
         count += 1
@@ -127,10 +136,11 @@ def _ctime(message: Message) -> str:
             f"{d.hour:02d}:{d.minute:02d}:{d.second:02d} {d.year:04d}")  # fmt: skip
 
 
-def _body(message: Message, read: FileReader) -> str:
+def _body(message: Message, read: FileReader, versions: bool = False) -> str:
     text = message.text
     if not text.strip():
         text = f"({KIND_LABELS.get(message.kind, message.kind)})" if not message.attachments else ""
+    text = _changes(message, text, versions)
     found = [(a, read(a)) for a in message.attachments]
     missing = [a for a, data in found if data is None]
     if missing:
@@ -151,6 +161,20 @@ def _body(message: Message, read: FileReader) -> str:
         parts.append(_file_part(attachment, data))
     parts.append(f"\n--{boundary}--\n")
     return "".join(parts)
+
+
+def _changes(message: Message, text: str, versions: bool) -> str:
+    """The text with what changed around it: "(edited) " before an edited message's text
+    (its earlier texts after it, with `versions`), the reactions on it after."""
+    if message.edited:
+        text = f"(edited) {text}"
+        if versions and message.versions:
+            was = [f"[{_rfc5322_date(v.created)}]\n{v.text}" for v in message.versions]
+            text += "\n\nEarlier versions:\n" + "\n\n".join(was)
+    if message.reactions:
+        shown = ", ".join(f"{r.emoji} {r.author}" for r in message.reactions)
+        text += f"\n\nReactions: {shown}"
+    return text
 
 
 def _text_part(text: str) -> str:

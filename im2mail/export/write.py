@@ -33,10 +33,12 @@ def export(
     *,
     force: bool = False,
     started: Callable[[Selection], Progress] = lambda selection: lambda n: None,
+    versions: bool = False,
 ) -> Exported:
     """Export conversations `ids` (None: all) as "mbox" (a file) or "html" (a folder) to
     `output`. `started(selection)` is called once the work is known and returns the
-    progress callback (for a progress bar)."""
+    progress callback (for a progress bar). `versions`: the earlier texts of edited
+    messages are written too (the HTML pages have them behind a click anyway)."""
     if fmt not in ("mbox", "html"):
         raise UsageError(f"unknown export format '{fmt}'", hint="use --format mbox or html")
     folder = fmt == "html"
@@ -45,7 +47,7 @@ def export(
     progress = started(selection)
     with staged(target, folder=folder) as temp:
         writer = html if folder else mbox
-        count = writer.write(archive, selection, temp, progress)
+        count = writer.write(archive, selection, temp, progress, versions=versions)
     return Exported(target, len(selection.conversations), count)
 
 

@@ -1,11 +1,12 @@
 """The one email builder: every email im2mail sends is made here, and every Message-ID.
 
 `MailBuilder(settings)` has a method per email: `message` (a customer's message or album),
-the notices about a manager's reply (`undelivered`, `team_notice`, `colleague_warning`,
-`in_doubt`, `unverified`), `reminder`, `digest`, `flood_digest`, `block_notice` and
-`deleted_notice`. A chat with an account connected to the bot (Telegram Business) names
-the account with the channel: "Telegram (business: @iryna_shop)". Their
-words come from compose.py, notices.py, reminders.py and abuse.py; the headers and the
+`edited` (the customer changed one), the notices about a manager's reply (`undelivered`,
+`team_notice`, `colleague_warning`, `in_doubt`, `unverified`, `reacted`), `reminder`,
+`digest`, `flood_digest`, `block_notice` and `deleted_notice`. A chat with an account
+connected to the bot (Telegram Business) names the account with the channel: "Telegram
+(business: @iryna_shop)". Their words come from compose.py, notices.py, changes.py,
+reminders.py and abuse.py; the headers and the
 MIME are written here, and the result is an `Envelope`: envelope addresses and the bytes
 SMTP sends (7-bit, CRLF). The relay hands in everything else as data: the conversation,
 its history, the files, the links. `MailSettings` is the one settings value for it all:
@@ -36,8 +37,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from ..model import Conversation, Message
-from . import abuse, headers, mime, notices, reminders
+from ..model import Conversation, Message, Reaction
+from . import abuse, changes, headers, mime, notices, reminders
 from .compose import Content, FilePart, MiB, Placed, clean, place, subject
 from .compose import channel_title as _channel_title
 from .compose import message as _message_words
@@ -140,6 +141,22 @@ class MailBuilder:
         return self._in_thread(words, conversation, self._as_customer(conversation), s.managers,
                                message_id, history, parts[0].created)  # fmt: skip
 
+    def edited(
+        self, message: Message, conversation: Conversation, *, before: str, after: str,
+        message_id: str, date: datetime, history: Sequence[Message] = (),
+        transcript: str | None = None,
+    ) -> Envelope:  # fmt: skip
+        """To the managers: the customer changed `message` from `before` to `after`. From
+        the customer, like their messages, in the thread as an answer to the message's own
+        email (when it had one)."""
+        words = changes.edited(message, conversation, **self._about(conversation),
+                               before=before, after=after, transcript=transcript)  # fmt: skip
+        thread = [m for m in history if m.email_message_id != message.email_message_id]
+        if message.email_message_id:
+            thread.append(message)
+        return self._in_thread(words, conversation, self._as_customer(conversation),
+                               self.settings.managers, message_id, thread, date)  # fmt: skip
+
     def flood_digest(
         self,
         conversation: Conversation,
@@ -218,6 +235,18 @@ class MailBuilder:
         words = notices.unverified(conversation, **self._about(conversation), manager=manager,
                                    why=why)  # fmt: skip
         return self._answering(words, last, conversation, [manager], message_id, date, history)
+
+    def reacted(
+        self, replies: Sequence[tuple[Message, Sequence[Reaction]]], conversation: Conversation,
+        *, to: str, message_id: str, date: datetime, history: Sequence[Message] = (),
+    ) -> Envelope:  # fmt: skip
+        """To `to`, the author of `replies`: the customer reacted to them (each with the
+        reactions changed; removed ones were taken back). An answer to the first reply."""
+        if not replies:
+            raise ValueError("a reaction notice needs a reply")
+        words = changes.reacted(replies, conversation, **self._about(conversation))
+        return self._answering(words, replies[0][0], conversation, [to], message_id, date,
+                               history)  # fmt: skip
 
     def block_notice(
         self, conversation: Conversation, *, blocked: bool, by: str, answering: str | None,

@@ -209,13 +209,14 @@ class BusinessChats:
 
 async def sender(
     archive: Archive, channel: Channel, conversation: Conversation
-) -> tuple[str, Send]:
-    """Where a reply in `conversation` goes and how each step is sent: into the customer's
-    chat with the bot, or, for a connected account's chat, through its connection. NotSent
-    when the connection may not be used now: nothing at all is sent then."""
+) -> tuple[str, Send, str | None]:
+    """Where a reply in `conversation` goes, how each step is sent and through which
+    connection (None: the customer's chat with the bot); for a connected account's chat,
+    through its connection. NotSent when the connection may not be used now: nothing at all
+    is sent then."""
     found = await asyncio.to_thread(business.route, archive, conversation.id)
     if found is None:
-        return conversation.customer.external_id, channel.send_step
+        return conversation.customer.external_id, channel.send_step, None
     name = conversation.customer.display_name
     connection = found.connection
     send_via = getattr(channel, "send_via", None)
@@ -232,4 +233,4 @@ async def sender(
             "business chats)"
         )
     via = connection.id
-    return found.chat_id, lambda chat, step: send_via(via, chat, step)
+    return found.chat_id, lambda chat, step: send_via(via, chat, step), via

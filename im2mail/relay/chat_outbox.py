@@ -22,6 +22,8 @@ What a try leads to:
                                      to do instead (a file for a long text)
 - a chat of a connected account (Telegram Business) whose connection is disabled or may
   not reply (business.sender)     -> failed, nothing sent; its author is told why
+A reply of only one emoji goes as a reaction to the customer's last message where the
+channel can set one (reacting.py); recorded as sent, the emoji on that message.
 Messages to one chat are paced `pace` seconds apart (Telegram: about one per second).
 """
 
@@ -35,13 +37,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..archive import Archive
+from ..archive import Archive, reactions
 from ..archive.db import now
 from ..archive.deliveries import backoff_delay
 from ..channels import Blocked, ChannelError, FileTooBig, OutgoingFile, Rejected, Step
 from ..mail.builder import MailSettings
 from ..model import IN_DOUBT, NOT_SENT, TEAM, UNDELIVERED, Conversation, Message, OutboxItem
-from . import business
+from . import business, reacting
 
 log = logging.getLogger("im2mail.sender")
 
@@ -174,11 +176,17 @@ class ChatOutbox:
         try:
             reply, conversation = await asyncio.to_thread(self._load, item)
             channel = self._channel(conversation)
+            chat, send, via = await business.sender(self.archive, channel, conversation)
+            # A bot sets reactions only in its own chats, not in a connected account's.
+            if item.progress == 0 and item.in_flight is None and via is None:
+                reacted = await reacting.react(channel, self.archive, reply, conversation)
+                if reacted is not None:
+                    await self._reacted(item, reply, conversation, *reacted)
+                    return
             files = await asyncio.to_thread(self._files, reply)
             steps = channel.plan(self._text(reply), files)
             if item.progress == 0 and item.in_flight is None:  # not once part of it went
                 self._check_length(steps)
-            chat, send = await business.sender(self.archive, channel, conversation)
             first = reply.channel_message_id
             skipped: list[int] = []
             for number in range(item.progress, len(steps)):
@@ -222,6 +230,19 @@ class ChatOutbox:
         log.info("reply %d from %s delivered to %s in %s (%d message(s))",
                  reply.id, reply.author, conversation.customer.display_name, conversation.bot,
                  len(steps))  # fmt: skip
+        if then:
+            self.mail_queued()
+
+    async def _reacted(self, item: OutboxItem, reply: Message, conversation: Conversation,
+                       target: Message, emoji: str) -> None:  # fmt: skip
+        then = self._team_notice(reply)
+        assert item.id is not None and target.id is not None
+        await asyncio.to_thread(reactions.shop_reacted, self.archive, item.id, reply, target.id,
+                                emoji, self._clock(), then=then)  # fmt: skip
+        self.delivered += 1
+        log.info("reply %d from %s set as a reaction %s on message %d of %s in %s", reply.id,
+                 reply.author, emoji, target.id, conversation.customer.display_name,
+                 conversation.bot)  # fmt: skip
         if then:
             self.mail_queued()
 

@@ -12,6 +12,8 @@ neither is sent.
 
 Updates that carry no message change state: the customer blocked or unblocked the bot
 (Viber: unsubscribed, subscribed), a reply was delivered, seen or failed (receipts.py).
+Edits and reactions are changes.py's: an edit becomes a new version of its message, with
+an email showing both texts; a reaction to a manager's reply a notice to its author.
 
 Chats with an account connected to the bot (Telegram Business) go through business.py
 first: connection changes, the owner's own messages and deletions end there; a
@@ -39,7 +41,7 @@ from ..config.sections import HoursConfig
 from ..hours import BusinessHours
 from ..mail.builder import MailSettings
 from ..model import Customer, Incoming, IncomingFile, Message, NewAttachment, OutboxItem
-from . import business, flood
+from . import business, changes, flood
 from .downloads import Downloads
 
 log = logging.getLogger("im2mail.inbound")
@@ -64,6 +66,7 @@ class IntakeSettings:
     greeting: str | None = None
     hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
     flood_per_minute: int = 0  # relay.flood_per_minute; 0: every message gets its email
+    reaction_notices: bool = True  # alerts.reactions: a reaction to a reply, told its author
 
 
 # What became of a customer's message (Intake._archive)
@@ -71,6 +74,7 @@ MAILED = "mailed"  # queued for its own email (or an album's)
 FLOODED = "flooded"  # in the conversation's flood digest still to go
 NEW_DIGEST = "new-digest"  # the first of a flood digest, whose email it queued
 BLOCKED = "blocked"  # the shop blocked the customer: no email
+LATE = "late"  # an original that came after its edit: in the message's history, no email
 
 
 class Intake:
@@ -143,7 +147,12 @@ class Intake:
             if taken is None:
                 return 0
             item = taken
+        if item.event == "reaction":
+            await asyncio.to_thread(self._reaction, item)
+            return 0
         item = await self._named(channel, item)
+        if item.edited and (edit := await asyncio.to_thread(self._edit, item)) is not None:
+            return edit.stored
         files = [await self._fetch(channel, f) for f in item.files]
         stored, first, how = await asyncio.to_thread(self._archive, item, files)
         if stored is None:
@@ -152,15 +161,33 @@ class Intake:
         if how in (MAILED, NEW_DIGEST):
             self._last_update = time.monotonic()
             self.mail_queued()
-        if item.chat_id and how != BLOCKED and item.via is None:
+        if item.chat_id and how not in (BLOCKED, LATE) and item.via is None:
             await self._answer(channel, item, stored.conversation_id, first)
         return 1
+
+    def _edit(self, item: Incoming) -> changes.Edit | None:
+        def quiet(conversation_id: int, blocked: bool) -> bool:
+            return blocked or self.flood.flooding(conversation_id, item.created, self.clock())
+
+        done = changes.edit(self.archive, item, self.settings.mail, quiet)
+        if done is not None and done.mailed:
+            self._last_update = time.monotonic()
+            self.mail_queued()
+        return done
+
+    def _reaction(self, item: Incoming) -> None:
+        notices = self.settings.reaction_notices
+        if changes.reaction(self.archive, item, self.settings.mail, notices=notices,
+                            at=self.clock()):  # fmt: skip
+            self.mail_queued()  # due in a minute: the outbox learns when
 
     def _log_stored(self, item: Incoming, stored: Message, how: str) -> None:
         who, conversation = item.customer.display_name, stored.conversation_id
         if how == MAILED:
             log.info("%s: message %d from %s archived (conversation %d)",
                      item.bot, stored.id, who, conversation)  # fmt: skip
+        elif how == LATE:
+            return  # changes.py said it
         elif how == NEW_DIGEST:
             log.warning("%s: %s writes more than %d messages a minute (conversation %d): "
                         "message %d and what follows go in one digest email a minute",
@@ -275,6 +302,8 @@ class Intake:
         archive = self.archive
         customer = archive.upsert_customer(item.customer)
         conversation = archive.conversation_for(customer, item.bot)
+        if (late := changes.late_original(archive, conversation.id, item)) is not None:
+            return late, False, LATE
         first = threads.is_new(archive, conversation.id)
         message = Message(
             conversation_id=conversation.id,

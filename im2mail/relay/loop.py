@@ -115,6 +115,7 @@ class Relay:
                 self.cfg.relay.greeting,
                 hours=self.cfg.hours,
                 flood_per_minute=self.cfg.relay.flood_per_minute,
+                reaction_notices=self.cfg.alerts.reactions,
             ),
             self.outbox.notify,
         )

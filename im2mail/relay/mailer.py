@@ -1,10 +1,11 @@
 """Archive → email: the email an outbox row stands for, built when it is sent.
 
-One place for every kind of row: the customer's message (or album), the notices about a
-manager's reply, reminders and the digest (alerts.py), flood digests (flood.py) and block
-notices (blocking.py). Each reads what its email says from the archive now and hands it
-to mail/builder.py, which writes the email; the links (files, the transcript page) are
-made here, where the signing key and the public URL are.
+One place for every kind of row: the customer's message (or album) and its edits, the
+notices about a manager's reply (reactions to it too), reminders and the digest
+(alerts.py), flood digests (flood.py) and block notices (blocking.py). Each reads what
+its email says from the archive now and hands it to mail/builder.py, which writes the
+email; the links (files, the transcript page) are made here, where the signing key and
+the public URL are.
 
 The outbox row fixed the Message-ID when the message was archived; everything else
 (the thread so far, the album's parts, the files and their links) is read now, so a
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from .. import signing
-from ..archive import Archive, threads
+from ..archive import Archive, edits, reactions, threads
 from ..archive.db import now
 from ..config.sections import HoursConfig
 from ..hours import BusinessHours
@@ -30,10 +31,12 @@ from ..mail.smtp import Envelope
 from ..model import (
     COLLEAGUE,
     DELETED,
+    EDITED,
     FLOOD,
     IN_DOUBT,
     MESSAGE,
     NOT_SENT,
+    REACTED,
     TEAM,
     UNDELIVERED,
     UNVERIFIED,
@@ -87,6 +90,8 @@ class Mailer:
         notice = self._notice
         self._kinds: dict[str, Callable[[OutboxItem, Message, Conversation], Envelope]] = {
             MESSAGE: self._message,
+            EDITED: self._edited,
+            REACTED: self._reacted,
             alerts.REMINDER: self._reminder,
             FLOOD: self._flood,
             blocking.BLOCK_NOTICE: self._block,
@@ -142,6 +147,44 @@ class Mailer:
             files=[self._file(a) for part in parts for a in part.attachments],
             edited=message.edited,
             transcript=self.transcript(conversation),
+        )
+
+    def _edited(self, item: OutboxItem, message: Message, conversation: Conversation) -> Envelope:
+        """The customer's edit: the text it replaced (the version the row's note names)
+        and the one it made (the next version, or the message's text when none came
+        after), whatever edits came since."""
+        assert item.email_message_id is not None
+        earlier = edits.versions(self.archive, message.id or 0)
+        at = next((i for i, v in enumerate(earlier) if str(v.id) == item.note), None)
+        if at is None:
+            raise ValueError(f"outbox row {item.id}: no earlier text {item.note!r} of the message")
+        after = earlier[at + 1] if at + 1 < len(earlier) else None
+        return self.builder.edited(
+            message,
+            conversation,
+            before=earlier[at].text,
+            after=after.text if after else message.text,
+            message_id=item.email_message_id,
+            date=(after.created if after else message.edited_at) or self.clock(),
+            history=threads.history(self.archive, conversation.id, _LATEST),
+            transcript=self.transcript(conversation),
+        )
+
+    def _reacted(self, item: OutboxItem, reply: Message, conversation: Conversation) -> Envelope:
+        """The reactions of one batch (the row's note: its author and when it began) to
+        the author's replies in the conversation."""
+        assert item.email_message_id is not None
+        author, _, since = (item.note or "").partition(" ")
+        batch = reactions.reaction_batch(self.archive, conversation.id, author,
+                                         datetime.fromisoformat(since))  # fmt: skip
+        replies = list(batch.replies) or [(reply, ())]
+        return self.builder.reacted(
+            replies,
+            conversation,
+            to=author,
+            message_id=item.email_message_id,
+            date=self.clock(),
+            history=threads.history(self.archive, conversation.id, _LATEST),
         )
 
     def _flood(self, item: OutboxItem, first: Message, conversation: Conversation) -> Envelope:

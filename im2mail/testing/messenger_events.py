@@ -185,6 +185,22 @@ class WebhookPushers:
         referral = {"ref": ref, "source": source, "type": "OPEN_THREAD"}
         return await self.push_event(token, self._event(page, user, referral=referral))
 
+    async def push_edit(self, token: str, user: MessengerUser, mid: str, text: str,
+                        number: int = 1) -> Delivery:  # fmt: skip
+        """The customer edited their message `mid` (the `number`th time: up to five)."""
+        page = self._page(token)
+        edit = {"mid": mid, "text": text, "num_edit": number}
+        return await self.push_event(token, self._event(page, user, message_edit=edit))
+
+    async def push_reaction(
+        self, token: str, user: MessengerUser, mid: str, emoji: str = "\u2764\ufe0f",
+        *, reaction: str = "love", action: str = "react",
+    ) -> Delivery:  # fmt: skip
+        """The customer reacted to message `mid` (action "unreact": took it back)."""
+        page = self._page(token)
+        what = {"reaction": reaction, "emoji": emoji, "action": action, "mid": mid}
+        return await self.push_event(token, self._event(page, user, reaction=what))
+
     # receipts and echoes
 
     async def push_delivery(self, token: str, user: MessengerUser, mids: list[str]) -> Delivery:

@@ -37,6 +37,8 @@ EVENT_FIELDS = {
     "referral": "messaging_referrals",
     "delivery": "message_deliveries",
     "read": "message_reads",
+    "message_edit": "message_edits",
+    "reaction": "message_reactions",
 }
 
 

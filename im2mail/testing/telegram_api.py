@@ -85,11 +85,11 @@ BAD_GATEWAY_PAGE = (  # what nginx in front of the Bot API answers: HTML, not JS
 )
 # How the Bot API reads form values (JSON bodies come typed already).
 _INT_PARAMS = {"offset", "limit", "timeout", "max_connections", "message_thread_id",
-               "reply_to_message_id", "duration", "width", "height"}  # fmt: skip
+               "reply_to_message_id", "duration", "width", "height", "message_id"}  # fmt: skip
 _JSON_PARAMS = {"allowed_updates", "media", "entities", "caption_entities", "reply_markup",
-                "link_preview_options", "reply_parameters"}  # fmt: skip
+                "link_preview_options", "reply_parameters", "reaction"}  # fmt: skip
 _BOOL_PARAMS = {"drop_pending_updates", "disable_notification", "protect_content",
-                "has_spoiler", "disable_content_type_detection"}  # fmt: skip
+                "has_spoiler", "disable_content_type_detection", "is_big"}  # fmt: skip
 
 
 # -- the double ------------------------------------------------------------------------------
@@ -117,6 +117,10 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods, BusinessAcc
         self._users: dict[int, User] = {}
         self._sent: list[tuple[str, Sent]] = []
         self._accounts: dict[str, Account] = {}  # business connections, by id
+        # (token, chat, message id) -> the reactions on it: the bot's (setMessageReaction),
+        # and the customers' (push_reaction), as ReactionType objects
+        self._bot_reactions: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        self._customer_reactions: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
         self._faults: list[_Fault] = []
         self._update_ids = itertools.count(700_000_001)
         self._ids = itertools.count(1)
@@ -201,6 +205,15 @@ class TelegramDouble(LoopbackServer, CustomerUpdates, BotApiMethods, BusinessAcc
             for t, s in self._sent
             if (chat_id is None or s.chat_id == int(chat_id)) and (token is None or t == token)
         ]
+
+    def reactions_set(self, chat_id: int | str, token: str | None = None) -> dict[int, list[str]]:
+        """The bot's reactions (setMessageReaction) on the chat's messages: message id ->
+        emoji (empty: removed again)."""
+        return {
+            message: [r.get("emoji", r.get("type", "")) for r in reaction]
+            for (t, chat, message), reaction in self._bot_reactions.items()
+            if chat == int(chat_id) and (token is None or t == token)
+        }
 
     def webhook(self, token: str) -> dict[str, Any] | None:
         """The webhook as set (url, secret_token, allowed_updates, ...), or None."""

@@ -1,8 +1,9 @@
 """The Bot API methods the Telegram double (telegram_api.py) answers, mixed into
 TelegramDouble: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo, sendMessage,
-sendPhoto, sendDocument, sendMediaGroup, getFile. Each checks its parameters as the real
-server does and raises ApiError with the real description when they are wrong. A send with
-`business_connection_id` goes into a connected account's chat (telegram_business.py).
+sendPhoto, sendDocument, sendMediaGroup, getFile, setMessageReaction. Each checks its
+parameters as the real server does and raises ApiError with the real description when
+they are wrong. A send with `business_connection_id` goes into a connected account's chat
+(telegram_business.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import TYPE_CHECKING, Any
+
+from telegram.constants import ReactionEmoji
 
 from .telegram_records import ApiError, Sent, Upload
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 
 TEXT_LIMIT = 4096  # counted in code points (measured on the real API)
 CAPTION_LIMIT = 1024
+REACTIONS = frozenset(e.value for e in ReactionEmoji)  # what a bot may set, as Telegram lists
 WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
@@ -35,6 +39,7 @@ class BotApiMethods:
         _users: dict[int, User]
         _sent: list[tuple[str, Sent]]
         _ids: itertools.count[int]
+        _bot_reactions: dict[tuple[str, int, int], list[dict[str, Any]]]
 
         def _spawn(self, coro: Any) -> None: ...
         def _business_chat(self, bot: _Bot, params: dict[str, Any]) -> int: ...
@@ -174,6 +179,26 @@ class BotApiMethods:
         if stored.size > self.download_limit:
             raise ApiError(400, "Bad Request: file is too big")
         return {**stored.json(), "file_path": stored.file_path}
+
+    async def _m_setmessagereaction(self, bot: _Bot, params: dict[str, Any], files: Any) -> Any:
+        """The bot's reaction on a message of the chat: one at most (a bot is no premium
+        user), an emoji from Telegram's list; none removes it."""
+        chat_id = self._chat(bot, params)
+        message_id = params.get("message_id")
+        if not isinstance(message_id, int) or not bot.has_message(chat_id, message_id):
+            raise ApiError(400, "Bad Request: message to react not found")
+        reaction = params.get("reaction") or []
+        if not isinstance(reaction, list):
+            raise ApiError(400, "Bad Request: can't parse reaction types JSON object")
+        if len(reaction) > 1:
+            raise ApiError(400, "Bad Request: REACTIONS_TOO_MANY")
+        for item in reaction:
+            if not isinstance(item, dict) or item.get("type") != "emoji":
+                raise ApiError(400, "Bad Request: REACTION_INVALID")
+            if item.get("emoji") not in REACTIONS:
+                raise ApiError(400, "Bad Request: REACTION_INVALID")
+        self._bot_reactions[(bot.token, chat_id, message_id)] = list(reaction)
+        return True
 
     def _chat(self, bot: _Bot, params: dict[str, Any]) -> int:
         if params.get("business_connection_id"):

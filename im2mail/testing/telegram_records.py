@@ -193,6 +193,16 @@ class _Bot:
     def next_message_id(self, chat_id: int) -> int:
         return next(self.message_ids.setdefault(chat_id, itertools.count(1)))
 
+    def has_message(self, chat_id: int, message_id: int) -> bool:
+        """Whether the chat has a message with that id (customer's or bot's): every id up
+        to the last one handed out."""
+        counter = self.message_ids.get(chat_id)
+        if counter is None:
+            return False
+        last = next(counter)  # the ids are a count: put this one back as the next
+        self.message_ids[chat_id] = itertools.count(last)
+        return 0 < message_id < last
+
     def wants(self, update_type: str) -> bool:
         if self.allowed_updates is None:
             return update_type not in NOT_BY_DEFAULT

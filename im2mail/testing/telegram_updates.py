@@ -39,6 +39,7 @@ class CustomerUpdates:
 
     if TYPE_CHECKING:  # provided by TelegramDouble
         _ids: itertools.count[int]
+        _customer_reactions: dict[tuple[str, int, int], list[dict[str, Any]]]
 
         def _bot(self, token: str) -> _Bot: ...
 
@@ -180,6 +181,26 @@ class CustomerUpdates:
         message["edit_date"] = int(time.time())
         message["caption" if "caption" in message else "text"] = text
         return await self.push_update(token, {"edited_message": message})
+
+    async def push_reaction(
+        self, token: str, user: User, message_id: int, *emoji: str, big: bool = False
+    ) -> dict[str, Any]:
+        """message_reaction: the customer's reactions on message `message_id` of their chat
+        are now `emoji` (none: taken back); old_reaction is what they were. Telegram sends
+        it only to a bot whose allowed_updates name it (not by default)."""
+        key = (token, user.id, message_id)
+        old = self._customer_reactions.get(key, [])
+        new = [{"type": "emoji", "emoji": e} for e in emoji]
+        self._customer_reactions[key] = new
+        change = {
+            "chat": user.chat(),
+            "message_id": message_id,
+            "user": user.json(),
+            "date": int(time.time()),
+            "old_reaction": old,
+            "new_reaction": new,
+        }
+        return await self.push_update(token, {"message_reaction": change})
 
     async def push_member(self, token: str, user: User, status: str) -> dict[str, Any]:
         """my_chat_member: "kicked" (the customer blocked the bot; sends to them now get 403)

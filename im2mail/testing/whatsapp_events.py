@@ -141,6 +141,13 @@ class WebhookPushers:
         reaction = {"message_id": message_id, "emoji": emoji}
         return await self.push_message(number, user, {"type": "reaction", "reaction": reaction})
 
+    async def push_edit(self, number: Number, user: WaUser, original: str, text: str) -> Delivery:
+        """The customer edited their text message `original` (a wamid): WhatsApp sends this
+        only for numbers that also use the WhatsApp Business app (Coexistence)."""
+        new = {"type": "text", "text": {"body": text}}
+        edit = {"original_message_id": original, "message": new}
+        return await self.push_message(number, user, {"type": "edit", "edit": edit})
+
     async def push_unsupported(self, number: Number, user: WaUser) -> Delivery:
         error = {"code": 131051, "title": "Message type unknown",
                  "message": "Message type unknown",

@@ -124,6 +124,22 @@ class Rig:
         """What the customer got, one entry per message in order: its text or caption."""
         raise NotImplementedError
 
+    async def customer_reacts(self, message_id: str, emoji: str) -> Request:
+        """The customer reacts with `emoji` ("" takes their reaction back) to message
+        `message_id`; the webhook request. NotImplementedError: the platform reports no
+        reactions (Viber)."""
+        raise NotImplementedError
+
+    async def customer_edits(self, message_id: str, text: str) -> Request:
+        """The customer changes the text of their message `message_id`; the webhook
+        request. NotImplementedError: the platform reports no edits."""
+        raise NotImplementedError
+
+    def reactions_set(self) -> dict[str, list[str]]:
+        """The bot's reactions on the customer's messages, by message id (a channel with
+        `react` only)."""
+        raise NotImplementedError
+
     def block(self) -> None:
         """The customer blocks the bot (or leaves): sends to them are refused."""
         raise NotImplementedError

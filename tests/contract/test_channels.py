@@ -4,9 +4,10 @@ bots by the rules the descriptor gives; a refused or revoked
 token is AuthFailed and never shown; a customer's text from the double's own update is
 one Incoming naming them, with a dedupe key that a repeat keeps; a long answer with a
 file goes in steps within the channel's limits, and a resumed one sends only the rest;
-the platform's "blocked" and "too fast" are Blocked and RetryLater; receipts name the
-message they are about; and a webhook request counts only with its signature, at the
-relay's own route. A new channel joins by being registered and having a kit.
+the platform's "blocked" and "too fast" are Blocked and RetryLater; receipts, reactions
+and edits name the message they are about; a channel that reacts sets one emoji and
+refuses the rest; and a webhook request counts only with its signature, at the relay's
+own route. A new channel joins by being registered and having a kit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from im2mail.channels import (
     WEBHOOK,
     AuthFailed,
     Blocked,
+    Rejected,
     RetryLater,
     channel_class,
     send_steps,
@@ -195,6 +197,54 @@ async def test_receipts_name_the_message_they_are_about(rig: Rig, name: str):
         assert (item.event, item.channel_message_id) == (event, names)
         assert (item.customer.external_id, item.bot) == (rig.customer_id, BOT)
         assert item.dedupe_key and rig.receiver.parsed[-1] == item
+
+
+# -- what customers change: reactions, edits ---------------------------------------------------
+
+
+async def test_a_reaction_names_the_message_and_the_customers_whole_set(rig: Rig, name: str):
+    (sent,) = await rig.channel.send_text(rig.chat_id, "Замовлення готове")
+    try:
+        request = await rig.customer_reacts(sent, "👍")
+    except NotImplementedError:
+        pytest.skip(f"{name} reports no reactions")
+    (item,) = rig.channel.parse(request.json())
+    assert (item.event, item.channel_message_id, item.reactions) == ("reaction", sent, ("👍",))
+    assert (item.customer.external_id, item.bot, item.chat_id) == (rig.customer_id, BOT,
+                                                                   rig.chat_id)  # fmt: skip
+    (back,) = rig.channel.parse((await rig.customer_reacts(sent, "")).json())
+    assert (back.event, back.channel_message_id, back.reactions) == ("reaction", sent, ())
+    assert len({item.dedupe_key, back.dedupe_key}) == 2  # two changes, two updates
+
+
+async def test_an_edit_names_the_message_it_changes(rig: Rig, name: str):
+    (written,) = rig.channel.parse((await rig.customer_writes("200 візиток")).json())
+    assert written.channel_message_id is not None
+    try:
+        request = await rig.customer_edits(written.channel_message_id, "300 візиток")
+    except NotImplementedError:
+        pytest.skip(f"{name} reports no edits")
+    (edit,) = rig.channel.parse(request.json())
+    assert (edit.edited, edit.text) == (True, "300 візиток")
+    assert edit.channel_message_id == written.channel_message_id
+    assert edit.customer.external_id == rig.customer_id and edit.event is None
+    assert edit.dedupe_key != written.dedupe_key
+
+
+async def test_a_channel_that_reacts_sets_one_emoji_and_refuses_the_rest(rig: Rig, name: str):
+    if rig.channel.react is None:
+        pytest.skip(f"{name} sets no reactions: a one-emoji reply goes as text")
+    (written,) = rig.channel.parse((await rig.customer_writes("Дякую!")).json())
+    mid = written.channel_message_id
+    assert mid is not None
+    await rig.channel.react(rig.chat_id, mid, "👍")
+    assert rig.reactions_set() == {mid: ["👍"]}
+    await rig.channel.react(rig.chat_id, mid, "❤️")  # a mail client's heart: with U+FE0F
+    assert rig.reactions_set() == {mid: ["❤"]}  # one at a time: it replaced the other
+    with pytest.raises(Rejected):
+        await rig.channel.react(rig.chat_id, mid, "🦖")  # not one the platform takes
+    with pytest.raises(Rejected):
+        await rig.channel.react(rig.chat_id, "999999", "👍")  # no such message
 
 
 # -- webhooks --------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ async def test_the_dashboard_check_and_the_subscription(messenger_api, page, cha
         "messaging_referrals",
         "message_deliveries",
         "message_reads",
+        "message_edits",
+        "message_reactions",
     ]
     assert (await channel.webhook_info()).url == ""
     await channel.delete_webhook()

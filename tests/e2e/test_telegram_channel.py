@@ -342,6 +342,7 @@ async def test_webhook_set_info_delete_round_trip(telegram_api, token, channel):
     business = ["business_connection", "business_message", "edited_business_message",
                 "deleted_business_messages"]  # fmt: skip
     assert set(business) <= set(hook["allowed_updates"])
+    assert "message_reaction" in hook["allowed_updates"]  # not sent unless asked for
     await channel.delete_webhook()
     assert (await channel.webhook_info()).url == ""
     assert telegram_api.webhook(token) is None

@@ -208,6 +208,7 @@ quiet = "21:00-08:00"
 unanswered_after = "2h"
 digest_to = ["owner@shop.example"]
 digest_at = "07:30"
+reactions = false
 
 [templates]
 price-a4 = "A4: 2 грн за сторінку, кольоровий 8 грн."
@@ -222,6 +223,7 @@ def test_sections_are_optional_with_friendly_defaults(tmp_path):
     assert cfg.alerts.unanswered_after == timedelta(minutes=15)
     assert cfg.alerts.digest_to == ()
     assert cfg.alerts.digest_at == time(8, 0)
+    assert cfg.alerts.reactions is True  # a reaction to a reply is told its author
     assert cfg.templates == ()
     assert cfg.template("price-a4") is None
 
@@ -243,7 +245,7 @@ def test_hours_alerts_and_templates_are_read(tmp_path):
     assert hours.auto_reply.startswith("Ми зараз")
     assert hours.quiet == (time(21), time(8))
     assert cfg.alerts == config.AlertsConfig(
-        timedelta(hours=2), ("owner@shop.example",), time(7, 30)
+        timedelta(hours=2), ("owner@shop.example",), time(7, 30), reactions=False
     )
     assert cfg.template("price-a4").startswith("A4: 2 грн")
     assert cfg.template(" PRICE-A4 ") == cfg.template("price-a4")  # names ignore case
@@ -289,6 +291,8 @@ def test_unanswered_after_takes_friendly_durations(tmp_path, value, expected):
         ('["owner@shop.example"]', '["owner"]', "alerts.digest_to[0]: 'owner' is not an email"),
         ('["owner@shop.example"]', '"owner@shop.example"', "alerts.digest_to: expected a list"),
         ('digest_at = "07:30"', 'digest_at = "7.30am"', "alerts.digest_at: '7.30am' is not a time"),
+        ("reactions = false", 'reactions = "no"', "alerts.reactions: expected true or false"),
+        ("reactions = false", "reactions = 0", "alerts.reactions: expected true or false"),
         ("price-a4 =", '"Price A4" =', "templates.Price A4: a template name uses only"),
         ('hours_2 = "Працюємо з 9 до 18."', 'hours_2 = "  "', "templates.hours_2: is empty"),
         ('hours_2 = "Працюємо з 9 до 18."', "hours_2 = 5", "templates.hours_2: expected a string"),

@@ -160,10 +160,31 @@ def test_a_shared_link_and_an_unknown_attachment_keep_their_words():
 def test_echoes_and_other_objects_are_of_no_interest():
     echo = event(message={"mid": MID, "is_echo": True, "app_id": 1517776481860111, "text": "x"})
     assert parse_webhook("shop", body(echo)) == []
-    assert parse_webhook("shop", body(event(reaction={"mid": MID, "action": "react"}))) == []
     assert parse_webhook("shop", {"object": "instagram", "entry": []}) == []
     standby = {"object": "page", "entry": [{"id": PAGE, "time": STAMP, "standby": [{}]}]}
     assert parse_webhook("shop", standby) == []
+
+
+def test_an_edit_is_the_new_text_of_the_message_it_names():
+    edit = event(message_edit={"mid": MID, "text": "Не 200, а 300 візиток", "num_edit": 1})
+    got = one(body(edit))
+    assert (got.edited, got.channel_message_id, got.text) == (True, MID, "Не 200, а 300 візиток")
+    assert got.dedupe_key == f"messenger:shop:edit:{MID}:1" and got.chat_id == PSID
+    again = one(body(event(message_edit={"mid": MID, "text": "ще раз", "num_edit": 2})))
+    assert again.dedupe_key != got.dedupe_key
+    with pytest.raises(MalformedUpdate):
+        parse_webhook("shop", body(event(message_edit={"text": "без mid"})))
+
+
+def test_a_reaction_and_taking_it_back_are_reaction_events():
+    love = {"reaction": "love", "emoji": "\u2764\ufe0f", "action": "react", "mid": MID}
+    got = one(body(event(reaction=love)))
+    assert (got.event, got.channel_message_id, got.reactions) == ("reaction", MID, ("❤️",))
+    unreact = one(body(event(reaction={**love, "action": "unreact"}, timestamp=STAMP + 9)))
+    assert (unreact.event, unreact.reactions) == ("reaction", ())
+    assert unreact.dedupe_key != got.dedupe_key
+    no_emoji = one(body(event(reaction={"reaction": "like", "action": "react", "mid": MID})))
+    assert no_emoji.reactions == ("👍",)  # named by its word only: the emoji it stands for
 
 
 def test_several_events_in_one_post_each_become_an_incoming():

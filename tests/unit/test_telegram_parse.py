@@ -21,7 +21,7 @@ from im2mail.channels import (
     split_text,
     utf16_len,
 )
-from im2mail.channels.telegram.channel import Telegram, parse_update
+from im2mail.channels.telegram.channel import ALLOWED_UPDATES, Telegram, parse_update
 from im2mail.errors import NotBuiltYet, NotFound
 from tests.support.bad_names import BAD_MIME, BAD_NAME, assert_clean
 from tests.support.mangle import mangled
@@ -188,6 +188,37 @@ def test_edited_message_is_marked_and_dated_by_the_edit():
     assert got.created == datetime.fromtimestamp(DATE + 60, UTC)
 
 
+def reaction(new: list, old: list | None = None, **extra) -> dict:
+    change = {"chat": CHAT, "message_id": 17, "user": OLENA, "date": DATE + 30,
+              "old_reaction": old or [], "new_reaction": new, **extra}  # fmt: skip
+    return {"update_id": 950, "message_reaction": change}
+
+
+def test_a_reaction_is_the_customers_whole_set_on_one_message():
+    got = one(reaction([{"type": "emoji", "emoji": "👍"}, {"type": "emoji", "emoji": "🔥"}]))
+    assert (got.event, got.kind, got.channel_message_id) == ("reaction", "event", "17")
+    assert got.reactions == ("👍", "🔥") and got.text == ""
+    assert (got.customer.external_id, got.chat_id) == ("5012345678", "5012345678")
+    assert got.customer.display_name == "Олена Коваль"
+    assert got.dedupe_key == "telegram:shop:update:950"
+    assert got.created == datetime.fromtimestamp(DATE + 30, UTC)
+    taken_back = one(reaction([], old=[{"type": "emoji", "emoji": "👍"}]))
+    assert taken_back.reactions == ()
+    odd = one(reaction([{"type": "custom_emoji", "custom_emoji_id": "5368324170671202286"},
+                        {"type": "paid"}]))  # fmt: skip
+    assert odd.reactions == ("(custom emoji)", "⭐")
+
+
+def test_reactions_are_asked_for_and_only_private_ones_count():
+    assert "message_reaction" in ALLOWED_UPDATES  # Telegram sends them only when asked
+    group = {"id": -1001234567890, "title": "Друкарі", "type": "supergroup"}
+    raw = reaction([{"type": "emoji", "emoji": "👍"}])
+    raw["message_reaction"]["chat"] = group
+    assert parse_update("shop", raw) == []
+    with pytest.raises(MalformedUpdate):
+        parse_update("shop", {"update_id": 9, "message_reaction": {"chat": CHAT, "date": DATE}})
+
+
 def test_live_location_moving_is_not_a_new_message():
     location = {"latitude": 50.45, "longitude": 30.52, "live_period": 900}
     assert parse_update("shop", update(kind="edited_message", location=location,
@@ -273,7 +304,8 @@ def test_group_and_channel_messages_are_not_customers():
         {"update_id": 5, "callback_query": {"id": "1", "from": OLENA, "chat_instance": "c",
                                             "data": "x"}},
         {"update_id": 6, "message_reaction": {"chat": CHAT, "message_id": 1, "date": DATE,
-                                              "old_reaction": [], "new_reaction": []}},
+                                              "actor_chat": CHAT, "old_reaction": [],
+                                              "new_reaction": []}},  # anonymous: no one
         {"update_id": 7, "some_future_update": {"anything": True}},
         {"update_id": 8},
         update(write_access_allowed={"from_request": True}),  # a service message

@@ -196,12 +196,39 @@ def test_button_and_list_replies_are_text():
     assert one(hook(messages=[msg("interactive", row)])).text == "А4\n80 г"
 
 
-def test_a_reaction_and_its_removal():
+def test_a_reaction_and_its_removal_are_reaction_events_on_the_message():
     reaction = {"message_id": "wamid.OUR1", "emoji": "👍"}
     got = one(hook(messages=[msg("reaction", reaction)]))
-    assert (got.kind, got.text) == ("reaction", "👍")
-    taken_back = hook(messages=[msg("reaction", {"message_id": "wamid.OUR1"})])
-    assert parse_webhook("shop", NUMBER_ID, taken_back) == []
+    assert (got.event, got.channel_message_id, got.reactions) == ("reaction", "wamid.OUR1",
+                                                                   ("👍",))  # fmt: skip
+    assert (got.text, got.customer.external_id, got.dedupe_key) == (
+        "",
+        OLENA,
+        f"whatsapp:shop:{WAMID}",
+    )
+    taken_back = one(hook(messages=[msg("reaction", {"message_id": "wamid.OUR1", "emoji": ""},
+                                        ident="wamid.BACK")]))  # fmt: skip
+    assert (taken_back.event, taken_back.reactions) == ("reaction", ())
+
+
+def test_an_edit_names_the_original_and_carries_the_new_text():
+    """Coexistence numbers only: the edit has an id of its own, and the message it changes."""
+    new = {"type": "text", "text": {"body": "Не 200, а 300 візиток"}}
+    edit = {"original_message_id": "wamid.FIRST", "message": new}
+    got = one(hook(messages=[msg("edit", edit, ident="wamid.EDIT1")]))
+    assert (got.edited, got.channel_message_id, got.text) == (
+        True,
+        "wamid.FIRST",
+        "Не 200, а 300 візиток",
+    )
+    assert got.dedupe_key == "whatsapp:shop:wamid.EDIT1" and got.event is None
+    caption = {"type": "image", "image": {"id": "9", "mime_type": "image/jpeg",
+                                          "caption": "Макет, варіант 2"}}  # fmt: skip
+    picture = one(hook(messages=[msg("edit", {"original_message_id": "wamid.P",
+                                              "message": caption})]))  # fmt: skip
+    assert (picture.edited, picture.text, picture.kind) == (True, "Макет, варіант 2", "photo")
+    with pytest.raises(MalformedUpdate):
+        parse_webhook("shop", NUMBER_ID, hook(messages=[msg("edit", {"message": new})]))
 
 
 def test_unsupported_and_unknown_types_still_reach_the_managers():

@@ -35,7 +35,8 @@ SPEC = ChannelSpec(
     dashboard=Dashboard(
         DASHBOARD_OWNER,
         "your Meta app → Messenger → Settings → Webhooks",
-        "messages, messaging_postbacks, messaging_referrals, message_deliveries, message_reads",
+        "messages, messaging_postbacks, messaging_referrals, message_deliveries, message_reads,"
+        " message_edits, message_reactions",
         handshake,
     ),
     reply_window=REPLY_WINDOW,

@@ -15,6 +15,9 @@ with one of:
                                      for everything sent up to the watermark
   read      {watermark}           -> "seen" for everything sent up to the watermark
   (a receipt by watermark has channel_message_id None and `created` = the watermark)
+  message_edit  {mid, text, num_edit}   -> an edited Incoming: message mid's new text
+  reaction  {reaction, emoji, action: react|unreact, mid}   -> event "reaction" on mid
+            (one reaction per person and message: unreact leaves none)
 
 Names are not in the webhook: the customer is Customer("messenger", PSID), until the relay
 asks for the profile (Messenger.describe).
@@ -41,7 +44,8 @@ MB = fields.MB
 FILE_LIMIT = 25 * MB  # an attachment sent or received
 # The webhook fields im2mail subscribes the Page to (POST /me/subscribed_apps).
 SUBSCRIBED_FIELDS = ("messages", "messaging_postbacks", "messaging_referrals",
-                     "message_deliveries", "message_reads")  # fmt: skip
+                     "message_deliveries", "message_reads", "message_edits",
+                     "message_reactions")  # fmt: skip
 SOURCE_LIMIT = 64
 REFUSED = "refused"  # a step that names files Messenger can't take; raises without a call
 # Step sorts are the Send API's attachment types, plus "text" and REFUSED.
@@ -60,6 +64,9 @@ _MEDIA = {
     "sticker": ("sticker", "sticker", ".png", "image/png"),
 }
 _SOURCE_JUNK = re.compile(r"[^A-Za-z0-9_-]+")
+# A reaction's "reaction" word, for an event without its emoji.
+_REACTIONS = {"love": "❤", "smile": "😆", "wow": "😮", "sad": "😢", "angry": "😠",
+              "like": "👍", "dislike": "👎"}  # fmt: skip
 
 
 _Bad = fields.BadField
@@ -133,7 +140,11 @@ def _event(bot: str, event: dict[str, Any], entry: dict[str, Any]) -> list[Incom
     if "read" in event:
         read = _dict(event, "read")
         return [_watermark(bot, event, "seen", _time(read, "watermark"))]
-    return []  # reaction, optin, handover...: nothing for the managers
+    if "message_edit" in event:
+        return [_edit(bot, event)]
+    if "reaction" in event:
+        return [_reaction(bot, event)]
+    return []  # optin, handover...: nothing for the managers
 
 
 def _watermark(bot: str, event: dict[str, Any], receipt: str, until: datetime) -> Incoming:
@@ -166,6 +177,50 @@ def _message(bot: str, event: dict[str, Any], message: dict[str, Any]) -> Incomi
         chat_id=psid,
         files=files,
         raw=event,
+    )
+
+
+def _edit(bot: str, event: dict[str, Any]) -> Incoming:
+    """message_edits: the customer changed the text of message `mid` (up to five times)."""
+    psid = _sender(event)
+    edit = _dict(event, "message_edit")
+    mid = _id(edit, "mid")
+    count = edit.get("num_edit")
+    number = str(count) if isinstance(count, int | str) and not isinstance(count, bool) else ""
+    return Incoming(
+        bot=bot,
+        customer=_customer(psid),
+        dedupe_key=f"messenger:{bot}:edit:{mid}:{number or _ms(event)}",
+        created=_time(event),
+        kind="text",
+        text=_text(edit, "text"),
+        channel_message_id=mid,
+        chat_id=psid,
+        edited=True,
+        raw=event,
+    )
+
+
+def _reaction(bot: str, event: dict[str, Any]) -> Incoming:
+    """message_reactions: the customer reacted to message `mid` (one reaction a person:
+    a new one replaces theirs), or took it back (action "unreact")."""
+    psid = _sender(event)
+    reaction = _dict(event, "reaction")
+    mid = _id(reaction, "mid")
+    action = _text(reaction, "action")
+    named = _REACTIONS.get(_text(reaction, "reaction"), "")
+    emoji = _text(reaction, "emoji").strip() or named
+    return Incoming(
+        bot=bot,
+        customer=_customer(psid),
+        dedupe_key=f"messenger:{bot}:reaction:{mid}:{psid}:{_ms(event)}:{action}",
+        created=_time(event),
+        kind="event",
+        channel_message_id=mid,
+        chat_id=psid,
+        event="reaction",
+        raw=event,
+        reactions=(emoji,) if action != "unreact" and emoji else (),
     )
 
 

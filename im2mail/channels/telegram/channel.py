@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 import telegram
 from telegram import InputMediaDocument, InputMediaPhoto
 from telegram import error as tg_error
+from telegram.constants import ReactionEmoji
 from telegram.request import HTTPXRequest
 
 from ...errors import redact, register_secret
@@ -66,6 +67,9 @@ DOWNLOAD_LIMIT = OFFICIAL_DOWNLOAD_MB * 1024 * 1024  # what getFile hands out (o
 PHOTO_MIMES = frozenset({"image/jpeg", "image/png"})
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
+# The emoji a bot may set as a reaction (setMessageReaction), by their form without the
+# variation selector U+FE0F, which mail clients add or drop ("❤️" and "❤" are one).
+REACTIONS = {e.value.replace("\ufe0f", ""): e.value for e in ReactionEmoji}
 # PHOTO_INVALID_DIMENSIONS, IMAGE_PROCESS_FAILED... (PTB changes their case)
 _PHOTO_REFUSED = re.compile(r"PHOTO|IMAGE", re.IGNORECASE)
 
@@ -308,6 +312,21 @@ class Telegram(ChannelBase):
         ]
         messages = await self._call(self._api.send_media_group(chat_id, media, **how), chat_id, via)
         return [str(m.message_id) for m in messages]
+
+    async def react(self, chat_id: str, message_id: str, emoji: str) -> None:
+        """setMessageReaction: `emoji` on message `message_id` of the chat (a bot sets one,
+        replacing its others). Rejected without a call for an emoji that is not one of
+        Telegram's reactions; Telegram's own refusals (REACTION_INVALID, the message gone)
+        are Rejected too."""
+        allowed = REACTIONS.get(emoji.replace("\ufe0f", ""))
+        where = f"telegram bot '{self.bot}', chat {chat_id}"
+        if allowed is None:
+            what = f"{emoji} is not one of Telegram's reactions"
+            raise Rejected(f"{where}: {what}", reason="REACTION_INVALID")
+        if not message_id.isdigit():
+            raise Rejected(f"{where}: no message {message_id} to react to")
+        call = self._api.set_message_reaction(chat_id, int(message_id), allowed)
+        await self._call(call, chat_id)
 
     # -- webhook -----------------------------------------------------------------------------
 

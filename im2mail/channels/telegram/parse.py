@@ -33,6 +33,9 @@ ALLOWED_UPDATES = (
     "business_message",
     "edited_business_message",
     "deleted_business_messages",
+    # message_reaction is sent only to bots that ask for it (private chats: no admin rights
+    # needed); it comes for the customer's own reactions, never for a bot's.
+    "message_reaction",
 )
 
 _START = re.compile(r"/start(?:@\w+)?(?:\s+(.*))?", re.DOTALL)
@@ -90,6 +93,8 @@ def parse_update(bot: str, raw: Any) -> list[Incoming]:
             return business.from_connection(bot, key, update, raw)
         if update.deleted_business_messages is not None:
             return business.from_deleted(bot, key, update, raw)
+        if update.message_reaction is not None:
+            return _from_reaction(bot, key, update, raw)
     except (AttributeError, TypeError, ValueError) as e:
         raise _malformed(bot, update_id, e) from None
     return []
@@ -247,6 +252,45 @@ def _from_member(bot: str, key: str, update: Update, raw: dict[str, Any]) -> lis
             raw=raw,
         )
     ]
+
+
+def _from_reaction(bot: str, key: str, update: Update, raw: dict[str, Any]) -> list[Incoming]:
+    """message_reaction: the customer's whole set of reactions on a message now (none:
+    taken back). An anonymous one (actor_chat, no user) names no customer: []."""
+    change = update.message_reaction
+    if change is None or change.chat is None or not _is_int(change.message_id):
+        raise TypeError("a reaction update without its chat or message")
+    user = change.user
+    if user is None:
+        return []
+    if not _is_int(user.id) or not _is_int(change.chat.id):
+        raise TypeError("a reaction update without user or chat id")
+    customer = Customer(
+        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
+    )
+    return [
+        Incoming(
+            bot=bot,
+            customer=customer,
+            dedupe_key=key,
+            created=change.date,
+            kind="event",
+            channel_message_id=str(change.message_id),
+            chat_id=str(change.chat.id),
+            event="reaction",
+            raw=raw,
+            reactions=tuple(_emoji(r) for r in change.new_reaction),
+        )
+    ]
+
+
+def _emoji(reaction: Any) -> str:
+    """A reaction as text: its emoji; a custom emoji (a picture only Telegram shows) and a
+    paid reaction (a star bought with Telegram Stars) by what they stand for."""
+    kind = getattr(reaction, "type", "")
+    if kind == "emoji":
+        return str(reaction.emoji)
+    return "⭐" if kind == "paid" else "(custom emoji)"
 
 
 def _where(location: Any) -> str:

@@ -7,6 +7,11 @@ A webhook POST is {"object": "whatsapp_business_account", "entry": [{"id": <WABA
 "messages": [...], "statuses": [...]}}]}]} (developers.facebook.com, "messages webhook
 reference"). One Meta app may serve several business numbers: only changes whose
 metadata.phone_number_id is this bot's are read, the others give [].
+
+A "reaction" message is the customer's reaction to a message (emoji "" when taken back):
+event "reaction". An "edit" message ({"original_message_id", "message": the new one}) is
+an edit; WhatsApp sends it only for numbers that also use the WhatsApp Business app
+(Coexistence), and for the others an edit comes as an "unsupported" message.
 """
 
 from __future__ import annotations
@@ -111,10 +116,6 @@ def _change(bot: str, phone_number_id: str, change: dict[str, Any]) -> list[Inco
 
 def _message(bot: str, m: dict[str, Any], names: dict[str, str]) -> Incoming | None:
     wa_id, ident = _id(m, "from"), _id(m, "id")
-    content = _content(m, ident)
-    if content is None:
-        return None
-    kind, text, files = content
     customer = Customer(
         "whatsapp",
         wa_id,
@@ -122,18 +123,24 @@ def _message(bot: str, m: dict[str, Any], names: dict[str, str]) -> Incoming | N
         phone=_phone(wa_id),
         source=_source(m.get("referral")),
     )
-    return Incoming(
-        bot=bot,
-        customer=customer,
-        dedupe_key=f"whatsapp:{bot}:{ident}",
-        created=_time(m),
-        kind=kind,
-        text=text,
-        channel_message_id=ident,
-        chat_id=wa_id,
-        files=files,
-        raw=m,
-    )
+    common = {"bot": bot, "customer": customer, "dedupe_key": f"whatsapp:{bot}:{ident}",
+              "created": _time(m), "chat_id": wa_id, "raw": m}  # fmt: skip
+    kind = _text(m, "type")
+    if kind == "reaction":  # {"message_id", "emoji"}; "" when taken back
+        reaction = _dict(m, "reaction")
+        emoji = _text(reaction, "emoji").strip()
+        return Incoming(**common, kind="event", channel_message_id=_id(reaction, "message_id"),
+                        event="reaction", reactions=(emoji,) if emoji else ())  # fmt: skip
+    edited, original = kind == "edit", ident
+    if edited:  # only numbers that also use the WhatsApp Business app ("Coexistence")
+        edit = _dict(m, "edit")
+        original, m = _id(edit, "original_message_id"), _dict(edit, "message")
+    content = _content(m, ident)
+    if content is None:
+        return None
+    kind, text, files = content
+    return Incoming(**common, kind=kind, text=text, channel_message_id=original, files=files,
+                    edited=edited)  # fmt: skip
 
 
 def _receipt(bot: str, s: dict[str, Any]) -> Incoming | None:
@@ -174,7 +181,7 @@ def failure(errors: Any) -> str:
 
 
 def _content(m: dict[str, Any], ident: str) -> tuple[str, str, tuple[IncomingFile, ...]] | None:
-    """(kind, text, files) of a customer's message; None for a reaction taken back."""
+    """(kind, text, files) of a customer's message."""
     kind = _text(m, "type")
     if not kind:
         raise _Bad("a message without a type")
@@ -202,9 +209,6 @@ def _content(m: dict[str, Any], ident: str) -> tuple[str, str, tuple[IncomingFil
         return "text", _required_text(_dict(m, "button"), "text"), ()
     if kind == "interactive":
         return "text", _interactive(_dict(m, "interactive")), ()
-    if kind == "reaction":
-        emoji = _text(_dict(m, "reaction"), "emoji")
-        return ("reaction", emoji, ()) if emoji else None
     return "other", f"(unsupported WhatsApp message: {kind})", ()
 
 

@@ -42,6 +42,17 @@ class MessengerRig(Rig):
         assert self.double and self.customer
         return [sent.text or "" for sent in self.double.sent_messages(self.customer.id)]
 
+    async def customer_reacts(self, message_id: str, emoji: str) -> Request:
+        assert self.double and self.page and self.customer
+        await self.double.push_reaction(self.page.token, self.customer, message_id, emoji,
+                                        action="react" if emoji else "unreact")  # fmt: skip
+        return self.receiver.requests[-1]
+
+    async def customer_edits(self, message_id: str, text: str) -> Request:
+        assert self.double and self.page and self.customer
+        await self.double.push_edit(self.page.token, self.customer, message_id, text)
+        return self.receiver.requests[-1]
+
     def block(self) -> None:
         assert self.double and self.page and self.customer
         self.double.block(self.page.token, self.customer)

@@ -32,6 +32,24 @@ class TelegramRig(Rig):
         assert self.double and self.customer
         return [sent.text for sent in self.double.sent_messages(self.customer.id)]
 
+    async def customer_reacts(self, message_id: str, emoji: str) -> Request:
+        assert self.double and self.customer
+        await self.double.push_reaction(self.token, self.customer, int(message_id),
+                                        *([emoji] if emoji else []))  # fmt: skip
+        return self.receiver.requests[-1]
+
+    async def customer_edits(self, message_id: str, text: str) -> Request:
+        assert self.double and self.customer
+        original = self.receiver.requests[-1].json()  # the customer's message, just written
+        assert str(original["message"]["message_id"]) == message_id
+        await self.double.push_edit(self.token, original, text)
+        return self.receiver.requests[-1]
+
+    def reactions_set(self) -> dict[str, list[str]]:
+        assert self.double and self.customer
+        found = self.double.reactions_set(self.customer.id, self.token)
+        return {str(message): emoji for message, emoji in found.items()}
+
     def block(self) -> None:
         assert self.double
         self.double.fail("*", 403)  # "Forbidden: bot was blocked by the user"

@@ -42,6 +42,16 @@ class WhatsAppRig(Rig):
         assert self.double and self.customer
         return [sent.text or "" for sent in self.double.sent_messages(self.customer.wa_id)]
 
+    async def customer_reacts(self, message_id: str, emoji: str) -> Request:
+        assert self.double and self.number and self.customer
+        await self.double.push_reaction(self.number, self.customer, message_id, emoji)
+        return self.receiver.requests[-1]
+
+    async def customer_edits(self, message_id: str, text: str) -> Request:
+        assert self.double and self.number and self.customer
+        await self.double.push_edit(self.number, self.customer, message_id, text)
+        return self.receiver.requests[-1]
+
     def block(self) -> None:
         assert self.double
         self.double.fail("messages", 131026)  # Message Undeliverable
