@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ArchiveError, NotFound
 from ..model import Conversation, ConversationSummary, Customer
 from . import rows
-from .db import ArchiveBase, dt, fits_sqlite, now, ts
+from .db import ArchiveBase, fits_sqlite, now, ts
 
 _CUSTOMER_SQL = "SELECT * FROM customers WHERE channel = ? AND external_id = ?"
 _CONVERSATION_SQL = """
@@ -151,17 +151,7 @@ class Conversations(ArchiveBase):
     def _conversation_where(self, where: str, *args: Any) -> Conversation | None:
         with self._reading() as db:
             row = db.execute(f"{_CONVERSATION_SQL} WHERE {where}", args).fetchone()
-        if row is None:
-            return None
-        return Conversation(
-            id=row["conversation_id"],
-            customer=rows.customer_from(row),
-            bot=row["bot"],
-            token=row["token"],
-            state=row["state"],
-            thread_key=row["thread_key"],
-            created=dt(row["conversation_created"]),
-        )
+        return rows.conversation_from(row) if row is not None else None
 
 
 def _reindex_customer(db: sqlite3.Connection, before: Customer, after: Customer) -> None:

@@ -10,7 +10,15 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..errors import ArchiveError
-from ..model import Attachment, ConversationSummary, Customer, Entry, Message, OutboxItem
+from ..model import (
+    Attachment,
+    Conversation,
+    ConversationSummary,
+    Customer,
+    Entry,
+    Message,
+    OutboxItem,
+)
 from . import search
 from .db import clean, dt, now, ts
 
@@ -28,6 +36,22 @@ def customer_from(row: sqlite3.Row) -> Customer:
         id=row["id"],
         blocked_by_shop=row["blocked_by_shop"],
         blocked_by_shop_at=dt(row["blocked_by_shop_at"]),
+        person=row["person_id"],
+        forgotten=dt(row["forgotten"]),
+    )
+
+
+def conversation_from(row: sqlite3.Row) -> Conversation:
+    """A row of a conversation (`conversation_id`, bot, token, thread_key, state,
+    `conversation_created`) joined with its customer's."""
+    return Conversation(
+        id=row["conversation_id"],
+        customer=customer_from(row),
+        bot=row["bot"],
+        token=row["token"],
+        state=row["state"],
+        thread_key=row["thread_key"],
+        created=dt(row["conversation_created"]),
     )
 
 

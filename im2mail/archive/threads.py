@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..model import Attachment, Message, OutboxItem
-from . import Archive, rows
+from . import Archive, people, rows
 from .db import ts
 
 HISTORY = 40  # earlier messages an email looks at for its References
@@ -19,13 +19,17 @@ SENT_TEXTS = 5  # our emails a reply is checked against (quoted history by its w
 
 def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
     """The conversation's last messages before `before_id` that were emails (ours or the
-    managers' replies), oldest first."""
+    managers' replies), oldest first. A linked customer's conversation: those of every
+    conversation of their person (people.py), so that their emails are one thread."""
     with archive._reading() as db:
-        found = db.execute(
-            "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
-            " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
-            (conversation_id, before_id, HISTORY),
-        ).fetchall()
+        found = []
+        for member in people.person_ids(db, conversation_id):
+            found += db.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
+                " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+                (member, before_id, HISTORY),
+            ).fetchall()
+        found = sorted(found, key=lambda row: row["id"], reverse=True)[:HISTORY]
         return list(reversed(rows.messages_from(db, found)))
 
 

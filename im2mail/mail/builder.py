@@ -275,7 +275,10 @@ class MailBuilder:
     # -- the parts -----------------------------------------------------------------------------
 
     def subject(self, conversation: Conversation) -> str:
-        return subject(conversation, self._title(conversation))
+        """The thread's Subject: a linked customer's conversation has its person's first
+        conversation's (`conversation.thread`), so their emails are one thread."""
+        thread = conversation.thread or conversation
+        return subject(thread, self._title(thread))
 
     def _title(self, conversation: Conversation) -> str:
         return _channel_title(conversation.customer.channel, self.settings.titles)
@@ -317,7 +320,8 @@ class MailBuilder:
         threading after the emails of `history`."""
         message_id = headers.message_id(message_id)
         earlier = _earlier(history, exclude=message_id)
-        started = conversation.created or (earlier[0][1] if earlier else date)
+        thread = conversation.thread or conversation  # a linked person's first conversation
+        started = thread.created or (earlier[0][1] if earlier else date)
         title = self.subject(conversation)
         reply_name = self._as_customer(conversation)[0]
         to_line, to_addresses = headers.address_list("To", tuple(to))
@@ -333,7 +337,7 @@ class MailBuilder:
         if ids:
             head.append(f"In-Reply-To: {ids[-1]}\r\n")
             head.append(headers.references(ids))
-        key = conversation.thread_key or conversation.token
+        key = thread.thread_key or thread.token
         index = headers.thread_index(key, started, [*earlier, (message_id, date)])
         head += [
             headers.unstructured("Thread-Topic", title),
