@@ -224,7 +224,7 @@ def test_the_emails_of_a_linked_person_keep_one_thread(archive):
     vb = customer(archive, "Олена", channel="viber", bot="vshop")
     first = _emailed(archive, tg, "Привіт з телеграму", 0)
     before = email_of(archive, mailer, _emailed(archive, vb, "Привіт з вайбера", 1))
-    assert before["Subject"] == f"[Viber] Олена Коваленко #{vb.id}"  # not linked yet: its own thread
+    assert before["Subject"] == f"[Viber] Олена Коваленко #{vb.id}"  # not linked: its own
     people.link(archive, tg.id, vb.id)
     after = email_of(archive, mailer, _emailed(archive, vb, "Знову я", 2))
     thread = email_of(archive, mailer, first)
