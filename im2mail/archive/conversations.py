@@ -52,6 +52,7 @@ FROM conversations c
 JOIN customers u ON u.id = c.customer_id
 LEFT JOIN stats s ON s.conversation_id = c.id
 LEFT JOIN messages lm ON lm.id = s.last_id
+WHERE u.forgotten IS NULL
 ORDER BY coalesce(lm.created, c.created) DESC, c.id DESC
 """
 

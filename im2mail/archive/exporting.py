@@ -20,9 +20,12 @@ _COLUMNS = (
 
 
 def conversation_ids(archive: Archive) -> list[int]:
-    """Every conversation's id, in order."""
+    """Every conversation's id, in order (but those of forgotten customers: forget.py)."""
     with archive._reading() as db:
-        return [r[0] for r in db.execute("SELECT id FROM conversations ORDER BY id")]
+        return [r[0] for r in db.execute(
+            "SELECT c.id FROM conversations c JOIN customers u ON u.id = c.customer_id"
+            " WHERE u.forgotten IS NULL ORDER BY c.id"
+        )]  # fmt: skip
 
 
 def known_conversations(archive: Archive, ids: Sequence[int]) -> set[int]:

@@ -146,7 +146,7 @@ def insert_message(
     for a in files:
         cur = db.execute(_ATTACHMENT_INSERT, (message_id, a.filename, a.mime, a.size, a.sha256))
         stored.append(Attachment(a.filename, a.mime, a.size, a.sha256, cur.lastrowid))
-    customer = _customer_of(db, m.conversation_id, None)
+    customer = indexed_customer(db, m.conversation_id, None)
     index_row(db, message_id, text, customer, [a.filename for a in files])
     return message_id, tuple(stored)
 
@@ -163,14 +163,17 @@ def insert_many(
         text = clean(m.text)
         messages.append(_message_values(message_id, m, text))
         attachments += [(message_id, a.filename, a.mime, a.size, a.sha256) for a in files]
-        customer = _customer_of(db, m.conversation_id, customers)
+        customer = indexed_customer(db, m.conversation_id, customers)
         index.append(_index_values(message_id, text, customer, [a.filename for a in files]))
     db.executemany(_MESSAGE_INSERT, messages)
     db.executemany(_ATTACHMENT_INSERT, attachments)
     db.executemany(_FTS_INSERT, index)
 
 
-def _customer_of(db: sqlite3.Connection, conversation_id: int, cache: dict[int, str] | None) -> str:
+def indexed_customer(
+    db: sqlite3.Connection, conversation_id: int, cache: dict[int, str] | None
+) -> str:
+    """What the index's `customer` column holds for the conversation's messages."""
     if cache is not None and conversation_id in cache:
         return cache[conversation_id]
     row = db.execute(
