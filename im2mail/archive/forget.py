@@ -36,7 +36,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..errors import NotFound
 from ..model import Customer
@@ -54,6 +54,7 @@ class Erasure:
 
     customers: people.Members = ()  # forgotten, as they were, each with a conversation id
     conversations: tuple[int, ...] = ()  # those the messages were erased from
+    threads: people.Members = ()  # forget: each of those with its customer as they were
     messages: int = 0  # and as many rows of the search index
     attachments: int = 0
     receipts: int = 0  # messages that had a delivered or seen time
@@ -67,10 +68,11 @@ class Erasure:
 
     def __add__(self, other: Erasure) -> Erasure:
         counts = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
-                  if f.name not in ("customers", "conversations", "cutoff")}  # fmt: skip
+                  if f.name not in ("customers", "conversations", "threads", "cutoff")}  # fmt: skip
         return Erasure(
             self.customers + other.customers,
             tuple(sorted(set(self.conversations) | set(other.conversations))),
+            self.threads + other.threads,
             cutoff=self.cutoff or other.cutoff,
             **counts,
         )
@@ -91,13 +93,18 @@ def forget(
     with contextlib.suppress(_DryRun), _erasing(archive) as db:
         customers = _person(db, conversation_id)
         ids = _conversations(db, [c.id for _, c in customers if c.id is not None])
+        by_id = {c.id: c for _, c in customers}
+        threads = tuple((r[0], by_id[r[1]]) for r in db.execute(
+            "SELECT id, customer_id FROM conversations WHERE id IN (SELECT value FROM"
+            " json_each(?)) ORDER BY id", (json.dumps(ids),),
+        ))  # fmt: skip
         found = [r[0] for r in db.execute(
             "SELECT id FROM messages WHERE conversation_id IN (SELECT value FROM json_each(?))"
             " ORDER BY id", (json.dumps(ids),),
         )]  # fmt: skip
         result, shas = _erase(db, found)
         _anonymize(db, [c for _, c in customers], at)
-        result = replace(result, customers=customers, conversations=tuple(ids))
+        result = replace(result, customers=customers, conversations=tuple(ids), threads=threads)
         doomed = shas - _named(db, shas)
         result = replace(result, kept_files=len(shas) - len(doomed))
         if dry_run:
@@ -137,6 +144,17 @@ def erase_older(
         if dry_run:
             raise _DryRun
     return _with_files(archive, total, doomed, dry_run=True) if dry_run else total
+
+
+def by_age(
+    archive: Archive, keep_days: int, *, at: datetime | None = None, dry_run: bool = False
+) -> Erasure | None:
+    """archive.keep_messages_days: erase the messages older than `keep_days` days
+    (erase_older); None when it is 0 (keep them all)."""
+    if keep_days <= 0:
+        return None
+    at = at or now()
+    return erase_older(archive, at - timedelta(days=keep_days), at=at, dry_run=dry_run)
 
 
 _OLD_SQL = """
