@@ -272,6 +272,7 @@ class ConversationSummary:
     # How long after the customer's last message a reply may still go, where the channel
     # limits it (its spec's reply_window, as Archive.conversations was given it).
     reply_window: timedelta | None = None
+    linked: tuple[int, ...] = ()  # the other conversations of the customer's person, if linked
 
     @property
     def waiting(self) -> bool:
@@ -303,6 +304,7 @@ class ConversationSummary:
                 if (closes := self.reply_window_closes)
                 else {}
             ),
+            **({"linked": list(self.linked)} if self.linked else {}),
         }
 
 

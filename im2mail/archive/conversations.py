@@ -47,7 +47,10 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
         ORDER BY w.id LIMIT 1) AS waiting_since,
        CASE WHEN u.channel IN (SELECT value FROM json_each(?)) THEN
          (SELECT max(i.created) FROM messages i
-          WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in
+          WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in,
+       (SELECT json_group_array(c2.id) FROM customers u2
+        JOIN conversations c2 ON c2.customer_id = u2.id
+        WHERE u2.person_id = u.person_id AND c2.id <> c.id) AS linked
 FROM conversations c
 JOIN customers u ON u.id = c.customer_id
 LEFT JOIN stats s ON s.conversation_id = c.id

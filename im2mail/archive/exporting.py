@@ -5,6 +5,7 @@ archive is. Messages come without the raw platform payload, which no export show
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 
 from ..model import Attachment, Message
@@ -60,6 +61,35 @@ def messages(archive: Archive, conversation_id: int) -> Iterator[Message]:
         if len(found) < BATCH:
             return
         last = found[-1][0]
+
+
+def interleaved(archive: Archive, conversation_ids: Sequence[int]) -> Iterator[Message]:
+    """The messages of several conversations (a linked person's, people.py) interleaved
+    by time (then id), read in batches."""
+    after: tuple[str, int] = ("", 0)
+    scope = json.dumps(sorted(conversation_ids))
+    while True:
+        with archive._reading() as db:
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id IN"
+                " (SELECT value FROM json_each(?)) AND (created, id) > (?, ?)"
+                " ORDER BY created, id LIMIT ?",
+                (scope, *after, BATCH),
+            ).fetchall()
+            files = _attachments(db, [r[0] for r in found]) if found else {}
+        yield from (_message(r, files) for r in found)
+        if len(found) < BATCH:
+            return
+        after = (found[-1][5], found[-1][0])
+
+
+def people(archive: Archive, conversation_ids: Sequence[int]) -> dict[int, list[int]]:
+    """For those of the conversations whose customer is linked to others: the ids of
+    every conversation of their person (people.py), by id."""
+    from .people import people_of
+
+    with archive._reading() as db:
+        return people_of(db, conversation_ids)
 
 
 def scan(archive: Archive, first: int, last: int) -> Iterator[Message]:

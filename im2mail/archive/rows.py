@@ -254,6 +254,7 @@ def summary_from(row: sqlite3.Row) -> ConversationSummary:
         waiting_since=dt(row["waiting_since"]), messages=row["messages"],
         last_in_at=dt(row["last_in"]), blocked_by_shop=customer.blocked_by_shop,
         blocked_by_shop_at=customer.blocked_by_shop_at,
+        linked=tuple(sorted(json.loads(row["linked"] or "[]"))),
     )  # fmt: skip
 
 

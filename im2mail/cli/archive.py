@@ -83,8 +83,11 @@ def conversations(
     archive = _open_archive()
     if archive is None:
         return
+    from ..archive.people import suggestions
+
     with archive:
         rows = archive.conversations(reply_windows())
+        maybe = suggestions(archive)  # customers who may be one person
     if waiting:
         rows = [r for r in rows if r.waiting]
     if json_output:
@@ -95,6 +98,9 @@ def conversations(
         console.print(render.conversations_table(rows, console.width))
     else:
         note("no conversations yet")
+    from .people import suggest
+
+    suggest(maybe)
 
 
 @conversations_app.command("rotate-token")

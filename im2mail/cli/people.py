@@ -123,6 +123,17 @@ def forgotten_lines(done, *, dry_run: bool) -> list[str]:
     return lines
 
 
+def suggest(found) -> None:
+    """A hint per pair of customers who may be one person (archive.people.suggestions)."""
+    from . import render
+
+    for s in found:
+        where = "in a contact shared in the chat" if s.shared else "as their number"
+        note(f"hint: {_who(s.first, s.first_customer)} and {_who(s.second, s.second_customer)} "
+             f"have the phone number {render.safe(s.phone)} ({where}); if they are one person: "
+             f"im2mail customers link {s.first} {s.second}")  # fmt: skip
+
+
 def erase_by_age(archive, days: int, *, dry_run: bool, step=lambda what: None) -> None:
     """`vacuum`'s part of archive.keep_messages_days: erase, and say what went."""
     from ..archive.forget import by_age
