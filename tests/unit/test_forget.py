@@ -4,6 +4,7 @@ counts: `stats` gives the same figures), and a dry run that changes nothing."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from im2mail.archive.forget import erase_older, forget
 from im2mail.errors import NotFound
 from im2mail.hours import BusinessHours
 from im2mail.model import FORGOTTEN, Customer, Message, NewAttachment, OutboxItem, SearchQuery
+from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.archive_sql import reading, writing
 from tests.support.chats import T0, customer, say
 
@@ -243,3 +245,115 @@ def test_a_dry_run_by_age_changes_nothing(archive, shop):
     done = erase_older(archive, T0 + timedelta(days=1), dry_run=True, batch=2)
     assert done.messages == 5 and done.files == 2 and len(done.customers) == 2
     assert snapshot(archive) == before
+
+
+# -- the commands --------------------------------------------------------------------------
+
+
+def test_forget_dry_run_prints_what_would_go_and_changes_nothing(archive, shop):
+    olena, olena2, _ = shop
+    archive.add_message(Message(olena.id, "in", "Олена", "Ще одне", T0),
+                        outbox=[OutboxItem("mail", email_message_id="<x@shop.example>",
+                                           state="sent")])  # fmt: skip
+    before = snapshot(archive)
+    result = run_cli("forget", str(olena.id), "--dry-run")
+    assert result.code == 0, result.err
+    assert snapshot(archive) == before
+    said = result.err
+    assert f"would forget Олена Коваленко (Telegram, #{olena.id})" in said
+    assert "would remove: 4 messages of 2 conversations" in said
+    assert "1 receipt" in said and "1 file" in said and "1 file other customers sent" in said
+    assert "can't remove: 1 email about them" in said
+    assert f'"[Telegram] Олена Коваленко #{olena.id}"' in said
+    assert f'"[Telegram] Олена Коваленко #{olena2.id}"' in said
+    assert "nothing was changed" in said
+
+
+def test_forget_removes_and_says_so(archive, shop):
+    olena, _, igor = shop
+    result = run_cli("forget", str(olena.id))
+    assert result.code == 0, result.err
+    assert "forgot Олена Коваленко" in result.err and "removed: 3 messages" in result.err
+    listed = run_cli("conversations", "--json")
+    assert [json.loads(line)["id"] for line in listed.out.splitlines()] == [igor.id]
+    assert "Олена" not in run_cli("tail", "-n", "50").out
+    assert run_cli("search", "візитки").out == ""
+
+
+@pytest.mark.parametrize("args", [("forget", "999"), ("forget", "99999999999999999999999")])
+def test_forget_of_an_unknown_id_exits_5(archive, shop, args):
+    before = snapshot(archive)
+    result = run_cli(*args)
+    assert result.code == 5, result.err
+    assert "no conversation #" in result.err and "hint: list them" in result.err
+    assert snapshot(archive) == before
+
+
+def test_forget_without_an_archive_exits_5(isolated_home):
+    result = run_cli("forget", "3")
+    assert result.code == 5
+    assert "no conversation #3" in result.err and "no archive yet" in result.err
+
+
+def test_vacuum_erases_old_messages_by_config_and_by_option(write_config, archive, shop):
+    write_config(VALID_CONFIG + "\n[archive]\nkeep_messages_days = 30\n")
+    dry = run_cli("vacuum", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert "would erase 5 messages from before" in dry.err and "would forget 2 customers" in dry.err
+    assert archive.message_count() == 5
+    kept = run_cli("vacuum", "--keep-messages-days", "0")
+    assert kept.code == 0 and "erase" not in kept.err
+    done = run_cli("vacuum")
+    assert done.code == 0, done.err
+    assert "erased 5 messages" in done.err and "forgot 2 customers" in done.err
+    assert archive.message_count() == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "36501", '"30"', "true"])
+def test_a_bad_keep_messages_days_is_a_config_error(write_config, archive, value):
+    write_config(VALID_CONFIG + f"\n[archive]\nkeep_messages_days = {value}\n")
+    result = run_cli("vacuum")
+    assert result.code == 3
+    assert "archive.keep_messages_days" in result.err
+
+
+def test_link_and_unlink_commands(archive, shop):
+    olena, _, igor = shop
+    self_link = run_cli("customers", "link", str(igor.id), str(igor.id))
+    assert self_link.code == 2 and "can't be linked to itself" in self_link.err
+    unknown = run_cli("customers", "link", str(igor.id), "999")
+    assert unknown.code == 5 and "no conversation #999" in unknown.err
+    done = run_cli("customers", "link", str(olena.id), str(igor.id))
+    assert done.code == 0 and "one person now" in done.err
+    again = run_cli("customers", "link", str(igor.id), str(olena.id))
+    assert again.code == 0 and "already one person" in again.err
+    out = run_cli("customers", "unlink", str(igor.id))
+    assert out.code == 0 and "on their own again" in out.err
+    assert "linked to no one" in run_cli("customers", "unlink", str(igor.id)).err
+
+
+# -- the running relay ---------------------------------------------------------------------
+
+
+async def test_the_relay_erases_at_start_and_then_daily(archive, shop):
+    from im2mail.relay.retention import Retention
+
+    now = [T0 + timedelta(days=30, minutes=15)]
+    retention = Retention(archive, 30, clock=lambda: now[0], interval=0.05)
+    await retention.start()
+    await _until(lambda: archive.message_count() < 5)
+    assert archive.message_count() == 3  # those of the first 15 minutes were 30 days old
+    now[0] += timedelta(days=1)  # the next day: the rest is older than 30 days too
+    await _until(lambda: archive.message_count() == 0)
+    await retention.stop()
+    assert not Retention(archive, 0).enabled
+
+
+async def _until(condition, timeout: float = 5.0) -> None:
+    import asyncio
+
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("never happened")
