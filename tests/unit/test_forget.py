@@ -16,7 +16,7 @@ from im2mail.errors import NotFound
 from im2mail.hours import BusinessHours
 from im2mail.model import FORGOTTEN, Customer, Message, NewAttachment, OutboxItem, SearchQuery
 from tests.conftest import VALID_CONFIG, run_cli
-from tests.support.archive_sql import reading, writing
+from tests.support.archive_sql import index_terms, reading, writing
 from tests.support.chats import T0, customer, say
 
 ANNA = "anna@shop.example"
@@ -32,17 +32,9 @@ def snapshot(archive: Archive) -> dict:
         names = [tuple(r) for r in db.execute(
             "SELECT first_name, last_name, username, phone, external_id FROM customers ORDER BY id"
         )]  # fmt: skip
-        terms = vocabulary(db)
+        terms = set(index_terms(db))
     blobs = sorted(p.name for p in archive.blobs.root.rglob("*") if p.is_file())
     return {"counts": counts, "names": names, "terms": terms, "blobs": blobs}
-
-
-def vocabulary(db) -> set[str]:
-    """The words the search index holds (fts5vocab over the contentless table)."""
-    db.execute(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, messages_fts, 'row')"
-    )
-    return {r[0] for r in db.execute("SELECT term FROM temp.vocab")}
 
 
 def figures(archive: Archive) -> stats.Report:
