@@ -54,7 +54,7 @@ def not_there(name: str, conversations: Sequence[Conversation]) -> str:
         asked = f"'{name}' is neither a channel ({names}) nor a bot of this customer"
     return (
         f"{asked}, so nothing was sent. The customer can be reached with: {where}; or "
-        "reply without a /via line to answer where they last wrote."
+        "reply without a /via line to answer where they last wrote"
     )
 
 
