@@ -27,9 +27,12 @@ FROM conversations c JOIN customers u ON u.id = c.customer_id
 """
 # waiting_since: the oldest message from the customer after the last answer (im2mail's
 # own greetings and auto-replies are no answer, nor a reply that was not sent or came back
-# undelivered: the customer got nothing), if any. Each subquery walks the
+# undelivered: the customer got nothing), if any; a linked customer's last answer is the
+# last in any conversation of their person (people.py). Each subquery walks the
 # (conversation_id, id) index briefly.
-_CONVERSATIONS_SQL = """
+_ANSWER = """o.direction = 'out' AND o.author != 'im2mail' AND NOT EXISTS (
+    SELECT 1 FROM outbox x WHERE x.message_id = o.id AND x.kind IN ('not-sent', 'undelivered'))"""
+_CONVERSATIONS_SQL = f"""
 WITH stats AS (
     SELECT conversation_id, count(*) AS messages, max(id) AS last_id
     FROM messages GROUP BY conversation_id
@@ -38,12 +41,14 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
        coalesce(s.messages, 0) AS messages, lm.created AS last_created,
        lm.text AS last_text, lm.kind AS last_kind,
        (SELECT w.created FROM messages w
-        WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce((
-            SELECT o.id FROM messages o WHERE o.conversation_id = c.id
-            AND o.direction = 'out' AND o.author != 'im2mail' AND NOT EXISTS (
-                SELECT 1 FROM outbox x WHERE x.message_id = o.id
-                AND x.kind IN ('not-sent', 'undelivered'))
-            ORDER BY o.id DESC LIMIT 1), 0)
+        WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce(
+          CASE WHEN u.person_id IS NULL THEN (
+            SELECT o.id FROM messages o WHERE o.conversation_id = c.id AND {_ANSWER}
+            ORDER BY o.id DESC LIMIT 1)
+          ELSE (
+            SELECT max(o.id) FROM messages o WHERE o.conversation_id IN (
+              SELECT c2.id FROM customers u2 JOIN conversations c2 ON c2.customer_id = u2.id
+              WHERE u2.person_id = u.person_id) AND {_ANSWER}) END, 0)
         ORDER BY w.id LIMIT 1) AS waiting_since,
        CASE WHEN u.channel IN (SELECT value FROM json_each(?)) THEN
          (SELECT max(i.created) FROM messages i

@@ -66,8 +66,12 @@ def test_a_person_answered_on_another_channel_is_not_waiting(archive):
     say(archive, vb, "Є хтось?", minutes=0)
     say(archive, tg, "Так, ми тут", direction="out", minutes=5)
     assert [w.conversation for w in report(archive).unanswered] == [vb.id]  # not linked yet
+    assert [c.id for c in archive.conversations() if c.waiting] == [vb.id]
     people.link(archive, tg.id, vb.id)
     assert report(archive).unanswered == ()
+    assert [c.id for c in archive.conversations() if c.waiting] == []  # `conversations` too
+    say(archive, vb, "А ще питання", minutes=10)
+    assert [c.id for c in archive.conversations() if c.waiting] == [vb.id]
 
 
 def test_an_html_export_shows_the_person_once_interleaved_and_marked(archive, person, tmp_path):
