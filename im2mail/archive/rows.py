@@ -146,7 +146,7 @@ def insert_message(
     for a in files:
         cur = db.execute(_ATTACHMENT_INSERT, (message_id, a.filename, a.mime, a.size, a.sha256))
         stored.append(Attachment(a.filename, a.mime, a.size, a.sha256, cur.lastrowid))
-    customer = indexed_customer(db, m.conversation_id, None)
+    customer = indexed_customer(db, m.conversation_id, None, refuse_forgotten=m.direction == "in")
     index_row(db, message_id, text, customer, [a.filename for a in files])
     return message_id, tuple(stored)
 
@@ -171,9 +171,16 @@ def insert_many(
 
 
 def indexed_customer(
-    db: sqlite3.Connection, conversation_id: int, cache: dict[int, str] | None
+    db: sqlite3.Connection,
+    conversation_id: int,
+    cache: dict[int, str] | None,
+    *,
+    refuse_forgotten: bool = False,
 ) -> str:
-    """What the index's `customer` column holds for the conversation's messages."""
+    """What the index's `customer` column holds for the conversation's messages.
+    refuse_forgotten: ArchiveError when its customer was forgotten (forget.py), e.g. while
+    their message was on its way in: the update is not acknowledged, and when the
+    platform sends it again it makes a new customer."""
     if cache is not None and conversation_id in cache:
         return cache[conversation_id]
     row = db.execute(
@@ -182,6 +189,11 @@ def indexed_customer(
     ).fetchone()
     if row is None:
         raise ArchiveError(f"no conversation #{conversation_id} to add a message to")
+    if refuse_forgotten and row["forgotten"] is not None:
+        raise ArchiveError(
+            f"the customer of conversation #{conversation_id} was forgotten meanwhile",
+            hint="their message comes again and is archived as a new customer's",
+        )
     value = customer_index(customer_from(row))
     if cache is not None:
         cache[conversation_id] = value

@@ -12,7 +12,7 @@ import pytest
 
 from im2mail.archive import Archive, people, stats
 from im2mail.archive.forget import erase_older, forget
-from im2mail.errors import NotFound
+from im2mail.errors import ArchiveError, NotFound
 from im2mail.hours import BusinessHours
 from im2mail.model import FORGOTTEN, Customer, Message, NewAttachment, OutboxItem, SearchQuery
 from tests.conftest import VALID_CONFIG, run_cli
@@ -186,6 +186,18 @@ def test_their_next_message_makes_a_new_customer(archive):
     assert again.id != olena.customer.id and again.forgotten is None
 
 
+def test_a_message_on_its_way_in_while_they_are_forgotten_comes_again_as_new(archive):
+    olena = customer(archive, "Олена", external_id="778")
+    say(archive, olena, "Привіт")
+    forget(archive, olena.id)  # between the relay's upsert and its add_message
+    late = Message(olena.id, "in", "Олена", "Ще я", T0)
+    with pytest.raises(ArchiveError, match="forgotten meanwhile"):
+        archive.add_message(late, dedupe_key="telegram:shop:update:9")
+    assert not archive.was_seen("telegram:shop:update:9")  # so the platform's retry is taken
+    again = archive.conversation_for(archive.upsert_customer(Customer("telegram", "778")), "shop")
+    assert again.id != olena.id
+
+
 def test_forgetting_an_unknown_conversation_is_not_found(archive, shop):
     before = snapshot(archive)
     with pytest.raises(NotFound, match="no conversation #999"):
@@ -349,3 +361,24 @@ async def _until(condition, timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("never happened")
+
+
+def test_a_reply_to_an_old_email_about_them_reaches_no_one_and_says_why(archive):
+    from im2mail.mail.builder import MailSettings
+    from im2mail.model import NOT_SENT
+    from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
+    from tests.unit.test_reply_intake import reply
+
+    olena = customer(archive, "Олена")
+    say(archive, olena, "Привіт")
+    forget(archive, olena.id)
+    intake = ReplyIntake(archive, ReplySettings(MailSettings("orders@shop.example", (ANNA,))))
+    assert intake.handle(1, reply(olena.token, "Добрий день!").as_bytes()) == "done"
+    with reading(archive) as db:
+        found = db.execute(
+            "SELECT m.text, o.target, o.kind, o.note FROM messages m"
+            " JOIN outbox o ON o.message_id = m.id"
+        ).fetchall()
+    ((text, target, kind, note),) = found
+    assert (text, target, kind) == ("", "mail", NOT_SENT)  # nothing to the customer
+    assert "forgotten" in note
