@@ -26,7 +26,8 @@ deletes such files (those an hour old). By age, messages go in batches of BATCH,
 one transaction: every message is erased whole or not at all, and a customer is
 anonymized in the batch that erases their last message. Messages with a delivery still
 pending are not erased by age (they are next time). Pages freed are zeroed
-(secure_delete); `vacuum` then gives the space back.
+(secure_delete), the search index is merged so that no erased word stays in its pages,
+and the WAL is checkpointed (`_purge`); `vacuum` then gives the space back.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def forget(
         result = replace(result, kept_files=len(shas) - len(doomed))
         if dry_run:
             raise _DryRun
+    if result.messages:
+        _purge(archive)
     return _with_files(archive, result, doomed, dry_run)
 
 
@@ -143,7 +146,11 @@ def erase_older(
             total, last = total + part, found[-1]
         if dry_run:
             raise _DryRun
-    return _with_files(archive, total, doomed, dry_run=True) if dry_run else total
+    if dry_run:
+        return _with_files(archive, total, doomed, dry_run=True)
+    if total.messages:
+        _purge(archive)
+    return total
 
 
 def by_age(
@@ -174,6 +181,18 @@ def _erasing(archive: Archive):
             yield db
         finally:
             db.execute("PRAGMA secure_delete = OFF")
+
+
+def _purge(archive: Archive) -> None:
+    """After an erasure: the search index merged into one segment, so the words of the
+    erased messages leave its pages too (a contentless FTS5 table records a deletion
+    beside what it deletes until segments merge; 1M messages: a few seconds), with the
+    pages it frees zeroed; then the WAL checkpointed, so no copy of an erased page stays
+    in it (best effort: a reader of an old snapshot keeps it until the next checkpoint)."""
+    with _erasing(archive) as db:
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+    with archive._reading() as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # -- the rows -----------------------------------------------------------------------------------

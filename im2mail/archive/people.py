@@ -161,6 +161,8 @@ def person_ids(db: sqlite3.Connection, conversation_id: int) -> list[int]:
 def people_of(db: sqlite3.Connection, conversation_ids: Iterable[int]) -> dict[int, list[int]]:
     """For those of `conversation_ids` whose customer is linked: the ids of every
     conversation of their person, by id (the people of the conversations, in one query)."""
+    if db.execute("SELECT 1 FROM people LIMIT 1").fetchone() is None:
+        return {}  # nobody is linked: the usual case, and no walk of `conversation_ids`
     found = db.execute(
         "SELECT u.person_id, c2.id FROM conversations c"
         " JOIN customers u ON u.id = c.customer_id AND u.person_id IS NOT NULL"

@@ -382,3 +382,21 @@ def test_a_reply_to_an_old_email_about_them_reaches_no_one_and_says_why(archive)
     ((text, target, kind, note),) = found
     assert (text, target, kind) == ("", "mail", NOT_SENT)  # nothing to the customer
     assert "forgotten" in note
+
+
+def test_no_byte_of_them_stays_in_the_archive_files(archive, shop):
+    """Not only unreachable: gone from archive.db and its WAL (zeroed pages, the index
+    merged), as a forensic look at the file would find."""
+    olena, _, _ = shop
+    traces = ("ламіновані", "банер", "Коваленко", "olena_k", "380671234567")
+    files = [archive.path, archive.path.with_name(archive.path.name + "-wal")]
+
+    def found() -> set[str]:
+        data = b"".join(p.read_bytes() for p in files if p.exists())
+        return {t for t in traces if t.encode() in data}
+
+    with reading(archive) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert found() == set(traces)
+    forget(archive, olena.id)
+    assert found() == set()
