@@ -19,6 +19,10 @@ Every email about a conversation is in its thread, the way each client threads:
   (Gmail, Thunderbird, Apple Mail); Thread-Topic / Thread-Index (Outlook).
 - Message-IDs are fixed when the outbox row is made (`new_message_id`), so a resend is
   the same email; a day's digest has one derived from the day.
+- A customer linked to others (one person across channels) has one thread for all of
+  their conversations: `conversation.thread` (the person's first conversation) gives the
+  Subject and the Thread-Index, and the history the relay hands in holds the emails of
+  all of them; From and Reply-To stay the conversation's own.
 
 The headers are written by headers.py (RFC 2047 words, folding, Thread-Index), the parts
 by mime.py: the email package's object tree is not built at all, which made an email cost
