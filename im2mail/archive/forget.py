@@ -110,7 +110,7 @@ def forget(
         result = replace(result, kept_files=len(shas) - len(doomed))
         if dry_run:
             raise _DryRun
-    if result.messages:
+    if result.messages and not dry_run:
         _purge(archive)
     return _with_files(archive, result, doomed, dry_run)
 
