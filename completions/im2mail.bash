@@ -5,9 +5,10 @@
 # The sub-commands of command $1.
 _im2mail_subcommands() {
     case $1 in
-        "im2mail") echo "block bot conversations demo doctor export import init path run search stats status systemd-unit tail unblock vacuum webhook widget" ;;
+        "im2mail") echo "block bot conversations customers demo doctor export forget import init path run search stats status systemd-unit tail unblock vacuum webhook widget" ;;
         "im2mail bot") echo "add list remove" ;;
         "im2mail conversations") echo "rotate-token" ;;
+        "im2mail customers") echo "link unlink" ;;
         "im2mail import") echo "telegram-export" ;;
         "im2mail webhook") echo "delete info set" ;;
     esac
@@ -24,9 +25,13 @@ _im2mail_options() {
         "im2mail bot remove") echo "-h --help" ;;
         "im2mail conversations") echo "-h --help --json --waiting" ;;
         "im2mail conversations rotate-token") echo "--all -h --help" ;;
+        "im2mail customers") echo "-h --help" ;;
+        "im2mail customers link") echo "-h --help" ;;
+        "im2mail customers unlink") echo "-h --help" ;;
         "im2mail demo") echo "-h --help --home --speed" ;;
         "im2mail doctor") echo "-h --help --json" ;;
         "im2mail export") echo "--all --force --format -h --help -o --output --versions" ;;
+        "im2mail forget") echo "--dry-run -h --help" ;;
         "im2mail import") echo "-h --help" ;;
         "im2mail import telegram-export") echo "-h --help" ;;
         "im2mail init") echo "--address --authserv-id --greeting -h --help --imap-folder --imap-host --imap-password-stdin --imap-port --imap-security --imap-username --listen --manager --no-check --non-interactive --processed-folder --public-url --smtp-host --smtp-password-stdin --smtp-port --smtp-security --smtp-username" ;;
@@ -38,7 +43,7 @@ _im2mail_options() {
         "im2mail systemd-unit") echo "--force -h --help --install --user" ;;
         "im2mail tail") echo "-c --conversation -f --follow -h --help --json -n --lines --versions" ;;
         "im2mail unblock") echo "-h --help" ;;
-        "im2mail vacuum") echo "--dry-run -h --help --keep-files-days" ;;
+        "im2mail vacuum") echo "--dry-run -h --help --keep-files-days --keep-messages-days" ;;
         "im2mail webhook") echo "-h --help" ;;
         "im2mail webhook delete") echo "-h --help" ;;
         "im2mail webhook info") echo "-h --help --json" ;;
@@ -83,6 +88,7 @@ _im2mail_option_value() {
         "im2mail tail -c" | "im2mail tail --conversation") echo "text" ;;
         "im2mail tail -n" | "im2mail tail --lines") echo "text" ;;
         "im2mail vacuum --keep-files-days") echo "text" ;;
+        "im2mail vacuum --keep-messages-days") echo "text" ;;
         "im2mail widget --bot") echo "text" ;;
         "im2mail widget -o" | "im2mail widget --output") echo "file" ;;
         "im2mail widget --source") echo "text" ;;
@@ -98,7 +104,11 @@ _im2mail_argument() {
         "im2mail bot add:1") echo "text" ;;
         "im2mail bot remove:0") echo "text" ;;
         "im2mail conversations rotate-token:"*) echo "text" ;;
+        "im2mail customers link:0") echo "text" ;;
+        "im2mail customers link:1") echo "text" ;;
+        "im2mail customers unlink:0") echo "text" ;;
         "im2mail export:"*) echo "text" ;;
+        "im2mail forget:0") echo "text" ;;
         "im2mail import telegram-export:0") echo "file" ;;
         "im2mail search:0") echo "text" ;;
         "im2mail unblock:0") echo "text" ;;

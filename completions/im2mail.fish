@@ -4,8 +4,8 @@
 
 complete -c im2mail -e
 complete -c im2mail -f  # no file names unless a parameter is a path
-set -g __im2mail_commands 'im2mail block' 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail conversations rotate-token' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail unblock' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
-set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail bot add --phone-number-id' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --authserv-id' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
+set -g __im2mail_commands 'im2mail block' 'im2mail bot' 'im2mail bot add' 'im2mail bot list' 'im2mail bot remove' 'im2mail conversations' 'im2mail conversations rotate-token' 'im2mail customers' 'im2mail customers link' 'im2mail customers unlink' 'im2mail demo' 'im2mail doctor' 'im2mail export' 'im2mail forget' 'im2mail import' 'im2mail import telegram-export' 'im2mail init' 'im2mail path' 'im2mail run' 'im2mail search' 'im2mail stats' 'im2mail status' 'im2mail systemd-unit' 'im2mail tail' 'im2mail unblock' 'im2mail vacuum' 'im2mail webhook' 'im2mail webhook delete' 'im2mail webhook info' 'im2mail webhook set' 'im2mail widget'
+set -g __im2mail_valued 'im2mail bot add --api-url' 'im2mail bot add --mode' 'im2mail bot add --phone-number-id' 'im2mail demo --home' 'im2mail demo --speed' 'im2mail export --format' 'im2mail export -o' 'im2mail export --output' 'im2mail init --address' 'im2mail init --authserv-id' 'im2mail init --greeting' 'im2mail init --imap-folder' 'im2mail init --imap-host' 'im2mail init --imap-port' 'im2mail init --imap-security' 'im2mail init --imap-username' 'im2mail init --listen' 'im2mail init --manager' 'im2mail init --processed-folder' 'im2mail init --public-url' 'im2mail init --smtp-host' 'im2mail init --smtp-port' 'im2mail init --smtp-security' 'im2mail init --smtp-username' 'im2mail search --channel' 'im2mail search --customer' 'im2mail search --limit' 'im2mail search --since' 'im2mail search --until' 'im2mail stats --since' 'im2mail stats --until' 'im2mail tail -c' 'im2mail tail --conversation' 'im2mail tail -n' 'im2mail tail --lines' 'im2mail vacuum --keep-files-days' 'im2mail vacuum --keep-messages-days' 'im2mail widget --bot' 'im2mail widget -o' 'im2mail widget --output' 'im2mail widget --source'
 
 # True when the command line up to the cursor is at command $argv[1]; given $argv[2],
 # only if no option value is due and that many arguments are typed (N+: N or more).
@@ -39,9 +39,11 @@ end
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a block -d 'Stop emails from a customer.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a bot -d 'Add, list and remove the shop\'s bots.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a conversations -d 'List conversations.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a customers -d 'One person across channels: link the customers who are one person.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a demo -d 'Show the whole round trip on this machine, with nothing configured.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a doctor -d 'Check the set-up and say what to fix.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a export -d 'Export conversations to mbox or HTML.'
+complete -c im2mail -n '__im2mail_at "im2mail" 0' -a forget -d 'Erase a customer from the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a import -d 'Bring history from before im2mail into the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a init -d 'Set up the mailbox, managers and mail servers.'
 complete -c im2mail -n '__im2mail_at "im2mail" 0' -a path -d 'Print where config, archive and files live.'
@@ -86,6 +88,14 @@ complete -c im2mail -n '__im2mail_at "im2mail conversations"' -l waiting -d 'Onl
 complete -c im2mail -n '__im2mail_at "im2mail conversations rotate-token"' -l all -d 'Every conversation.'
 complete -c im2mail -n '__im2mail_at "im2mail conversations rotate-token"' -s h -l help -d 'Show this message and exit.'
 
+complete -c im2mail -n '__im2mail_at "im2mail customers" 0' -a link -d 'Make the customers of two conversations one person.'
+complete -c im2mail -n '__im2mail_at "im2mail customers" 0' -a unlink -d 'Take the customer of conversation ID out of their person.'
+complete -c im2mail -n '__im2mail_at "im2mail customers"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail customers link"' -s h -l help -d 'Show this message and exit.'
+
+complete -c im2mail -n '__im2mail_at "im2mail customers unlink"' -s h -l help -d 'Show this message and exit.'
+
 complete -c im2mail -n '__im2mail_at "im2mail demo"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail demo"' -l home -r -F -d 'Keep the demo\'s config and archive here (an empty or new folder, or an earlier demo\'s). Default: a new temporary folder.'
 complete -c im2mail -n '__im2mail_at "im2mail demo"' -l speed -x -d 'Scale the pauses between steps; 0: no pauses.'
@@ -99,6 +109,9 @@ complete -c im2mail -n '__im2mail_at "im2mail export"' -l format -x -a 'mbox htm
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -s o -l output -r -F -d 'The mbox file, or the folder for HTML pages.'
 complete -c im2mail -n '__im2mail_at "im2mail export"' -l versions -d 'Edited messages with their earlier texts too.'
+
+complete -c im2mail -n '__im2mail_at "im2mail forget"' -l dry-run -d 'Say what would go; change nothing.'
+complete -c im2mail -n '__im2mail_at "im2mail forget"' -s h -l help -d 'Show this message and exit.'
 
 complete -c im2mail -n '__im2mail_at "im2mail import" 0' -a telegram-export -d 'Load a Telegram Desktop chat export (JSON) into the archive.'
 complete -c im2mail -n '__im2mail_at "im2mail import"' -s h -l help -d 'Show this message and exit.'
@@ -167,6 +180,7 @@ complete -c im2mail -n '__im2mail_at "im2mail unblock"' -s h -l help -d 'Show th
 complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l dry-run -d 'Say what would go; change nothing.'
 complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l keep-files-days -x -d 'Drop the files of messages older than this (default: [archive] keep_files_days in config.toml; 0 keeps every file).'
+complete -c im2mail -n '__im2mail_at "im2mail vacuum"' -l keep-messages-days -x -d 'Erase the messages older than this, as im2mail forget does (default: [archive] keep_messages_days; 0 keeps every message).'
 
 complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a delete -d 'Unregister the bots\' webhooks.'
 complete -c im2mail -n '__im2mail_at "im2mail webhook" 0' -a info -d 'Show what each platform has registered for the bots.'

@@ -11,9 +11,11 @@ _im2mail() {
         'block:Stop emails from a customer.'
         'bot:Add, list and remove the shop'\''s bots.'
         'conversations:List conversations.'
+        'customers:One person across channels: link the customers who are one person.'
         'demo:Show the whole round trip on this machine, with nothing configured.'
         'doctor:Check the set-up and say what to fix.'
         'export:Export conversations to mbox or HTML.'
+        'forget:Erase a customer from the archive.'
         'import:Bring history from before im2mail into the archive.'
         'init:Set up the mailbox, managers and mail servers.'
         'path:Print where config, archive and files live.'
@@ -41,9 +43,11 @@ _im2mail() {
         block) _im2mail_block ;;
         bot) _im2mail_bot ;;
         conversations) _im2mail_conversations ;;
+        customers) _im2mail_customers ;;
         demo) _im2mail_demo ;;
         doctor) _im2mail_doctor ;;
         export) _im2mail_export ;;
+        forget) _im2mail_forget ;;
         import) _im2mail_import ;;
         init) _im2mail_init ;;
         path) _im2mail_path ;;
@@ -145,6 +149,42 @@ _im2mail_conversations_rotate_token() {
         '*:ids: '
 }
 
+_im2mail_customers() {
+    local curcontext=$curcontext state state_descr line
+    typeset -A opt_args
+    local -a commands
+    commands=(
+        'link:Make the customers of two conversations one person.'
+        'unlink:Take the customer of conversation ID out of their person.'
+    )
+    _arguments -C \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:command:{_describe -t commands command commands}' \
+        '*::argument:->argument'
+    [[ $state == argument ]] || return 0
+    curcontext=${curcontext%:*:*}:im2mail-customers-$words[1]:
+    case $words[1] in
+        link) _im2mail_customers_link ;;
+        unlink) _im2mail_customers_unlink ;;
+    esac
+}
+
+_im2mail_customers_link() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:first: ' \
+        '2:second: '
+}
+
+_im2mail_customers_unlink() {
+    _arguments \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:conversation: '
+}
+
 _im2mail_demo() {
     _arguments \
         '(-h --help)-h[Show this message and exit.]' \
@@ -171,6 +211,14 @@ _im2mail_export() {
         '(-o --output)--output=[The mbox file, or the folder for HTML pages.]:output:_files' \
         '--versions[Edited messages with their earlier texts too.]' \
         '*:ids: '
+}
+
+_im2mail_forget() {
+    _arguments \
+        '--dry-run[Say what would go; change nothing.]' \
+        '(-h --help)-h[Show this message and exit.]' \
+        '(-h --help)--help[Show this message and exit.]' \
+        '1:conversation: '
 }
 
 _im2mail_import() {
@@ -303,7 +351,8 @@ _im2mail_vacuum() {
         '--dry-run[Say what would go; change nothing.]' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
-        '--keep-files-days=[Drop the files of messages older than this (default: \[archive\] keep_files_days in config.toml; 0 keeps every file).]:keep-files-days: '
+        '--keep-files-days=[Drop the files of messages older than this (default: \[archive\] keep_files_days in config.toml; 0 keeps every file).]:keep-files-days: ' \
+        '--keep-messages-days=[Erase the messages older than this, as im2mail forget does (default: \[archive\] keep_messages_days; 0 keeps every message).]:keep-messages-days: '
 }
 
 _im2mail_webhook() {

@@ -30,6 +30,9 @@ KIND_LABELS = {
 }
 
 
+FORGOTTEN = "(forgotten customer)"  # the name of a customer erased by im2mail forget
+
+
 @dataclass(frozen=True)
 class Customer:
     channel: str
@@ -45,10 +48,16 @@ class Customer:
     # "command line") and when; None when not. Their messages are archived, mailed to nobody.
     blocked_by_shop: str | None = None
     blocked_by_shop_at: datetime | None = None
+    # One person across channels (im2mail customers link): the person's id, shared by the
+    # customers linked to each other; None: a customer on their own.
+    person: int | None = None
+    forgotten: datetime | None = None  # im2mail forget: when; their name and ids are gone
 
     @property
     def display_name(self) -> str:
         """First + last name, else @username, else "Customer <id>" (DESIGN.md subject rule)."""
+        if self.forgotten is not None:
+            return FORGOTTEN
         full = " ".join(p for p in (self.first_name.strip(), self.last_name.strip()) if p)
         if full:
             return full
@@ -71,6 +80,10 @@ class Conversation:
     # The connected account the chat is with (a Telegram Business chat with the owner's
     # own account), as people name it ("@iryna_shop"); None: a chat with the bot itself.
     via: str | None = None
+    # A linked person's first conversation, whose email thread this conversation's emails
+    # continue (its Subject and Thread-Index); None: its own. Set by whoever builds emails
+    # (archive.people.threaded), not by every read.
+    thread: Conversation | None = None
 
     @property
     def channel(self) -> str:
@@ -358,6 +371,7 @@ class ConversationSummary:
     # How long after the customer's last message a reply may still go, where the channel
     # limits it (its spec's reply_window, as Archive.conversations was given it).
     reply_window: timedelta | None = None
+    linked: tuple[int, ...] = ()  # the other conversations of the customer's person, if linked
 
     @property
     def waiting(self) -> bool:
@@ -389,6 +403,7 @@ class ConversationSummary:
                 if (closes := self.reply_window_closes)
                 else {}
             ),
+            **({"linked": list(self.linked)} if self.linked else {}),
         }
 
 

@@ -15,7 +15,8 @@ The questions, by concern:
   queue (`archive.deliveries`, deliveries.py), reply tokens (`archive.tokens`, tokens.py);
 - modules of functions taking the open archive: threads (a conversation's mail thread),
   receipts (delivered, seen, failed), alerts (reminders, the digest), floods and blocks,
-  stats (the owner's figures), status (`status`, `doctor`), exporting, vacuum, bulk.
+  people (customers linked into one person), forget (erasing a customer, or messages by
+  age), stats (the owner's figures), status (`status`, `doctor`), exporting, vacuum, bulk.
 
 Under them: db.py (the connection, which the modules here reach through ArchiveBase's
 private hooks), migrations.py, rows.py (rows <-> model values), search.py, blobs.py.

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ArchiveError, NotFound
 from ..model import Connection, Conversation, ConversationSummary, Customer
 from . import rows
-from .db import ArchiveBase, dt, fits_sqlite, now, ts
+from .db import ArchiveBase, fits_sqlite, now, ts
 
 _CUSTOMER_SQL = "SELECT * FROM customers WHERE channel = ? AND external_id = ?"
 _CONVERSATION_SQL = """
@@ -30,9 +30,12 @@ LEFT JOIN business_connections k ON k.bot = b.bot AND k.owner_id = b.owner_id
 """
 # waiting_since: the oldest message from the customer after the last answer (im2mail's
 # own greetings and auto-replies are no answer, nor a reply that was not sent or came back
-# undelivered: the customer got nothing), if any. Each subquery walks the
+# undelivered: the customer got nothing), if any; a linked customer's last answer is the
+# last in any conversation of their person (people.py). Each subquery walks the
 # (conversation_id, id) index briefly.
-_CONVERSATIONS_SQL = """
+_ANSWER = """o.direction = 'out' AND o.author != 'im2mail' AND NOT EXISTS (
+    SELECT 1 FROM outbox x WHERE x.message_id = o.id AND x.kind IN ('not-sent', 'undelivered'))"""
+_CONVERSATIONS_SQL = f"""
 WITH stats AS (
     SELECT conversation_id, count(*) AS messages, max(id) AS last_id
     FROM messages GROUP BY conversation_id
@@ -41,20 +44,26 @@ SELECT c.id AS conversation_id, c.bot, c.created AS conversation_created, u.*,
        coalesce(s.messages, 0) AS messages, lm.created AS last_created,
        lm.text AS last_text, lm.kind AS last_kind,
        (SELECT w.created FROM messages w
-        WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce((
-            SELECT o.id FROM messages o WHERE o.conversation_id = c.id
-            AND o.direction = 'out' AND o.author != 'im2mail' AND NOT EXISTS (
-                SELECT 1 FROM outbox x WHERE x.message_id = o.id
-                AND x.kind IN ('not-sent', 'undelivered'))
-            ORDER BY o.id DESC LIMIT 1), 0)
+        WHERE w.conversation_id = c.id AND w.direction = 'in' AND w.id > coalesce(
+          CASE WHEN u.person_id IS NULL THEN (
+            SELECT o.id FROM messages o WHERE o.conversation_id = c.id AND {_ANSWER}
+            ORDER BY o.id DESC LIMIT 1)
+          ELSE (
+            SELECT max(o.id) FROM messages o WHERE o.conversation_id IN (
+              SELECT c2.id FROM customers u2 JOIN conversations c2 ON c2.customer_id = u2.id
+              WHERE u2.person_id = u.person_id) AND {_ANSWER}) END, 0)
         ORDER BY w.id LIMIT 1) AS waiting_since,
        CASE WHEN u.channel IN (SELECT value FROM json_each(?)) THEN
          (SELECT max(i.created) FROM messages i
-          WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in
+          WHERE i.conversation_id = c.id AND i.direction = 'in') END AS last_in,
+       (SELECT json_group_array(c2.id) FROM customers u2
+        JOIN conversations c2 ON c2.customer_id = u2.id
+        WHERE u2.person_id = u.person_id AND c2.id <> c.id) AS linked
 FROM conversations c
 JOIN customers u ON u.id = c.customer_id
 LEFT JOIN stats s ON s.conversation_id = c.id
 LEFT JOIN messages lm ON lm.id = s.last_id
+WHERE u.forgotten IS NULL
 ORDER BY coalesce(lm.created, c.created) DESC, c.id DESC
 """
 
@@ -156,16 +165,7 @@ class Conversations(ArchiveBase):
             row = db.execute(f"{_CONVERSATION_SQL} WHERE {where}", args).fetchone()
         if row is None:
             return None
-        return Conversation(
-            id=row["conversation_id"],
-            customer=rows.customer_from(row),
-            bot=row["bot"],
-            token=row["token"],
-            state=row["state"],
-            thread_key=row["thread_key"],
-            created=dt(row["conversation_created"]),
-            via=_via(row),
-        )
+        return replace(rows.conversation_from(row), via=_via(row))
 
 
 def _via(row: sqlite3.Row) -> str | None:

@@ -7,6 +7,7 @@ batch, only when a batch has any).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -23,9 +24,12 @@ _COLUMNS = (
 
 
 def conversation_ids(archive: Archive) -> list[int]:
-    """Every conversation's id, in order."""
+    """Every conversation's id, in order (but those of forgotten customers: forget.py)."""
     with archive._reading() as db:
-        return [r[0] for r in db.execute("SELECT id FROM conversations ORDER BY id")]
+        return [r[0] for r in db.execute(
+            "SELECT c.id FROM conversations c JOIN customers u ON u.id = c.customer_id"
+            " WHERE u.forgotten IS NULL ORDER BY c.id"
+        )]  # fmt: skip
 
 
 def known_conversations(archive: Archive, ids: Sequence[int]) -> set[int]:
@@ -60,6 +64,35 @@ def messages(archive: Archive, conversation_id: int) -> Iterator[Message]:
         if len(found) < BATCH:
             return
         last = found[-1][0]
+
+
+def interleaved(archive: Archive, conversation_ids: Sequence[int]) -> Iterator[Message]:
+    """The messages of several conversations (a linked person's, people.py) interleaved
+    by time (then id), read in batches."""
+    after: tuple[str, int] = ("", 0)
+    scope = json.dumps(sorted(conversation_ids))
+    while True:
+        with archive._reading() as db:
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE conversation_id IN"
+                " (SELECT value FROM json_each(?)) AND (created, id) > (?, ?)"
+                " ORDER BY created, id LIMIT ?",
+                (scope, *after, BATCH),
+            ).fetchall()
+            files = _attachments(db, [r[0] for r in found]) if found else {}
+        yield from (_message(r, files) for r in found)
+        if len(found) < BATCH:
+            return
+        after = (found[-1][5], found[-1][0])
+
+
+def people(archive: Archive, conversation_ids: Sequence[int]) -> dict[int, list[int]]:
+    """For those of the conversations whose customer is linked to others: the ids of
+    every conversation of their person (people.py), by id."""
+    from .people import people_of
+
+    with archive._reading() as db:
+        return people_of(db, conversation_ids)
 
 
 def scan(archive: Archive, first: int, last: int) -> Iterator[Message]:

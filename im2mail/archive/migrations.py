@@ -332,6 +332,53 @@ def m011_business_connections(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m013_people(db: sqlite3.Connection) -> None:
+    """One person across channels (im2mail customers link): customers linked by the owner
+    share a row of `people`, their person; NULL: a customer on their own. Linking is
+    transitive (people.py), so a person is a set of customers. The contacts customers
+    shared (a message of kind 'contact') are indexed: their phone numbers suggest links."""
+    _run(
+        db,
+        """
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            created TEXT NOT NULL
+        );
+        ALTER TABLE customers ADD COLUMN person_id INTEGER REFERENCES people (id);
+        CREATE INDEX customers_by_person ON customers (person_id) WHERE person_id IS NOT NULL;
+        CREATE INDEX messages_contacts ON messages (conversation_id)
+            WHERE kind = 'contact' AND direction = 'in'
+        """,
+    )
+
+
+@migration
+def m014_forgotten(db: sqlite3.Connection) -> None:
+    """Forgetting (im2mail forget, archive.keep_messages_days): a forgotten customer's row
+    stays, anonymous (`forgotten`: when), so that its conversations keep their ids; what
+    `stats` needs of the erased messages stays in `forgotten_events`: per message its
+    conversation, direction, the manager who wrote a reply ('' for the customer's own),
+    time and a reply's fate, no text, no name (forget.py)."""
+    _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN forgotten TEXT;
+        CREATE TABLE forgotten_events (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id),
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            author TEXT NOT NULL,
+            created TEXT NOT NULL,
+            fate TEXT
+        );
+        CREATE INDEX forgotten_events_by_conversation
+            ON forgotten_events (conversation_id, created);
+        CREATE INDEX forgotten_events_by_time ON forgotten_events (created)
+        """,
+    )
+
+
 def restore_deferred_indexes(db: sqlite3.Connection) -> list[str]:
     """Build the deferred indexes a bulk load cut short (a crash) left missing; their
     names. Reads only, when none is missing."""

@@ -10,7 +10,15 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..errors import ArchiveError
-from ..model import Attachment, ConversationSummary, Customer, Entry, Message, OutboxItem
+from ..model import (
+    Attachment,
+    Conversation,
+    ConversationSummary,
+    Customer,
+    Entry,
+    Message,
+    OutboxItem,
+)
 from . import search
 from .db import clean, dt, now, ts
 
@@ -28,6 +36,22 @@ def customer_from(row: sqlite3.Row) -> Customer:
         id=row["id"],
         blocked_by_shop=row["blocked_by_shop"],
         blocked_by_shop_at=dt(row["blocked_by_shop_at"]),
+        person=row["person_id"],
+        forgotten=dt(row["forgotten"]),
+    )
+
+
+def conversation_from(row: sqlite3.Row) -> Conversation:
+    """A row of a conversation (`conversation_id`, bot, token, thread_key, state,
+    `conversation_created`) joined with its customer's."""
+    return Conversation(
+        id=row["conversation_id"],
+        customer=customer_from(row),
+        bot=row["bot"],
+        token=row["token"],
+        state=row["state"],
+        thread_key=row["thread_key"],
+        created=dt(row["conversation_created"]),
     )
 
 
@@ -122,7 +146,7 @@ def insert_message(
     for a in files:
         cur = db.execute(_ATTACHMENT_INSERT, (message_id, a.filename, a.mime, a.size, a.sha256))
         stored.append(Attachment(a.filename, a.mime, a.size, a.sha256, cur.lastrowid))
-    customer = _customer_of(db, m.conversation_id, None)
+    customer = indexed_customer(db, m.conversation_id, None, refuse_forgotten=m.direction == "in")
     index_row(db, message_id, text, customer, [a.filename for a in files])
     return message_id, tuple(stored)
 
@@ -139,14 +163,24 @@ def insert_many(
         text = clean(m.text)
         messages.append(_message_values(message_id, m, text))
         attachments += [(message_id, a.filename, a.mime, a.size, a.sha256) for a in files]
-        customer = _customer_of(db, m.conversation_id, customers)
+        customer = indexed_customer(db, m.conversation_id, customers)
         index.append(_index_values(message_id, text, customer, [a.filename for a in files]))
     db.executemany(_MESSAGE_INSERT, messages)
     db.executemany(_ATTACHMENT_INSERT, attachments)
     db.executemany(_FTS_INSERT, index)
 
 
-def _customer_of(db: sqlite3.Connection, conversation_id: int, cache: dict[int, str] | None) -> str:
+def indexed_customer(
+    db: sqlite3.Connection,
+    conversation_id: int,
+    cache: dict[int, str] | None,
+    *,
+    refuse_forgotten: bool = False,
+) -> str:
+    """What the index's `customer` column holds for the conversation's messages.
+    refuse_forgotten: ArchiveError when its customer was forgotten (forget.py), e.g. while
+    their message was on its way in: the update is not acknowledged, and when the
+    platform sends it again it makes a new customer."""
     if cache is not None and conversation_id in cache:
         return cache[conversation_id]
     row = db.execute(
@@ -155,6 +189,11 @@ def _customer_of(db: sqlite3.Connection, conversation_id: int, cache: dict[int, 
     ).fetchone()
     if row is None:
         raise ArchiveError(f"no conversation #{conversation_id} to add a message to")
+    if refuse_forgotten and row["forgotten"] is not None:
+        raise ArchiveError(
+            f"the customer of conversation #{conversation_id} was forgotten meanwhile",
+            hint="their message comes again and is archived as a new customer's",
+        )
     value = customer_index(customer_from(row))
     if cache is not None:
         cache[conversation_id] = value
@@ -229,6 +268,7 @@ def summary_from(row: sqlite3.Row) -> ConversationSummary:
         waiting_since=dt(row["waiting_since"]), messages=row["messages"],
         last_in_at=dt(row["last_in"]), blocked_by_shop=customer.blocked_by_shop,
         blocked_by_shop_at=customer.blocked_by_shop_at,
+        linked=tuple(sorted(json.loads(row["linked"] or "[]"))),
     )  # fmt: skip
 
 

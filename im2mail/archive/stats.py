@@ -15,7 +15,15 @@ What the figures mean (the README says the same):
 - A waiting period counts in the period where it started; a reply where it was written.
   Conversations: those with a customer message or a reply in the period.
 - Unanswered now: every conversation with an open waiting period, whatever the period,
-  except those of customers the shop blocked (blocking.py): nobody is to answer them.
+  except those of customers the shop blocked (blocking.py) or forgot: nobody is to answer
+  them.
+- A linked person's conversations (people.py) count as one: their messages are walked
+  together in time order (a wait started on one channel ends with a reply on any), a
+  response time counts for the channel and source where the wait started, and the
+  person is one conversation in each row they were active in.
+- Erased messages (forget.py: im2mail forget, archive.keep_messages_days) still count:
+  what stats needs of each (direction, time, the reply's manager and fate) is kept in
+  forgotten_events and walked with the messages, so the figures of a period stay the same.
 
 Messages are read per conversation in time order (created, then id: history imported
 after im2mail started has later ids than the messages it precedes), streamed, and only of
@@ -24,6 +32,7 @@ conversations active in the period or possibly waiting now, which the index find
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import math
@@ -46,8 +55,9 @@ GREETER = "im2mail"  # author of greetings and auto-replies (inbound.GREETER)
 NO_SOURCE = "(none)"
 KINDS = ("manager", "channel", "source")
 
-# A reply's fate: 'reached' (an answer), 'pending' (its delivery is queued), 'failed'.
-_FATE = """
+# A reply's fate: 'reached' (an answer), 'pending' (its delivery is queued), 'failed'
+# (forget.py keeps it too).
+FATE = """
 CASE WHEN m.direction = 'out' AND m.author != 'im2mail' THEN
   CASE WHEN EXISTS (SELECT 1 FROM outbox x WHERE x.message_id = m.id AND x.kind = 'undelivered')
          THEN 'failed'
@@ -59,14 +69,22 @@ CASE WHEN m.direction = 'out' AND m.author != 'im2mail' THEN
 END"""
 _EVENTS_SQL = f"""
 SELECT m.conversation_id, m.id, m.direction, m.author, m.created,
-       {_FATE} AS fate
+       {FATE} AS fate
 FROM messages m WHERE m.conversation_id IN (SELECT value FROM json_each(?))
 ORDER BY m.conversation_id, m.created, m.id
 """
-# Conversations with a message in [since, until): one index seek each.
+# What is left of erased messages (forget.py): the same columns, ids below zero.
+_FORGOTTEN_SQL = """
+SELECT conversation_id, -id, direction, author, created, fate FROM forgotten_events
+WHERE conversation_id IN (SELECT value FROM json_each(?))
+ORDER BY conversation_id, created, id
+"""
+# Conversations with a message in [since, until): one index seek each; and those of erased
+# messages in it.
 _ACTIVE_SQL = """
 SELECT c.id FROM conversations c WHERE EXISTS (
-  SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.created >= ? AND m.created < ?)
+  SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.created >= ?1 AND m.created < ?2)
+UNION SELECT conversation_id FROM forgotten_events WHERE created >= ?1 AND created < ?2
 """
 # Conversations that may be waiting: their newest customer message is at least as new as
 # their newest reply that reached them (the walk decides exactly), and from `since` on.
@@ -77,7 +95,7 @@ SELECT id FROM (
     (SELECT w.created FROM messages w WHERE w.conversation_id = c.id AND w.direction = 'in'
      ORDER BY w.created DESC LIMIT 1) AS last_in,
     (SELECT m.created FROM messages m WHERE m.conversation_id = c.id
-     AND m.direction = 'out' AND ({_FATE}) = 'reached' ORDER BY m.created DESC LIMIT 1)
+     AND m.direction = 'out' AND ({FATE}) = 'reached' ORDER BY m.created DESC LIMIT 1)
      AS last_answer
   FROM conversations c)
 WHERE last_in >= ? AND last_in >= coalesce(last_answer, '')
@@ -189,11 +207,8 @@ def report(
     with archive._reading() as db:
         active = [r[0] for r in db.execute(_ACTIVE_SQL, (ts(since), ts(until)))]
         maybe = [r[0] for r in db.execute(_MAYBE_WAITING_SQL, ("",))]
-        scope = sorted(set(active) | set(maybe))
-        info = _conversations(db, scope)
         tally = _Tally(hours, since, until, now)
-        for conversation_id, events in _events(db, scope):
-            tally.conversation(info[conversation_id], events, pending_answers=False)
+        _walk(db, set(active) | set(maybe), tally, pending_answers=False)
     return tally.report({_manager(m) for m in managers})
 
 
@@ -204,11 +219,9 @@ def waiting_now(
     counting a reply whose delivery is queued as an answer (for reminders: the customer
     is about to get it)."""
     with archive._reading() as db:
-        scope = [r[0] for r in db.execute(_MAYBE_WAITING_SQL, (ts(since),))]
-        info = _conversations(db, scope)
+        scope = {r[0] for r in db.execute(_MAYBE_WAITING_SQL, (ts(since),))}
         tally = _Tally(hours, now, now, now)
-        for conversation_id, events in _events(db, scope):
-            tally.conversation(info[conversation_id], events, pending_answers=True)
+        _walk(db, scope, tally, pending_answers=True)
     return [w for w in tally.waiting if w.since >= since]
 
 
@@ -220,6 +233,28 @@ class _Conversation:
     customer: str
     source: str | None
     blocked: bool = False  # by the shop
+    forgotten: bool = False  # im2mail forget: nobody can answer them
+
+
+def _walk(db: sqlite3.Connection, scope: set[int], tally: _Tally, *, pending_answers: bool) -> None:
+    """Tally the conversations of `scope`, a linked person's (people.py) as one: their
+    messages interleaved by time, with those of the other conversations of the person."""
+    from .people import people_of
+
+    linked = people_of(db, scope)
+    ids = sorted(scope | {c for members in linked.values() for c in members})
+    info = _conversations(db, ids)
+    held: dict[int, list[tuple]] = defaultdict(list)  # a person's first conversation: events
+    for conversation_id, events in _events(db, ids):
+        c = info[conversation_id]
+        members = linked.get(conversation_id)
+        if members is None:
+            tally.unit(c.id, ((c, *e[1:]) for e in events), pending_answers=pending_answers)
+        else:
+            held[members[0]] += [(c, *e[1:]) for e in events]
+    for first, events in held.items():
+        events.sort(key=lambda e: (e[4], e[1] > 0, abs(e[1])))  # created, then id
+        tally.unit(("person", first), events, pending_answers=pending_answers)
 
 
 def _conversations(db: sqlite3.Connection, ids: list[int]) -> dict[int, _Conversation]:
@@ -235,15 +270,21 @@ def _conversations(db: sqlite3.Connection, ids: list[int]) -> dict[int, _Convers
             c.display_name,
             c.source or None,
             blocked=c.blocked_by_shop is not None,
+            forgotten=c.forgotten is not None,
         )
     return found
 
 
 def _events(db: sqlite3.Connection, ids: list[int]) -> Iterator[tuple[int, Iterable]]:
-    """(conversation id, its messages in time order), streamed from one query."""
+    """(conversation id, its messages in time order), streamed from one query; with what
+    is left of its erased messages (ids below zero), when it has any."""
     if not ids:
         return iter(())
-    rows = db.execute(_EVENTS_SQL, (json.dumps(ids),))
+    scope = json.dumps(ids)
+    rows: Iterable = db.execute(_EVENTS_SQL, (scope,))
+    if db.execute("SELECT 1 FROM forgotten_events LIMIT 1").fetchone() is not None:
+        erased = db.execute(_FORGOTTEN_SQL, (scope,))
+        rows = heapq.merge(rows, erased, key=lambda r: (r[0], r[4], r[1] > 0, abs(r[1])))
     return itertools.groupby(rows, key=lambda r: r[0])
 
 
@@ -282,22 +323,28 @@ class _Tally:
     def _within(self, moment: datetime) -> bool:
         return self.since <= moment < self.until
 
-    def conversation(self, c: _Conversation, events: Iterable, *, pending_answers: bool) -> None:
-        groups = (self.channels[c.channel], self.sources[c.source])
-        started: tuple[datetime, int] | None = None  # the wait open now: when, message id
+    def _groups(self, c: _Conversation) -> tuple[_Group, _Group]:
+        return self.channels[c.channel], self.sources[c.source]
+
+    def unit(self, key: object, events: Iterable, *, pending_answers: bool) -> None:
+        """One conversation's events (key: its id), or a linked person's (their
+        conversations' events interleaved by time): (conversation, message id,
+        direction, author, created, fate) each."""
+        started: tuple[datetime, int, _Conversation] | None = None  # the wait open now
         last_manager = None
         answers = ("reached", "pending") if pending_answers else ("reached",)
-        for _, message_id, direction, author, created, fate in events:
+        for c, message_id, direction, author, created, fate in events:
+            groups = self._groups(c)
             when = dt(created)
             assert when is not None
             within = self._within(when)
             if direction == "in":
                 if started is None:
-                    started = (when, message_id)
+                    started = (when, message_id, c)
                 if within:
                     self.messages += 1
                     for g in groups:
-                        g.conversations.add(c.id)
+                        g.conversations.add(key)
                 continue
             if fate not in answers:
                 continue  # im2mail's own message, or a reply that did not reach them
@@ -307,17 +354,18 @@ class _Tally:
                 self.messages += 1
                 for g in (manager, *groups):
                     g.replies += 1
-                    g.conversations.add(c.id)
+                    g.conversations.add(key)
             if started is not None:
                 if self._within(started[0]) and fate == "reached":
                     seconds = self.hours.open_seconds(started[0], when)
-                    for g in (manager, *groups):
+                    for g in (manager, *self._groups(started[2])):  # where they wrote
                         g.times.append(seconds)
                 started = None
             last_manager = author
-        if started is None or c.blocked:
+        if started is None or started[2].blocked or started[2].forgotten:
             return
-        for g in groups:
+        c = started[2]
+        for g in self._groups(c):
             g.unanswered += 1
         if last_manager is not None:
             self.managers[last_manager].unanswered += 1

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..model import Attachment, Message, OutboxItem
-from . import Archive, rows
+from . import Archive, people, rows
 from .db import ts
 
 HISTORY = 40  # earlier messages an email looks at for its References
@@ -19,13 +19,17 @@ SENT_TEXTS = 5  # our emails a reply is checked against (quoted history by its w
 
 def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
     """The conversation's last messages before `before_id` that were emails (ours or the
-    managers' replies), oldest first."""
+    managers' replies), oldest first. A linked customer's conversation: those of every
+    conversation of their person (people.py), so that their emails are one thread."""
     with archive._reading() as db:
-        found = db.execute(
-            "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
-            " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
-            (conversation_id, before_id, HISTORY),
-        ).fetchall()
+        found = []
+        for member in people.person_ids(db, conversation_id):
+            found += db.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
+                " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+                (member, before_id, HISTORY),
+            ).fetchall()
+        found = sorted(found, key=lambda row: row["id"], reverse=True)[:HISTORY]
         return list(reversed(rows.messages_from(db, found)))
 
 
@@ -122,18 +126,20 @@ def sent_emails(
 ) -> list[OutboxItem]:
     """The emails of ours in the conversation a reply answers: those of `email_ids` (its
     In-Reply-To and References, newest first) in that order, or when it names none of
-    ours (a client that drops them), the conversation's latest; at most `limit`."""
+    ours (a client that drops them), the conversation's latest; at most `limit`. A linked
+    customer's: of any conversation of their person, whose emails are one thread."""
     with archive._reading() as db:
         # CROSS JOIN keeps outbox the outer loop: looked up by Message-ID, not every
         # message of a long conversation walked (8 ms at 10 000 messages, else 0.1 ms).
         query = (
             "SELECT o.* FROM outbox o CROSS JOIN messages m ON m.id = o.message_id"
-            " WHERE o.target = 'mail' AND m.conversation_id = ?"
+            " WHERE o.target = 'mail' AND m.conversation_id IN (SELECT value FROM json_each(?))"
         )
+        members = json.dumps(people.person_ids(db, conversation_id))
         wanted = list(dict.fromkeys(email_ids))[: limit * 4]
         found = db.execute(
             f"{query} AND o.email_message_id IN ({','.join('?' * len(wanted))})",
-            (conversation_id, *wanted),
+            (members, *wanted),
         ).fetchall() if wanted else []  # fmt: skip
         if found:
             order = {mid: n for n, mid in enumerate(wanted)}

@@ -148,6 +148,13 @@ class ReplyTokens:
         return Rotation(removed, rotated)
 
 
+def retire(db: sqlite3.Connection, conversation_id: int, reason: str, when: datetime) -> None:
+    """rotate(), inside a transaction of the archive's own modules (forget.py)."""
+    row = db.execute("SELECT token FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row is not None:
+        _replace(db, conversation_id, row[0], reason, when)
+
+
 def _replace(
     db: sqlite3.Connection, conversation_id: int, old: str, reason: str, when: datetime
 ) -> str:

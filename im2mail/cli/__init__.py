@@ -42,7 +42,7 @@ def _main(
 
 # The command modules register their commands on `app` when imported; the order here is
 # the order of `im2mail --help`.
-from . import setup, running, checks, archive, stats, importing, widget  # noqa: E402, F401, I001
+from . import setup, running, checks, archive, people, stats, importing, widget  # noqa: E402, F401, I001
 
 
 def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:

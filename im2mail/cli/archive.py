@@ -91,8 +91,11 @@ def conversations(
     archive = _open_archive()
     if archive is None:
         return
+    from ..archive.people import suggestions
+
     with archive:
         rows = archive.conversations(reply_windows())
+        maybe = suggestions(archive)  # customers who may be one person
     if waiting:
         rows = [r for r in rows if r.waiting]
     if json_output:
@@ -103,6 +106,9 @@ def conversations(
         console.print(render.conversations_table(rows, console.width))
     else:
         note("no conversations yet")
+    from .people import suggest
+
+    suggest(maybe)
 
 
 @conversations_app.command("rotate-token")
@@ -346,15 +352,28 @@ def vacuum(
             show_default=False,
         ),
     ] = None,
+    keep_messages_days: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-messages-days",
+            min=0,
+            max=MAX_KEEP_DAYS,
+            metavar="DAYS",
+            help="Erase the messages older than this, as im2mail forget does (default: "
+            "[archive] keep_messages_days; 0 keeps every message).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
     ] = False,
 ) -> None:
     """Compact the archive.
 
-    Applies the retention setting for attachment files (the messages stay, their files
-    show as "not kept"), deletes files no message names, then compacts archive.db. A
-    running relay waits while archive.db is rewritten: best run when the shop is quiet.
+    Erases messages older than the retention setting for messages (a customer left with
+    none is forgotten), applies the one for attachment files (the messages stay, their
+    files show as "not kept"), deletes files no message names, then compacts archive.db.
+    A running relay waits while archive.db is rewritten: best run when the shop is quiet.
     """
     import sys
     from datetime import UTC, datetime
@@ -362,12 +381,14 @@ def vacuum(
     from .. import config
     from ..archive.vacuum import vacuum as run_vacuum
     from ..channels import CHANNELS
+    from .people import erase_by_age
 
-    days = keep_files_days
-    if days is None:
+    days, message_days = keep_files_days, keep_messages_days
+    if days is None or message_days is None:
         cfg = config.load(channels=CHANNELS)
         report_warnings(cfg)
-        days = cfg.archive.keep_files_days
+        days = cfg.archive.keep_files_days if days is None else days
+        message_days = cfg.archive.keep_messages_days if message_days is None else message_days
     archive = _open_archive()
     if archive is None:
         return
@@ -377,6 +398,7 @@ def vacuum(
             note(what + " …")
 
     with archive:
+        erase_by_age(archive, message_days, dry_run=dry_run, step=step)
         done = run_vacuum(archive, days, now=datetime.now(UTC), dry_run=dry_run, step=step)
     would = "would drop" if dry_run else "dropped"
     if done.cutoff is not None:

@@ -164,6 +164,8 @@ def conversations_table(rows: list[ConversationSummary], width: int, now: dateti
     }
     if any(row.reply_window_closes for row in rows):  # Messenger, WhatsApp: Meta's 24 h
         columns["reply by"] = [_reply_by(row.reply_window_closes, now) for row in rows]
+    if any(row.linked for row in rows):  # im2mail customers link
+        columns["same person"] = [", ".join(f"#{i}" for i in row.linked) for row in rows]
 
     def used() -> int:
         return sum(max(map(len, [name, *values])) + 2 for name, values in columns.items())

@@ -102,6 +102,8 @@ class RelayConfig:
 @dataclass(frozen=True)
 class ArchiveConfig:
     keep_files_days: int = 0  # `vacuum` drops the files of older messages; 0: keep all
+    # `vacuum` and the running relay (daily) erase older messages; 0: keep all
+    keep_messages_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -336,14 +338,20 @@ def _flood(value: int) -> str | None:
 
 def _archive(check: _Checker, archive: dict[str, Any]) -> ArchiveConfig:
     p = "archive."
-    check.unknown(archive, p, {"keep_files_days"})
-    days = check.value(
-        archive, "keep_files_days", int, p, default=0,
-        check=lambda v: None
-        if 0 <= v <= MAX_KEEP_DAYS
-        else f"use 0 (keep every file) or a number of days up to {MAX_KEEP_DAYS}",
-    )  # fmt: skip
-    return ArchiveConfig(keep_files_days=days)
+    check.unknown(archive, p, {"keep_files_days", "keep_messages_days"})
+
+    def days(key: str, what: str) -> int:
+        return check.value(
+            archive, key, int, p, default=0,
+            check=lambda v: None
+            if 0 <= v <= MAX_KEEP_DAYS
+            else f"use 0 (keep every {what}) or a number of days up to {MAX_KEEP_DAYS}",
+        )  # fmt: skip
+
+    return ArchiveConfig(
+        keep_files_days=days("keep_files_days", "file"),
+        keep_messages_days=days("keep_messages_days", "message"),
+    )
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import os
 import posixpath
 import re
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ import jinja2
 import nh3
 from markupsafe import Markup
 
-from ..archive import Archive, exporting
+from ..archive import Archive, exporting, people
 from ..archive.db import now
 from ..channels import title
 from ..mail.compose import human_size, subject
@@ -70,8 +70,8 @@ def write(
     exported = _stamp(now())
     workers = min(os.cpu_count() or 1, 8)
     if workers < 2 or not selection.everything or selection.messages < PARALLEL_FROM:
-        found = stream(archive, selection.conversations, selection.everything)
-        rows = _pages(archive, found, folder, exported, progress, versions)
+        found = stream(archive, selection.conversations, selection.everything, selection.people)
+        rows = _pages(archive, found, folder, exported, progress, selection.people, versions)
     else:
         rows = _in_parallel(archive, selection, folder, exported, progress, workers, versions)
     index = _environment().get_template("index.html.j2")
@@ -91,17 +91,21 @@ def _pages(
     folder: Path,
     exported: str,
     progress: Progress,
+    people: Mapping[int, tuple[Conversation, ...]],
     versions: bool = False,
 ) -> list[Row]:
     page = _environment().get_template("conversation.html.j2")
     files = Files(archive, _Placer(archive, folder / "files").place)
     rows = []
     for conversation, chat in found:
-        shown, last = _chat(chat, files, versions=versions)
+        members = people.get(conversation.id, ())
+        shown, last = _chat(chat, files, _labels(members), versions=versions)
         name = f"conversation-{conversation.id}.html"
-        write_private(folder / name, render_page(page, conversation, shown, exported, index=True))
-        rows.append(Row(conversation.id, conversation.customer.display_name,
-                        _channel(conversation), len(chat), last, name))  # fmt: skip
+        text = render_page(page, conversation, shown, exported, index=True, members=members)
+        write_private(folder / name, text)
+        channels = ", ".join(dict.fromkeys(_channel(c) for c in members or [conversation]))
+        rows.append(Row(conversation.id, conversation.customer.display_name, channels,
+                        len(chat), last, name))  # fmt: skip
         progress(len(chat))
     return rows
 
@@ -119,9 +123,11 @@ def _in_parallel(
 
     chunks = _chunks(archive, selection.conversations, workers * CHUNKS_PER_WORKER)
     where = (archive.path, archive.blobs.root, folder, exported, versions)
+    jobs = [(*where, chunk, {c.id: selection.people[c.id] for c in chunk
+                             if c.id in selection.people}) for chunk in chunks]  # fmt: skip
     rows: list[Row] = []
     with ProcessPoolExecutor(workers) as pool:
-        for done in pool.map(_chunk_pages, [(*where, chunk) for chunk in chunks]):
+        for done in pool.map(_chunk_pages, jobs):
             rows += done
             progress(sum(r.messages for r in done))
     return rows
@@ -146,25 +152,35 @@ def _chunks(
 
 
 def _chunk_pages(
-    job: tuple[Path, Path, Path, str, bool, tuple[Conversation, ...]],
+    job: tuple[Path, Path, Path, str, bool, tuple[Conversation, ...], dict],
 ) -> list[Row]:
     """In a worker process: the pages of one run of conversations."""
-    path, blobs, folder, exported, versions, conversations = job
+    path, blobs, folder, exported, versions, conversations, people = job
     with Archive.open(path, blobs, create=False) as archive:
-        found = stream(archive, conversations, everything=True)
-        return _pages(archive, found, folder, exported, lambda n: None, versions)
+        found = stream(archive, conversations, True, people)
+        return _pages(archive, found, folder, exported, lambda n: None, people, versions)
 
 
 def render_page(
-    page: jinja2.Template, conversation: Conversation, shown: Markup, exported: str, *, index: bool
+    page: jinja2.Template,
+    conversation: Conversation,
+    shown: Markup,
+    exported: str,
+    *,
+    index: bool,
+    members: Sequence[Conversation] = (),
 ) -> str:
     """A conversation's page around its messages (from _chat). `index`: a page of an
-    export, beside index.html; else a transcript the relay serves on its own."""
+    export, beside index.html; else a transcript the relay serves on its own. `members`:
+    a linked person's conversations, all on the page."""
+    every = members or [conversation]
+    numbers = ", ".join(f"#{c.id}" for c in every)
     return page.render(
         title=subject(conversation, _channel(conversation)),
         conversation=conversation,
+        numbers=f"conversation{'s' if len(every) > 1 else ''} {numbers}",
         customer=conversation.customer,
-        details=_details(conversation),
+        details=[d for c in every for d in _details(c)],
         chat=shown,
         lang="uk",
         exported=exported,
@@ -177,9 +193,15 @@ def transcript(archive: Archive, conversation: Conversation, link: Linker) -> st
     """One conversation as a web page for the relay to serve (/c/<signed id>): the page
     of an export, except that files and large pictures are `link`s to the relay."""
     files = Files(archive, link, inline=False)
-    shown, _ = _chat(exporting.messages(archive, conversation.id or 0), files)
+    members = people.conversations_of(archive, conversation.id)
+    if len(members) > 1:  # a linked person: all of their conversations
+        found = exporting.interleaved(archive, [m.id for m in members])
+        shown, _ = _chat(found, files, _labels(members))
+    else:
+        members = []
+        shown, _ = _chat(exporting.messages(archive, conversation.id or 0), files)
     page = _environment().get_template("conversation.html.j2")
-    return render_page(page, conversation, shown, _stamp(now()), index=False)
+    return render_page(page, conversation, shown, _stamp(now()), index=False, members=members)
 
 
 def _environment() -> jinja2.Environment:
@@ -196,9 +218,10 @@ def _environment() -> jinja2.Environment:
 # Every value is escaped (html.escape) or, for the text, sanitized (message_html).
 _DAY = '<p class="day">{day}</p>\n'
 _MESSAGE = (
-    '<div class="msg {side}" id="m{id}">\n<p class="author">{author}</p>\n'
+    '<div class="msg {side}" id="m{id}">\n<p class="author">{author}{channel}</p>\n'
     '{body}<p class="meta">{time}{marks}</p>\n</div>\n'
 )
+_CHANNEL = ' <span class="channel">· {channel}</span>'  # a linked person's: where it was
 _TEXT = '<div class="text">{html}</div>\n'
 _IMAGE = '<img src="data:{mime};base64,{data}" alt="{name}">\n'
 _IMAGE_LINK = '<img src="{href}" alt="{name}">\n'
@@ -213,9 +236,14 @@ _WAS = '<p class="was"><span>{time}</span>\n{html}</p>\n'
 _REACTIONS = '<p class="reactions" title="{title}">{emoji}</p>\n'
 
 
-def _chat(found: Iterable[Message], files: Files, *, versions: bool = False) -> tuple[Markup, str]:
-    """The conversation's messages as HTML, and when the last one was; `versions`: the
-    earlier texts of edited messages shown open (else behind their "edited" mark)."""
+def _chat(
+    found: Iterable[Message], files: Files, labels: Mapping[int, str] | None = None,
+    *, versions: bool = False,
+) -> tuple[Markup, str]:  # fmt: skip
+    """The conversation's messages as HTML, and when the last one was. `labels`: a linked
+    person's conversations by id, what each message is marked with (its channel);
+    `versions`: the earlier texts of edited messages shown open (else behind their
+    "edited" mark)."""
     out: list[str] = []
     day, last = "", None
     for message in found:
@@ -224,13 +252,16 @@ def _chat(found: Iterable[Message], files: Files, *, versions: bool = False) -> 
         if today != day:
             out.append(_DAY.format(day=today))
             day = today
-        out.append(_message(message, local, files, versions))
+        out.append(_message(message, local, files, labels, versions))
         last = message.created
     # Every piece was built from escaped or sanitized values (see _MESSAGE).
     return Markup("".join(out)), _stamp(last) if last else ""
 
 
-def _message(message: Message, local: datetime, files: Files, versions: bool = False) -> str:
+def _message(
+    message: Message, local: datetime, files: Files, labels: Mapping[int, str] | None = None,
+    versions: bool = False,
+) -> str:  # fmt: skip
     body = []
     text = message.text
     if not text.strip() and not message.attachments:
@@ -251,6 +282,9 @@ def _message(message: Message, local: datetime, files: Files, versions: bool = F
         side="customer" if message.direction == "in" else "shop",
         id=message.id or 0,
         author=_escape(message.author),
+        channel=_CHANNEL.format(channel=_escape(labels[message.conversation_id]))
+        if labels and message.conversation_id in labels
+        else "",
         body="".join(body),
         time=f"{local.hour:02d}:{local.minute:02d}",
         marks=shown,
@@ -407,6 +441,15 @@ def _details(conversation: Conversation) -> list[str]:
 
 def _channel(conversation: Conversation) -> str:
     return title(conversation.channel)
+
+
+def _labels(members: Sequence[Conversation]) -> dict[int, str] | None:
+    """What a linked person's messages are marked with: their conversation's channel (and
+    bot, when the person has two conversations on one channel)."""
+    if not members:
+        return None
+    twice = {c.channel for c in members if sum(m.channel == c.channel for m in members) > 1}
+    return {c.id: _channel(c) + (f" ({c.bot})" if c.channel in twice else "") for c in members}
 
 
 def _stamp(moment: datetime) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -45,34 +45,44 @@ def write(
     texts under it with `versions`; reactions close the text."""
     read = functools.partial(file_bytes, archive)
     written = 0
-    found = stream(archive, selection.conversations, selection.everything)
+    found = stream(archive, selection.conversations, selection.everything, selection.people)
     with path.open("w", encoding="utf-8", newline="\n") as out:
         for conversation, chat in found:
-            count = _conversation(out, conversation, chat, read, versions)
+            members = {c.id: c for c in selection.people.get(conversation.id, ())}
+            count = _conversation(out, conversation, chat, read, members, versions)
             written += count
             progress(count)
     return written
 
 
 def _conversation(
-    out, conversation: Conversation, found: Iterable[Message], read: FileReader,
+    out,
+    conversation: Conversation,
+    found: Iterable[Message],
+    read: FileReader,
+    members: Mapping[int, Conversation] | None = None,
     versions: bool = False,
-) -> int:  # fmt: skip
+) -> int:
+    """One thread: a conversation's messages, or (`members`: a linked person's
+    conversations by id) the person's, each from and to its own customer and bot, with its
+    own X-Im2mail-Channel and X-Im2mail-Conversation; `versions`: edited messages' earlier
+    texts under them."""
     ids: list[str] = []
-    customer = conversation.customer
-    channel = title(customer.channel)
-    topic = header_text(subject(conversation, channel))
-    them = _address(customer.display_name, f"{customer.channel}.{customer.external_id}@{HOST}")
-    shop = _address(f"{conversation.bot} ({channel} bot)", f"{conversation.bot}@{HOST}")
+    topic = header_text(subject(conversation, title(conversation.channel)))
     count = 0
+    parties: dict[int, tuple[str, str]] = {}  # conversation -> its customer, its bot
     for message in found:
+        own = (members or {}).get(message.conversation_id, conversation)
+        if own.id not in parties:
+            parties[own.id] = _parties(own)
+        them, shop = parties[own.id]
         mid = f"<{message.id}.{conversation.id}@{HOST}>"
         if message.direction == "in":
             sender, to = them, shop
         elif "@" in message.author:
             sender, to = _address("", message.author), them
         else:
-            sender, to = _address(message.author, f"{conversation.bot}@{HOST}"), them
+            sender, to = _address(message.author, f"{own.bot}@{HOST}"), them
         head = [
             f"From {sender_of(message)} {_ctime(message)}",
             f"From: {sender}",
@@ -86,9 +96,9 @@ def _conversation(
             refs = ids if len(ids) <= MAX_REFERENCES else [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
             head.append("References: " + "\n ".join(refs))
         head += [
-            f"X-Im2mail-Conversation: {conversation.id}",
+            f"X-Im2mail-Conversation: {own.id}",
             f"X-Im2mail-Direction: {message.direction}",
-            f"X-Im2mail-Channel: {customer.channel}",
+            f"X-Im2mail-Channel: {own.channel}",
             "MIME-Version: 1.0",
         ]
         if message.deleted:  # reported deleted in the chat; the archive keeps it
@@ -103,6 +113,13 @@ def _conversation(
         ids.append(mid)
         count += 1
     return count
+
+
+def _parties(conversation: Conversation) -> tuple[str, str]:
+    """The customer's and the bot's addresses in a conversation's emails."""
+    customer, channel = conversation.customer, title(conversation.channel)
+    them = _address(customer.display_name, f"{customer.channel}.{customer.external_id}@{HOST}")
+    return them, _address(f"{conversation.bot} ({channel} bot)", f"{conversation.bot}@{HOST}")
 
 
 def sender_of(message: Message) -> str:

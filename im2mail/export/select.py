@@ -9,8 +9,8 @@ leaves nothing half-written, and an existing file or folder is replaced only wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..archive import Archive, exporting
 from ..archive.db import fits_sqlite
@@ -25,16 +25,20 @@ Progress = Callable[[int], None]  # called with how many messages were just writ
 @dataclass(frozen=True)
 class Selection:
     """The conversations to export, in order, and how many messages they hold.
-    everything: all of the archive's conversations, in id order (read in one scan)."""
+    everything: all of the archive's conversations, in id order (read in one scan).
+    people: a linked customer's person (archive/people.py) is exported once, as the first
+    of their conversations selected: by its id, all of the person's conversations, whose
+    messages are shown interleaved by time, each marked with its channel."""
 
     conversations: tuple[Conversation, ...]
     messages: int
     everything: bool = False
+    people: Mapping[int, tuple[Conversation, ...]] = field(default_factory=dict)
 
 
 def select(archive: Archive, ids: Sequence[int] | None) -> Selection:
-    """Conversations by id (in the order given, each once), or all of them (None).
-    NotFound (exit 5) names the first unknown id."""
+    """Conversations by id (in the order given, each once), or all of them (None); a
+    linked person's once. NotFound (exit 5) names the first unknown id."""
     if ids is None:
         wanted = exporting.conversation_ids(archive)
     else:
@@ -46,33 +50,59 @@ def select(archive: Archive, ids: Sequence[int] | None) -> Selection:
         missing = [i for i in wanted if i not in known]
         if missing:
             raise NotFound(f"no conversation #{missing[0]}", hint=_LIST_THEM)
-    count = archive.message_count(wanted if ids is not None else None)
-    return Selection(tuple(archive.conversation(i) for i in wanted), count, ids is None)
+    linked = exporting.people(archive, wanted)
+    chosen: list[int] = []
+    people: dict[int, tuple[Conversation, ...]] = {}
+    covered: set[int] = set()
+    for i in wanted:
+        if i in covered:
+            continue  # a conversation of a person chosen already
+        members = linked.get(i)
+        if members:
+            covered.update(members)
+            people[i] = tuple(archive.conversation(m) for m in members)
+        chosen.append(i)
+    every = sorted(covered | set(chosen))
+    count = archive.message_count(every if ids is not None else None)
+    return Selection(tuple(archive.conversation(i) for i in chosen), count, ids is None, people)
 
 
 def stream(
-    archive: Archive, conversations: Sequence[Conversation], everything: bool
+    archive: Archive,
+    conversations: Sequence[Conversation],
+    everything: bool,
+    people: Mapping[int, tuple[Conversation, ...]] | None = None,
 ) -> Iterator[tuple[Conversation, list[Message]]]:
-    """Each conversation with its messages, in the order given. With everything (the
-    conversations are all there are, in id order, maybe a slice of them) the messages come
-    from one scan of the table rather than a query per conversation."""
+    """Each conversation with its messages, in the order given (a person's: all of
+    theirs, interleaved by time). With everything (the conversations are all there are,
+    in id order, maybe a slice of them) the messages come from one scan of the table
+    rather than a query per conversation."""
+    people = people or {}
+
+    def of(conversation: Conversation) -> list[Message]:
+        members = people.get(conversation.id)
+        if members:
+            return list(exporting.interleaved(archive, [m.id for m in members]))
+        return list(exporting.messages(archive, conversation.id))
+
     if not everything:
         for conversation in conversations:
-            yield conversation, list(exporting.messages(archive, conversation.id))
+            yield conversation, of(conversation)
         return
-    found: dict[int, list[Message]] = {}
-    pending = iter(conversations)
-    current = next(pending, None)
-    for message in (
-        exporting.scan(archive, conversations[0].id, conversations[-1].id) if conversations else ()
-    ):
-        while current is not None and current.id < message.conversation_id:
-            yield current, found.pop(current.id, [])
-            current = next(pending, None)
-        found.setdefault(message.conversation_id, []).append(message)
-    while current is not None:
-        yield current, found.pop(current.id, [])
-        current = next(pending, None)
+    plain = [c for c in conversations if c.id not in people]
+    scanned = exporting.scan(archive, plain[0].id, plain[-1].id) if plain else iter(())
+    ahead = next(scanned, None)
+    for conversation in conversations:
+        if conversation.id in people:
+            yield conversation, of(conversation)
+            continue
+        while ahead is not None and ahead.conversation_id < conversation.id:
+            ahead = next(scanned, None)  # a person's, shown on their page
+        chat = []
+        while ahead is not None and ahead.conversation_id == conversation.id:
+            chat.append(ahead)
+            ahead = next(scanned, None)
+        yield conversation, chat
 
 
 def file_bytes(archive: Archive, attachment: Attachment) -> bytes | None:

@@ -22,6 +22,10 @@ Every email about a conversation is in its thread, the way each client threads:
   (Gmail, Thunderbird, Apple Mail); Thread-Topic / Thread-Index (Outlook).
 - Message-IDs are fixed when the outbox row is made (`new_message_id`), so a resend is
   the same email; a day's digest has one derived from the day.
+- A customer linked to others (one person across channels) has one thread for all of
+  their conversations: `conversation.thread` (the person's first conversation) gives the
+  Subject and the Thread-Index, and the history the relay hands in holds the emails of
+  all of them; From and Reply-To stay the conversation's own.
 
 The headers are written by headers.py (RFC 2047 words, folding, Thread-Index), the parts
 by mime.py: the email package's object tree is not built at all, which made an email cost
@@ -318,7 +322,10 @@ class MailBuilder:
     # -- the parts -----------------------------------------------------------------------------
 
     def subject(self, conversation: Conversation) -> str:
-        return subject(conversation, self._title(conversation))
+        """The thread's Subject: a linked customer's conversation has its person's first
+        conversation's (`conversation.thread`), so their emails are one thread."""
+        thread = conversation.thread or conversation
+        return subject(thread, self._title(thread))
 
     def _title(self, conversation: Conversation) -> str:
         title = _channel_title(conversation.customer.channel, self.settings.titles)
@@ -361,7 +368,8 @@ class MailBuilder:
         threading after the emails of `history`."""
         message_id = headers.message_id(message_id)
         earlier = _earlier(history, exclude=message_id)
-        started = conversation.created or (earlier[0][1] if earlier else date)
+        thread = conversation.thread or conversation  # a linked person's first conversation
+        started = thread.created or (earlier[0][1] if earlier else date)
         title = self.subject(conversation)
         reply_name = self._as_customer(conversation)[0]
         to_line, to_addresses = headers.address_list("To", tuple(to))
@@ -377,7 +385,7 @@ class MailBuilder:
         if ids:
             head.append(f"In-Reply-To: {ids[-1]}\r\n")
             head.append(headers.references(ids))
-        key = conversation.thread_key or conversation.token
+        key = thread.thread_key or thread.token
         index = headers.thread_index(key, started, [*earlier, (message_id, date)])
         head += [
             headers.unstructured("Thread-Topic", title),

@@ -5,6 +5,7 @@ wires the rest: web.py (the HTTP server: webhooks, file links, transcripts, /hea
 intake.py (a customer's update → archive → mail outbox) with downloads.py and polling.py,
 reply_intake.py (a manager's email → archive → chat outbox), chat_outbox.py (replies to
 the messengers), mailer.py (which email an outbox row becomes), alerts.py (reminders and
-the daily digest), flood.py and blocking.py (abusive customers), hours, quick replies and
+the daily digest), retention.py (archive.keep_messages_days), flood.py and blocking.py
+(abusive customers), via.py (a reply's `/via NAME` line), hours, quick replies and
 transcripts.
 """

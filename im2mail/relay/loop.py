@@ -72,6 +72,7 @@ class Relay:
         from .alerts import Alerts, AlertSettings
         from .intake import Intake, IntakeSettings
         from .mailer import LinkSettings, Mailer
+        from .retention import Retention
         from .transcripts import Transcripts
         from .web import WebServer
 
@@ -121,6 +122,7 @@ class Relay:
         )
         self._wire_replies(mail)
         self.alerts = Alerts(self.archive, alerting, self.outbox.notify)
+        self.retention = Retention(self.archive, self.cfg.archive.keep_messages_days)
         host, _, port = self.cfg.relay.listen.rpartition(":")
         self.web = WebServer(host.strip("[]"), int(port), trust_proxy=self.cfg.relay.trust_proxy)
         self.web.serve_files(self._served_file)
@@ -211,6 +213,7 @@ class Relay:
             await self.chat_outbox.start()
             self.watcher.start()
             await self.alerts.start()
+            await self.retention.start()  # erases old messages now, then once a day
         self.web.ready = True
         log.info(
             "relay running: %d bot(s), mail via %s", len(self.channels), self.cfg.mail.smtp.host
@@ -256,6 +259,8 @@ class Relay:
             await self.chat_outbox.flush()
             if self.alerts.enabled:  # from cron, each pass sends what is due by then
                 await asyncio.to_thread(self.alerts.check, self.alerts.clock())
+            if self.retention.enabled:
+                await asyncio.to_thread(self.retention.check, self.retention.clock())
             await self.outbox.flush()
             return
         await self._stopping.wait()
@@ -280,6 +285,7 @@ class Relay:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.watcher.stop)
         await self.alerts.stop()
+        await self.retention.stop()
         await self.chat_outbox.stop()
         await self.web.stop()
         for channel in self._all_channels.values():

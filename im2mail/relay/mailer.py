@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from .. import signing
-from ..archive import Archive, edits, reactions, threads
+from ..archive import Archive, edits, people, reactions, threads
 from ..archive.db import now
 from ..config.sections import HoursConfig
 from ..hours import BusinessHours
@@ -109,7 +109,9 @@ class Mailer:
         if item.message_id is None or item.email_message_id is None:
             raise ValueError(f"outbox row {item.id} names no message or Message-ID")
         message = self.archive.message(item.message_id)
-        return make(item, message, self.archive.conversation(message.conversation_id))
+        conversation = self.archive.conversation(message.conversation_id)
+        # A linked customer's emails continue their person's thread (archive/people.py).
+        return make(item, message, people.threaded(self.archive, conversation))
 
     def sent_texts(self, conversation_id: int, email_ids: list[str]) -> list[str]:
         """The text of our emails a manager's reply answers (threads.sent_emails), as the

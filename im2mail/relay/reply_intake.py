@@ -26,6 +26,11 @@ nothing and gets the same kind of notice, listing the templates there are.
 
 A reply that is only /block (or /unblock) blocks the customer (blocking.py): nothing goes
 to them, and the managers get a notice.
+
+A reply about a customer linked to others (one person across channels, archive/people.py)
+is archived in, and sent to, the person's conversation the customer last wrote in; a
+first line `/via NAME` chooses the channel (via.py). A NAME the person can't be reached on
+sends nothing: the manager gets the not-sent notice, saying where they can be reached.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from ..archive import Archive, threads
+from ..archive import Archive, people, threads
 from ..archive.db import now
 from ..archive.tokens import Retired
 from ..mail import routing, signatures
@@ -51,7 +56,7 @@ from ..model import (
     NewAttachment,
     OutboxItem,
 )
-from . import blocking, quick_replies
+from . import blocking, quick_replies, via
 
 log = logging.getLogger("im2mail.replies")
 
@@ -210,7 +215,13 @@ class ReplyIntake:
         # Without a Message-ID, the bytes tell a second reading of the same email apart.
         key = routed.message_id or hashlib.sha256(raw).hexdigest()
         files = [NewAttachment(name, mime, data) for name, mime, data in reply.attachments]
-        text, problem, quick = self._expand(reply)
+        chosen = via.Via(None, reply.text) if reply.quoted_only else via.split(reply.text)
+        target = people.reply_target(self.archive, conversation.id, chosen.name)
+        text, problem, quick = self._expand(reply, chosen.text)
+        if target is None:  # /via a channel the person has no conversation on
+            assert chosen.name is not None
+            others = people.conversations_of(self.archive, conversation.id)
+            problem, target = via.not_there(chosen.name, others), conversation
         if reply.broken:  # never a part's raw encoding, nor the rest of the reply without it
             problem = broken_note(reply.broken)
         elif reply.doubt and not quick:
@@ -225,12 +236,12 @@ class ReplyIntake:
         else:
             outbox.append(OutboxItem("channel"))
             since = when - self.settings.colleague_window
-            earlier = threads.colleague_answer(self.archive, conversation.id, routed.sender, since)
+            earlier = threads.colleague_answer(self.archive, target.id, routed.sender, since)
             if earlier is not None:
                 note = f"{earlier.author} {earlier.created.isoformat()}"
                 outbox.append(_notice(COLLEAGUE, mail, note))
         message = Message(
-            conversation_id=conversation.id,
+            conversation_id=target.id,  # a linked customer: where they last wrote, or /via
             direction="out",
             author=routed.sender,
             text="" if empty else text,
@@ -245,6 +256,8 @@ class ReplyIntake:
                 "html_only": reply.html_only,
                 "quoted_only": reply.quoted_only,
                 **({"template": quick.name} if quick else {}),
+                **({"via_line": chosen.name} if chosen.name is not None else {}),
+                **({"answered": conversation.id} if target.id != conversation.id else {}),
                 **({"signature": reply.signature} if reply.signature and not empty else {}),
             },
         )
@@ -260,7 +273,7 @@ class ReplyIntake:
                         "telling the manager", routed.sender, who, conversation.id)  # fmt: skip
         else:
             log.info("reply from %s to %s archived (conversation %d, message %d)",
-                     routed.sender, who, conversation.id, stored.id)  # fmt: skip
+                     routed.sender, who, target.id, stored.id)  # fmt: skip
             self.delivery_queued()
         if len(outbox) > 1 or empty:
             self.mail_queued()
@@ -280,15 +293,17 @@ class ReplyIntake:
                         routed.sender, what, who, conversation.id, what)  # fmt: skip
             self.mail_queued()
 
-    def _expand(self, reply: Reply) -> tuple[str, str | None, quick_replies.QuickReply | None]:
-        """The text the customer is to get, why nothing goes (an unknown template), and
-        the quick reply asked for, if any."""
+    def _expand(
+        self, reply: Reply, text: str
+    ) -> tuple[str, str | None, quick_replies.QuickReply | None]:
+        """The text the customer is to get (of `text`, the reply's words without a /via
+        line), why nothing goes (an unknown template), and the quick reply asked for."""
         if reply.quoted_only:
-            return reply.text, None, None
+            return text, None, None
         templates = self.settings.templates
-        quick = quick_replies.expand(reply.text, templates)
+        quick = quick_replies.expand(text, templates)
         if quick is None:
-            return reply.text, None, None
+            return text, None, None
         if quick.text is None:
             return "", quick_replies.unknown(quick.name, templates), quick
         return quick.text, None, quick

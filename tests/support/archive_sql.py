@@ -24,3 +24,13 @@ def writing(archive: Archive) -> AbstractContextManager[sqlite3.Connection]:
     """The connection inside one write transaction, committed on success. Calls of the
     archive inside it are part of it (one commit for many, as a bulk load does)."""
     return archive._transaction()
+
+
+def index_terms(db: sqlite3.Connection) -> dict[str, int]:
+    """The words the search index holds, each with how many messages hold it (fts5vocab
+    over the contentless messages_fts): what a test of erasure looks for."""
+    db.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.index_terms"
+        " USING fts5vocab(main, messages_fts, 'row')"
+    )
+    return dict(db.execute("SELECT term, doc FROM temp.index_terms"))

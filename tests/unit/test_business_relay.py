@@ -308,3 +308,34 @@ async def test_telegrams_refusal_of_a_business_send_comes_back_as_undelivered(ar
     assert notice == ("mail", UNDELIVERED, "Forbidden: BOT_ACCESS_FORBIDDEN")
     with reading(archive) as db:
         assert db.execute("SELECT count(*) FROM customers WHERE blocked = 1").fetchone()[0] == 0
+
+
+async def test_a_one_emoji_reply_in_an_accounts_chat_goes_as_text(archive, channel):
+    # setMessageReaction has no business_connection_id: a bot reacts only in its own chats
+    reacted: list[tuple] = []
+
+    async def react(chat_id: str, message_id: str, emoji: str) -> None:
+        reacted.append((chat_id, message_id, emoji))
+
+    channel.react = react  # type: ignore[method-assign]
+    business.record(archive, IRYNA, T0)
+    person = business.chat_customer(archive, IRYNA, OLENA, "5012")
+    conv = archive.conversation_for(person, "shop")
+    archive.add_message(Message(conv.id, "in", "Олена", "Є 300?", T0, channel_message_id="7"))
+    queue_reply(archive, "👍")
+    assert await sender(archive, channel).flush() == 1
+    assert reacted == []
+    assert channel.steps == [("5012", Step("👍"), IRYNA.id)]
+
+
+async def test_forgetting_an_accounts_customer_drops_their_chat(archive):
+    from im2mail.archive.forget import forget
+
+    business.record(archive, IRYNA, T0)
+    person = business.chat_customer(archive, IRYNA, OLENA, "5012")
+    conv = archive.conversation_for(person, "shop")
+    archive.add_message(Message(conv.id, "in", "Олена", "Є 300?", T0, channel_message_id="7"))
+    forget(archive, conv.id)
+    with reading(archive) as db:
+        assert db.execute("SELECT count(*) FROM business_chats").fetchone()[0] == 0
+    assert business.route(archive, conv.id) is None

@@ -4,7 +4,8 @@ prints; the CLI shows one line per Check.
 The checks, in order: config, keyring, each secret (where it was found), IMAP (login and
 folder, IDLE and MOVE, the processed folder, sender authentication: mail.authserv_id and
 the Authentication-Results of recent mail), SMTP, each bot's token, each bot's webhook,
-the public URL, the archive's integrity, the outbox backlog. A check whose premise failed
+the public URL, the archive's integrity, the outbox backlog, and (only when there are
+some) customers who may be one person, sharing a phone number. A check whose premise failed
 (no password, no config, a refused token) is skipped and says why, so a user fixes the
 first cause first. The checks that go over the network (remote.py) run at once,
 each bounded by TIMEOUT seconds, so doctor finishes in seconds even when nothing answers;
@@ -155,7 +156,8 @@ def check_archive(where: Paths, now: datetime | None = None) -> list[Check]:
             integrity = _integrity(archive)
             if not integrity.ok:
                 return [integrity, skipped("outbox", "the archive is damaged")]
-            return [integrity, check_outbox(archive, now or datetime.now(UTC))]
+            people = check_people(archive)
+            return [integrity, check_outbox(archive, now or datetime.now(UTC)), *people]
     except Im2mailError as e:
         return [from_error("archive", e), skipped("outbox", "the archive cannot be read")]
 
@@ -212,6 +214,30 @@ def check_outbox(archive, now: datetime) -> Check:
         "is the relay running? start it: im2mail run (systemctl status im2mail); if it "
         "is, the last error says which server refuses: im2mail status",
     )
+
+
+def check_people(archive) -> list[Check]:
+    """Customers who share a phone number and are not linked (archive/people.py): a
+    warning with the commands that would link them; nothing when there are none."""
+    from ...archive import people
+    from ...untrusted import printable
+
+    found = people.suggestions(archive)
+    if not found:
+        return []
+    pairs = "; ".join(
+        f"#{s.first} {printable(s.first_customer.display_name)} and #{s.second} "
+        f"{printable(s.second_customer.display_name)} ({printable(s.phone)})"
+        for s in found[:5]
+    ) + ("; …" if len(found) > 5 else "")
+    commands = "; ".join(f"im2mail customers link {s.first} {s.second}" for s in found)
+    return [
+        warned(
+            "people",
+            f"{counted(len(found), 'pair')} of customers share a phone number: {pairs}",
+            f"if they are one person: {commands}",
+        )
+    ]
 
 
 def _megabytes(size: int) -> str:
