@@ -163,7 +163,7 @@ def _keep(db: sqlite3.Connection, message_id: int, text: str, created: datetime)
 def _reindex(db: sqlite3.Connection, message: Message, text: str) -> None:
     """The search index holds the latest text: the old row out, the new one in."""
     assert message.id is not None
-    customer = rows._customer_of(db, message.conversation_id, None)
+    customer = rows.indexed_customer(db, message.conversation_id, None)
     files = rows.file_names(db, message.id)
     rows.index_row(db, message.id, message.text, customer, files, delete=True)
     rows.index_row(db, message.id, text, customer, files)

@@ -162,68 +162,6 @@ def rotate_token(
 
 
 @app.command()
-def block(
-    conversation: Annotated[
-        int, typer.Argument(metavar="ID", help="The conversation (see: im2mail conversations).")
-    ],
-) -> None:
-    """Stop emails from a customer.
-
-    Blocks the customer of conversation ID (in all their conversations): their messages
-    are still archived, but emailed to nobody, and they get no reminders and no automatic
-    answers. A manager can do the same with a reply of only /block. Undo: im2mail unblock.
-    """
-    _set_blocked(conversation, True)
-
-
-@app.command()
-def unblock(
-    conversation: Annotated[
-        int, typer.Argument(metavar="ID", help="The conversation (see: im2mail conversations).")
-    ],
-) -> None:
-    """Email a blocked customer's messages again.
-
-    New messages of the customer of conversation ID are emailed again; what they sent
-    while blocked stays in the archive (im2mail tail -c ID) and is not emailed.
-    """
-    _set_blocked(conversation, False)
-
-
-def _set_blocked(conversation: int, blocked: bool) -> None:
-    from datetime import UTC, datetime
-
-    from ..archive import Archive
-    from ..channels import title
-    from ..errors import NotFound
-    from ..home import paths
-    from ..relay.blocking import COMMAND_LINE, set_blocked
-
-    where = paths()
-    if not where.archive.exists():
-        raise NotFound(
-            f"no conversation #{conversation}",
-            hint=f"there is no archive yet at {where.archive}; it is created when the relay "
-            "first runs",
-        )
-    with Archive.open(where.archive, where.blobs) as archive:
-        found, changed = set_blocked(
-            archive, conversation, blocked, by=COMMAND_LINE, at=datetime.now(UTC)
-        )
-    customer = found.customer
-    who = f"{customer.display_name} ({title(customer.channel)}, conversation #{found.id})"
-    if blocked and changed:
-        note(f"blocked {who}: their messages are archived and emailed to nobody; "
-             f"undo with: im2mail unblock {found.id}")  # fmt: skip
-    elif blocked:
-        note(f"{who} was already blocked, by {customer.blocked_by_shop}")
-    elif changed:
-        note(f"unblocked {who}: their new messages are emailed again")
-    else:
-        note(f"{who} is not blocked")
-
-
-@app.command()
 def search(
     query: Annotated[
         str, typer.Argument(metavar="QUERY", help='Words to find (all of them); "a phrase"; pref*.')
