@@ -1,0 +1,165 @@
+"""Word forms: the key a word is indexed and searched by beside its exact form, so that
+`візитки` finds візиток and візитками, and `заказ` finds заказа and заказы.
+
+Chosen by benches/word_forms.py on tests/data/search/labelled.json (BENCHMARKS.md, "Search
+that knows word forms"):
+
+- a Cyrillic word's key is its lemma from pymorphy3 with the OpenCorpora-format
+  dictionaries for Ukrainian and Russian (pymorphy3-dicts-uk, -ru): the normal form most of
+  its analyses give (an analysis counts its score: Ukrainian ones are all 1, Russian ones
+  are frequencies), so готові is готовий, not гот;
+- which dictionary: the one of a letter only one language has (і ї є ґ: Ukrainian; ы э ъ:
+  Russian), else the text's language (the one more of its words lean to: by such a
+  letter, or known to one dictionary only), else the first that knows the word; a
+  Cyrillic word no dictionary knows gets Snowball's Russian stem (PyStemmer), which
+  handles endings of words no dictionary has (брендбук, брендбуки);
+- a Latin word's key is Snowball's English stem (cards → card, printed → print);
+- anything else (numbers, codes, mixed scripts) is its own key.
+
+Keys are folded like exact words (search.fold: lower case, ё as е, no apostrophes), one
+per word, so positions and "phrases" hold. A query word whose language its letters don't
+tell may be either language's word: it is searched by every key it can have in the index
+(`query_keys`). The dictionaries load on the first Cyrillic word (~0.15 s); English and
+numbers need only Snowball (a C extension, instant). Nothing here touches SQLite.
+
+VERSION names the rules and dictionaries: an archive indexed with another one is
+re-indexed (word_index.py), since its contentless index can only drop a row given the
+keys it was added with.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from typing import Any
+
+from . import search
+
+VERSION = "1 pymorphy3-dicts-uk 2.4.1.1.1663094765 pymorphy3-dicts-ru 2.4.417150.4580142"
+_UK_ONLY = frozenset("іїєґ")
+_RU_ONLY = frozenset("ыэъ")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LANGUAGES = ("uk", "ru")
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def _analyzer(lang: str) -> Any:
+    """pymorphy3's analyzer for uk or ru, loaded once (its dictionary path given, which
+    spares pymorphy3 a scan of every installed package's entry points)."""
+    morph = _loaded.get(lang)
+    if morph is None:
+        with _lock:
+            morph = _loaded.get(lang)
+            if morph is None:
+                import pymorphy3
+
+                if lang == "uk":
+                    import pymorphy3_dicts_uk as dicts
+                else:
+                    import pymorphy3_dicts_ru as dicts
+                morph = pymorphy3.MorphAnalyzer(path=dicts.get_path(), lang=lang)
+                _loaded[lang] = morph
+    return morph
+
+
+@functools.cache
+def _stemmer(lang: str) -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer({"en": "english", "ru": "russian"}[lang])
+
+
+def language(words: list[str]) -> str | None:
+    """'uk' or 'ru' when more of the folded words lean that way (a letter only that
+    language has, or only its dictionary knows the word), else None."""
+    uk = ru = 0
+    for word in words:
+        lean = _leaning(word)
+        if lean == "uk":
+            uk += 1
+        elif lean == "ru":
+            ru += 1
+    return "uk" if uk > ru else "ru" if ru > uk else None
+
+
+@functools.lru_cache(maxsize=200_000)
+def _leaning(word: str) -> str | None:
+    if _kind(word) != "cyrillic":
+        return None
+    own = _own_language(word)
+    if own:
+        return own
+    known = [lang for lang in _LANGUAGES if _knows(lang, word)]
+    return known[0] if len(known) == 1 else None
+
+
+def _own_language(word: str) -> str | None:
+    letters = set(word)
+    if letters & _UK_ONLY:
+        return "uk"
+    if letters & _RU_ONLY:
+        return "ru"
+    return None
+
+
+def _knows(lang: str, word: str) -> bool:
+    return _analyzer(lang).word_is_known(word)
+
+
+def _lemma(lang: str, word: str) -> str:
+    votes: dict[str, float] = {}
+    for parse in _analyzer(lang).parse(word):
+        votes[parse.normal_form] = votes.get(parse.normal_form, 0.0) + (parse.score or 0.0)
+    lemma = max(votes, key=votes.__getitem__) if votes else word
+    return "".join(key for _, _, key in search.tokens(search.normalize(lemma))) or word
+
+
+def _kind(word: str) -> str:
+    """'cyrillic', 'latin' or 'other' (digits, mixed scripts, marks): what keys it."""
+    if not word.isalpha():
+        return "other"
+    if word.isascii():
+        return "latin"
+    if _CYRILLIC.search(word) and not any(ch.isascii() for ch in word):
+        return "cyrillic"
+    return "other"
+
+
+@functools.lru_cache(maxsize=200_000)
+def word_key(word: str, hint: str | None = None) -> str:
+    """The key of a folded word (search.tokens' third field) in a text whose language is
+    `hint` (language(); None: not known)."""
+    kind = _kind(word)
+    if kind == "latin":
+        return _stemmer("en").stemWord(word)
+    if kind == "other":
+        return word
+    own = _own_language(word)
+    tried = [own] if own else ([hint] if hint else []) + [x for x in _LANGUAGES if x != hint]
+    for lang in tried:
+        if _knows(lang, word):
+            return _lemma(lang, word)
+    return _stemmer("ru").stemWord(word)
+
+
+@functools.lru_cache(maxsize=4096)
+def query_keys(word: str) -> tuple[str, ...]:
+    """Every key a folded query word can have in the index: one, unless its letters leave
+    its language open and both dictionaries know it with different lemmas."""
+    if _kind(word) != "cyrillic" or _own_language(word):
+        return (word_key(word),)
+    keys = [_lemma(lang, word) for lang in _LANGUAGES if _knows(lang, word)]
+    return tuple(dict.fromkeys(keys)) or (word_key(word),)
+
+
+def index_text(normalized: str) -> str:
+    """The keys of an already normalized text (search.normalize), space-separated, one
+    per word: what the word-form index holds for it."""
+    words = [key for _, _, key in search.tokens(normalized)]
+    if not words:
+        return ""
+    hint = language(words) if _CYRILLIC.search(normalized) else None
+    return " ".join([word_key(w, hint) for w in words])
