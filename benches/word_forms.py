@@ -46,7 +46,6 @@ import json
 import random
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,9 +63,8 @@ from relay import machine  # noqa: E402
 
 from im2mail.archive import Archive, search  # noqa: E402
 from im2mail.model import SearchQuery  # noqa: E402
-from tests.support.archive_sql import reading  # noqa: E402
+from tests.support.labelled import folded, load, mean, messages, relevant, scores  # noqa: E402
 
-LABELLED = REPO / "tests" / "data" / "search" / "labelled.json"
 CANDIDATES = ["exact", "snowball", "simplemma", "pymorphy3", "pymorphy3+snowball", "im2mail"]
 TIMED = ["візиток", "заказы", "printed", "формат", "замовлення готове"]
 UK_ONLY = set("іїєґ")
@@ -76,37 +74,6 @@ CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-# -- the labelled set ---------------------------------------------------------------------
-
-
-def folded(word: str) -> list[str]:
-    return [key for _, _, key in search.tokens(search.normalize(word))]
-
-
-def load_labelled() -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
-    doc = json.loads(LABELLED.read_text())
-    lexemes = {name: {k for f in fs for k in folded(f)} for name, fs in doc["lexemes"].items()}
-    return doc["queries"], lexemes
-
-
-def messages(archive: Archive) -> list[tuple[int, list[str], list[str]]]:
-    """(id, folded words of its text and file names, [text, file names]), oldest first."""
-    with reading(archive) as db:
-        names: dict[int, list[str]] = {}
-        for mid, name in db.execute("SELECT message_id, filename FROM attachments"):
-            names.setdefault(mid, []).append(name)
-        out = []
-        for mid, text in db.execute("SELECT id, text FROM messages ORDER BY id"):
-            files = " ".join(names.get(mid, ()))
-            out.append((mid, folded(text) + folded(files), [text, files]))
-    return out
-
-
-def relevant(query: dict[str, Any], lexemes: dict[str, set[str]], msgs: list[Any]) -> set[int]:
-    need = [set().union(*(lexemes[n] for n in name.split("|"))) for name in query["lexemes"]]
-    return {mid for mid, words, _ in msgs if all(not forms.isdisjoint(words) for forms in need)}
 
 
 # -- the candidates -----------------------------------------------------------------------
@@ -255,22 +222,6 @@ def ranked(terms: list[str], c: Candidate, keyed: Keyed) -> list[int]:
     return first + then
 
 
-def scores(hits: list[int], good: set[int], at: int = 20) -> dict[str, float]:
-    top = hits[:at]
-    found = sum(1 for h in top if h in good)
-    every = sum(1 for h in hits if h in good)
-    return {
-        "recall@20": found / min(at, len(good)) if good else 1.0,
-        "precision@20": found / len(top) if top else (1.0 if not good else 0.0),
-        "recall": every / len(good) if good else 1.0,
-        "precision": every / len(hits) if hits else (1.0 if not good else 0.0),
-    }
-
-
-def mean(rows: list[dict[str, float]], field: str) -> float:
-    return statistics.fmean(r[field] for r in rows) if rows else 0.0
-
-
 def judge(
     name: str, queries: list[dict[str, Any]], good: list[set[int]], msgs: list[Any]
 ) -> dict[str, Any]:
@@ -407,7 +358,7 @@ def main() -> int:
             code = checked_out(args.against, root / "against")
             result["build_exact_s"] = build(exact_db, args, code)
             log(f"built {exact_db} with {args.against}'s code in {result['build_exact_s']:.1f} s")
-        queries, lexemes = load_labelled()
+        queries, lexemes = load()
         with Archive.open(forms_db) as archive:
             msgs = messages(archive)
             good = [relevant(q, lexemes, msgs) for q in queries]

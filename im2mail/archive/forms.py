@@ -163,3 +163,49 @@ def index_text(normalized: str) -> str:
         return ""
     hint = language(words) if _CYRILLIC.search(normalized) else None
     return " ".join([word_key(w, hint) for w in words])
+
+
+_MAX_VARIANTS = 16  # a phrase's key combinations searched at most (words of open language)
+
+
+def _term_keys(term: search.Term) -> list[tuple[str, ...]]:
+    """The keys each word of a query term may have in the index; a prefix as typed."""
+    out = [query_keys(key) for key in term.keys]
+    if term.prefix:
+        out[-1] = (term.keys[-1],)
+    return out
+
+
+def match(terms: tuple[search.Term, ...]) -> str:
+    """The MATCH expression for messages_forms: each term by its words' keys (any of a
+    word's keys; a prefix as typed, against the keys), all terms ANDed."""
+    parts = []
+    for term in terms:
+        variants: list[tuple[str, ...]] = [()]
+        for keys in _term_keys(term):
+            variants = [(*v, k) for v in variants for k in keys][:_MAX_VARIANTS]
+        quoted = [search.Term(v, term.prefix).fts for v in variants]
+        parts.append(quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")")
+    return " AND ".join(parts)
+
+
+def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
+    """Spans of `text` (original) whose words match a term by their keys, in order."""
+    toks = search.tokens(search.normalize(text))
+    if not toks:
+        return []
+    words = [t[2] for t in toks]
+    hint = language(words)
+    keys = [word_key(w, hint) for w in words]
+    spans = []
+    for term in terms:
+        want = _term_keys(term)
+        n = len(want)
+        for i in range(len(toks) - n + 1):
+            if all(_hits(keys[i + j], want[j], term.prefix and j == n - 1) for j in range(n)):
+                spans.append((toks[i][0], toks[i + n - 1][1]))
+    return search.merged(spans)
+
+
+def _hits(key: str, wanted: tuple[str, ...], prefix: bool) -> bool:
+    return key.startswith(wanted[0]) if prefix else key in wanted
