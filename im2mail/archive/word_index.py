@@ -103,7 +103,7 @@ WHERE m.id < ? ORDER BY m.id DESC LIMIT ?
 """
 
 
-def backfill(db: sqlite3.Connection, *, batch: int = BACKFILL_BATCH) -> int:
+def backfill(db: sqlite3.Connection, *, batch: int | None = None) -> int:
     """Bring messages_forms up to date (version, then the messages it lacks), batch by
     batch, each in its own transaction; how many messages it added. A read or two when
     there is nothing to do."""
@@ -111,6 +111,7 @@ def backfill(db: sqlite3.Connection, *, batch: int = BACKFILL_BATCH) -> int:
         return 0  # inside someone's transaction: the next open does it
     if _version(db) == forms.VERSION and not pending_below(db):
         return 0
+    batch = batch or BACKFILL_BATCH
     added = 0
     while True:
         db.execute("BEGIN IMMEDIATE")
