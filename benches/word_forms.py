@@ -2,12 +2,16 @@
 
     python benches/word_forms.py [--messages 20000] [--conversations 500] [--seed 1]
         [--reuse DIR] [--runs 15] [--candidates exact,snowball,...] [--no-archive]
+        [--against REV] [--build-rounds 1] [--timings-only]
 
 Steps, in one process:
 
 1. A generated archive (tests/support/generate.py, which writes words in the forms people
-   use) in DIR (a temporary folder unless --reuse), timed; with --against REV built again
-   by that commit's archive code (before word forms: `truth`), from the same generator.
+   use) in DIR (a temporary folder unless --reuse), in a fresh process: the generator's
+   messages are made first, then customers, conversations and Archive.add_many are timed
+   (wall and CPU). With --against REV it is built again by that commit's archive code
+   (before word forms: `truth`) from the same generator, --build-rounds times each,
+   alternating; a copy of that one is then opened by this code: m012 and the backfill.
 2. Candidates, each judged on tests/data/search/labelled.json (its rule: a message is
    relevant when, for each lexeme of the query, one of its words is one of the lexeme's
    forms). Every candidate is run the same way, in memory, over the archive's messages
@@ -36,16 +40,23 @@ Steps, in one process:
    im2mail keeps one), a distinct word uncached, and a query word.
 4. The archive's own search, both ways (--exact and word forms), on the labelled queries:
    recall@20/precision@20 through Archive.search, and p50/p90 over --runs rounds of
-   Archive.search(limit 20) for five queries; the build time of both archives.
+   Archive.search(limit 20) for the TIMED queries; with --against, interleaved with the
+   same call by that commit's code on its own archive (a process of its own, asked query
+   by query), so all three see the same machine.
+
+With --reuse, an archive already in DIR is not built again, and the figures of an earlier
+run kept in DIR/results.json (builds, the upgrade) are reported with this run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,7 +77,11 @@ from im2mail.model import SearchQuery  # noqa: E402
 from tests.support.labelled import folded, load, mean, messages, relevant, scores  # noqa: E402
 
 CANDIDATES = ["exact", "snowball", "simplemma", "pymorphy3", "pymorphy3+snowball", "im2mail"]
-TIMED = ["візиток", "заказы", "printed", "формат", "замовлення готове"]
+# Timed: archive_scale.py's kinds (a rare token, a common word, a Cyrillic word, a phrase,
+# an order number), forms of words, and two words that are common alone and rare together
+# (both indexes then intersect long lists: the slowest case for word forms).
+TIMED = ["0576", "формат", "баннер", '"можна забирати"', "ORD-2026-1231", "візиток", "заказы",
+         "printed", "замовлення готове", "візиток баннер"]  # fmt: skip
 UK_ONLY = set("іїєґ")
 RU_ONLY = set("ыэъ")
 CYRILLIC = re.compile("[\u0400-\u04ff]")
@@ -175,7 +190,7 @@ class Im2mail(Candidate):
         self.forms = forms
         forms.word_key("банер")  # loads the dictionaries, as the first Cyrillic word does
         super().__init__(forms.word_key)
-        self.uncached = forms.word_key.__wrapped__
+        self.uncached = lambda word: forms._info.__wrapped__(word)[1]
 
     def message_keys(self, words: list[str], texts: list[str]) -> set[str]:
         keys: set[str] = set()
@@ -279,26 +294,104 @@ def checked_out(rev: str, into: Path) -> Path:
     return into
 
 
-def build(path: Path, args: argparse.Namespace, code_from: Path) -> float:
-    """Seconds of this checkout's generate() into a new archive, with the archive code
-    (im2mail) of `code_from`: this checkout, or the --against commit (no word forms)."""
+_BUILD = """
+import json, random, sys, time
+sys.path.insert(0, sys.argv[1])
+import im2mail.archive
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from im2mail.archive import Archive
+from tests.support import generate as gen
+
+home, seed, conversations, messages = Path(sys.argv[3]), *map(int, sys.argv[4:7])
+wall, cpu = time.perf_counter(), time.process_time()
+with Archive.open(home / "archive.db") as archive:
+    rng, stats = random.Random(seed), gen.GenerationStats()
+    threads = gen._conversations(archive, rng, conversations, messages, stats)
+    made_wall, made_cpu = time.perf_counter(), time.process_time()
+    items = list(gen._messages(rng, threads, 20, stats))
+    made_wall, made_cpu = time.perf_counter() - made_wall, time.process_time() - made_cpu
+    archive.add_many(items, batch=5000)
+wall, cpu = time.perf_counter() - wall - made_wall, time.process_time() - cpu - made_cpu
+size = sum(p.stat().st_size for p in home.glob("archive.db*"))
+print(json.dumps({"archive_s": wall, "archive_cpu_s": cpu, "db_bytes": size}))
+"""
+
+
+def build(home: Path, args: argparse.Namespace, code_from: Path) -> dict[str, Any]:
+    """A generated archive in home, with the archive code (im2mail) of `code_from` (this
+    checkout, or the --against commit), in a fresh process. The generator's messages are
+    made first (not timed); timed: customers, conversations and add_many, wall and CPU."""
+    home.mkdir(parents=True, exist_ok=True)
+    argv = [str(code_from), str(REPO), str(home), str(args.seed), str(args.conversations),
+            str(args.messages)]  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _BUILD, *argv], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def upgrade(built: Path, copy: Path) -> float:
+    """Seconds for this code to open a copy of an archive built before word forms (the
+    migration and the backfill of every message), in a fresh process."""
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(built, copy)
     code = (
-        f"import sys, time; sys.path.insert(0, {str(code_from)!r}); import im2mail.archive;"
-        f" sys.path.insert(0, {str(REPO)!r}); from im2mail.archive import Archive;"
-        " from tests.support.generate import generate; t = time.perf_counter();"
-        f" a = Archive.open({str(path)!r}); generate(a, conversations={args.conversations},"
-        f" messages={args.messages}, seed={args.seed}); a.close();"
+        f"import sys, time; sys.path.insert(0, {str(REPO)!r}); t = time.perf_counter();"
+        " from im2mail.archive import Archive; Archive.open(sys.argv[1]).close();"
         " print(time.perf_counter() - t)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(copy)], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout)
+
+
+_BEFORE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from im2mail.archive import Archive
+from im2mail.model import SearchQuery
+archive = Archive.open(sys.argv[2])
+for line in sys.stdin:
+    began = time.perf_counter()
+    archive.search(SearchQuery(line.rstrip("\\n"), limit=20))
+    print(time.perf_counter() - began, flush=True)
+"""
+
+
+class Before:
+    """Archive.search(limit 20) by the --against commit's code on its own archive, in a
+    process of its own, one query at a time: seconds, timed in that process."""
+
+    def __init__(self, code: Path, db: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BEFORE, str(code), str(db)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+            env={**os.environ, "PYTHONUTF8": "1"},
+        )  # fmt: skip
+
+    def search(self, q: str) -> float:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(q + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 def own_search(
-    archive: Archive, queries: list[dict[str, Any]], good: list[set[int]], args: argparse.Namespace
+    archive: Archive,
+    queries: list[dict[str, Any]],
+    good: list[set[int]],
+    args: argparse.Namespace,
+    before: Before | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for exact in (True, False):
+    for exact in (True, False) if good else ():
         rows = []
         for q, g in zip(queries, good, strict=True):
             hits = [e.message_id for e in archive.search(SearchQuery(q["q"], limit=20,
@@ -309,15 +402,19 @@ def own_search(
             "recall@20": mean(rows, "recall@20"), "precision@20": mean(rows, "precision@20"),
             "rows": rows,
         }  # fmt: skip
-    timings: dict[str, dict[str, list[float]]] = {q: {"exact": [], "forms": []} for q in TIMED}
+    ways = ("before", "exact", "forms") if before else ("exact", "forms")
+    timings: dict[str, dict[str, list[float]]] = {q: {w: [] for w in ways} for q in TIMED}
     for i in range(2 + args.runs):
         for q in TIMED:
-            for exact in (True, False):
-                began = time.perf_counter()
-                archive.search(SearchQuery(q, limit=20, exact=exact))
-                took = time.perf_counter() - began
+            for way in ways:
+                if way == "before" and before:
+                    took = before.search(q)
+                else:
+                    began = time.perf_counter()
+                    archive.search(SearchQuery(q, limit=20, exact=way == "exact"))
+                    took = time.perf_counter() - began
                 if i >= 2:
-                    timings[q]["exact" if exact else "forms"].append(took)
+                    timings[q][way].append(took)
     out["timings"] = timings
     return out
 
@@ -337,39 +434,67 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--reuse", type=Path, help="a folder to keep the archives in")
-    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), help="'' for none")
     parser.add_argument("--no-archive", action="store_true", help="skip step 4")
     parser.add_argument(
         "--against", metavar="REV", help="also build with this commit's archive (no word forms)"
     )
     parser.add_argument("--worst", type=int, default=6, help="worst queries listed")
+    parser.add_argument("--build-rounds", type=int, default=1, help="builds of each, alternating")
+    parser.add_argument(
+        "--timings-only", action="store_true", help="build and time, judge nothing (1M)"
+    )
     args = parser.parse_args()
     root = args.reuse or Path(tempfile.mkdtemp(prefix="word-forms-"))
     root.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"machine": machine(), "messages": args.messages}
+    result: dict[str, Any] = {}
+    if args.reuse and (root / "results.json").exists():
+        earlier = json.loads((root / "results.json").read_text())
+        if earlier["messages"] == args.messages:
+            keep = ("build_", "builds_", "built", "upgrade_s")
+            result.update({k: v for k, v in earlier.items() if k.startswith(keep)})
+    result.update({"machine": machine(), "messages": args.messages})
     try:
         forms_db, exact_db = root / "forms" / "archive.db", root / "exact" / "archive.db"
-        if not forms_db.exists():
-            forms_db.parent.mkdir(parents=True)
-            result["build_forms_s"] = build(forms_db, args, REPO)
-            log(f"built {forms_db} in {result['build_forms_s']:.1f} s")
-        if args.against and not exact_db.exists():
-            exact_db.parent.mkdir(parents=True)
-            code = checked_out(args.against, root / "against")
-            result["build_exact_s"] = build(exact_db, args, code)
-            log(f"built {exact_db} with {args.against}'s code in {result['build_exact_s']:.1f} s")
+        against = checked_out(args.against, root / "against") if args.against else None
+        for i in range(args.build_rounds):  # alternating, so both see the same machine
+            for db, code in ((forms_db, REPO), (exact_db, against)):
+                if code is None or (i == 0 and db.exists()):
+                    continue
+                home = db.parent if i == 0 else root / f"round{i}" / db.parent.name
+                shutil.rmtree(home, ignore_errors=True)
+                took = build(home, args, code)
+                way = "forms" if code == REPO else "exact"
+                result["built"] = result["machine"]["date"]
+                result.setdefault(f"build_{way}", took)
+                for unit in ("archive_s", "archive_cpu_s"):
+                    result.setdefault(f"builds_{way}", {}).setdefault(unit, []).append(took[unit])
+                log(
+                    f"built {home} ({way}): {took['archive_s']:.1f} s in the archive,"
+                    f" {took['archive_cpu_s']:.1f} s CPU"
+                )
+                if i:
+                    shutil.rmtree(home)
+        if against and "upgrade_s" not in result:
+            result["upgrade_s"] = upgrade(exact_db, root / "upgraded" / "archive.db")
+            log(f"{args.against}'s archive opened by this code: {result['upgrade_s']:.1f} s")
         queries, lexemes = load()
         with Archive.open(forms_db) as archive:
-            msgs = messages(archive)
-            good = [relevant(q, lexemes, msgs) for q in queries]
+            msgs = [] if args.timings_only else messages(archive)
+            good = [relevant(q, lexemes, msgs) for q in queries] if msgs else []
             result["candidates"] = []
-            for name in args.candidates.split(","):
+            for name in filter(None, args.candidates.split(",")):
                 log(f"judging {name}")
                 judged = judge(name, queries, good, msgs)
                 judged["cold_load_s"] = cold_load(name) if name != "exact" else 0.0
                 result["candidates"].append(judged)
             if not args.no_archive:
-                result["own"] = own_search(archive, queries, good, args)
+                before = Before(against, exact_db) if against else None
+                try:
+                    result["own"] = own_search(archive, queries, good, args, before)
+                finally:
+                    if before:
+                        before.close()
         result["queries"] = len(queries)
         result["relevant_total"] = sum(len(g) for g in good)
         report(result, args)
@@ -385,6 +510,14 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"{m['date']}, {m['cpu']}, {m['nproc']} CPUs, Python {m['python']}, SQLite {m['sqlite']}")
     print(f"{r['messages']:,} generated messages (seed {args.seed}), {r['queries']} labelled"
           f" queries, {r['relevant_total']:,} relevant (query, message) pairs\n")  # fmt: skip
+    if r["candidates"]:
+        candidates(r, args)
+    own = r.get("own")
+    if own:
+        archive_search(r, own, args)
+
+
+def candidates(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(
         "| normalizer | recall@20 | precision@20 | recall (all hits) | precision (all hits) |"
         " load, fresh process | words/s (all words, cached) | µs per new word |"
@@ -416,24 +549,42 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             if row["recall"] + row["precision"] < 2
         ]
         print(f"- {c['name']}: " + ("; ".join(shown) or "none below 1.00/1.00"))
-    own = r.get("own")
-    if not own:
-        return
+
+
+def archive_search(r: dict[str, Any], own: dict[str, Any], args: argparse.Namespace) -> None:
     print("\nim2mail's Archive.search on the same queries:")
-    for way in ("exact", "forms"):
+    for way in ("exact", "forms") if "exact" in own else ():
         print(f"- {way}: recall@20 {own[way]['recall@20']:.3f},"
               f" precision@20 {own[way]['precision@20']:.3f}")  # fmt: skip
-    if "build_exact_s" in r and "build_forms_s" in r:
-        ratio = r["build_forms_s"] / r["build_exact_s"]
-        print(f"- build (generate.py, in-process): {args.against} {r['build_exact_s']:.1f} s,"
-              f" with {r['build_forms_s']:.1f} s ({ratio:.2f}x)")  # fmt: skip
-    print("\n| query | --exact p50 | p90 | word forms p50 | p90 | ratio (p50) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    if "build_exact" in r and "build_forms" in r:
+        a, b = r["build_exact"], r["build_forms"]
+        print(f"- archive build (customers, conversations, add_many; the generator's text made"
+              f" before), {len(r['builds_exact']['archive_s'])} round(s) alternating,"
+              f" {r.get('built', '?')}, {args.against} → with word forms:")  # fmt: skip
+        for unit in ("archive_s", "archive_cpu_s"):
+            xs, fs = r["builds_exact"][unit], r["builds_forms"][unit]
+            print(f"  - {'wall' if unit == 'archive_s' else 'CPU'}:"
+                  f" {', '.join(f'{x:.1f}' for x in xs)} s → {', '.join(f'{x:.1f}' for x in fs)}"
+                  f" s; ratio of the medians {statistics.median(fs) / statistics.median(xs):.2f}x,"
+                  f" of the best {min(fs) / min(xs):.2f}x")  # fmt: skip
+        print(f"  - archive.db {a['db_bytes'] / 1e6:.0f} MB → {b['db_bytes'] / 1e6:.0f} MB")
+    if "upgrade_s" in r:
+        print(f"- {args.against}'s archive opened by this code (m012 and the backfill of all"
+              f" {r['messages']:,} messages, fresh process): {r['upgrade_s']:.1f} s")  # fmt: skip
+    ways = [w for w in ("before", "exact", "forms") if w in next(iter(own["timings"].values()))]
+    names = {"before": f"{args.against}", "exact": "--exact", "forms": "word forms"}
+    print(
+        "\n| query | "
+        + " | ".join(f"{names[w]} p50 | p90" for w in ways)
+        + " | forms/--exact (p50) |"
+        + (" forms/before (p50) |" if "before" in ways else "")
+    )
+    print("|---|" + "---:|" * (2 * len(ways) + len(ways) - 1))
     for q, t in own["timings"].items():
-        a, b = t["exact"], t["forms"]
-        print(f"| `{q}` | {quantile(a, .5) * 1000:.1f} ms | {quantile(a, .9) * 1000:.1f} ms"
-              f" | {quantile(b, .5) * 1000:.1f} ms | {quantile(b, .9) * 1000:.1f} ms"
-              f" | {quantile(b, .5) / quantile(a, .5):.2f}x |")  # fmt: skip
+        cells = [f"{quantile(t[w], q_) * 1000:.1f} ms" for w in ways for q_ in (0.5, 0.9)]
+        p50 = {w: quantile(t[w], 0.5) for w in ways}
+        ratios = [f"{p50['forms'] / p50[w]:.2f}x" for w in ("exact", "before") if w in ways]
+        print(f"| `{q}` | " + " | ".join(cells + ratios) + " |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -75,25 +75,9 @@ def _stemmer(lang: str) -> Any:
 def language(words: list[str]) -> str | None:
     """'uk' or 'ru' when more of the folded words lean that way (a letter only that
     language has, or only its dictionary knows the word), else None."""
-    uk = ru = 0
-    for word in words:
-        lean = _leaning(word)
-        if lean == "uk":
-            uk += 1
-        elif lean == "ru":
-            ru += 1
+    leanings = [_info(w)[0] for w in words]
+    uk, ru = leanings.count("uk"), leanings.count("ru")
     return "uk" if uk > ru else "ru" if ru > uk else None
-
-
-@functools.lru_cache(maxsize=200_000)
-def _leaning(word: str) -> str | None:
-    if _kind(word) != "cyrillic":
-        return None
-    own = _own_language(word)
-    if own:
-        return own
-    known = [lang for lang in _LANGUAGES if _knows(lang, word)]
-    return known[0] if len(known) == 1 else None
 
 
 def _own_language(word: str) -> str | None:
@@ -114,7 +98,7 @@ def _lemma(lang: str, word: str) -> str:
     for parse in _analyzer(lang).parse(word):
         votes[parse.normal_form] = votes.get(parse.normal_form, 0.0) + (parse.score or 0.0)
     lemma = max(votes, key=votes.__getitem__) if votes else word
-    return "".join(key for _, _, key in search.tokens(search.normalize(lemma))) or word
+    return "".join(search.words(search.normalize(lemma))) or word
 
 
 def _kind(word: str) -> str:
@@ -128,41 +112,49 @@ def _kind(word: str) -> str:
     return "other"
 
 
-@functools.lru_cache(maxsize=200_000)
 def word_key(word: str, hint: str | None = None) -> str:
-    """The key of a folded word (search.tokens' third field) in a text whose language is
-    `hint` (language(); None: not known)."""
+    """The key of a folded word (search.words) in a text whose language is `hint`
+    (language(); None: not known)."""
+    info = _info(word)
+    return info[2] if hint == "ru" else info[1]
+
+
+@functools.lru_cache(maxsize=200_000)
+def _info(word: str) -> tuple[str | None, str, str]:
+    """(the language the word leans to, its key in a Ukrainian text or one of unknown
+    language, its key in a Russian text): one cached look-up per word of a message."""
     kind = _kind(word)
-    if kind == "latin":
-        return _stemmer("en").stemWord(word)
-    if kind == "other":
-        return word
+    if kind != "cyrillic":
+        key = (_stemmer("en").stemWord(word) or word) if kind == "latin" else word
+        return None, key, key
     own = _own_language(word)
-    tried = [own] if own else ([hint] if hint else []) + [x for x in _LANGUAGES if x != hint]
-    for lang in tried:
-        if _knows(lang, word):
-            return _lemma(lang, word)
-    return _stemmer("ru").stemWord(word)
+    known = [lang for lang in ([own] if own else _LANGUAGES) if _knows(lang, word)]
+    if not known:
+        key = _stemmer("ru").stemWord(word) or word
+        return own, key, key
+    first = _lemma(known[0], word)
+    in_russian = _lemma("ru", word) if "ru" in known[1:] else first
+    return own or (known[0] if len(known) == 1 else None), first, in_russian
 
 
 @functools.lru_cache(maxsize=4096)
 def query_keys(word: str) -> tuple[str, ...]:
     """Every key a folded query word can have in the index: one, unless its letters leave
     its language open and both dictionaries know it with different lemmas."""
-    if _kind(word) != "cyrillic" or _own_language(word):
-        return (word_key(word),)
-    keys = [_lemma(lang, word) for lang in _LANGUAGES if _knows(lang, word)]
-    return tuple(dict.fromkeys(keys)) or (word_key(word),)
+    _, first, in_russian = _info(word)
+    return (first,) if first == in_russian else (first, in_russian)
 
 
 def index_text(normalized: str) -> str:
     """The keys of an already normalized text (search.normalize), space-separated, one
     per word: what the word-form index holds for it."""
-    words = [key for _, _, key in search.tokens(normalized)]
-    if not words:
-        return ""
-    hint = language(words) if _CYRILLIC.search(normalized) else None
-    return " ".join([word_key(w, hint) for w in words])
+    words = search.words(normalized)
+    if not _CYRILLIC.search(normalized):
+        return " ".join([_info(w)[1] for w in words])
+    infos = [_info(w) for w in words]
+    leanings = [info[0] for info in infos]
+    column = 2 if leanings.count("ru") > leanings.count("uk") else 1
+    return " ".join([info[column] for info in infos])
 
 
 _MAX_VARIANTS = 16  # a phrase's key combinations searched at most (words of open language)
@@ -191,12 +183,9 @@ def match(terms: tuple[search.Term, ...]) -> str:
 
 def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
     """Spans of `text` (original) whose words match a term by their keys, in order."""
-    toks = search.tokens(search.normalize(text))
-    if not toks:
-        return []
-    words = [t[2] for t in toks]
-    hint = language(words)
-    keys = [word_key(w, hint) for w in words]
+    normalized = search.normalize(text)
+    toks = [t for t in search.tokens(normalized) if t[2]]  # one for each key of index_text
+    keys = index_text(normalized).split()
     spans = []
     for term in terms:
         want = _term_keys(term)

@@ -177,6 +177,21 @@ def fold(token: str) -> str:
     return "".join(out)
 
 
+# Text whose characters lower-case one by one as a whole string does (ASCII, Cyrillic,
+# punctuation and symbols, the apostrophe mark): its folded words are those of its lower
+# case with the mark removed, found in one pass (the word-form index needs every word).
+_PLAIN = re.compile(rf"[\x00-\x7f\u00a0-\u00bf\u0400-\u04ff\u2000-\u206f\u2116{APOSTROPHE_MARK}]*")
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def words(normalized: str) -> list[str]:
+    """The folded words of an already normalized text: tokens(normalized)'s third fields
+    that are not empty (a mark standing alone folds to nothing)."""
+    if _PLAIN.fullmatch(normalized):
+        return _WORD_RE.findall(normalized.lower().replace(APOSTROPHE_MARK, ""))
+    return [w for m in _TOKEN_RE.finditer(normalized) if (w := fold(m.group()))]
+
+
 def tokens(normalized: str) -> list[tuple[int, int, str]]:
     """(start, end, folded token) for each token of an already normalized text."""
     return [(m.start(), m.end(), fold(m.group())) for m in _TOKEN_RE.finditer(normalized)]

@@ -139,6 +139,12 @@ def test_other_forms_are_highlighted_in_the_snippet(cards: Archive) -> None:
     assert hit.snippet[start:end] == "візитками"
 
 
+def test_a_stress_mark_standing_alone_does_not_shift_the_highlight(archive: Archive) -> None:
+    say(archive, customer(archive), "Ещё \u0301 визитки? Да, за\u0301каз готов")
+    [hit] = archive.search(SearchQuery("визитка заказы"))
+    assert [hit.snippet[a:b] for a, b in hit.highlights] == ["визитки", "за\u0301каз"]
+
+
 def test_file_names_are_found_by_their_words_forms(archive: Archive) -> None:
     pdf = NewAttachment("рахунки_травень.pdf", "application/pdf", b"%PDF-1.4 x")
     say(archive, customer(archive), "", files=[pdf])
