@@ -23,7 +23,8 @@ Steps, in one process:
    - snowball: PyStemmer, Snowball's russian stemmer for Cyrillic words (it has no
      Ukrainian one), english for Latin ones;
    - simplemma: lemmatize with lang uk for words with і ї є ґ, ru for ы э ъ, else
-     ("uk", "ru"); en for Latin words;
+     ("uk", "ru"); en for Latin words (not a dependency of im2mail: `pip install
+     simplemma`, else skipped);
    - pymorphy3: the lemma of pymorphy3's first parse, with its uk or ru dictionary
      (chosen per word: letters only one language has, else the one that knows the word,
      else uk); Latin words as they are;
@@ -485,7 +486,11 @@ def main() -> int:
             result["candidates"] = []
             for name in filter(None, args.candidates.split(",")):
                 log(f"judging {name}")
-                judged = judge(name, queries, good, msgs)
+                try:
+                    judged = judge(name, queries, good, msgs)
+                except ImportError as e:  # simplemma is the bench's alone
+                    log(f"{name} skipped: not importable ({e}); pip install {name}")
+                    continue
                 judged["cold_load_s"] = cold_load(name) if name != "exact" else 0.0
                 result["candidates"].append(judged)
             if not args.no_archive:

@@ -2,7 +2,7 @@
 `візитки` finds візиток and візитками, and `заказ` finds заказа and заказы.
 
 Chosen by benches/word_forms.py on tests/data/search/labelled.json (BENCHMARKS.md, "Search
-that knows word forms"):
+word forms"):
 
 - a Cyrillic word's key is its lemma from pymorphy3 with the OpenCorpora-format
   dictionaries for Ukrainian and Russian (pymorphy3-dicts-uk, -ru): the normal form most of
