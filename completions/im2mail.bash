@@ -37,7 +37,7 @@ _im2mail_options() {
         "im2mail init") echo "--address --authserv-id --greeting -h --help --imap-folder --imap-host --imap-password-stdin --imap-port --imap-security --imap-username --listen --manager --no-check --non-interactive --processed-folder --public-url --smtp-host --smtp-password-stdin --smtp-port --smtp-security --smtp-username" ;;
         "im2mail path") echo "-h --help --json" ;;
         "im2mail run") echo "-h --help --once" ;;
-        "im2mail search") echo "--channel --customer -h --help --json --limit --since --until" ;;
+        "im2mail search") echo "--channel --customer --exact -h --help --json --limit --since --until" ;;
         "im2mail stats") echo "-h --help --json --since --until" ;;
         "im2mail status") echo "-h --help --json" ;;
         "im2mail systemd-unit") echo "--force -h --help --install --user" ;;

@@ -149,6 +149,7 @@ complete -c im2mail -n '__im2mail_at "im2mail run"' -l once -d 'Process what is 
 
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l channel -x -a 'telegram viber messenger whatsapp' -d 'Only this messenger.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l customer -x -d 'Only customers whose name, @username or phone has this.'
+complete -c im2mail -n '__im2mail_at "im2mail search"' -l exact -d 'Only the words as typed, not their other forms.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -s h -l help -d 'Show this message and exit.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l json -d 'One JSON object per line.'
 complete -c im2mail -n '__im2mail_at "im2mail search"' -l limit -x -d 'At most this many hits.'

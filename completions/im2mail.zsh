@@ -291,6 +291,7 @@ _im2mail_search() {
     _arguments \
         '--channel=[Only this messenger.]:channel:(telegram viber messenger whatsapp)' \
         '--customer=[Only customers whose name, @username or phone has this.]:customer: ' \
+        '--exact[Only the words as typed, not their other forms.]' \
         '(-h --help)-h[Show this message and exit.]' \
         '(-h --help)--help[Show this message and exit.]' \
         '--json[One JSON object per line.]' \

@@ -419,3 +419,4 @@ class SearchQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 20
+    exact: bool = False  # only the words as written (folded), not their other forms

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ArchiveError
-from . import migrations
+from . import migrations, word_index
 from .blobs import BlobStore
 
 
@@ -73,6 +73,7 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         with translate(path):
             configure(db, path)
             migrations.apply(db)
+            word_index.backfill(db)
     except BaseException:
         db.close()
         raise

@@ -184,13 +184,14 @@ def _erasing(archive: Archive):
 
 
 def _purge(archive: Archive) -> None:
-    """After an erasure: the search index merged into one segment, so the words of the
-    erased messages leave its pages too (a contentless FTS5 table records a deletion
-    beside what it deletes until segments merge; 1M messages: a few seconds), with the
-    pages it frees zeroed; then the WAL checkpointed, so no copy of an erased page stays
+    """After an erasure: the search indexes (the words and their forms) merged into one
+    segment each, so the words of the erased messages leave their pages too (a
+    contentless FTS5 table records a deletion beside what it deletes until segments
+    merge; 1M messages: a few seconds), with the pages they free zeroed; then the WAL checkpointed, so no copy of an erased page stays
     in it (best effort: a reader of an old snapshot keeps it until the next checkpoint)."""
     with _erasing(archive) as db:
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        db.execute("INSERT INTO messages_forms (messages_forms) VALUES ('optimize')")
     with archive._reading() as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

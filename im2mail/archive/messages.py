@@ -3,7 +3,8 @@ outbox rows and dedupe key, in one transaction), many at once (bulk.py), and rea
 back: one by id, the latest (`tail`), the new ones as they come (`tail -f`), and search.
 
 Search: the FTS5 table `messages_fts` is contentless (rowid = messages.id) and holds the
-normalized text of search.normalize; results show the original text from `messages`.
+normalized text of search.normalize; `messages_forms` beside it holds the words' keys
+(word forms: forms.py, word_index.py). Results show the original text from `messages`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..errors import NotFound, UsageError
 from ..model import Attachment, Customer, Entry, Message, NewAttachment, OutboxItem, SearchQuery
-from . import rows, search
+from . import forms, rows, search, word_index
 from .blobs import cannot_store
 from .db import ArchiveBase, clean, dt, ts
 
@@ -29,8 +30,10 @@ FROM {source}
 {join} customers u ON u.id = c.customer_id
 """
 _RECENT_SQL = _ENTRY_SQL.format(source="messages m", join="JOIN")
-_FTS_FIRST = "messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid"
-_IN_HITS = "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+# {fts}: messages_fts (the words) or messages_forms (their keys: word_index.py)
+_FTS_FIRST = "{fts} CROSS JOIN messages m ON m.id = {fts}.rowid"
+_IN_HITS = "m.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"
+EXACT, FORMS = "messages_fts", "messages_forms"
 
 
 class Messages(ArchiveBase):
@@ -95,9 +98,10 @@ class Messages(ArchiveBase):
             return db.execute("SELECT 1 FROM seen WHERE key = ?", (key,)).fetchone() is not None
 
     def reindex(self) -> int:
-        """Rebuild the search index from the archive (after a change to search.normalize)."""
+        """Rebuild the search indexes from the archive (after a change to search.normalize)."""
         with self._transaction() as db:
             db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
+            word_index.clear(db)
             count = 0
             for message_id, text, first, last, username in db.execute(
                 "SELECT m.id, m.text, u.first_name, u.last_name, u.username FROM messages m"
@@ -170,7 +174,9 @@ class Messages(ArchiveBase):
             time.sleep(poll_interval)
 
     def search(self, q: SearchQuery) -> list[Entry]:
-        """Messages matching q, newest first, each with a snippet and highlight spans."""
+        """Messages matching q, each with a snippet and highlight spans: those where the
+        words match as written (after folding) newest first, then, unless q.exact, those
+        where they match by word forms (forms.py), newest first."""
         parsed = search.parse_query(q.text)
         if q.limit < 1:
             raise UsageError("--limit must be at least 1")
@@ -187,23 +193,38 @@ class Messages(ArchiveBase):
             if not ids:
                 return []
             where.append(("m.conversation_id IN (SELECT value FROM json_each(?))", json.dumps(ids)))
+        exact = self._hits(EXACT, parsed.match, where, fts_first, q.limit)
+        found = [_with_snippet(e, parsed.terms) for e in exact]
+        if q.exact or len(exact) >= q.limit:
+            return found
+        # Every exact hit is among the first limit + len(exact) word-form hits or not a
+        # word-form hit at all: asking for that many leaves `limit` after dropping them.
+        more = self._hits(FORMS, forms.match(parsed.terms), where, fts_first,
+                          q.limit + len(exact))  # fmt: skip
+        seen = {e.message_id for e in exact}
+        extra = [e for e in more if e.message_id not in seen][: q.limit - len(exact)]
+        return found + [_with_snippet(e, parsed.terms, by_forms=True) for e in extra]
+
+    def _hits(
+        self, fts: str, match: str, where: list[tuple[str, Any]], fts_first: bool, limit: int
+    ) -> list[Entry]:
+        """The newest `limit` messages of index `fts` matching, under the filters."""
         if fts_first:
             # CROSS JOIN keeps the FTS table outermost: it walks rowids newest first and
             # stops at the limit instead of collecting every hit.
-            source, join, order = _FTS_FIRST, "CROSS JOIN", "messages_fts.rowid"
-            where.insert(0, ("messages_fts MATCH ?", parsed.match))
+            source, join, order = _FTS_FIRST.format(fts=fts), "CROSS JOIN", f"{fts}.rowid"
+            where = [(f"{fts} MATCH ?", match), *where]
         else:
             # A few customers' messages: read those newest first, keep the ones that hit.
             source, join, order = "messages m", "JOIN", "m.id"
-            where.append((_IN_HITS, parsed.match))
+            where = [*where, (_IN_HITS.format(fts=fts), match)]
         sql = (
             _ENTRY_SQL.format(source=source, join=join)
             + " WHERE "
             + " AND ".join(clause for clause, _ in where)
         )
         sql += f" ORDER BY {order} DESC LIMIT ?"
-        entries = self._entries(sql, (*(value for _, value in where), q.limit))
-        return [_with_snippet(e, parsed.terms) for e in entries]
+        return self._entries(sql, (*(value for _, value in where), limit))
 
     def _conversations_of_customer(self, needle: str) -> tuple[list[int], bool]:
         """Conversations whose customer matches needle, and whether they hold so many of
@@ -238,11 +259,14 @@ def _conversation_filter(
     return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(values)
 
 
-def _with_snippet(entry: Entry, terms: tuple[search.Term, ...]) -> Entry:
+def _with_snippet(entry: Entry, terms: tuple[search.Term, ...], by_forms: bool = False) -> Entry:
+    find = forms.match_spans if by_forms else search.match_spans
     text = entry.text
-    if not search.match_spans(text, terms) and entry.attachments:
+    spans = find(text, terms)
+    if not spans and entry.attachments:
         names = ", ".join(entry.attachments)
-        if search.match_spans(names, terms) or not text.strip():
-            text = names
-    snippet, spans = search.snippet(text, terms)
-    return replace(entry, snippet=snippet, highlights=spans)
+        named = find(names, terms)
+        if named or not text.strip():
+            text, spans = names, named
+    snippet, highlights = search.snippet(text, terms, spans=spans)
+    return replace(entry, snippet=snippet, highlights=highlights)

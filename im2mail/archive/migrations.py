@@ -333,6 +333,19 @@ def m011_business_connections(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m012_word_forms(db: sqlite3.Connection) -> None:
+    """Search that knows word forms: beside messages_fts (the words), messages_forms holds
+    each word's key (forms.py: візиток and візитками are візитка). The same columns,
+    tokenizer and rowids. Filled for the messages already archived by word_index.backfill
+    right after, newest first, in batches that a kill -9 doesn't undo (1,000,000 messages
+    in 66 s: BENCHMARKS.md, "Search word forms")."""
+    db.execute(
+        "CREATE VIRTUAL TABLE messages_forms USING fts5 (text, customer, files,"
+        " content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+
+
+@migration
 def m013_people(db: sqlite3.Connection) -> None:
     """One person across channels (im2mail customers link): customers linked by the owner
     share a row of `people`, their person; NULL: a customer on their own. Linking is

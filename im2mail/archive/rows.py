@@ -19,7 +19,7 @@ from ..model import (
     Message,
     OutboxItem,
 )
-from . import search
+from . import search, word_index
 from .db import clean, dt, now, ts
 
 
@@ -57,7 +57,7 @@ def conversation_from(row: sqlite3.Row) -> Conversation:
 
 def customer_index(c: Customer) -> str:
     """What the index's `customer` column holds for this customer (before normalizing)."""
-    return " ".join(p for p in (c.first_name, c.last_name, c.username or "") if p)
+    return search.customer_text(c.first_name, c.last_name, c.username)
 
 
 def insert_customer(db: sqlite3.Connection, c: Customer) -> None:
@@ -168,6 +168,7 @@ def insert_many(
     db.executemany(_MESSAGE_INSERT, messages)
     db.executemany(_ATTACHMENT_INSERT, attachments)
     db.executemany(_FTS_INSERT, index)
+    word_index.add(db, index)
 
 
 def indexed_customer(
@@ -281,16 +282,19 @@ def index_row(
     *,
     delete: bool = False,
 ) -> None:
-    """Add (or, with the same values as when added, remove) a message's index row."""
-    values = _index_values(message_id, text, customer, files)[1:]
+    """Add (or, with the same values as when added, remove) a message's index rows: its
+    words in messages_fts, their keys in messages_forms (word_index.py)."""
+    row = _index_values(message_id, text, customer, files)
     if delete:
         db.execute(
             "INSERT INTO messages_fts (messages_fts, rowid, text, customer, files)"
             " VALUES ('delete', ?, ?, ?, ?)",
-            (message_id, *values),
+            row,
         )
+        word_index.remove(db, row)
     else:
-        db.execute(_FTS_INSERT, (message_id, *values))
+        db.execute(_FTS_INSERT, row)
+        word_index.add(db, [row])
 
 
 def _index_values(message_id: int, text: str, customer: str, files: list[str]) -> tuple:

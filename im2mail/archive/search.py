@@ -86,6 +86,11 @@ def normalize(text: str) -> str:
     return "".join(out)
 
 
+def customer_text(first_name: str, last_name: str, username: str | None) -> str:
+    """What the index's `customer` column holds for a customer (before normalizing)."""
+    return " ".join(p for p in (first_name, last_name, username or "") if p)
+
+
 def _is_cyrillic(ch: str) -> bool:
     return "\u0400" <= ch <= "\u04ff"
 
@@ -172,6 +177,21 @@ def fold(token: str) -> str:
     return "".join(out)
 
 
+# Text whose characters lower-case one by one as a whole string does (ASCII, Cyrillic,
+# punctuation and symbols, the apostrophe mark): its folded words are those of its lower
+# case with the mark removed, found in one pass (the word-form index needs every word).
+_PLAIN = re.compile(rf"[\x00-\x7f\u00a0-\u00bf\u0400-\u04ff\u2000-\u206f\u2116{APOSTROPHE_MARK}]*")
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def words(normalized: str) -> list[str]:
+    """The folded words of an already normalized text: tokens(normalized)'s third fields
+    that are not empty (a mark standing alone folds to nothing)."""
+    if _PLAIN.fullmatch(normalized):
+        return _WORD_RE.findall(normalized.lower().replace(APOSTROPHE_MARK, ""))
+    return [w for m in _TOKEN_RE.finditer(normalized) if (w := fold(m.group()))]
+
+
 def tokens(normalized: str) -> list[tuple[int, int, str]]:
     """(start, end, folded token) for each token of an already normalized text."""
     return [(m.start(), m.end(), fold(m.group())) for m in _TOKEN_RE.finditer(normalized)]
@@ -237,13 +257,18 @@ def match_spans(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
         for i in range(len(toks) - n + 1):
             if _matches(term, toks[i : i + n]):
                 spans.append((toks[i][0], toks[i + n - 1][1]))
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):  # overlapping hits (a phrase and a word) become one
-        if merged and start < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+    return merged(spans)
+
+
+def merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans in order, overlapping ones (a phrase and a word) made one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
         else:
-            merged.append((start, end))
-    return merged
+            out.append((start, end))
+    return out
 
 
 def _matches(term: Term, window: list[tuple[int, int, str]]) -> bool:
@@ -255,11 +280,16 @@ def _matches(term: Term, window: list[tuple[int, int, str]]) -> bool:
 
 
 def snippet(
-    text: str, terms: tuple[Term, ...], width: int = SNIPPET_WIDTH
+    text: str,
+    terms: tuple[Term, ...],
+    width: int = SNIPPET_WIDTH,
+    spans: list[tuple[int, int]] | None = None,
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
     """About `width` characters of the original text around the first match, with "…" where
-    it was cut, newlines as spaces, and the spans of every match inside it."""
-    spans = match_spans(text, terms)
+    it was cut, newlines as spaces, and the spans of every match inside it (`spans`: those
+    found otherwise, by word forms)."""
+    if spans is None:
+        spans = match_spans(text, terms)
     if not spans:
         start, end = 0, _cut_end(text, 0, width)
     else:

@@ -190,12 +190,17 @@ def search(
         int,
         typer.Option("--limit", min=1, max=MAX_ROWS, metavar="N", help="At most this many hits."),
     ] = 20,
+    exact: Annotated[
+        bool,
+        typer.Option("--exact", help="Only the words as typed, not their other forms."),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Search messages, customer names and file names.
 
     All words must match; "quoted words" match as a phrase; word* matches a prefix.
-    Newest first.
+    Other forms of a word match too (візитки finds візиток, заказ finds заказа, card
+    finds cards), after the hits of the words as typed; newest first within each.
 
     Case, ё/е, apostrophe forms (п'ятниця, п’ятниця) and Cyrillic/Latin look-alikes in
     codes (А4/A4) are folded. Without hits nothing is printed and the exit code is 0.
@@ -211,6 +216,7 @@ def search(
         since=parse_when(since) if since else None,
         until=parse_when(until) if until else None,
         limit=limit,
+        exact=exact,
     )
     archive = _open_archive()
     if archive is None:

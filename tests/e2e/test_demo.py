@@ -30,7 +30,12 @@ def test_the_demo_plays_the_round_trip_and_leaves_a_searchable_archive(tmp_path)
     env = {"IM2MAIL_HOME": str(home)}
     search = run_cli("search", "візитки", "--json", env=env).out
     hits = [json.loads(line) for line in search.splitlines()]
-    assert [(h["direction"], h["text"]) for h in hits] == [("in", CAPTION)]
+    # the word as typed first, then its other forms (візиток), newest first
+    assert [(h["direction"], h["text"]) for h in hits] == [
+        ("in", CAPTION), ("out", ANSWER), ("in", QUESTION)
+    ]  # fmt: skip
+    exact = run_cli("search", "візитки", "--exact", "--json", env=env).out
+    assert [json.loads(line)["text"] for line in exact.splitlines()] == [CAPTION]
     prefix = run_cli("search", "візит*", "--json", env=env).out  # візиток, візитки
     assert QUESTION in [json.loads(line)["text"] for line in prefix.splitlines()]
     tail = [json.loads(line) for line in run_cli("tail", "--json", env=env).out.splitlines()]

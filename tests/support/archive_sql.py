@@ -26,11 +26,12 @@ def writing(archive: Archive) -> AbstractContextManager[sqlite3.Connection]:
     return archive._transaction()
 
 
-def index_terms(db: sqlite3.Connection) -> dict[str, int]:
-    """The words the search index holds, each with how many messages hold it (fts5vocab
-    over the contentless messages_fts): what a test of erasure looks for."""
+def index_terms(db: sqlite3.Connection, index: str = "messages_fts") -> dict[str, int]:
+    """The words a search index holds (messages_fts; messages_forms: the word forms'
+    keys), each with how many messages hold it (fts5vocab over the contentless table):
+    what a test of erasure looks for."""
     db.execute(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.index_terms"
-        " USING fts5vocab(main, messages_fts, 'row')"
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.terms_{index}"
+        f" USING fts5vocab(main, {index}, 'row')"
     )
-    return dict(db.execute("SELECT term, doc FROM temp.index_terms"))
+    return dict(db.execute(f"SELECT term, doc FROM temp.terms_{index}"))

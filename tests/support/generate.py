@@ -3,9 +3,11 @@
 Ukrainian, Russian and English customers on Telegram and Viber ask about business cards,
 banners, flyers and stickers; managers answer from the shop's mailbox. The text mixes what
 real chats mix: Cyrillic 'А4' and Latin 'A4', 'ещё' and 'еще', п'ятниця with ' ’ ʼ or no
-apostrophe, prices in грн, order numbers like №12345 and ORD-2026-0042. Some conversations
-are left unanswered. The same seed gives the same content (routing tokens aside, which
-come from `secrets`).
+apostrophe, prices in грн, order numbers like №12345 and ORD-2026-0042. Words come in the
+forms people write them (візитки, 500 візиток, з візитками; заказ, заказа, заказы; card,
+cards), so that a search for one form can be measured finding the others (tests/data/
+search/labelled.json, benches/word_forms.py). Some conversations are left unanswered. The
+same seed gives the same content (routing tokens aside, which come from `secrets`).
 
     python -m tests.support.generate PATH --messages N --conversations M --seed S
 """
@@ -56,6 +58,36 @@ PRODUCTS = {
     "ru": ["визитки", "баннер", "флаеры", "наклейки", "открытки", "буклеты", "календари"],
     "en": ["business cards", "a banner", "flyers", "stickers", "postcards", "booklets"],
 }
+# Each product's forms: plural (as in PRODUCTS), genitive plural (after 5+: "500 візиток"),
+# instrumental plural ("з візитками"), accusative singular ("замовити візитку").
+FORMS = {
+    "uk": [
+        ("візитки", "візиток", "візитками", "візитку"),
+        ("банери", "банерів", "банерами", "банер"),
+        ("флаєри", "флаєрів", "флаєрами", "флаєр"),
+        ("наліпки", "наліпок", "наліпками", "наліпку"),
+        ("листівки", "листівок", "листівками", "листівку"),
+        ("буклети", "буклетів", "буклетами", "буклет"),
+        ("календарі", "календарів", "календарями", "календар"),
+    ],
+    "ru": [
+        ("визитки", "визиток", "визитками", "визитку"),
+        ("баннеры", "баннеров", "баннерами", "баннер"),
+        ("флаеры", "флаеров", "флаерами", "флаер"),
+        ("наклейки", "наклеек", "наклейками", "наклейку"),
+        ("открытки", "открыток", "открытками", "открытку"),
+        ("буклеты", "буклетов", "буклетами", "буклет"),
+        ("календари", "календарей", "календарями", "календарь"),
+    ],
+    "en": [
+        ("business cards", "business cards", "business cards", "a business card"),
+        ("banners", "banners", "banners", "a banner"),
+        ("flyers", "flyers", "flyers", "a flyer"),
+        ("stickers", "stickers", "stickers", "a sticker"),
+        ("postcards", "postcards", "postcards", "a postcard"),
+        ("booklets", "booklets", "booklets", "a booklet"),
+    ],
+}
 FRIDAY = ["п'ятниці", "п’ятниці", "пʼятниці", "пятниці"]
 FORMATS = ["А4", "A4", "А3", "A3", "А5", "A5", "А6"]  # Cyrillic and Latin letters
 SIZES = ["2х1", "2x1", "3х1,5", "1х0,5"]  # Cyrillic х and Latin x
@@ -71,6 +103,12 @@ INBOUND = {
         "Дякую! Заберу в {friday} після обіду",
         "Папір крейдований чи звичайний? Формат {fmt}",
         "Доброго вечора, а ви працюєте в суботу?",
+        "Скільки коштуватимуть {qty} {gen}? І чи є знижка на {product}?",
+        "Хочу замовити {one}, макет пришлю ввечері",
+        "Що з моїми {ins}? Замовлення {order}",
+        "Оплатила рахунок, чекаю на {product}",
+        "Надішліть, будь ласка, рахунки за всі замовлення",
+        "У макеті помилка, виправлю і надішлю нові макети",
     ],
     "ru": [
         "Здравствуйте! Сколько стоят {product} {qty} шт?",
@@ -79,12 +117,20 @@ INBOUND = {
         "Можно ещё раз прислать счёт? Ещё нужен баннер {size} м",
         "Всё получил, спасибо! Еще будут заказы",
         "А ламинация сколько стоит? Формат {fmt}",
+        "Сколько будет стоить {qty} {gen}?",
+        "Хочу заказать {one}, макет скину вечером",
+        "Что с моим заказом {order}? Жду {product}",
+        "Когда будут готовы мои заказы? Оплатил по счёту",
+        "Пришлите счета за заказы, пожалуйста",
     ],
     "en": [
         "Hi! How much for {qty} {product}?",
         "Could you print {product} in {fmt} by Friday?",
         "Order {order} - any update?",
         "Thanks, I'll pick it up tomorrow",
+        "I'd like to order {one} for our shop",
+        "Are my {product} printed yet? I ordered {qty}",
+        "We are ordering {product} again, same design as last order",
     ],
 }
 OUTBOUND = {
@@ -94,15 +140,24 @@ OUTBOUND = {
         "Макет отримали, все добре. Друкуємо, формат {fmt}.",
         "Замовлення {order} готове, можна забирати.",
         "Банер {size} м коштуватиме {price} грн з люверсами.",
+        "{qty} {gen} будуть готові в {friday}, рахунок надіслали.",
+        "З {ins} все гаразд, друкуємо. Дякуємо за замовлення!",
+        "Отримали ваш макет, по макету є питання: зателефонуємо.",
+        "Ваших замовлень у роботі два, {order} готове.",
     ],
     "ru": [
         "Здравствуйте! {product} {qty} шт — {price} грн. Ещё вопросы?",
         "Заказ {order} готов, забирайте. Счёт отправили на почту.",
         "Да, формат {fmt} делаем, будет готово в {friday}.",
+        "{qty} {gen} будут готовы завтра, счёт отправили.",
+        "С {ins} всё в порядке, печатаем. Спасибо за заказ!",
+        "По вашему заказу {order}: макет получили, заказа ждать два дня.",
     ],
     "en": [
         "Hello! {qty} {product} cost {price} UAH, ready in {days} days.",
         "Order {order} is ready for pickup.",
+        "Your {product} are printed, {qty} in all.",
+        "We're printing {one} for you today.",
     ],
 }
 IN_FILES = ["макет_візитки_{fmt}.pdf", "logo.png", "IMG_{n}.jpg", "banner_final_v2.pdf",
@@ -278,8 +333,12 @@ def _fill(rng: random.Random, template: str, lang: str) -> str:
         if rng.random() < 0.5
         else f"ORD-2026-{rng.randrange(1, 9999):04d}"
     )
+    forms = rng.choice(FORMS[lang])
     return template.format(
         product=rng.choice(PRODUCTS[lang]),
+        gen=forms[1],
+        ins=forms[2],
+        one=forms[3],
         qty=rng.choice([50, 100, 200, 500, 1000, 2000]),
         fmt=rng.choice(FORMATS),
         friday=rng.choice(FRIDAY),

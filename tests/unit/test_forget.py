@@ -33,8 +33,9 @@ def snapshot(archive: Archive) -> dict:
             "SELECT first_name, last_name, username, phone, external_id FROM customers ORDER BY id"
         )]  # fmt: skip
         terms = set(index_terms(db))
+        forms = set(index_terms(db, "messages_forms"))
     blobs = sorted(p.name for p in archive.blobs.root.rglob("*") if p.is_file())
-    return {"counts": counts, "names": names, "terms": terms, "blobs": blobs}
+    return {"counts": counts, "names": names, "terms": terms, "forms": forms, "blobs": blobs}
 
 
 def figures(archive: Archive) -> stats.Report:
@@ -100,6 +101,10 @@ def test_forgetting_erases_messages_index_rows_files_receipts_and_names(archive,
     # Her words are gone from the index, Ігор's are not.
     assert {"ламіновані", "візитки", "банер", "олена", "коваленко"} & after["terms"] == set()
     assert {"флаєри", "ігор"} <= after["terms"]
+    # ... and their word forms' keys from the forms index (візитки -> візитка).
+    assert {"ламінований", "візитка"} <= before["forms"]
+    assert {"ламінований", "візитка"} & after["forms"] == set()
+    assert archive.search(SearchQuery("візиток")) == []
     assert archive.search(SearchQuery("візитки")) == []
     # Her picture went; the price list stays, Ігор's message names it.
     assert len(after["blobs"]) == len(before["blobs"]) - 1 == 1

@@ -239,3 +239,13 @@ def test_normalization_is_the_same_for_a_word_alone_and_in_a_text() -> None:
     text = "Замовлення ВХ-12, формат А4/А3, п’ятниця, ещё сокoл"
     for word in text.replace(",", "").split():
         assert search.normalize(word) in search.normalize(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["п'ятниця, ВІЗИТКИ ещё", "Café ÉTÉ naïve", "x² ª µ ¼ № 5", "ß İstanbul Σίσυφος",
+     "ударе\u0301ние \u0301 alone", "a_b-c/d", "😀ok\u200bтак", ""],
+)  # fmt: skip
+def test_the_words_of_a_text_are_its_tokens_folded(text: str) -> None:
+    normalized = search.normalize(text)
+    assert search.words(normalized) == [w for _, _, w in search.tokens(normalized) if w]

@@ -1,0 +1,200 @@
+"""Word forms: the key a word is indexed and searched by beside its exact form, so that
+`візитки` finds візиток and візитками, and `заказ` finds заказа and заказы.
+
+Chosen by benches/word_forms.py on tests/data/search/labelled.json (BENCHMARKS.md, "Search
+word forms"):
+
+- a Cyrillic word's key is its lemma from pymorphy3 with the OpenCorpora-format
+  dictionaries for Ukrainian and Russian (pymorphy3-dicts-uk, -ru): the normal form most of
+  its analyses give (an analysis counts its score: Ukrainian ones are all 1, Russian ones
+  are frequencies), so готові is готовий, not гот;
+- which dictionary: the one of a letter only one language has (і ї є ґ: Ukrainian; ы э ъ:
+  Russian), else the text's language (the one more of its words lean to: by such a
+  letter, or known to one dictionary only), else the first that knows the word; a
+  Cyrillic word no dictionary knows gets Snowball's Russian stem (PyStemmer), which
+  handles endings of words no dictionary has (брендбук, брендбуки);
+- a Latin word's key is Snowball's English stem (cards → card, printed → print);
+- anything else (numbers, codes, mixed scripts) is its own key.
+
+Keys are folded like exact words (search.fold: lower case, ё as е, no apostrophes), one
+per word, so positions and "phrases" hold. A query word whose language its letters don't
+tell may be either language's word: it is searched by every key it can have in the index
+(`query_keys`). The dictionaries load on the first Cyrillic word (~0.15 s); English and
+numbers need only Snowball (a C extension, instant). Nothing here touches SQLite.
+
+VERSION names the rules and dictionaries: an archive indexed with another one is
+re-indexed (word_index.py), since its contentless index can only drop a row given the
+keys it was added with.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from typing import Any
+
+from . import search
+
+VERSION = "1 pymorphy3-dicts-uk 2.4.1.1.1663094765 pymorphy3-dicts-ru 2.4.417150.4580142"
+_UK_ONLY = frozenset("іїєґ")
+_RU_ONLY = frozenset("ыэъ")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LANGUAGES = ("uk", "ru")
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def _analyzer(lang: str) -> Any:
+    """pymorphy3's analyzer for uk or ru, loaded once (its dictionary path given, which
+    spares pymorphy3 a scan of every installed package's entry points)."""
+    morph = _loaded.get(lang)
+    if morph is None:
+        with _lock:
+            morph = _loaded.get(lang)
+            if morph is None:
+                import pymorphy3
+
+                if lang == "uk":
+                    import pymorphy3_dicts_uk as dicts
+                else:
+                    import pymorphy3_dicts_ru as dicts
+                morph = pymorphy3.MorphAnalyzer(path=dicts.get_path(), lang=lang)
+                _loaded[lang] = morph
+    return morph
+
+
+@functools.cache
+def _stemmer(lang: str) -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer({"en": "english", "ru": "russian"}[lang])
+
+
+def language(words: list[str]) -> str | None:
+    """'uk' or 'ru' when more of the folded words lean that way (a letter only that
+    language has, or only its dictionary knows the word), else None."""
+    leanings = [_info(w)[0] for w in words]
+    uk, ru = leanings.count("uk"), leanings.count("ru")
+    return "uk" if uk > ru else "ru" if ru > uk else None
+
+
+def _own_language(word: str) -> str | None:
+    letters = set(word)
+    if letters & _UK_ONLY:
+        return "uk"
+    if letters & _RU_ONLY:
+        return "ru"
+    return None
+
+
+def _knows(lang: str, word: str) -> bool:
+    return _analyzer(lang).word_is_known(word)
+
+
+def _lemma(lang: str, word: str) -> str:
+    votes: dict[str, float] = {}
+    for parse in _analyzer(lang).parse(word):
+        votes[parse.normal_form] = votes.get(parse.normal_form, 0.0) + (parse.score or 0.0)
+    lemma = max(votes, key=votes.__getitem__) if votes else word
+    return "".join(search.words(search.normalize(lemma))) or word
+
+
+def _kind(word: str) -> str:
+    """'cyrillic', 'latin' or 'other' (digits, mixed scripts, marks): what keys it."""
+    if not word.isalpha():
+        return "other"
+    if word.isascii():
+        return "latin"
+    if _CYRILLIC.search(word) and not any(ch.isascii() for ch in word):
+        return "cyrillic"
+    return "other"
+
+
+def word_key(word: str, hint: str | None = None) -> str:
+    """The key of a folded word (search.words) in a text whose language is `hint`
+    (language(); None: not known)."""
+    info = _info(word)
+    return info[2] if hint == "ru" else info[1]
+
+
+@functools.lru_cache(maxsize=200_000)
+def _info(word: str) -> tuple[str | None, str, str]:
+    """(the language the word leans to, its key in a Ukrainian text or one of unknown
+    language, its key in a Russian text): one cached look-up per word of a message."""
+    kind = _kind(word)
+    if kind != "cyrillic":
+        key = (_stemmer("en").stemWord(word) or word) if kind == "latin" else word
+        return None, key, key
+    own = _own_language(word)
+    known = [lang for lang in ([own] if own else _LANGUAGES) if _knows(lang, word)]
+    if not known:
+        key = _stemmer("ru").stemWord(word) or word
+        return own, key, key
+    first = _lemma(known[0], word)
+    in_russian = _lemma("ru", word) if "ru" in known[1:] else first
+    return own or (known[0] if len(known) == 1 else None), first, in_russian
+
+
+@functools.lru_cache(maxsize=4096)
+def query_keys(word: str) -> tuple[str, ...]:
+    """Every key a folded query word can have in the index: one, unless its letters leave
+    its language open and both dictionaries know it with different lemmas."""
+    _, first, in_russian = _info(word)
+    return (first,) if first == in_russian else (first, in_russian)
+
+
+def index_text(normalized: str) -> str:
+    """The keys of an already normalized text (search.normalize), space-separated, one
+    per word: what the word-form index holds for it."""
+    words = search.words(normalized)
+    if not _CYRILLIC.search(normalized):
+        return " ".join([_info(w)[1] for w in words])
+    infos = [_info(w) for w in words]
+    leanings = [info[0] for info in infos]
+    column = 2 if leanings.count("ru") > leanings.count("uk") else 1
+    return " ".join([info[column] for info in infos])
+
+
+_MAX_VARIANTS = 16  # a phrase's key combinations searched at most (words of open language)
+
+
+def _term_keys(term: search.Term) -> list[tuple[str, ...]]:
+    """The keys each word of a query term may have in the index; a prefix as typed."""
+    out = [query_keys(key) for key in term.keys]
+    if term.prefix:
+        out[-1] = (term.keys[-1],)
+    return out
+
+
+def match(terms: tuple[search.Term, ...]) -> str:
+    """The MATCH expression for messages_forms: each term by its words' keys (any of a
+    word's keys; a prefix as typed, against the keys), all terms ANDed."""
+    parts = []
+    for term in terms:
+        variants: list[tuple[str, ...]] = [()]
+        for keys in _term_keys(term):
+            variants = [(*v, k) for v in variants for k in keys][:_MAX_VARIANTS]
+        quoted = [search.Term(v, term.prefix).fts for v in variants]
+        parts.append(quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")")
+    return " AND ".join(parts)
+
+
+def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
+    """Spans of `text` (original) whose words match a term by their keys, in order."""
+    normalized = search.normalize(text)
+    toks = [t for t in search.tokens(normalized) if t[2]]  # one for each key of index_text
+    keys = index_text(normalized).split()
+    spans = []
+    for term in terms:
+        want = _term_keys(term)
+        n = len(want)
+        for i in range(len(toks) - n + 1):
+            if all(_hits(keys[i + j], want[j], term.prefix and j == n - 1) for j in range(n)):
+                spans.append((toks[i][0], toks[i + n - 1][1]))
+    return search.merged(spans)
+
+
+def _hits(key: str, wanted: tuple[str, ...], prefix: bool) -> bool:
+    return key.startswith(wanted[0]) if prefix else key in wanted
