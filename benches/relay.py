@@ -1,8 +1,8 @@
 """Throughput and latency of `im2mail run`, end to end on loopback.
 
     python benches/relay.py [--latency-messages 1000] [--burst 10000 --customers 500]
-        [--latency-customers 5] [--greeting] [--archive-only] [--timeout 600]
-        [--py-spy SECONDS] [--keep]
+        [--latency-customers 5] [--greeting] [--archive-only] [--smtp-rtt MS]
+        [--timeout 600] [--py-spy SECONDS] [--keep]
 
 In this process: the Telegram double (im2mail/testing/telegram_api.py) and the SMTP test
 server (tests/support/smtp_server.py, its own thread); a real `im2mail run` subprocess
@@ -27,6 +27,9 @@ The relay runs without a greeting (greeting=None) unless --greeting: the greetin
 sendMessage to each new customer, so without it this measures the relay alone.
 --archive-only stops the SMTP server for the burst (connections refused, so the outbox
 backs off and sends nothing): the archive rate of intake alone, for comparison.
+--smtp-rtt MS makes the SMTP server wait MS milliseconds before each reply (the greeting,
+every command's, the end of DATA's), as a server MS ms away would seem: the outbox's
+sending is bound by round trips there, not by the CPU. Default 0: loopback as it is.
 Everything is bounded by --timeout seconds: past it the bench stops, says where it was,
 prints what it measured so far and exits 2. --py-spy N records the relay with py-spy (if
 on PATH) for N seconds at the start of the burst and prints its top functions.
@@ -156,11 +159,12 @@ class TimedMails(list):
             self._wake = None
 
 
-def timed_smtp_server() -> Any:
+def timed_smtp_server(rtt_ms: float = 0.0) -> Any:
     from tests.support.smtp_server import SmtpServer
 
     server = SmtpServer()
     server.messages = TimedMails()
+    server.rtt = rtt_ms / 1000
     return server.start()
 
 
@@ -447,6 +451,7 @@ def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
     print(
         f"polling mode, {'with' if args.greeting else 'no'} greeting"
         f"{'' if args.greeting else ' (the relay alone: greeting=None)'}, all on 127.0.0.1"
+        f"{f'; the SMTP server replies {args.smtp_rtt:g} ms late' if args.smtp_rtt else ''}"
     )
     if lat is not None:
         s = lat.seconds
@@ -488,6 +493,8 @@ def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
         print(f"|{'-' * 24}|{'-' * 8}|{'-' * 17}|{'-' * 9}|")
         for row in table:
             print(f"| {row[0]:22} | {row[1]:>6} | {row[2]:>15} | {row[3]:>7} |")
+        if not b.archive_only and b.mailed and b.archived:
+            print(f"mailed/s ÷ archived/s: {m_rate / a_rate:.2f}")
         once = b.missing == 0 and b.duplicates == 0 and b.mailed == b.pushed
         print(f"total {b.seconds:.1f} s; rows in the archive {b.archive_count}; "
               f"largest backlog seen (archived, not mailed) {b.max_backlog}")  # fmt: skip
@@ -533,7 +540,7 @@ async def bench(args: argparse.Namespace, root: Path) -> int:
     profile: list[str] = []
     extra: list[str] = []
     code = 0
-    smtp = timed_smtp_server()
+    smtp = timed_smtp_server(args.smtp_rtt)
     try:
         async with TelegramDouble() as tg:
             token = tg.add_bot("shop_bot", "Shop")
@@ -606,10 +613,19 @@ def main() -> None:
         action="store_true",
         help="SMTP server down during the burst: the archive rate of intake alone",
     )
+    parser.add_argument(
+        "--smtp-rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="the SMTP server waits this long before each reply: a remote server (default 0)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     args = parser.parse_args()  # fmt: skip
     if args.latency_customers < 1 or args.customers < 1:
         parser.error("customers must be >= 1")
+    if args.smtp_rtt < 0:
+        parser.error("--smtp-rtt must be >= 0")
     sys.exit(run_in_temp_dir(bench, args, "im2mail-relay-bench-"))
 
 

@@ -297,4 +297,5 @@ def outbox_from(row: sqlite3.Row) -> OutboxItem:
         note=row["note"],
         progress=row["progress"],
         in_flight=row["in_flight"],
+        conversation_id=row["conversation_id"] if "conversation_id" in row.keys() else None,
     )
