@@ -1,22 +1,25 @@
 """The outbox's connections to the SMTP server: lanes, each one kept-open connection that
-carries one email at a time. mail/smtp_outbox.py decides which email goes over which lane
-and what a try leads to; here is only reaching the server.
+carries one email at a time, and which waiting email goes over which lane next.
+mail/smtp_outbox.py runs the sends and decides what a try leads to.
 
 A lane reuses its connection while it works and is closed after `idle_close` seconds
 without an email. A send that finds its used connection closed by the server (an idle
 timeout, a limit of mails per connection: a 421 or a closed socket) is made again at once
 on a new connection, once. A lane that cannot connect raises CannotConnect.
 
-Lanes.free() says which lane takes the next email: an idle one whose connection is open
+Lanes.next() picks the first waiting email of a conversation with none in flight (so a
+conversation's emails go one at a time, in queue order) and free() its lane: an idle one
+whose connection is open
 (the lowest first, so traffic keeps to few connections and the others go idle and close);
 else a new connection, when none is open, or when every open one is busy and at least
 BACKLOG emails wait for one (opening a connection costs round trips too: for one waiting
-email it does not pay), no other is being opened, and the server has not refused more
-(`cap`).
+email it does not pay), no other is being opened (`opened` is set once it is), and the
+server has not refused more (`cap`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -56,6 +59,16 @@ class Lanes:
         self.all = [Lane(self, n) for n in range(count)]
         self.cap = count  # lowered while the server refuses more connections
         self.unreachable = 0  # failures to reach the server in a row, for the backoff
+        self.opened = asyncio.Event()  # set when a lane has connected (the outbox clears it)
+
+    def next(self, waiting: list[OutboxItem]) -> tuple[Lane | None, OutboxItem | None]:
+        """The first of `waiting` (in queue order) whose conversation has no email in
+        flight, and the lane to take it (None: wait for a busy one)."""
+        busy = {_conversation(item) for item in self.in_flight()}
+        ready = [item for item in waiting if _conversation(item) not in busy]
+        if not ready:
+            return None, None
+        return self.free(len(ready)), ready[0]
 
     def free(self, waiting: int) -> Lane | None:
         """The lane for the next email, with `waiting` emails ready to go (it included);
@@ -72,6 +85,14 @@ class Lanes:
         if idle and len(busy) < self.cap and waiting >= BACKLOG:
             return idle[0] if all(lane.open for lane in busy) else None
         return None
+
+    def connecting(self) -> bool:
+        """Whether a lane is connecting: free() opens no other meanwhile."""
+        return any(lane.item is not None and not lane.open for lane in self.all)
+
+    def has_room(self) -> bool:
+        """Whether free() would give a lane to a backlog: more emails could go now."""
+        return self.free(BACKLOG) is not None
 
     def in_flight(self) -> list[OutboxItem]:
         """The emails being sent."""
@@ -116,6 +137,7 @@ class Lanes:
 
     def connected(self, client: aiosmtplib.SMTP) -> None:
         self.unreachable = 0
+        self.opened.set()
         if self.settings.local_hostname is None and client.local_hostname:
             # look the FQDN up once, not on every reconnect
             self.settings = replace(self.settings, local_hostname=client.local_hostname)
@@ -201,6 +223,11 @@ class Lane:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _conversation(item: OutboxItem) -> object:
+    """What keeps items in order: the conversation (each item its own when not known)."""
+    return item.conversation_id if item.conversation_id is not None else ("item", item.id)
 
 
 def dropped(e: BaseException) -> bool:

@@ -17,7 +17,10 @@ further connection while others are open is taken at its word: the email waits, 
 not counted, for an open lane, and no more are opened until the queue is empty.
 A conversation never has two emails in flight, and its due emails go in queue order
 (other conversations' go beside them); one waiting for its retry does not hold up the
-later ones, as with one connection.
+later ones, as with one connection. While sends are under way the queue is read again
+for what was queued since, so a slow or stuck connection (a server that never answers
+the end of DATA) holds up only its own conversation until its timeout: the other lanes
+go on.
 
 What a try leads to (for each email, whichever lane carries it):
 - 250 (accepted)                    -> sent; recipients the server refused are logged
@@ -54,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -72,9 +76,9 @@ from .smtp import (
     SmtpSettings,
     SmtpTlsError,
     describe,
-    envelope,
     reply_text,
     smtp_error,
+    with_message_id,
 )
 from .smtp_lanes import CannotConnect, Lane, Lanes, permanent
 
@@ -248,31 +252,51 @@ class MailOutbox:
         await self._lanes.close_all()
 
     async def _send_due(self) -> bool:
-        """One batch of due items, over the lanes; returns once every send of it has
-        ended and been recorded (so the queue is read again only then). False when none
-        was due."""
+        """Send the due items over the lanes; return once no lane can take one more and
+        every send has ended and been recorded. While sends run, the queue is read again
+        for what came since (a notify(), or rows beyond the batch), so a slow or stuck
+        send holds up its own conversation only. Each item is tried once per call at
+        most. False when none was due."""
         self._wake.clear()  # before the query: a notify() from now on is not lost
         items = await _in_thread(self._queue.due_deliveries, TARGET, self._clock(), self._batch)
         if not items:
             self._lanes.cap = len(self._lanes.all)  # a new burst may try more connections
         await self._lanes.close_idle(self._idle_close)  # a long one on fewer lanes
         waiting = list(items)
+        last = max((item.id or 0 for item in items), default=0)  # the newest row read
+        more = len(items) >= self._batch  # rows beyond the batch may be due
+        fresh = False  # a send ended since the queue was read
         trouble: BaseException | None = None  # an archive error: raised once all ended
         try:
             while waiting or self._sends:
                 go = trouble is None and not self._stopping and self._pause_until is None
-                lane, item = self._next(waiting) if go else (None, None)
-                if lane is None or item is None:
-                    if not self._sends:
-                        break
-                    trouble = await self._ended(waiting) or trouble
+                self._lanes.opened.clear()  # a connection made from now on is seen below
+                lane, item = self._lanes.next(waiting) if go else (None, None)
+                if lane is not None and item is not None:
+                    await self._give_way()
+                    if self._stopping or self._pause_until is not None:
+                        continue  # no new send: the ones under way end
+                    waiting.remove(item)
+                    lane.item = item
+                    self._sends[asyncio.create_task(self._deliver(lane, item))] = lane
                     continue
-                await self._give_way()
-                if self._stopping or self._pause_until is not None:
-                    continue  # no new send: the ones under way end
-                waiting.remove(item)
-                lane.item = item
-                self._sends[asyncio.create_task(self._deliver(lane, item))] = lane
+                if not self._sends:
+                    break
+                room = go and item is None and self._lanes.has_room()  # a lane, no email
+                room = room and len(waiting) < self._batch  # a conversation's long queue
+                if room and (self._wake.is_set() or (more and fresh)):
+                    self._wake.clear()
+                    since = functools.partial(self._queue.due_deliveries, after=last)
+                    found = await _in_thread(since, TARGET, self._clock(), self._batch)
+                    waiting += found  # all newer than those read before: queue order holds
+                    last = max((i.id or 0 for i in found), default=last)
+                    more, fresh = len(found) >= self._batch, False
+                    continue
+                wake = [self._wake] if room else []
+                if go and item is not None and self._lanes.connecting():
+                    wake.append(self._lanes.opened)  # then one more lane may open
+                ended, error = await self._ended(waiting, wake)
+                fresh, trouble = fresh or ended, trouble or error
         except asyncio.CancelledError:  # stop() gave up waiting: cancel the sends
             for send in self._sends:
                 send.cancel()
@@ -285,28 +309,32 @@ class MailOutbox:
             raise trouble
         return bool(items)
 
-    def _next(self, waiting: list[OutboxItem]) -> tuple[Lane | None, OutboxItem | None]:
-        """The first waiting item of a conversation with none in flight, and its lane."""
-        busy = {_conversation(item) for item in self._lanes.in_flight()}
-        ready = [item for item in waiting if _conversation(item) not in busy]
-        if not ready:
-            return None, None
-        return self._lanes.free(len(ready)), ready[0]
-
-    async def _ended(self, waiting: list[OutboxItem]) -> BaseException | None:
-        """Wait for a send to end; an item its lane could not take goes back in its place
-        (queue order). Returns the archive's error, if a send ended with one."""
-        done, _ = await asyncio.wait(self._sends, return_when=asyncio.FIRST_COMPLETED)
+    async def _ended(
+        self, waiting: list[OutboxItem], wake: list[asyncio.Event]
+    ) -> tuple[bool, BaseException | None]:
+        """Wait for a send to end, or for one of the `wake` events; an item its lane could
+        not take goes back in its place (queue order). Returns whether a send ended, and
+        the archive's error, if one ended with it."""
+        waiters = {asyncio.ensure_future(event.wait()) for event in wake}
+        try:
+            done, _ = await asyncio.wait(
+                {*self._sends, *waiters}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
         trouble = None
-        for send in done:
-            lane = self._sends.pop(send)
+        ended = False
+        for send in done - waiters:
+            ended = True
+            lane = self._sends.pop(send)  # type: ignore[arg-type]
             item, lane.item = lane.item, None
             if send.exception() is not None:
                 trouble = trouble or send.exception()
             elif not send.result():
                 assert item is not None
                 bisect.insort(waiting, item, key=lambda i: i.id or 0)
-        return trouble
+        return ended, trouble
 
     async def _give_way(self) -> None:
         """Let receiving go first while a burst is coming in: an update is stored (and
@@ -375,10 +403,10 @@ class MailOutbox:
         if inspect.isawaitable(result):
             result = await result
         if isinstance(result, Envelope):
-            return _checked(result, item)
+            return with_message_id(result, item.email_message_id)
         if not isinstance(result, Message):
             raise TypeError(f"build() returned {type(result).__name__}, not an email")
-        return await asyncio.to_thread(_ready, result, item)
+        return await asyncio.to_thread(with_message_id, result, item.email_message_id)
 
     def _timeout(self, ready: Envelope) -> float:
         return self._settings.timeout + len(ready.data) / MIN_UPLOAD_RATE
@@ -454,41 +482,6 @@ class MailOutbox:
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Archive calls run in a worker thread: a busy archive never blocks the event loop."""
     return await asyncio.to_thread(fn, *args)
-
-
-def _ready(message: Message, item: OutboxItem) -> Envelope:
-    _ensure_message_id(message, item)
-    return envelope(message)
-
-
-def _checked(built: Envelope, item: OutboxItem) -> Envelope:
-    """The email as built, when it has the row's Message-ID: a resend must be the same email."""
-    wanted = _wanted_id(item)
-    if wanted and built.message_id != wanted:
-        raise ValueError(f"built with Message-ID {built.message_id or '(none)'}, not {wanted}")
-    return built
-
-
-def _wanted_id(item: OutboxItem) -> str:
-    wanted = (item.email_message_id or "").strip()
-    return f"<{wanted}>" if wanted and not wanted.startswith("<") else wanted
-
-
-def _ensure_message_id(message: Message, item: OutboxItem) -> None:
-    wanted = _wanted_id(item)
-    if not wanted:
-        return
-    current = message.get("Message-ID")
-    if current is None:
-        message["Message-ID"] = wanted
-    elif str(current).strip() != wanted:
-        log.warning("mail #%s: Message-ID %s replaced by %s", item.id, current, wanted)
-        message.replace_header("Message-ID", wanted)
-
-
-def _conversation(item: OutboxItem) -> object:
-    """What keeps items in order: the conversation (each item its own when not known)."""
-    return item.conversation_id if item.conversation_id is not None else ("item", item.id)
 
 
 def _seconds(delay: float) -> str:

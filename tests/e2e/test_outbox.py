@@ -82,7 +82,11 @@ def settings(server: SmtpServer, **options) -> SmtpSettings:
 
 
 def worker(archive: Archive, server: SmtpServer, *, password: str = "", build=None, **options):
-    conn = {k: options.pop(k) for k in ("username", "security", "tls_context") if k in options}
+    conn = {
+        k: options.pop(k)
+        for k in ("username", "security", "tls_context", "timeout")
+        if k in options
+    }
     options.setdefault("backoff", FAST)
     return MailOutbox(
         archive.deliveries,
@@ -621,12 +625,13 @@ def laned(archive: Archive, server: SmtpServer, tracked: InFlight | None = None,
 
 
 def arrived(server: SmtpServer, queued: list[tuple[int, str]]) -> dict[int, list[str]]:
-    """Per conversation, its Message-IDs in the order the server took them."""
+    """Per conversation of `queued`, its Message-IDs in the order the server took them."""
     conv_of = dict((mid, conv) for conv, mid in queued)
     got: dict[int, list[str]] = {conv: [] for conv, _ in queued}
     for mid in server.message_ids():
         assert mid is not None
-        got[conv_of[mid]].append(mid)
+        if mid in conv_of:
+            got[conv_of[mid]].append(mid)
     return got
 
 
@@ -677,6 +682,7 @@ async def test_while_the_queue_is_short_one_connection_does_all(archive, smtp_se
             queue_from(archive, customers=1, each=1)
             outbox.notify()
             await smtp_server.wait_for(n + 1)
+            await wait_until(settled(archive))  # its 250 came: the lane is free again
         queue_from(archive, customers=2, each=1)  # two at once: the second waits its turn
         outbox.notify()
         await smtp_server.wait_for(8)
@@ -702,11 +708,12 @@ async def test_lanes_close_when_idle(archive, smtp_server):
         await wait_until(lambda: smtp_server.open_sessions == 0, timeout=3)
 
 
+@pytest.mark.parametrize("limit", [1, 2])
 async def test_a_server_that_takes_fewer_connections_gets_no_more_and_nothing_counts(
-    archive, smtp_server, caplog
+    archive, smtp_server, caplog, limit
 ):
     caplog.set_level(logging.INFO, "im2mail.outbox")
-    smtp_server.max_sessions = 1  # a further one is greeted with 421
+    smtp_server.max_sessions = limit  # a further one is greeted with 421
     smtp_server.rtt = 0.005
     queued = queue_from(archive, customers=6, each=4)
     async with laned(archive, smtp_server):
@@ -714,9 +721,10 @@ async def test_a_server_that_takes_fewer_connections_gets_no_more_and_nothing_co
         await wait_until(settled(archive))
     assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
     assert arrived(smtp_server, queued) == in_order(queued)
-    assert smtp_server.peak_sessions == 1
+    assert smtp_server.peak_sessions == limit
+    assert smtp_server.sessions == limit + 1  # asked once for one more, then never again
     assert {(r["state"], r["attempts"]) for r in rows(archive)} == {("sent", 1)}
-    assert "took no connection beyond 1" in caplog.text
+    assert f"took no connection beyond {limit}" in caplog.text
     assert "not sent" not in caplog.text  # no email was charged a try, no pause
 
 
@@ -785,3 +793,99 @@ async def test_a_server_that_cannot_be_used_pauses_every_lane(archive, smtp_serv
     assert len(tried) == 1 and "refused the login" in tried[0]["last_error"]
     assert smtp_server.messages == [] and smtp_server.sessions == 1
     assert len(queued) == len(rows(archive))
+
+
+async def test_a_stuck_connection_holds_up_its_own_conversation_only(archive, smtp_server):
+    """The server never answers one connection's end of DATA: until the client gives up
+    (its timeout), the other lanes send what was queued before and after, in order; the
+    stuck email's conversation waits, and the email is tried again (a retry, like any
+    failed try: the conversation's later ones need not wait for it)."""
+    smtp_server.rtt = 0.005
+    stuck = customer(archive, "Завислий", "Лист")
+    queued = [(stuck.id, mid) for mid in queue_into(archive, stuck, 3)]
+    queued += queue_from(archive, customers=6, each=2)
+    smtp_server.stall_next(1)  # the first mail, the stuck conversation's first
+    async with worker(archive, smtp_server, timeout=3.0) as outbox:
+        await smtp_server.wait_for(len(queued) - 3)
+        later = queue_from(archive, customers=3, each=1)  # while it is stuck
+        outbox.notify()
+        await smtp_server.wait_for(len(queued))
+        first = rows(archive)[0]
+        assert (first["state"], first["attempts"]) == ("pending", 0)  # still stuck
+        assert not {mid for _, mid in queued[:3]} & set(smtp_server.message_ids())
+        await smtp_server.wait_for(len(queued) + len(later), timeout=10)
+        await wait_until(settled(archive))
+    everything = queued + later
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in everything)
+    others = [(conv, mid) for conv, mid in everything if conv != stuck.id]
+    assert arrived(smtp_server, others) == in_order(others)
+    first = rows(archive)[0]
+    assert (first["state"], first["attempts"]) == ("sent", 2)
+    assert first["last_error"] == "SMTPReadTimeoutError: Timed out waiting for server response"
+
+
+async def test_a_refused_login_pauses_every_lane_and_once_it_works_all_go_once(
+    archive, smtp_server, caplog
+):
+    """The server refuses the login for a while (its login back end is down): each
+    refusal costs one email one try and every lane waits; then all go, each once."""
+    caplog.set_level(logging.INFO, "im2mail.outbox")
+    queued = queue_from(archive, customers=6, each=3)
+    smtp_server.rtt = 0.005
+    smtp_server.require_auth(USER, PASSWORD)
+    wrong = "Wrong-Pass-99"
+    async with worker(archive, smtp_server, username=USER, password=wrong):
+        await wait_until(lambda: sum(r["attempts"] for r in rows(archive)) >= 3, timeout=5)
+        assert smtp_server.messages == []
+        smtp_server.require_auth(USER, wrong)  # the login works from now on
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+        await asyncio.sleep(0.1)  # nothing more comes
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
+    assert {r["state"] for r in rows(archive)} == {"sent"}
+    refusals = [r for r in caplog.records if "refused the login" in r.getMessage()]
+    assert all(r.levelno == logging.ERROR for r in refusals)
+    assert sum(r["attempts"] for r in rows(archive)) == len(queued) + len(refusals)
+    assert wrong not in caplog.text and PASSWORD not in caplog.text
+
+
+async def test_a_server_going_down_mid_burst_loses_nothing(archive, smtp_server):
+    """Every connection is dropped and new ones refused: the lanes stop trying (a pause
+    between tries of the server, not a try per email) and resume once it is back; an
+    email is mailed twice only if its connection broke after the server took it (one per
+    lane at most)."""
+    queued = queue_from(archive, customers=6, each=5)
+    smtp_server.rtt = 0.005
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(6)
+        smtp_server.stop()
+        await wait_until(
+            lambda: "refused" in (archive.deliveries.outbox_counts()["last_error"] or "")
+        )
+        await asyncio.sleep(0.3)
+        assert archive.deliveries.outbox_counts()["pending"] > 0
+        smtp_server.start()
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+        await asyncio.sleep(0.1)
+    counts = Counter(smtp_server.message_ids())
+    assert set(counts) == {mid for _, mid in queued}
+    assert sum(n - 1 for n in counts.values()) <= 3
+    assert {r["state"] for r in rows(archive)} == {"sent"}
+    assert sum(r["attempts"] for r in rows(archive)) < len(queued) + 10
+
+
+async def test_stop_while_the_server_cannot_be_reached_is_prompt_and_keeps_the_queue(
+    archive, smtp_servers
+):
+    server = smtp_servers(port=free_port(), start=False)
+    queued = queue_from(archive, customers=3, each=2)
+    outbox = laned(archive, server, backoff=lambda n: 30.0)
+    await outbox.start()
+    await wait_until(lambda: any(r["attempts"] for r in rows(archive)))
+    started = time.monotonic()
+    await outbox.stop()
+    assert time.monotonic() - started < 1.0
+    assert [(r["state"], r["attempts"]) for r in rows(archive)] == [("pending", 1)] + [
+        ("pending", 0)
+    ] * (len(queued) - 1)

@@ -16,6 +16,9 @@ Faults, each settable at any time from the test:
     drop_next(count=1)             close the connection at the end of DATA, no reply
     drop_next(1, accepted=True)    ... after taking the mail (it is in `messages`): the
                                    client cannot know it went
+    stall_next(count=1)            say nothing at the end of DATA of the next N mails, until
+                                   the client gives up (its timeout) and leaves: one stuck
+                                   connection while the others work
     reject_recipient(addr, 550)    refuse one recipient at RCPT, accept the others
     require_auth(user, password)   offer AUTH (PLAIN, LOGIN; over plain text on loopback)
                                    and answer 530 to MAIL before a successful login
@@ -100,7 +103,7 @@ class SmtpServer:
         self.rtt = 0.0
         self.max_sessions: int | None = None
         self.hang = False
-        self._faults: list[tuple[int, str]] = []  # (code, text); code 0: drop
+        self._faults: list[tuple[int, str]] = []  # (code, text); 0/-1: drop; -2: stall
         self._rejected: dict[str, tuple[int, str]] = {}
         self._auth: tuple[str, str] | None = None
         self._lock = threading.Lock()
@@ -166,6 +169,12 @@ class SmtpServer:
         `accepted`: after taking each mail (it is in `messages`, the client can't know)."""
         with self._lock:
             self._faults += [(-1 if accepted else 0, "")] * count
+
+    def stall_next(self, count: int = 1) -> None:
+        """Never answer the end of DATA of the next `count` mails (not accepted): the
+        session waits until the client leaves."""
+        with self._lock:
+            self._faults += [(-2, "")] * count
 
     def reject_recipient(self, address: str, code: int = 550, text: str | None = None) -> None:
         self._rejected[address.lower()] = (code, text or "5.1.1 No such user here")
@@ -352,6 +361,8 @@ class _Handler:
         assert isinstance(data, bytes)
         if fault is not None:
             code, text = fault
+            if code == -2:  # stuck: aiosmtpd cancels this when the client leaves
+                await asyncio.sleep(3600)
             if code == -1:  # taken, then the connection drops before the 250
                 owner.messages.append(
                     Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data)
