@@ -1,8 +1,8 @@
 """Throughput and latency of `im2mail run`, end to end on loopback.
 
     python benches/relay.py [--latency-messages 1000] [--burst 10000 --customers 500]
-        [--latency-customers 5] [--greeting] [--archive-only] [--timeout 600]
-        [--py-spy SECONDS] [--keep]
+        [--latency-customers 5] [--greeting] [--archive-only] [--smtp-rtt MS]
+        [--against REV [--rounds N]] [--timeout 600] [--py-spy SECONDS] [--keep]
 
 In this process: the Telegram double (im2mail/testing/telegram_api.py) and the SMTP test
 server (tests/support/smtp_server.py, its own thread); a real `im2mail run` subprocess
@@ -27,6 +27,13 @@ The relay runs without a greeting (greeting=None) unless --greeting: the greetin
 sendMessage to each new customer, so without it this measures the relay alone.
 --archive-only stops the SMTP server for the burst (connections refused, so the outbox
 backs off and sends nothing): the archive rate of intake alone, for comparison.
+--smtp-rtt MS makes the SMTP server wait MS milliseconds before each reply (the greeting,
+every command's, the end of DATA's), as a server MS ms away would seem: the outbox's
+sending is bound by round trips there, not by the CPU. Default 0: loopback as it is.
+--against REV measures that commit's relay too (its files from `git archive` in the
+temporary directory; `python -m im2mail` runs there), REV first, then this worktree's,
+--rounds times, each with a fresh home, Telegram double and SMTP server; a table then
+puts them side by side with the ratio of mailed/s (this ÷ REV).
 Everything is bounded by --timeout seconds: past it the bench stops, says where it was,
 prints what it measured so far and exits 2. --py-spy N records the relay with py-spy (if
 on PATH) for N seconds at the start of the burst and prints its top functions.
@@ -156,11 +163,12 @@ class TimedMails(list):
             self._wake = None
 
 
-def timed_smtp_server() -> Any:
+def timed_smtp_server(rtt_ms: float = 0.0) -> Any:
     from tests.support.smtp_server import SmtpServer
 
     server = SmtpServer()
     server.messages = TimedMails()
+    server.rtt = rtt_ms / 1000
     return server.start()
 
 
@@ -436,17 +444,19 @@ async def measure_burst(
 
 
 def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
-           burst: Burst | None, profile: list[str], extra: list[str]) -> None:  # fmt: skip
+           burst: Burst | None, profile: list[str], extra: list[str],
+           version: str = "") -> None:  # fmt: skip
     def ms(v: float) -> str:
         return f"{v * 1000:.1f}"
 
     print()
-    print(f"im2mail relay bench, {info['date']}")
+    print(f"im2mail relay bench{f' of {version}' if version else ''}, {info['date']}")
     print(f"nproc {info['nproc']}, CPU {info['cpu']}, Python {info['python']}, "
           f"SQLite {info['sqlite']}")  # fmt: skip
     print(
         f"polling mode, {'with' if args.greeting else 'no'} greeting"
         f"{'' if args.greeting else ' (the relay alone: greeting=None)'}, all on 127.0.0.1"
+        f"{f'; the SMTP server replies {args.smtp_rtt:g} ms late' if args.smtp_rtt else ''}"
     )
     if lat is not None:
         s = lat.seconds
@@ -488,6 +498,8 @@ def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
         print(f"|{'-' * 24}|{'-' * 8}|{'-' * 17}|{'-' * 9}|")
         for row in table:
             print(f"| {row[0]:22} | {row[1]:>6} | {row[2]:>15} | {row[3]:>7} |")
+        if not b.archive_only and b.mailed and b.archived:
+            print(f"mailed/s ÷ archived/s: {m_rate / a_rate:.2f}")
         once = b.missing == 0 and b.duplicates == 0 and b.mailed == b.pushed
         print(f"total {b.seconds:.1f} s; rows in the archive {b.archive_count}; "
               f"largest backlog seen (archived, not mailed) {b.max_backlog}")  # fmt: skip
@@ -521,19 +533,52 @@ def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
 # -- main -------------------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace, root: Path) -> int:
+@dataclass
+class Run:
+    """One measurement of one version of the code."""
+
+    version: str  # "this" or the --against revision, as given
+    code: Path  # the directory whose im2mail ran
+    round: int
+    lat: Latency | None = None
+    burst: Burst | None = None
+    profile: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    code_exit: int = 0  # 2: aborted
+
+
+def checked_out(rev: str, into: Path) -> Path:
+    """The project's files at commit `rev`, written under `into` (git archive), and
+    checked to be what `python -m im2mail` imports there."""
+    into.mkdir(parents=True)
+    tar = subprocess.run(["git", "archive", rev], cwd=REPO, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar.stdout, check=True)
+    found = subprocess.run(
+        [sys.executable, "-c", "import im2mail; print(im2mail.__file__)"],
+        cwd=into, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    if not Path(found).is_relative_to(into):
+        raise SystemExit(f"--against: im2mail imports from {found}, not from {into}")
+    return into
+
+
+def described(rev: str) -> str:
+    """`rev` as a short commit id (and its subject), for the report."""
+    out = subprocess.run(["git", "log", "-1", "--format=%h %s", rev], cwd=REPO,
+                         capture_output=True, text=True)  # fmt: skip
+    line = out.stdout.strip() or rev
+    return line if len(line) <= 90 else line[:87] + "..."
+
+
+async def measure(args: argparse.Namespace, root: Path, run: Run, deadline: float) -> Run:
+    """Latency, then the burst, against a fresh home, Telegram double and SMTP server."""
     from im2mail.testing.telegram_api import TelegramDouble
     from tests.e2e.relay_rig import RelayProcess, write_home
 
-    deadline = time.monotonic() + args.timeout
-    home = isolate(root)
-    info = machine()
-    lat: Latency | None = None
-    burst: Burst | None = None
-    profile: list[str] = []
-    extra: list[str] = []
-    code = 0
-    smtp = timed_smtp_server()
+    home = root / f"home-{run.version}-{run.round}".replace("/", "_")
+    home.mkdir(parents=True)
+    os.environ["IM2MAIL_HOME"] = str(home)
+    smtp = timed_smtp_server(args.smtp_rtt)
     try:
         async with TelegramDouble() as tg:
             token = tg.add_bot("shop_bot", "Shop")
@@ -542,39 +587,109 @@ async def bench(args: argparse.Namespace, root: Path) -> int:
             # take over (benches/flood.py measures those); here, one email per message.
             port = write_home(home, api_url=tg.url, token=token, smtp_port=smtp.port,
                               extra_relay="flood_per_minute = 0\n", **kwargs)  # fmt: skip
-            relay = RelayProcess(home, port)
+            relay = RelayProcess(home, port, code=run.code)
             archive = home / "archive.db"
             try:
                 await relay.wait_healthy()
                 if args.latency_messages:
-                    print("latency...", file=sys.stderr, flush=True)
-                    lat = await measure_latency(tg, token, smtp, relay, archive,
-                                                args.latency_messages, args.latency_customers,
-                                                deadline)  # fmt: skip
-                    code = 2 if lat.note else code
-                if args.burst and not code:
-                    print("burst...", file=sys.stderr, flush=True)
-                    burst, profile = await measure_burst(
+                    print(f"{run.version}: latency...", file=sys.stderr, flush=True)
+                    run.lat = await measure_latency(tg, token, smtp, relay, archive,
+                                                    args.latency_messages,
+                                                    args.latency_customers, deadline)  # fmt: skip
+                    run.code_exit = 2 if run.lat.note else 0
+                if args.burst and not run.code_exit:
+                    print(f"{run.version}: burst...", file=sys.stderr, flush=True)
+                    run.burst, run.profile = await measure_burst(
                         tg, token, smtp, relay, archive, args.burst, args.customers, deadline,
-                        args.py_spy, root / "py-spy.txt", args.archive_only,
+                        args.py_spy, home / "py-spy.txt", args.archive_only,
                     )  # fmt: skip
-                    code = 2 if burst.note else code
+                    run.code_exit = 2 if run.burst.note else 0
                 exit_code, took = await relay.terminate()
-                extra.append(f"\nrelay stopped with exit code {exit_code} in {took:.2f} s")
+                run.extra.append(f"\nrelay stopped with exit code {exit_code} in {took:.2f} s")
                 errors = [
                     ln for ln in relay.log.splitlines() if " ERROR " in ln or " WARNING " in ln
                 ]
                 if errors:
-                    extra.append(f"{len(errors)} warning/error lines in the relay's log, first:")
-                    extra += [f"  {ln}" for ln in errors[:5]]
+                    run.extra.append(f"{len(errors)} warning/error lines in the log, first:")
+                    run.extra += [f"  {ln}" for ln in errors[:5]]
                 if args.keep:
-                    extra.append(f"relay log: {relay.log_path}")
+                    run.extra.append(f"relay log: {relay.log_path}")
             finally:
                 relay.kill()
     finally:
         smtp.close()
-    report(info, args, lat, burst, profile, extra)
-    return code
+    return run
+
+
+async def bench(args: argparse.Namespace, root: Path) -> int:
+    deadline = time.monotonic() + args.timeout
+    isolate(root)
+    info = machine()
+    versions = [("this", REPO)]
+    if args.against:
+        versions.insert(0, (args.against, checked_out(args.against, root / "against")))
+    runs: list[Run] = []
+    for n in range(1, args.rounds + 1):
+        for version, code in versions:
+            run = await measure(args, root, Run(version, code, n), deadline)
+            runs.append(run)
+            if run.code_exit:
+                break
+        if runs[-1].code_exit:
+            break
+    names = {args.against: described(args.against)} if args.against else {}
+    names["this"] = f"this worktree ({described('HEAD')}{dirty()})"
+    for run in runs:
+        title = names[run.version] + (f", round {run.round}" if args.rounds > 1 else "")
+        title = title if args.against else ""
+        report(info, args, run.lat, run.burst, run.profile, run.extra, title)
+    if args.against:
+        compare(args, runs, names)
+    return max(run.code_exit for run in runs)
+
+
+def dirty() -> str:
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                         capture_output=True, text=True)  # fmt: skip
+    return " + uncommitted changes" if out.stdout.strip() else ""
+
+
+def compare(args: argparse.Namespace, runs: list[Run], names: dict[str, str]) -> None:
+    """Side by side: each run's figures, and this ÷ --against per round."""
+
+    def p99(values: list[float] | None) -> str:
+        return f"{percentile(values, 99) * 1000:.1f}" if values else "-"
+
+    def rates(run: Run) -> tuple[float, float]:
+        b = run.burst
+        if b is None or not b.mailed or not b.archived:
+            return float("nan"), float("nan")
+        return b.archived / b.archive_seconds, b.mailed / b.mail_seconds
+
+    print()
+    rtt = f", SMTP server {args.smtp_rtt:g} ms away" if args.smtp_rtt else ""
+    print(f"Side by side{rtt}: {args.latency_messages} latency messages, a burst of "
+          f"{args.burst} from {args.customers} customers")  # fmt: skip
+    for version, name in names.items():
+        print(f"- {version}: {name}")
+    print("| round | version | push→mail p99 ms | push→archived p99 ms | archived/s "
+          "| mailed/s | mailed÷archived | relay CPU s |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for run in runs:
+        lat, b = run.lat, run.burst
+        a_rate, m_rate = rates(run)
+        cpu = f"{b.relay_cpu:.1f}" if b else "-"
+        print(f"| {run.round} | {run.version} | {p99(lat.seconds if lat else None)} | "
+              f"{p99(lat.to_archive if lat else None)} | {a_rate:.0f} | {m_rate:.1f} | "
+              f"{m_rate / a_rate:.2f} | {cpu} |")  # fmt: skip
+    ratios = []
+    for n in sorted({run.round for run in runs}):
+        pair = {run.version: run for run in runs if run.round == n}
+        if "this" in pair and args.against in pair:
+            ratios.append(rates(pair["this"])[1] / rates(pair[args.against])[1])
+    if ratios:
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"mailed/s, this ÷ {args.against}: {each} (median {statistics.median(ratios):.2f})")
 
 
 def main() -> None:
@@ -606,10 +721,29 @@ def main() -> None:
         action="store_true",
         help="SMTP server down during the burst: the archive rate of intake alone",
     )
+    parser.add_argument(
+        "--smtp-rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="the SMTP server waits this long before each reply: a remote server (default 0)",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also measure this commit's relay (checked out with git archive), taking turns",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measurements of each version (default 1)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     args = parser.parse_args()  # fmt: skip
     if args.latency_customers < 1 or args.customers < 1:
         parser.error("customers must be >= 1")
+    if args.smtp_rtt < 0:
+        parser.error("--smtp-rtt must be >= 0")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     sys.exit(run_in_temp_dir(bench, args, "im2mail-relay-bench-"))
 
 

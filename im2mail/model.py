@@ -280,6 +280,7 @@ class OutboxItem:
     note: str | None = None
     progress: int = 0  # steps of the delivery done (a long text sent in several messages)
     in_flight: int | None = None  # the step being sent when the relay last stopped, if any
+    conversation_id: int | None = None  # its message's conversation (due items only)
 
 
 @dataclass(frozen=True)

@@ -59,14 +59,19 @@ class Deliveries:
     def __init__(self, archive: Archive) -> None:
         self._archive = archive
 
-    def due_deliveries(self, target: str, now: datetime, limit: int) -> list[OutboxItem]:
+    def due_deliveries(
+        self, target: str, now: datetime, limit: int, *, after: int = 0
+    ) -> list[OutboxItem]:
         """Pending rows of `target` ('mail' or 'channel') whose next_try has come, oldest
-        (first queued) first, at most `limit`."""
+        (first queued) first, at most `limit`, only those queued after row `after`; each
+        with its message's conversation_id (a worker that sends several at once keeps a
+        conversation's in order)."""
         with self._archive._reading() as db:
             found = db.execute(
-                "SELECT * FROM outbox WHERE state = ? AND target = ? AND next_try <= ?"
-                " ORDER BY id LIMIT ?",
-                (PENDING, target, ts(now), limit),
+                "SELECT o.*, m.conversation_id FROM outbox o JOIN messages m"
+                " ON m.id = o.message_id WHERE o.state = ? AND o.target = ? AND o.next_try <= ?"
+                " AND o.id > ? ORDER BY o.id LIMIT ?",
+                (PENDING, target, ts(now), after, limit),
             ).fetchall()
         return [outbox_from(row) for row in found]
 

@@ -8,6 +8,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ArchiveError
 from ..model import (
@@ -343,4 +344,14 @@ def outbox_from(row: sqlite3.Row) -> OutboxItem:
         note=row["note"],
         progress=row["progress"],
         in_flight=row["in_flight"],
+        conversation_id=_column(row, "conversation_id"),
     )
+
+
+def _column(row: sqlite3.Row, name: str) -> Any:
+    """A column that only some queries select (None where absent). Not `name in row`:
+    that looks among a Row's values, not its keys."""
+    try:
+        return row[name]
+    except IndexError:
+        return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from ..config import ServerConfig
 from ..errors import MASK, RuntimeFailure, redact
 
 SECURITY = ("starttls", "tls", "none")
+
+log = logging.getLogger("im2mail.outbox")
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,26 @@ def envelope(message: Message) -> Envelope:
     data = message.as_bytes(policy=smtp.clone(linesep="\r\n"))
     mid = str(message.get("Message-ID", "")).strip()
     return Envelope(sender[0], recipients, str(message.get("To", "")), data, mid)
+
+
+def with_message_id(built: Envelope | Message, message_id: str | None) -> Envelope:
+    """The email to send for an outbox row whose Message-ID was fixed when it was queued
+    (a resend must be the same email): an Envelope as built, which must carry it
+    (ValueError if not); a Message gets it (replacing another, with a warning) and is
+    made an Envelope, slowly (off the event loop)."""
+    wanted = (message_id or "").strip()
+    wanted = f"<{wanted}>" if wanted and not wanted.startswith("<") else wanted
+    if isinstance(built, Envelope):
+        if wanted and built.message_id != wanted:
+            raise ValueError(f"built with Message-ID {built.message_id or '(none)'}, not {wanted}")
+        return built
+    current = built.get("Message-ID")
+    if wanted and current is None:
+        built["Message-ID"] = wanted
+    elif wanted and str(current).strip() != wanted:
+        log.warning("Message-ID %s replaced by %s", current, wanted)
+        built.replace_header("Message-ID", wanted)
+    return envelope(built)
 
 
 def _addresses(message: Message, header: str) -> list[str]:

@@ -1,13 +1,28 @@
-"""The SMTP outbox worker: mails what the relay queued, over one connection kept open.
+"""The SMTP outbox worker: mails what the relay queued, over a few connections kept open.
 
 The relay archives a customer's message together with an outbox row (target 'mail') whose
 Message-ID is fixed then, and calls notify(). MailOutbox takes the due rows oldest first,
 builds each email with the relay's `build`, sends it, and marks it sent right after the
-server's 250. While there is work one SMTP connection stays open; after `idle_close`
-seconds without work it is closed. With nothing due the worker sleeps until the next row
-is due or notify() is called: it never polls.
+server's 250. With nothing due the worker sleeps until the next row is due or notify() is
+called: it never polls.
 
-What a try leads to:
+Lanes (mail/smtp_lanes.py): up to `lanes` SMTP connections, each carrying one email at a
+time. An email costs a round trip per command (MAIL, RCPT per manager, DATA, the text:
+aiosmtplib has no PIPELINING), so against a server 20 ms away one connection sends ~10
+emails/s whatever the CPU. While the queue is short one connection does all; another is
+opened only with a backlog (every open one busy, two more emails waiting); one unused for
+`idle_close` seconds is closed. Why 3 by default: most servers allow a client several
+connections (Postfix's smtpd_client_connection_count_limit is 50); one that refuses a
+further connection while others are open is taken at its word: the email waits, its try
+not counted, for an open lane, and no more are opened until the queue is empty.
+A conversation never has two emails in flight, and its due emails go in queue order
+(other conversations' go beside them); one waiting for its retry does not hold up the
+later ones, as with one connection. While sends are under way the queue is read again
+for what was queued since, so a slow or stuck connection (a server that never answers
+the end of DATA) holds up only its own conversation until its timeout: the other lanes
+go on.
+
+What a try leads to (for each email, whichever lane carries it):
 - 250 (accepted)                    -> sent; recipients the server refused are logged
 - 4xx; connection refused or lost; TLS, login or DNS trouble; timeout
                                     -> retried after backoff_delay(tries), without limit
@@ -21,18 +36,18 @@ What a try leads to:
 - build() raises, or the email cannot be sent as built (no recipient, a bad address)
                                     -> failed at once with the error
 When the server cannot be used at all (connect, TLS, login), the item that found out is
-retried and the worker waits, on the same schedule, before trying the server again; the
-other items keep their place and their counts.
+retried and every lane waits, on the same schedule, before trying the server again (the
+sends already under way finish); the other items keep their place and their counts.
 
 Delivery is at least once. An item is marked sent only after the server's 250, and what
 is not marked is sent again later with the same Message-ID (mail clients show such copies
 once). So an email is mailed twice only when the server took it but its 250 was not
 recorded: the process died, or stop() gave up waiting and cancelled the send, between the
 server's acceptance and the commit; or the connection broke after the message went and
-before the reply came. The worker sends one email at a time, but records a send while
-the next is already going out, so that is at most two emails per such interruption (seen
-in the kill -9 trials of tests/e2e/test_crash_safety.py). A normal stop() lets the send
-in flight finish and be recorded: nothing is mailed twice.
+before the reply came. A lane records each send before it takes the next email, so such
+an interruption mails at most one email twice per lane: at most `lanes` (3) in all, one
+with a single lane (seen in the kill -9 trials of tests/e2e/test_crash_safety.py). A
+normal stop() lets every send in flight finish and be recorded: nothing is mailed twice.
 
 The password is never logged nor put into an error; addresses and Message-IDs are.
 """
@@ -40,12 +55,12 @@ The password is never logged nor put into an error; addresses and Message-IDs ar
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import functools
 import inspect
 import logging
-import math
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
 from typing import Any
@@ -61,14 +76,16 @@ from .smtp import (
     SmtpSettings,
     SmtpTlsError,
     describe,
-    envelope,
     reply_text,
     smtp_error,
+    with_message_id,
 )
+from .smtp_lanes import CannotConnect, Lane, Lanes, permanent
 
 log = logging.getLogger("im2mail.outbox")
 
 TARGET = "mail"
+LANES = 3  # connections at most (the module's docstring says why 3)
 PERMANENT_TRIES = 5  # tries before a 5xx reply fails an item
 GIVE_WAY_STEP = 0.02  # seconds
 MAX_GIVE_WAY = 1.0  # seconds an email waits at most for receiving to quieten
@@ -88,7 +105,7 @@ class MailOutbox:
     mail/builder.py makes them, which must carry item.email_message_id; or an
     EmailMessage, whose Message-ID header is set to item.email_message_id if it differs.
     `backoff(tries)` gives the seconds before a retry; `clock` the current time (both for
-    tests).
+    tests). `lanes`: SMTP connections at most (1: one email at a time).
     """
 
     def __init__(
@@ -105,11 +122,13 @@ class MailOutbox:
         batch: int = 100,
         clock: Callable[[], datetime] = now,
         busy_elsewhere: Callable[[], bool] | None = None,
+        lanes: int = LANES,
     ) -> None:
         self._queue = deliveries
         self._busy_elsewhere = busy_elsewhere
         self._settings = settings
         self._password = password
+        self._lanes = Lanes(settings, password, lanes, self._now)
         self._build = build
         self._backoff = backoff
         self._permanent_tries = permanent_tries
@@ -122,13 +141,9 @@ class MailOutbox:
         self._wake = asyncio.Event()  # notify() or stop()
         self._stop = asyncio.Event()  # stop() only
         self._stopping = False
-        self._client: aiosmtplib.SMTP | None = None
-        self._on_connection = 0  # emails sent over the current connection
-        self._last_used = 0.0  # loop time
-        self._unreachable = 0  # connection failures in a row
         self._pause_until: float | None = None  # loop time: the server is not tried before
-        self._in_flight: OutboxItem | None = None
-        self._marking: asyncio.Future[bool] | None = None  # the last delivery_sent write
+        self._sends: dict[asyncio.Task[bool], Lane] = {}  # the lanes at work
+        self._writes: set[asyncio.Future[bool]] = set()  # delivery_sent writes under way
         self.sent = 0  # emails accepted by the server since this worker was made
 
     def __repr__(self) -> str:
@@ -147,9 +162,10 @@ class MailOutbox:
         self._task = asyncio.create_task(self._run(), name="im2mail-outbox")
 
     async def stop(self, timeout: float | None = None) -> None:
-        """Take no more work; let the send in flight finish (up to `timeout` seconds,
-        default stop_timeout), then close the connection. A send still running then is
-        cancelled: its item stays pending and is sent again after a restart."""
+        """Take no more work; let the sends in flight finish and be recorded (up to
+        `timeout` seconds, default stop_timeout), then close the connections. A send still
+        running then is cancelled: its item stays pending and is sent again after a
+        restart."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -160,20 +176,20 @@ class MailOutbox:
             {task}, timeout=self._stop_timeout if timeout is None else timeout
         )
         if not done:
-            item = self._in_flight
+            items = self._lanes.in_flight()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            if item is not None:
+            for item in items:
                 log.warning(
                     "stopped during the send of mail #%s %s: it stays pending and is sent "
                     "again after a restart, with the same Message-ID",
                     item.id,
                     item.email_message_id,
                 )
-            with contextlib.suppress(Exception):
-                await self._recorded()
-        self._drop_connection()
+            # a write the cancelled sends began is let finish (its thread runs anyway)
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        self._lanes.drop_all()
 
     async def __aenter__(self) -> MailOutbox:
         await self.start()
@@ -210,8 +226,7 @@ class MailOutbox:
                     break
         finally:
             self._pause_until = None
-            await self._recorded()
-            await self._disconnect()
+            await self._lanes.close_all()
         return self.sent - before
 
     # -- the loop ------------------------------------------------------------------------------
@@ -226,7 +241,7 @@ class MailOutbox:
                 trouble += 1
                 delay = self._backoff(trouble)
                 log.error("outbox: %s; trying again in %s", self._text(e), _seconds(delay))
-                self._drop_connection()
+                self._lanes.drop_all()
                 await self._sleep(delay, wake_on_notify=False)
                 continue
             if self._pause_until is not None:
@@ -234,24 +249,92 @@ class MailOutbox:
                 self._pause_until = None
             elif not found:
                 await self._wait_for_work()
-        await self._recorded()
-        await self._disconnect()
+        await self._lanes.close_all()
 
     async def _send_due(self) -> bool:
-        """One batch of due items; False when none was due."""
+        """Send the due items over the lanes; return once no lane can take one more and
+        every send has ended and been recorded. While sends run, the queue is read again
+        for what came since (a notify(), or rows beyond the batch), so a slow or stuck
+        send holds up its own conversation only. Each item is tried once per call at
+        most. False when none was due."""
         self._wake.clear()  # before the query: a notify() from now on is not lost
-        await self._recorded()  # what was sent is marked before the queue is read again
         items = await _in_thread(self._queue.due_deliveries, TARGET, self._clock(), self._batch)
-        for item in items:
-            if self._stopping or self._pause_until is not None:
-                break
-            await self._give_way()
-            self._in_flight = item
-            try:
-                await self._deliver(item)
-            finally:
-                self._in_flight = None
+        if not items:
+            self._lanes.cap = len(self._lanes.all)  # a new burst may try more connections
+        await self._lanes.close_idle(self._idle_close)  # a long one on fewer lanes
+        waiting = list(items)
+        last = max((item.id or 0 for item in items), default=0)  # the newest row read
+        more = len(items) >= self._batch  # rows beyond the batch may be due
+        fresh = False  # a send ended since the queue was read
+        trouble: BaseException | None = None  # an archive error: raised once all ended
+        try:
+            while waiting or self._sends:
+                go = trouble is None and not self._stopping and self._pause_until is None
+                self._lanes.opened.clear()  # a connection made from now on is seen below
+                lane, item = self._lanes.next(waiting) if go else (None, None)
+                if lane is not None and item is not None:
+                    await self._give_way()
+                    if self._stopping or self._pause_until is not None:
+                        continue  # no new send: the ones under way end
+                    waiting.remove(item)
+                    lane.item = item
+                    self._sends[asyncio.create_task(self._deliver(lane, item))] = lane
+                    continue
+                if not self._sends:
+                    break
+                room = go and item is None and self._lanes.has_room()  # a lane, no email
+                room = room and len(waiting) < self._batch  # a conversation's long queue
+                if room and (self._wake.is_set() or (more and fresh)):
+                    self._wake.clear()
+                    since = functools.partial(self._queue.due_deliveries, after=last)
+                    found = await _in_thread(since, TARGET, self._clock(), self._batch)
+                    waiting += found  # all newer than those read before: queue order holds
+                    last = max((i.id or 0 for i in found), default=last)
+                    more, fresh = len(found) >= self._batch, False
+                    continue
+                wake = [self._wake] if room else []
+                if go and item is not None and self._lanes.connecting():
+                    wake.append(self._lanes.opened)  # then one more lane may open
+                ended, error = await self._ended(waiting, wake)
+                fresh, trouble = fresh or ended, trouble or error
+        except asyncio.CancelledError:  # stop() gave up waiting: cancel the sends
+            for send in self._sends:
+                send.cancel()
+            await asyncio.gather(*self._sends, return_exceptions=True)
+            for lane in self._sends.values():
+                lane.item = None
+            self._sends.clear()
+            raise
+        if trouble is not None:
+            raise trouble
         return bool(items)
+
+    async def _ended(
+        self, waiting: list[OutboxItem], wake: list[asyncio.Event]
+    ) -> tuple[bool, BaseException | None]:
+        """Wait for a send to end, or for one of the `wake` events; an item its lane could
+        not take goes back in its place (queue order). Returns whether a send ended, and
+        the archive's error, if one ended with it."""
+        waiters = {asyncio.ensure_future(event.wait()) for event in wake}
+        try:
+            done, _ = await asyncio.wait(
+                {*self._sends, *waiters}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        trouble = None
+        ended = False
+        for send in done - waiters:
+            ended = True
+            lane = self._sends.pop(send)  # type: ignore[arg-type]
+            item, lane.item = lane.item, None
+            if send.exception() is not None:
+                trouble = trouble or send.exception()
+            elif not send.result():
+                assert item is not None
+                bisect.insort(waiting, item, key=lambda i: i.id or 0)
+        return ended, trouble
 
     async def _give_way(self) -> None:
         """Let receiving go first while a burst is coming in: an update is stored (and
@@ -268,16 +351,12 @@ class MailOutbox:
             waited += GIVE_WAY_STEP
 
     async def _wait_for_work(self) -> None:
-        """Sleep until the next item is due or notify(); close the connection when idle."""
+        """Sleep until the next item is due or notify(); close connections when idle."""
         due = await _in_thread(self._queue.next_delivery_time, TARGET)
         timeout = None if due is None else (due - self._clock()).total_seconds() + 0.001
-        if self._client is not None:
-            idle = self._now() - self._last_used
-            if idle >= self._idle_close:
-                log.info("closing the idle connection to %s", self._settings.address)
-                await self._disconnect()
-            else:
-                timeout = min(timeout or math.inf, self._idle_close - idle)
+        close = await self._lanes.close_idle(self._idle_close)
+        if close is not None:
+            timeout = close if timeout is None else min(timeout, close)
         await self._sleep(timeout, wake_on_notify=True)
 
     async def _sleep(self, seconds: float | None, *, wake_on_notify: bool) -> None:
@@ -293,37 +372,28 @@ class MailOutbox:
 
     # -- one item ------------------------------------------------------------------------------
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, lane: Lane, item: OutboxItem) -> bool:
+        """Build and send one item over `lane` and record what happened. False: the lane
+        could not connect while others are open (the server's limit of connections): the
+        item goes back to wait for one of them, this try not counted."""
         try:
             ready = await self._make(item)
         except Exception as e:
             await self._give_up(item, f"cannot build the email: {self._text(e)}")
-            return
-        for last_chance in (False, True):
-            try:
-                client = await self._connect()
-            except Exception as e:
-                await self._server_unusable(item, e)
-                return
-            reused = self._on_connection > 0
-            try:
-                refused, _ = await client.sendmail(
-                    ready.sender, ready.recipients, ready.data, timeout=self._timeout(ready)
-                )
-            except Exception as e:
-                if _dropped(e) or not isinstance(e, aiosmtplib.SMTPResponseException):
-                    self._drop_connection()  # lost, closing, timed out, or in doubt
-                if reused and not last_chance and _dropped(e):
-                    # An idle connection the server closed, or its limit of mails per
-                    # connection: once more at once, on a new connection.
-                    log.info("%s closed the connection; reconnecting", self._settings.address)
-                    continue
-                await self._send_failed(item, e)
-                return
-            self._on_connection += 1
-            self._last_used = self._now()
-            await self._sent(item, ready, refused)
-            return
+            return True
+        try:
+            refused = await lane.send(ready, self._timeout(ready))
+        except CannotConnect as e:
+            if self._lanes.open_besides(lane):  # the server's limit of connections
+                self._lanes.refused_more(lane, self._text(e.cause))
+                return False
+            await self._server_unusable(item, e.cause)
+            return True
+        except Exception as e:
+            await self._send_failed(item, e)
+            return True
+        await self._sent(item, ready, refused)
+        return True
 
     async def _make(self, item: OutboxItem) -> Envelope:
         """Build the email in a worker thread (an EmailMessage is turned into bytes there
@@ -333,38 +403,20 @@ class MailOutbox:
         if inspect.isawaitable(result):
             result = await result
         if isinstance(result, Envelope):
-            return _checked(result, item)
+            return with_message_id(result, item.email_message_id)
         if not isinstance(result, Message):
             raise TypeError(f"build() returned {type(result).__name__}, not an email")
-        return await asyncio.to_thread(_ready, result, item)
-
-    async def _connect(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
-        self._drop_connection()
-        client = self._settings.client(self._password)
-        await client.connect()
-        if client.is_ehlo_or_helo_needed:
-            await client.ehlo()
-        if self._settings.local_hostname is None and client.local_hostname:
-            # look the FQDN up once, not on every reconnect
-            self._settings = replace(self._settings, local_hostname=client.local_hostname)
-        self._client, self._on_connection, self._unreachable = client, 0, 0
-        self._last_used = self._now()
-        who = f" as {self._settings.username}" if self._settings.username else ""
-        log.info("connected to %s (%s)%s", self._settings.address, self._settings.security, who)
-        return client
+        return await asyncio.to_thread(with_message_id, result, item.email_message_id)
 
     def _timeout(self, ready: Envelope) -> float:
         return self._settings.timeout + len(ready.data) / MIN_UPLOAD_RATE
 
     async def _sent(self, item: OutboxItem, ready: Envelope, refused: dict[str, Any]) -> None:
-        # The write runs while the next email is built and sent (throughput); it is
-        # awaited before the next one is marked and before the queue is read again.
-        await self._recorded()
-        self._marking = asyncio.ensure_future(
-            _in_thread(self._queue.delivery_sent, item.id, self._clock())
-        )
+        """Record the send before the lane takes another email (the other lanes go on
+        meanwhile). Shielded: a stop() that cancels the send lets the write finish."""
+        write = asyncio.ensure_future(_in_thread(self._queue.delivery_sent, item.id, self._clock()))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
         self.sent += 1
         if refused:
             log.warning(
@@ -375,12 +427,7 @@ class MailOutbox:
             )
         elif log.isEnabledFor(logging.INFO):
             log.info("mail #%s %s sent to %s", item.id, item.email_message_id, ready.to)
-
-    async def _recorded(self) -> None:
-        """Wait for the last delivery_sent write (an archive error is raised here)."""
-        marking, self._marking = self._marking, None
-        if marking is not None:
-            await marking
+        await asyncio.shield(write)
 
     async def _send_failed(self, item: OutboxItem, e: Exception) -> None:
         reason = self._text(e)
@@ -388,15 +435,16 @@ class MailOutbox:
             await self._server_unusable(item, e)  # a login is needed: settings, not mail
         elif isinstance(e, ValueError):  # aiosmtplib's verdict on the email: never sendable
             await self._give_up(item, f"cannot send this email: {reason}")
-        elif _permanent(e) and item.attempts + 1 >= self._permanent_tries:
+        elif permanent(e) and item.attempts + 1 >= self._permanent_tries:
             await self._give_up(item, reason)
         else:
             await self._retry(item, reason)
 
     async def _server_unusable(self, item: OutboxItem, e: Exception) -> None:
         error = smtp_error(e, self._settings, self._password)
-        self._unreachable += 1
-        self._pause_until = self._now() + self._backoff(self._unreachable)
+        if self._pause_until is None:  # once per pause, however many lanes found out
+            self._lanes.unreachable += 1
+            self._pause_until = self._now() + self._backoff(self._lanes.unreachable)
         level = logging.ERROR if isinstance(error, SmtpAuthError | SmtpTlsError) else None
         await self._retry(item, error.message, level=level)
 
@@ -424,21 +472,6 @@ class MailOutbox:
             reason,
         )
 
-    # -- the connection ------------------------------------------------------------------------
-
-    async def _disconnect(self) -> None:
-        """Say goodbye (QUIT) and close."""
-        client = self._client
-        if client is not None and client.is_connected:
-            with contextlib.suppress(Exception):
-                await client.quit(timeout=min(self._settings.timeout, 5.0))
-        self._drop_connection()
-
-    def _drop_connection(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
     def _text(self, e: BaseException) -> str:
         return describe(e, self._password)
 
@@ -449,50 +482,6 @@ class MailOutbox:
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Archive calls run in a worker thread: a busy archive never blocks the event loop."""
     return await asyncio.to_thread(fn, *args)
-
-
-def _ready(message: Message, item: OutboxItem) -> Envelope:
-    _ensure_message_id(message, item)
-    return envelope(message)
-
-
-def _checked(built: Envelope, item: OutboxItem) -> Envelope:
-    """The email as built, when it has the row's Message-ID: a resend must be the same email."""
-    wanted = _wanted_id(item)
-    if wanted and built.message_id != wanted:
-        raise ValueError(f"built with Message-ID {built.message_id or '(none)'}, not {wanted}")
-    return built
-
-
-def _wanted_id(item: OutboxItem) -> str:
-    wanted = (item.email_message_id or "").strip()
-    return f"<{wanted}>" if wanted and not wanted.startswith("<") else wanted
-
-
-def _ensure_message_id(message: Message, item: OutboxItem) -> None:
-    wanted = _wanted_id(item)
-    if not wanted:
-        return
-    current = message.get("Message-ID")
-    if current is None:
-        message["Message-ID"] = wanted
-    elif str(current).strip() != wanted:
-        log.warning("mail #%s: Message-ID %s replaced by %s", item.id, current, wanted)
-        message.replace_header("Message-ID", wanted)
-
-
-def _permanent(e: BaseException) -> bool:
-    if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
-        return all(500 <= r.code < 600 for r in e.recipients)
-    if isinstance(e, aiosmtplib.SMTPResponseException):
-        return 500 <= e.code < 600
-    return isinstance(e, aiosmtplib.SMTPNotSupported)  # e.g. SMTPUTF8 needed, not offered
-
-
-def _dropped(e: BaseException) -> bool:
-    if isinstance(e, aiosmtplib.SMTPResponseException):
-        return e.code == 421
-    return isinstance(e, aiosmtplib.SMTPServerDisconnected)
 
 
 def _seconds(delay: float) -> str:

@@ -98,15 +98,18 @@ api_url = "{api_url}"
 
 
 class RelayProcess:
-    """`im2mail run` in a subprocess; stderr (the log) is kept in a file."""
+    """`im2mail run` in a subprocess; stderr (the log) is kept in a file. `code`: the
+    directory whose im2mail runs (a bench's checked-out older commit; default this one)."""
 
-    def __init__(self, home: Path, port: int, *args: str, debug: bool = False) -> None:
+    def __init__(
+        self, home: Path, port: int, *args: str, debug: bool = False, code: Path = REPO
+    ) -> None:
         self.port = port
         self.log_path = home / f"relay-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "im2mail", *(["--debug"] if debug else []), "run", *args],
-            cwd=REPO, env=os.environ.copy(), stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=code, env=os.environ.copy(), stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     @property

@@ -82,7 +82,11 @@ def settings(server: SmtpServer, **options) -> SmtpSettings:
 
 
 def worker(archive: Archive, server: SmtpServer, *, password: str = "", build=None, **options):
-    conn = {k: options.pop(k) for k in ("username", "security", "tls_context") if k in options}
+    conn = {
+        k: options.pop(k)
+        for k in ("username", "security", "tls_context", "timeout")
+        if k in options
+    }
     options.setdefault("backoff", FAST)
     return MailOutbox(
         archive.deliveries,
@@ -550,3 +554,338 @@ async def test_mail_gives_way_to_receiving_but_is_never_starved(archive, smtp_se
         await smtp_server.wait_for(1, timeout=5)  # ... but not for ever (1 s at most each)
         busy = False
         await smtp_server.wait_for(2, timeout=5)
+
+
+# -- several connections (lanes) ----------------------------------------------------------------
+
+
+def queue_from(archive: Archive, customers: int, each: int) -> list[tuple[int, str]]:
+    """`each` messages from each of `customers` customers, round robin, each with its mail
+    outbox row; returns (conversation id, Message-ID) in queue order."""
+    convs = [customer(archive, f"Клієнт{n}", "Тест") for n in range(customers)]
+    queued = []
+    for k in range(each):
+        for conv in convs:
+            mid = f"<{uuid.uuid4().hex}@shop.example>"
+            item = OutboxItem("mail", mid)
+            archive.add_message(Message(conv.id, "in", "Клієнт", f"№{k}", T0), outbox=[item])
+            queued.append((conv.id, mid))
+    return queued
+
+
+class InFlight:
+    """Counts the emails in flight, in all and per conversation: from build() to the
+    outbox's record of the try (a proxy of the delivery queue)."""
+
+    def __init__(self, archive: Archive) -> None:
+        self._build = composer(archive)
+        self._queue = archive.deliveries
+        self._conv: dict[int, int] = {}
+        self.now: Counter[int] = Counter()
+        self.peak = 0
+        self.peak_per_conversation = 0
+
+    def build(self, item: OutboxItem) -> EmailMessage:
+        assert item.id is not None and item.conversation_id is not None
+        self._conv[item.id] = item.conversation_id
+        self.now[item.conversation_id] += 1
+        self.peak = max(self.peak, self.now.total())
+        self.peak_per_conversation = max(self.peak_per_conversation, *self.now.values())
+        return self._build(item)
+
+    def _ended(self, item_id: int) -> None:
+        self.now[self._conv[item_id]] -= 1
+
+    def delivery_sent(self, item_id: int, *args, **kwargs) -> bool:
+        self._ended(item_id)
+        return self._queue.delivery_sent(item_id, *args, **kwargs)
+
+    def delivery_retry(self, item_id: int, *args, **kwargs) -> bool:
+        self._ended(item_id)
+        return self._queue.delivery_retry(item_id, *args, **kwargs)
+
+    def delivery_failed(self, item_id: int, *args, **kwargs) -> bool:
+        self._ended(item_id)
+        return self._queue.delivery_failed(item_id, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._queue, name)
+
+
+def laned(archive: Archive, server: SmtpServer, tracked: InFlight | None = None, **options):
+    if tracked is None:
+        return worker(archive, server, **options)
+    return MailOutbox(
+        tracked,  # type: ignore[arg-type]
+        settings(server),
+        "",
+        tracked.build,
+        **{"backoff": FAST, **options},
+    )
+
+
+def arrived(server: SmtpServer, queued: list[tuple[int, str]]) -> dict[int, list[str]]:
+    """Per conversation of `queued`, its Message-IDs in the order the server took them."""
+    conv_of = dict((mid, conv) for conv, mid in queued)
+    got: dict[int, list[str]] = {conv: [] for conv, _ in queued}
+    for mid in server.message_ids():
+        assert mid is not None
+        if mid in conv_of:
+            got[conv_of[mid]].append(mid)
+    return got
+
+
+def in_order(queued: list[tuple[int, str]]) -> dict[int, list[str]]:
+    wanted: dict[int, list[str]] = {conv: [] for conv, _ in queued}
+    for conv, mid in queued:
+        wanted[conv].append(mid)
+    return wanted
+
+
+async def test_a_backlog_goes_over_three_connections_one_email_per_conversation_at_once(
+    archive, smtp_server
+):
+    big = [(conv.id, mid) for conv in [customer(archive, "Велике", "Замовлення")]
+           for mid in queue_into(archive, conv, 15)]  # fmt: skip
+    queued = big + queue_from(archive, customers=5, each=3)
+    smtp_server.rtt = 0.005  # a server a little away: sends overlap
+    tracked = InFlight(archive)
+    async with laned(archive, smtp_server, tracked):
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
+    assert smtp_server.peak_sessions == smtp_server.sessions == 3
+    assert tracked.peak == 3 and tracked.peak_per_conversation == 1
+    assert arrived(smtp_server, queued) == in_order(queued)  # each conversation in order
+    # ... while the others went beside the big one, not after it
+    order = smtp_server.message_ids()
+    last_big = max(order.index(mid) for _, mid in big)
+    assert last_big > len(big) + 5
+    assert {r["attempts"] for r in rows(archive)} == {1}
+
+
+def queue_into(archive: Archive, conv, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        mid = f"<{uuid.uuid4().hex}@shop.example>"
+        archive.add_message(
+            Message(conv.id, "in", "В", f"{n}", T0), outbox=[OutboxItem("mail", mid)]
+        )
+        ids.append(mid)
+    return ids
+
+
+async def test_while_the_queue_is_short_one_connection_does_all(archive, smtp_server):
+    smtp_server.rtt = 0.005
+    async with laned(archive, smtp_server) as outbox:
+        for n in range(6):  # one at a time, from different customers
+            queue_from(archive, customers=1, each=1)
+            outbox.notify()
+            await smtp_server.wait_for(n + 1)
+            await wait_until(settled(archive))  # its 250 came: the lane is free again
+        queue_from(archive, customers=2, each=1)  # two at once: the second waits its turn
+        outbox.notify()
+        await smtp_server.wait_for(8)
+        await wait_until(settled(archive))
+    assert smtp_server.sessions == 1
+
+
+async def test_one_lane_is_one_connection_whatever_the_backlog(archive, smtp_server):
+    queued = queue_from(archive, customers=5, each=4)
+    async with laned(archive, smtp_server, lanes=1):
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+    assert smtp_server.message_ids() == [mid for _, mid in queued]  # strictly queue order
+    assert smtp_server.peak_sessions == smtp_server.sessions == 1
+
+
+async def test_lanes_close_when_idle(archive, smtp_server):
+    queued = queue_from(archive, customers=6, each=3)
+    smtp_server.rtt = 0.005
+    async with laned(archive, smtp_server, idle_close=0.3):
+        await smtp_server.wait_for(len(queued))
+        assert smtp_server.open_sessions == 3
+        await wait_until(lambda: smtp_server.open_sessions == 0, timeout=3)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+async def test_a_server_that_takes_fewer_connections_gets_no_more_and_nothing_counts(
+    archive, smtp_server, caplog, limit
+):
+    caplog.set_level(logging.INFO, "im2mail.outbox")
+    smtp_server.max_sessions = limit  # a further one is greeted with 421
+    smtp_server.rtt = 0.005
+    queued = queue_from(archive, customers=6, each=4)
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
+    assert arrived(smtp_server, queued) == in_order(queued)
+    assert smtp_server.peak_sessions == limit
+    assert smtp_server.sessions == limit + 1  # asked once for one more, then never again
+    assert {(r["state"], r["attempts"]) for r in rows(archive)} == {("sent", 1)}
+    assert f"took no connection beyond {limit}" in caplog.text
+    assert "not sent" not in caplog.text  # no email was charged a try, no pause
+
+
+async def test_a_lane_whose_connection_drops_mid_burst_loses_nothing(archive, smtp_server):
+    """Two of the three connections break at the end of DATA, one before the server took
+    the mail and one after (the client cannot know it went): each is sent again at once
+    on a new connection; the second is the one copy the docstring allows that lane."""
+    queued = queue_from(archive, customers=6, each=5)
+    smtp_server.rtt = 0.005
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(6)
+        await wait_until(lambda: smtp_server.open_sessions == 3)
+        taken = len(smtp_server.messages)
+        smtp_server.drop_next(1)
+        smtp_server.drop_next(1, accepted=True)
+        await smtp_server.wait_for(len(queued) + 1)
+        await wait_until(settled(archive))
+        await asyncio.sleep(0.2)  # nothing more should come
+    counts = Counter(smtp_server.message_ids())
+    assert set(counts) == {mid for _, mid in queued}
+    copies = [mid for mid, n in counts.items() if n > 1]
+    assert len(copies) == 1 and counts[copies[0]] == 2
+    # the copy is the mail taken just before its connection broke
+    first = smtp_server.message_ids().index(copies[0])
+    assert first >= taken
+    assert {r["state"] for r in rows(archive)} == {"sent"}
+    assert smtp_server.sessions == 5  # the two broken ones replaced
+    assert sorted(r["attempts"] for r in rows(archive)) == [1] * len(queued)
+
+
+async def test_stop_with_three_sends_in_flight_records_all_three(archive, smtp_server):
+    queued = queue_from(archive, customers=6, each=5)
+    smtp_server.rtt = 0.005
+    smtp_server.reply_delay = 0.3  # each mail is taken, then its 250 is slow to come
+    first = laned(archive, smtp_server)
+    await first.start()
+    await smtp_server.wait_for(4)
+
+    def unanswered() -> int:
+        sent = [r["state"] for r in rows(archive)].count("sent")
+        return len(smtp_server.messages) - sent
+
+    await wait_until(lambda: unanswered() == 3)  # three taken, their 250s on the way
+    await first.stop()
+    got = len(smtp_server.messages)
+    assert unanswered() == 0  # every one in flight finished and was recorded
+    assert got < len(queued)
+    smtp_server.reply_delay = 0
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+        await asyncio.sleep(0.1)
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
+
+
+async def test_a_server_that_cannot_be_used_pauses_every_lane(archive, smtp_server):
+    queued = queue_from(archive, customers=6, each=3)
+    smtp_server.rtt = 0.005
+    smtp_server.require_auth(USER, PASSWORD)
+    outbox = worker(archive, smtp_server, username=USER, password="Wrong-Pass-99",
+                    backoff=lambda n: 0.5)  # fmt: skip
+    async with outbox:
+        await wait_until(lambda: any(r["attempts"] for r in rows(archive)))
+        await asyncio.sleep(0.3)  # within the pause: nothing else is tried
+        tried = [r for r in rows(archive) if r["attempts"]]
+    assert len(tried) == 1 and "refused the login" in tried[0]["last_error"]
+    assert smtp_server.messages == [] and smtp_server.sessions == 1
+    assert len(queued) == len(rows(archive))
+
+
+async def test_a_stuck_connection_holds_up_its_own_conversation_only(archive, smtp_server):
+    """The server never answers one connection's end of DATA: until the client gives up
+    (its timeout), the other lanes send what was queued before and after, in order; the
+    stuck email's conversation waits, and the email is tried again (a retry, like any
+    failed try: the conversation's later ones need not wait for it)."""
+    smtp_server.rtt = 0.005
+    stuck = customer(archive, "Завислий", "Лист")
+    queued = [(stuck.id, mid) for mid in queue_into(archive, stuck, 3)]
+    queued += queue_from(archive, customers=6, each=2)
+    smtp_server.stall_next(1)  # the first mail, the stuck conversation's first
+    async with worker(archive, smtp_server, timeout=3.0) as outbox:
+        await smtp_server.wait_for(len(queued) - 3)
+        later = queue_from(archive, customers=3, each=1)  # while it is stuck
+        outbox.notify()
+        await smtp_server.wait_for(len(queued))
+        first = rows(archive)[0]
+        assert (first["state"], first["attempts"]) == ("pending", 0)  # still stuck
+        assert not {mid for _, mid in queued[:3]} & set(smtp_server.message_ids())
+        await smtp_server.wait_for(len(queued) + len(later), timeout=10)
+        await wait_until(settled(archive))
+    everything = queued + later
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in everything)
+    others = [(conv, mid) for conv, mid in everything if conv != stuck.id]
+    assert arrived(smtp_server, others) == in_order(others)
+    first = rows(archive)[0]
+    assert (first["state"], first["attempts"]) == ("sent", 2)
+    assert first["last_error"] == "SMTPReadTimeoutError: Timed out waiting for server response"
+
+
+async def test_a_refused_login_pauses_every_lane_and_once_it_works_all_go_once(
+    archive, smtp_server, caplog
+):
+    """The server refuses the login for a while (its login back end is down): each
+    refusal costs one email one try and every lane waits; then all go, each once."""
+    caplog.set_level(logging.INFO, "im2mail.outbox")
+    queued = queue_from(archive, customers=6, each=3)
+    smtp_server.rtt = 0.005
+    smtp_server.require_auth(USER, PASSWORD)
+    wrong = "Wrong-Pass-99"
+    async with worker(archive, smtp_server, username=USER, password=wrong):
+        await wait_until(lambda: sum(r["attempts"] for r in rows(archive)) >= 3, timeout=5)
+        assert smtp_server.messages == []
+        smtp_server.require_auth(USER, wrong)  # the login works from now on
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+        await asyncio.sleep(0.1)  # nothing more comes
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
+    assert {r["state"] for r in rows(archive)} == {"sent"}
+    refusals = [r for r in caplog.records if "refused the login" in r.getMessage()]
+    assert all(r.levelno == logging.ERROR for r in refusals)
+    assert sum(r["attempts"] for r in rows(archive)) == len(queued) + len(refusals)
+    assert wrong not in caplog.text and PASSWORD not in caplog.text
+
+
+async def test_a_server_going_down_mid_burst_loses_nothing(archive, smtp_server):
+    """Every connection is dropped and new ones refused: the lanes stop trying (a pause
+    between tries of the server, not a try per email) and resume once it is back; an
+    email is mailed twice only if its connection broke after the server took it (one per
+    lane at most)."""
+    queued = queue_from(archive, customers=6, each=5)
+    smtp_server.rtt = 0.005
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(6)
+        smtp_server.stop()
+        await wait_until(
+            lambda: "refused" in (archive.deliveries.outbox_counts()["last_error"] or "")
+        )
+        await asyncio.sleep(0.3)
+        assert archive.deliveries.outbox_counts()["pending"] > 0
+        smtp_server.start()
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+        await asyncio.sleep(0.1)
+    counts = Counter(smtp_server.message_ids())
+    assert set(counts) == {mid for _, mid in queued}
+    assert sum(n - 1 for n in counts.values()) <= 3
+    assert {r["state"] for r in rows(archive)} == {"sent"}
+    assert sum(r["attempts"] for r in rows(archive)) < len(queued) + 10
+
+
+async def test_stop_while_the_server_cannot_be_reached_is_prompt_and_keeps_the_queue(
+    archive, smtp_servers
+):
+    server = smtp_servers(port=free_port(), start=False)
+    queued = queue_from(archive, customers=3, each=2)
+    outbox = laned(archive, server, backoff=lambda n: 30.0)
+    await outbox.start()
+    await wait_until(lambda: any(r["attempts"] for r in rows(archive)))
+    started = time.monotonic()
+    await outbox.stop()
+    assert time.monotonic() - started < 1.0
+    assert [(r["state"], r["attempts"]) for r in rows(archive)] == [("pending", 1)] + [
+        ("pending", 0)
+    ] * (len(queued) - 1)

@@ -14,6 +14,11 @@ Faults, each settable at any time from the test:
     fail_next(451, count=3)        answer the end of DATA with this code for the next N mails
                                    (421 also closes the connection, as servers do)
     drop_next(count=1)             close the connection at the end of DATA, no reply
+    drop_next(1, accepted=True)    ... after taking the mail (it is in `messages`): the
+                                   client cannot know it went
+    stall_next(count=1)            say nothing at the end of DATA of the next N mails, until
+                                   the client gives up (its timeout) and leaves: one stuck
+                                   connection while the others work
     reject_recipient(addr, 550)    refuse one recipient at RCPT, accept the others
     require_auth(user, password)   offer AUTH (PLAIN, LOGIN; over plain text on loopback)
                                    and answer 530 to MAIL before a successful login
@@ -23,6 +28,12 @@ Faults, each settable at any time from the test:
                                    and saying 250: the window where a client that stops
                                    does not know the mail went
     hang = True                    accept connections and never say anything (timeouts)
+    rtt = 0.02                     seconds added before every reply (the greeting, each
+                                   command's, the end of DATA's): a server far away
+    max_sessions = 2               sessions beyond this many open at once are greeted with
+                                   421 and closed, as a server's limit per client does
+Counters: `sessions` (connections accepted), `open_sessions` (open now), `peak_sessions`
+(the most open at once).
 TLS: SmtpServer(tls="tls") speaks implicit TLS, tls="starttls" offers and requires
 STARTTLS; both with a self-signed certificate for 127.0.0.1/localhost that
 `server.client_tls_context()` trusts.
@@ -85,10 +96,14 @@ class SmtpServer:
         self.tls = tls
         self.messages: list[Received] = []
         self.sessions = 0  # connections accepted
+        self.open_sessions = 0  # SMTP sessions open now
+        self.peak_sessions = 0  # the most open at once
         self.delay = 0.0
         self.reply_delay = 0.0
+        self.rtt = 0.0
+        self.max_sessions: int | None = None
         self.hang = False
-        self._faults: list[tuple[int, str]] = []  # (code, text); code 0: drop
+        self._faults: list[tuple[int, str]] = []  # (code, text); 0/-1: drop; -2: stall
         self._rejected: dict[str, tuple[int, str]] = {}
         self._auth: tuple[str, str] | None = None
         self._lock = threading.Lock()
@@ -149,10 +164,17 @@ class SmtpServer:
         with self._lock:
             self._faults += [(code, text)] * count
 
-    def drop_next(self, count: int = 1) -> None:
-        """Close the connection at the end of DATA of the next `count` mails (no reply)."""
+    def drop_next(self, count: int = 1, *, accepted: bool = False) -> None:
+        """Close the connection at the end of DATA of the next `count` mails (no reply);
+        `accepted`: after taking each mail (it is in `messages`, the client can't know)."""
         with self._lock:
-            self._faults += [(0, "")] * count
+            self._faults += [(-1 if accepted else 0, "")] * count
+
+    def stall_next(self, count: int = 1) -> None:
+        """Never answer the end of DATA of the next `count` mails (not accepted): the
+        session waits until the client leaves."""
+        with self._lock:
+            self._faults += [(-2, "")] * count
 
     def reject_recipient(self, address: str, code: int = 550, text: str | None = None) -> None:
         self._rejected[address.lower()] = (code, text or "5.1.1 No such user here")
@@ -164,7 +186,8 @@ class SmtpServer:
         with self._lock:
             self._faults.clear()
         self._rejected.clear()
-        self.delay = self.reply_delay = 0.0
+        self.delay = self.reply_delay = self.rtt = 0.0
+        self.max_sessions = None
         self.hang = False
 
     # -- what arrived ------------------------------------------------------------------------
@@ -221,11 +244,15 @@ class SmtpServer:
         self.sessions += 1
         if self.hang:
             return _Silent(self._transports)
+        if self.max_sessions is not None and self.open_sessions >= self.max_sessions:
+            return _Silent(self._transports, b"421 4.7.0 Too many connections from you\r\n")
         kwargs: dict[str, Any] = {}
         if self.tls == "starttls":
             kwargs.update(tls_context=_server_context(), require_starttls=True)
         if self._auth is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        self.open_sessions += 1  # counted here: a limit holds for connections made at once
+        self.peak_sessions = max(self.peak_sessions, self.open_sessions)
         return _Session(self, _Handler(self), hostname="localhost", enable_SMTPUTF8=True, **kwargs)
 
     def _authenticate(
@@ -268,20 +295,36 @@ class _Session(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._mine:
+            self._owner.open_sessions -= 1
         self._owner._transports.difference_update(self._mine)
+        self._mine = []
         super().connection_lost(exc)
+
+    async def push(self, status: Any) -> None:
+        """Every reply, its last line `rtt` seconds late: the round trip to a far server."""
+        rtt = self._owner.rtt
+        line = status.encode() if isinstance(status, str) else status
+        if rtt and line[3:4] != b"-":
+            await asyncio.sleep(rtt)
+        await super().push(status)
 
 
 class _Silent(asyncio.Protocol):
-    """Accepts a connection and never answers."""
+    """Accepts a connection and never answers; or says `greeting` and closes it."""
 
-    def __init__(self, transports: set[asyncio.BaseTransport]) -> None:
+    def __init__(self, transports: set[asyncio.BaseTransport], greeting: bytes = b"") -> None:
         self._transports = transports
         self._transport: asyncio.BaseTransport | None = None
+        self._greeting = greeting
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
         self._transports.add(transport)
+        if self._greeting:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(self._greeting)
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transports.discard(self._transport)  # type: ignore[arg-type]
@@ -314,13 +357,19 @@ class _Handler:
         if owner.delay:
             await asyncio.sleep(owner.delay)
         fault = owner._next_fault()
-        if fault is not None:
-            code, text = fault
-            if code == 0 or code == 421:
-                _close_soon(server, at_once=code == 0)
-            return f"{code} {text}" if code else "451 dropped"
         data = envelope.original_content or envelope.content or b""
         assert isinstance(data, bytes)
+        if fault is not None:
+            code, text = fault
+            if code == -2:  # stuck: aiosmtpd cancels this when the client leaves
+                await asyncio.sleep(3600)
+            if code == -1:  # taken, then the connection drops before the 250
+                owner.messages.append(
+                    Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data)
+                )
+            if code <= 0 or code == 421:
+                _close_soon(server, at_once=code <= 0)
+            return f"{code} {text}" if code > 0 else "451 dropped"
         owner.messages.append(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data))
         if owner.reply_delay:
             await asyncio.sleep(owner.reply_delay)

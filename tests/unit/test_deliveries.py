@@ -42,6 +42,20 @@ def test_due_items_come_oldest_first_up_to_the_limit(archive: Archive) -> None:
     assert first.next_try is not None and first.next_try.utcoffset() == timedelta(0)
 
 
+def test_due_items_after_a_row_and_each_with_its_conversation(archive: Archive) -> None:
+    """What a worker that keeps sending asks for: the rows queued since it last looked."""
+    for n in range(5):
+        queue(archive, mail(n))
+    first = archive.deliveries.due_deliveries("mail", LATER, 2)
+    assert first[0].id is not None and first[1].id is not None
+    later = archive.deliveries.due_deliveries("mail", LATER, 10, after=first[1].id)
+    assert [i.email_message_id for i in later] == [f"<{n}@shop.example>" for n in (2, 3, 4)]
+    assert {i.conversation_id for i in first + later} == {
+        archive.message(first[0].message_id).conversation_id
+    }
+    assert archive.deliveries.due_deliveries("mail", LATER, 10, after=later[-1].id or 0) == []
+
+
 def test_only_pending_items_of_the_target_whose_time_has_come(archive: Archive) -> None:
     queue(archive, mail(1), OutboxItem("channel"))
     queue(archive, mail(2, at=LATER + timedelta(minutes=1)))  # not yet
