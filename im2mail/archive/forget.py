@@ -187,8 +187,9 @@ def _purge(archive: Archive) -> None:
     """After an erasure: the search indexes (the words and their forms) merged into one
     segment each, so the words of the erased messages leave their pages too (a
     contentless FTS5 table records a deletion beside what it deletes until segments
-    merge; 1M messages: a few seconds), with the pages they free zeroed; then the WAL checkpointed, so no copy of an erased page stays
-    in it (best effort: a reader of an old snapshot keeps it until the next checkpoint)."""
+    merge; 1M messages: a few seconds), with the pages they free zeroed; then the WAL
+    checkpointed, so no copy of an erased page stays in it (best effort: a reader of an
+    old snapshot keeps it until the next checkpoint)."""
     with _erasing(archive) as db:
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
         db.execute("INSERT INTO messages_forms (messages_forms) VALUES ('optimize')")
