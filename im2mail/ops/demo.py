@@ -30,8 +30,14 @@ async def run(home: Path, speed: float, show) -> None:
         show.step(f"Starting local servers; the demo home is {home}")
         smtp = MailCatcher().start()
         stack.callback(smtp.stop)
-        imap = ImapServer("127.0.0.1", free_port(), SHOP, secrets.token_urlsafe(12))
-        pymap = await asyncio.to_thread(start_pymap, imap.port, imap.user, imap.password)
+        for attempt in range(3):  # a free port may be taken before pymap binds it
+            imap = ImapServer("127.0.0.1", free_port(), SHOP, secrets.token_urlsafe(12))
+            try:
+                pymap = await asyncio.to_thread(start_pymap, imap.port, imap.user, imap.password)
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
         stack.callback(stop_pymap, pymap)
         tg = await stack.enter_async_context(TelegramDouble())
         token = tg.add_bot(demo_script.BOT_USERNAME, demo_script.BOT_TITLE)
