@@ -25,7 +25,6 @@ The emails are made when the outbox sends them (mailer.py, with `waiting_since` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from ..errors import redact
 from ..hours import BusinessHours
 from ..mail.builder import MailSettings
 from ..model import Message, OutboxItem
+from .periodic import Periodic
 
 log = logging.getLogger("im2mail.alerts")
 
@@ -70,9 +70,11 @@ class AlertSettings:
         return INTERVAL if after is None else max(1.0, min(INTERVAL, after.total_seconds() / 4))
 
 
-class Alerts:
+class Alerts(Periodic):
     """Queues reminders and digests. Lifecycle: start() ... stop(). `mail_queued` wakes the
     mail outbox; `clock` gives the time (tests)."""
+
+    task_name = "im2mail-alerts"
 
     def __init__(
         self,
@@ -89,35 +91,19 @@ class Alerts:
         self.mail_queued = mail_queued
         self.clock = clock
         self.interval = interval or settings.interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
     @property
     def enabled(self) -> bool:
         return self.settings.unanswered_after is not None or bool(self.settings.digest_to)
 
-    async def start(self) -> None:
-        if self._task is None and self.enabled:
-            self._stop.clear()
-            self._task = asyncio.create_task(self._run(), name="im2mail-alerts")
-
-    async def stop(self) -> None:
-        """Stop looking; a look in progress finishes (its writes are one transaction each)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stop.set()
-        await asyncio.gather(task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if await asyncio.to_thread(self.check, self.clock()):
-                    self.mail_queued()
-            except Exception as e:  # a locked archive: next time. Never a crash loop.
-                log.error("alerts: %s; looking again in %.0f s", redact(str(e)), self.interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+    async def _round(self) -> float:
+        try:
+            if await asyncio.to_thread(self.check, self.clock()):
+                self.mail_queued()
+        except Exception as e:  # a locked archive: next time. Never a crash loop.
+            log.error("alerts: %s; looking again in %.0f s", redact(str(e)), self.interval)
+        return self.interval
 
     def check(self, at: datetime) -> int:
         """Queue what is due at `at`; how many emails were queued."""

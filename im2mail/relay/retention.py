@@ -11,7 +11,6 @@ go on meanwhile; files go once their batch is committed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +19,7 @@ from ..archive import Archive
 from ..archive.db import now
 from ..archive.forget import Erasure, by_age
 from ..errors import redact
+from .periodic import Periodic
 
 log = logging.getLogger("im2mail.retention")
 
@@ -27,8 +27,10 @@ INTERVAL = 24 * 3600.0  # seconds between erasures (the first is at start)
 RETRY = 3600.0  # after a failure (a locked archive): an hour later
 
 
-class Retention:
+class Retention(Periodic):
     """Erases old messages. Lifecycle: start() ... stop(); `check(at)` does it once."""
+
+    task_name = "im2mail-retention"
 
     def __init__(
         self,
@@ -42,36 +44,20 @@ class Retention:
         self.keep_days = keep_days
         self.clock = clock
         self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
     @property
     def enabled(self) -> bool:
         return self.keep_days > 0
 
-    async def start(self) -> None:
-        if self._task is None and self.enabled:
-            self._stop.clear()
-            self._task = asyncio.create_task(self._run(), name="im2mail-retention")
-
-    async def stop(self) -> None:
-        """Stop; a batch being erased finishes (each is one transaction)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stop.set()
-        await asyncio.gather(task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            wait = self.interval
-            try:
-                await asyncio.to_thread(self.check, self.clock())
-            except Exception as e:  # a locked archive: later. Never a crash loop.
-                wait = min(RETRY, self.interval)
-                log.error("retention: %s; trying again in %.0f s", redact(str(e)), wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)
+    async def _round(self) -> float:
+        try:
+            await asyncio.to_thread(self.check, self.clock())
+        except Exception as e:  # a locked archive: later. Never a crash loop.
+            wait = min(RETRY, self.interval)
+            log.error("retention: %s; trying again in %.0f s", redact(str(e)), wait)
+            return wait
+        return self.interval
 
     def check(self, at: datetime) -> Erasure | None:
         """Erase what is older than keep_days at `at`; what went (None: disabled)."""

@@ -6,30 +6,16 @@ from __future__ import annotations
 
 import mailbox
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from im2mail.archive import Archive, business, exporting
 from im2mail.export import html as html_export
 from im2mail.export import mbox
 from im2mail.export.select import select
-from im2mail.model import DELETED, Connection, Customer, Message
+from im2mail.model import DELETED, Message
 from tests.support.archive_sql import reading
+from tests.support.business import IRYNA, OLENA, T0
 from tests.support.chats import customer
-
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-IRYNA = Connection(
-    "shop",
-    "AbCdEf123",
-    "4242",
-    "Ірина Шевченко",
-    "iryna_shop",
-    "4242",
-    enabled=True,
-    can_reply=True,
-    rights=("can_read_messages",),
-    since=T0,
-)
-OLENA = Customer("telegram", "5012", "Олена", "Коваль", "olena_k")
 
 
 def at(minutes: float) -> datetime:

@@ -31,6 +31,7 @@ from im2mail.relay.chat_outbox import ChatOutbox, SenderSettings
 from im2mail.relay.intake import Intake, IntakeSettings
 from im2mail.relay.mailer import LinkSettings, Mailer
 from tests.support.archive_sql import reading
+from tests.support.business import IRYNA, OLENA, T0
 from tests.support.scripted import ScriptedChannel
 from tests.unit.test_compose import plain, wire
 
@@ -38,19 +39,6 @@ MAILBOX = "orders@shop.example"
 ANNA, PETRO = "anna@shop.example", "petro@shop.example"
 MAIL = MailSettings(MAILBOX, (ANNA, PETRO))
 GREETING = "Вітаємо! Чим допомогти?"
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-IRYNA = Connection(
-    "shop",
-    "AbCdEf123",
-    "4242",
-    "Ірина Шевченко",
-    "iryna_shop",
-    "4242",
-    enabled=True,
-    can_reply=True,
-    since=T0,
-)
-OLENA = Customer("telegram", "5012", "Олена", "Коваль", "olena_k")
 LATER = datetime.now(UTC) + timedelta(days=1)  # when every queued email is due
 _updates = iter(range(1, 10_000))
 

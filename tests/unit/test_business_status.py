@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from im2mail import config
 from im2mail.archive import Archive, business
@@ -14,20 +14,8 @@ from im2mail.home import paths
 from im2mail.model import Connection
 from im2mail.ops import status
 from tests.conftest import VALID_CONFIG, run_cli
+from tests.support.business import IRYNA, T0
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-IRYNA = Connection(
-    "shop",
-    "AbCdEf123",
-    "4242",
-    "Ірина Шевченко",
-    "iryna_shop",
-    "4242",
-    enabled=True,
-    can_reply=True,
-    rights=("can_read_messages",),
-    since=T0,
-)
 PETRO = Connection(
     "shop", "Zz9", "4343", "Петро", None, "4343", enabled=True, can_reply=True, since=T0
 )
