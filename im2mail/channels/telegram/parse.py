@@ -237,9 +237,7 @@ def _from_member(bot: str, key: str, update: Update, raw: dict[str, Any]) -> lis
         event = "unblocked"
     else:
         return []
-    customer = Customer(
-        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
-    )
+    customer = _customer(user)
     return [
         Incoming(
             bot=bot,
@@ -265,9 +263,7 @@ def _from_reaction(bot: str, key: str, update: Update, raw: dict[str, Any]) -> l
         return []
     if not _is_int(user.id) or not _is_int(change.chat.id):
         raise TypeError("a reaction update without user or chat id")
-    customer = Customer(
-        "telegram", str(user.id), user.first_name or "", user.last_name or "", user.username
-    )
+    customer = _customer(user)
     return [
         Incoming(
             bot=bot,
