@@ -404,3 +404,29 @@ def test_the_emails_a_reply_answers_are_rebuilt_without_reading_their_files(arch
     mailer = Mailer(archive, MailSettings(MAILBOX, (ANNA, PETRO)), LinkSettings(None, "k"))
     (text,) = mailer.sent_texts(conv.id, ["<f1@shop.example>"])
     assert QUESTION in text.replace("\n", " ") and "rahunok.pdf" in text
+
+
+def test_a_reply_to_an_edit_email_sends_only_the_answer(archive, checking):
+    """The email of a customer's edit (both texts) is checked against like any other:
+    its texts quoted back in a shape no rule knows are cut."""
+    from im2mail.archive import edits
+    from im2mail.model import EDITED, OutboxItem
+
+    intake, _ = checking
+    conv = customer(archive)
+    archive.add_message(
+        Message(conv.id, "in", "Олена Коваленко", QUESTION, conv.created,
+                channel_message_id="7"),
+        outbox=[OutboxItem("mail", "<q1@shop.example>")],
+    )  # fmt: skip
+    changed = QUESTION.replace("двісті", "триста")
+    edits.add_version(
+        archive, conv.id, "7", changed, conv.created + timedelta(minutes=2),
+        dedupe_key="telegram:shop:update:2",
+        outbox=OutboxItem("mail", "<e1@shop.example>", kind=EDITED),
+    )  # fmt: skip
+    quoted = "\n".join(f"| {line}" for line in ["Before:", QUESTION, "", "Now:", changed])
+    text = f"Так, триста теж встигнемо.\n\nOlena Kovalenko kirjoitti:\n{quoted}"
+    email = reply(conv.token, text, In_Reply_To="<e1@shop.example>")
+    assert intake.handle(1, email.as_bytes()) == "done"
+    assert delivered(archive) == ["Так, триста теж встигнемо."]
