@@ -21,6 +21,7 @@ its update lost) is None: the relay archives it as a message of its own, marked 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -108,14 +109,12 @@ def versions(archive: Archive, message_id: int) -> list[Version]:
 def versions_of(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[Version]]:
     """Earlier texts of these messages, oldest first, by message id (those with any)."""
     out: dict[int, list[Version]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        for row in db.execute(
-            "SELECT id, message_id, text, created FROM message_versions WHERE message_id IN"
-            f" ({','.join('?' * len(chunk))}) ORDER BY message_id, created, id",
-            chunk,
-        ):
-            out.setdefault(row[1], []).append(Version(row[2], dt(row[3]), row[0]))  # type: ignore[arg-type]
+    for row in db.execute(
+        "SELECT id, message_id, text, created FROM message_versions WHERE message_id IN"
+        " (SELECT value FROM json_each(?)) ORDER BY message_id, created, id",
+        (json.dumps(list(ids)),),
+    ):
+        out.setdefault(row[1], []).append(Version(row[2], dt(row[3]), row[0]))  # type: ignore[arg-type]
     return out
 
 

@@ -16,6 +16,7 @@ and the notice, built when due, lists what changed in the batch (reaction_batch)
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from . import Archive, rows
 from .db import dt, ts
 from .deliveries import SENT, _queue_after, _settle
 
+MAX_EMOJI = 32  # code points: the longest emoji (flags with tags, joined families) fit
 BATCH = timedelta(minutes=1)
 
 
@@ -65,7 +67,8 @@ def customer_reacted(
     row, kind REACTED), a reply by one of `managers` gets its author's notice queued,
     unless one of this batch is queued already. None when the archive has no such message
     or the update was stored before: only the dedupe key is written then."""
-    wanted = list(dict.fromkeys(e for e in emoji if e))
+    # An emoji is a few code points; a platform's longer "emoji" is cut, not stored whole.
+    wanted = list(dict.fromkeys(e[:MAX_EMOJI] for e in emoji if e))
     with archive._transaction() as db:
         if not rows.mark_seen(db, dedupe_key):
             return None
@@ -143,14 +146,12 @@ def reactions_of(
     if not ids:
         return out
     gone = "" if removed else " AND removed IS NULL"
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        for row in db.execute(
-            "SELECT message_id, emoji, direction, author, changed, removed FROM reactions"
-            f" WHERE message_id IN ({','.join('?' * len(chunk))}){gone} ORDER BY changed",
-            chunk,
-        ):
-            out.setdefault(row[0], []).append(_reaction(row))
+    for row in db.execute(
+        "SELECT message_id, emoji, direction, author, changed, removed FROM reactions"
+        f" WHERE message_id IN (SELECT value FROM json_each(?)){gone} ORDER BY changed",
+        (json.dumps(list(ids)),),
+    ):
+        out.setdefault(row[0], []).append(_reaction(row))
     return out
 
 

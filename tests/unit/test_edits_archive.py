@@ -194,6 +194,15 @@ def test_a_thousand_toggles_in_a_minute_make_one_row_and_one_notice_a_minute(arc
     assert took < 10, f"{took:.1f} s for 1000 reactions"
 
 
+def test_an_oversize_emoji_is_cut_not_stored_whole(archive):
+    chat = customer(archive)
+    reply_with_id(archive, chat, "Готово", "77")
+    react(archive, chat, "77", ["👍" * 10_000], 1, "r:big")
+    with reading(archive) as db:
+        (stored,) = [r[0] for r in db.execute("SELECT emoji FROM reactions")]
+    assert stored == "👍" * reactions.MAX_EMOJI
+
+
 def test_the_shop_reacting_settles_the_delivery_and_marks_the_message(archive):
     chat = customer(archive)
     asked = incoming(archive, chat, "Можна забрати завтра?", "55")
