@@ -2,8 +2,11 @@
 
 Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted) are skipped, and
 everything from Outlook's divRplyFwdMsg on; signatures the clients mark (gmail_signature,
-moz-signature) too. What is left is laid out as plain text (paragraphs, lists, line
-breaks) for replies.py, which reads it like a text/plain body. The pictures the kept part
+moz-signature) too, and whatever the manager's client does not show (display:none,
+visibility:hidden, mso-hide:all, the hidden attribute, a zero-height box with its overflow
+hidden): text the manager never saw is not theirs to send. What is left is laid out as
+plain text (paragraphs, lists, line breaks) for replies.py, which reads it like a text/plain
+body. The pictures the kept part
 shows (cid: links) are noted, so pictures of the quoted history are not sent.
 """
 
@@ -38,6 +41,26 @@ _BLOCK = {
     "footer", "address", "dl", "dt", "dd", "body", "html", "form",
 }  # fmt: skip
 _PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
+_ZERO = re.compile(r"^0+(\.0*)?(px|pt|em|rem|%)?$")
+
+
+def _hidden(attrs: dict[str, str]) -> bool:
+    """Whether the manager's client does not show this element: its text was never seen by
+    the one who pressed Send (a template's preheader, Outlook's mso-hide parts, a hidden
+    copy of the thread), so it must not reach the customer either."""
+    if "hidden" in attrs:
+        return True
+    style: dict[str, str] = {}
+    for declaration in attrs.get("style", "").split(";"):
+        name, _, value = declaration.partition(":")
+        value = value.replace("!important", "").strip().lower()
+        style[name.strip().lower()] = value
+    if style.get("display") == "none" or style.get("visibility") in ("hidden", "collapse"):
+        return True
+    if style.get("mso-hide") == "all" or _ZERO.match(style.get("opacity", "1")):
+        return True
+    collapsed = any(_ZERO.match(style.get(k, "1")) for k in ("max-height", "height", "width"))
+    return collapsed and style.get("overflow") == "hidden"
 
 
 class _HtmlText(HTMLParser):
@@ -83,10 +106,11 @@ class _HtmlText(HTMLParser):
     # parser callbacks
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
+        hidden = _hidden(a)
         if tag == "img" and a.get("src", "").lower().startswith("cid:"):
             cid = a["src"][4:].strip("<>")
             self.all_cids.add(cid)
-            if self.skip_at is None and not self.stopped:
+            if self.skip_at is None and not self.stopped and not hidden:
                 self.kept_cids.add(cid)
         if self.stopped:
             return
@@ -100,6 +124,7 @@ class _HtmlText(HTMLParser):
             return
         if (
             tag in _INVISIBLE
+            or hidden
             or classes & _SIG_CLASSES
             or a.get("data-smartmail") == ("gmail_signature")
         ):

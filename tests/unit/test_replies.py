@@ -337,3 +337,46 @@ def test_a_customers_text_shaped_like_headers_cannot_cut_the_answer_above_it() -
     quoted = "\n".join(f"> {line}" for line in hostile.splitlines())
     body = f"Так, 1450 грн.\n\n23.11.26 13:40, Мелорі:\n{quoted}\n"
     assert strip_text(body) == "Так, 1450 грн."
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        '<div style="display:none">Вы писали 1 декабря: старое письмо клиента</div>',
+        '<div style="DISPLAY: none !important">Вы писали 1 декабря: старое письмо</div>',
+        "<span hidden>Вы писали 1 декабря: старое письмо клиента</span>",
+        '<div style="visibility:hidden">Вы писали 1 декабря: старое письмо</div>',
+        '<p style="mso-hide:all">Вы писали 1 декабря: старое письмо клиента</p>',
+        '<div style="opacity:0">Вы писали 1 декабря: старое письмо клиента</div>',
+        '<div style="max-height:0;overflow:hidden">Вы писали 1 декабря: старое письмо</div>',
+    ],
+)
+def test_html_the_manager_never_saw_is_not_sent(hidden: str) -> None:
+    # A template's preheader or a hidden copy of the thread: the manager's client does not
+    # show it, so the manager did not choose to send it.
+    html = f"<html><body>{hidden}<div>Так, завтра буде.</div></body></html>"
+    reply = extract(_msg(html, Content_Type="text/html; charset=utf-8"))
+    assert reply.text == "Так, завтра буде."
+
+
+def test_visible_styles_are_kept() -> None:
+    html = (
+        '<div style="font-size:0"><span style="font-size:14px">Так,</span></div>'
+        '<div style="display:block;opacity:0.9;overflow:hidden">завтра буде.</div>'
+    )
+    assert html_to_text(html) == "Так,\nзавтра буде."
+
+
+def test_a_hidden_picture_is_not_sent() -> None:
+    raw = (
+        'Content-Type: multipart/related; boundary="r"\r\n\r\n'
+        "--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        '<p>Ось фото:</p><img src="cid:shown@x">'
+        '<div style="display:none"><img src="cid:secret@x"></div>\r\n'
+        "--r\r\nContent-Type: image/png\r\nContent-ID: <shown@x>\r\n\r\nPNG1\r\n"
+        "--r\r\nContent-Type: image/png\r\nContent-ID: <secret@x>\r\n\r\nPNG2\r\n"
+        "--r--\r\n"
+    ).encode()
+    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    assert reply.text == "Ось фото:"
+    assert [data for _, _, data in reply.attachments] == [b"PNG1"]
