@@ -1,0 +1,80 @@
+"""Shapes of quoted history the development corpus grew into (issue 19, "structure
+before phrasing"): The Bat!'s initials quote prefix, an attribution without its colon,
+the line introducing a forwarded email, footers naming mail apps whose names are words.
+Each rule is checked both ways: what it cuts, and a manager's look-alike it keeps."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from im2mail.mail.replies import extract, strip_text
+
+OURS = (
+    "Ірина Лисенко\nTelegram\n\nЗдрастуйте! Чи є у вас крафт-пакети з логотипом? Потрібно 200 штук."
+)
+
+
+def test_an_initials_quote_prefix_is_a_quote() -> None:
+    body = (
+        "Вітаю, Ірино.\n\nВи писали 23 листопада 2026 р., 14:05:00:\n\n"
+        "ІЛ> Чи є у вас крафт-пакети з логотипом?\nІЛ> Потрібно 200 штук.\n\n"
+        "Є, 24 грн за штуку.\n"
+    )
+    assert strip_text(body) == "Вітаю, Ірино.\n\nЄ, 24 грн за штуку."
+
+
+def test_a_managers_lone_line_that_looks_like_a_prefix_stays() -> None:
+    body = "Добре.\nOK> так і зробимо, до п'ятниці.\n"
+    assert strip_text(body) == body.strip()
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "On 23 nov. 2026 14:05, Andrei Popa via WhatsApp <orders@shop.example> wrote",
+        "23.11.2026 14:05 Ірина Лисенко <orders@shop.example> написала",  # no verb rule
+        "Il 23/11/2026 13:05, Ірина Лисенко via Telegram ha scritto",  # our name, no address
+    ],
+)
+def test_an_attribution_without_its_colon_right_over_the_quote_goes(attribution: str) -> None:
+    body = f"Так, 200 штук до п'ятниці.\n\n{attribution}\n> Потрібно 200 штук.\n"
+    assert extract_text(body, [OURS]) == "Так, 200 штук до п'ятниці."
+
+
+def test_a_managers_line_right_over_a_quote_without_a_colon_stays() -> None:
+    # names neither a date nor an address, or ends a sentence: the manager's
+    for line in ("Щодо цього", "Готові 23.11.2026 о 14:05, пишіть на info@shop.example."):
+        body = f"{line}\n> Потрібно 200 штук.\nТак, встигнемо.\n"
+        assert strip_text(body) == f"{line}\n\nТак, встигнемо."
+
+
+@pytest.mark.parametrize(
+    "intro",
+    ["Початок листа, що пересилається:", "Välitetty viesti alkaa:", "Begin forwarded message:"],
+)
+def test_the_line_introducing_a_forwarded_email_goes_with_it(intro: str) -> None:
+    body = (
+        f"Софіє, 10 футболок — 2500 грн.\n\n{intro}\n\n"
+        "Від кого: Софія <orders@shop.example>\nТема: [Telegram] Софія #435\n"
+        "Дата: 23 листопада 2026 р. о 14:05:00 GMT+2\nКому: anna@shop.example\n\nТекст\n"
+    )
+    assert strip_text(body) == "Софіє, 10 футболок — 2500 грн."
+
+
+def test_a_managers_line_ending_in_a_colon_over_their_own_labels_stays() -> None:
+    body = "Ціни такі:\nЦіна: 1450 грн\nТермін: 2 дні\nОплата: на картку\n"
+    assert strip_text(body) == body.strip()
+
+
+def test_a_footer_naming_an_app_whose_name_is_a_word_is_cut_only_at_its_end() -> None:
+    assert strip_text("Bună ziua, gata joi.\n\nTrimis de pe Nine\n") == "Bună ziua, gata joi."
+    kept = "See you then.\n\nNine o'clock works for us"
+    assert strip_text(kept) == kept
+
+
+def extract_text(body: str, sent: list[str]) -> str:
+    msg = EmailMessage()
+    msg.set_content(body)
+    return extract(msg, sent).text
