@@ -124,7 +124,7 @@ def strip_text(text: str, history: SentText | None = None) -> str:
         if is_signature_start(line):
             cut_back(kept)
             break
-        if is_separator(lines, i) or is_header_block(lines, i):
+        if is_separator(lines, i, history) or is_header_block(lines, i, history):
             cut_back(kept, intro=True)
             break
         span = attribution_span(lines, i) if bare else 0

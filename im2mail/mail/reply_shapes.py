@@ -102,9 +102,9 @@ def is_signature_start(line: str) -> bool:
     return bool(SIG_DASH.match(line) or _MOBILE_SIG.match(line.strip()))
 
 
-def is_separator(lines: list[str], i: int) -> bool:
-    """ "-----Original Message-----" and the like: known words, or any between dashes."""
-    return bool(_SEPARATOR.match(lines[i])) or is_dashed_separator(lines, i)
+def is_separator(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    """A separator like "-----Original Message-----": known words, or any between dashes."""
+    return bool(_SEPARATOR.match(lines[i])) or is_dashed_separator(lines, i, history)
 
 
 def is_attribution(s: str) -> bool:
@@ -148,12 +148,25 @@ _LABELLED = re.compile(r"^\s*\*?[^\W\d_][^\W\d_ .'-]*(?:[ .'-][^\W\d_]+){0,2}\*?
 _DATED = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}:\d\d\b")
 
 
-def is_header_block(lines: list[str], i: int) -> bool:
+def is_header_block(lines: list[str], i: int, history: SentText | None = None) -> bool:
     if _HEADER_FROM.match(lines[i]):
         following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
         if any(_HEADER_NEXT.match(ln) for ln in following):
             return True
-    return is_labelled_block(lines, i)
+    return is_labelled_block(lines, i, history)
+
+
+# An address as a mail header writes it: "Name <addr>", "<addr>", "[mailto:addr]".
+_MAILBOX = re.compile(r"<[^<>\s]+@[^<>\s]+>|mailto:", re.I)
+
+
+def _heads_an_email(lines: list[str], end: int, history: SentText | None) -> bool:
+    """Whether what follows a header block or separator (from `end`) is a quoted email:
+    nothing but quoted or blank lines, or, given our emails' text, lines of ours among
+    the next three. A manager's order details ("Дата: 25.11.2026", "E-mail: olena@…")
+    are followed by more of the manager's words."""
+    rest = [ln for ln in lines[end : end + 12] if ln.strip() and not is_quoted(ln)][:3]
+    return not rest or bool(history and any(is_ours(history, ln) for ln in rest))
 
 
 # "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
@@ -162,21 +175,33 @@ _DASHED = re.compile(
 )
 
 
-def is_dashed_separator(lines: list[str], i: int) -> bool:
-    """A line of words between runs of dashes, in any language, with an address or a
-    "Label: value" line among the next four: the head of a quoted or forwarded email. A
-    manager's "--- Акція ---" heading is followed by no such line and stays."""
+def is_dashed_separator(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    """A line of words between runs of dashes, in any language, with a header-like line
+    among the next four: the head of a quoted or forwarded email. Given our emails'
+    text, header-like is an address as a header writes it ("Name <addr>"), a "Label:
+    value" naming a date, or a line of ours; else any address or "Label: value". A
+    manager's "--- Акція ---" heading, or (knowing our text) "---- Контакти ----" over
+    "email: info@shop.ua", is followed by no such line."""
     if not _DASHED.match(lines[i]):
         return False
     following = [ln for ln in lines[i + 1 : i + 9] if ln.strip()][:4]
-    return any("@" in ln or _LABELLED.match(ln) for ln in following)
+    if not history:  # not knowing our text: taken as it looks (cut rather than leak)
+        return any("@" in ln or _LABELLED.match(ln) for ln in following)
+    return any(
+        _MAILBOX.search(ln)
+        or (_LABELLED.match(ln) and _DATED.search(ln.split(":", 1)[1]))
+        or (history and is_ours(history, ln))
+        for ln in following
+    )
 
 
-def is_labelled_block(lines: list[str], i: int) -> bool:
+def is_labelled_block(lines: list[str], i: int, history: SentText | None = None) -> bool:
     """A quoted email's header block by its shape, whatever the client's language: three
     or more "Label: value" lines in a row, one naming an address and one a date or time
-    (From/Sent/To/Subject as Outlook, GMX or webmail write them in any language). A
-    manager's own "Ціна: 1450 грн" lines name no address, and a contact block no date."""
+    (From/Sent/To/Subject as Outlook, GMX or webmail write them in any language); given
+    our emails' text, over a quoted email: what follows is quoted, ours, or nothing. A
+    manager's own "Ціна: 1450 грн" lines name no address, a contact block no date, and
+    order details ("Дата: 25.11.2026", "E-mail: olena@…") are followed by more of theirs."""
     block = []
     for line in lines[i : i + 6]:
         if not _LABELLED.match(line):
@@ -185,7 +210,10 @@ def is_labelled_block(lines: list[str], i: int) -> bool:
     if len(block) < 3:
         return False
     values = [line.split(":", 1)[1] for line in block]
-    return any("@" in v for v in values) and any(_DATED.search(v) for v in values)
+    if not (any("@" in v for v in values) and any(_DATED.search(v) for v in values)):
+        return False
+    # not knowing our text, a block is taken as it looks (cut rather than leak)
+    return not history or _heads_an_email(lines, i + len(block), history)
 
 
 def cut_back(kept: list[str], intro: bool = False) -> None:

@@ -78,3 +78,26 @@ def extract_text(body: str, sent: list[str]) -> str:
     msg = EmailMessage()
     msg.set_content(body)
     return extract(msg, sent).text
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        "Номер: 1452\nДата: 25.11.2026\nE-mail: olena@gmail.com\nСума: 1450 грн",
+        "Клієнт: Олена <olena@gmail.com>\nДата видачі: 25.11.2026 о 14:00\nАдреса: Хрещатик 1",
+        "---- Наші контакти ----\nтел. +380 44 123 45 67\nemail: info@shop.ua",
+    ],
+)
+def test_a_managers_order_details_shaped_like_a_header_block_go_out(details: str) -> None:
+    """Knowing our emails' text, a header block or separator heads a quoted email only
+    when what follows is quoted, ours or nothing: the manager's own details stay."""
+    body = f"Замовлення прийнято.\n\n{details}\n\nДякуємо, чекаємо в п'ятницю!\n"
+    assert extract_text(body, [OURS]) == body.strip()
+
+
+def test_a_header_block_over_our_text_without_markers_is_still_cut() -> None:
+    body = (
+        "Так, є.\n\nКлієнт: Ірина Лисенко via Telegram <orders@shop.example>\n"
+        "Дата: 23.11.2026 14:05\nКому: anna@shop.example\n\n" + OURS + "\n"
+    )
+    assert extract_text(body, [OURS]) == "Так, є."
