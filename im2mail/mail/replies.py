@@ -8,8 +8,10 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * The text/plain alternative is preferred (format=flowed joined back into paragraphs,
   flowed.py); HTML-only mail is converted to text (reply_html.py) after dropping quote
   containers (gmail_quote, blockquote, moz-cite-prefix,
-  yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signatures marked by the
-  clients (gmail_signature, moz-signature) are dropped too.
+  yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signature containers the
+  HTML names (gmail_signature, moz-signature, Outlook's Signature...) are dropped too,
+  and their lines cut from the end of the text/plain alternative (a first reply has no
+  learned signature yet).
 * The shapes themselves are read in reply_shapes.py, whatever the client's language.
 * A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
   iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
@@ -230,7 +232,11 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         text = strip_text(whole, history)
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
-    text, forced, doubt, cut = _checked(text, history, signature, can_force)
+    # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
+    marked = () if parsed is None else tuple(parsed.signatures)
+    text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force)
+    if cut is None and html_only and marked:
+        cut = marked[-1]  # skipped with the HTML: given back so learning goes on
     quoted_only = False
     if not text.strip():
         text = tidy(whole.replace("\r\n", "\n"))
@@ -272,16 +278,17 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
 
 
 def _checked(
-    text: str, history: SentText, signature: str | None, can_force: bool = True
+    text: str, history: SentText, known: Sequence[str | None], can_force: bool = True
 ) -> tuple[str, bool, str | None, str | None]:
-    """The text after the rules of shape, checked against our own emails and the learned
-    signature: (text, forced by "/send", the run of ours that makes it doubtful, the
-    signature cut). A text that is all our emails' words is doubtful too, shown whole:
-    the manager may have repeated the customer's words on purpose ("/send" sends it)."""
+    """The text after the rules of shape, checked against our own emails and the known
+    signatures (the learned one, then those the HTML part marks): (text, forced by
+    "/send", the run of ours that makes it doubtful, the signature cut). A text that is
+    all our emails' words is doubtful too, shown whole: the manager may have repeated
+    the customer's words on purpose ("/send" sends it)."""
     forced = can_force and _FORCE.match(text) is not None
     if forced:
         text = _FORCE.sub("", text, count=1)
-    text, cut = signatures.cut(text, signature)
+    text, cut = _cut_signature(text, known)
     doubt = None
     if history:
         uncut = text
@@ -291,10 +298,19 @@ def _checked(
             if not forced:
                 doubt = quoted_history.leak(uncut, history) or "the whole text"
     if cut is None:  # a signature under unmarked history is found once the history is cut
-        text, cut = signatures.cut(text, signature)
+        text, cut = _cut_signature(text, known)
     if history and not forced and doubt is None:
         doubt = quoted_history.leak(text, history)
     return text, forced, doubt, cut
+
+
+def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | None]:
+    """`text` without the first of the `known` signatures that ends it (signatures.cut)."""
+    for signature in known:
+        text, cut = signatures.cut(text, signature)
+        if cut is not None:
+            return text, cut
+    return text, None
 
 
 def _problems(part: Message | None) -> list[str]:

@@ -1,10 +1,13 @@
 """HTML replies as text: the stdlib parser walks the body and keeps the manager's part.
 
 Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted) are skipped, and
-everything from Outlook's divRplyFwdMsg on; signatures the clients mark (gmail_signature,
-moz-signature) too. What is left is laid out as plain text (paragraphs, lists, line
-breaks) for replies.py, which reads it like a text/plain body. The pictures the kept part
-shows (cid: links) are noted, so pictures of the quoted history are not sent.
+everything from Outlook's divRplyFwdMsg on; signature containers too, named by any
+client (an id or class naming a signature: gmail_signature, moz-signature, Outlook's
+Signature, Zoho's Zm-_Id_-Sgn...), their text kept in `signatures` so replies.py cuts the
+same lines from the end of the text/plain alternative. What is left is laid out as plain
+text (paragraphs, lists, line breaks) for replies.py, which reads it like a text/plain
+body. The pictures the kept part shows (cid: links) are noted, so pictures of the quoted
+history are not sent.
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ _QUOTE_CLASSES = {
     "moz-cite-prefix",
     "yahoo_quoted",
 }
-_SIG_CLASSES = {"gmail_signature", "moz-signature"}
+# A signature container, by its name whatever the client: an id or class naming a
+# signature ("gmail_signature", "moz-signature", Outlook's "Signature", eM Client's
+# "signature_old", Evolution's "-x-evo-signature", Zoho's "Zm-_Id_-Sgn", Fastmail's
+# "sig112847310"), or a data-signatureblock / data-smartmail="gmail_signature" mark.
+_SIG_NAME = re.compile(r"signature|(?:^|[-_])sgn|^sig(?:\d+|[-_].*)?$", re.I)
 _CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container"}
 _BLOCK = {
     "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
@@ -50,6 +57,10 @@ class _HtmlText(HTMLParser):
         self.pre = 0
         self.lists: list[list[int | None]] = []  # per open list: [counter or None]
         self.kept_cids: set[str] = set()
+        # Text of the signature containers skipped, each once it ends (replies.py cuts
+        # the same lines from the end of the text/plain alternative).
+        self.signatures: list[str] = []
+        self.signature: list[str] | None = None  # the one being read
         self.all_cids: set[str] = set()
 
     # output helpers
@@ -93,17 +104,19 @@ class _HtmlText(HTMLParser):
         if tag not in _VOID:
             self.stack.append(tag)
         if self.skip_at is not None:
+            if self.signature is not None and tag in _LINE_TAGS:
+                self.signature.append("\n")
             return
         classes = set(a.get("class", "").split())
         if a.get("id", "").lower() in _CUT_IDS:
             self.stopped = True
             return
-        if (
-            tag in _INVISIBLE
-            or classes & _SIG_CLASSES
-            or a.get("data-smartmail") == ("gmail_signature")
-        ):
+        if tag in _INVISIBLE:
             self._start_skip(tag, marker=False)
+            return
+        if _is_signature(a, classes):
+            self._start_skip(tag, marker=False)
+            self.signature = [] if tag not in _VOID else None
             return
         if tag == "blockquote" or classes & _QUOTE_CLASSES:
             self._start_skip(tag, marker=True)
@@ -153,6 +166,7 @@ class _HtmlText(HTMLParser):
             depth = len(self.stack) + 1
             if self.skip_at is not None and depth <= self.skip_at:
                 self.skip_at = None
+                self._end_signature()
             elif self.skip_at is None:
                 self._close(top)
             if top == tag:
@@ -173,7 +187,16 @@ class _HtmlText(HTMLParser):
         elif tag in _BLOCK or tag == "li":
             self._block()
 
+    def _end_signature(self) -> None:
+        if self.signature is not None:
+            text = tidy(re.sub(r"[ \t\r\f\v]+", " ", "".join(self.signature)))
+            if text.strip():
+                self.signatures.append(text)
+            self.signature = None
+
     def handle_data(self, data: str) -> None:
+        if self.signature is not None and self.skip_at is not None and not self.stopped:
+            self.signature.append(data)
         if self.stopped or self.skip_at is not None:
             return
         self._emit(data)
@@ -185,6 +208,18 @@ class _HtmlText(HTMLParser):
 # A reply is read by a person in a chat: parsing stops after this much HTML (a 10 MB HTML
 # mail would otherwise take seconds in html.parser); the text is cut, never dropped.
 MAX_HTML_CHARS = 1_000_000
+
+
+_LINE_TAGS = _BLOCK | _PARA | {"br", "li", "p"}
+
+
+def _is_signature(attrs: dict[str, str], classes: set[str]) -> bool:
+    names = [*classes, attrs.get("id", "")]
+    return (
+        any(_SIG_NAME.search(name) for name in names if name)
+        or attrs.get("data-smartmail") == "gmail_signature"
+        or "data-signatureblock" in attrs
+    )
 
 
 def parse_html(html: str) -> _HtmlText:

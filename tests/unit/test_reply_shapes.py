@@ -101,3 +101,55 @@ def test_a_header_block_over_our_text_without_markers_is_still_cut() -> None:
         "Дата: 23.11.2026 14:05\nКому: anna@shop.example\n\n" + OURS + "\n"
     )
     assert extract_text(body, [OURS]) == "Так, є."
+
+
+def _alternative(plain: str, html: str | None) -> EmailMessage:
+    msg = EmailMessage()
+    msg.set_content(plain)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+SIGNED = "Так, 200 штук до п'ятниці.\n\nЗ повагою,\nАнна Коваль\nДрукарня «Шрифт»"
+
+
+@pytest.mark.parametrize(
+    "container",
+    ['div id="Signature"', 'div id="signature_old"', 'div class="x_Signature"',
+     'div id="Zm-_Id_-Sgn"', 'div id="sig112847310"', 'div data-signatureblock="true"'],
+)  # fmt: skip
+def test_a_signature_the_html_part_marks_is_cut_from_the_plain_text(container: str) -> None:
+    """A manager's first reply has no learned signature yet; the HTML alternative names
+    it (Outlook, eM Client, Zoho, Fastmail...), and the same lines end the plain text."""
+    html = (
+        "<div>Так, 200 штук до п'ятниці.</div><div><br></div>"
+        f"<{container}><div>З повагою,</div><div>Анна Коваль</div>"
+        "<div>Друкарня «Шрифт»</div></div>"
+    )
+    reply = extract(_alternative(SIGNED + "\n", html), [OURS])
+    assert reply.text == "Так, 200 штук до п'ятниці."
+    assert reply.signature == "З повагою,\nАнна Коваль\nДрукарня «Шрифт»"
+
+
+def test_a_marked_signature_is_cut_only_where_it_ends_the_answer() -> None:
+    html = '<div id="Signature">З повагою, Анна</div><div>Так, 200 штук до п\'ятниці.</div>'
+    plain = "З повагою, Анна\n\nТак, 200 штук до п'ятниці.\n"
+    assert extract(_alternative(plain, html), [OURS]).text == plain.strip()
+
+
+def test_a_signature_marked_in_an_html_only_reply_is_skipped_and_given_back() -> None:
+    msg = EmailMessage()
+    msg.set_content(
+        '<div>Так, 200 штук.</div><div id="Signature"><div>Анна Коваль</div></div>',
+        subtype="html",
+    )
+    reply = extract(msg, [OURS])
+    assert (reply.text, reply.signature) == ("Так, 200 штук.", "Анна Коваль")
+
+
+def test_an_id_that_only_contains_sig_is_no_signature() -> None:
+    html = '<div id="design">Так, 200 штук.</div><div class="signup">Ціни на сайті.</div>'
+    msg = EmailMessage()
+    msg.set_content(html, subtype="html")
+    assert extract(msg).text == "Так, 200 штук.\nЦіни на сайті."
