@@ -39,7 +39,16 @@ _QUOTE_CLASSES = {
 # "signature_old", Evolution's "-x-evo-signature", Zoho's "Zm-_Id_-Sgn", Fastmail's
 # "sig112847310"), or a data-signatureblock / data-smartmail="gmail_signature" mark.
 _SIG_NAME = re.compile(r"signature|(?:^|[-_])sgn|^sig(?:\d+|[-_].*)?$", re.I)
-_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container"}
+# Where a client's quoted history starts, everything after it being history: Outlook's
+# divRplyFwdMsg (x_ when forwarded by OWA) and appendonsend, Outlook for Mac's
+# OLK_SRC_BODY_SECTION, Zimbra's hr#zwchr.
+_CUT_IDS = {
+    "divrplyfwdmsg", "x_divrplyfwdmsg", "mail-editor-reference-message-container",
+    "appendonsend", "olk_src_body_section", "zwchr",
+}  # fmt: skip
+# A quote container named so by any client: a class, id or name holding "quote"
+# (protonmail_quote, tutanota_quote, GMX's name="quote", gmail_quote_container...).
+_QUOTE_NAME = re.compile(r"quote", re.I)
 _BLOCK = {
     "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
     "footer", "address", "dl", "dt", "dd", "body", "html", "form",
@@ -118,7 +127,11 @@ class _HtmlText(HTMLParser):
             self._start_skip(tag, marker=False)
             self.signature = [] if tag not in _VOID else None
             return
-        if tag == "blockquote" or classes & _QUOTE_CLASSES:
+        if (
+            tag == "blockquote"
+            or classes & _QUOTE_CLASSES
+            or any(_QUOTE_NAME.search(n) for n in (*classes, a.get("id", ""), a.get("name", "")))
+        ):
             self._start_skip(tag, marker=True)
             return
         if tag == "br":

@@ -153,3 +153,22 @@ def test_an_id_that_only_contains_sig_is_no_signature() -> None:
     msg = EmailMessage()
     msg.set_content(html, subtype="html")
     assert extract(msg).text == "Так, 200 штук.\nЦіни на сайті."
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        '<hr id="zwchr"><div>Ірина Лисенко, 23.11.2026</div><div>Потрібно 200 штук.</div>',
+        '<div id="appendonsend"></div><hr><div>Ірина</div><div>Потрібно 200 штук.</div>',
+        '<span id="OLK_SRC_BODY_SECTION"><div>Ірина</div><div>Потрібно 200 штук.</div></span>',
+        '<div class="protonmail_quote">Ірина:<br><div>Потрібно 200 штук.</div></div>',
+        '<div name="quote"><div>Ірина</div><div name="quoted-content">Потрібно 200.</div></div>',
+    ],
+)
+def test_html_history_named_by_any_client_is_skipped(history: str) -> None:
+    """Markers where a client's quoted history starts (Zimbra's hr#zwchr, Outlook's
+    appendonsend and OLK_SRC_BODY_SECTION) and containers named as quotes in any
+    client ("…_quote", name="quote"): what they hold never reaches the customer."""
+    msg = EmailMessage()
+    msg.set_content(f"<div>Так, встигнемо.</div>{history}", subtype="html")
+    assert extract(msg).text == "Так, встигнемо."
