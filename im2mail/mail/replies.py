@@ -59,6 +59,7 @@ from .reply_shapes import (
     drop_attribution,
     drop_client_footer,
     drop_wrapped_start,
+    heads_an_indented_quote,
     is_header_block,
     is_ours,
     is_separator,
@@ -126,7 +127,11 @@ def strip_text(text: str, history: SentText | None = None) -> str:
         if is_signature_start(line):
             cut_back(kept)
             break
-        if is_separator(lines, i, history) or is_header_block(lines, i, history):
+        if (
+            is_separator(lines, i, history)
+            or is_header_block(lines, i, history)
+            or heads_an_indented_quote(lines, i)
+        ):
             cut_back(kept, intro=True)
             break
         span = attribution_span(lines, i) if bare else 0

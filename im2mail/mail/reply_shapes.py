@@ -122,6 +122,17 @@ def is_attribution(s: str) -> bool:
     )
 
 
+def heads_an_indented_quote(lines: list[str], i: int) -> bool:
+    """Outlook for Mac's quote without ">": a line ending in ":" that names a date or time
+    and an address ("Op 23-11-26 13:05 heeft \"Daan\" <orders@…> geschreven:", a year of
+    two digits), over lines that are all indented, to the end."""
+    line = " ".join(lines[i].split())
+    if not line.endswith(":") or not _DATED.search(line) or not _MAILBOX.search(line):
+        return False
+    rest = [ln for ln in lines[i + 1 :] if ln.strip()]
+    return bool(rest) and all(ln[:1] in (" ", "\t") for ln in rest)
+
+
 def attribution_span(lines: list[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at i, or 0."""
     if is_attribution(lines[i]):

@@ -172,3 +172,17 @@ def test_html_history_named_by_any_client_is_skipped(history: str) -> None:
     msg = EmailMessage()
     msg.set_content(f"<div>Так, встигнемо.</div>{history}", subtype="html")
     assert extract(msg).text == "Так, встигнемо."
+
+
+def test_an_indented_quote_under_its_attribution_is_cut_without_our_text() -> None:
+    """Outlook for Mac quotes by indenting, with no ">" (and a two-digit year)."""
+    body = (
+        'Ja, dat kan.\n\n\ufeffOp 23-11-26 13:05 heeft "Daan" <orders@shop.example> '
+        "geschreven:\n\n    Daan de Vries\n    Telegram\n\n    Kunnen jullie posters drukken?\n"
+    )
+    assert strip_text(body) == "Ja, dat kan."
+
+
+def test_a_managers_line_naming_a_time_and_an_address_over_their_own_text_stays() -> None:
+    body = "Пишіть на <info@shop.example> до 18:00:\nвідповімо того ж дня.\n"
+    assert strip_text(body) == body.strip()
