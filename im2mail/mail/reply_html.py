@@ -37,8 +37,9 @@ _QUOTE_CLASSES = {
 # A signature container, by its name whatever the client: an id or class naming a
 # signature ("gmail_signature", "moz-signature", Outlook's "Signature", eM Client's
 # "signature_old", Evolution's "-x-evo-signature", Zoho's "Zm-_Id_-Sgn", Fastmail's
-# "sig112847310"), or a data-signatureblock / data-smartmail="gmail_signature" mark.
-_SIG_NAME = re.compile(r"signature|(?:^|[-_])sgn|^sig(?:\d+|[-_].*)?$", re.I)
+# "sig112847310", Roundcube's "_rc_sig", Mailbird's "mb_sig"), or a data-signatureblock /
+# data-smartmail="gmail_signature" mark. "design" or "signup" name none.
+_SIG_NAME = re.compile(r"signature|(?:^|[-_])(?:sgn|sig)(?:$|[-_\d])", re.I)
 # Where a client's quoted history starts, everything after it being history: Outlook's
 # divRplyFwdMsg (x_ when forwarded by OWA) and appendonsend, Outlook for Mac's
 # OLK_SRC_BODY_SECTION, Zimbra's hr#zwchr.

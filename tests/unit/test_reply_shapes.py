@@ -117,7 +117,8 @@ SIGNED = "Так, 200 штук до п'ятниці.\n\nЗ повагою,\nАн
 @pytest.mark.parametrize(
     "container",
     ['div id="Signature"', 'div id="signature_old"', 'div class="x_Signature"',
-     'div id="Zm-_Id_-Sgn"', 'div id="sig112847310"', 'div data-signatureblock="true"'],
+     'div id="Zm-_Id_-Sgn"', 'div id="sig112847310"', 'div data-signatureblock="true"',
+     'div id="_rc_sig"', 'div class="mb_sig"'],
 )  # fmt: skip
 def test_a_signature_the_html_part_marks_is_cut_from_the_plain_text(container: str) -> None:
     """A manager's first reply has no learned signature yet; the HTML alternative names
