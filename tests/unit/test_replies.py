@@ -30,7 +30,7 @@ KNOWN_HARD: dict[str, str] = {}
 # tuning on them, 107/107. 43 more (Zimbra, Horde, SOGo, The Bat!, Outlook in five more
 # languages, Gmail tr/hu/fi/lt, forwards, replies to notices...), written before any
 # change for them: 147/150 as the relay runs it; after the rules in reply_shapes.py,
-# 150/150.
+# 150/150; 12 more, also written first, passed as they came: 162/162.
 MIN_RATE = 0.98
 
 
