@@ -57,6 +57,7 @@ if str(REPO) not in sys.path:  # run from anywhere, on this checkout's im2mail
 
 from im2mail.mail import replies as im2mail_replies  # noqa: E402
 from im2mail.mail.signatures import learn  # noqa: E402
+from tests.support.reply_corpus import leaked  # noqa: E402  (the corpus tests' leak check)
 
 CORPUS = REPO / "tests" / "data" / "replies" / "dev"
 
@@ -258,9 +259,21 @@ def _im2mail_relay(case: Case) -> str:
     return "" if reply.doubt else reply.text
 
 
+def _im2mail_first_reply(case: Case) -> str:
+    """As the relay runs it for a manager's first reply: no signature learned yet."""
+    reply = im2mail_replies.extract(case.msg, case.sent)
+    return "" if reply.doubt else reply.text
+
+
 def contenders() -> tuple[list[Contender], list[str]]:
     found = [
         Contender("im2mail extract (text alone)", "im2mail", _im2mail),
+        Contender(
+            "im2mail first reply",
+            "im2mail",
+            _im2mail_first_reply,
+            notes=["`extract(msg, sent)`: no learned signature yet, nothing sent when in doubt"],
+        ),
         Contender(
             "im2mail as the relay runs it",
             "im2mail",
@@ -394,6 +407,7 @@ class Outcome:
     normalized: bool
     kind: str  # "ok", "empty", "kept quote", "kept extra", "cut", "other", "error"
     detail: str
+    leaked: bool = False  # a run of LEAK_WORDS words of our emails the answer doesn't have
 
 
 def _short(line: str, n: int = 70) -> str:
@@ -443,9 +457,11 @@ def run(contender: Contender, cases: list[Case], standalone: bool = False) -> li
                 continue
             fn = contender.run_standalone_html
         try:
-            outcomes.append(judge(case, fn(case)))
+            outcome = judge(case, fn(case))
         except Exception as e:  # a library crashing on a mail is a result too
-            outcomes.append(judge(case, None, f"{type(e).__name__}: {e}"))
+            outcome = judge(case, None, f"{type(e).__name__}: {e}")
+        outcome.leaked = bool(leaked(outcome.output, case.expected, list(case.sent)))
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -492,6 +508,8 @@ def summary_table(results: dict[str, list[Outcome]]) -> list[str]:
     row("text/plain (exact)", lambda o: not o.case.html_only, lambda o: o.exact)
     row("Cyrillic answer (exact)", lambda o: _cyrillic(o.case.expected), lambda o: o.exact)
     row("Latin answer (exact)", lambda o: not _cyrillic(o.case.expected), lambda o: o.exact)
+    leaks = [str(sum(o.leaked for o in results[n])) for n in names]
+    out.append("| leaks (8 words of our emails) | " + " | ".join(leaks) + " |")
     out.append("| *failures (normalized)* |" + " |" * len(names))
     for kind in ("empty", "kept quote", "kept extra", "cut", "other", "error"):
         cells = [str(sum(o.kind == kind for o in results[n])) for n in names]

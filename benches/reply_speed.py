@@ -113,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--big-mb", type=float, default=1.0)
+    parser.add_argument("--half", action="append", choices=HALVES, help="default: both")
     args = parser.parse_args()
     found, skipped = contenders()
     for line in skipped:
@@ -121,7 +122,7 @@ def main() -> None:
           f"best of {args.rounds} rounds per call")  # fmt: skip
     print("| half | parser | mails | p50 ms | p99 ms | max ms |")
     print("|---|---|---:|---:|---:|---:|")
-    for half in HALVES:
+    for half in args.half or HALVES:
         cases = [load_case(p) for p in sorted((REPO / "tests/data/replies" / half).glob("*.eml"))]
         best: dict[str, list[float]] = {c.name: [float("inf")] * len(cases) for c in found}
         for _ in range(args.rounds):

@@ -8,14 +8,21 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * The text/plain alternative is preferred (format=flowed joined back into paragraphs,
   flowed.py); HTML-only mail is converted to text (reply_html.py) after dropping quote
   containers (gmail_quote, blockquote, moz-cite-prefix,
-  yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signatures marked by the
-  clients (gmail_signature, moz-signature) are dropped too.
+  yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signature containers the
+  HTML names (gmail_signature, moz-signature, Outlook's Signature...) are dropped too,
+  and their lines cut from the end of the text/plain alternative (a first reply has no
+  learned signature yet).
+* The shapes themselves are read in reply_shapes.py, whatever the client's language.
 * A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
   iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
-  "-----Original Message-----" style separator, or an Outlook header block
-  (From:/Sent:, Від:/Надіслано:, От:/Отправлено:, Von:/Gesendet: within a few lines).
-* Above a ">" quote, the lines that end in ":" and name a date, time or address are its
-  attribution, in any language (at most three: a wrapped one).
+  "-----Original Message-----" style separator or any words between dashes followed by
+  an address or a label, or a header block (a From-like line with a Sent/Date-like one,
+  or three "Label: value" lines naming an address and a date); the short line ending in
+  ":" that introduces a separator or header block ("Begin forwarded message:") goes too.
+* Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
+  lines that end in ":" and name a date, time or address are its attribution, in any
+  language (at most three: a wrapped one); so is a line right over the quote without the
+  colon when it names a date and an address (or the customer) and ends no sentence.
 * An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
   "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
   If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are
@@ -45,6 +52,20 @@ from . import flowed, quoted_history, signatures, transfer_encoding
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
+from .reply_shapes import (
+    SIG_DASH,
+    attribution_span,
+    cut_back,
+    drop_attribution,
+    drop_client_footer,
+    drop_wrapped_start,
+    heads_an_indented_quote,
+    is_header_block,
+    is_ours,
+    is_separator,
+    is_signature_start,
+    quote_marks,
+)
 
 Attachment = tuple[str, str, bytes]  # (filename, mime type, content)
 
@@ -74,182 +95,9 @@ class Reply:
     signature: str | None = None
 
 
-# --- plain-text rules ---------------------------------------------------------------------
-
-_WROTE = (
-    r"wrote|schrieb|пише|пишет|написав|написала|написал|написал\(а\)|написав\(ла\)"
-    r"|a écrit|escribió|napisał"
-)
-_ATTRIBUTION = [
-    re.compile(r"^On\b.{4,250}\bwrote:$", re.I),
-    re.compile(r"^Am\b.{4,250}\bschrieb\b.{0,120}:$", re.I),
-    re.compile(r"^.{4,250}\b(" + _WROTE + r")\s*:$", re.I),
-]
-_TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
-_YEAR = re.compile(r"\b(19|20)\d{2}\b")
-
-_SEPARATOR = re.compile(
-    r"^\s*-{2,}\s*(Original Message|Forwarded message|Исходное сообщение|Пересылаемое сообщение"
-    r"|Оригінальне повідомлення|Початкове повідомлення|Переслане повідомлення"
-    r"|Ursprüngliche Nachricht)\s*-{2,}\s*$"
-    r"|^\s*(Begin forwarded message|Начало переадресованного сообщения):\s*$",
-    re.I,
-)
-_HEADER_FROM = re.compile(r"^\*?\s*(From|Від|От|Von|De)\s*:\*?\s*\S", re.I)
-_HEADER_NEXT = re.compile(
-    r"^\*?\s*(Sent|Date|Надіслано|Відправлено|Дата|Отправлено|Gesendet|Envoyé)\s*:", re.I
-)
-_RULE = re.compile(r"^\s*(_{8,}|-{8,}|={8,})\s*$")
-_SIG_DASH = re.compile(r"^--\s?$")
-_MOBILE_SIG = re.compile(
-    r"^(Sent from my .{1,80}|Sent from (Mail|Outlook|Yahoo Mail)\b.{0,80}"
-    r"|Get Outlook for (iOS|Android).{0,40}"
-    r"|Отправлено с (iPhone|iPad|моего .{1,60})\.?|Надіслано з (iPhone|iPad|мого .{1,60})\.?"
-    r"|Відправлено з (iPhone|iPad|мого .{1,60})\.?"
-    r"|Отправлено из мобильной Яндекс[. ]Почты.{0,40}|Отправлено из мобильной Почты Mail\.ru.{0,40}"
-    r"|Отправлено из Mail\.ru для (Android|iOS|iPhone).{0,40}"
-    r"|Надіслано з мобільної .{1,60})$",
-    re.I,
-)
-# A mail app or device a client footer names, in any language ("Von meinem iPhone
-# gesendet", "Sent with Proton Mail secure email.", "Wysłane z aplikacji Outlook").
-_CLIENT_BRAND = re.compile(
-    r"\b(iPhone|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
-    r"|Tutanota|Yahoo|AOL|BlueMail|Spark|Gmail|Mail\.ru|Yandex|Яндекс|eM Client|FairEmail"
-    r"|K-9|Thunderbird"
-    # Windows' Mail app, never Windows alone ("Підходить для Windows 11." is the manager's)
-    r"|(?:E-?mail|Mail|Courrier|Correo|Posta|Poczta|Почта|Пошта)\s+\S{1,6}\s+Windows)\b",
-    re.I,
-)
-_FOOTER_WORDS = 12
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
 _FORCE_LINE = re.compile(r"^[ \t>]*/send[ \t]*$", re.I | re.M)
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення|cid):[^\]]*\]$", re.I)
-
-
-def _is_quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
-
-
-def _is_attribution(s: str) -> bool:
-    s = " ".join(s.split())
-    if not s or len(s) > 300:
-        return False
-    if any(p.match(s) for p in _ATTRIBUTION):
-        return True
-    # Gmail RU, Yandex, mail.ru: a date, a time and an address or name, ending with ':'
-    return bool(
-        s.endswith(":")
-        and _TIME.search(s)
-        and _YEAR.search(s)
-        and ("@" in s or "<" in s or '"' in s or "«" in s)
-    )
-
-
-def _attribution_span(lines: list[str], i: int) -> int:
-    """Number of lines (1-3) forming an attribution starting at i, or 0."""
-    if _is_attribution(lines[i]):
-        return 1
-    if not re.search(r"\d", lines[i]):
-        return 0
-    for k in (2, 3):
-        if i + k > len(lines):
-            break
-        tail = lines[i + 1 : i + k]
-        if any(
-            _is_quoted(t) or not t.strip() or (_is_attribution(t) and re.search(r"\d", t))
-            for t in tail
-        ):
-            break
-        if _is_attribution(" ".join(lines[i : i + k])):
-            return k
-    return 0
-
-
-# "Label: value" in any language ("Von:", "Wysłano:", "Envoyé :", "*Від:*"): a label of
-# one to three words of letters, then the value on the same line.
-_LABELLED = re.compile(r"^\s*\*?[^\W\d_][^\W\d_ .'-]*(?:[ .'-][^\W\d_]+){0,2}\*?\s?:\*?\s+\S")
-_DATED = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}:\d\d\b")
-
-
-def _is_header_block(lines: list[str], i: int) -> bool:
-    if _HEADER_FROM.match(lines[i]):
-        following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
-        if any(_HEADER_NEXT.match(ln) for ln in following):
-            return True
-    return _is_labelled_block(lines, i)
-
-
-# "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
-_DASHED = re.compile(
-    r"^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_]{2,}\s*$"
-)
-
-
-def _is_dashed_separator(lines: list[str], i: int) -> bool:
-    """A line of words between runs of dashes, in any language, with an address or a
-    "Label: value" line among the next four: the head of a quoted or forwarded email. A
-    manager's "--- Акція ---" heading is followed by no such line and stays."""
-    if not _DASHED.match(lines[i]):
-        return False
-    following = [ln for ln in lines[i + 1 : i + 9] if ln.strip()][:4]
-    return any("@" in ln or _LABELLED.match(ln) for ln in following)
-
-
-def _is_labelled_block(lines: list[str], i: int) -> bool:
-    """A quoted email's header block by its shape, whatever the client's language: three
-    or more "Label: value" lines in a row, one naming an address and one a date or time
-    (From/Sent/To/Subject as Outlook, GMX or webmail write them in any language). A
-    manager's own "Ціна: 1450 грн" lines name no address, and a contact block no date."""
-    block = []
-    for line in lines[i : i + 6]:
-        if not _LABELLED.match(line):
-            break
-        block.append(line)
-    if len(block) < 3:
-        return False
-    values = [line.split(":", 1)[1] for line in block]
-    return any("@" in v for v in values) and any(_DATED.search(v) for v in values)
-
-
-def _cut_back(kept: list[str]) -> None:
-    """Drop rules and blank lines left right above a hard cut (Outlook's underscores)."""
-    while kept and (not kept[-1].strip() or _RULE.match(kept[-1])):
-        kept.pop()
-
-
-_ATTRIBUTION_MARK = re.compile(r"[\d@]")  # a date, a time or an address: who wrote when
-_SENTENCE_END = re.compile(r"[.!?…]$")
-_DASHED_ATTRIBUTION = re.compile(r"^\s*[-\u2010-\u2015]{2,}\s.{4,250}\s[-\u2010-\u2015]{2,}\s*$")
-
-
-def _drop_attribution(kept: list[str], history: SentText | None = None) -> None:
-    """Above a quote, by its shape whatever its language: the last lines right over it
-    (a blank line between allowed) that end in ":", from the first of at most three
-    (a wrapped attribution) that names a date, a time or an address ("23.11.26 13:40,
-    Олена Петренко:", "În 23 nov. 2026, ... a scris:") or, given our emails' text, the
-    person they name ("Giulia Bianchi via WhatsApp ha scritto:"); or one line wrapped in
-    dashes that names a date or address ("---- On Mon, 23 Nov 2026 … wrote ---"). A line
-    of the manager's own that ends in ":" ("Ось ціни:") names none of these and stays,
-    and so do lines above a blank one."""
-    end = len(kept)
-    while end and not kept[end - 1].strip():
-        end -= 1
-    if not end:
-        return
-    last = kept[end - 1].rstrip()
-    if _DASHED_ATTRIBUTION.match(last) and _ATTRIBUTION_MARK.search(last):
-        del kept[end - 1 :]
-        return
-    if not last.endswith(":"):
-        return
-    start = end - 1
-    while start > 0 and end - start < 3 and kept[start - 1].strip():
-        start -= 1
-    for first in range(start, end):
-        if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
-            del kept[first:]
-            return
 
 
 def strip_text(text: str, history: SentText | None = None) -> str:
@@ -257,7 +105,8 @@ def strip_text(text: str, history: SentText | None = None) -> str:
     `history`, our emails' text in the thread, also tells a quoted line's wrapped
     continuation that lost its ">" and an attribution naming the customer."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [ln.rstrip() if not _SIG_DASH.match(ln) else ln for ln in text.split("\n")]
+    lines = [ln.rstrip() if not SIG_DASH.match(ln) else ln for ln in text.split("\n")]
+    quoted = quote_marks(lines)
     kept: list[str] = []
     seen_quote = in_quote = False
     i = 0
@@ -265,35 +114,34 @@ def strip_text(text: str, history: SentText | None = None) -> str:
         line = lines[i]
         bare = line.strip()
         # a wrapped quoted line's rest that lost its ">" (our words say it is ours)
-        continued = in_quote and history and bare and _is_ours(history, line)
-        in_quote = _is_quoted(line) or bool(continued)
+        continued = in_quote and history and bare and is_ours(history, line)
+        in_quote = quoted[i] or bool(continued)
         if in_quote:
             if not seen_quote:  # an attribution heads the first quote only
-                _drop_attribution(kept, history)
+                drop_attribution(kept, history)
                 seen_quote = True
             if kept and kept[-1].strip():
                 kept.append("")
             i += 1
             continue
+        if is_signature_start(line):
+            cut_back(kept)
+            break
         if (
-            _SIG_DASH.match(line)
-            or _MOBILE_SIG.match(bare)
-            or _SEPARATOR.match(line)
-            or _is_dashed_separator(lines, i)
+            is_separator(lines, i, history)
+            or is_header_block(lines, i, history)
+            or heads_an_indented_quote(lines, i)
         ):
-            _cut_back(kept)
+            cut_back(kept, intro=True)
             break
-        if _is_header_block(lines, i):
-            _cut_back(kept)
-            break
-        span = _attribution_span(lines, i) if bare else 0
+        span = attribution_span(lines, i) if bare else 0
         if span:
-            _drop_wrapped_start(kept)
+            drop_wrapped_start(kept)
             j = i + span
             while j < len(lines) and not lines[j].strip():
                 j += 1
-            if j >= len(lines) or not _is_quoted(lines[j]):
-                _cut_back(kept)
+            if j >= len(lines) or not quoted[j]:
+                cut_back(kept)
                 break
             i = j
             continue
@@ -302,39 +150,8 @@ def strip_text(text: str, history: SentText | None = None) -> str:
             continue
         kept.append(line)
         i += 1
-    _drop_client_footer(kept)
+    drop_client_footer(kept)
     return tidy("\n".join(kept))
-
-
-def _drop_wrapped_start(kept: list[str]) -> None:
-    """The start of an attribution a client wrapped ("On Mon, 23 Nov 2026 at 14:05, Ivan"
-    over "Petrenko <…> wrote:"): at most two lines right above it, each naming a date,
-    time or address and ending no sentence and no label."""
-    for _ in range(2):
-        line = kept[-1].strip() if kept else ""
-        if not line or line.endswith(":") or _SENTENCE_END.search(line):
-            return
-        if not _ATTRIBUTION_MARK.search(line) and "<" not in line:
-            return
-        kept.pop()
-
-
-def _is_ours(history: SentText, line: str) -> bool:
-    return history.is_ours(quoted_history.line_words(line))
-
-
-def _drop_client_footer(kept: list[str]) -> None:
-    """A client's footer, by its shape whatever its language: the last paragraph, alone,
-    one short line that names a mail app or device. Anything longer, or not last, is the
-    manager's ("Надішлемо фото з iPhone за хвилину" followed by more text stays)."""
-    end = len(kept)
-    while end and not kept[end - 1].strip():
-        end -= 1
-    if end < 2 or kept[end - 2].strip():
-        return  # not a paragraph of its own, or nothing above it to keep
-    line = kept[end - 1].strip()
-    if len(line.split()) <= _FOOTER_WORDS and _CLIENT_BRAND.search(line):
-        del kept[end - 1 :]
 
 
 # --- MIME ---------------------------------------------------------------------------------
@@ -420,7 +237,11 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         text = strip_text(whole, history)
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
-    text, forced, doubt, cut = _checked(text, history, signature, can_force)
+    # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
+    marked = () if parsed is None else tuple(parsed.signatures)
+    text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force)
+    if cut is None and html_only and marked:
+        cut = marked[-1]  # skipped with the HTML: given back so learning goes on
     quoted_only = False
     if not text.strip():
         text = tidy(whole.replace("\r\n", "\n"))
@@ -462,16 +283,17 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
 
 
 def _checked(
-    text: str, history: SentText, signature: str | None, can_force: bool = True
+    text: str, history: SentText, known: Sequence[str | None], can_force: bool = True
 ) -> tuple[str, bool, str | None, str | None]:
-    """The text after the rules of shape, checked against our own emails and the learned
-    signature: (text, forced by "/send", the run of ours that makes it doubtful, the
-    signature cut). A text that is all our emails' words is doubtful too, shown whole:
-    the manager may have repeated the customer's words on purpose ("/send" sends it)."""
+    """The text after the rules of shape, checked against our own emails and the known
+    signatures (the learned one, then those the HTML part marks): (text, forced by
+    "/send", the run of ours that makes it doubtful, the signature cut). A text that is
+    all our emails' words is doubtful too, shown whole: the manager may have repeated
+    the customer's words on purpose ("/send" sends it)."""
     forced = can_force and _FORCE.match(text) is not None
     if forced:
         text = _FORCE.sub("", text, count=1)
-    text, cut = signatures.cut(text, signature)
+    text, cut = _cut_signature(text, known)
     doubt = None
     if history:
         uncut = text
@@ -481,10 +303,19 @@ def _checked(
             if not forced:
                 doubt = quoted_history.leak(uncut, history) or "the whole text"
     if cut is None:  # a signature under unmarked history is found once the history is cut
-        text, cut = signatures.cut(text, signature)
+        text, cut = _cut_signature(text, known)
     if history and not forced and doubt is None:
         doubt = quoted_history.leak(text, history)
     return text, forced, doubt, cut
+
+
+def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | None]:
+    """`text` without the first of the `known` signatures that ends it (signatures.cut)."""
+    for signature in known:
+        text, cut = signatures.cut(text, signature)
+        if cut is not None:
+            return text, cut
+    return text, None
 
 
 def _problems(part: Message | None) -> list[str]:

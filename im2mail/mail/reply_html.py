@@ -1,13 +1,15 @@
 """HTML replies as text: the stdlib parser walks the body and keeps the manager's part.
 
 Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted) are skipped, and
-everything from Outlook's divRplyFwdMsg on; signatures the clients mark (gmail_signature,
-moz-signature) too, and whatever the manager's client does not show (display:none,
-visibility:hidden, mso-hide:all, the hidden attribute, a zero-height box with its overflow
-hidden): text the manager never saw is not theirs to send. What is left is laid out as
-plain text (paragraphs, lists, line breaks) for replies.py, which reads it like a text/plain
-body. The pictures the kept part
-shows (cid: links) are noted, so pictures of the quoted history are not sent.
+everything from Outlook's divRplyFwdMsg on; signature containers too, named by any
+client (an id or class naming a signature: gmail_signature, moz-signature, Outlook's
+Signature, Zoho's Zm-_Id_-Sgn...), their text kept in `signatures` so replies.py cuts the
+same lines from the end of the text/plain alternative; and whatever the manager's client
+does not show (display:none, visibility:hidden, mso-hide:all, the hidden attribute, a
+zero-height box with its overflow hidden): text the manager never saw is not theirs to
+send. What is left is laid out as plain text (paragraphs, lists, line breaks) for
+replies.py, which reads it like a text/plain body. The pictures the kept part shows (cid:
+links) are noted, so pictures of the quoted history are not sent.
 """
 
 from __future__ import annotations
@@ -34,8 +36,22 @@ _QUOTE_CLASSES = {
     "moz-cite-prefix",
     "yahoo_quoted",
 }
-_SIG_CLASSES = {"gmail_signature", "moz-signature"}
-_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container"}
+# A signature container, by its name whatever the client: an id or class naming a
+# signature ("gmail_signature", "moz-signature", Outlook's "Signature", eM Client's
+# "signature_old", Evolution's "-x-evo-signature", Zoho's "Zm-_Id_-Sgn", Fastmail's
+# "sig112847310", Roundcube's "_rc_sig", Mailbird's "mb_sig"), or a data-signatureblock /
+# data-smartmail="gmail_signature" mark. "design" or "signup" name none.
+_SIG_NAME = re.compile(r"signature|(?:^|[-_])(?:sgn|sig)(?:$|[-_\d])", re.I)
+# Where a client's quoted history starts, everything after it being history: Outlook's
+# divRplyFwdMsg (x_ when forwarded by OWA) and appendonsend, Outlook for Mac's
+# OLK_SRC_BODY_SECTION, Zimbra's hr#zwchr.
+_CUT_IDS = {
+    "divrplyfwdmsg", "x_divrplyfwdmsg", "mail-editor-reference-message-container",
+    "appendonsend", "olk_src_body_section", "zwchr",
+}  # fmt: skip
+# A quote container named so by any client: a class, id or name holding "quote"
+# (protonmail_quote, tutanota_quote, GMX's name="quote", gmail_quote_container...).
+_QUOTE_NAME = re.compile(r"quote", re.I)
 _BLOCK = {
     "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
     "footer", "address", "dl", "dt", "dd", "body", "html", "form",
@@ -73,6 +89,10 @@ class _HtmlText(HTMLParser):
         self.pre = 0
         self.lists: list[list[int | None]] = []  # per open list: [counter or None]
         self.kept_cids: set[str] = set()
+        # Text of the signature containers skipped, each once it ends (replies.py cuts
+        # the same lines from the end of the text/plain alternative).
+        self.signatures: list[str] = []
+        self.signature: list[str] | None = None  # the one being read
         self.all_cids: set[str] = set()
 
     # output helpers
@@ -117,20 +137,25 @@ class _HtmlText(HTMLParser):
         if tag not in _VOID:
             self.stack.append(tag)
         if self.skip_at is not None:
+            if self.signature is not None and tag in _LINE_TAGS:
+                self.signature.append("\n")
             return
         classes = set(a.get("class", "").split())
         if a.get("id", "").lower() in _CUT_IDS:
             self.stopped = True
             return
-        if (
-            tag in _INVISIBLE
-            or hidden
-            or classes & _SIG_CLASSES
-            or a.get("data-smartmail") == ("gmail_signature")
-        ):
+        if tag in _INVISIBLE or hidden:
             self._start_skip(tag, marker=False)
             return
-        if tag == "blockquote" or classes & _QUOTE_CLASSES:
+        if _is_signature(a, classes):
+            self._start_skip(tag, marker=False)
+            self.signature = [] if tag not in _VOID else None
+            return
+        if (
+            tag == "blockquote"
+            or classes & _QUOTE_CLASSES
+            or any(_QUOTE_NAME.search(n) for n in (*classes, a.get("id", ""), a.get("name", "")))
+        ):
             self._start_skip(tag, marker=True)
             return
         if tag == "br":
@@ -178,6 +203,7 @@ class _HtmlText(HTMLParser):
             depth = len(self.stack) + 1
             if self.skip_at is not None and depth <= self.skip_at:
                 self.skip_at = None
+                self._end_signature()
             elif self.skip_at is None:
                 self._close(top)
             if top == tag:
@@ -198,7 +224,16 @@ class _HtmlText(HTMLParser):
         elif tag in _BLOCK or tag == "li":
             self._block()
 
+    def _end_signature(self) -> None:
+        if self.signature is not None:
+            text = tidy(re.sub(r"[ \t\r\f\v]+", " ", "".join(self.signature)))
+            if text.strip():
+                self.signatures.append(text)
+            self.signature = None
+
     def handle_data(self, data: str) -> None:
+        if self.signature is not None and self.skip_at is not None and not self.stopped:
+            self.signature.append(data)
         if self.stopped or self.skip_at is not None:
             return
         self._emit(data)
@@ -210,6 +245,18 @@ class _HtmlText(HTMLParser):
 # A reply is read by a person in a chat: parsing stops after this much HTML (a 10 MB HTML
 # mail would otherwise take seconds in html.parser); the text is cut, never dropped.
 MAX_HTML_CHARS = 1_000_000
+
+
+_LINE_TAGS = _BLOCK | _PARA | {"br", "li", "p"}
+
+
+def _is_signature(attrs: dict[str, str], classes: set[str]) -> bool:
+    names = [*classes, attrs.get("id", "")]
+    return (
+        any(_SIG_NAME.search(name) for name in names if name)
+        or attrs.get("data-smartmail") == "gmail_signature"
+        or "data-signatureblock" in attrs
+    )
 
 
 def parse_html(html: str) -> _HtmlText:

@@ -18,8 +18,10 @@ from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, sc
 # footers read by their shape (tuned on the development half only): 48/65, 1 leak. With
 # the thread's own text as ground truth and learned signatures, as the relay runs it: a
 # manager's first reply 48/65 and no leak (the one leak became a notice to the manager);
-# a manager whose signature is learned 60/65, no leak.
-HELDOUT_FLOOR = {"first reply": 48 / 65, "known manager": 60 / 65}
+# a manager whose signature is learned 60/65, no leak. After more shapes read by structure
+# (tuned on a development half grown to 162 cases; reply_shapes.py, HTML signature and
+# quote containers by name): first reply 54/65, known manager 62/65, no leak.
+HELDOUT_FLOOR = {"first reply": 54 / 65, "known manager": 62 / 65}
 MAX_LEAKS = 0
 
 

@@ -1,0 +1,327 @@
+"""The shapes of quoted history in a plain-text reply, whatever the client's language.
+
+replies.strip_text walks a reply's lines and asks these predicates where the quote
+starts: a ">" block (or The Bat!'s initials prefix "ИЛ> "), the attribution above it (the
+lines ending in ":" that name a date, a time or an address, or without the colon right
+over the quote), a header block (a From-like line followed by date/to/subject-like
+lines, or three "Label: value" lines naming an address and a date), a dashed or
+underscored separator, and a client's footer ("Sent from my iPhone" in any language).
+The phrase tables are one signal among these, never the gate.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import quoted_history
+from .quoted_history import SentText
+
+_WROTE = (
+    r"wrote|schrieb|пише|пишет|написав|написала|написал|написал\(а\)|написав\(ла\)"
+    r"|a écrit|escribió|napisał"
+)
+_ATTRIBUTION = [
+    re.compile(r"^On\b.{4,250}\bwrote:$", re.I),
+    re.compile(r"^Am\b.{4,250}\bschrieb\b.{0,120}:$", re.I),
+    re.compile(r"^.{4,250}\b(" + _WROTE + r")\s*:$", re.I),
+]
+_TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
+_YEAR = re.compile(r"\b(19|20)\d{2}\b")
+
+_SEPARATOR = re.compile(
+    r"^\s*-{2,}\s*(Original Message|Forwarded message|Исходное сообщение|Пересылаемое сообщение"
+    r"|Оригінальне повідомлення|Початкове повідомлення|Переслане повідомлення"
+    r"|Ursprüngliche Nachricht)\s*-{2,}\s*$"
+    r"|^\s*(Begin forwarded message|Начало переадресованного сообщения):\s*$",
+    re.I,
+)
+_HEADER_FROM = re.compile(r"^\*?\s*(From|Від|От|Von|De)\s*:\*?\s*\S", re.I)
+_HEADER_NEXT = re.compile(
+    r"^\*?\s*(Sent|Date|Надіслано|Відправлено|Дата|Отправлено|Gesendet|Envoyé)\s*:", re.I
+)
+_RULE = re.compile(r"^\s*(_{8,}|-{8,}|={8,})\s*$")
+SIG_DASH = re.compile(r"^--\s?$")
+_MOBILE_SIG = re.compile(
+    r"^(Sent from my .{1,80}|Sent from (Mail|Outlook|Yahoo Mail)\b.{0,80}"
+    r"|Get Outlook for (iOS|Android).{0,40}"
+    r"|Отправлено с (iPhone|iPad|моего .{1,60})\.?|Надіслано з (iPhone|iPad|мого .{1,60})\.?"
+    r"|Відправлено з (iPhone|iPad|мого .{1,60})\.?"
+    r"|Отправлено из мобильной Яндекс[. ]Почты.{0,40}|Отправлено из мобильной Почты Mail\.ru.{0,40}"
+    r"|Отправлено из Mail\.ru для (Android|iOS|iPhone).{0,40}"
+    r"|Надіслано з мобільної .{1,60})$",
+    re.I,
+)
+# A mail app or device a client footer names, in any language ("Von meinem iPhone
+# gesendet", "Sent with Proton Mail secure email.", "Wysłane z aplikacji Outlook").
+_CLIENT_BRAND = re.compile(
+    r"\b(iPhone|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
+    r"|Tutanota|Yahoo|AOL|BlueMail|Spark|Gmail|Mail\.ru|Yandex|Яндекс|eM Client|FairEmail"
+    r"|K-9|Thunderbird"
+    # Windows' Mail app, never Windows alone ("Підходить для Windows 11." is the manager's)
+    r"|(?:E-?mail|Mail|Courrier|Correo|Posta|Poczta|Почта|Пошта)\s+\S{1,6}\s+Windows)\b",
+    re.I,
+)
+# Mail apps whose names are also words ("nine", "spark"): named by a footer only at its
+# end ("Trimis de pe Nine", "Sent with Spike"), capitalised.
+_APP_AT_END = re.compile(
+    r"\b(Nine|Canary|Spike|Newton|Edison|Airmail|Aqua ?Mail|MailDroid|myMail|Mailbird|Postbox"
+    r"|Superhuman|Boxer|TypeApp|Fastmail|Zoho Mail|Mailspring|Evolution|KMail|Geary)"
+    r"(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
+)
+_FOOTER_WORDS = 12
+
+
+def is_quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+# The Bat!'s quote prefix: the quoted person's initials before ">" ("ИЛ> ", "AK>").
+_INITIALS = re.compile(r"^\s*([^\W\d_]{1,3})>(?: |$)")
+
+
+def quote_marks(lines: list[str]) -> list[bool]:
+    """Which lines are quoted: those starting with ">", and those with an initials
+    prefix ("ИЛ> ") in a run of two or more with the same one (a lone "OK> fine" of the
+    manager's is no quote)."""
+    marks = [is_quoted(line) for line in lines]
+    prefixes = [_initials(line) for line in lines]
+    for n, prefix in enumerate(prefixes):
+        if prefix and not marks[n]:
+            near = prefixes[n - 1 : n] + prefixes[n + 1 : n + 2]
+            marks[n] = prefix in near
+    return marks
+
+
+def _initials(line: str) -> str | None:
+    found = _INITIALS.match(line)
+    return found.group(1) if found and found.group(1).isupper() else None
+
+
+def is_signature_start(line: str) -> bool:
+    """A sig-dash line ("-- ") or a mobile client's signature line."""
+    return bool(SIG_DASH.match(line) or _MOBILE_SIG.match(line.strip()))
+
+
+def is_separator(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    """A separator like "-----Original Message-----": known words, or any between dashes."""
+    return bool(_SEPARATOR.match(lines[i])) or is_dashed_separator(lines, i, history)
+
+
+def is_attribution(s: str) -> bool:
+    s = " ".join(s.split())
+    if not s or len(s) > 300:
+        return False
+    if any(p.match(s) for p in _ATTRIBUTION):
+        return True
+    # Gmail RU, Yandex, mail.ru: a date, a time and an address or name, ending with ':'
+    return bool(
+        s.endswith(":")
+        and _TIME.search(s)
+        and _YEAR.search(s)
+        and ("@" in s or "<" in s or '"' in s or "«" in s)
+    )
+
+
+def heads_an_indented_quote(lines: list[str], i: int) -> bool:
+    """Outlook for Mac's quote without ">": a line ending in ":" that names a date or time
+    and an address ("Op 23-11-26 13:05 heeft \"Daan\" <orders@…> geschreven:", a year of
+    two digits), over lines that are all indented, to the end."""
+    line = " ".join(lines[i].split())
+    if not line.endswith(":") or not _DATED.search(line) or not _MAILBOX.search(line):
+        return False
+    rest = [ln for ln in lines[i + 1 :] if ln.strip()]
+    return bool(rest) and all(ln[:1] in (" ", "\t") for ln in rest)
+
+
+def attribution_span(lines: list[str], i: int) -> int:
+    """Number of lines (1-3) forming an attribution starting at i, or 0."""
+    if is_attribution(lines[i]):
+        return 1
+    if not re.search(r"\d", lines[i]):
+        return 0
+    for k in (2, 3):
+        if i + k > len(lines):
+            break
+        tail = lines[i + 1 : i + k]
+        if any(
+            is_quoted(t) or not t.strip() or (is_attribution(t) and re.search(r"\d", t))
+            for t in tail
+        ):
+            break
+        if is_attribution(" ".join(lines[i : i + k])):
+            return k
+    return 0
+
+
+# "Label: value" in any language ("Von:", "Wysłano:", "Envoyé :", "*Від:*"): a label of
+# one to three words of letters, then the value on the same line.
+_LABELLED = re.compile(r"^\s*\*?[^\W\d_][^\W\d_ .'-]*(?:[ .'-][^\W\d_]+){0,2}\*?\s?:\*?\s+\S")
+_DATED = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}:\d\d\b")
+
+
+def is_header_block(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    if _HEADER_FROM.match(lines[i]):
+        following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
+        if any(_HEADER_NEXT.match(ln) for ln in following):
+            return True
+    return is_labelled_block(lines, i, history)
+
+
+# An address as a mail header writes it: "Name <addr>", "<addr>", "[mailto:addr]".
+_MAILBOX = re.compile(r"<[^<>\s]+@[^<>\s]+>|mailto:", re.I)
+
+
+def _heads_an_email(lines: list[str], end: int, history: SentText | None) -> bool:
+    """Whether what follows a header block or separator (from `end`) is a quoted email:
+    nothing but quoted or blank lines, or, given our emails' text, lines of ours among
+    the next three. A manager's order details ("Дата: 25.11.2026", "E-mail: olena@…")
+    are followed by more of the manager's words."""
+    rest = [ln for ln in lines[end : end + 12] if ln.strip() and not is_quoted(ln)][:3]
+    return not rest or bool(history and any(is_ours(history, ln) for ln in rest))
+
+
+# "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
+_DASHED = re.compile(
+    r"^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_]{2,}\s*$"
+)
+
+
+def is_dashed_separator(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    """A line of words between runs of dashes, in any language, with a header-like line
+    among the next four: the head of a quoted or forwarded email. Given our emails'
+    text, header-like is an address as a header writes it ("Name <addr>"), a "Label:
+    value" naming a date, or a line of ours; else any address or "Label: value". A
+    manager's "--- Акція ---" heading, or (knowing our text) "---- Контакти ----" over
+    "email: info@shop.ua", is followed by no such line."""
+    if not _DASHED.match(lines[i]):
+        return False
+    following = [ln for ln in lines[i + 1 : i + 9] if ln.strip()][:4]
+    if not history:  # not knowing our text: taken as it looks (cut rather than leak)
+        return any("@" in ln or _LABELLED.match(ln) for ln in following)
+    return any(
+        _MAILBOX.search(ln)
+        or (_LABELLED.match(ln) and _DATED.search(ln.split(":", 1)[1]))
+        or (history and is_ours(history, ln))
+        for ln in following
+    )
+
+
+def is_labelled_block(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    """A quoted email's header block by its shape, whatever the client's language: three
+    or more "Label: value" lines in a row, one naming an address and one a date or time
+    (From/Sent/To/Subject as Outlook, GMX or webmail write them in any language); given
+    our emails' text, over a quoted email: what follows is quoted, ours, or nothing. A
+    manager's own "Ціна: 1450 грн" lines name no address, a contact block no date, and
+    order details ("Дата: 25.11.2026", "E-mail: olena@…") are followed by more of theirs."""
+    block = []
+    for line in lines[i : i + 6]:
+        if not _LABELLED.match(line):
+            break
+        block.append(line)
+    if len(block) < 3:
+        return False
+    values = [line.split(":", 1)[1] for line in block]
+    if not (any("@" in v for v in values) and any(_DATED.search(v) for v in values)):
+        return False
+    # not knowing our text, a block is taken as it looks (cut rather than leak)
+    return not history or _heads_an_email(lines, i + len(block), history)
+
+
+def cut_back(kept: list[str], intro: bool = False) -> None:
+    """Drop rules and blank lines left right above a hard cut (Outlook's underscores);
+    with `intro`, above a separator or a header block, also the one short line ending in
+    ":" that introduces it ("Begin forwarded message:", "Початок листа, що
+    пересилається:"), in any language: whatever the manager meant by it, what it
+    introduces is not sent."""
+    _drop_blank_and_rules(kept)
+    if intro and kept and kept[-1].rstrip().endswith(":") and len(kept[-1].split()) <= _INTRO:
+        kept.pop()
+        _drop_blank_and_rules(kept)
+
+
+_INTRO = 8  # words of a line introducing a quoted or forwarded email
+
+
+def _drop_blank_and_rules(kept: list[str]) -> None:
+    while kept and (not kept[-1].strip() or _RULE.match(kept[-1])):
+        kept.pop()
+
+
+_ATTRIBUTION_MARK = re.compile(r"[\d@]")  # a date, a time or an address: who wrote when
+_SENTENCE_END = re.compile(r"[.!?…]$")
+_DASHED_ATTRIBUTION = re.compile(r"^\s*[-\u2010-\u2015]{2,}\s.{4,250}\s[-\u2010-\u2015]{2,}\s*$")
+
+
+def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
+    """Above a quote, by its shape whatever its language: the last lines right over it
+    (a blank line between allowed) that end in ":", from the first of at most three
+    (a wrapped attribution) that names a date, a time or an address ("23.11.26 13:40,
+    Олена Петренко:", "În 23 nov. 2026, ... a scris:") or, given our emails' text, the
+    person they name ("Giulia Bianchi via WhatsApp ha scritto:"); or one line wrapped in
+    dashes that names a date or address ("---- On Mon, 23 Nov 2026 … wrote ---"). A line
+    of the manager's own that ends in ":" ("Ось ціни:") names none of these and stays,
+    and so do lines above a blank one."""
+    end = len(kept)
+    while end and not kept[end - 1].strip():
+        end -= 1
+    if not end:
+        return
+    last = kept[end - 1].rstrip()
+    if _DASHED_ATTRIBUTION.match(last) and _ATTRIBUTION_MARK.search(last):
+        del kept[end - 1 :]
+        return
+    if not last.endswith(":"):
+        if end == len(kept) and _is_bare_attribution(last, history):
+            del kept[end - 1 :]  # no colon, but right over the quote
+            drop_wrapped_start(kept)
+        return
+    start = end - 1
+    while start > 0 and end - start < 3 and kept[start - 1].strip():
+        start -= 1
+    for first in range(start, end):
+        if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
+            del kept[first:]
+            return
+
+
+def _is_bare_attribution(line: str, history: SentText | None) -> bool:
+    """An attribution without its colon ("On 23 nov. 2026 14:05, Andrei Popa <…> wrote"):
+    a line right over the quote, no blank line between, that ends no sentence and names
+    a date or time and an address (or, given our emails' text, the person they name)."""
+    line = line.strip()
+    if _SENTENCE_END.search(line) or len(line.split()) > 40 or not _DATED.search(line):
+        return False
+    return "@" in line or bool(history and history.names(line))
+
+
+def drop_wrapped_start(kept: list[str]) -> None:
+    """The start of an attribution a client wrapped ("On Mon, 23 Nov 2026 at 14:05, Ivan"
+    over "Petrenko <…> wrote:"): at most two lines right above it, each naming a date,
+    time or address and ending no sentence and no label."""
+    for _ in range(2):
+        line = kept[-1].strip() if kept else ""
+        if not line or line.endswith(":") or _SENTENCE_END.search(line):
+            return
+        if not _ATTRIBUTION_MARK.search(line) and "<" not in line:
+            return
+        kept.pop()
+
+
+def is_ours(history: SentText, line: str) -> bool:
+    return history.is_ours(quoted_history.line_words(line))
+
+
+def drop_client_footer(kept: list[str]) -> None:
+    """A client's footer, by its shape whatever its language: the last paragraph, alone,
+    one short line that names a mail app or device. Anything longer, or not last, is the
+    manager's ("Надішлемо фото з iPhone за хвилину" followed by more text stays)."""
+    end = len(kept)
+    while end and not kept[end - 1].strip():
+        end -= 1
+    if end < 2 or kept[end - 2].strip():
+        return  # not a paragraph of its own, or nothing above it to keep
+    line = kept[end - 1].strip()
+    if len(line.split()) <= _FOOTER_WORDS and (
+        _CLIENT_BRAND.search(line) or _APP_AT_END.search(line)
+    ):
+        del kept[end - 1 :]

@@ -1,0 +1,189 @@
+"""Shapes of quoted history the development corpus grew into (issue 19, "structure
+before phrasing"): The Bat!'s initials quote prefix, an attribution without its colon,
+the line introducing a forwarded email, footers naming mail apps whose names are words.
+Each rule is checked both ways: what it cuts, and a manager's look-alike it keeps."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from im2mail.mail.replies import extract, strip_text
+
+OURS = (
+    "Ірина Лисенко\nTelegram\n\nЗдрастуйте! Чи є у вас крафт-пакети з логотипом? Потрібно 200 штук."
+)
+
+
+def test_an_initials_quote_prefix_is_a_quote() -> None:
+    body = (
+        "Вітаю, Ірино.\n\nВи писали 23 листопада 2026 р., 14:05:00:\n\n"
+        "ІЛ> Чи є у вас крафт-пакети з логотипом?\nІЛ> Потрібно 200 штук.\n\n"
+        "Є, 24 грн за штуку.\n"
+    )
+    assert strip_text(body) == "Вітаю, Ірино.\n\nЄ, 24 грн за штуку."
+
+
+def test_a_managers_lone_line_that_looks_like_a_prefix_stays() -> None:
+    body = "Добре.\nOK> так і зробимо, до п'ятниці.\n"
+    assert strip_text(body) == body.strip()
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "On 23 nov. 2026 14:05, Andrei Popa via WhatsApp <orders@shop.example> wrote",
+        "23.11.2026 14:05 Ірина Лисенко <orders@shop.example> написала",  # no verb rule
+        "Il 23/11/2026 13:05, Ірина Лисенко via Telegram ha scritto",  # our name, no address
+    ],
+)
+def test_an_attribution_without_its_colon_right_over_the_quote_goes(attribution: str) -> None:
+    body = f"Так, 200 штук до п'ятниці.\n\n{attribution}\n> Потрібно 200 штук.\n"
+    assert extract_text(body, [OURS]) == "Так, 200 штук до п'ятниці."
+
+
+def test_a_managers_line_right_over_a_quote_without_a_colon_stays() -> None:
+    # names neither a date nor an address, or ends a sentence: the manager's
+    for line in ("Щодо цього", "Готові 23.11.2026 о 14:05, пишіть на info@shop.example."):
+        body = f"{line}\n> Потрібно 200 штук.\nТак, встигнемо.\n"
+        assert strip_text(body) == f"{line}\n\nТак, встигнемо."
+
+
+@pytest.mark.parametrize(
+    "intro",
+    ["Початок листа, що пересилається:", "Välitetty viesti alkaa:", "Begin forwarded message:"],
+)
+def test_the_line_introducing_a_forwarded_email_goes_with_it(intro: str) -> None:
+    body = (
+        f"Софіє, 10 футболок — 2500 грн.\n\n{intro}\n\n"
+        "Від кого: Софія <orders@shop.example>\nТема: [Telegram] Софія #435\n"
+        "Дата: 23 листопада 2026 р. о 14:05:00 GMT+2\nКому: anna@shop.example\n\nТекст\n"
+    )
+    assert strip_text(body) == "Софіє, 10 футболок — 2500 грн."
+
+
+def test_a_managers_line_ending_in_a_colon_over_their_own_labels_stays() -> None:
+    body = "Ціни такі:\nЦіна: 1450 грн\nТермін: 2 дні\nОплата: на картку\n"
+    assert strip_text(body) == body.strip()
+
+
+def test_a_footer_naming_an_app_whose_name_is_a_word_is_cut_only_at_its_end() -> None:
+    assert strip_text("Bună ziua, gata joi.\n\nTrimis de pe Nine\n") == "Bună ziua, gata joi."
+    kept = "See you then.\n\nNine o'clock works for us"
+    assert strip_text(kept) == kept
+
+
+def extract_text(body: str, sent: list[str]) -> str:
+    msg = EmailMessage()
+    msg.set_content(body)
+    return extract(msg, sent).text
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        "Номер: 1452\nДата: 25.11.2026\nE-mail: olena@gmail.com\nСума: 1450 грн",
+        "Клієнт: Олена <olena@gmail.com>\nДата видачі: 25.11.2026 о 14:00\nАдреса: Хрещатик 1",
+        "---- Наші контакти ----\nтел. +380 44 123 45 67\nemail: info@shop.ua",
+    ],
+)
+def test_a_managers_order_details_shaped_like_a_header_block_go_out(details: str) -> None:
+    """Knowing our emails' text, a header block or separator heads a quoted email only
+    when what follows is quoted, ours or nothing: the manager's own details stay."""
+    body = f"Замовлення прийнято.\n\n{details}\n\nДякуємо, чекаємо в п'ятницю!\n"
+    assert extract_text(body, [OURS]) == body.strip()
+
+
+def test_a_header_block_over_our_text_without_markers_is_still_cut() -> None:
+    body = (
+        "Так, є.\n\nКлієнт: Ірина Лисенко via Telegram <orders@shop.example>\n"
+        "Дата: 23.11.2026 14:05\nКому: anna@shop.example\n\n" + OURS + "\n"
+    )
+    assert extract_text(body, [OURS]) == "Так, є."
+
+
+def _alternative(plain: str, html: str | None) -> EmailMessage:
+    msg = EmailMessage()
+    msg.set_content(plain)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+SIGNED = "Так, 200 штук до п'ятниці.\n\nЗ повагою,\nАнна Коваль\nДрукарня «Шрифт»"
+
+
+@pytest.mark.parametrize(
+    "container",
+    ['div id="Signature"', 'div id="signature_old"', 'div class="x_Signature"',
+     'div id="Zm-_Id_-Sgn"', 'div id="sig112847310"', 'div data-signatureblock="true"',
+     'div id="_rc_sig"', 'div class="mb_sig"'],
+)  # fmt: skip
+def test_a_signature_the_html_part_marks_is_cut_from_the_plain_text(container: str) -> None:
+    """A manager's first reply has no learned signature yet; the HTML alternative names
+    it (Outlook, eM Client, Zoho, Fastmail...), and the same lines end the plain text."""
+    html = (
+        "<div>Так, 200 штук до п'ятниці.</div><div><br></div>"
+        f"<{container}><div>З повагою,</div><div>Анна Коваль</div>"
+        "<div>Друкарня «Шрифт»</div></div>"
+    )
+    reply = extract(_alternative(SIGNED + "\n", html), [OURS])
+    assert reply.text == "Так, 200 штук до п'ятниці."
+    assert reply.signature == "З повагою,\nАнна Коваль\nДрукарня «Шрифт»"
+
+
+def test_a_marked_signature_is_cut_only_where_it_ends_the_answer() -> None:
+    html = '<div id="Signature">З повагою, Анна</div><div>Так, 200 штук до п\'ятниці.</div>'
+    plain = "З повагою, Анна\n\nТак, 200 штук до п'ятниці.\n"
+    assert extract(_alternative(plain, html), [OURS]).text == plain.strip()
+
+
+def test_a_signature_marked_in_an_html_only_reply_is_skipped_and_given_back() -> None:
+    msg = EmailMessage()
+    msg.set_content(
+        '<div>Так, 200 штук.</div><div id="Signature"><div>Анна Коваль</div></div>',
+        subtype="html",
+    )
+    reply = extract(msg, [OURS])
+    assert (reply.text, reply.signature) == ("Так, 200 штук.", "Анна Коваль")
+
+
+def test_an_id_that_only_contains_sig_is_no_signature() -> None:
+    html = '<div id="design">Так, 200 штук.</div><div class="signup">Ціни на сайті.</div>'
+    msg = EmailMessage()
+    msg.set_content(html, subtype="html")
+    assert extract(msg).text == "Так, 200 штук.\nЦіни на сайті."
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        '<hr id="zwchr"><div>Ірина Лисенко, 23.11.2026</div><div>Потрібно 200 штук.</div>',
+        '<div id="appendonsend"></div><hr><div>Ірина</div><div>Потрібно 200 штук.</div>',
+        '<span id="OLK_SRC_BODY_SECTION"><div>Ірина</div><div>Потрібно 200 штук.</div></span>',
+        '<div class="protonmail_quote">Ірина:<br><div>Потрібно 200 штук.</div></div>',
+        '<div name="quote"><div>Ірина</div><div name="quoted-content">Потрібно 200.</div></div>',
+    ],
+)
+def test_html_history_named_by_any_client_is_skipped(history: str) -> None:
+    """Markers where a client's quoted history starts (Zimbra's hr#zwchr, Outlook's
+    appendonsend and OLK_SRC_BODY_SECTION) and containers named as quotes in any
+    client ("…_quote", name="quote"): what they hold never reaches the customer."""
+    msg = EmailMessage()
+    msg.set_content(f"<div>Так, встигнемо.</div>{history}", subtype="html")
+    assert extract(msg).text == "Так, встигнемо."
+
+
+def test_an_indented_quote_under_its_attribution_is_cut_without_our_text() -> None:
+    """Outlook for Mac quotes by indenting, with no ">" (and a two-digit year)."""
+    body = (
+        'Ja, dat kan.\n\n\ufeffOp 23-11-26 13:05 heeft "Daan" <orders@shop.example> '
+        "geschreven:\n\n    Daan de Vries\n    Telegram\n\n    Kunnen jullie posters drukken?\n"
+    )
+    assert strip_text(body) == "Ja, dat kan."
+
+
+def test_a_managers_line_naming_a_time_and_an_address_over_their_own_text_stays() -> None:
+    body = "Пишіть на <info@shop.example> до 18:00:\nвідповімо того ж дня.\n"
+    assert strip_text(body) == body.strip()
