@@ -54,7 +54,7 @@ _MOBILE_SIG = re.compile(
 # A mail app or device a client footer names, in any language ("Von meinem iPhone
 # gesendet", "Sent with Proton Mail secure email.", "Wysłane z aplikacji Outlook").
 _CLIENT_BRAND = re.compile(
-    r"\b(iPhone|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
+    r"(?<![A-Za-z0-9_])(iPhon\w*|iPad\w*|iOS|Android\w*|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
     r"|Tutanota|Yahoo|AOL|BlueMail|Spark|Gmail|Mail\.ru|Yandex|Яндекс|eM Client|FairEmail"
     r"|K-9|Thunderbird"
     # Windows' Mail app, never Windows alone ("Підходить для Windows 11." is the manager's)
@@ -67,6 +67,25 @@ _APP_AT_END = re.compile(
     r"\b(Nine|Canary|Spike|Newton|Edison|Airmail|Aqua ?Mail|MailDroid|myMail|Mailbird|Postbox"
     r"|Superhuman|Boxer|TypeApp|Fastmail|Zoho Mail|Mailspring|Evolution|KMail|Geary)"
     r"(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
+)
+# What every client footer says besides the app's name: that the mail was sent (or written,
+# or secured) with it, or an invitation to get the app. A last line that only names a device
+# is the manager's ("Є чохли для iPhone 15.", "Підійде і для Android."), never a footer.
+_FOOTER_VERB = re.compile(
+    r"(?<!\w)(sent|sended|written|secured|get|download|gesendet|versendet|verschickt"
+    r"|geschrieben|hol|holen|herunterladen|envoy[ée]e?|[ée]crit|obtenez|t[ée]l[ée]charge[zr]?"
+    r"|enviad[oa]|envi[ée]|escrito|obt[ée]n(er|ga|ha)?|obtenha|desc[aá]rg(a|ue|uelo)|baix[ea]"
+    r"|inviat[oa]|scritto|ottieni|scarica|trimis|descarc[aă]|ob[țt]ine"
+    r"|wys[łl]an[eoay]|napisan[eoay]|pobierz|odesl[áa]no|odoslan[éeáa]|z[ií]skejte|st[áa]hn[ěe]te"
+    r"|g[öo]nderil(di|en)|g[öo]nderildi|edinin|indirin|l[äa]hetetty|lataa|verzonden|verstuurd"
+    r"|download(en)?|skickat|skickad|h[äa]mta|sendt|hent|f[åa]|k[üu]ldve|k[üu]ld[öo]tt|t[öo]ltse"
+    r"|изпратено|изтеглете|poslan[oaé]|poslato|послато|преузми|preuzmi"
+    r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|загрузите"
+    r"|надіслано|надіслане|відправлено|відправлене|написано|завантажте|отримайте|отримати"
+    r"|στάλθηκε|εστάλη|αποστολή|נשלח|dikirim|terkirim|g[ửu]i)(?!\w)"
+    r"|发送|發送|送信|보냄|전송"  # written without spaces around them
+    r"|\b(iPhone|iPad|Android|Galaxy)\S*(dan|den|tan|ten)\b",  # Turkish "iPhone'umdan"
+    re.I,
 )
 _FOOTER_WORDS = 12
 
@@ -313,15 +332,17 @@ def is_ours(history: SentText, line: str) -> bool:
 
 def drop_client_footer(kept: list[str]) -> None:
     """A client's footer, by its shape whatever its language: the last paragraph, alone,
-    one short line that names a mail app or device. Anything longer, or not last, is the
-    manager's ("Надішлемо фото з iPhone за хвилину" followed by more text stays)."""
+    one short line that names a mail app or device and says it sent the mail (or offers
+    the app). Anything longer, or not last, or only naming a device, is the manager's
+    ("Надішлемо фото з iPhone за хвилину" followed by more text, "Є чохли для iPhone 15."
+    stay)."""
     end = len(kept)
     while end and not kept[end - 1].strip():
         end -= 1
     if end < 2 or kept[end - 2].strip():
         return  # not a paragraph of its own, or nothing above it to keep
     line = kept[end - 1].strip()
-    if len(line.split()) <= _FOOTER_WORDS and (
-        _CLIENT_BRAND.search(line) or _APP_AT_END.search(line)
-    ):
+    if len(line.split()) > _FOOTER_WORDS:
+        return
+    if _APP_AT_END.search(line) or (_CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)):
         del kept[end - 1 :]

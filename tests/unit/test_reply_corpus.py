@@ -20,8 +20,9 @@ from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, sc
 # manager's first reply 48/65 and no leak (the one leak became a notice to the manager);
 # a manager whose signature is learned 60/65, no leak. After more shapes read by structure
 # (tuned on a development half grown to 162 cases; reply_shapes.py, HTML signature and
-# quote containers by name): first reply 54/65, known manager 62/65, no leak.
-HELDOUT_FLOOR = {"first reply": 54 / 65, "known manager": 62 / 65}
+# quote containers by name): first reply 54/65, known manager 62/65, no leak. After a
+# footer had to say it sent the mail (a manager's "Є чохли для iPhone 15." was cut): 55, 63.
+HELDOUT_FLOOR = {"first reply": 55 / 65, "known manager": 63 / 65}
 MAX_LEAKS = 0
 
 

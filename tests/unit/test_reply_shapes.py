@@ -187,3 +187,27 @@ def test_an_indented_quote_under_its_attribution_is_cut_without_our_text() -> No
 def test_a_managers_line_naming_a_time_and_an_address_over_their_own_text_stays() -> None:
     body = "Пишіть на <info@shop.example> до 18:00:\nвідповімо того ж дня.\n"
     assert strip_text(body) == body.strip()
+
+
+@pytest.mark.parametrize(
+    "last_line",
+    ["Є чохли для iPhone 15.", "Скинемо фото з Samsung Galaxy.", "Підійде і для Android.",
+     "Маємо також Xiaomi.", "Є golden iPhone."],
+)  # fmt: skip
+def test_a_last_line_that_only_names_a_device_is_the_managers(last_line: str) -> None:
+    """A phone shop's answer ends with phones: a device named without a footer's "sent
+    with"/"get the app" is the manager's, and a word of it lost would change the answer."""
+    body = f"Добрий день!\n\n{last_line}"
+    assert strip_text(body) == body
+
+
+@pytest.mark.parametrize(
+    "footer",
+    ["Envoyé de mon iPhone", "iPhone'umdan gönderildi", "Lähetetty iPhonesta",
+     "Odesláno z iPhonu", "Skickat från min iPhone", "Küldve iPhone-ról",
+     "Изпратено от моя iPhone", "iPhoneから送信", "从我的iPhone发送",
+     "Holen Sie sich Outlook für Android", "Скачайте Outlook для Android",
+     "Secured with Tuta Mail", "Sent from my Galaxy"],
+)  # fmt: skip
+def test_client_footers_in_many_languages_are_cut(footer: str) -> None:
+    assert strip_text(f"Так, буде в п'ятницю.\n\n{footer}") == "Так, буде в п'ятницю."
