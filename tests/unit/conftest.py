@@ -12,6 +12,11 @@ import subprocess
 
 import pytest
 
+# urllib3 binds a socket once, when first imported (its IPv6 probe): imported here, before
+# any test, so a test that is the first to load requests (the Viber channel) is not taken
+# for one that opens sockets.
+import urllib3  # noqa: F401
+
 
 class StartsAProcessOrSocket(BaseException):
     """Raised where a unit test would start a process or bind or connect a socket."""
