@@ -15,9 +15,11 @@ opened only with a backlog (every open one busy, two more emails waiting); one u
 connections (Postfix's smtpd_client_connection_count_limit is 50); one that refuses a
 further connection while others are open is taken at its word: the email waits, its try
 not counted, for an open lane, and no more are opened until the queue is empty.
-A conversation never has two emails in flight, and its due emails go in queue order
-(other conversations' go beside them); one waiting for its retry does not hold up the
-later ones, as with one connection. While sends are under way the queue is read again
+A conversation never has two emails in flight, and its emails go in queue order (other
+conversations' go beside them): while one waits for its retry, the conversation's later
+ones wait behind it (managers read a conversation in order, and a reply threads under
+the email before it); one given up (failed: a 5xx after `permanent_tries` tries, an
+email that cannot be built or sent) holds nothing. While sends are under way the queue is read again
 for what was queued since, so a slow or stuck connection (a server that never answers
 the end of DATA) holds up only its own conversation until its timeout: the other lanes
 go on.
@@ -80,7 +82,7 @@ from .smtp import (
     smtp_error,
     with_message_id,
 )
-from .smtp_lanes import CannotConnect, Lane, Lanes, permanent
+from .smtp_lanes import CannotConnect, Lane, Lanes, conversation, permanent
 
 log = logging.getLogger("im2mail.outbox")
 
@@ -144,6 +146,7 @@ class MailOutbox:
         self._pause_until: float | None = None  # loop time: the server is not tried before
         self._sends: dict[asyncio.Task[bool], Lane] = {}  # the lanes at work
         self._writes: set[asyncio.Future[bool]] = set()  # delivery_sent writes under way
+        self._held: set[object] = set()  # conversations whose email awaits a retry (this round)
         self.sent = 0  # emails accepted by the server since this worker was made
 
     def __repr__(self) -> str:
@@ -258,7 +261,9 @@ class MailOutbox:
         send holds up its own conversation only. Each item is tried once per call at
         most. False when none was due."""
         self._wake.clear()  # before the query: a notify() from now on is not lost
-        items = await _in_thread(self._queue.due_deliveries, TARGET, self._clock(), self._batch)
+        self._held.clear()  # from here on the archive knows of the earlier retries
+        due = functools.partial(self._queue.due_deliveries, in_order=True)
+        items = await _in_thread(due, TARGET, self._clock(), self._batch)
         if not items:
             self._lanes.cap = len(self._lanes.all)  # a new burst may try more connections
         await self._lanes.close_idle(self._idle_close)  # a long one on fewer lanes
@@ -286,17 +291,19 @@ class MailOutbox:
                 room = room and len(waiting) < self._batch  # a conversation's long queue
                 if room and (self._wake.is_set() or (more and fresh)):
                     self._wake.clear()
-                    since = functools.partial(self._queue.due_deliveries, after=last)
+                    since = functools.partial(due, after=last)
                     found = await _in_thread(since, TARGET, self._clock(), self._batch)
-                    waiting += found  # all newer than those read before: queue order holds
                     last = max((i.id or 0 for i in found), default=last)
                     more, fresh = len(found) >= self._batch, False
+                    waiting += self._unheld(found)  # newer than those read: queue order holds
                     continue
                 wake = [self._wake] if room else []
                 if go and item is not None and self._lanes.connecting():
                     wake.append(self._lanes.opened)  # then one more lane may open
                 ended, error = await self._ended(waiting, wake)
                 fresh, trouble = fresh or ended, trouble or error
+                if self._held:  # an email now awaits its retry: its later ones wait too
+                    waiting = self._unheld(waiting)
         except asyncio.CancelledError:  # stop() gave up waiting: cancel the sends
             for send in self._sends:
                 send.cancel()
@@ -308,6 +315,9 @@ class MailOutbox:
         if trouble is not None:
             raise trouble
         return bool(items)
+
+    def _unheld(self, items: list[OutboxItem]) -> list[OutboxItem]:
+        return [item for item in items if conversation(item) not in self._held]
 
     async def _ended(
         self, waiting: list[OutboxItem], wake: list[asyncio.Event]
@@ -387,6 +397,8 @@ class MailOutbox:
             if self._lanes.open_besides(lane):  # the server's limit of connections
                 self._lanes.refused_more(lane, self._text(e.cause))
                 return False
+            if self._pause_until is not None:  # another lane found out: not counted
+                return False
             await self._server_unusable(item, e.cause)
             return True
         except Exception as e:
@@ -449,6 +461,7 @@ class MailOutbox:
         await self._retry(item, error.message, level=level)
 
     async def _retry(self, item: OutboxItem, reason: str, level: int | None = None) -> None:
+        self._held.add(conversation(item))  # its later emails wait for it
         delay = self._backoff(item.attempts + 1)
         when = self._clock() + timedelta(seconds=delay)
         await _in_thread(self._queue.delivery_retry, item.id, reason, when)
@@ -474,9 +487,6 @@ class MailOutbox:
 
     def _text(self, e: BaseException) -> str:
         return describe(e, self._password)
-
-
-# -- helpers -----------------------------------------------------------------------------------
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
