@@ -74,6 +74,18 @@ class Lanes:
             return None, None
         return self.free(len(ready)), ready[0]
 
+    def next_up(self, waiting: list[OutboxItem]) -> list[OutboxItem]:
+        """The emails of `waiting` that go next, in order: the first of each conversation
+        with none in flight."""
+        seen = {conversation(item) for item in self.in_flight()}
+        found = []
+        for item in waiting:
+            key = conversation(item)
+            if key not in seen:
+                seen.add(key)
+                found.append(item)
+        return found
+
     def free(self, waiting: int) -> Lane | None:
         """The lane for the next email, with `waiting` emails ready to go (it included);
         None: wait for a busy one."""

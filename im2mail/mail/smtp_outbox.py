@@ -7,22 +7,20 @@ server's 250. With nothing due the worker sleeps until the next row is due or no
 called: it never polls.
 
 Lanes (mail/smtp_lanes.py): up to `lanes` SMTP connections, each carrying one email at a
-time. An email costs a round trip per command (MAIL, RCPT per manager, DATA, the text:
-aiosmtplib has no PIPELINING), so against a server 20 ms away one connection sends ~10
-emails/s whatever the CPU. While the queue is short one connection does all; another is
-opened only with a backlog (every open one busy, two more emails waiting); one unused for
-`idle_close` seconds is closed. Why 3 by default: most servers allow a client several
+time (an email costs a round trip per command: MAIL, RCPT per manager, DATA, the text).
+While the queue is short one connection does all; another is opened only with a backlog;
+one unused for `idle_close` seconds is closed. The next emails are built while the lanes
+send (mail/outbox_builds.py). Why 3 by default: most servers allow a client several
 connections (Postfix's smtpd_client_connection_count_limit is 50); one that refuses a
-further connection while others are open is taken at its word: the email waits, its try
-not counted, for an open lane, and no more are opened until the queue is empty.
-A conversation never has two emails in flight, and its emails go in queue order (other
-conversations' go beside them): while one waits for its retry, the conversation's later
-ones wait behind it (managers read a conversation in order, and a reply threads under
-the email before it); one given up (failed: a 5xx after `permanent_tries` tries, an
-email that cannot be built or sent) holds nothing. While sends are under way the queue is read again
-for what was queued since, so a slow or stuck connection (a server that never answers
-the end of DATA) holds up only its own conversation until its timeout: the other lanes
-go on.
+further connection while others are open (421 at the greeting, or at MAIL FROM) is taken
+at its word: the email waits, its try not counted, for an open lane, and no more are
+opened until the queue is empty. A conversation never has two emails in flight, and its
+emails go in queue order (other conversations' go beside them): while one waits for its
+retry, its later ones wait behind it (managers read a conversation in order, and a reply
+threads under the email before it); one given up (failed) holds nothing. While sends are
+under way the queue is read again for what was queued since, so a stuck connection (a
+server that never answers the end of DATA) holds up only its own conversation until its
+timeout.
 
 What a try leads to (for each email, whichever lane carries it):
 - 250 (accepted)                    -> sent; recipients the server refused are logged
@@ -72,6 +70,7 @@ import aiosmtplib
 from ..archive.db import now
 from ..archive.deliveries import Deliveries, backoff_delay
 from ..model import OutboxItem
+from .outbox_builds import Builds
 from .smtp import (
     Envelope,
     SmtpAuthError,
@@ -95,9 +94,6 @@ MIN_UPLOAD_RATE = 64 * 1024  # bytes/s: a big email gets this much extra time fo
 
 Built = Envelope | EmailMessage
 Build = Callable[[OutboxItem], Built | Awaitable[Built]]
-
-
-# -- the worker ----------------------------------------------------------------------------------
 
 
 class MailOutbox:
@@ -147,6 +143,7 @@ class MailOutbox:
         self._sends: dict[asyncio.Task[bool], Lane] = {}  # the lanes at work
         self._writes: set[asyncio.Future[bool]] = set()  # delivery_sent writes under way
         self._held: set[object] = set()  # conversations whose email awaits a retry (this round)
+        self._builds = Builds(self._make, lanes)  # the next emails, built while lanes send
         self.sent = 0  # emails accepted by the server since this worker was made
 
     def __repr__(self) -> str:
@@ -300,6 +297,8 @@ class MailOutbox:
                 wake = [self._wake] if room else []
                 if go and item is not None and self._lanes.connecting():
                     wake.append(self._lanes.opened)  # then one more lane may open
+                if go and not (self._busy_elsewhere and self._busy_elsewhere()):
+                    self._builds.start(self._lanes.next_up(waiting))
                 ended, error = await self._ended(waiting, wake)
                 fresh, trouble = fresh or ended, trouble or error
                 if self._held:  # an email now awaits its retry: its later ones wait too
@@ -312,6 +311,8 @@ class MailOutbox:
                 lane.item = None
             self._sends.clear()
             raise
+        finally:
+            await self._builds.drop()  # not sent this round: built again when due
         if trouble is not None:
             raise trouble
         return bool(items)
@@ -387,7 +388,7 @@ class MailOutbox:
         could not connect while others are open (the server's limit of connections): the
         item goes back to wait for one of them, this try not counted."""
         try:
-            ready = await self._make(item)
+            ready = await self._builds.take(item)
         except Exception as e:
             await self._give_up(item, f"cannot build the email: {self._text(e)}")
             return True
@@ -489,9 +490,7 @@ class MailOutbox:
         return describe(e, self._password)
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Archive calls run in a worker thread: a busy archive never blocks the event loop."""
-    return await asyncio.to_thread(fn, *args)
+_in_thread = asyncio.to_thread  # archive calls: a busy archive never blocks the event loop
 
 
 def _seconds(delay: float) -> str:
