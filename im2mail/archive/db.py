@@ -34,12 +34,11 @@ class ArchiveBase:
         with self._lock:
             self._db.close()
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self) -> _Held:
         """The connection, for reads, under the archive's lock; sqlite3 errors become
-        ArchiveError."""
-        with self._lock, translate(self.path):
-            yield self._db
+        ArchiveError. (A class, not a generator: every question of the relay's passes
+        here, twice for a write.)"""
+        return _Held(self)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -59,6 +58,26 @@ class ArchiveBase:
                 raise
             if db.in_transaction:
                 db.execute("COMMIT")
+
+
+class _Held:
+    """`with archive._reading() as db`: the lock held, sqlite3 errors translated."""
+
+    __slots__ = ("_archive",)
+
+    def __init__(self, archive: ArchiveBase) -> None:
+        self._archive = archive
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._archive._lock.acquire()
+        return self._archive._db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: object
+    ) -> None:
+        self._archive._lock.release()
+        if isinstance(e, sqlite3.Error):
+            raise archive_error(e, self._archive.path) from e
 
 
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:

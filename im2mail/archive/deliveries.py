@@ -60,12 +60,14 @@ class Deliveries:
         self._archive = archive
 
     def due_deliveries(
-        self, target: str, now: datetime, limit: int, *, after: int = 0
+        self, target: str, now: datetime, limit: int, *, after: int = 0, in_order: bool = False
     ) -> list[OutboxItem]:
         """Pending rows of `target` ('mail' or 'channel') whose next_try has come, oldest
         (first queued) first, at most `limit`, only those queued after row `after`; each
         with its message's conversation_id (a worker that sends several at once keeps a
-        conversation's in order)."""
+        conversation's in order). `in_order`: a row waits while an earlier row of its
+        conversation awaits a retry (tried, pending, not due yet), so the conversation's
+        rows go in queue order; a row given up (failed) holds nothing."""
         with self._archive._reading() as db:
             found = db.execute(
                 "SELECT o.*, m.conversation_id FROM outbox o JOIN messages m"
@@ -73,7 +75,20 @@ class Deliveries:
                 " AND o.id > ? ORDER BY o.id LIMIT ?",
                 (PENDING, target, ts(now), after, limit),
             ).fetchall()
-        return [outbox_from(row) for row in found]
+            held = dict(
+                db.execute(
+                    "SELECT m.conversation_id, min(o.id) FROM outbox o JOIN messages m"
+                    " ON m.id = o.message_id WHERE o.state = ? AND o.target = ?"
+                    " AND o.next_try > ? AND o.attempts > 0 GROUP BY m.conversation_id",
+                    (PENDING, target, ts(now)),
+                ).fetchall()
+                if in_order and found
+                else ()
+            )
+        items = [outbox_from(row) for row in found]
+        if held:
+            items = [i for i in items if (i.id or 0) < held.get(i.conversation_id, 1 << 62)]
+        return items
 
     def delivery_sent(
         self,

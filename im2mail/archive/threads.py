@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..model import Attachment, Message, OutboxItem
 from . import Archive, people, rows
-from .db import ts
+from .db import dt, ts
 
 HISTORY = 40  # earlier messages an email looks at for its References
 SENT_TEXTS = 5  # our emails a reply is checked against (quoted history by its words)
@@ -20,17 +20,23 @@ SENT_TEXTS = 5  # our emails a reply is checked against (quoted history by its w
 def history(archive: Archive, conversation_id: int, before_id: int) -> list[Message]:
     """The conversation's last messages before `before_id` that were emails (ours or the
     managers' replies), oldest first. A linked customer's conversation: those of every
-    conversation of their person (people.py), so that their emails are one thread."""
+    conversation of their person (people.py), so that their emails are one thread.
+    Read for every email sent, so only what threading needs (id, direction, author, text,
+    kind, time, Message-ID): not the payload (`raw` None) nor the files."""
     with archive._reading() as db:
         found = []
         for member in people.person_ids(db, conversation_id):
             found += db.execute(
-                "SELECT * FROM messages WHERE conversation_id = ? AND id < ?"
+                "SELECT id, conversation_id, direction, author, text, created, kind,"
+                " email_message_id FROM messages WHERE conversation_id = ? AND id < ?"
                 " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
                 (member, before_id, HISTORY),
             ).fetchall()
-        found = sorted(found, key=lambda row: row["id"], reverse=True)[:HISTORY]
-        return list(reversed(rows.messages_from(db, found)))
+    found = sorted(found, key=lambda row: row[0], reverse=True)[:HISTORY]
+    return [
+        Message(conv, direction, author, text, dt(created), kind, email_message_id=mid, id=i)
+        for i, conv, direction, author, text, created, kind, mid in reversed(found)
+    ]
 
 
 def album_parts(archive: Archive, message: Message) -> list[Message]:

@@ -5,7 +5,11 @@ mail/smtp_outbox.py runs the sends and decides what a try leads to.
 A lane reuses its connection while it works and is closed after `idle_close` seconds
 without an email. A send that finds its used connection closed by the server (an idle
 timeout, a limit of mails per connection: a 421 or a closed socket) is made again at once
-on a new connection, once. A lane that cannot connect raises CannotConnect.
+on a new connection, once. A lane that cannot connect raises CannotConnect; so does one
+whose new connection is refused with 421 at MAIL FROM or RCPT (servers say "421 too many
+concurrent sessions" at any command, not only in the greeting): the email did not go.
+(A server that says so at MAIL FROM is asked once per further lane: the next lane may
+open once the one before has connected, before its MAIL FROM is answered.)
 
 Lanes.next() picks the first waiting email of a conversation with none in flight (so a
 conversation's emails go one at a time, in queue order) and free() its lane: an idle one
@@ -64,11 +68,23 @@ class Lanes:
     def next(self, waiting: list[OutboxItem]) -> tuple[Lane | None, OutboxItem | None]:
         """The first of `waiting` (in queue order) whose conversation has no email in
         flight, and the lane to take it (None: wait for a busy one)."""
-        busy = {_conversation(item) for item in self.in_flight()}
-        ready = [item for item in waiting if _conversation(item) not in busy]
+        busy = {conversation(item) for item in self.in_flight()}
+        ready = [item for item in waiting if conversation(item) not in busy]
         if not ready:
             return None, None
         return self.free(len(ready)), ready[0]
+
+    def next_up(self, waiting: list[OutboxItem]) -> list[OutboxItem]:
+        """The emails of `waiting` that go next, in order: the first of each conversation
+        with none in flight."""
+        seen = {conversation(item) for item in self.in_flight()}
+        found = []
+        for item in waiting:
+            key = conversation(item)
+            if key not in seen:
+                seen.add(key)
+                found.append(item)
+        return found
 
     def free(self, waiting: int) -> Lane | None:
         """The lane for the next email, with `waiting` emails ready to go (it included);
@@ -185,6 +201,8 @@ class Lane:
                     # connection: once more at once, on a new connection.
                     log.info("%s closed the connection; reconnecting", self._lanes.settings.address)
                     continue
+                if refused_session(e):  # nothing of the email went: as if at the greeting
+                    raise CannotConnect(e) from e
                 raise
             self._on_connection += 1
             self.last_used = self._lanes._now()
@@ -225,7 +243,7 @@ class Lane:
             client.close()
 
 
-def _conversation(item: OutboxItem) -> object:
+def conversation(item: OutboxItem) -> object:
     """What keeps items in order: the conversation (each item its own when not known)."""
     return item.conversation_id if item.conversation_id is not None else ("item", item.id)
 
@@ -235,6 +253,14 @@ def dropped(e: BaseException) -> bool:
     if isinstance(e, aiosmtplib.SMTPResponseException):
         return e.code == 421
     return isinstance(e, aiosmtplib.SMTPServerDisconnected)
+
+
+def refused_session(e: BaseException) -> bool:
+    """A 421 before the email went (at MAIL FROM or RCPT, e.g. "421 too many concurrent
+    sessions"): the server will not take mail over this new connection, as if it had said
+    421 at the greeting."""
+    refused = aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPRecipientRefused
+    return isinstance(e, refused) and e.code == 421
 
 
 def permanent(e: BaseException) -> bool:

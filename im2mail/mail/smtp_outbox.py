@@ -7,20 +7,20 @@ server's 250. With nothing due the worker sleeps until the next row is due or no
 called: it never polls.
 
 Lanes (mail/smtp_lanes.py): up to `lanes` SMTP connections, each carrying one email at a
-time. An email costs a round trip per command (MAIL, RCPT per manager, DATA, the text:
-aiosmtplib has no PIPELINING), so against a server 20 ms away one connection sends ~10
-emails/s whatever the CPU. While the queue is short one connection does all; another is
-opened only with a backlog (every open one busy, two more emails waiting); one unused for
-`idle_close` seconds is closed. Why 3 by default: most servers allow a client several
+time (an email costs a round trip per command: MAIL, RCPT per manager, DATA, the text).
+While the queue is short one connection does all; another is opened only with a backlog;
+one unused for `idle_close` seconds is closed. The next emails are built while the lanes
+send (mail/outbox_builds.py). Why 3 by default: most servers allow a client several
 connections (Postfix's smtpd_client_connection_count_limit is 50); one that refuses a
-further connection while others are open is taken at its word: the email waits, its try
-not counted, for an open lane, and no more are opened until the queue is empty.
-A conversation never has two emails in flight, and its due emails go in queue order
-(other conversations' go beside them); one waiting for its retry does not hold up the
-later ones, as with one connection. While sends are under way the queue is read again
-for what was queued since, so a slow or stuck connection (a server that never answers
-the end of DATA) holds up only its own conversation until its timeout: the other lanes
-go on.
+further connection while others are open (421 at the greeting, or at MAIL FROM) is taken
+at its word: the email waits, its try not counted, for an open lane, and no more are
+opened until the queue is empty. A conversation never has two emails in flight, and its
+emails go in queue order (other conversations' go beside them): while one waits for its
+retry, its later ones wait behind it (managers read a conversation in order, and a reply
+threads under the email before it); one given up (failed) holds nothing. While sends are
+under way the queue is read again for what was queued since, so a stuck connection (a
+server that never answers the end of DATA) holds up only its own conversation until its
+timeout.
 
 What a try leads to (for each email, whichever lane carries it):
 - 250 (accepted)                    -> sent; recipients the server refused are logged
@@ -70,6 +70,7 @@ import aiosmtplib
 from ..archive.db import now
 from ..archive.deliveries import Deliveries, backoff_delay
 from ..model import OutboxItem
+from .outbox_builds import Builds
 from .smtp import (
     Envelope,
     SmtpAuthError,
@@ -80,7 +81,7 @@ from .smtp import (
     smtp_error,
     with_message_id,
 )
-from .smtp_lanes import CannotConnect, Lane, Lanes, permanent
+from .smtp_lanes import CannotConnect, Lane, Lanes, conversation, permanent
 
 log = logging.getLogger("im2mail.outbox")
 
@@ -93,9 +94,6 @@ MIN_UPLOAD_RATE = 64 * 1024  # bytes/s: a big email gets this much extra time fo
 
 Built = Envelope | EmailMessage
 Build = Callable[[OutboxItem], Built | Awaitable[Built]]
-
-
-# -- the worker ----------------------------------------------------------------------------------
 
 
 class MailOutbox:
@@ -144,6 +142,8 @@ class MailOutbox:
         self._pause_until: float | None = None  # loop time: the server is not tried before
         self._sends: dict[asyncio.Task[bool], Lane] = {}  # the lanes at work
         self._writes: set[asyncio.Future[bool]] = set()  # delivery_sent writes under way
+        self._held: set[object] = set()  # conversations whose email awaits a retry (this round)
+        self._builds = Builds(self._make, lanes)  # the next emails, built while lanes send
         self.sent = 0  # emails accepted by the server since this worker was made
 
     def __repr__(self) -> str:
@@ -258,7 +258,9 @@ class MailOutbox:
         send holds up its own conversation only. Each item is tried once per call at
         most. False when none was due."""
         self._wake.clear()  # before the query: a notify() from now on is not lost
-        items = await _in_thread(self._queue.due_deliveries, TARGET, self._clock(), self._batch)
+        self._held.clear()  # from here on the archive knows of the earlier retries
+        due = functools.partial(self._queue.due_deliveries, in_order=True)
+        items = await _in_thread(due, TARGET, self._clock(), self._batch)
         if not items:
             self._lanes.cap = len(self._lanes.all)  # a new burst may try more connections
         await self._lanes.close_idle(self._idle_close)  # a long one on fewer lanes
@@ -286,17 +288,21 @@ class MailOutbox:
                 room = room and len(waiting) < self._batch  # a conversation's long queue
                 if room and (self._wake.is_set() or (more and fresh)):
                     self._wake.clear()
-                    since = functools.partial(self._queue.due_deliveries, after=last)
+                    since = functools.partial(due, after=last)
                     found = await _in_thread(since, TARGET, self._clock(), self._batch)
-                    waiting += found  # all newer than those read before: queue order holds
                     last = max((i.id or 0 for i in found), default=last)
                     more, fresh = len(found) >= self._batch, False
+                    waiting += self._unheld(found)  # newer than those read: queue order holds
                     continue
                 wake = [self._wake] if room else []
                 if go and item is not None and self._lanes.connecting():
                     wake.append(self._lanes.opened)  # then one more lane may open
+                if go and not (self._busy_elsewhere and self._busy_elsewhere()):
+                    self._builds.start(self._lanes.next_up(waiting))
                 ended, error = await self._ended(waiting, wake)
                 fresh, trouble = fresh or ended, trouble or error
+                if self._held:  # an email now awaits its retry: its later ones wait too
+                    waiting = self._unheld(waiting)
         except asyncio.CancelledError:  # stop() gave up waiting: cancel the sends
             for send in self._sends:
                 send.cancel()
@@ -305,9 +311,14 @@ class MailOutbox:
                 lane.item = None
             self._sends.clear()
             raise
+        finally:
+            await self._builds.drop()  # not sent this round: built again when due
         if trouble is not None:
             raise trouble
         return bool(items)
+
+    def _unheld(self, items: list[OutboxItem]) -> list[OutboxItem]:
+        return [item for item in items if conversation(item) not in self._held]
 
     async def _ended(
         self, waiting: list[OutboxItem], wake: list[asyncio.Event]
@@ -377,7 +388,7 @@ class MailOutbox:
         could not connect while others are open (the server's limit of connections): the
         item goes back to wait for one of them, this try not counted."""
         try:
-            ready = await self._make(item)
+            ready = await self._builds.take(item)
         except Exception as e:
             await self._give_up(item, f"cannot build the email: {self._text(e)}")
             return True
@@ -386,6 +397,8 @@ class MailOutbox:
         except CannotConnect as e:
             if self._lanes.open_besides(lane):  # the server's limit of connections
                 self._lanes.refused_more(lane, self._text(e.cause))
+                return False
+            if self._pause_until is not None:  # another lane found out: not counted
                 return False
             await self._server_unusable(item, e.cause)
             return True
@@ -449,6 +462,7 @@ class MailOutbox:
         await self._retry(item, error.message, level=level)
 
     async def _retry(self, item: OutboxItem, reason: str, level: int | None = None) -> None:
+        self._held.add(conversation(item))  # its later emails wait for it
         delay = self._backoff(item.attempts + 1)
         when = self._clock() + timedelta(seconds=delay)
         await _in_thread(self._queue.delivery_retry, item.id, reason, when)
@@ -476,12 +490,7 @@ class MailOutbox:
         return describe(e, self._password)
 
 
-# -- helpers -----------------------------------------------------------------------------------
-
-
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Archive calls run in a worker thread: a busy archive never blocks the event loop."""
-    return await asyncio.to_thread(fn, *args)
+_in_thread = asyncio.to_thread  # archive calls: a busy archive never blocks the event loop
 
 
 def _seconds(delay: float) -> str:

@@ -139,13 +139,66 @@ async def test_a_4xx_is_retried_until_accepted(archive, smtp_server):
     assert row["last_error"] == "SMTP 451 4.3.0 Local error in processing, try again later"
 
 
-async def test_an_item_waiting_for_its_retry_does_not_hold_up_the_others(archive, smtp_server):
-    smtp_server.fail_next(450, 1)
-    first, second = queue(archive, 2)
-    async with worker(archive, smtp_server):
-        await smtp_server.wait_for(2)
+async def test_a_conversations_later_email_waits_for_an_earlier_one_being_retried(
+    archive, smtp_server
+):
+    smtp_server.fail_next(450, 1)  # the first email is refused for now, then taken
+    first, second, third = queue(archive, 3)
+    async with worker(archive, smtp_server, backoff=lambda n: 0.3):
+        await smtp_server.wait_for(3)
         await wait_until(settled(archive))
-    assert smtp_server.message_ids() == [second, first]
+    assert smtp_server.message_ids() == [first, second, third]  # the managers read in order
+    assert [(r["state"], r["attempts"]) for r in rows(archive)] == [
+        ("sent", 2),
+        ("sent", 1),
+        ("sent", 1),
+    ]
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+async def test_other_conversations_go_on_while_one_waits_for_its_retry(archive, smtp_server, lanes):
+    waits = queue_from(archive, customers=1, each=3)  # its first is refused once (4xx)
+    goes = queue_from(archive, customers=4, each=2)
+    smtp_server.fail_next(451, 1)
+    async with laned(archive, smtp_server, lanes=lanes, backoff=lambda n: 0.5):
+        await smtp_server.wait_for(len(goes) + 3)
+        await wait_until(settled(archive))
+    order = smtp_server.message_ids()  # the others while the first waited, then its three
+    assert set(order[: len(goes)]) == {mid for _, mid in goes}
+    assert order[len(goes) :] == [mid for _, mid in waits]
+    assert arrived(smtp_server, goes) == in_order(goes)
+    assert sorted(r["attempts"] for r in rows(archive)) == [1] * (len(goes) + 2) + [2]
+
+
+async def test_emails_refused_mid_burst_keep_their_conversations_in_order(archive, smtp_server):
+    queued = queue_from(archive, customers=6, each=4)
+    smtp_server.rtt = 0.005  # sends overlap on three connections
+    smtp_server.fail_next(451, 3)  # the first three emails are refused for now
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+    assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
+    assert arrived(smtp_server, queued) == in_order(queued)
+    assert sorted(r["attempts"] for r in rows(archive))[-4:] == [1, 2, 2, 2]
+
+
+async def test_an_email_given_up_does_not_hold_its_conversation(archive, smtp_server):
+    smtp_server.fail_next(554, 3)  # refused for good: failed after permanent_tries
+    _first, second = queue(archive, 2)
+    async with worker(archive, smtp_server, permanent_tries=3):
+        await smtp_server.wait_for(1)
+        await wait_until(settled(archive))
+    assert smtp_server.message_ids() == [second]
+    assert [(r["state"], r["attempts"]) for r in rows(archive)] == [("failed", 3), ("sent", 1)]
+
+
+async def test_an_email_scheduled_for_later_holds_nothing(archive, smtp_server):
+    queue(archive, at=now() + timedelta(hours=1))  # e.g. a flood's digest
+    (soon,) = queue(archive)
+    async with worker(archive, smtp_server):
+        await smtp_server.wait_for(1)
+        await wait_until(lambda: archive.deliveries.outbox_counts()["pending"] == 1)
+    assert smtp_server.message_ids() == [soon]
 
 
 async def test_a_5xx_fails_after_the_retry_budget_and_the_worker_goes_on(archive, smtp_server):
@@ -584,9 +637,11 @@ class InFlight:
         self.now: Counter[int] = Counter()
         self.peak = 0
         self.peak_per_conversation = 0
+        self.builds = 0
 
     def build(self, item: OutboxItem) -> EmailMessage:
         assert item.id is not None and item.conversation_id is not None
+        self.builds += 1
         self._conv[item.id] = item.conversation_id
         self.now[item.conversation_id] += 1
         self.peak = max(self.peak, self.now.total())
@@ -655,7 +710,9 @@ async def test_a_backlog_goes_over_three_connections_one_email_per_conversation_
         await wait_until(settled(archive))
     assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
     assert smtp_server.peak_sessions == smtp_server.sessions == 3
-    assert tracked.peak == 3 and tracked.peak_per_conversation == 1
+    # built to recorded: 3 being sent and up to 3 built ahead, one per conversation at most
+    assert 3 <= tracked.peak <= 6 and tracked.peak_per_conversation == 1
+    assert tracked.builds == len(queued)  # built ahead, each once: none built in vain
     assert arrived(smtp_server, queued) == in_order(queued)  # each conversation in order
     # ... while the others went beside the big one, not after it
     order = smtp_server.message_ids()
@@ -780,6 +837,49 @@ async def test_stop_with_three_sends_in_flight_records_all_three(archive, smtp_s
     assert Counter(smtp_server.message_ids()) == Counter(mid for _, mid in queued)
 
 
+async def test_a_421_at_mail_from_beyond_the_servers_sessions_is_a_limit_not_a_failure(
+    archive, smtp_server, caplog
+):
+    """A server that greets every connection but answers MAIL FROM with "421 too many
+    concurrent sessions" beyond its limit: fewer lanes, each email once, no try counted."""
+    caplog.set_level(logging.INFO, "im2mail.outbox")
+    smtp_server.max_sessions, smtp_server.limit_at = 1, "mail"
+    smtp_server.rtt = 0.005
+    queued = queue_from(archive, customers=6, each=4)
+    async with laned(archive, smtp_server):
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+    assert sorted(smtp_server.message_ids()) == sorted(mid for _, mid in queued)  # once each
+    assert arrived(smtp_server, queued) == in_order(queued)
+    # each further lane asked once (the third may connect before the second hears 421)
+    assert smtp_server.refused_at_mail in (1, 2)
+    assert smtp_server.sessions == 1 + smtp_server.refused_at_mail
+    assert smtp_server.peak_sessions == 1
+    assert {(r["state"], r["attempts"]) for r in rows(archive)} == {("sent", 1)}
+    assert "took no connection beyond 1 (SMTP 421 4.7.0 Too many concurrent" in caplog.text
+    assert "not sent" not in caplog.text
+
+
+async def test_a_421_at_mail_from_on_the_only_connection_pauses_and_loses_nothing(
+    archive, smtp_server
+):
+    smtp_server.max_sessions, smtp_server.limit_at = 0, "mail"  # every session: 421 at MAIL
+    queued = queue_from(archive, customers=3, each=2)
+    async with laned(archive, smtp_server, backoff=lambda n: 0.3):
+        await wait_until(lambda: any(r["attempts"] for r in rows(archive)))
+        await asyncio.sleep(0.05)  # a second lane that had connected hears its 421 too
+        asked = smtp_server.refused_at_mail
+        assert asked in (1, 2)
+        await asyncio.sleep(0.15)  # within the pause: the server is not asked again
+        assert smtp_server.refused_at_mail == asked
+        smtp_server.max_sessions = None
+        await smtp_server.wait_for(len(queued))
+        await wait_until(settled(archive))
+    assert sorted(smtp_server.message_ids()) == sorted(mid for _, mid in queued)
+    assert arrived(smtp_server, queued) == in_order(queued)
+    assert sorted(r["attempts"] for r in rows(archive)) == [1] * 5 + [2]
+
+
 async def test_a_server_that_cannot_be_used_pauses_every_lane(archive, smtp_server):
     queued = queue_from(archive, customers=6, each=3)
     smtp_server.rtt = 0.005
@@ -799,7 +899,7 @@ async def test_a_stuck_connection_holds_up_its_own_conversation_only(archive, sm
     """The server never answers one connection's end of DATA: until the client gives up
     (its timeout), the other lanes send what was queued before and after, in order; the
     stuck email's conversation waits, and the email is tried again (a retry, like any
-    failed try: the conversation's later ones need not wait for it)."""
+    failed try: the conversation's later ones wait for it)."""
     smtp_server.rtt = 0.005
     stuck = customer(archive, "Завислий", "Лист")
     queued = [(stuck.id, mid) for mid in queue_into(archive, stuck, 3)]

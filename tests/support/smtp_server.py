@@ -32,8 +32,10 @@ Faults, each settable at any time from the test:
                                    command's, the end of DATA's): a server far away
     max_sessions = 2               sessions beyond this many open at once are greeted with
                                    421 and closed, as a server's limit per client does
+    limit_at = "mail"              ... are greeted with 220 and answer MAIL FROM with "421
+                                   too many concurrent sessions", then close (as some do)
 Counters: `sessions` (connections accepted), `open_sessions` (open now), `peak_sessions`
-(the most open at once).
+(the most open at once; sessions beyond max_sessions not counted), `refused_at_mail`.
 TLS: SmtpServer(tls="tls") speaks implicit TLS, tls="starttls" offers and requires
 STARTTLS; both with a self-signed certificate for 127.0.0.1/localhost that
 `server.client_tls_context()` trusts.
@@ -96,12 +98,14 @@ class SmtpServer:
         self.tls = tls
         self.messages: list[Received] = []
         self.sessions = 0  # connections accepted
+        self.refused_at_mail = 0  # sessions beyond max_sessions told 421 at MAIL FROM
         self.open_sessions = 0  # SMTP sessions open now
         self.peak_sessions = 0  # the most open at once
         self.delay = 0.0
         self.reply_delay = 0.0
         self.rtt = 0.0
         self.max_sessions: int | None = None
+        self.limit_at = "greeting"  # or "mail": where a session beyond max_sessions hears 421
         self.hang = False
         self._faults: list[tuple[int, str]] = []  # (code, text); 0/-1: drop; -2: stall
         self._rejected: dict[str, tuple[int, str]] = {}
@@ -188,6 +192,7 @@ class SmtpServer:
         self._rejected.clear()
         self.delay = self.reply_delay = self.rtt = 0.0
         self.max_sessions = None
+        self.limit_at = "greeting"
         self.hang = False
 
     # -- what arrived ------------------------------------------------------------------------
@@ -244,16 +249,22 @@ class SmtpServer:
         self.sessions += 1
         if self.hang:
             return _Silent(self._transports)
-        if self.max_sessions is not None and self.open_sessions >= self.max_sessions:
+        over = self.max_sessions is not None and self.open_sessions >= self.max_sessions
+        if over and self.limit_at == "greeting":
             return _Silent(self._transports, b"421 4.7.0 Too many connections from you\r\n")
         kwargs: dict[str, Any] = {}
         if self.tls == "starttls":
             kwargs.update(tls_context=_server_context(), require_starttls=True)
         if self._auth is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
-        self.open_sessions += 1  # counted here: a limit holds for connections made at once
-        self.peak_sessions = max(self.peak_sessions, self.open_sessions)
-        return _Session(self, _Handler(self), hostname="localhost", enable_SMTPUTF8=True, **kwargs)
+        if not over:  # counted here: a limit holds for connections made at once
+            self.open_sessions += 1
+            self.peak_sessions = max(self.peak_sessions, self.open_sessions)
+        session = _Session(
+            self, _Handler(self), hostname="localhost", enable_SMTPUTF8=True, **kwargs
+        )
+        session.over_limit = over
+        return session
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -288,6 +299,7 @@ class _Session(SMTP):
         super().__init__(handler, **kwargs)
         self._owner = owner
         self._mine: list[asyncio.BaseTransport] = []  # the TCP one, then TLS over it
+        self.over_limit = False  # beyond max_sessions: MAIL FROM is answered 421
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._mine.append(transport)
@@ -295,7 +307,7 @@ class _Session(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._mine:
+        if self._mine and not self.over_limit:
             self._owner.open_sessions -= 1
         self._owner._transports.difference_update(self._mine)
         self._mine = []
@@ -339,6 +351,10 @@ class _Handler:
     ) -> str:
         if self.owner._auth is not None and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        if getattr(server, "over_limit", False):
+            self.owner.refused_at_mail += 1
+            _close_soon(server, at_once=False)
+            return "421 4.7.0 Too many concurrent sessions, try again later"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"

@@ -56,6 +56,28 @@ def test_due_items_after_a_row_and_each_with_its_conversation(archive: Archive) 
     assert archive.deliveries.due_deliveries("mail", LATER, 10, after=later[-1].id or 0) == []
 
 
+def test_in_order_a_row_waits_while_an_earlier_one_of_its_conversation_awaits_a_retry(
+    archive: Archive,
+) -> None:
+    queue(archive, mail(1), mail(2))  # one message, two rows: one conversation
+    other = customer(archive, external_id="43")
+    archive.add_message(Message(other.id, "in", "Іван", "hi", T0), outbox=[mail(3)])
+    queue(archive, mail(4, at=LATER))  # scheduled, never tried: holds nothing
+    queue(archive, mail(5))
+    queue_ = archive.deliveries
+    first = queue_.due_deliveries("mail", now(), 10, in_order=True)[0]
+    assert first.id is not None
+    queue_.delivery_retry(first.id, "451 try later", now() + timedelta(minutes=5))
+
+    def due(**kw) -> list[str | None]:
+        return [i.email_message_id for i in queue_.due_deliveries("mail", now(), 10, **kw)]
+
+    assert due(in_order=True) == ["<3@shop.example>"]  # only the other conversation's
+    assert due() == [f"<{n}@shop.example>" for n in (2, 3, 5)]  # without: all that are due
+    queue_.delivery_failed(first.id, "554 refused for good")  # given up: holds nothing
+    assert due(in_order=True) == [f"<{n}@shop.example>" for n in (2, 3, 5)]
+
+
 def test_only_pending_items_of_the_target_whose_time_has_come(archive: Archive) -> None:
     queue(archive, mail(1), OutboxItem("channel"))
     queue(archive, mail(2, at=LATER + timedelta(minutes=1)))  # not yet
