@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..model import OutboxItem
@@ -35,6 +35,10 @@ MAX_ERROR_CHARS = 1000  # a server's reply can be long; status shows one line of
 # 5 s, 15 s, 1 min, 5 min, 15 min, then every 30 min.
 BACKOFF_STEPS: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0, 900.0, 1800.0)
 BACKOFF_JITTER = 0.2
+# An email refused for a day (a 4xx the server keeps giving it alone: too big for today's
+# quota, a scanner that chokes on it) stops holding its conversation's later emails back:
+# order is kept through greylisting and outages, not at the cost of a silent conversation.
+HOLD_AT_MOST = timedelta(hours=24)
 
 
 def backoff_delay(
@@ -67,7 +71,8 @@ class Deliveries:
         with its message's conversation_id (a worker that sends several at once keeps a
         conversation's in order). `in_order`: a row waits while an earlier row of its
         conversation awaits a retry (tried, pending, not due yet), so the conversation's
-        rows go in queue order; a row given up (failed) holds nothing."""
+        rows go in queue order; a row given up (failed), or queued more than HOLD_AT_MOST
+        ago, holds nothing."""
         with self._archive._reading() as db:
             found = db.execute(
                 "SELECT o.*, m.conversation_id FROM outbox o JOIN messages m"
@@ -79,8 +84,9 @@ class Deliveries:
                 db.execute(
                     "SELECT m.conversation_id, min(o.id) FROM outbox o JOIN messages m"
                     " ON m.id = o.message_id WHERE o.state = ? AND o.target = ?"
-                    " AND o.next_try > ? AND o.attempts > 0 GROUP BY m.conversation_id",
-                    (PENDING, target, ts(now)),
+                    " AND o.next_try > ? AND o.attempts > 0 AND o.created > ?"
+                    " GROUP BY m.conversation_id",
+                    (PENDING, target, ts(now), ts(now - HOLD_AT_MOST)),
                 ).fetchall()
                 if in_order and found
                 else ()

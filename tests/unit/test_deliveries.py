@@ -233,3 +233,17 @@ def _ids(archive: Archive, message_id: int) -> list[int]:
 def _id(archive: Archive, message_id: int) -> int:
     (only,) = _ids(archive, message_id)
     return only
+
+
+def test_an_email_refused_for_a_day_stops_holding_its_conversation(archive: Archive) -> None:
+    queue(archive, mail(1), mail(2))  # one conversation
+    queue_ = archive.deliveries
+    first = queue_.due_deliveries("mail", now(), 10, in_order=True)[0]
+    assert first.id is not None
+    queue_.delivery_retry(first.id, "452 4.3.1 too big for today", now() + timedelta(hours=30))
+
+    def due(at) -> list[str | None]:
+        return [i.email_message_id for i in queue_.due_deliveries("mail", at, 10, in_order=True)]
+
+    assert due(now() + timedelta(hours=23)) == []  # a day of order kept
+    assert due(now() + timedelta(hours=25)) == ["<2@shop.example>"]  # then the rest go on
