@@ -245,8 +245,13 @@ def messages_from(db: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[
     return [message_from(r, files[r["id"]]) for r in found]
 
 
-def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
-    """A row of archive._ENTRY_SQL as an Entry."""
+def entry_from(
+    row: sqlite3.Row,
+    attachments: Sequence[str],
+    snippet: str | None = None,
+    highlights: tuple[tuple[int, int], ...] = (),
+) -> Entry:
+    """A row of archive._ENTRY_SQL as an Entry (a search hit's with its snippet)."""
     customer = Customer(row["channel"], row["external_id"], row["first_name"],
                         row["last_name"], row["username"])  # fmt: skip
     return Entry(
@@ -255,7 +260,7 @@ def entry_from(row: sqlite3.Row, attachments: Sequence[str]) -> Entry:
         text=row["text"], kind=row["kind"], bot=row["bot"], channel=row["channel"],
         customer=customer.display_name, attachments=tuple(attachments),
         delivered=dt(row["delivered"]), seen=dt(row["seen"]), deleted=dt(row["deleted"]),
-        edited=bool(row["edited"]),
+        edited=bool(row["edited"]), snippet=snippet, highlights=highlights,
     )  # fmt: skip
 
 
