@@ -2,7 +2,7 @@
 
     python benches/word_forms.py [--messages 20000] [--conversations 500] [--seed 1]
         [--reuse DIR] [--runs 15] [--candidates exact,snowball,...] [--no-archive]
-        [--against REV] [--also REV] [--build-rounds 1] [--timings-only]
+        [--against REV] [--also REV] [--also-db PATH] [--build-rounds 1] [--timings-only]
 
 Steps, in one process:
 
@@ -44,8 +44,8 @@ Steps, in one process:
    Archive.search(limit 20) for the TIMED queries; with --against, interleaved with the
    same call by that commit's code on its own archive (a process of its own, asked query
    by query), so all three see the same machine; with --also REV, that commit's
-   Archive.search (word forms) on this code's archive too, the same way (an earlier
-   version of this code, side by side).
+   Archive.search (word forms) on this code's archive (or --also-db) too, the same way
+   (an earlier version of this code, side by side).
 
 With --reuse, an archive already in DIR is not built again, and the figures of an earlier
 run kept in DIR/results.json (builds, the upgrade) are reported with this run's.
@@ -452,6 +452,9 @@ def main() -> int:
         metavar="REV",
         help="also time this commit's Archive.search (word forms) on this code's archive",
     )
+    parser.add_argument(
+        "--also-db", type=Path, help="the archive --also searches (default: this code's)"
+    )
     parser.add_argument("--worst", type=int, default=6, help="worst queries listed")
     parser.add_argument("--build-rounds", type=int, default=1, help="builds of each, alternating")
     parser.add_argument(
@@ -509,7 +512,8 @@ def main() -> int:
                 before = Before(against, exact_db) if against else None
                 also = None
                 if args.also:
-                    also = Before(checked_out(args.also, root / "also"), forms_db)
+                    also_db = args.also_db or forms_db
+                    also = Before(checked_out(args.also, root / "also"), also_db)
                 try:
                     result["own"] = own_search(archive, queries, good, args, before, also)
                 finally:

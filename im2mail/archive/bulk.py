@@ -11,6 +11,11 @@ What keeps a million messages quick (benches/archive_scale.py):
   1M build 28 % slower (50.9 s instead of 39.8 s); built once, it takes about a second.
   A load cut short by a crash leaves it missing, and the next open builds it again
   (migrations.restore_deferred_indexes).
+- The search indexes (messages_fts, messages_forms) are merged into one segment each
+  once a load of OPTIMIZE_AFTER messages or more is in (FTS5 'optimize': about 2 s at 1M).
+  FTS5 walks a term's hits newest first, as search does, segment by segment: at 1M, one
+  segment instead of nine made those walks up to 2.5x quicker (BENCHMARKS.md, "Search
+  word forms", 2026-12-07 afternoon).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
     from .store import Archive
 
 BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache during a load (the default is 2 MiB)
+OPTIMIZE_AFTER = 10_000  # messages: a load of that many ends by merging the search indexes
+SEARCH_INDEXES = ("messages_fts", "messages_forms")
 
 
 Item = tuple[Message, Sequence[NewAttachment]] | tuple[Message, Sequence[NewAttachment], str]
@@ -47,7 +54,12 @@ def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
             if len(chunk) >= batch:
                 count += _insert(archive, chunk)
                 chunk = []
-        return count + _insert(archive, chunk)
+        count += _insert(archive, chunk)
+        if count >= OPTIMIZE_AFTER:
+            with archive._transaction() as db:
+                for name in SEARCH_INDEXES:
+                    db.execute(f"INSERT INTO {name} ({name}) VALUES ('optimize')")
+        return count
     finally:
         with archive._transaction() as db:
             restore_deferred_indexes(db)
