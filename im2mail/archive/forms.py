@@ -189,8 +189,8 @@ def match(terms: tuple[search.Term, ...]) -> str:
 def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
     """Spans of `text` (original) whose words match a term by their keys, in order."""
     normalized = search.normalize(text)
-    toks = [t for t in search.tokens(normalized) if t[2]]  # one for each key of index_text
-    keys = _keys([t[2] for t in toks], bool(_CYRILLIC.search(normalized)))
+    keys = _keys(search.words(normalized), bool(_CYRILLIC.search(normalized)))
+    toks = search.word_spans(normalized)  # where each of them is
     spans = []
     for term in terms:
         want = _term_keys(term)
