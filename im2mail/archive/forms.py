@@ -165,12 +165,14 @@ def _keys(words: list[str], cyrillic: bool) -> list[str]:
 _MAX_VARIANTS = 16  # a phrase's key combinations searched at most (words of open language)
 
 
-def _term_keys(term: search.Term) -> list[tuple[str, ...]]:
-    """The keys each word of a query term may have in the index; a prefix as typed."""
+@functools.lru_cache(maxsize=256)
+def _term_keys(term: search.Term) -> tuple[tuple[str, ...], ...]:
+    """The keys each word of a query term may have in the index; a prefix as typed
+    (remembered: search asks it for every hit it highlights)."""
     out = [query_keys(key) for key in term.keys]
     if term.prefix:
         out[-1] = (term.keys[-1],)
-    return out
+    return tuple(out)
 
 
 def match(terms: tuple[search.Term, ...]) -> str:
@@ -190,8 +192,7 @@ def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, in
     """Spans of `text` (original) whose words match a term by their keys, in order."""
     normalized = search.normalize(text)
     keys = _keys(search.words(normalized), bool(_CYRILLIC.search(normalized)))
-    toks = search.word_spans(normalized)  # where each of them is
-    spans = []
+    found = []  # (first word, last word) of each match
     for term in terms:
         want = _term_keys(term)
         n, last = len(want), len(want) - 1
@@ -199,8 +200,11 @@ def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, in
             if i + n > len(keys):
                 break
             if all(_hits(keys[i + j], want[j], term.prefix and j == last) for j in range(1, n)):
-                spans.append((toks[i][0], toks[i + last][1]))
-    return search.merged(spans)
+                found.append((i, i + last))
+    if not found:
+        return []
+    toks = search.word_spans(normalized)  # where each word is
+    return search.merged([(toks[first][0], toks[end][1]) for first, end in found])
 
 
 def _starts(keys: list[str], first: tuple[str, ...], prefix: bool) -> list[int]:

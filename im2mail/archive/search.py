@@ -195,6 +195,8 @@ def words(normalized: str) -> list[str]:
 def word_spans(normalized: str) -> list[tuple[int, int]]:
     """(start, end) of each of words(normalized), in the same order: the tokens that fold
     to something (in text words() reads in one pass, those with a letter or digit)."""
+    if APOSTROPHE_MARK not in normalized and _PLAIN.fullmatch(normalized):
+        return [m.span() for m in _TOKEN_RE.finditer(normalized)]  # each folds to a word
     if _PLAIN.fullmatch(normalized):
         return [
             m.span() for m in _TOKEN_RE.finditer(normalized) if m.group().strip(APOSTROPHE_MARK)
