@@ -199,7 +199,9 @@ def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, in
         for i in _starts(keys, want[0], term.prefix and n == 1):
             if i + n > len(keys):
                 break
-            if all(_hits(keys[i + j], want[j], term.prefix and j == last) for j in range(1, n)):
+            if n == 1 or all(
+                _hits(keys[i + j], want[j], term.prefix and j == last) for j in range(1, n)
+            ):
                 found.append((i, i + last))
     if not found:
         return []
