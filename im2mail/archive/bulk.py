@@ -12,10 +12,8 @@ What keeps a million messages quick (benches/archive_scale.py):
   A load cut short by a crash leaves it missing, and the next open builds it again
   (migrations.restore_deferred_indexes).
 - The search indexes (messages_fts, messages_forms) are merged into one segment each
-  once a load of OPTIMIZE_AFTER messages or more is in (FTS5 'optimize': about 2 s at 1M).
-  FTS5 walks a term's hits newest first, as search does, segment by segment: at 1M, one
-  segment instead of nine made those walks up to 2.5x quicker (BENCHMARKS.md, "Search
-  word forms", 2026-12-07 afternoon).
+  once a load of word_index.OPTIMIZE_AFTER messages or more is in (about 2 s at 1M):
+  search's newest-first walks are then up to 2.5x quicker.
 """
 
 from __future__ import annotations
@@ -25,15 +23,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..model import Attachment, Message, NewAttachment
-from . import rows
+from . import rows, word_index
 from .migrations import DEFERRED_INDEXES, restore_deferred_indexes
 
 if TYPE_CHECKING:
     from .store import Archive
 
 BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache during a load (the default is 2 MiB)
-OPTIMIZE_AFTER = 10_000  # messages: a load of that many ends by merging the search indexes
-SEARCH_INDEXES = ("messages_fts", "messages_forms")
 
 
 Item = tuple[Message, Sequence[NewAttachment]] | tuple[Message, Sequence[NewAttachment], str]
@@ -55,10 +51,9 @@ def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
                 count += _insert(archive, chunk)
                 chunk = []
         count += _insert(archive, chunk)
-        if count >= OPTIMIZE_AFTER:
+        if count >= word_index.OPTIMIZE_AFTER:
             with archive._transaction() as db:
-                for name in SEARCH_INDEXES:
-                    db.execute(f"INSERT INTO {name} ({name}) VALUES ('optimize')")
+                word_index.merge(db)
         return count
     finally:
         with archive._transaction() as db:

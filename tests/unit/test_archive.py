@@ -437,10 +437,10 @@ def segments(path: Path, index: str) -> int:
 
 
 def test_a_big_load_leaves_each_search_index_in_one_segment(tmp_path, monkeypatch):
-    from im2mail.archive import bulk
+    from im2mail.archive import word_index
 
     path = tmp_path / "archive.db"
-    monkeypatch.setattr(bulk, "OPTIMIZE_AFTER", 40)
+    monkeypatch.setattr(word_index, "OPTIMIZE_AFTER", 40)
     with Archive.open(path) as archive:
         conv = customer(archive)
         small = (Message(conv.id, "in", "Олена", f"Візитки №{i}", T0) for i in range(30))

@@ -245,6 +245,21 @@ def test_an_older_archive_gets_its_messages_indexed_on_open(archive: Archive, ar
             assert word_index.pending_below(db) == 0
 
 
+def test_a_big_backfill_leaves_the_word_form_index_in_one_segment(
+    archive: Archive, archive_path, monkeypatch: pytest.MonkeyPatch
+):
+    _many(archive, 30)
+    _before_word_forms(archive)
+    archive.close()
+    monkeypatch.setattr(word_index, "BACKFILL_BATCH", 7)
+    monkeypatch.setattr(word_index, "OPTIMIZE_AFTER", 30)
+    with Archive.open(archive_path) as again:
+        with reading(again) as db:
+            segments = "SELECT count(DISTINCT segid) FROM messages_forms_idx"
+            assert db.execute(segments).fetchone()[0] == 1
+        assert len(ids(again, "візиткою", limit=100)) == 30
+
+
 def test_a_backfill_cut_short_goes_on_where_it_stopped(
     archive: Archive, archive_path, monkeypatch: pytest.MonkeyPatch
 ):
