@@ -231,9 +231,9 @@ class Messages(ArchiveBase):
         with self._reading() as db:
             if fts == EXACT:
                 # FTS5 walks hits oldest first for about half what newest first costs
-                # (BENCHMARKS.md, "Search word forms"): when there are no more than `limit`
-                # (a rare word, words that never meet), one such walk finds them all; else
-                # it stops at limit + 1 and the newest are asked for as usual.
+                # (BENCHMARKS.md, "Query time at 1M, second pass"): when there are no more
+                # than `limit` (a rare word, words that never meet), one such walk finds
+                # them all; else it stops at limit + 1 and the newest are asked for.
                 ids = _ENTRY_IDS.format(source=source) + _where(where)
                 found = db.execute(f"{ids} ORDER BY {fts}.rowid LIMIT ?", _args(where, limit + 1))
                 few = [row[0] for row in found]
