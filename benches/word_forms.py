@@ -2,7 +2,7 @@
 
     python benches/word_forms.py [--messages 20000] [--conversations 500] [--seed 1]
         [--reuse DIR] [--runs 15] [--candidates exact,snowball,...] [--no-archive]
-        [--against REV] [--build-rounds 1] [--timings-only]
+        [--against REV] [--also REV] [--also-db PATH] [--build-rounds 1] [--timings-only]
 
 Steps, in one process:
 
@@ -43,7 +43,9 @@ Steps, in one process:
    recall@20/precision@20 through Archive.search, and p50/p90 over --runs rounds of
    Archive.search(limit 20) for the TIMED queries; with --against, interleaved with the
    same call by that commit's code on its own archive (a process of its own, asked query
-   by query), so all three see the same machine.
+   by query), so all three see the same machine; with --also REV, that commit's
+   Archive.search (word forms) on this code's archive (or --also-db) too, the same way
+   (an earlier version of this code, side by side).
 
 With --reuse, an archive already in DIR is not built again, and the figures of an earlier
 run kept in DIR/results.json (builds, the upgrade) are reported with this run's.
@@ -80,9 +82,11 @@ from tests.support.labelled import folded, load, mean, messages, relevant, score
 CANDIDATES = ["exact", "snowball", "simplemma", "pymorphy3", "pymorphy3+snowball", "im2mail"]
 # Timed: archive_scale.py's kinds (a rare token, a common word, a Cyrillic word, a phrase,
 # an order number), forms of words, and two words that are common alone and rare together
-# (both indexes then intersect long lists: the slowest case for word forms).
+# (both indexes then intersect long lists: the slowest case for word forms), never together
+# as typed (візиток баннер) or together in 82 messages (візитки баннер: more than 20, so
+# the exact index is walked both ways, messages.py).
 TIMED = ["0576", "формат", "баннер", '"можна забирати"', "ORD-2026-1231", "візиток", "заказы",
-         "printed", "замовлення готове", "візиток баннер"]  # fmt: skip
+         "printed", "замовлення готове", "візиток баннер", "візитки баннер"]  # fmt: skip
 UK_ONLY = set("іїєґ")
 RU_ONLY = set("ыэъ")
 CYRILLIC = re.compile("[\u0400-\u04ff]")
@@ -390,6 +394,7 @@ def own_search(
     good: list[set[int]],
     args: argparse.Namespace,
     before: Before | None,
+    also: Before | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for exact in (True, False) if good else ():
@@ -403,13 +408,15 @@ def own_search(
             "recall@20": mean(rows, "recall@20"), "precision@20": mean(rows, "precision@20"),
             "rows": rows,
         }  # fmt: skip
-    ways = ("before", "exact", "forms") if before else ("exact", "forms")
+    ways = (("before",) if before else ()) + (("also",) if also else ()) + ("exact", "forms")
     timings: dict[str, dict[str, list[float]]] = {q: {w: [] for w in ways} for q in TIMED}
     for i in range(2 + args.runs):
         for q in TIMED:
             for way in ways:
                 if way == "before" and before:
                     took = before.search(q)
+                elif way == "also" and also:
+                    took = also.search(q)
                 else:
                     began = time.perf_counter()
                     archive.search(SearchQuery(q, limit=20, exact=way == "exact"))
@@ -439,6 +446,14 @@ def main() -> int:
     parser.add_argument("--no-archive", action="store_true", help="skip step 4")
     parser.add_argument(
         "--against", metavar="REV", help="also build with this commit's archive (no word forms)"
+    )
+    parser.add_argument(
+        "--also",
+        metavar="REV",
+        help="also time this commit's Archive.search (word forms) on this code's archive",
+    )
+    parser.add_argument(
+        "--also-db", type=Path, help="the archive --also searches (default: this code's)"
     )
     parser.add_argument("--worst", type=int, default=6, help="worst queries listed")
     parser.add_argument("--build-rounds", type=int, default=1, help="builds of each, alternating")
@@ -495,11 +510,16 @@ def main() -> int:
                 result["candidates"].append(judged)
             if not args.no_archive:
                 before = Before(against, exact_db) if against else None
+                also = None
+                if args.also:
+                    also_db = args.also_db or forms_db
+                    also = Before(checked_out(args.also, root / "also"), also_db)
                 try:
-                    result["own"] = own_search(archive, queries, good, args, before)
+                    result["own"] = own_search(archive, queries, good, args, before, also)
                 finally:
-                    if before:
-                        before.close()
+                    for other in (before, also):
+                        if other:
+                            other.close()
         result["queries"] = len(queries)
         result["relevant_total"] = sum(len(g) for g in good)
         report(result, args)
@@ -576,19 +596,22 @@ def archive_search(r: dict[str, Any], own: dict[str, Any], args: argparse.Namesp
     if "upgrade_s" in r:
         print(f"- {args.against}'s archive opened by this code (m012 and the backfill of all"
               f" {r['messages']:,} messages, fresh process): {r['upgrade_s']:.1f} s")  # fmt: skip
-    ways = [w for w in ("before", "exact", "forms") if w in next(iter(own["timings"].values()))]
-    names = {"before": f"{args.against}", "exact": "--exact", "forms": "word forms"}
+    first = next(iter(own["timings"].values()))
+    ways = [w for w in ("before", "also", "exact", "forms") if w in first]
+    names = {"before": f"{args.against}", "also": f"{args.also} (word forms)",
+             "exact": "--exact", "forms": "word forms"}  # fmt: skip
+    compared = [w for w in ("exact", "before", "also") if w in ways]
     print(
         "\n| query | "
         + " | ".join(f"{names[w]} p50 | p90" for w in ways)
-        + " | forms/--exact (p50) |"
-        + (" forms/before (p50) |" if "before" in ways else "")
+        + " |"
+        + "".join(f" forms/{names[w]} (p50) |" for w in compared)
     )
-    print("|---|" + "---:|" * (2 * len(ways) + len(ways) - 1))
+    print("|---|" + "---:|" * (2 * len(ways) + len(compared)))
     for q, t in own["timings"].items():
         cells = [f"{quantile(t[w], q_) * 1000:.1f} ms" for w in ways for q_ in (0.5, 0.9)]
         p50 = {w: quantile(t[w], 0.5) for w in ways}
-        ratios = [f"{p50['forms'] / p50[w]:.2f}x" for w in ("exact", "before") if w in ways]
+        ratios = [f"{p50['forms'] / p50[w]:.2f}x" for w in compared]
         print(f"| `{q}` | " + " | ".join(cells + ratios) + " |")  # fmt: skip
 
 

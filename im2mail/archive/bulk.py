@@ -11,6 +11,9 @@ What keeps a million messages quick (benches/archive_scale.py):
   1M build 28 % slower (50.9 s instead of 39.8 s); built once, it takes about a second.
   A load cut short by a crash leaves it missing, and the next open builds it again
   (migrations.restore_deferred_indexes).
+- The search indexes (messages_fts, messages_forms) are merged into one segment each
+  once a load of word_index.OPTIMIZE_AFTER messages or more is in (about 2 s at 1M):
+  search's newest-first walks are then up to 2.5x quicker.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..model import Attachment, Message, NewAttachment
-from . import rows
+from . import rows, word_index
 from .migrations import DEFERRED_INDEXES, restore_deferred_indexes
 
 if TYPE_CHECKING:
@@ -47,7 +50,11 @@ def add_many(archive: Archive, items: Iterable[Item], *, batch: int) -> int:
             if len(chunk) >= batch:
                 count += _insert(archive, chunk)
                 chunk = []
-        return count + _insert(archive, chunk)
+        count += _insert(archive, chunk)
+        if count >= word_index.OPTIMIZE_AFTER:
+            with archive._transaction() as db:
+                word_index.merge(db)
+        return count
     finally:
         with archive._transaction() as db:
             restore_deferred_indexes(db)

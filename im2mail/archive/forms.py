@@ -148,24 +148,31 @@ def query_keys(word: str) -> tuple[str, ...]:
 def index_text(normalized: str) -> str:
     """The keys of an already normalized text (search.normalize), space-separated, one
     per word: what the word-form index holds for it."""
-    words = search.words(normalized)
-    if not _CYRILLIC.search(normalized):
-        return " ".join([_info(w)[1] for w in words])
+    return " ".join(_keys(search.words(normalized), bool(_CYRILLIC.search(normalized))))
+
+
+def _keys(words: list[str], cyrillic: bool) -> list[str]:
+    """The keys of a text's folded words (`cyrillic`: whether the text has a Cyrillic
+    letter, so that its language decides the keys of words both languages spell alike)."""
+    if not cyrillic:
+        return [_info(w)[1] for w in words]
     infos = [_info(w) for w in words]
     leanings = [info[0] for info in infos]
     column = 2 if leanings.count("ru") > leanings.count("uk") else 1
-    return " ".join([info[column] for info in infos])
+    return [info[column] for info in infos]
 
 
 _MAX_VARIANTS = 16  # a phrase's key combinations searched at most (words of open language)
 
 
-def _term_keys(term: search.Term) -> list[tuple[str, ...]]:
-    """The keys each word of a query term may have in the index; a prefix as typed."""
+@functools.lru_cache(maxsize=256)
+def _term_keys(term: search.Term) -> tuple[tuple[str, ...], ...]:
+    """The keys each word of a query term may have in the index; a prefix as typed
+    (remembered: search asks it for every hit it highlights)."""
     out = [query_keys(key) for key in term.keys]
     if term.prefix:
         out[-1] = (term.keys[-1],)
-    return out
+    return tuple(out)
 
 
 def match(terms: tuple[search.Term, ...]) -> str:
@@ -184,16 +191,32 @@ def match(terms: tuple[search.Term, ...]) -> str:
 def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
     """Spans of `text` (original) whose words match a term by their keys, in order."""
     normalized = search.normalize(text)
-    toks = [t for t in search.tokens(normalized) if t[2]]  # one for each key of index_text
-    keys = index_text(normalized).split()
-    spans = []
+    keys = _keys(search.words(normalized), bool(_CYRILLIC.search(normalized)))
+    found = []  # (first word, last word) of each match
     for term in terms:
         want = _term_keys(term)
-        n = len(want)
-        for i in range(len(toks) - n + 1):
-            if all(_hits(keys[i + j], want[j], term.prefix and j == n - 1) for j in range(n)):
-                spans.append((toks[i][0], toks[i + n - 1][1]))
-    return search.merged(spans)
+        n, last = len(want), len(want) - 1
+        for i in _starts(keys, want[0], term.prefix and n == 1):
+            if i + n > len(keys):
+                break
+            if n == 1 or all(
+                _hits(keys[i + j], want[j], term.prefix and j == last) for j in range(1, n)
+            ):
+                found.append((i, i + last))
+    if not found:
+        return []
+    toks = search.word_spans(normalized)  # where each word is
+    return search.merged([(toks[first][0], toks[end][1]) for first, end in found])
+
+
+def _starts(keys: list[str], first: tuple[str, ...], prefix: bool) -> list[int]:
+    """Where a term's first word matches (its keys; a prefix: the start of a key)."""
+    if prefix:
+        return [i for i, key in enumerate(keys) if key.startswith(first[0])]
+    if len(first) == 1:
+        want = first[0]
+        return [i for i, key in enumerate(keys) if key == want]
+    return [i for i, key in enumerate(keys) if key in first]
 
 
 def _hits(key: str, wanted: tuple[str, ...], prefix: bool) -> bool:

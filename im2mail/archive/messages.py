@@ -10,6 +10,7 @@ normalized text of search.normalize; `messages_forms` beside it holds the words'
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -30,6 +31,12 @@ FROM {source}
 {join} customers u ON u.id = c.customer_id
 """
 _RECENT_SQL = _ENTRY_SQL.format(source="messages m", join="JOIN")
+_BY_ID = f"{_RECENT_SQL} WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id DESC"
+_ENTRY_IDS = """
+SELECT m.id FROM {source}
+CROSS JOIN conversations c ON c.id = m.conversation_id
+CROSS JOIN customers u ON u.id = c.customer_id
+"""
 # {fts}: messages_fts (the words) or messages_forms (their keys: word_index.py)
 _FTS_FIRST = "{fts} CROSS JOIN messages m ON m.id = {fts}.rowid"
 _IN_HITS = "m.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)"
@@ -193,38 +200,60 @@ class Messages(ArchiveBase):
             if not ids:
                 return []
             where.append(("m.conversation_id IN (SELECT value FROM json_each(?))", json.dumps(ids)))
-        exact = self._hits(EXACT, parsed.match, where, fts_first, q.limit)
-        found = [_with_snippet(e, parsed.terms) for e in exact]
+        exact = self._hit_rows(EXACT, parsed.match, where, fts_first, q.limit)
         if q.exact or len(exact) >= q.limit:
-            return found
+            return self._found(parsed.terms, exact, [])
         # Every exact hit is among the first limit + len(exact) word-form hits or not a
         # word-form hit at all: asking for that many leaves `limit` after dropping them.
-        more = self._hits(FORMS, forms.match(parsed.terms), where, fts_first,
-                          q.limit + len(exact))  # fmt: skip
-        seen = {e.message_id for e in exact}
-        extra = [e for e in more if e.message_id not in seen][: q.limit - len(exact)]
-        return found + [_with_snippet(e, parsed.terms, by_forms=True) for e in extra]
+        more = self._hit_rows(FORMS, forms.match(parsed.terms), where, fts_first,
+                              q.limit + len(exact))  # fmt: skip
+        seen = {row[0] for row in exact}
+        extra = [row for row in more if row[0] not in seen][: q.limit - len(exact)]
+        return self._found(parsed.terms, exact, extra)
 
-    def _hits(
+    def _hit_rows(
         self, fts: str, match: str, where: list[tuple[str, Any]], fts_first: bool, limit: int
-    ) -> list[Entry]:
-        """The newest `limit` messages of index `fts` matching, under the filters."""
-        if fts_first:
-            # CROSS JOIN keeps the FTS table outermost: it walks rowids newest first and
-            # stops at the limit instead of collecting every hit.
-            source, join, order = _FTS_FIRST.format(fts=fts), "CROSS JOIN", f"{fts}.rowid"
-            where = [(f"{fts} MATCH ?", match), *where]
-        else:
+    ) -> list[sqlite3.Row]:
+        """The newest `limit` messages of index `fts` matching, under the filters: rows
+        of _ENTRY_SQL, newest first."""
+        if not fts_first:
             # A few customers' messages: read those newest first, keep the ones that hit.
-            source, join, order = "messages m", "JOIN", "m.id"
             where = [*where, (_IN_HITS.format(fts=fts), match)]
-        sql = (
-            _ENTRY_SQL.format(source=source, join=join)
-            + " WHERE "
-            + " AND ".join(clause for clause, _ in where)
-        )
-        sql += f" ORDER BY {order} DESC LIMIT ?"
-        return self._entries(sql, (*(value for _, value in where), limit))
+            sql = _ENTRY_SQL.format(source="messages m", join="JOIN") + _where(where)
+            with self._reading() as db:
+                return db.execute(
+                    f"{sql} ORDER BY m.id DESC LIMIT ?", _args(where, limit)
+                ).fetchall()
+        # CROSS JOIN keeps the FTS table outermost: it walks the hits by rowid and stops
+        # at the limit instead of collecting every hit.
+        where = [(f"{fts} MATCH ?", match), *where]
+        source = _FTS_FIRST.format(fts=fts)
+        with self._reading() as db:
+            if fts == EXACT:
+                # FTS5 walks hits oldest first for about half what newest first costs
+                # (BENCHMARKS.md, "Query time at 1M, second pass"): when there are no more
+                # than `limit` (a rare word, words that never meet), one such walk finds
+                # them all; else it stops at limit + 1 and the newest are asked for.
+                ids = _ENTRY_IDS.format(source=source) + _where(where)
+                found = db.execute(f"{ids} ORDER BY {fts}.rowid LIMIT ?", _args(where, limit + 1))
+                few = [row[0] for row in found]
+                if len(few) <= limit:
+                    return db.execute(_BY_ID, (json.dumps(few),)).fetchall() if few else []
+            sql = _ENTRY_SQL.format(source=source, join="CROSS JOIN") + _where(where)
+            return db.execute(
+                f"{sql} ORDER BY {fts}.rowid DESC LIMIT ?", _args(where, limit)
+            ).fetchall()
+
+    def _found(
+        self, terms: tuple[search.Term, ...], exact: list[sqlite3.Row], extra: list[sqlite3.Row]
+    ) -> list[Entry]:
+        """Search results: the rows as Entries with their snippets (`extra`: hits by word
+        forms, highlighted by their keys)."""
+        with self._reading() as db:
+            names = rows.file_names_of(db, [r[0] for r in (*exact, *extra)])
+        return [_entry(r, names.get(r[0], ()), terms) for r in exact] + [
+            _entry(r, names.get(r[0], ()), terms, by_forms=True) for r in extra
+        ]
 
     def _conversations_of_customer(self, needle: str) -> tuple[list[int], bool]:
         """Conversations whose customer matches needle, and whether they hold so many of
@@ -259,14 +288,26 @@ def _conversation_filter(
     return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(values)
 
 
-def _with_snippet(entry: Entry, terms: tuple[search.Term, ...], by_forms: bool = False) -> Entry:
+def _where(where: list[tuple[str, Any]]) -> str:
+    return " WHERE " + " AND ".join(clause for clause, _ in where) if where else ""
+
+
+def _args(where: list[tuple[str, Any]], limit: int) -> tuple[Any, ...]:
+    return (*(value for _, value in where), limit)
+
+
+def _entry(
+    row: sqlite3.Row, names: Sequence[str], terms: tuple[search.Term, ...], by_forms: bool = False
+) -> Entry:
+    """A search hit as an Entry with its snippet and highlights (the words that hit, or,
+    when none is in the text, the file names that do)."""
     find = forms.match_spans if by_forms else search.match_spans
-    text = entry.text
+    text = row["text"]
     spans = find(text, terms)
-    if not spans and entry.attachments:
-        names = ", ".join(entry.attachments)
-        named = find(names, terms)
+    if not spans and names:
+        joined = ", ".join(names)
+        named = find(joined, terms)
         if named or not text.strip():
-            text, spans = names, named
+            text, spans = joined, named
     snippet, highlights = search.snippet(text, terms, spans=spans)
-    return replace(entry, snippet=snippet, highlights=highlights)
+    return rows.entry_from(row, names, snippet=snippet, highlights=highlights)

@@ -192,6 +192,18 @@ def words(normalized: str) -> list[str]:
     return [w for m in _TOKEN_RE.finditer(normalized) if (w := fold(m.group()))]
 
 
+def word_spans(normalized: str) -> list[tuple[int, int]]:
+    """(start, end) of each of words(normalized), in the same order: the tokens that fold
+    to something (in text words() reads in one pass, those with a letter or digit)."""
+    if APOSTROPHE_MARK not in normalized and _PLAIN.fullmatch(normalized):
+        return [m.span() for m in _TOKEN_RE.finditer(normalized)]  # each folds to a word
+    if _PLAIN.fullmatch(normalized):
+        return [
+            m.span() for m in _TOKEN_RE.finditer(normalized) if m.group().strip(APOSTROPHE_MARK)
+        ]
+    return [(start, end) for start, end, word in tokens(normalized) if word]
+
+
 def tokens(normalized: str) -> list[tuple[int, int, str]]:
     """(start, end, folded token) for each token of an already normalized text."""
     return [(m.start(), m.end(), fold(m.group())) for m in _TOKEN_RE.finditer(normalized)]

@@ -27,6 +27,12 @@ from . import forms, search
 PENDING_KEY = "word_forms_pending_below"
 VERSION_KEY = "word_forms_version"
 BACKFILL_BATCH = 5000
+# A load or backfill of this many messages ends by merging the search indexes it filled
+# into one segment each (FTS5 'optimize': about a second each at 1M). Search walks hits
+# newest first, which FTS5 does segment by segment: at 1M, one segment instead of nine
+# made those walks up to 2.5x quicker (BENCHMARKS.md, "Query time at 1M, second pass").
+OPTIMIZE_AFTER = 10_000
+SEARCH_INDEXES = ("messages_fts", "messages_forms")
 _INSERT = "INSERT INTO messages_forms (rowid, text, customer, files) VALUES (?, ?, ?, ?)"
 _DELETE = (
     "INSERT INTO messages_forms (messages_forms, rowid, text, customer, files)"
@@ -44,6 +50,12 @@ def values(message_id: int, text: str, customer: str, files: str) -> tuple[int, 
 def _customer_keys(customer: str) -> str:
     """The same for every message of a conversation: worth remembering in bulk imports."""
     return forms.index_text(customer)
+
+
+def merge(db: sqlite3.Connection, indexes: tuple[str, ...] = SEARCH_INDEXES) -> None:
+    """Merge each of the search indexes into one segment (inside the caller's transaction)."""
+    for name in indexes:
+        db.execute(f"INSERT INTO {name} ({name}) VALUES ('optimize')")
 
 
 def pending_below(db: sqlite3.Connection) -> int:
@@ -125,6 +137,15 @@ def backfill(db: sqlite3.Connection, *, batch: int | None = None) -> int:
                 db.execute("ROLLBACK")
             raise
         if done is None:
+            if added >= OPTIMIZE_AFTER:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    merge(db, ("messages_forms",))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
             return added
         added += done
         time.sleep(0)  # let another thread of this process in between batches

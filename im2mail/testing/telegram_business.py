@@ -18,14 +18,29 @@ account (the sent message has the owner as `from`, the customer's chat as `chat`
 own chats. What is sent this way comes back as a `business_message` update too, as the
 account's outgoing message (`business_echo`; UNCONFIRMED that Telegram sends these).
 
-Refusals, as the Bot API words them:
-- an unknown connection id: 400 "Bad Request: business connection not found" (tdlib's
-  BusinessConnectionManager::check_business_connection, as the Bot API server passes it);
-- the owner's own chat: 400 "Bad Request: messages must not be sent to self" (the same);
-- a disabled connection: 400 "Bad Request: BUSINESS_CONNECTION_INVALID" (UNCONFIRMED: the
-  MTProto error of an invalid connection, as the Bot API passes such errors on);
-- a connection without the right to reply: 403 "Forbidden: BOT_ACCESS_FORBIDDEN"
-  (UNCONFIRMED: the MTProto error for an operation a connection does not allow).
+Refusals, as the Bot API words them. The Bot API server (tdlib/telegram-bot-api,
+telegram-bot-api/Client.cpp, Client::fail_query_with_error) prefixes an error with its
+status ("Bad Request: ", "Forbidden: "), lower-cases the first letter of a sentence,
+passes an upper-case MTProto error id as it is, and answers a 403 whose text is such an id
+with 400 instead:
+- an unknown connection id: 400 "Bad Request: business connection not found". Confirmed:
+  tdlib's BusinessConnectionManager::check_business_connection (tdlib/td,
+  td/telegram/BusinessConnectionManager.cpp: "Business connection not found"), and
+  vendelieu/telegram-bot's tests against the live Bot API expect these exact words
+  (telegram-bot/src/jvmTest/kotlin/eu/vendeli/api/business/BusinessApiTest.kt);
+- the owner's own chat: 400 "Bad Request: messages must not be sent to self". Confirmed:
+  the same tdlib function ("Messages must not be sent to self"), worded by Client.cpp;
+- a disabled connection: 400 "Bad Request: BUSINESS_CONNECTION_INVALID". The wording is
+  the MTProto error's (https://core.telegram.org/method/messages.sendMultiMedia, "Possible
+  errors": 400 BUSINESS_CONNECTION_INVALID), as Client.cpp passes it; UNCONFIRMED that a
+  disabled connection gets it (tdlib leaves is_disabled to Telegram's servers: "no need to
+  check connection->can_reply_ and connection->is_disabled_", and nothing public says
+  what they answer);
+- a connection without the right to reply: 400 "Bad Request: BOT_ACCESS_FORBIDDEN". The
+  MTProto error is 403 BOT_ACCESS_FORBIDDEN ("an operation that is not allowed over a
+  business connection": https://core.telegram.org/method/messages.deleteMessages,
+  "Possible errors"), which the Bot API server turns into 400 (above);
+  UNCONFIRMED that a missing can_reply gets it (the same tdlib comment).
 """
 
 from __future__ import annotations
@@ -43,8 +58,9 @@ if TYPE_CHECKING:
 
 NOT_FOUND = "Bad Request: business connection not found"
 TO_SELF = "Bad Request: messages must not be sent to self"
-INVALID = "Bad Request: BUSINESS_CONNECTION_INVALID"  # UNCONFIRMED wording
-NO_RIGHTS = "Forbidden: BOT_ACCESS_FORBIDDEN"  # UNCONFIRMED wording
+# Wordings confirmed; UNCONFIRMED which error Telegram gives for these two cases (above).
+INVALID = "Bad Request: BUSINESS_CONNECTION_INVALID"
+NO_RIGHTS = "Bad Request: BOT_ACCESS_FORBIDDEN"
 
 
 @dataclass
@@ -188,7 +204,7 @@ class BusinessAccounts:
         if not account.enabled:
             raise ApiError(400, INVALID)
         if not account.can_reply:
-            raise ApiError(403, NO_RIGHTS)
+            raise ApiError(400, NO_RIGHTS)
         return chat_id
 
     def _as_account(self, bot: _Bot, via: str, chat_id: int, message: dict[str, Any]) -> None:

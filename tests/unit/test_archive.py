@@ -431,6 +431,29 @@ def test_a_bulk_load_rebuilds_the_report_index_and_a_crash_mid_load_heals_on_ope
     assert "messages_by_conversation_time" in indexes(path)
 
 
+def segments(path: Path, index: str) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"SELECT count(DISTINCT segid) FROM {index}_idx").fetchone()[0]
+
+
+def test_a_big_load_leaves_each_search_index_in_one_segment(tmp_path, monkeypatch):
+    from im2mail.archive import word_index
+
+    path = tmp_path / "archive.db"
+    monkeypatch.setattr(word_index, "OPTIMIZE_AFTER", 40)
+    with Archive.open(path) as archive:
+        conv = customer(archive)
+        small = (Message(conv.id, "in", "Олена", f"Візитки №{i}", T0) for i in range(30))
+        archive.add_many(((m, []) for m in small), batch=7)  # below it: left as it is
+        assert segments(path, "messages_fts") > 1
+        big = (Message(conv.id, "in", "Олена", f"Візиток №{i}", T0) for i in range(40))
+        archive.add_many(((m, []) for m in big), batch=7)
+        assert segments(path, "messages_fts") == segments(path, "messages_forms") == 1
+        found = [e.text for e in archive.search(SearchQuery("візитки", limit=31))]
+    assert found[:30] == [f"Візитки №{i}" for i in reversed(range(30))]
+    assert found[30] == "Візиток №39"
+
+
 def test_a_load_that_fails_midway_keeps_what_went_in_and_the_index(tmp_path):
     path = tmp_path / "archive.db"
     with Archive.open(path) as archive:

@@ -290,10 +290,10 @@ async def test_a_reply_through_a_connection_that_may_not_reply_is_not_sent(
 
 async def test_telegrams_refusal_of_a_business_send_comes_back_as_undelivered(archive, channel):
     queue_reply(archive)
-    channel.errors = [Rejected("x", reason="Forbidden: BOT_ACCESS_FORBIDDEN")]
+    channel.errors = [Rejected("x", reason="Bad Request: BOT_ACCESS_FORBIDDEN")]
     await sender(archive, channel).flush()
     (notice,) = [r for r in outbox(archive) if r[0] == "mail"]
-    assert notice == ("mail", UNDELIVERED, "Forbidden: BOT_ACCESS_FORBIDDEN")
+    assert notice == ("mail", UNDELIVERED, "Bad Request: BOT_ACCESS_FORBIDDEN")
     with reading(archive) as db:
         assert db.execute("SELECT count(*) FROM customers WHERE blocked = 1").fetchone()[0] == 0
 

@@ -119,6 +119,28 @@ def test_the_limit_is_filled_by_exact_hits_first(cards: Archive) -> None:
     assert ids(cards, "візитки", limit=3) == [5, 1, 3]
 
 
+def test_exact_hits_rank_first_however_many_there_are(archive: Archive) -> None:
+    # The exact index is walked oldest first while its hits fit the limit, newest first
+    # when there are more (messages.py): the order is the same either way.
+    olena = customer(archive)
+    exact = [say(archive, olena, f"Візитки {i}", minutes=i).id for i in range(4)]
+    forms_ = [say(archive, olena, f"Візиток {i}", minutes=10 + i).id for i in range(4)]
+    newest_first = list(reversed(exact)) + list(reversed(forms_))
+    for limit in (1, 3, 4, 5, 8, 20):
+        assert ids(archive, "візитки", limit=limit) == newest_first[:limit], limit
+        assert ids(archive, "візитки", limit=limit, exact=True) == newest_first[: min(limit, 4)]
+
+
+def test_filters_hold_on_both_walks_of_the_exact_index(archive: Archive) -> None:
+    olena, petro = customer(archive), customer(archive, "Петро", "", channel="viber", bot="vb")
+    theirs = [say(archive, petro, f"Візитки {i}", minutes=i).id for i in range(3)]
+    for i in range(30):  # many exact hits on telegram: the newest-first walk
+        say(archive, olena, f"Візитки ще {i}", minutes=10 + i)
+    assert ids(archive, "візитки", channel="viber") == list(reversed(theirs))
+    assert ids(archive, "візитки", channel="viber", limit=2) == list(reversed(theirs))[:2]
+    assert len(ids(archive, "візитки", channel="telegram")) == 20
+
+
 def test_all_words_must_match_in_some_form(cards: Archive) -> None:
     say(archive := cards, customer(archive, "Петро", ""), "Рахунок за візитками", minutes=9)
     assert ids(archive, "рахунки візитки") == [6]
@@ -221,6 +243,21 @@ def test_an_older_archive_gets_its_messages_indexed_on_open(archive: Archive, ar
         assert len(ids(again, "візиткою", limit=100)) == 30
         with reading(again) as db:
             assert word_index.pending_below(db) == 0
+
+
+def test_a_big_backfill_leaves_the_word_form_index_in_one_segment(
+    archive: Archive, archive_path, monkeypatch: pytest.MonkeyPatch
+):
+    _many(archive, 30)
+    _before_word_forms(archive)
+    archive.close()
+    monkeypatch.setattr(word_index, "BACKFILL_BATCH", 7)
+    monkeypatch.setattr(word_index, "OPTIMIZE_AFTER", 30)
+    with Archive.open(archive_path) as again:
+        with reading(again) as db:
+            segments = "SELECT count(DISTINCT segid) FROM messages_forms_idx"
+            assert db.execute(segments).fetchone()[0] == 1
+        assert len(ids(again, "візиткою", limit=100)) == 30
 
 
 def test_a_backfill_cut_short_goes_on_where_it_stopped(
