@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import Archive
+from . import Archive, word_index
 from .db import ts
 
 ORPHAN_AGE = 3600.0  # seconds: a blob younger than this may be a message being stored
@@ -66,6 +66,11 @@ def vacuum(
                 path.unlink()
             files, freed = files + 1, freed + size
     if not dry_run:
+        # An archive grown message by message keeps its search indexes in many segments,
+        # which every newest-first search walks in turn; one merge makes them one again.
+        step("merging the search indexes")
+        with archive._transaction() as db:
+            word_index.merge(db)
         step("compacting archive.db")
         with archive._reading() as db:
             db.execute("VACUUM")

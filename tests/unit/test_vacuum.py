@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from im2mail.archive import Archive
 from im2mail.archive.vacuum import vacuum
-from im2mail.model import NewAttachment, OutboxItem
+from im2mail.model import NewAttachment, OutboxItem, SearchQuery
 from tests.conftest import VALID_CONFIG, run_cli
 from tests.support.archive_sql import writing
 from tests.support.chats import T0, customer, say
@@ -145,3 +145,22 @@ def test_a_negative_retention_in_config_is_a_config_error(isolated_home, archive
     result = run_cli("vacuum")
     assert result.code == 3
     assert "archive.keep_files_days" in result.err
+
+
+def _index_rows(archive: Archive) -> dict[str, int]:
+    with writing(archive) as db:
+        return {
+            name: db.execute(f"SELECT count(*) FROM {name}_data").fetchone()[0]
+            for name in ("messages_fts", "messages_forms")
+        }
+
+
+def test_vacuum_merges_the_search_indexes_of_an_archive_grown_message_by_message(archive):
+    conv = customer(archive)
+    for n in range(120):  # as the relay stores them: one transaction each
+        say(archive, conv, f"Замовлення {n}: візитки і банери", minutes=n)
+    grown = _index_rows(archive)
+    vacuum(archive, 0, now=NOW)
+    merged = _index_rows(archive)
+    assert all(merged[name] < grown[name] for name in grown), (grown, merged)
+    assert len(archive.search(SearchQuery("візиток", limit=200))) == 120  # by its forms
