@@ -30,9 +30,9 @@ from . import sd_notify
 log = logging.getLogger("im2mail.relay")
 
 SENT_FILE_LINK_LIFETIME = timedelta(days=3)  # the platform downloads at once; keep it short
-# For the end-to-end tests only, not a user setting (not in the README): the seconds a
-# batch of reactions lasts instead of a minute (archive/reactions.py), so that a test of
-# the real process need not wait a minute out. Read once at start-up.
+# For the end-to-end tests only, not a user setting (the README's Development section names
+# it): the seconds a batch of reactions lasts instead of a minute (archive/reactions.py),
+# so that a test of the real process need not wait a minute out. Read once at start-up.
 REACTION_BATCH_ENV = "IM2MAIL_TEST_REACTION_BATCH"
 
 

@@ -122,6 +122,8 @@ def kill_when_writing(process: subprocess.Popen, wal: Path, timeout: float = 30)
     return False
 
 
+# Busy the CPU for a minute: one worker runs these one after the other (pyproject addopts).
+@pytest.mark.xdist_group("cpu")
 def test_forget_killed_midway_leaves_the_customer_whole_or_forgotten(isolated_home, tmp_path):
     where = paths()
     build(where)
