@@ -122,8 +122,9 @@ def kill_when_writing(process: subprocess.Popen, wal: Path, timeout: float = 30)
     return False
 
 
-# Busy the CPU for a minute: one worker runs these one after the other (pyproject addopts).
-@pytest.mark.xdist_group("cpu")
+# Busies a core for a minute: at most two such groups run at once, each on one worker
+# (pyproject's addopts), so the other workers' tests keep their timing.
+@pytest.mark.xdist_group("cpu-a")
 def test_forget_killed_midway_leaves_the_customer_whole_or_forgotten(isolated_home, tmp_path):
     where = paths()
     build(where)
