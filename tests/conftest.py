@@ -40,6 +40,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many worker processes `-n auto` (pyproject's addopts) starts: four when the run
+    may take end-to-end tests, which mostly wait on their servers and processes, so four
+    keep two cores busy; none (this process) for the fast lane (`-m "not e2e"`) or tests
+    outside tests/e2e/, which are all CPU: there each worker would only collect the suite
+    again. PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    if " ".join((config.option.markexpr or "").split()) == "not e2e":
+        return 0
+    here = config.invocation_params.dir
+    paths = [(here / arg.split("::")[0]).resolve() for arg in config.args]
+    if not any(E2E.is_relative_to(p) or p.is_relative_to(E2E) for p in paths):
+        return 0
+    return 4
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo
