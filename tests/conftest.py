@@ -9,7 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,42 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(E2E):
             item.add_marker(pytest.mark.e2e)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many worker processes `-n auto` (pyproject's addopts) starts: four when the run
+    may take end-to-end tests, which mostly wait on their servers and processes, so four
+    keep two cores busy; none (this process) for the fast lane (`-m "not e2e"`) or tests
+    outside tests/e2e/, which are all CPU: there each worker would only collect the suite
+    again. PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    if " ".join((config.option.markexpr or "").split()) == "not e2e":
+        return 0
+    here = config.invocation_params.dir
+    paths = [(here / arg.split("::")[0]).resolve() for arg in config.args]
+    if not any(E2E.is_relative_to(p) or p.is_relative_to(E2E) for p in paths):
+        return 0
+    return 4
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test's captured output and log go from its worker process (pytest-xdist: see
+    pyproject's addopts) as UTF-8: what a test logs of a peer's undecodable bytes (lone
+    surrogates, as aiohttp and aiosmtpd decode them) is shown escaped, not an INTERNALERROR
+    that ends the run."""
+    report = yield
+    report.sections = [(name, _utf8(text)) for name, text in report.sections]
+    if isinstance(report.longrepr, str):
+        report.longrepr = _utf8(report.longrepr)
+    return report
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @pytest.fixture(autouse=True)

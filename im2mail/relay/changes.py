@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..archive import Archive, edits, reactions
 from ..mail.builder import MailSettings
@@ -95,16 +95,23 @@ def late_original(archive: Archive, conversation_id: int, item: Incoming) -> Mes
 
 
 def reaction(
-    archive: Archive, item: Incoming, mail: MailSettings, *, notices: bool, at: datetime
+    archive: Archive,
+    item: Incoming,
+    mail: MailSettings,
+    *,
+    notices: bool,
+    at: datetime,
+    batch: timedelta = reactions.BATCH,
 ) -> bool:
     """The customer's reactions on message item.channel_message_id are now item.reactions;
-    whether a notice to a manager was queued (`notices`: alerts.reactions)."""
+    whether a notice to a manager was queued (`notices`: alerts.reactions; one a `batch`)."""
     if item.channel_message_id is None:
         return False
     notice = OutboxItem("mail", email_message_id=mail.new_message_id(), kind=REACTED)
     done = reactions.customer_reacted(
         archive, item.bot, item.customer, item.channel_message_id, item.reactions, at,
         dedupe_key=item.dedupe_key, managers=mail.managers, notice=notice if notices else None,
+        batch=batch,
     )  # fmt: skip
     who, what = item.customer.display_name, " ".join(item.reactions) or "no reaction"
     if done is None:

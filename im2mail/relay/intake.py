@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from ..archive import Archive, receipts, threads
+from ..archive import Archive, reactions, receipts, threads
 from ..archive.db import now
 from ..channels import Channel, ChannelError, MalformedUpdate
 from ..config.sections import HoursConfig
@@ -67,6 +67,7 @@ class IntakeSettings:
     hours: HoursConfig | None = None  # None: always open, no auto-reply, no quiet hours
     flood_per_minute: int = 0  # relay.flood_per_minute; 0: every message gets its email
     reaction_notices: bool = True  # alerts.reactions: a reaction to a reply, told its author
+    reaction_batch: timedelta = reactions.BATCH  # one such notice a batch (tests shorten it)
 
 
 # What became of a customer's message (Intake._archive)
@@ -178,7 +179,7 @@ class Intake:
     def _reaction(self, item: Incoming) -> None:
         notices = self.settings.reaction_notices
         if changes.reaction(self.archive, item, self.settings.mail, notices=notices,
-                            at=self.clock()):  # fmt: skip
+                            at=self.clock(), batch=self.settings.reaction_batch):  # fmt: skip
             self.mail_queued()  # due in a minute: the outbox learns when
 
     def _log_stored(self, item: Incoming, stored: Message, how: str) -> None:

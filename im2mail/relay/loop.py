@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,10 @@ from . import sd_notify
 log = logging.getLogger("im2mail.relay")
 
 SENT_FILE_LINK_LIFETIME = timedelta(days=3)  # the platform downloads at once; keep it short
+# For the end-to-end tests only, not a user setting (the README's Development section names
+# it): the seconds a batch of reactions lasts instead of a minute (archive/reactions.py),
+# so that a test of the real process need not wait a minute out. Read once at start-up.
+REACTION_BATCH_ENV = "IM2MAIL_TEST_REACTION_BATCH"
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Relay:
             hours=self.cfg.hours,
             digest_to=alerting.digest_to,
             flood_per_minute=self.cfg.relay.flood_per_minute,
+            reaction_batch=(batch := _reaction_batch()),
         )
         self.outbox = MailOutbox(
             self.archive.deliveries,
@@ -117,6 +123,7 @@ class Relay:
                 hours=self.cfg.hours,
                 flood_per_minute=self.cfg.relay.flood_per_minute,
                 reaction_notices=self.cfg.alerts.reactions,
+                reaction_batch=batch,
             ),
             self.outbox.notify,
         )
@@ -376,6 +383,17 @@ async def _keep_alive(notify: sd_notify.Notifier, interval: float) -> None:
     while True:
         notify.watchdog()
         await asyncio.sleep(interval)
+
+
+def _reaction_batch() -> timedelta:
+    """REACTION_BATCH_ENV's seconds when it is a positive number, else the minute."""
+    from ..archive.reactions import BATCH
+
+    try:
+        seconds = float(os.environ.get(REACTION_BATCH_ENV, ""))
+    except ValueError:
+        return BATCH
+    return timedelta(seconds=seconds) if 0 < seconds < BATCH.total_seconds() else BATCH
 
 
 def _handshake(channel: str, verify_token: str):

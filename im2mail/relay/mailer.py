@@ -63,8 +63,8 @@ class LinkSettings:
 class Mailer:
     """build(item) for the mail outbox. `hours` are the shop's ([hours]: business time in
     reminders, the digest's day, the zone of a flood digest's times), `digest_to` who gets
-    the digest, `flood_per_minute` the limit a flood digest names; `clock` gives the time
-    (tests)."""
+    the digest, `flood_per_minute` the limit a flood digest names, `reaction_batch` how long
+    the batch of reactions a notice is about lasts; `clock` gives the time (tests)."""
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class Mailer:
         hours: HoursConfig | None = None,
         digest_to: tuple[str, ...] = (),
         flood_per_minute: int = 0,
+        reaction_batch: timedelta = reactions.BATCH,
         clock: Callable[[], datetime] = now,
         read_files: bool = True,
     ) -> None:
@@ -85,6 +86,7 @@ class Mailer:
         self.hours = BusinessHours(hours)
         self.digest_to = digest_to
         self.flood_per_minute = flood_per_minute
+        self.reaction_batch = reaction_batch
         self.clock = clock
         self.read_files = read_files  # False: the text of an email, its files unread
         notice = self._notice
@@ -177,8 +179,9 @@ class Mailer:
         the author's replies in the conversation."""
         assert item.email_message_id is not None
         author, _, since = (item.note or "").partition(" ")
-        batch = reactions.reaction_batch(self.archive, conversation.id, author,
-                                         datetime.fromisoformat(since))  # fmt: skip
+        began = datetime.fromisoformat(since)
+        batch = reactions.reaction_batch(self.archive, conversation.id, author, began,
+                                         self.reaction_batch)  # fmt: skip
         replies = list(batch.replies) or [(reply, ())]
         return self.builder.reacted(
             replies,

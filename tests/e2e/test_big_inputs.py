@@ -29,6 +29,9 @@ def _peak_bytes(archive: Archive, path: Path, seen: list[int]) -> int:
         tracemalloc.stop()
 
 
+# Busies a core for a minute: at most two such groups run at once, each on one worker
+# (pyproject's addopts), so the other workers' tests keep their timing.
+@pytest.mark.xdist_group("cpu-a")
 def test_a_big_export_streams_with_flat_memory_and_steady_progress(tmp_path):
     small, big = tmp_path / "small.json", tmp_path / "big.json"
     tg.write_big(small, chats=10, per_chat=1000)

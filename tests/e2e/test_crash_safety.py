@@ -58,6 +58,9 @@ TRIALS, MESSAGES, REPLIES = 20, 12, 3
 KILL_WITHIN = 1.5  # seconds: the kill comes at a random moment this long after a burst began
 
 
+# Busies a core for a minute: at most two such groups run at once, each on one worker
+# (pyproject's addopts), so the other workers' tests keep their timing.
+@pytest.mark.xdist_group("cpu-b")
 @pytest.mark.parametrize("in_doubt, trials", [("resend", TRIALS), ("notify", TRIALS // 2)])
 async def test_kill_9_at_random_moments_loses_nothing_and_mails_nothing_twice(
     in_doubt, trials, isolated_home, telegram_api, smtp_server, imap_server

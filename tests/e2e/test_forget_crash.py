@@ -122,6 +122,9 @@ def kill_when_writing(process: subprocess.Popen, wal: Path, timeout: float = 30)
     return False
 
 
+# Busies a core for a minute: at most two such groups run at once, each on one worker
+# (pyproject's addopts), so the other workers' tests keep their timing.
+@pytest.mark.xdist_group("cpu-a")
 def test_forget_killed_midway_leaves_the_customer_whole_or_forgotten(isolated_home, tmp_path):
     where = paths()
     build(where)

@@ -25,7 +25,8 @@ from im2mail.testing.mail_servers import gmail_reply
 from tests.e2e.relay_rig import RelayProcess, write_home
 from tests.support.real_mta import ANNA, ORDERS, PETRO, RealMta
 
-pytestmark = pytest.mark.e2e
+# One Postfix and Dovecot (the session fixture real_mta) for all of them: one worker runs them.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("real_mta")]
 
 PROCESSED = "im2mail"
 REPLY_TO = re.compile(r"orders\+([a-z0-9]{6,64})@shop\.test")

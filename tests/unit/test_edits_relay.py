@@ -250,3 +250,17 @@ async def test_1000_reactions_toggled_in_a_minute_make_one_notice_and_stay_fast(
     await shop.reacts("2", "🔥")
     await shop.reacts("2", "🔥", "👍")
     assert len(shop.mail(REACTED)) == 3
+
+
+def test_only_a_test_s_positive_seconds_shorten_the_relays_batch_of_reactions(monkeypatch):
+    """relay/loop.py's REACTION_BATCH_ENV (for the end-to-end tests): a positive number of
+    seconds under a minute is the batch; unset, garbled, zero, negative or longer: a minute."""
+    from im2mail.relay.loop import REACTION_BATCH_ENV, _reaction_batch
+
+    monkeypatch.delenv(REACTION_BATCH_ENV, raising=False)
+    assert _reaction_batch() == reactions.BATCH == timedelta(minutes=1)
+    monkeypatch.setenv(REACTION_BATCH_ENV, "2.5")
+    assert _reaction_batch() == timedelta(seconds=2.5)
+    for bad in ("", "soon", "0", "-3", "nan", "inf", "3600"):
+        monkeypatch.setenv(REACTION_BATCH_ENV, bad)
+        assert _reaction_batch() == timedelta(minutes=1), bad
