@@ -196,21 +196,28 @@ def _leaves(msg: Message) -> list[Message]:
     return out
 
 
-def extract(message: Message, sent: Sequence[str] = (), signature: str | None = None) -> Reply:
+def extract(
+    message: Message,
+    sent: Sequence[str] = (),
+    signature: str | None = None,
+    own: Sequence[str] = (),
+) -> Reply:
     """The manager's reply: own words, attachments and pasted pictures, HTML-only flag.
 
     `sent` is the text of im2mail's own emails in the thread (the one answered first):
     quoted history is also found by its words (quoted_history.py), and a reply that
     still holds a run of them is not trusted (`Reply.doubt`) unless its first line is
     "/send". `signature` is the manager's, learned from their recent replies
-    (signatures.learn): cut where it ends the answer, and given back in `Reply.signature`."""
+    (signatures.learn): cut where it ends the answer, and given back in `Reply.signature`.
+    `own` is the text of the managers' replies our emails in `sent` quote (notices about a
+    reply): a run of those words is no doubt, the manager may send them again."""
     if not isinstance(message, Message):
         raise ReplyError(
             f"cannot extract a reply from {type(message).__name__}",
             hint="pass an email.message.EmailMessage (email.policy.default)",
         )
     leaves = _leaves(message)
-    history = SentText.of(sent)
+    history = SentText.of(sent, own)
     plain_part = html_part = None
     for part in leaves:
         if _is_attachment_disposition(part):
@@ -235,6 +242,12 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole, history)
+        if history and html_part is not None:  # answers typed inside the quote container
+            kept = parse_html(_decode(html_part), keep_quotes=True).marked_lines()
+            inline = quoted_history.answers_inside(kept, history)
+            if inline is not None:
+                whole = inline
+                text = strip_text(whole, history)
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
