@@ -29,6 +29,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   dropped and the manager's unquoted lines between them are kept (inline answers, in order,
   separated by blank lines). If unquoted text follows an attribution, it is history
   without ">" markers and everything from the attribution on is cut.
+* An HTML reply whose quote container holds lines that are not ours between lines of
+  ours (the manager answered inside the quote: Roundcube, Thunderbird) keeps those lines
+  as inline answers (quoted_history.answers_inside); known history only.
 * Lines starting with ">" are always dropped (so is a manager's own line beginning with
   ">": a known, accepted limitation).
 * Never empty for a real answer: if stripping leaves nothing, the whole body text is
