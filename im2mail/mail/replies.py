@@ -245,7 +245,8 @@ def extract(
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole, history)
-        if history and html_part is not None:  # answers typed inside the quote container
+        skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
+        if history and html_part is not None and skipped_quote:  # answers inside the quote
             kept = parse_html(_decode(html_part), keep_quotes=True).marked_lines()
             inline = quoted_history.answers_inside(kept, history)
             if inline is not None:
