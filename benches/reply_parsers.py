@@ -112,6 +112,7 @@ class Case:
     html_only: bool = False  # no usable text/plain part: the text comes from the HTML
     sent: tuple[str, ...] = ()  # the text of our emails the reply answers (thread.json)
     signature: str | None = None  # the manager's, as learned from earlier replies
+    own: tuple[str, ...] = ()  # the managers' replies our notices quote (thread.json "own")
 
     @property
     def pipeline_input(self) -> str:
@@ -144,15 +145,17 @@ def load_case(path: Path) -> Case:
             html = im2mail_replies._decode(part)
     html_only = not (plain and plain.strip()) and html is not None
     sent: tuple[str, ...] = ()
+    own: tuple[str, ...] = ()
     signature = None
     thread_file = path.with_suffix(".thread.json")
     if thread_file.is_file():
         thread = json.loads(thread_file.read_text(encoding="utf-8"))
         sent = tuple(s["text"] for s in thread.get("sent", []))
+        own = tuple(thread.get("own", []))
         if thread.get("signature"):  # learned as the relay would, from three replies
             signature = learn([f"Answer {n}.\n\n{thread['signature']}" for n in range(3)])
     return Case(path.stem, msg, expected, plain, html, family(path.stem), html_only, sent,
-                signature)  # fmt: skip
+                signature, own)  # fmt: skip
 
 
 # --- a neutral HTML -> text converter (drops nothing, marks blockquotes with "> ") ---------
@@ -255,13 +258,13 @@ def _im2mail(case: Case) -> str:
 def _im2mail_relay(case: Case) -> str:
     """As the relay runs it: with the text of our emails in the thread and the manager's
     learned signature; nothing when in doubt (the manager gets a notice instead)."""
-    reply = im2mail_replies.extract(case.msg, case.sent, case.signature)
+    reply = im2mail_replies.extract(case.msg, case.sent, case.signature, case.own)
     return "" if reply.doubt else reply.text
 
 
 def _im2mail_first_reply(case: Case) -> str:
     """As the relay runs it for a manager's first reply: no signature learned yet."""
-    reply = im2mail_replies.extract(case.msg, case.sent)
+    reply = im2mail_replies.extract(case.msg, case.sent, own=case.own)
     return "" if reply.doubt else reply.text
 
 

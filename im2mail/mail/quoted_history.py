@@ -55,7 +55,10 @@ class SentText:
     runs: frozenset[tuple[str, ...]]  # every LEAK_WORDS-word run
 
     @classmethod
-    def of(cls, sent: Sequence[str]) -> SentText:
+    def of(cls, sent: Sequence[str], own: Sequence[str] = ()) -> SentText:
+        """`own`: the managers' own replies our emails quote (a notice that a reply was
+        not delivered, or that a colleague answered): their runs are no leak, a manager
+        may send those words again (the customer did not get them, or already has)."""
         grams: set[tuple[str, ...]] = set()
         short: set[tuple[str, ...]] = set()
         runs: set[tuple[str, ...]] = set()
@@ -73,6 +76,11 @@ class SentText:
                     runs.add(tuple(words[i : i + LEAK_WORDS]))
             if budget <= 0:
                 break
+        for text in own:
+            words = _words(text)[:_MAX_WORDS]
+            runs.difference_update(
+                tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)
+            )
         return cls(frozenset(grams), frozenset(short), frozenset(runs))
 
     def __bool__(self) -> bool:
@@ -271,3 +279,42 @@ def leak(text: str, sent: SentText) -> str | None:
     if pieces >= 2 and answered == pieces:
         return None
     return first
+
+
+# --- answers typed inside the quote ---------------------------------------------------------
+
+
+def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | None:
+    """The text of an HTML reply laid out with its quote containers (each line with
+    whether it sits inside one), the quoted lines marked "> " except the manager's own
+    typed inside the quote: a line that is not ours, not an attribution or header line,
+    between lines of ours (inline answers under each piece of our email, in a client
+    that keeps them in the quote container). None when the quote holds no such line:
+    a quote that only holds older history above ours (a manager's earlier reply, a
+    colleague's note) is left to the usual rules."""
+    if not sent:
+        return None
+    kinds: list[str] = []  # "ours", "answer" (not ours yet) or "" per line
+    for line, quoted in lines:
+        words = line_words(line)
+        if not quoted or not words:
+            kinds.append("")
+        elif sent.is_ours(words):
+            kinds.append("ours")
+        elif _is_header_line(line):
+            kinds.append("")
+        else:
+            kinds.append("answer")
+    ours = [n for n, kind in enumerate(kinds) if kind == "ours"]
+    if not ours:
+        return None
+    answers = {n for n, kind in enumerate(kinds) if kind == "answer" and ours[0] < n < ours[-1]}
+    if not answers:
+        return None
+    out = []
+    for n, (line, quoted) in enumerate(lines):
+        if quoted and n not in answers:
+            out.append(f"> {line}".rstrip() if line.strip() else ">")
+        else:
+            out.append(line)
+    return "\n".join(out)

@@ -29,6 +29,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   dropped and the manager's unquoted lines between them are kept (inline answers, in order,
   separated by blank lines). If unquoted text follows an attribution, it is history
   without ">" markers and everything from the attribution on is cut.
+* An HTML reply whose quote container holds lines that are not ours between lines of
+  ours (the manager answered inside the quote: Roundcube, Thunderbird) keeps those lines
+  as inline answers (quoted_history.answers_inside); known history only.
 * Lines starting with ">" are always dropped (so is a manager's own line beginning with
   ">": a known, accepted limitation).
 * Never empty for a real answer: if stripping leaves nothing, the whole body text is
@@ -196,21 +199,28 @@ def _leaves(msg: Message) -> list[Message]:
     return out
 
 
-def extract(message: Message, sent: Sequence[str] = (), signature: str | None = None) -> Reply:
+def extract(
+    message: Message,
+    sent: Sequence[str] = (),
+    signature: str | None = None,
+    own: Sequence[str] = (),
+) -> Reply:
     """The manager's reply: own words, attachments and pasted pictures, HTML-only flag.
 
     `sent` is the text of im2mail's own emails in the thread (the one answered first):
     quoted history is also found by its words (quoted_history.py), and a reply that
     still holds a run of them is not trusted (`Reply.doubt`) unless its first line is
     "/send". `signature` is the manager's, learned from their recent replies
-    (signatures.learn): cut where it ends the answer, and given back in `Reply.signature`."""
+    (signatures.learn): cut where it ends the answer, and given back in `Reply.signature`.
+    `own` is the text of the managers' replies our emails in `sent` quote (notices about a
+    reply): a run of those words is no doubt, the manager may send them again."""
     if not isinstance(message, Message):
         raise ReplyError(
             f"cannot extract a reply from {type(message).__name__}",
             hint="pass an email.message.EmailMessage (email.policy.default)",
         )
     leaves = _leaves(message)
-    history = SentText.of(sent)
+    history = SentText.of(sent, own)
     plain_part = html_part = None
     for part in leaves:
         if _is_attachment_disposition(part):
@@ -235,6 +245,13 @@ def extract(message: Message, sent: Sequence[str] = (), signature: str | None = 
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
         text = strip_text(whole, history)
+        skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
+        if history and html_part is not None and skipped_quote:  # answers inside the quote
+            kept = parse_html(_decode(html_part), keep_quotes=True).marked_lines()
+            inline = quoted_history.answers_inside(kept, history)
+            if inline is not None:
+                whole = inline
+                text = strip_text(whole, history)
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too

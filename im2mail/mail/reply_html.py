@@ -80,9 +80,14 @@ def _hidden(attrs: dict[str, str]) -> bool:
 
 
 class _HtmlText(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, keep_quotes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.lines: list[str] = [""]
+        # keep_quotes: quote containers are laid out too, their lines marked "> " (the
+        # manager may have answered inside one: quoted_history.answers_inside)
+        self.keep_quotes = keep_quotes
+        self.quote_at: list[int] = []  # stack depths of the quote containers open
+        self.quoted: set[int] = set()  # the indexes of the lines written inside one
         self.stack: list[str] = []
         self.skip_at: int | None = None  # stack depth of the element being skipped
         self.stopped = False
@@ -117,11 +122,17 @@ class _HtmlText(HTMLParser):
             if not data:
                 return
             self.lines[-1] += data
+            if self.quote_at:
+                self.quoted.add(len(self.lines) - 1)
         else:
             parts = data.replace("\r\n", "\n").split("\n")
             self.lines[-1] += parts[0]
             for p in parts[1:]:
                 self.lines.append(p)
+                if self.quote_at:
+                    self.quoted.add(len(self.lines) - 1)
+            if self.quote_at:
+                self.quoted.add(len(self.lines) - len(parts))
 
     # parser callbacks
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -156,8 +167,12 @@ class _HtmlText(HTMLParser):
             or classes & _QUOTE_CLASSES
             or any(_QUOTE_NAME.search(n) for n in (*classes, a.get("id", ""), a.get("name", "")))
         ):
-            self._start_skip(tag, marker=True)
-            return
+            if not self.keep_quotes:
+                self._start_skip(tag, marker=True)
+                return
+            if tag not in _VOID:
+                self.quote_at.append(len(self.stack))
+            self._block()
         if tag == "br":
             self._newline()
         elif tag == "hr":
@@ -206,6 +221,9 @@ class _HtmlText(HTMLParser):
                 self._end_signature()
             elif self.skip_at is None:
                 self._close(top)
+                if self.quote_at and depth <= self.quote_at[-1]:
+                    self.quote_at.pop()
+                    self._block()
             if top == tag:
                 break
 
@@ -241,6 +259,10 @@ class _HtmlText(HTMLParser):
     def text(self) -> str:
         return tidy("\n".join(self.lines))
 
+    def marked_lines(self) -> list[tuple[str, bool]]:
+        """keep_quotes: each line with whether it was written inside a quote container."""
+        return [(line, n in self.quoted) for n, line in enumerate(self.lines)]
+
 
 # A reply is read by a person in a chat: parsing stops after this much HTML (a 10 MB HTML
 # mail would otherwise take seconds in html.parser); the text is cut, never dropped.
@@ -259,8 +281,8 @@ def _is_signature(attrs: dict[str, str], classes: set[str]) -> bool:
     )
 
 
-def parse_html(html: str) -> _HtmlText:
-    parser = _HtmlText()
+def parse_html(html: str, keep_quotes: bool = False) -> _HtmlText:
+    parser = _HtmlText(keep_quotes)
     html = html[:MAX_HTML_CHARS]
     try:
         parser.feed(html)

@@ -197,6 +197,7 @@ class Relay:
             self.chat_outbox.notify,
             self.outbox.notify,
             sent_texts=self.mailer.sent_texts,
+            own_texts=self.mailer.own_texts,
         )
         self.watcher = MailboxWatcher(
             mail.imap, self.keys.imap_password, self.archive, self.replies.handle

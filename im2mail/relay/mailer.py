@@ -138,6 +138,18 @@ class Mailer:
                          conversation_id, item.email_message_id, e)  # fmt: skip
         return texts
 
+    def own_texts(self, conversation_id: int, email_ids: list[str]) -> list[str]:
+        """The managers' replies that our emails a reply answers quote (notices that a
+        reply was not delivered, was in doubt, or that a colleague answered): their words
+        in a new reply are no quoted history to hold back (an unverified sender's are not
+        a manager's, and count)."""
+        kinds = (UNDELIVERED, NOT_SENT, IN_DOUBT, TEAM, COLLEAGUE)
+        texts = []
+        for item in threads.sent_emails(self.archive, conversation_id, email_ids):
+            if item.kind in kinds and item.message_id is not None:
+                texts.append(self.archive.message(item.message_id).text)
+        return texts
+
     # -- the customer's messages -----------------------------------------------------------
 
     def _message(self, item: OutboxItem, message: Message, conversation: Conversation) -> Envelope:

@@ -89,12 +89,14 @@ class ReplyIntake:
         mail_queued: Callable[[], None] = lambda: None,
         *,
         sent_texts: Callable[[int, list[str]], list[str]] = lambda conversation, ids: [],
+        own_texts: Callable[[int, list[str]], list[str]] = lambda conversation, ids: [],
     ) -> None:
         self.archive = archive
         self.settings = settings
         self.delivery_queued = delivery_queued
         self.mail_queued = mail_queued
         self.sent_texts = sent_texts
+        self.own_texts = own_texts
 
     def handle(self, uid: int, raw: bytes) -> str:
         """ "done" when the email was a reply and is archived (with its delivery or a
@@ -116,9 +118,11 @@ class ReplyIntake:
             return "ignore"
         conversation = self.archive.conversation(verdict.conversation_id)
         try:
-            sent = self.sent_texts(conversation.id, routing.referenced_ids(email))
+            ids = routing.referenced_ids(email)
+            sent = self.sent_texts(conversation.id, ids)
+            own = self.own_texts(conversation.id, ids)
             signature = signatures.learn(threads.recent_replies(self.archive, verdict.sender))
-            reply = extract(email, sent, signature)
+            reply = extract(email, sent, signature, own)
         except Exception as e:  # broken MIME beyond what the email package mends
             log.warning("IMAP UID %s from %s: cannot read the reply (%s); left alone",
                         uid, verdict.sender, e)  # fmt: skip

@@ -44,6 +44,12 @@ class Case:
         return [s["text"] for s in self.thread["sent"]]
 
     @property
+    def own(self) -> list[str]:
+        """The managers' replies our notices in `sent` quote (what the relay's
+        Mailer.own_texts finds in the archive)."""
+        return list(self.thread.get("own", []))
+
+    @property
     def pair(self) -> tuple[str, str]:
         """(client, UI language): what "client/language combinations" count."""
         return self.thread["client"], self.thread["ui_language"]
@@ -108,7 +114,7 @@ def as_relay(case: Case, *, known_manager: bool = True) -> str:
     from im2mail.mail.replies import extract
 
     signature = learned_signature(case) if known_manager else None
-    reply = extract(case.message, case.sent, signature)
+    reply = extract(case.message, case.sent, signature, case.own)
     return "" if reply.doubt else reply.text
 
 

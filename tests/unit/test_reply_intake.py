@@ -280,7 +280,9 @@ def checking(archive: Archive):
     """An intake that checks replies against our emails as the relay wires it."""
     settings = MailSettings(MAILBOX, (ANNA, PETRO))
     mailer = Mailer(archive, settings, LinkSettings(None, "k"))
-    return ReplyIntake(archive, ReplySettings(settings), sent_texts=mailer.sent_texts), mailer
+    intake = ReplyIntake(archive, ReplySettings(settings), sent_texts=mailer.sent_texts,
+                         own_texts=mailer.own_texts)  # fmt: skip
+    return intake, mailer
 
 
 def asked(archive: Archive):
@@ -430,3 +432,24 @@ def test_a_reply_to_an_edit_email_sends_only_the_answer(archive, checking):
     email = reply(conv.token, text, In_Reply_To="<e1@shop.example>")
     assert intake.handle(1, email.as_bytes()) == "done"
     assert delivered(archive) == ["Так, триста теж встигнемо."]
+
+
+def test_a_reply_undelivered_and_typed_again_goes_out(archive, checking):
+    """The undelivered notice quotes the manager's own reply: typing those words again,
+    under the notice quoted in a shape no rule knows, is an answer, not quoted history."""
+    from im2mail.model import UNDELIVERED, OutboxItem
+
+    intake, mailer = checking
+    conv = asked(archive)
+    first = "Замовлення готове, можна забрати завтра з десятої ранку у нас на Подолі."
+    archive.add_message(
+        Message(conv.id, "out", ANNA, first, conv.created + timedelta(minutes=5)),
+        outbox=[OutboxItem("mail", "<u1@shop.example>", kind=UNDELIVERED,
+                           note="Forbidden: bot was blocked by the user")],
+    )  # fmt: skip
+    assert mailer.own_texts(conv.id, ["<u1@shop.example>"]) == [first]
+    assert mailer.own_texts(conv.id, ["<q1@shop.example>"]) == []  # a customer's email
+    again = f"Добрий день! {first} Після 18:00 вже зачинено."
+    email = reply(conv.token, again, In_Reply_To="<u1@shop.example>")
+    assert intake.handle(1, email.as_bytes()) == "done"
+    assert delivered(archive)[0] == again, delivered(archive)

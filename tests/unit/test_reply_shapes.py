@@ -211,3 +211,98 @@ def test_a_last_line_that_only_names_a_device_is_the_managers(last_line: str) ->
 )  # fmt: skip
 def test_client_footers_in_many_languages_are_cut(footer: str) -> None:
     assert strip_text(f"Так, буде в п'ятницю.\n\n{footer}") == "Так, буде в п'ятницю."
+
+
+# --- answers typed inside an HTML quote container (session "shapes3") ---------------------
+
+TWO = (
+    "Ірина Лисенко\nTelegram\n\nЗдрастуйте! Чи є у вас крафт-пакети з логотипом?\n\n"
+    "І скільки часу займає друк двохсот штук з одним кольором?\n\n-- \n"
+    "Reply to this email to answer in Telegram."
+)
+TWO_HTML = (
+    "<p><b>Ірина Лисенко</b></p><p>Telegram</p>"
+    "<p>Здрастуйте! Чи є у вас крафт-пакети з логотипом?</p>{a1}"
+    "<p>І скільки часу займає друк двохсот штук з одним кольором?</p>{a2}"
+    "<p>Reply to this email to answer in Telegram.</p>"
+)
+
+
+def _html_only(html: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg.set_content(html, subtype="html")
+    return msg
+
+
+def _quoted(inside: str, above: str = "") -> str:
+    return (
+        f"<p>{above}</p><p>23.11.2026 14:05, Ірина Лисенко via Telegram написав(ла):</p>"
+        f'<blockquote type="cite">{inside}</blockquote>'
+    )
+
+
+def test_answers_typed_inside_the_quote_between_our_lines_go_out() -> None:
+    """Roundcube, Thunderbird and others keep what the manager types inside the quote in
+    the blockquote: the lines between pieces of our email that are not ours are theirs."""
+    inside = TWO_HTML.format(a1='<p style="color:red">Так, є, 200 штук.</p>',
+                             a2='<p style="color:red">Два дні.</p>')  # fmt: skip
+    reply = extract(_html_only(_quoted(inside, "Відповідаю в тексті:")), [TWO])
+    assert reply.text == "Відповідаю в тексті:\n\nТак, є, 200 штук.\n\nДва дні."
+    assert reply.doubt is None
+
+
+def test_older_history_inside_a_quote_above_ours_stays_out() -> None:
+    """A manager's earlier reply (or a colleague's note) quoted above our email is not
+    between lines of ours: the quote goes as a whole, only the new answer goes out."""
+    inside = (
+        "<p>Так, 200 штук до п'ятниці, ціна 12 грн за пакет.</p>"
+        "<p>22.11.2026 10:00, Ірина Лисенко via Telegram написав(ла):</p>"
+        f"<blockquote>{TWO_HTML.format(a1='', a2='')}</blockquote>"
+    )
+    reply = extract(_html_only(_quoted(inside, "Макет готовий.")), [TWO])
+    assert reply.text == "Макет готовий."
+
+
+def test_a_header_line_inside_the_quote_between_our_lines_is_no_answer() -> None:
+    inside = TWO_HTML.format(a1="<p>Від: orders@shop.example</p>", a2="")
+    reply = extract(_html_only(_quoted(inside, "Так, є.")), [TWO])
+    assert reply.text == "Так, є."
+
+
+# --- the managers' own words, quoted back in our notices ---------------------------------
+
+UNDELIVERED = (
+    "Your reply did not reach Ірина Лисенко in Telegram.\n\nTelegram said:\n"
+    "> Forbidden: bot was blocked by the user\n\nYour reply:\n"
+    "> Замовлення готове, можна забрати завтра з десятої ранку.\n\n-- \n"
+    "This is an automatic notice from im2mail; the customer has not seen this reply.\n"
+)
+RESENT = (
+    "Добрий день! Замовлення готове, можна забрати завтра з десятої ранку, до 18:00.\n\n"
+    "> Your reply did not reach Ірина Лисенко in Telegram.\n"
+)
+
+
+def test_a_manager_sending_their_undelivered_reply_again_is_not_held_back() -> None:
+    """The notice quotes the manager's own reply: typing those words again is no leak of
+    quoted history (the customer never got them)."""
+    own = ["Замовлення готове, можна забрати завтра з десятої ранку."]
+    msg = EmailMessage()
+    msg.set_content(RESENT)
+    reply = extract(msg, [UNDELIVERED], own=own)
+    assert reply.doubt is None
+    assert reply.text.startswith("Добрий день! Замовлення готове")
+
+
+def test_the_same_words_from_our_notice_itself_are_still_held_back() -> None:
+    """Without knowing them as the manager's own (an unverified sender's reply, say), a
+    run of our notice's words in the answer stays a doubt."""
+    msg = EmailMessage()
+    msg.set_content(RESENT)
+    assert extract(msg, [UNDELIVERED]).doubt is not None
+    # and the notice's own prose is held back even with the manager's words known
+    prose = "Your reply did not reach Ірина Лисенко in Telegram, WhatsApp said so.\n"
+    msg2 = EmailMessage()
+    msg2.set_content("Ось: " + prose)
+    own = ["Замовлення готове, можна забрати завтра з десятої ранку."]
+    assert extract(msg2, [UNDELIVERED + "\n" + prose], own=own).doubt is not None
