@@ -6,6 +6,9 @@ too."""
 
 from __future__ import annotations
 
+import collections
+import os
+import random
 import socket
 import subprocess
 import sys
@@ -25,10 +28,41 @@ _PYMAP = "import sys; from pymap.main import main; sys.exit(main())"
 
 
 def free_port(host: str = HOST) -> int:
-    """A port nothing listens on now (for a server that is down at first)."""
+    """A port nothing listens on now (for a server that is down at first), chosen below
+    the kernel's range of ports for outgoing connections, so no client socket can take it
+    before its server binds it; each pytest-xdist worker picks in a slice of its own, and a
+    port is not handed out twice in a row. The kernel's choice when that range is too low."""
+    low = _ephemeral_floor()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    slice_ = (int(worker) if worker.isdigit() else 0) % _SLICES
+    start = _PORTS_FROM + slice_ * _SLICE
+    if start + _SLICE <= low:
+        for _ in range(100):
+            port = random.randrange(start, start + _SLICE)
+            if port in _recent:
+                continue
+            try:
+                with socket.socket() as s:
+                    s.bind((host, port))
+            except OSError:
+                continue
+            _recent.append(port)
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+_PORTS_FROM, _SLICE, _SLICES = 20000, 3000, 4  # 20000-31999: below Linux's 32768
+_recent: collections.deque[int] = collections.deque(maxlen=256)
+
+
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768 if sys.platform.startswith("linux") else 49152
 
 
 # -- IMAP: pymap ----------------------------------------------------------------------------
