@@ -6,10 +6,11 @@ client (an id or class naming a signature: gmail_signature, moz-signature, Outlo
 Signature, Zoho's Zm-_Id_-Sgn...), their text kept in `signatures` so replies.py cuts the
 same lines from the end of the text/plain alternative; and whatever the manager's client
 does not show (display:none, visibility:hidden, mso-hide:all, the hidden attribute, a
-zero-height box with its overflow hidden): text the manager never saw is not theirs to
-send. What is left is laid out as plain text (paragraphs, lists, line breaks) for
-replies.py, which reads it like a text/plain body. The pictures the kept part shows (cid:
-links) are noted, so pictures of the quoted history are not sent.
+zero-height box with its overflow hidden; inline, or by a class or id a <style> sheet
+hides everywhere): text the manager never saw is not theirs to send. What is left is laid
+out as plain text (paragraphs, lists, line breaks) for replies.py, which reads it like a
+text/plain body. The pictures the kept part shows (cid: links) are noted, so pictures of
+the quoted history are not sent.
 """
 
 from __future__ import annotations
@@ -79,6 +80,36 @@ def _hidden(attrs: dict[str, str]) -> bool:
     return collapsed and style.get("overflow") == "hidden"
 
 
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_ONE_CLASS_OR_ID = re.compile(r"^[a-z0-9]*([.#])([\w-]+)$", re.I)
+
+
+def hidden_by_sheet(css: str) -> tuple[set[str], set[str]]:
+    """The classes and ids a <style> sheet hides everywhere (rules of one simple selector,
+    `.preheader` or `span#x`, whose declarations hide as an inline style would). Rules
+    inside @media and the like hide only on some screens, and compound selectors only in
+    some places: they are left out (the text stays, as the manager's client may show it)."""
+    classes: set[str] = set()
+    ids: set[str] = set()
+    css = _CSS_COMMENT.sub("", css)
+    at, depth, selector, body = 0, 0, "", ""
+    for n, ch in enumerate(css):
+        if ch == "{":
+            if depth == 0:
+                selector, at = css[at:n].strip(), n + 1
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                body, at = css[at:n], n + 1
+                if not selector.startswith("@") and _hidden({"style": body}):
+                    for one in selector.split(","):
+                        match = _ONE_CLASS_OR_ID.match(one.strip())
+                        if match:
+                            (classes if match[1] == "." else ids).add(match[2].lower())
+    return classes, ids
+
+
 class _HtmlText(HTMLParser):
     def __init__(self, keep_quotes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
@@ -99,6 +130,18 @@ class _HtmlText(HTMLParser):
         self.signatures: list[str] = []
         self.signature: list[str] | None = None  # the one being read
         self.all_cids: set[str] = set()
+        # <style> sheets read so far: the classes and ids they hide (hidden_by_sheet)
+        self.in_style = False
+        self.css: list[str] = []
+        self.hidden_classes: set[str] = set()
+        self.hidden_ids: set[str] = set()
+
+    def _hidden(self, attrs: dict[str, str]) -> bool:
+        if _hidden(attrs):
+            return True
+        if attrs.get("id", "").lower() in self.hidden_ids:
+            return True
+        return bool({c.lower() for c in attrs.get("class", "").split()} & self.hidden_classes)
 
     # output helpers
     def _newline(self) -> None:
@@ -137,7 +180,9 @@ class _HtmlText(HTMLParser):
     # parser callbacks
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
-        hidden = _hidden(a)
+        if tag == "style":
+            self.in_style = True  # its text is the sheet (html.parser gives it whole)
+        hidden = self._hidden(a)
         if tag == "img" and a.get("src", "").lower().startswith("cid:"):
             cid = a["src"][4:].strip("<>")
             self.all_cids.add(cid)
@@ -211,6 +256,12 @@ class _HtmlText(HTMLParser):
             self._newline()
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self.in_style:
+            self.in_style = False
+            classes, ids = hidden_by_sheet("".join(self.css))
+            self.hidden_classes |= classes
+            self.hidden_ids |= ids
+            self.css = []
         if self.stopped or tag not in self.stack:
             return
         while self.stack:
@@ -250,6 +301,9 @@ class _HtmlText(HTMLParser):
             self.signature = None
 
     def handle_data(self, data: str) -> None:
+        if self.in_style:
+            self.css.append(data)
+            return
         if self.signature is not None and self.skip_at is not None and not self.stopped:
             self.signature.append(data)
         if self.stopped or self.skip_at is not None:

@@ -383,3 +383,21 @@ def test_a_hidden_picture_is_not_sent() -> None:
     reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
     assert reply.text == "Ось фото:"
     assert [data for _, _, data in reply.attachments] == [b"PNG1"]
+
+
+def test_html_a_style_sheet_hides_is_not_sent() -> None:
+    # A template's preheader hidden by a class in the <head>'s sheet, as newsletters and
+    # signature generators do: the manager's client does not show it.
+    html = (
+        "<html><head><style>/* template */ .preheader { display: none !important; }\n"
+        "span#old{visibility:hidden} @media (max-width: 600px) { .wide { display:none } }"
+        " .note .small { display:none }</style></head><body>"
+        '<div class="preheader">Вы писали 1 декабря: старое письмо клиента</div>'
+        '<span id="old">Вы писали 1 декабря: старое письмо клиента</span>'
+        '<div class="wide">Так, завтра буде.</div><div class="small">О 10:00.</div>'
+        "</body></html>"
+    )
+    reply = extract(_msg(html, Content_Type="text/html; charset=utf-8"))
+    # hidden on every screen: gone; hidden only on narrow screens or only inside another
+    # element: shown to the manager on theirs, so it goes
+    assert reply.text == "Так, завтра буде.\nО 10:00."
