@@ -49,6 +49,10 @@ log = logging.getLogger("im2mail.inbound")
 BUSY_WINDOW = 0.02  # seconds after an update during which receiving counts as busy
 ALBUM_WAIT = timedelta(seconds=2)  # an album's parts arrive one by one: mail them together
 GREETER = "im2mail"  # the author of greetings in the archive
+# A platform may report a send as failed before the relay has recorded that send (its
+# answer to the send and the callback cross): the reply is looked for again after these
+# seconds before the failure is taken for one of no reply of ours.
+FAILED_RECHECK = (0.5, 1.0, 2.0, 4.0)
 STARTED = "▶ started the chat with the bot"  # what /start reads as in the email
 
 
@@ -88,8 +92,10 @@ class Intake:
         settings: IntakeSettings,
         mail_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = now,
+        failed_recheck: tuple[float, ...] = FAILED_RECHECK,
     ) -> None:
         self.archive = archive
+        self.failed_recheck = failed_recheck
         self.channels = channels
         self.settings = settings
         self.mail_queued = mail_queued
@@ -101,6 +107,7 @@ class Intake:
         self.business = business.BusinessChats(archive, settings.mail, self._fetch,
                                                mail_queued, clock)  # fmt: skip
         self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
+        self._rechecks: set[asyncio.Task[None]] = set()  # failures looked for again
 
     def busy(self) -> bool:
         """Whether messages that queue emails are coming in right now: the outbox gives
@@ -141,7 +148,10 @@ class Intake:
             await asyncio.to_thread(self._customer_state, item)
             return 0
         if item.event == "failed":
-            await asyncio.to_thread(self._failed, item)
+            if not await asyncio.to_thread(self._failed, item, False):
+                recheck = asyncio.ensure_future(self._failed_again(item))
+                self._rechecks.add(recheck)
+                recheck.add_done_callback(self._rechecks.discard)
             return 0
         if business.through_connection(item):
             taken = await self.business.take(channel, item)
@@ -246,7 +256,19 @@ class Intake:
         receipts.mark(self.archive, item.bot, item.customer, item.channel_message_id,
                       item.event, item.created)  # fmt: skip
 
-    def _failed(self, item: Incoming) -> None:
+    async def _failed_again(self, item: Incoming) -> None:
+        for n, delay in enumerate(self.failed_recheck, 1):
+            await asyncio.sleep(delay)
+            if await asyncio.to_thread(self._failed, item, n == len(self.failed_recheck)):
+                return
+
+    async def rechecked(self) -> None:
+        """Wait for the failures being looked for again (FAILED_RECHECK)."""
+        await asyncio.gather(*self._rechecks)
+
+    def _failed(self, item: Incoming, last_look: bool = True) -> bool:
+        """Whether the failed message was found (its author told, once); when not, and this
+        is the `last_look`, the log says so."""
         reason = item.text.strip() or "the platform gave no reason"
         notice_id = self.settings.mail.new_message_id()
         found = None
@@ -256,11 +278,13 @@ class Intake:
                 notice_id, item.dedupe_key,
             )  # fmt: skip
         if found is None:
-            log.warning("%s: message %s not delivered (%s); no reply of ours to tell about",
-                        item.bot, item.channel_message_id, reason)  # fmt: skip
-            return
+            if last_look:
+                log.warning("%s: message %s not delivered (%s); no reply of ours to tell about",
+                            item.bot, item.channel_message_id, reason)  # fmt: skip
+            return False
         log.error("%s: reply %d not delivered: %s; telling its author", item.bot, found, reason)
         self.mail_queued()
+        return True
 
     async def _started(self, channel: Channel, item: Incoming) -> dict | None:
         """Viber's conversation_started: the customer opened the chat (perhaps from a link

@@ -35,6 +35,7 @@ def make_intake(archive: Archive, channel: ScriptedViber, greeting: str | None =
         {"vshop": channel},  # type: ignore[dict-item]
         IntakeSettings(MailSettings(MAILBOX, ()), greeting),
         lambda: mailed.append(1),
+        failed_recheck=(0.05, 0.1, 0.2),
     )
     return intake, mailed
 
@@ -130,8 +131,26 @@ async def test_a_receipt_for_an_unknown_message_changes_nothing(archive, channel
         event("seen", token="80", who=someone_else),
     ]
     assert (await intake.take("vshop", {})).stored == 0
+    await intake.rechecked()
     assert archive.message(reply.id).delivered is None
     assert outbox(archive) == [] and not mailed
+
+
+async def test_a_failure_reported_before_its_send_was_recorded_still_reaches_the_author(
+    archive, channel
+):
+    """Viber answered the send and called back "failed" at once: the callback came before
+    the relay had written down the message's token. It is looked for again, not dropped."""
+    reply = viber_reply(archive, "Тоді посилання на сайті", "pending", author="anna@shop.example")
+    intake, mailed = make_intake(archive, channel)
+    channel.next = [event("failed", token="81", who=U1, text="Message was not delivered")]
+    await intake.take("vshop", {})
+    assert outbox(archive) == []  # not found yet
+    with writing(archive) as db:  # the send is recorded now
+        db.execute("UPDATE messages SET channel_message_id = '81' WHERE id = ?", (reply.id,))
+    await intake.rechecked()
+    assert outbox(archive) == [("mail", UNDELIVERED, "Message was not delivered")]
+    assert mailed == [1]
 
 
 async def test_a_failed_reply_comes_back_to_its_author_once(archive, channel):
