@@ -49,10 +49,10 @@ log = logging.getLogger("im2mail.inbound")
 BUSY_WINDOW = 0.02  # seconds after an update during which receiving counts as busy
 ALBUM_WAIT = timedelta(seconds=2)  # an album's parts arrive one by one: mail them together
 GREETER = "im2mail"  # the author of greetings in the archive
-# A platform may report a send as failed before the relay has recorded that send (its
-# answer to the send and the callback cross): the reply is looked for again after these
-# seconds before the failure is taken for one of no reply of ours.
-FAILED_RECHECK = (0.5, 1.0, 2.0, 4.0)
+# A platform may report a send as delivered, seen or failed before the relay has recorded
+# that send (its answer to the send and the callback cross): the reply is looked for again
+# after these seconds before the report is taken for one about no reply of ours.
+LOOK_AGAIN_AFTER = (0.5, 1.0, 2.0, 4.0)
 STARTED = "▶ started the chat with the bot"  # what /start reads as in the email
 
 
@@ -92,10 +92,10 @@ class Intake:
         settings: IntakeSettings,
         mail_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = now,
-        failed_recheck: tuple[float, ...] = FAILED_RECHECK,
+        look_again_after: tuple[float, ...] = LOOK_AGAIN_AFTER,
     ) -> None:
         self.archive = archive
-        self.failed_recheck = failed_recheck
+        self.look_again_after = look_again_after
         self.channels = channels
         self.settings = settings
         self.mail_queued = mail_queued
@@ -107,7 +107,7 @@ class Intake:
         self.business = business.BusinessChats(archive, settings.mail, self._fetch,
                                                mail_queued, clock)  # fmt: skip
         self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
-        self._rechecks: set[asyncio.Task[None]] = set()  # failures looked for again
+        self._rechecks: set[asyncio.Task[None]] = set()  # receipts looked for again
 
     def busy(self) -> bool:
         """Whether messages that queue emails are coming in right now: the outbox gives
@@ -139,7 +139,8 @@ class Intake:
     async def _one(self, channel: Channel, item: Incoming) -> int:
         archive = self.archive
         if item.event in receipts.RECEIPTS:  # repeats are harmless: no dedupe row for each
-            await asyncio.to_thread(self._receipt, item)
+            if not await asyncio.to_thread(self._receipt, item, False):
+                self._look_again(item, self._receipt)
             return 0
         if await asyncio.to_thread(archive.was_seen, item.dedupe_key):
             log.info("%s: %s seen before, dropped", item.bot, item.dedupe_key)
@@ -149,9 +150,7 @@ class Intake:
             return 0
         if item.event == "failed":
             if not await asyncio.to_thread(self._failed, item, False):
-                recheck = asyncio.ensure_future(self._failed_again(item))
-                self._rechecks.add(recheck)
-                recheck.add_done_callback(self._rechecks.discard)
+                self._look_again(item, self._failed)
             return 0
         if business.through_connection(item):
             taken = await self.business.take(channel, item)
@@ -247,23 +246,33 @@ class Intake:
                 return known
         return self.archive.upsert_customer(given)
 
-    def _receipt(self, item: Incoming) -> None:
+    def _receipt(self, item: Incoming, last_look: bool = True) -> bool:
+        """Whether the message the receipt names was found (and marked)."""
         if item.event is None:
-            return
+            return True
         if item.channel_message_id is None:  # by watermark: all sent up to its time
             receipts.mark_until(self.archive, item.bot, item.customer, item.event, item.created)
-            return
-        receipts.mark(self.archive, item.bot, item.customer, item.channel_message_id,
-                      item.event, item.created)  # fmt: skip
+            return True
+        return receipts.mark(self.archive, item.bot, item.customer, item.channel_message_id,
+                             item.event, item.created) is not None  # fmt: skip
 
-    async def _failed_again(self, item: Incoming) -> None:
-        for n, delay in enumerate(self.failed_recheck, 1):
+    def _look_again(self, item: Incoming, look: Callable[[Incoming, bool], bool]) -> None:
+        """`look` (a receipt's or a failure's) tried again later (LOOK_AGAIN_AFTER): the
+        send it names may not be recorded yet."""
+        if item.channel_message_id is None:
+            return
+        again = asyncio.ensure_future(self._again(item, look))
+        self._rechecks.add(again)
+        again.add_done_callback(self._rechecks.discard)
+
+    async def _again(self, item: Incoming, look: Callable[[Incoming, bool], bool]) -> None:
+        for n, delay in enumerate(self.look_again_after, 1):
             await asyncio.sleep(delay)
-            if await asyncio.to_thread(self._failed, item, n == len(self.failed_recheck)):
+            if await asyncio.to_thread(look, item, n == len(self.look_again_after)):
                 return
 
     async def rechecked(self) -> None:
-        """Wait for the failures being looked for again (FAILED_RECHECK)."""
+        """Wait for the receipts being looked for again (LOOK_AGAIN_AFTER)."""
         await asyncio.gather(*self._rechecks)
 
     def _failed(self, item: Incoming, last_look: bool = True) -> bool:

@@ -35,7 +35,7 @@ def make_intake(archive: Archive, channel: ScriptedViber, greeting: str | None =
         {"vshop": channel},  # type: ignore[dict-item]
         IntakeSettings(MailSettings(MAILBOX, ()), greeting),
         lambda: mailed.append(1),
-        failed_recheck=(0.05, 0.1, 0.2),
+        look_again_after=(0.05, 0.1, 0.2),
     )
     return intake, mailed
 
@@ -134,6 +134,18 @@ async def test_a_receipt_for_an_unknown_message_changes_nothing(archive, channel
     await intake.rechecked()
     assert archive.message(reply.id).delivered is None
     assert outbox(archive) == [] and not mailed
+
+
+async def test_a_receipt_that_comes_before_its_send_was_recorded_still_lands(archive, channel):
+    reply = viber_reply(archive, "Готово, забирайте", "pending")
+    intake, _ = make_intake(archive, channel)
+    channel.next = [event("seen", token="82", who=U1)]
+    await intake.take("vshop", {})
+    with writing(archive) as db:  # the send is recorded now
+        db.execute("UPDATE messages SET channel_message_id = '82' WHERE id = ?", (reply.id,))
+    await intake.rechecked()
+    stored = archive.message(reply.id)
+    assert (stored.delivered, stored.seen) == (WHEN, WHEN)
 
 
 async def test_a_failure_reported_before_its_send_was_recorded_still_reaches_the_author(
