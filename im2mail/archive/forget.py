@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 from ..errors import NotFound
 from ..model import Customer
-from . import Archive, people, rows, stats, tokens
+from . import Archive, people, rows, stats, tokens, word_index
 from .db import fits_sqlite, now, ts
 
 BATCH = 2000  # messages erased by age per transaction
@@ -191,8 +191,7 @@ def _purge(archive: Archive) -> None:
     checkpointed, so no copy of an erased page stays in it (best effort: a reader of an
     old snapshot keeps it until the next checkpoint)."""
     with _erasing(archive) as db:
-        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
-        db.execute("INSERT INTO messages_forms (messages_forms) VALUES ('optimize')")
+        word_index.merge(db)
     with archive._reading() as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
