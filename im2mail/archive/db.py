@@ -9,9 +9,10 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..errors import ArchiveError
 from . import migrations, word_index
@@ -97,6 +98,23 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def fetch_all(db: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+    """db.execute(sql, args).fetchall() with text decoded by sqlite3 itself, in C, and
+    again with configure()'s replacing decoder only when a value is not UTF-8. That
+    decoder is a Python call per value (about 0.3 µs): search reads hundreds at a time.
+    Under the archive's lock (the connection's text_factory is set for this query)."""
+    safe = db.text_factory
+    db.text_factory = str
+    try:
+        return db.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as e:
+        if "decode" not in str(e):
+            raise
+    finally:
+        db.text_factory = safe
+    return db.execute(sql, args).fetchall()
 
 
 def create_private_file(path: Path) -> None:

@@ -157,9 +157,15 @@ def _keys(words: list[str], cyrillic: bool) -> list[str]:
     if not cyrillic:
         return [_info(w)[1] for w in words]
     infos = [_info(w) for w in words]
-    leanings = [info[0] for info in infos]
-    column = 2 if leanings.count("ru") > leanings.count("uk") else 1
+    column = _column(infos)
     return [info[column] for info in infos]
+
+
+def _column(infos: list[tuple[str | None, str, str]]) -> int:
+    """Which key of _info a Cyrillic text's words take: 2 when more of them lean to
+    Russian than to Ukrainian, else 1."""
+    leanings = [info[0] for info in infos]
+    return 2 if leanings.count("ru") > leanings.count("uk") else 1
 
 
 _MAX_VARIANTS = 16  # a phrase's key combinations searched at most (words of open language)
@@ -191,7 +197,16 @@ def match(terms: tuple[search.Term, ...]) -> str:
 def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
     """Spans of `text` (original) whose words match a term by their keys, in order."""
     normalized = search.normalize(text)
-    keys = _keys(search.words(normalized), bool(_CYRILLIC.search(normalized)))
+    read = search.words_read(normalized)
+    wanted = _one_word_keys(terms)
+    if wanted is not None:  # each term a word: the words whose key is one of theirs
+        infos = list(map(_info, read[0]))
+        at = [i for i, info in enumerate(infos) if info[1] in wanted or info[2] in wanted]
+        if any(infos[i][1] != infos[i][2] for i in at):  # its key is the text's language's
+            column = _column(infos) if _CYRILLIC.search(normalized) else 1
+            at = [i for i in at if infos[i][column] in wanted]
+        return search.spans_of(normalized, read, at) if at else []
+    keys = _keys(read[0], bool(_CYRILLIC.search(normalized)))
     found = []  # (first word, last word) of each match
     for term in terms:
         want = _term_keys(term)
@@ -205,8 +220,18 @@ def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, in
                 found.append((i, i + last))
     if not found:
         return []
-    toks = search.word_spans(normalized)  # where each word is
-    return search.merged([(toks[first][0], toks[end][1]) for first, end in found])
+    at = sorted({i for pair in found for i in pair})
+    where = dict(zip(at, search.spans_of(normalized, read, at), strict=True))
+    return search.merged([(where[first][0], where[end][1]) for first, end in found])
+
+
+@functools.lru_cache(maxsize=256)
+def _one_word_keys(terms: tuple[search.Term, ...]) -> frozenset[str] | None:
+    """Every key the terms' words may have in the index, when each term is one word and
+    no prefix (most queries: a word matches when its key is one of them); else None."""
+    if any(len(term.keys) != 1 or term.prefix for term in terms):
+        return None
+    return frozenset(key for term in terms for key in _term_keys(term)[0])
 
 
 def _starts(keys: list[str], first: tuple[str, ...], prefix: bool) -> list[int]:

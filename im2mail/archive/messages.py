@@ -20,7 +20,7 @@ from ..errors import NotFound, UsageError
 from ..model import Attachment, Customer, Entry, Message, NewAttachment, OutboxItem, SearchQuery
 from . import forms, rows, search, word_index
 from .blobs import cannot_store
-from .db import ArchiveBase, clean, dt, ts
+from .db import ArchiveBase, clean, dt, fetch_all, ts
 
 _ENTRY_SQL = """
 SELECT m.id, m.conversation_id, m.direction, m.author, m.created, m.text, m.kind,
@@ -221,9 +221,7 @@ class Messages(ArchiveBase):
             where = [*where, (_IN_HITS.format(fts=fts), match)]
             sql = _ENTRY_SQL.format(source="messages m", join="JOIN") + _where(where)
             with self._reading() as db:
-                return db.execute(
-                    f"{sql} ORDER BY m.id DESC LIMIT ?", _args(where, limit)
-                ).fetchall()
+                return fetch_all(db, f"{sql} ORDER BY m.id DESC LIMIT ?", _args(where, limit))
         # CROSS JOIN keeps the FTS table outermost: it walks the hits by rowid and stops
         # at the limit instead of collecting every hit.
         where = [(f"{fts} MATCH ?", match), *where]
@@ -238,11 +236,9 @@ class Messages(ArchiveBase):
                 found = db.execute(f"{ids} ORDER BY {fts}.rowid LIMIT ?", _args(where, limit + 1))
                 few = [row[0] for row in found]
                 if len(few) <= limit:
-                    return db.execute(_BY_ID, (json.dumps(few),)).fetchall() if few else []
+                    return fetch_all(db, _BY_ID, (json.dumps(few),)) if few else []
             sql = _ENTRY_SQL.format(source=source, join="CROSS JOIN") + _where(where)
-            return db.execute(
-                f"{sql} ORDER BY {fts}.rowid DESC LIMIT ?", _args(where, limit)
-            ).fetchall()
+            return fetch_all(db, f"{sql} ORDER BY {fts}.rowid DESC LIMIT ?", _args(where, limit))
 
     def _found(
         self, terms: tuple[search.Term, ...], exact: list[sqlite3.Row], extra: list[sqlite3.Row]

@@ -21,7 +21,7 @@ from ..model import (
     OutboxItem,
 )
 from . import search, word_index
-from .db import clean, dt, now, ts
+from .db import clean, dt, fetch_all, now, ts
 
 
 def customer_from(row: sqlite3.Row) -> Customer:
@@ -326,7 +326,8 @@ def file_names_of(db: sqlite3.Connection, ids: list[int]) -> dict[int, list[str]
     names: dict[int, list[str]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = db.execute(
+        rows = fetch_all(
+            db,
             "SELECT message_id, filename FROM attachments WHERE message_id IN"
             f" ({','.join('?' * len(chunk))}) ORDER BY id",
             chunk,

@@ -43,6 +43,7 @@ _CONNECTOR_SPLIT = re.compile("([-/])")
 # only such units are looked at closely. Deciding from the unit's own characters keeps
 # normalize() the same for a word alone (a query) and inside a text.
 _ASCII_RUN = re.compile(r"[0-9A-Za-z]+")
+_ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _JOINERS = f"-/{APOSTROPHE_MARK}"
 _CHUNK_CHARS = re.compile(rf"[^\W_]|[{APOSTROPHE_MARK}/-]")
 # Whether any ASCII run touches a Cyrillic letter as _touches_cyrillic sees it (next to it,
@@ -71,14 +72,15 @@ def normalize(text: str) -> str:
         text = text.replace("ё", "е").replace("Ё", "Е")
     if _APOSTROPHE_RE.search(text):  # one pass in C; the index is built with this per message
         text = _APOSTROPHE_RE.sub(_apostrophe, text)
-    if text.isascii() or not _MIXED.search(text):
+    if text.isascii():
         return text
     out, done = [], 0
-    for m in _ASCII_RUN.finditer(text):
-        if m.start() < done or not _touches_cyrillic(text, *m.span()):
+    for m in _MIXED.finditer(text):  # an ASCII run touching a Cyrillic letter
+        if m.start() < done:
             continue
-        start, end = _chunk_around(text, m.start())
-        out += [text[done:start], _UNIT_RE.sub(_normalize_unit, text[start:end])]
+        at = m.start() if text[m.start()] in _ASCII_ALNUM else m.end() - 1  # in the run
+        start, end = _chunk_around(text, at)
+        out += [text[done:start], _normalized_chunk(text[start:end])]
         done = end
     if not out:
         return text
@@ -126,6 +128,12 @@ def _chunk_around(text: str, pos: int) -> tuple[int, int]:
     while end < len(text) and _CHUNK_CHARS.match(text, end):
         end += 1
     return start, end
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_chunk(chunk: str) -> str:
+    """A run of units holding a mixed one (codes like 2х1, А4, ВХ-12 come back often)."""
+    return _UNIT_RE.sub(_normalize_unit, chunk)
 
 
 def _normalize_unit(match: re.Match[str]) -> str:
@@ -190,6 +198,39 @@ def words(normalized: str) -> list[str]:
     if _PLAIN.fullmatch(normalized):
         return _WORD_RE.findall(normalized.lower().replace(APOSTROPHE_MARK, ""))
     return [w for m in _TOKEN_RE.finditer(normalized) if (w := fold(m.group()))]
+
+
+def words_read(normalized: str) -> tuple[list[str], str | None]:
+    """words(normalized), and the lower-cased text they were read from when each of them
+    stands in it at its offset in `normalized` (plain text without an apostrophe mark:
+    what spans_of reads spans from), else None."""
+    if _PLAIN.fullmatch(normalized):
+        if APOSTROPHE_MARK not in normalized:
+            lowered = normalized.lower()
+            return _WORD_RE.findall(lowered), lowered
+        return _WORD_RE.findall(normalized.lower().replace(APOSTROPHE_MARK, "")), None
+    return [w for m in _TOKEN_RE.finditer(normalized) if (w := fold(m.group()))], None
+
+
+def spans_of(
+    normalized: str, read: tuple[list[str], str | None], wanted: list[int]
+) -> list[tuple[int, int]]:
+    """(start, end) of the words words_read(normalized) gave (`read`) at the indexes
+    `wanted` (ascending): in plain text found with str.find from word to word up to the
+    last one wanted (a word, all letters and digits, can't start among the characters
+    between two words, so the next one found is the next token), else word_spans."""
+    found, lowered = read
+    if lowered is None:
+        spans = word_spans(normalized)
+        return [spans[i] for i in wanted]
+    out, pos, at = [], 0, 0
+    for i in wanted:
+        while at < i:
+            pos = lowered.find(found[at], pos) + len(found[at])
+            at += 1
+        start = lowered.find(found[i], pos)
+        out.append((start, start + len(found[i])))
+    return out
 
 
 def word_spans(normalized: str) -> list[tuple[int, int]]:
