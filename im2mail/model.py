@@ -58,12 +58,18 @@ class Customer:
         """First + last name, else @username, else "Customer <id>" (DESIGN.md subject rule)."""
         if self.forgotten is not None:
             return FORGOTTEN
-        full = " ".join(p for p in (self.first_name.strip(), self.last_name.strip()) if p)
-        if full:
-            return full
-        if self.username:
-            return f"@{self.username}"
-        return f"Customer {self.external_id}"
+        return display_name(self.first_name, self.last_name, self.username, self.external_id)
+
+
+def display_name(first_name: str, last_name: str, username: str | None, external_id: str) -> str:
+    """Customer.display_name of a customer not forgotten, from its fields (search shows 20
+    at once: no Customer made for each)."""
+    full = " ".join(p for p in (first_name.strip(), last_name.strip()) if p)
+    if full:
+        return full
+    if username:
+        return f"@{username}"
+    return f"Customer {external_id}"
 
 
 @dataclass(frozen=True)

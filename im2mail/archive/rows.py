@@ -19,6 +19,7 @@ from ..model import (
     Entry,
     Message,
     OutboxItem,
+    display_name,
 )
 from . import search, word_index
 from .db import clean, dt, fetch_all, now, ts
@@ -255,11 +256,11 @@ def entry_from(
     position (the SELECT's order), which is quicker than by name: search makes 20 at once."""
     (id, conversation_id, direction, author, created, text, kind, delivered, seen, deleted,
      edited, bot, channel, external_id, first_name, last_name, username) = row  # fmt: skip
-    customer = Customer(channel, external_id, first_name, last_name, username)
     return Entry(
         message_id=id, conversation_id=conversation_id, direction=direction, author=author,
         created=dt(created), text=text, kind=kind, bot=bot, channel=channel,
-        customer=customer.display_name, attachments=tuple(attachments),
+        customer=display_name(first_name, last_name, username, external_id),
+        attachments=tuple(attachments),
         delivered=dt(delivered), seen=dt(seen), deleted=dt(deleted), edited=bool(edited),
         snippet=snippet, highlights=highlights,
     )  # fmt: skip

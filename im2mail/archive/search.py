@@ -303,7 +303,13 @@ def parse_query(text: str) -> ParsedQuery:
 
 def match_spans(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
     """Spans of `text` (original) where a term matches, in order, not overlapping."""
-    toks = tokens(normalize(text))
+    normalized = normalize(text)
+    wanted = _one_word_terms(terms)
+    if wanted is not None:  # each term a word: the words that are one of them
+        read = words_read(normalized)
+        at = [i for i, word in enumerate(read[0]) if word in wanted]
+        return spans_of(normalized, read, at) if at else []
+    toks = tokens(normalized)
     spans = []
     for term in terms:
         n = len(term.keys)
@@ -311,6 +317,15 @@ def match_spans(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
             if _matches(term, toks[i : i + n]):
                 spans.append((toks[i][0], toks[i + n - 1][1]))
     return merged(spans)
+
+
+@functools.lru_cache(maxsize=256)
+def _one_word_terms(terms: tuple[Term, ...]) -> frozenset[str] | None:
+    """The terms' words, when each term is one word and no prefix (most queries); else
+    None."""
+    if any(len(term.keys) != 1 or term.prefix for term in terms):
+        return None
+    return frozenset(term.keys[0] for term in terms)
 
 
 def merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
