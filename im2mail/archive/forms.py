@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from . import search
@@ -194,18 +195,34 @@ def match(terms: tuple[search.Term, ...]) -> str:
     return " AND ".join(parts)
 
 
-def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, int]]:
+def match_spans(text: str, terms: tuple[search.Term, ...]) -> search.Spans:
     """Spans of `text` (original) whose words match a term by their keys, in order."""
-    normalized = search.normalize(text)
-    read = search.words_read(normalized)
-    wanted = _one_word_keys(terms)
-    if wanted is not None:  # each term a word: the words whose key is one of theirs
+    return highlighter(terms)(text)
+
+
+def highlighter(terms: tuple[search.Term, ...]) -> Callable[[str], search.Spans]:
+    """match_spans for these terms, as a function of the text: what the terms need is
+    worked out once (search highlights 20 texts at a time)."""
+    if any(len(term.keys) != 1 or term.prefix for term in terms):
+        return functools.partial(_term_spans, terms=terms)
+    wanted = frozenset(key for term in terms for key in _term_keys(term)[0])
+
+    def spans(text: str) -> search.Spans:  # each term a word: the words with one of its keys
+        normalized = search.normalize(text)
+        read = search.words_read(normalized)
         infos = list(map(_info, read[0]))
         at = [i for i, info in enumerate(infos) if info[1] in wanted or info[2] in wanted]
         if any(infos[i][1] != infos[i][2] for i in at):  # its key is the text's language's
             column = _column(infos) if _CYRILLIC.search(normalized) else 1
             at = [i for i in at if infos[i][column] in wanted]
         return search.spans_of(normalized, read, at) if at else []
+
+    return spans
+
+
+def _term_spans(text: str, terms: tuple[search.Term, ...]) -> search.Spans:
+    normalized = search.normalize(text)
+    read = search.words_read(normalized)
     keys = _keys(read[0], bool(_CYRILLIC.search(normalized)))
     found = []  # (first word, last word) of each match
     for term in terms:
@@ -223,15 +240,6 @@ def match_spans(text: str, terms: tuple[search.Term, ...]) -> list[tuple[int, in
     at = sorted({i for pair in found for i in pair})
     where = dict(zip(at, search.spans_of(normalized, read, at), strict=True))
     return search.merged([(where[first][0], where[end][1]) for first, end in found])
-
-
-@functools.lru_cache(maxsize=256)
-def _one_word_keys(terms: tuple[search.Term, ...]) -> frozenset[str] | None:
-    """Every key the terms' words may have in the index, when each term is one word and
-    no prefix (most queries: a word matches when its key is one of them); else None."""
-    if any(len(term.keys) != 1 or term.prefix for term in terms):
-        return None
-    return frozenset(key for term in terms for key in _term_keys(term)[0])
 
 
 def _starts(keys: list[str], first: tuple[str, ...], prefix: bool) -> list[int]:

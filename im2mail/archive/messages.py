@@ -203,10 +203,9 @@ class Messages(ArchiveBase):
         exact = self._hit_rows(EXACT, parsed.match, where, fts_first, q.limit)
         if q.exact or len(exact) >= q.limit:
             return self._found(parsed.terms, exact, [])
-        # Every exact hit is among the first limit + len(exact) word-form hits or not a
-        # word-form hit at all: asking for that many leaves `limit` after dropping them.
-        more = self._hit_rows(FORMS, forms.match(parsed.terms), where, fts_first,
-                              q.limit + len(exact))  # fmt: skip
+        # The newest `limit` word-form hits hold at most len(exact) exact ones, so the
+        # newest limit - len(exact) others among them, which are all that is shown.
+        more = self._hit_rows(FORMS, forms.match(parsed.terms), where, fts_first, q.limit)
         seen = {row[0] for row in exact}
         extra = [row for row in more if row[0] not in seen][: q.limit - len(exact)]
         return self._found(parsed.terms, exact, extra)
@@ -247,9 +246,12 @@ class Messages(ArchiveBase):
         forms, highlighted by their keys)."""
         with self._reading() as db:
             names = rows.file_names_of(db, [r[0] for r in (*exact, *extra)])
-        return [_entry(r, names.get(r[0], ()), terms) for r in exact] + [
-            _entry(r, names.get(r[0], ()), terms, by_forms=True) for r in extra
-        ]
+        find = search.highlighter(terms)
+        found = [_entry(r, names.get(r[0], ()), terms, find) for r in exact]
+        if extra:
+            find = forms.highlighter(terms)
+            found += [_entry(r, names.get(r[0], ()), terms, find) for r in extra]
+        return found
 
     def _conversations_of_customer(self, needle: str) -> tuple[list[int], bool]:
         """Conversations whose customer matches needle, and whether they hold so many of
@@ -293,16 +295,18 @@ def _args(where: list[tuple[str, Any]], limit: int) -> tuple[Any, ...]:
 
 
 def _entry(
-    row: sqlite3.Row, names: Sequence[str], terms: tuple[search.Term, ...], by_forms: bool = False
+    row: sqlite3.Row,
+    names: Sequence[str],
+    terms: tuple[search.Term, ...],
+    find: Callable[[str], search.Spans],
 ) -> Entry:
-    """A search hit as an Entry with its snippet and highlights (the words that hit, or,
-    when none is in the text, the file names that do)."""
-    find = forms.match_spans if by_forms else search.match_spans
-    text = row["text"]
-    spans = find(text, terms)
+    """A search hit as an Entry with its snippet and highlights (`find`: the words that
+    hit, or, when none is in the text, the file names that do)."""
+    text = row[5]  # _ENTRY_SQL's m.text
+    spans = find(text)
     if not spans and names:
         joined = ", ".join(names)
-        named = find(joined, terms)
+        named = find(joined)
         if named or not text.strip():
             text, spans = joined, named
     snippet, highlights = search.snippet(text, terms, spans=spans)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -60,6 +61,7 @@ _TO_LATIN = str.maketrans(_CYR_TO_LAT)
 _TO_CYRILLIC = str.maketrans(_LAT_TO_CYR)
 
 _SPACE = re.compile(r"\s")
+_BREAKS = re.compile(r"[\r\n\t\v\f]")
 SNIPPET_WIDTH = 120
 ELLIPSIS = "…"
 
@@ -301,15 +303,32 @@ def parse_query(text: str) -> ParsedQuery:
     return ParsedQuery(tuple(terms))
 
 
-def match_spans(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
+Spans = list[tuple[int, int]]
+
+
+def match_spans(text: str, terms: tuple[Term, ...]) -> Spans:
     """Spans of `text` (original) where a term matches, in order, not overlapping."""
-    normalized = normalize(text)
-    wanted = _one_word_terms(terms)
-    if wanted is not None:  # each term a word: the words that are one of them
+    return highlighter(terms)(text)
+
+
+def highlighter(terms: tuple[Term, ...]) -> Callable[[str], Spans]:
+    """match_spans for these terms, as a function of the text: what the terms need is
+    worked out once (search highlights 20 texts at a time)."""
+    if any(len(term.keys) != 1 or term.prefix for term in terms):
+        return functools.partial(_term_spans, terms=terms)
+    wanted = frozenset(term.keys[0] for term in terms)
+
+    def spans(text: str) -> Spans:  # each term a word: the words that are one of them
+        normalized = normalize(text)
         read = words_read(normalized)
         at = [i for i, word in enumerate(read[0]) if word in wanted]
         return spans_of(normalized, read, at) if at else []
-    toks = tokens(normalized)
+
+    return spans
+
+
+def _term_spans(text: str, terms: tuple[Term, ...]) -> Spans:
+    toks = tokens(normalize(text))
     spans = []
     for term in terms:
         n = len(term.keys)
@@ -317,15 +336,6 @@ def match_spans(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
             if _matches(term, toks[i : i + n]):
                 spans.append((toks[i][0], toks[i + n - 1][1]))
     return merged(spans)
-
-
-@functools.lru_cache(maxsize=256)
-def _one_word_terms(terms: tuple[Term, ...]) -> frozenset[str] | None:
-    """The terms' words, when each term is one word and no prefix (most queries); else
-    None."""
-    if any(len(term.keys) != 1 or term.prefix for term in terms):
-        return None
-    return frozenset(term.keys[0] for term in terms)
 
 
 def merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -367,7 +377,7 @@ def snippet(
         end = max(_cut_end(text, start, width), first_end)
     lead = ELLIPSIS if start > 0 else ""
     tail = ELLIPSIS if end < len(text) else ""
-    body = re.sub(r"[\r\n\t\v\f]", " ", text[start:end])
+    body = _BREAKS.sub(" ", text[start:end])
     shift = len(lead) - start
     inside = tuple((s + shift, e + shift) for s, e in spans if s >= start and e <= end)
     return lead + body + tail, inside
