@@ -44,6 +44,7 @@ _CONNECTOR_SPLIT = re.compile("([-/])")
 # only such units are looked at closely. Deciding from the unit's own characters keeps
 # normalize() the same for a word alone (a query) and inside a text.
 _ASCII_RUN = re.compile(r"[0-9A-Za-z]+")
+_ASCII_ALNUM_RE = re.compile(r"[0-9A-Za-z]")
 _ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _JOINERS = f"-/{APOSTROPHE_MARK}"
 _CHUNK_CHARS = re.compile(rf"[^\W_]|[{APOSTROPHE_MARK}/-]")
@@ -76,8 +77,13 @@ def normalize(text: str) -> str:
         text = _APOSTROPHE_RE.sub(_apostrophe, text)
     if text.isascii():
         return text
+    first = _ASCII_ALNUM_RE.search(text)  # in C, quicker than _MIXED's look at each letter
+    if first is None:
+        return text
     out, done = [], 0
-    for m in _MIXED.finditer(text):  # an ASCII run touching a Cyrillic letter
+    # An ASCII run touching a Cyrillic letter (a joiner between, at most), so from two
+    # characters before the first ASCII letter or digit on.
+    for m in _MIXED.finditer(text, max(0, first.start() - 2)):
         if m.start() < done:
             continue
         at = m.start() if text[m.start()] in _ASCII_ALNUM else m.end() - 1  # in the run
