@@ -9,6 +9,7 @@ import pytest
 from im2mail.archive import Archive, search
 from im2mail.errors import UsageError
 from im2mail.model import Customer, NewAttachment, SearchQuery, marked_snippet
+from tests.support.archive_sql import writing
 from tests.support.chats import T0, customer, say
 
 
@@ -249,3 +250,58 @@ def test_normalization_is_the_same_for_a_word_alone_and_in_a_text() -> None:
 def test_the_words_of_a_text_are_its_tokens_folded(text: str) -> None:
     normalized = search.normalize(text)
     assert search.words(normalized) == [w for _, _, w in search.tokens(normalized) if w]
+
+
+@pytest.mark.parametrize(
+    ("text", "normalized"),
+    [
+        ("Потрібен банер 2х1 м", "Потрібен банер 2x1 м"),  # the code last, far from the start
+        ("замовлення на папір А4", "замовлення на папір A4"),
+        ("№ВХ-12 і С-300/А3", "№BX-12 і C-300/A3"),
+        ("ціна ₴350, формат А5", "ціна ₴350, формат A5"),
+        ("текст без латиниці", "текст без латиниці"),  # nothing ASCII: nothing to look at
+        ("Привіт! ok", "Привіт! ok"),  # ASCII apart from the Cyrillic words
+        ("сокoл", "сокол"),
+        ("҂А4", "҂A4"),  # a Cyrillic sign (not a letter) before the code
+        ("1҂5 м", "1҂5 м"),
+    ],
+)
+def test_codes_are_unified_wherever_they_stand_in_a_text(text: str, normalized: str) -> None:
+    assert search.normalize(text) == normalized
+
+
+HIGHLIGHTED = [
+    "Потрібні візитки на завтра, ВІЗИТКИ!",
+    "візиткивізитки візитки",  # the word inside a longer one first
+    "п'ятниця: візитки ще є? п’ятниця",  # an apostrophe mark: spans read another way
+    "Café ÉTÉ візитки naïve візитки",  # not plain text
+    "Ещё \u0301 визитки, ещё",
+    "банер 2х1 м, А4 візитки",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", HIGHLIGHTED)
+@pytest.mark.parametrize("query", ["візитки", "візитки ещё", "п'ятниця", "a4 візитки", "ete"])
+def test_one_word_terms_are_highlighted_like_any_term(text: str, query: str) -> None:
+    # Queries of one-word terms take a shorter way (the words read once, spans found only
+    # for the words that hit): the same spans as the way phrases and prefixes take.
+    terms = search.parse_query(query).terms
+    assert search.highlighter(terms)(text) == search._term_spans(text, terms)
+
+
+def test_text_that_is_not_utf8_is_still_found_by_its_forms(archive: Archive) -> None:
+    # Hits are read with sqlite3's own decoding, and again with the replacing one when a
+    # value is not UTF-8 (archive/db.py fetch_all): both walks, and the file names.
+    pdf = NewAttachment("візитки.pdf", "application/pdf", b"%PDF-1.4 x")
+    say(archive, customer(archive), "Ось макет візиток", files=[pdf])
+    text = "Ось ".encode() + b"\xff" + " візиток".encode()
+    name = "візитки".encode() + b"\xff.pdf"
+    with writing(archive) as db:
+        db.execute("UPDATE messages SET text = CAST(? AS TEXT)", (text,))
+        db.execute("UPDATE attachments SET filename = CAST(? AS TEXT)", (name,))
+    for query in ("візиток", "візитками"):  # found as typed, then by its forms only
+        [hit] = archive.search(SearchQuery(query))
+        assert hit.text == "Ось \ufffd візиток"
+        assert hit.attachments == ("візитки\ufffd.pdf",)
+        assert [hit.snippet[a:b] for a, b in hit.highlights] == ["візиток"]

@@ -131,6 +131,20 @@ def test_exact_hits_rank_first_however_many_there_are(archive: Archive) -> None:
         assert ids(archive, "візитки", limit=limit, exact=True) == newest_first[: min(limit, 4)]
 
 
+def test_other_forms_fill_the_rest_newest_first_wherever_the_exact_hits_stand(
+    archive: Archive,
+) -> None:
+    # The word-form index is asked for the newest `limit` hits only (messages.py): the
+    # exact hits among them leave room for every other hit that is shown.
+    olena = customer(archive)
+    words = ["візиток", "візитки", "візитками", "візитки", "візиток", "візитку", "візитки"]
+    sent = [say(archive, olena, f"{w} {i}", minutes=i).id for i, w in enumerate(words)]
+    exact = [i for i, w in zip(sent, words, strict=True) if w == "візитки"][::-1]
+    others = [i for i, w in zip(sent, words, strict=True) if w != "візитки"][::-1]
+    for limit in range(1, 9):
+        assert ids(archive, "візитки", limit=limit) == (exact + others)[:limit], limit
+
+
 def test_filters_hold_on_both_walks_of_the_exact_index(archive: Archive) -> None:
     olena, petro = customer(archive), customer(archive, "Петро", "", channel="viber", bot="vb")
     theirs = [say(archive, petro, f"Візитки {i}", minutes=i).id for i in range(3)]
@@ -165,6 +179,17 @@ def test_a_stress_mark_standing_alone_does_not_shift_the_highlight(archive: Arch
     say(archive, customer(archive), "Ещё \u0301 визитки? Да, за\u0301каз готов")
     [hit] = archive.search(SearchQuery("визитка заказы"))
     assert [hit.snippet[a:b] for a, b in hit.highlights] == ["визитки", "за\u0301каз"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Візиток треба, візитками теж", "візитоквізиток візиток", "Ещё заказы? Заказ готов",
+     "п’ятниці й п'ятниця", "Café cards, CARD printed", "ударе\u0301ние \u0301 заказа", ""],
+)  # fmt: skip
+@pytest.mark.parametrize("query", ["візитки", "заказ", "пятниця", "card printing", "заказ ещё"])
+def test_one_word_terms_are_highlighted_by_their_forms_like_any_term(text: str, query: str) -> None:
+    terms = search.parse_query(query).terms
+    assert forms.highlighter(terms)(text) == forms._term_spans(text, terms)
 
 
 def test_file_names_are_found_by_their_words_forms(archive: Archive) -> None:
