@@ -64,9 +64,9 @@ class Customer:
 def display_name(first_name: str, last_name: str, username: str | None, external_id: str) -> str:
     """Customer.display_name of a customer not forgotten, from its fields (search shows 20
     at once: no Customer made for each)."""
-    full = " ".join(p for p in (first_name.strip(), last_name.strip()) if p)
-    if full:
-        return full
+    first, last = first_name.strip(), last_name.strip()
+    if first or last:
+        return f"{first} {last}" if first and last else first or last
     if username:
         return f"@{username}"
     return f"Customer {external_id}"

@@ -374,6 +374,8 @@ def snippet(
     found otherwise, by word forms)."""
     if spans is None:
         spans = match_spans(text, terms)
+    if len(text) <= width:  # all of it, every match inside
+        return _BREAKS.sub(" ", text), tuple(spans)
     if not spans:
         start, end = 0, _cut_end(text, 0, width)
     else:

@@ -305,3 +305,17 @@ def test_text_that_is_not_utf8_is_still_found_by_its_forms(archive: Archive) -> 
         assert hit.text == "Ось \ufffd візиток"
         assert hit.attachments == ("візитки\ufffd.pdf",)
         assert [hit.snippet[a:b] for a, b in hit.highlights] == ["візиток"]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "username", "shown"),
+    [("Олена", "Коваль", "olena", "Олена Коваль"), (" Олена ", "", None, "Олена"),
+     ("", "Коваль", "k", "Коваль"), ("  ", "", "olena", "@olena"), ("", "", None, "Customer 7")],
+)  # fmt: skip
+def test_a_hit_names_its_customer_as_everywhere(
+    archive: Archive, first: str, last: str, username: str | None, shown: str
+) -> None:
+    who = customer(archive, first, last, username=username, external_id="7")
+    say(archive, who, "візитки")
+    [hit] = archive.search(SearchQuery("візитки"))
+    assert hit.customer == shown == Customer("telegram", "7", first, last, username).display_name
