@@ -45,12 +45,11 @@ _CONNECTOR_SPLIT = re.compile("([-/])")
 # normalize() the same for a word alone (a query) and inside a text.
 _ASCII_RUN = re.compile(r"[0-9A-Za-z]+")
 _ASCII_ALNUM_RE = re.compile(r"[0-9A-Za-z]")
-_ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _JOINERS = f"-/{APOSTROPHE_MARK}"
 _CHUNK_CHARS = re.compile(rf"[^\W_]|[{APOSTROPHE_MARK}/-]")
-# Whether any ASCII run touches a Cyrillic letter as _touches_cyrillic sees it (next to it,
-# or one joiner between): one search in C, so that the usual text, where digits and Latin
-# words stand apart from the Cyrillic ones, skips the Python loop over its ASCII runs.
+# Where an ASCII run touches a Cyrillic letter as _touches_cyrillic sees it (next to it, or
+# one joiner between), found in C: the usual text, where digits and Latin words stand
+# apart from the Cyrillic ones, has no match, and a Python loop looks at the matches only.
 _MIXED = re.compile(
     rf"[0-9A-Za-z][{_JOINERS}]?[\u0400-\u04ff]|[\u0400-\u04ff][{_JOINERS}]?[0-9A-Za-z]"
 )
@@ -86,7 +85,7 @@ def normalize(text: str) -> str:
     for m in _MIXED.finditer(text, max(0, first.start() - 2)):
         if m.start() < done:
             continue
-        at = m.start() if text[m.start()] in _ASCII_ALNUM else m.end() - 1  # in the run
+        at = m.start() if text[m.start()].isascii() else m.end() - 1  # in the ASCII run
         start, end = _chunk_around(text, at)
         out += [text[done:start], _normalized_chunk(text[start:end])]
         done = end
