@@ -299,6 +299,7 @@ class Burst:
     mailed: int = 0
     archive_seconds: float = float("nan")  # first push -> last "archived" log line
     mail_seconds: float = float("nan")  # first push -> last mail at the server
+    half_mailed: float = float("nan")  # first push -> half of the burst's mails at the server
     max_backlog: int = 0  # archived but not mailed yet, largest seen in the samples
     duplicates: int = 0
     missing: int = 0
@@ -418,6 +419,7 @@ async def measure_burst(
     result.mailed = len(mails)
     if mails:
         result.mail_seconds = smtp.messages.at[base_mailed + len(mails) - 1] - t_start
+        result.half_mailed = smtp.messages.at[base_mailed + (len(mails) - 1) // 2] - t_start
     counts = Counter(await asyncio.to_thread(lambda: [marker_of(m) for m in mails]))
     wanted = set(markers)
     result.duplicates = sum(c - 1 for m, c in counts.items() if m in wanted and c > 1)
@@ -501,6 +503,7 @@ def report(info: dict[str, str], args: argparse.Namespace, lat: Latency | None,
         if not b.archive_only and b.mailed and b.archived:
             print(f"mailed/s ÷ archived/s: {m_rate / a_rate:.2f}")
         once = b.missing == 0 and b.duplicates == 0 and b.mailed == b.pushed
+        print(f"half of the burst mailed {b.half_mailed:.1f} s after the first push")
         print(f"total {b.seconds:.1f} s; rows in the archive {b.archive_count}; "
               f"largest backlog seen (archived, not mailed) {b.max_backlog}")  # fmt: skip
         if b.archive_only:
@@ -672,16 +675,17 @@ def compare(args: argparse.Namespace, runs: list[Run], names: dict[str, str]) ->
           f"{args.burst} from {args.customers} customers")  # fmt: skip
     for version, name in names.items():
         print(f"- {version}: {name}")
-    print("| round | version | push→mail p99 ms | push→archived p99 ms | archived/s "
-          "| mailed/s | mailed÷archived | relay CPU s |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| round | version | push→mail p99 ms | push→archived p99 ms | archived/s | mailed/s "
+          "| mailed÷archived | half mailed s | all mailed s | relay CPU s |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         lat, b = run.lat, run.burst
         a_rate, m_rate = rates(run)
         cpu = f"{b.relay_cpu:.1f}" if b else "-"
+        half = f"{b.half_mailed:.1f} | {b.mail_seconds:.1f}" if b else "- | -"
         print(f"| {run.round} | {run.version} | {p99(lat.seconds if lat else None)} | "
               f"{p99(lat.to_archive if lat else None)} | {a_rate:.0f} | {m_rate:.1f} | "
-              f"{m_rate / a_rate:.2f} | {cpu} |")  # fmt: skip
+              f"{m_rate / a_rate:.2f} | {half} | {cpu} |")  # fmt: skip
     ratios = []
     for n in sorted({run.round for run in runs}):
         pair = {run.version: run for run in runs if run.round == n}

@@ -172,6 +172,18 @@ class Deliveries:
                 _queue_after(db, item_id, then)
             return done
 
+    def count_due(self, target: str, now: datetime, at_most: int) -> int:
+        """How many pending rows of `target` are due now, counted up to `at_most` (a
+        backlog's size, for pacing: the count stops there, so a long queue costs no more
+        than a short one)."""
+        with self._archive._reading() as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND target = ?"
+                " AND next_try <= ? LIMIT ?)",
+                (PENDING, target, ts(now), at_most),
+            ).fetchone()
+        return count
+
     def next_delivery_time(self, target: str) -> datetime | None:
         """When the earliest pending row of `target` is due (maybe already past); None
         when nothing is pending. A worker sleeps until then, or until notified."""

@@ -108,6 +108,7 @@ class Intake:
                                                mail_queued, clock)  # fmt: skip
         self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
         self._rechecks: set[asyncio.Task[None]] = set()  # receipts looked for again
+        self.archived = 0  # customers' messages stored since the start (pacing.py reads it)
 
     def busy(self) -> bool:
         """Whether messages that queue emails are coming in right now: the outbox gives
@@ -134,6 +135,7 @@ class Intake:
                 answer = await self._started(channel, item) or answer
             else:
                 stored += await self._one(channel, item)
+        self.archived += stored
         return Taken(stored, answer)
 
     async def _one(self, channel: Channel, item: Incoming) -> int:

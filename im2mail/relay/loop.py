@@ -77,6 +77,7 @@ class Relay:
         from .alerts import Alerts, AlertSettings
         from .intake import Intake, IntakeSettings
         from .mailer import LinkSettings, Mailer
+        from .pacing import MailPace
         from .retention import Retention
         from .transcripts import Transcripts
         from .web import WebServer
@@ -126,6 +127,9 @@ class Relay:
                 reaction_batch=batch,
             ),
             self.outbox.notify,
+        )
+        self._pace = MailPace(
+            self._mail_due, lambda: self.outbox.sent, lambda: self.intake.archived
         )
         self._wire_replies(mail)
         self.alerts = Alerts(self.archive, alerting, self.outbox.notify)
@@ -308,10 +312,17 @@ class Relay:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    async def _mail_due(self, at_most: int) -> int:
+        from ..archive.db import now
+        from ..mail.smtp_outbox import TARGET
+
+        count = self.archive.deliveries.count_due
+        return await asyncio.to_thread(count, TARGET, now(), at_most)
+
     def _poller(self, name: str, channel):
         from .polling import Poller
 
-        return Poller(name, channel, self.intake.take, self._stopping)
+        return Poller(name, channel, self.intake.take, self._stopping, self._pace)
 
     async def _take_webhook(self, name: str, body: bytes) -> dict | None:
         import json

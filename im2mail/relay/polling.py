@@ -11,7 +11,8 @@ an unbroken run of confirmed ones (nothing is acknowledged before it is stored).
 While an update is still being taken, the platform hands it out again on every poll (its
 offset can't move past it), so polls come every PACE seconds instead of waiting: new
 updates of other customers are seen within PACE. A failed update is taken again after
-RETRY_PAUSE. Cancelling run() lets the updates being stored finish first; downloads in
+RETRY_PAUSE. While the mail is far behind, a poll waits for it first (pacing.py).
+Cancelling run() lets the updates being stored finish first; downloads in
 progress are ended by whoever stops the relay (Downloads.abort), and their updates,
 never confirmed, come again after the restart.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 from ..channels import ChannelError, MalformedUpdate, Polling, RetryLater
 from ..errors import redact
+from .pacing import MailPace
 
 log = logging.getLogger("im2mail.relay")
 
@@ -49,8 +51,10 @@ class Poller:
         channel: Polling,
         take: Callable[[str, dict[str, Any]], Awaitable[Any]],
         stopping: asyncio.Event,
+        pace: MailPace | None = None,
     ) -> None:
         self.name, self.channel, self._take, self._stopping = name, channel, take, stopping
+        self._pace = pace  # a poll waits while the mail is far behind (pacing.py)
         self._taking: dict[int, asyncio.Task[None]] = {}  # update id -> its task
         self._last: dict[str, asyncio.Task[None]] = {}  # customer -> their latest update's
         self._again_at: dict[int, float] = {}  # update id -> time.monotonic() to retry it
@@ -78,6 +82,8 @@ class Poller:
         return sum(1 for r in results if isinstance(r, BaseException))
 
     async def _round(self) -> None:
+        if self._pace is not None:
+            await self._pace.wait(self._stopping)
         busy = bool(self._taking or self._again_at)
         if not await self._poll(timeout=0 if busy else POLL_TIMEOUT):
             await self._pause(RETRY_PAUSE)

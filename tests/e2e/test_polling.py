@@ -11,10 +11,12 @@ import time
 import pytest
 
 from im2mail.archive import Archive
+from im2mail.archive.db import now
 from im2mail.channels.telegram.channel import Telegram
 from im2mail.mail.builder import MailSettings
-from im2mail.relay import polling
+from im2mail.relay import pacing, polling
 from im2mail.relay.intake import Intake, IntakeSettings
+from im2mail.relay.pacing import MailPace
 from im2mail.relay.polling import Poller
 from im2mail.testing.streams import Stream
 from tests.support.archive_sql import reading
@@ -119,3 +121,79 @@ async def test_stopping_midway_acknowledges_only_what_was_stored(
     assert hello["update_id"] < slow["update_id"]
     assert not [p for p in archive.blobs.root.rglob("*") if p.is_file()]  # nothing partial
     assert (await intake.take("shop", after)).stored == 0
+
+
+class PlayedOutbox:
+    """The test as the mail outbox: sends (marks sent) `rate` emails a second, while
+    `going`; the pace reads its `sent`."""
+
+    def __init__(self, archive: Archive, rate: int) -> None:
+        self.archive, self.rate, self.sent, self.going = archive, rate, 0, asyncio.Event()
+
+    async def run(self) -> None:
+        deliveries = self.archive.deliveries
+        while True:
+            await self.going.wait()
+            due = await asyncio.to_thread(deliveries.due_deliveries, "mail", now(), self.rate // 20)
+            for item in due:
+                await asyncio.to_thread(deliveries.delivery_sent, item.id, now())
+                self.sent += 1
+            await asyncio.sleep(0.05)
+
+    async def due(self, at_most: int) -> int:
+        return await asyncio.to_thread(self.archive.deliveries.count_due, "mail", now(), at_most)
+
+
+@pytest.fixture
+async def paced(archive: Archive, channel: Telegram):
+    """A running poller whose polls wait for a mail outbox the test plays."""
+    intake = Intake(
+        archive, {"shop": channel}, IntakeSettings(MailSettings("orders@shop.example", ()))
+    )
+    outbox = PlayedOutbox(archive, rate=400)
+    pace = MailPace(outbox.due, lambda: outbox.sent, lambda: intake.archived)
+    stopping = asyncio.Event()
+    tasks = [
+        asyncio.create_task(Poller("shop", channel, intake.take, stopping, pace).run()),
+        asyncio.create_task(outbox.run()),
+    ]
+    yield outbox, pace
+    stopping.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    intake.downloads.close()
+
+
+async def a_burst_stored(telegram_api, token, archive, count: int) -> None:
+    customers = [telegram_api.customer(f"Клієнт{i}") for i in range(10)]
+    for i in range(count):
+        await telegram_api.push_text(token, customers[i % 10], f"Замовлення {i}")
+    await wait_until(lambda: len(archived(archive)) == count, timeout=20)
+
+
+async def test_a_poll_waits_while_the_mail_is_far_behind(telegram_api, token, archive, paced):
+    outbox, pace = paced
+    await a_burst_stored(telegram_api, token, archive, pacing.AHEAD + 50)
+    late = await telegram_api.push_text(token, telegram_api.customer("Тарас"), "Ще одне")
+    await asyncio.sleep(0.3)
+    # The mail is more than AHEAD emails behind: the poll that would fetch it waits, and
+    # the update stays with Telegram (not acknowledged, not lost).
+    assert ("Тарас", "Ще одне") not in archived(archive)
+    assert telegram_api.pending_updates(token)[-1]["update_id"] == late["update_id"]
+    outbox.going.set()  # the mail catches up
+    await wait_until(lambda: ("Тарас", "Ще одне") in archived(archive))
+    assert pace.waits >= 1 and pace.rests == 0
+    assert outbox.sent >= 50  # it came once the mail was within AHEAD
+
+
+async def test_a_mail_that_does_not_move_does_not_hold_receiving(
+    telegram_api, token, archive, paced
+):
+    outbox, pace = paced  # never set going: the SMTP server is down
+    await a_burst_stored(telegram_api, token, archive, pacing.AHEAD + 50)
+    await telegram_api.push_text(token, telegram_api.customer("Тарас"), "Ви працюєте?")
+    started = time.monotonic()
+    await wait_until(lambda: ("Тарас", "Ви працюєте?") in archived(archive))
+    assert time.monotonic() - started < pacing.PROBE + 1.0  # not MAX_WAIT
+    assert pace.rests == 1 and outbox.sent == 0

@@ -175,6 +175,23 @@ def test_next_delivery_time_is_the_earliest_pending_next_try(archive: Archive) -
     assert q.next_delivery_time("channel") < now()
 
 
+def test_count_due_counts_pending_mail_whose_time_has_come_up_to_a_bound(
+    archive: Archive,
+) -> None:
+    q = archive.deliveries
+    for n in range(5):
+        queue(archive, mail(n))
+    queue(archive, mail(9, at=now() + timedelta(minutes=1)))  # an album part: not yet
+    queue(archive, OutboxItem("channel"))  # a reply to a chat: not mail
+    assert q.count_due("mail", now(), 100) == 5
+    assert q.count_due("mail", now(), 3) == 3  # a long queue costs no more than that
+    first, second, *_ = q.due_deliveries("mail", now(), 10)
+    q.delivery_sent(first.id, now())
+    q.delivery_failed(second.id, "550 no such user")
+    assert q.count_due("mail", now(), 100) == 3
+    assert q.count_due("mail", now() + timedelta(minutes=2), 100) == 4
+
+
 def test_counts_for_status(archive: Archive) -> None:
     q = archive.deliveries
     assert q.outbox_counts() == {
