@@ -117,13 +117,14 @@ class Intake:
         customers' emails go as usual."""
         return time.monotonic() - self._last_update < BUSY_WINDOW
 
-    async def take(self, bot: str, raw: dict) -> Taken:
-        """Archive one raw update of `bot`. A malformed or uninteresting update is logged
+    async def take(self, bot: str, raw: dict, parsed: list[Incoming] | None = None) -> Taken:
+        """Archive one raw update of `bot` (`parsed`: what its channel's parse() made of
+        it, when the caller has it already). A malformed or uninteresting update is logged
         and stored nowhere: acknowledging it is right, the platform would otherwise send it
         again forever. Archive errors propagate, so the update is not acknowledged."""
         channel = self.channels[bot]
         try:
-            incoming = channel.parse(raw)
+            incoming = channel.parse(raw) if parsed is None else parsed
         except MalformedUpdate as e:
             log.warning("%s: malformed update ignored: %s", bot, e.message)
             return Taken()

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..channels import ChannelError, MalformedUpdate, Polling, RetryLater
 from ..errors import redact
+from ..model import Incoming
 from .pacing import MailPace
 
 log = logging.getLogger("im2mail.relay")
@@ -49,7 +50,7 @@ class Poller:
         self,
         name: str,
         channel: Polling,
-        take: Callable[[str, dict[str, Any]], Awaitable[Any]],
+        take: Callable[..., Awaitable[Any]],
         stopping: asyncio.Event,
         pace: MailPace | None = None,
     ) -> None:
@@ -119,20 +120,30 @@ class Poller:
         return True
 
     def _start(self, update_id: int, raw: dict[str, Any]) -> None:
-        customer = self._customer(raw)
+        parsed = self._parsed(raw)
+        # who the update is from: its order is kept among theirs (None: no one)
+        customer = next((i.customer.external_id for i in parsed or ()), None)
         before = self._last.get(customer) if customer else None
-        task = asyncio.create_task(self._take_after(before, raw))
+        task = asyncio.create_task(self._take_after(before, raw, parsed))
         self._taking[update_id] = task
         if customer:
             self._last[customer] = task
         task.add_done_callback(lambda done: self._done(update_id, customer, done))
 
-    async def _take_after(self, before: asyncio.Task[None] | None, raw: dict[str, Any]) -> None:
+    async def _take_after(
+        self,
+        before: asyncio.Task[None] | None,
+        raw: dict[str, Any],
+        parsed: list[Incoming] | None,
+    ) -> None:
         if before is not None:
             await asyncio.wait([before])
             if before.cancelled() or before.exception() is not None:
                 raise NotTaken
-        await self._take(self.name, raw)
+        if parsed is None:  # malformed: take() says so
+            await self._take(self.name, raw)
+        else:
+            await self._take(self.name, raw, parsed)
         self.channel.confirm(raw)
 
     def _done(self, update_id: int, customer: str | None, task: asyncio.Task[None]) -> None:
@@ -150,13 +161,13 @@ class Poller:
             log.error("bot %s: update %s not stored, will retry: %s",
                       self.name, update_id, redact(repr(error)))  # fmt: skip
 
-    def _customer(self, raw: dict[str, Any]) -> str | None:
-        """Who the update is from (its order is kept among theirs); None: no one."""
+    def _parsed(self, raw: dict[str, Any]) -> list[Incoming] | None:
+        """The update parsed once, here, and handed to take() (parsing is most of what
+        receiving costs in CPU); None when malformed."""
         try:
-            incoming = self.channel.parse(raw)
+            return self.channel.parse(raw)
         except MalformedUpdate:
             return None
-        return next((i.customer.external_id for i in incoming), None)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -197,3 +197,31 @@ async def test_a_mail_that_does_not_move_does_not_hold_receiving(
     await wait_until(lambda: ("Тарас", "Ви працюєте?") in archived(archive))
     assert time.monotonic() - started < pacing.PROBE + 1.0  # not MAX_WAIT
     assert pace.rests == 1 and outbox.sent == 0
+
+
+async def test_each_update_is_parsed_once(telegram_api, token, archive, channel, monkeypatch):
+    """Parsing (python-telegram-bot's de_json) is most of receiving's CPU: the poller's
+    parse, for the customer's order, is the one the intake uses."""
+    parsed: list[int] = []
+    real = channel.parse
+
+    def parse(raw):
+        parsed.append(raw["update_id"])
+        return real(raw)
+
+    monkeypatch.setattr(channel, "parse", parse)
+    intake = Intake(
+        archive, {"shop": channel}, IntakeSettings(MailSettings("orders@shop.example", ()))
+    )
+    stopping = asyncio.Event()
+    running = asyncio.create_task(Poller("shop", channel, intake.take, stopping).run())
+    try:
+        olena = telegram_api.customer("Олена")
+        pushed = [await telegram_api.push_text(token, olena, f"Питання {n}") for n in range(3)]
+        await wait_until(lambda: len(archived(archive)) == 3)
+    finally:
+        stopping.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        intake.downloads.close()
+    assert sorted(parsed) == [u["update_id"] for u in pushed]
