@@ -664,10 +664,10 @@ def compare(args: argparse.Namespace, runs: list[Run], names: dict[str, str]) ->
         return f"{percentile(values, 99) * 1000:.1f}" if values else "-"
 
     def rates(run: Run) -> tuple[float, float]:
-        b = run.burst
-        if b is None or not b.mailed or not b.archived:
-            return float("nan"), float("nan")
-        return b.archived / b.archive_seconds, b.mailed / b.mail_seconds
+        b, nan = run.burst, float("nan")
+        if b is None or not b.archived:
+            return nan, nan
+        return b.archived / b.archive_seconds, b.mailed / b.mail_seconds if b.mailed else nan
 
     print()
     rtt = f", SMTP server {args.smtp_rtt:g} ms away" if args.smtp_rtt else ""
