@@ -16,7 +16,9 @@ The questions, by concern:
 - modules of functions taking the open archive: threads (a conversation's mail thread),
   receipts (delivered, seen, failed), alerts (reminders, the digest), floods and blocks,
   people (customers linked into one person), forget (erasing a customer, or messages by
-  age), stats (the owner's figures), status (`status`, `doctor`), exporting, vacuum, bulk.
+  age), stats (the owner's figures), status (`status`, `doctor`), exporting, vacuum, bulk;
+  pieces.py (every chat message a reply went as) is what deliveries, receipts and
+  reactions share.
 
 Under them: db.py (the connection, which the modules here reach through ArchiveBase's
 private hooks), migrations.py, rows.py (rows <-> model values), search.py, blobs.py.

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..model import OutboxItem
+from . import pieces as pieces_of
 from .db import clean, dt, now, ts
 from .rows import insert_outbox, outbox_from
 
@@ -102,17 +103,20 @@ class Deliveries:
         when: datetime,
         *,
         channel_message_id: str | None = None,
+        pieces: Sequence[str] = (),
         then: Sequence[OutboxItem] = (),
     ) -> bool:
         """The item went out at `when` (counted as a try). The message's `sent` time is
         set too, unless it had one, and its channel_message_id (a reply's first message in
-        the chat). `then`: deliveries this one leads to (a notice to the other managers),
-        queued for the same message in the same transaction. False when the row was not
-        pending (nothing changed)."""
+        the chat); `pieces`: the chat messages its last step went as (pieces.py). `then`:
+        deliveries this one leads to (a notice to the other managers), queued for the same
+        message in the same transaction. False when the row was not pending (nothing
+        changed)."""
         with self._archive._transaction() as db:
             done = _settle(db, item_id, SENT, when, None)
             if done:
                 _mark_message(db, item_id, ts(when), channel_message_id)
+                pieces_of.record(db, item_id, pieces)
                 _queue_after(db, item_id, then)
             return done
 
@@ -127,10 +131,15 @@ class Deliveries:
             return cur.rowcount == 1
 
     def delivery_progress(
-        self, item_id: int, progress: int, channel_message_id: str | None = None
+        self,
+        item_id: int,
+        progress: int,
+        channel_message_id: str | None = None,
+        pieces: Sequence[str] = (),
     ) -> bool:
         """`progress` steps of the item are done (a resumed delivery starts after them);
-        the message gets channel_message_id if it had none. False when not pending."""
+        the message gets channel_message_id if it had none, and `pieces` (the chat
+        messages the step just done went as: pieces.py). False when not pending."""
         with self._archive._transaction() as db:
             cur = db.execute(
                 "UPDATE outbox SET progress = ?, in_flight = NULL WHERE id = ? AND state = ?",
@@ -138,6 +147,8 @@ class Deliveries:
             )
             if cur.rowcount == 1 and channel_message_id is not None:
                 _mark_message(db, item_id, None, channel_message_id)
+            if cur.rowcount == 1:
+                pieces_of.record(db, item_id, pieces)
             return cur.rowcount == 1
 
     def delivery_retry(

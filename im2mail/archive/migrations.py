@@ -392,6 +392,29 @@ def m014_forgotten(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m015_reply_pieces(db: sqlite3.Connection) -> None:
+    """Every chat message a reply went as (pieces.py): a long reply, or text and
+    files, goes as several, and what the platform reports later (a failure, a receipt, a
+    reaction) may name any of them. `messages.channel_message_id` keeps the first, as
+    before; the pieces of replies sent from now on are here, found by their conversation
+    and platform id. Nothing to copy: for the replies sent before, only the first was
+    known, and `messages` has it."""
+    _run(
+        db,
+        """
+        CREATE TABLE reply_pieces (
+            message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            channel_message_id TEXT NOT NULL,
+            PRIMARY KEY (message_id, channel_message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX reply_pieces_by_channel_id
+            ON reply_pieces (conversation_id, channel_message_id)
+        """,
+    )
+
+
 def restore_deferred_indexes(db: sqlite3.Connection) -> list[str]:
     """Build the deferred indexes a bulk load cut short (a crash) left missing; their
     names. Reads only, when none is missing."""

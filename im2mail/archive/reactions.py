@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..model import REACTED, Customer, Message, OutboxItem, Reaction
-from . import Archive, rows
+from . import Archive, pieces, rows
 from .db import dt, ts
 from .deliveries import SENT, _queue_after, _settle
 
@@ -63,9 +63,10 @@ def customer_reacted(
     batch: timedelta = BATCH,
 ) -> Reacted | None:
     """The customer's reactions on the message `channel_message_id` of their conversation
-    with `bot` are now `emoji` (none: taken back), as of `when`. With `notice` (an outbox
-    row, kind REACTED), a reply by one of `managers` gets its author's notice queued,
-    unless one of this batch is queued already. None when the archive has no such message
+    with `bot` (a reply: any of the chat messages it went as, pieces.py) are now `emoji`
+    (none: taken back), as of `when`. With `notice` (an outbox row, kind REACTED), a
+    reply by one of `managers` gets its author's notice queued, unless one of this batch
+    is queued already. None when the archive has no such message
     or the update was stored before: only the dedupe key is written then."""
     # An emoji is a few code points; a platform's longer "emoji" is cut, not stored whole.
     wanted = list(dict.fromkeys(e[:MAX_EMOJI] for e in emoji if e))
@@ -80,6 +81,11 @@ def customer_reacted(
             " ORDER BY m.direction = 'out' DESC, m.id DESC LIMIT 1",
             (bot, channel_message_id, customer.channel, customer.external_id),
         ).fetchall()
+        if (
+            not found
+            and (reply := pieces.reply_by_piece(db, bot, customer, channel_message_id)) is not None
+        ):
+            found = db.execute("SELECT * FROM messages WHERE id = ?", (reply,)).fetchall()
         if not found:
             return None
         message = rows.messages_from(db, found)[0]

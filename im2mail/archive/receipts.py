@@ -5,9 +5,10 @@ Viber calls back with the message_token of a message when it reaches the custome
 The archive keeps the times on the reply (`tail` and `export` show them); a failure also
 queues a notice to the manager who wrote the reply, as a refusal at send time does.
 
-A reply sent in several messages keeps the id of its first one, so the receipts of that
-first message are the reply's. Receipts of messages the archive doesn't know (a welcome
-message, a message from before im2mail) change nothing.
+A reply sent in several messages is found by any of them (pieces.py): a receipt or a
+failure of its second message is the reply's, as one of its first is. Receipts of
+messages the archive doesn't know (a welcome message, a message from before im2mail)
+change nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..model import UNDELIVERED, Customer, OutboxItem
-from . import Archive, rows
+from . import Archive, pieces, rows
 from .db import ts
 
 RECEIPTS = ("delivered", "seen")
@@ -28,8 +29,9 @@ def known_customer(archive: Archive, channel: str, external_id: str) -> Customer
 
 
 def _reply_id(db, bot: str, customer: Customer, channel_message_id: str) -> int | None:
-    """The message the bot sent the customer under that id. Found through the customer's
-    conversation, so that every step is an index lookup in an archive of any size."""
+    """The message the bot sent the customer under that id (its first chat message, else
+    any of a reply's pieces). Found through the customer's conversation, so that every
+    step is an index lookup in an archive of any size."""
     row = db.execute(
         "SELECT m.id FROM customers u"
         " JOIN conversations c ON c.customer_id = u.id AND c.bot = ?"
@@ -38,7 +40,7 @@ def _reply_id(db, bot: str, customer: Customer, channel_message_id: str) -> int 
         " ORDER BY m.id DESC LIMIT 1",
         (bot, channel_message_id, customer.channel, customer.external_id),
     ).fetchone()
-    return row[0] if row else None
+    return row[0] if row else pieces.reply_by_piece(db, bot, customer, channel_message_id)
 
 
 def mark(

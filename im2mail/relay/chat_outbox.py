@@ -3,11 +3,12 @@
 reply_intake.py archives a reply with an outbox row (target 'channel'); ChatOutbox takes the
 due rows oldest first and sends each through the conversation's channel, as the steps
 `channel.plan` makes of it (text pieces, pictures, files: one platform call each). Each
-step done is recorded before the next is sent, so a delivery resumed after a crash or a
-retry sends nothing twice. A crash between a step's call and its record leaves that one
-step in doubt (recorded as in flight before the call): sent again (at least once, the
-default) or, with relay.in_doubt = "notify", not sent again and its author told (at most
-once, never silently).
+step done is recorded before the next is sent, with the chat messages it went as (what
+the platform reports later about any of them is the reply's: archive/pieces.py), so a
+delivery resumed after a crash or a retry sends nothing twice. A crash between a step's
+call and its record leaves that one step in doubt (recorded as in flight before the
+call): sent again (at least once, the default) or, with relay.in_doubt = "notify", not
+sent again and its author told (at most once, never silently).
 
 What a try leads to:
 - every step sent                 -> sent; the other managers get a team notice
@@ -189,7 +190,9 @@ class ChatOutbox:
                 self._check_length(steps)
             first = reply.channel_message_id
             skipped: list[int] = []
+            ids: list[str] = []  # the chat messages the step went as
             for number in range(item.progress, len(steps)):
+                ids = []
                 if number == item.in_flight and self._skip_in_doubt(reply, number):
                     skipped.append(number)
                 else:
@@ -199,7 +202,9 @@ class ChatOutbox:
                     self._last_sent[chat] = time.monotonic()
                     first = first or (ids[0] if ids else None)
                 if number + 1 < len(steps):
-                    await asyncio.to_thread(queue.delivery_progress, item.id, number + 1, first)
+                    await asyncio.to_thread(
+                        queue.delivery_progress, item.id, number + 1, first, ids
+                    )
         except (TooLong, business.NotSent) as e:
             await self._failed(item, e.reason, NOT_SENT)
             return
@@ -224,8 +229,9 @@ class ChatOutbox:
         if skipped:
             then.append(self._in_doubt_notice(skipped, len(steps)))
         await asyncio.to_thread(
-            queue.delivery_sent, item.id, self._clock(), channel_message_id=first, then=then
-        )
+            queue.delivery_sent, item.id, self._clock(), channel_message_id=first, pieces=ids,
+            then=then,
+        )  # fmt: skip
         self.delivered += 1
         log.info("reply %d from %s delivered to %s in %s (%d message(s))",
                  reply.id, reply.author, conversation.customer.display_name, conversation.bot,

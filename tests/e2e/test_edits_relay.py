@@ -3,7 +3,8 @@
 - an edited message: the managers get an email in the thread with the text before and
   after; the archive keeps both, `tail` shows the new one marked edited;
 - a reaction to a manager's reply: that manager, and only they, gets one short notice
-  once the minute of reactions is over, however many came in it;
+  once the minute of reactions is over, however many came in it; a reaction to the second
+  message of a long reply is the reply's too;
 - a manager's reply of only one emoji: set as a reaction (setMessageReaction) on the
   customer's last message, not sent as a message; an emoji Telegram does not take as a
   reaction goes as text.
@@ -22,11 +23,12 @@ import time
 
 import pytest
 
-from im2mail.archive import Archive, edits
+from im2mail.archive import Archive, edits, reactions
 from im2mail.home import paths
 from im2mail.relay.loop import REACTION_BATCH_ENV
 from tests.conftest import run_cli
 from tests.e2e.relay_rig import MANAGERS
+from tests.e2e.test_telegram_channel import ukrainian_text
 from tests.support.mailbox import reply_to
 from tests.support.waiting import wait_until
 
@@ -129,3 +131,36 @@ async def test_reactions_and_one_emoji_replies(
     tail = run_cli("tail").out
     assert "Завтра о 10:00, приходьте." in tail and "🔥" in tail
     assert "(as a reaction)" in tail
+
+
+async def test_a_reaction_to_the_second_message_of_a_long_reply_reaches_its_author(
+    running_relay, telegram_api, smtp_server, imap_server, mailbox, monkeypatch
+):
+    """A reply over Telegram's 4096 characters goes as two messages; Olena reacts to the
+    second: the reaction is archived on the reply and Anna is told."""
+    monkeypatch.setenv(REACTION_BATCH_ENV, "2")
+    token = telegram_api.add_bot("shop_bot", "Shop")
+    await running_relay(token=token, imap=imap_server, greeting=None)
+    tg = telegram_api
+    olena = tg.customer("Олена", "Коваль")
+    await tg.push_text(token, olena, "Розкажіть усе про ламінування")
+    (email,) = await smtp_server.wait_for(1)
+    long = ukrainian_text(6000)
+    mailbox.put(reply := reply_to(email.message, long))
+    first, second = await tg.wait_for_sent(olena.id, 2, timeout=15)
+    await smtp_server.wait_for(2)  # Petro is told Anna answered
+    await tg.push_reaction(token, olena, second.message_id, "🙏")
+
+    def notices() -> list:
+        return [m for m in smtp_server.messages if "your reply in Telegram" in text_of(m)]
+
+    (notice,) = await wait_until(notices, timeout=15)
+    assert list(notice.rcpt_tos) == [ANNA]
+    assert notice.message["In-Reply-To"] == reply["Message-ID"]
+    assert "Олена Коваль reacted 🙏 to your reply" in text_of(notice)
+    with Archive.open(paths().archive) as archive:
+        (answer,) = [e for e in archive.recent(5) if e.direction == "out"]
+        message = archive.message(answer.message_id)
+        assert message.channel_message_id == str(first.message_id)
+        (shown,) = reactions.with_reactions(archive, [message])
+    assert [r.emoji for r in shown.reactions] == ["🙏"]

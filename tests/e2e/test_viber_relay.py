@@ -223,6 +223,28 @@ async def test_a_failed_callback_and_a_forbidden_file_are_told_to_the_manager(sh
     assert "Message was not delivered" in last.get_body(("plain",)).get_content()
 
 
+async def test_a_failed_callback_for_the_second_message_of_a_reply_is_told_its_author(shop):
+    """A reply with a PDF goes as two Viber messages, the text then the file; Viber calls
+    back "failed" for the file's token alone: the reply's author hears of it."""
+    oksana = shop.viber.customer("Оксана")
+    email = await shop.writes(oksana, "Надішліть макет")
+    await shop.viber.wait_for_sent(oksana.id, 1, timeout=10)  # the greeting
+    reply = reply_to(email, "Ось макет", Message_ID="<r3@mail.test>")
+    reply.add_attachment(b"%PDF-1.4 maket", maintype="application", subtype="pdf",
+                         filename="maket.pdf")  # fmt: skip
+    shop.mailbox.put(reply)
+    sent = await shop.viber.wait_for_sent(oksana.id, 3, timeout=10)
+    assert [m.type for m in sent[1:]] == ["text", "file"]
+    failed = await shop.viber.push_failed(shop.token, oksana, sent[2].message_token,
+                                          desc="Message was not delivered")  # fmt: skip
+    assert failed.status == 200
+    await shop.viber.wait_until(lambda: len(shop.emails_to(ANNA)) == 2, timeout=10)
+    notice = shop.emails_to(ANNA)[1]
+    assert notice["In-Reply-To"] == "<r3@mail.test>"
+    text = notice.get_body(("plain",)).get_content()
+    assert "did not reach Оксана in Viber" in text and "Message was not delivered" in text
+
+
 @pytest.mark.debug_log
 async def test_no_secret_reaches_the_log_even_with_debug(shop, telegram_api, imap_server):
     """A whole round trip both ways, a refused file and a forged callback, logged at DEBUG

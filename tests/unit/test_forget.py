@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from im2mail.archive import Archive, people, stats
+from im2mail.archive import Archive, people, receipts, stats
 from im2mail.archive.forget import erase_older, forget
 from im2mail.errors import ArchiveError, NotFound
 from im2mail.hours import BusinessHours
@@ -27,7 +27,8 @@ SHARED = b"%PDF-1.4 price list sent to everyone"
 def snapshot(archive: Archive) -> dict:
     """Everything a test compares before and after."""
     with reading(archive) as db:
-        tables = ("messages", "attachments", "outbox", "customers", "forgotten_events")
+        tables = ("messages", "attachments", "outbox", "customers", "forgotten_events",
+                  "reply_pieces")  # fmt: skip
         counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
         names = [tuple(r) for r in db.execute(
             "SELECT first_name, last_name, username, phone, external_id FROM customers ORDER BY id"
@@ -181,6 +182,30 @@ def test_pending_deliveries_are_dropped_and_sent_emails_counted(archive):
             db.execute("SELECT fate FROM forgotten_events WHERE direction = 'out'").fetchone()[0]
             == "failed"
         )
+
+
+def test_the_chat_messages_their_replies_went_as_go_too(archive):
+    """A reply sent as two chat messages keeps both ids (archive/pieces.py): forgetting the
+    customer erases them, another customer's stay and still find their reply."""
+
+    def sent_in_two(conversation) -> int:
+        reply = Message(conversation.id, "out", ANNA, "Готово, забирайте", T0)
+        stored = archive.add_message(reply, outbox=[OutboxItem("channel")])
+        assert stored is not None and stored.id is not None
+        (item,) = archive.deliveries.due_deliveries("channel", T0 + timedelta(days=400), 5)
+        assert item.id is not None
+        archive.deliveries.delivery_progress(item.id, 1, "101", pieces=["101"])
+        archive.deliveries.delivery_sent(item.id, T0, channel_message_id="101", pieces=["102"])
+        return stored.id
+
+    olena, igor = customer(archive, "Олена"), customer(archive, "Ігор")
+    sent_in_two(olena)
+    his = sent_in_two(igor)
+    forget(archive, olena.id)
+    with reading(archive) as db:
+        left = [r[0] for r in db.execute("SELECT conversation_id FROM reply_pieces")]
+    assert left == [igor.id, igor.id]
+    assert receipts.mark(archive, "shop", igor.customer, "102", "seen", T0) == his
 
 
 def test_their_next_message_makes_a_new_customer(archive):
