@@ -18,14 +18,15 @@ from __future__ import annotations
 import email
 import itertools
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from email import policy
 
 LEAK_WORDS = 8  # a run this long of our own text in an answer is quoted history
 _GRAM = 4  # a line is ours when most of its words are in runs of this many of ours
 _OURS_SHARE = 0.7
 _SHORT = 3  # lines of at most this many words are ours only as a whole run of ours
+_OWN_WORDS = 3  # words of the manager's own that make a line echoing ours their sentence
 _MAX_WORDS = 50_000  # of our text considered: the thread's recent emails are far fewer
 
 _WORD = re.compile(r"\w+")
@@ -53,6 +54,8 @@ class SentText:
     grams: frozenset[tuple[str, ...]]  # every _GRAM-word run
     short: frozenset[tuple[str, ...]]  # every run of 1.._SHORT words
     runs: frozenset[tuple[str, ...]]  # every LEAK_WORDS-word run
+    # each line of ours of _GRAM words or more, by its first word
+    lines: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict, hash=False)
 
     @classmethod
     def of(cls, sent: Sequence[str], own: Sequence[str] = ()) -> SentText:
@@ -62,8 +65,12 @@ class SentText:
         grams: set[tuple[str, ...]] = set()
         short: set[tuple[str, ...]] = set()
         runs: set[tuple[str, ...]] = set()
+        lines: dict[str, set[tuple[str, ...]]] = {}
         budget = _MAX_WORDS
         for text in sent:
+            for line in map(line_words, text.split("\n")) if budget > 0 else ():
+                if len(line) >= _GRAM:
+                    lines.setdefault(line[0], set()).add(tuple(line))
             words = _words(text)[:budget]
             budget -= len(words)
             for i in range(len(words)):
@@ -81,7 +88,8 @@ class SentText:
             runs.difference_update(
                 tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)
             )
-        return cls(frozenset(grams), frozenset(short), frozenset(runs))
+        by_first = {first: tuple(found) for first, found in lines.items()}
+        return cls(frozenset(grams), frozenset(short), frozenset(runs), by_first)
 
     def __bool__(self) -> bool:
         return bool(self.short)
@@ -106,11 +114,31 @@ class SentText:
             return False
         if len(words) <= _SHORT:
             return tuple(words) in self.short
+        return self._covered(words) >= _OURS_SHARE * len(words)
+
+    def echoes(self, words: list[str]) -> bool:
+        """Whether a line of these words is the manager's own sentence that repeats some
+        of ours ("Так, торт на 2 кг з написом на неділю приймаємо, 1 100 грн."): not ours,
+        and _OWN_WORDS or more of its words are in no run of ours. A quoted line is ours
+        as a whole; an answer that echoes the question has words of its own around it.
+        A whole line of ours in it is no echo but a quoted line with words glued on."""
+        if len(words) <= _SHORT or self.is_ours(words):
+            return False
+        if len(words) - self._covered(words) < _OWN_WORDS:
+            return False
+        return not any(
+            tuple(words[i : i + len(line)]) == line
+            for i, word in enumerate(words)
+            for line in self.lines.get(word, ())
+        )
+
+    def _covered(self, words: list[str]) -> int:
+        """How many of the words are in a _GRAM-word run of ours."""
         covered = [False] * len(words)
         for i in range(len(words) - _GRAM + 1):
             if tuple(words[i : i + _GRAM]) in self.grams:
                 covered[i : i + _GRAM] = [True] * _GRAM
-        return sum(covered) >= _OURS_SHARE * len(words)
+        return sum(covered)
 
 
 def plain_text(data: bytes) -> str:
@@ -256,9 +284,16 @@ def leak(text: str, sent: SentText) -> str | None:
         line_of += [n] * len(found)
     leaky: set[int] = set()
     first: str | None = None
+    echoes: dict[int, bool] = {}
     for i in range(len(words) - LEAK_WORDS + 1):
         run = tuple(words[i : i + LEAK_WORDS])
         if run in sent.runs:
+            n = line_of[i]
+            if n == line_of[i + LEAK_WORDS - 1]:
+                if n not in echoes:
+                    echoes[n] = sent.echoes(line_words(lines[n]))
+                if echoes[n]:
+                    continue  # the customer's words inside a sentence of the manager's
             first = first or " ".join(run)
             leaky.update(line_of[i : i + LEAK_WORDS])
     if first is None:

@@ -48,6 +48,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import getaddresses
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
@@ -256,7 +257,8 @@ def extract(
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
     marked = () if parsed is None else tuple(parsed.signatures)
-    text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force)
+    names = _sender_names(message)
+    text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force, names)
     if cut is None and html_only and marked:
         cut = marked[-1]  # skipped with the HTML: given back so learning goes on
     quoted_only = False
@@ -300,7 +302,11 @@ def extract(
 
 
 def _checked(
-    text: str, history: SentText, known: Sequence[str | None], can_force: bool = True
+    text: str,
+    history: SentText,
+    known: Sequence[str | None],
+    can_force: bool = True,
+    names: Sequence[str] = (),
 ) -> tuple[str, bool, str | None, str | None]:
     """The text after the rules of shape, checked against our own emails and the known
     signatures (the learned one, then those the HTML part marks): (text, forced by
@@ -321,9 +327,21 @@ def _checked(
                 doubt = quoted_history.leak(uncut, history) or "the whole text"
     if cut is None:  # a signature under unmarked history is found once the history is cut
         text, cut = _cut_signature(text, known)
+    if cut is None:  # nothing learned or marked: a signature typed under the answer
+        text, cut = signatures.typed(text, names)
     if history and not forced and doubt is None:
         doubt = quoted_history.leak(text, history)
     return text, forced, doubt, cut
+
+
+def _sender_names(message: Message) -> tuple[str, ...]:
+    """The From header's display names and mailbox names ("Olena Shevchenko", "olena"):
+    what a signature the manager typed starts with."""
+    try:
+        found = getaddresses([str(v) for v in message.get_all("From", [])])
+    except Exception:  # a malformed header names nobody
+        return ()
+    return tuple(part for name, addr in found for part in (name, addr.split("@")[0]) if part)
 
 
 def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | None]:

@@ -306,3 +306,50 @@ def test_the_same_words_from_our_notice_itself_are_still_held_back() -> None:
     msg2.set_content("Ось: " + prose)
     own = ["Замовлення готове, можна забрати завтра з десятої ранку."]
     assert extract(msg2, [UNDELIVERED + "\n" + prose], own=own).doubt is not None
+
+
+# --- the customer's words echoed in the manager's own sentence (issue 19 item 2) ------------
+
+ASKED = (
+    "Марія Бондар\nTelegram\n\nВітаю! Чи можна замовити торт на 2 кг з написом на неділю?\n\n"
+    "-- \nReply to this email to answer in Telegram.\n"
+)
+
+
+def _plain(body: str, sender: str = "olena@shop.example") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg.set_content(body)
+    return msg
+
+
+def test_an_answer_that_echoes_the_question_in_its_own_sentence_goes() -> None:
+    answer = "Вітаю, Маріє! Так, торт на 2 кг з написом на неділю приймаємо, 1 100 грн."
+    reply = extract(_plain(f"{answer}\n"), [ASKED])
+    assert (reply.text, reply.doubt) == (answer, None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the customer's whole line with the answer glued on: a quoted line, no sentence
+        "Вітаю! Чи можна замовити торт на 2 кг з написом на неділю? Так, 1 100 грн, у неділю\n",
+        # a line that is mostly ours
+        "Так, 1 100 грн.\n\nЧи можна замовити торт на 2 кг з написом на неділю, Марія\n\nОлена\n",
+    ],
+)
+def test_our_words_that_are_not_an_echo_are_still_held_back(body: str) -> None:
+    assert extract(_plain(body), [ASKED]).doubt is not None
+
+
+# --- a first reply's typed signature, named by the From header -------------------------------
+
+
+def test_a_first_reply_loses_the_signature_typed_under_it() -> None:
+    body = "Так, 780 грн.\n\nОлена\nМенеджер з продажу\n+380 67 555 12 34\n"
+    reply = extract(_plain(body, "Olena Shevchenko <olena@shop.example>"), [ASKED])
+    assert reply.text == "Так, 780 грн."
+    assert reply.signature == "Олена\nМенеджер з продажу\n+380 67 555 12 34"  # kept: learning
+    # the same lines from a sender they do not name go out as written
+    other = extract(_plain(body, "Petro <petro@shop.example>"), [ASKED])
+    assert (other.text, other.signature) == (body.strip(), None)
