@@ -130,7 +130,7 @@ _CONTACT = re.compile(
     r"(?:\+?\d[\d ()./-]{6,}\d)|(?:\bwww\.|https?://)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 )
 _LINE_END = re.compile(r"[.!?:;,…]$")
-_NAME_PART = re.compile(r"\s+[|,–—]\s*|\s+-\s+")
+_NAME_PART = re.compile(r"\s*[|,]\s*|\s+[-–—]\s+")
 _NAME_WORD = re.compile(r"^[^\W\d_][\w.'’-]*$")
 # Cyrillic letters in Latin ones, enough to tell a name written in either script
 _CYRILLIC = str.maketrans(

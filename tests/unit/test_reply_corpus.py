@@ -27,8 +27,9 @@ MAX_LEAKS = 0
 # The development half (tuned on): 196 cases after the fourth batch (17 written before
 # the change for them), first reply 179 -> 194 with typed signatures cut from the first
 # reply on and the customer's words echoed in the manager's own sentence let through;
-# known manager 195 -> 196.
-DEV_FLOOR = {"first reply": 194 / 196, "known manager": 196 / 196}
+# known manager 195 -> 196. Five more cases of inline answers under an unprefixed quote
+# and the like, written before the change for them: 196/201 and 198/201.
+DEV_FLOOR = {"first reply": 196 / 201, "known manager": 198 / 201}
 
 
 def _text(case: Case) -> str:
