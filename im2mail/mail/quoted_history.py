@@ -353,3 +353,40 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
         else:
             out.append(line)
     return "\n".join(out)
+
+
+def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
+    """The manager's answers typed between the lines of our email in a quote no ">"
+    marks (Outlook's: a header block, then our text as it was, the answers in colour
+    or prefaced with the manager's name): each run of lines that are not ours, not
+    header lines, with a line of ours the nearest line of words above it and below it.
+    A colleague's note or an older reply under a header block of its own is no answer:
+    a header line, not ours, stands above it. [] when there is none."""
+    if not sent:
+        return []
+    kinds: list[str] = []  # "ours", "header", "answer", or "" for a line without words
+    for line in lines:
+        words = line_words(line)
+        if not words:
+            kinds.append("")
+        elif sent.is_ours(words):
+            kinds.append("ours")
+        elif _is_header_line(line):
+            kinds.append("header")
+        else:
+            kinds.append("answer")
+    found: list[str] = []
+    n = 0
+    while n < len(kinds):
+        if kinds[n] != "answer":
+            n += 1
+            continue
+        end = n
+        while end < len(kinds) and kinds[end] == "answer":
+            end += 1
+        above = next((k for k in reversed(kinds[:n]) if k), "")
+        below = next((k for k in kinds[end:] if k), "")
+        if above == below == "ours":
+            found.append("\n".join(line.strip() for line in lines[n:end]))
+        n = end
+    return found

@@ -32,6 +32,10 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * An HTML reply whose quote container holds lines that are not ours between lines of
   ours (the manager answered inside the quote: Roundcube, Thunderbird) keeps those lines
   as inline answers (quoted_history.answers_inside); known history only.
+* Where a quote that no ">" marks starts (a header block, a separator, an attribution
+  over unmarked text), lines that are not ours between lines of ours are the manager's
+  answers typed inside it (Outlook), kept in order (quoted_history.answers_under); in
+  HTML the same goes for Outlook's divRplyFwdMsg history. Known history only.
 * Lines starting with ">" are always dropped (so is a manager's own line beginning with
   ">": a known, accepted limitation).
 * Never empty for a real answer: if stripping leaves nothing, the whole body text is
@@ -137,6 +141,7 @@ def strip_text(text: str, history: SentText | None = None) -> str:
             or heads_an_indented_quote(lines, i)
         ):
             cut_back(kept, intro=True)
+            _answers_under(kept, lines[i:], history)
             break
         span = attribution_span(lines, i) if bare else 0
         if span:
@@ -146,6 +151,7 @@ def strip_text(text: str, history: SentText | None = None) -> str:
                 j += 1
             if j >= len(lines) or not quoted[j]:
                 cut_back(kept)
+                _answers_under(kept, lines[i:], history)
                 break
             i = j
             continue
@@ -156,6 +162,16 @@ def strip_text(text: str, history: SentText | None = None) -> str:
         i += 1
     drop_client_footer(kept)
     return tidy("\n".join(kept))
+
+
+def _answers_under(kept: list[str], rest: list[str], history: SentText | None) -> None:
+    """The answers the manager typed between the lines of our email in the quote that
+    starts `rest` (quoted_history.answers_under), added to `kept` as paragraphs."""
+    for answer in quoted_history.answers_under(rest, history) if history else ():
+        drop_client_footer(kept)
+        if kept and kept[-1].strip():
+            kept.append("")
+        kept.append(answer)
 
 
 # --- MIME ---------------------------------------------------------------------------------
@@ -247,6 +263,7 @@ def extract(
         whole = parsed.text()
         text = strip_text(whole, history)
         skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
+        skipped_quote = skipped_quote or parsed.stopped  # or Outlook's history, to the end
         if history and html_part is not None and skipped_quote:  # answers inside the quote
             kept = parse_html(_decode(html_part), keep_quotes=True).marked_lines()
             inline = quoted_history.answers_inside(kept, history)

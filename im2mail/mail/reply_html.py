@@ -198,8 +198,12 @@ class _HtmlText(HTMLParser):
             return
         classes = set(a.get("class", "").split())
         if a.get("id", "").lower() in _CUT_IDS:
-            self.stopped = True
-            return
+            if not self.keep_quotes:
+                self.stopped = True
+                return
+            if not self.quote_at or self.quote_at[0]:
+                self.quote_at.insert(0, 0)  # a quote to the end: no end tag closes it
+            self._block()
         if tag in _INVISIBLE or hidden:
             self._start_skip(tag, marker=False)
             return

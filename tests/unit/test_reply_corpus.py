@@ -28,8 +28,9 @@ MAX_LEAKS = 0
 # the change for them), first reply 179 -> 194 with typed signatures cut from the first
 # reply on and the customer's words echoed in the manager's own sentence let through;
 # known manager 195 -> 196. Five more cases of inline answers under an unprefixed quote
-# and the like, written before the change for them: 196/201 and 198/201.
-DEV_FLOOR = {"first reply": 196 / 201, "known manager": 198 / 201}
+# and the like, written before the change for them: 196/201 and 198/201; with answers
+# between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
+DEV_FLOOR = {"first reply": 199 / 201, "known manager": 201 / 201}
 
 
 def _text(case: Case) -> str:

@@ -353,3 +353,71 @@ def test_a_first_reply_loses_the_signature_typed_under_it() -> None:
     # the same lines from a sender they do not name go out as written
     other = extract(_plain(body, "Petro <petro@shop.example>"), [ASKED])
     assert (other.text, other.signature) == (body.strip(), None)
+
+
+# --- answers typed between the lines of our email under a quote no ">" marks --------------
+
+THREE = (
+    "Катерина Бойко\nViber\n\nДобрий день!\nСкільки коштує друк 100 листівок А6?\n"
+    "Чи можна забрати в суботу?\n\n-- \nReply to this email to answer in Viber.\n"
+)
+OUTLOOK_HEADER = (
+    "________________________________\nВід: Катерина Бойко via Viber <orders@shop.example>\n"
+    "Надіслано: 23 листопада 2026 р. 14:05\nКому: anna@shop.example\nТема: [Viber] #1\n\n"
+)
+
+
+def test_answers_typed_between_our_lines_under_a_header_block_go_out() -> None:
+    body = (
+        "Відповіді нижче.\n\n" + OUTLOOK_HEADER + "Катерина Бойко\nViber\n\nДобрий день!\n"
+        "Скільки коштує друк 100 листівок А6?\n350 грн.\nЧи можна забрати в суботу?\n"
+        "[Анна] Так, з 10:00.\n\n-- \nReply to this email to answer in Viber.\n"
+    )
+    reply = extract(_plain(body), [THREE])
+    assert (reply.text, reply.doubt) == (
+        "Відповіді нижче.\n\n350 грн.\n\n[Анна] Так, з 10:00.",
+        None,
+    )
+    # without our text to go by, nothing tells them from the quote: the quote is cut
+    assert extract(_plain(body)).text == "Відповіді нижче."
+
+
+def test_a_note_under_a_header_block_of_its_own_is_no_answer() -> None:
+    """A colleague's note (or an older reply) in a forwarded chain stands under a header
+    block, not under a line of ours: it is history, not the manager's answer."""
+    body = (
+        "Так, 350 грн.\n\n"
+        + OUTLOOK_HEADER
+        + "Глянь, будь ласка, ти знаєш ціни.\n\n"
+        + OUTLOOK_HEADER
+        + THREE
+    )
+    assert extract(_plain(body), [THREE]).text == "Так, 350 грн."
+
+
+OWA = (
+    '<div>Answers below.</div><div id="appendonsend"></div><hr><div id="divRplyFwdMsg">'
+    "<b>From:</b> Tom via WhatsApp &lt;orders@shop.example&gt;<br><b>Sent:</b> Monday, "
+    "November 23, 2026 12:05 PM<br><b>Subject:</b> [WhatsApp] Tom #2</div>"
+)
+OURS_EN = "Tom\nWhatsApp\n\nHow much for 50 mugs?\nCan you deliver to Leeds?\n\n" + (
+    "-- \nReply to this email.\n"
+)
+
+
+def _html(body: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "anna@shop.example"
+    msg.set_content(body, subtype="html")
+    return msg
+
+
+def test_answers_typed_inside_outlooks_quoted_history_in_html_go_out() -> None:
+    lines = OURS_EN.rstrip().split("\n")
+    quote = "".join(f"<div>{line}</div>" for line in lines[:4])
+    rest = "".join(f"<div>{line}</div>" for line in lines[4:])
+    body = OWA + quote + '<div style="color:red">12 GBP each.</div>' + rest
+    assert extract(_html(body), [OURS_EN]).text == "Answers below.\n\n12 GBP each."
+    # the same history with nothing typed in it is only cut
+    body = OWA + quote + rest
+    assert extract(_html(body), [OURS_EN]).text == "Answers below."
