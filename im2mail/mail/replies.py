@@ -301,6 +301,8 @@ def extract(
             if maintype == "message" and part.is_multipart():
                 data = part.get_payload(0).as_bytes()  # a forwarded mail, kept as .eml
                 filename = filename or f"message-{n}.eml"
+                if _is_history(part.get_payload(0), history):
+                    continue  # one of our emails, forwarded as an attachment: history
             else:
                 data = part.get_payload(decode=True) or b""
         except Exception:
@@ -368,6 +370,25 @@ def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | N
         if cut is not None:
             return text, cut
     return text, None
+
+
+def _is_history(attached: Message, history: SentText) -> bool:
+    """Whether an attached email is quoted history: its text (or HTML) holds a run of
+    LEAK_WORDS words of our emails in the thread (one of them forwarded as an attachment,
+    the answer above it)."""
+    if not history:
+        return False
+    for leaf in _leaves(attached):
+        kind = leaf.get_content_type()
+        if kind not in ("text/plain", "text/html") or _is_attachment_disposition(leaf):
+            continue
+        text = _decode(leaf)
+        if kind == "text/html":
+            text = parse_html(text, keep_quotes=True).text()
+        words = [w for line in text.split("\n") for w in quoted_history.line_words(line)]
+        if history.has_run(words):
+            return True
+    return False
 
 
 def _problems(part: Message | None) -> list[str]:

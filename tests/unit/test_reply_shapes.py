@@ -421,3 +421,37 @@ def test_answers_typed_inside_outlooks_quoted_history_in_html_go_out() -> None:
     # the same history with nothing typed in it is only cut
     body = OWA + quote + rest
     assert extract(_html(body), [OURS_EN]).text == "Answers below."
+
+
+# --- our own email forwarded as an attachment ---------------------------------------------
+
+
+def _forward_with(attached_text: str, html: bool = False) -> EmailMessage:
+    import email
+    from email import policy
+
+    inner = EmailMessage()
+    inner["From"] = "Катерина Бойко via Viber <orders@shop.example>"
+    inner["To"] = "anna@shop.example, petro@shop.example"
+    inner["Subject"] = "[Viber] Катерина Бойко #1"
+    inner.set_content(attached_text)
+    if html:
+        inner.add_alternative(f"<p>{attached_text}</p>", subtype="html")
+        inner.get_payload().pop(0)  # HTML only
+        inner.replace_header("Content-Type", "multipart/alternative")
+    outer = _plain("Катерино, 350 грн, забрати можна завтра.\n", "anna@shop.example")
+    outer.add_attachment(inner)
+    return email.message_from_bytes(outer.as_bytes(), policy=policy.default)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("html", [False, True])
+def test_our_email_forwarded_as_an_attachment_does_not_reach_the_customer(html: bool) -> None:
+    reply = extract(_forward_with(THREE, html), [THREE])
+    assert reply.text == "Катерино, 350 грн, забрати можна завтра."
+    assert reply.attachments == ()  # the managers' addresses and the history stay home
+
+
+def test_an_email_of_someone_elses_attached_still_goes() -> None:
+    other = "Рахунок № 17 від постачальника паперу: 12 пачок А4, разом 2 400 грн.\n"
+    reply = extract(_forward_with(other), [THREE])
+    assert [a[1] for a in reply.attachments] == ["message/rfc822"]
