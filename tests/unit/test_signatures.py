@@ -179,6 +179,12 @@ OLENA = ("Olena Shevchenko", "olena")  # the From header's name and mailbox
         # accents and a role after "|"
         ("Ano, 350 Kč.\n\nOlena Ševčenko | Tiskárna\ntel.: +420 601 234 567",
          "Olena Ševčenko | Tiskárna\ntel.: +420 601 234 567"),
+        # the phone in a paragraph of its own under the name and role
+        ("Так.\n\nОлена Шевченко\nменеджер\n\n+380 67 555 12 34",
+         "Олена Шевченко\nменеджер\n\n+380 67 555 12 34"),
+        # a sign-off with the first name above: only the signature paragraph goes
+        ("Ja.\n\nViele Grüße\nOlena\n\nOlena Shevchenko\nDruckerei Koval | Tel. 030 123456",
+         "Olena Shevchenko\nDruckerei Koval | Tel. 030 123456"),
         # the name and a role and a shop, no contact line
         ("Завтра о 10:00.\n\nОлена Шевченко\nменеджер\nДрукарня «Колір»",
          "Олена Шевченко\nменеджер\nДрукарня «Колір»"),
