@@ -66,7 +66,7 @@ _CLIENT_BRAND = re.compile(
 _APP_AT_END = re.compile(
     r"\b(Nine|Canary|Spike|Newton|Edison|Airmail|Aqua ?Mail|MailDroid|myMail|Mailbird|Postbox"
     r"|Superhuman|Boxer|TypeApp|Fastmail|Zoho Mail|Mailspring|Evolution|KMail|Geary)"
-    r"(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
+    r"(?: (?:Mail|Email|App))?(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
 )
 # What every client footer says besides the app's name: that the mail was sent (or written,
 # or secured) with it, or an invitation to get the app. A last line that only names a device

@@ -70,6 +70,7 @@ def test_a_managers_line_ending_in_a_colon_over_their_own_labels_stays() -> None
 
 def test_a_footer_naming_an_app_whose_name_is_a_word_is_cut_only_at_its_end() -> None:
     assert strip_text("Bună ziua, gata joi.\n\nTrimis de pe Nine\n") == "Bună ziua, gata joi."
+    assert strip_text("Yes, Thursday.\n\nSent from Edison Mail\n") == "Yes, Thursday."  # "… Mail"
     kept = "See you then.\n\nNine o'clock works for us"
     assert strip_text(kept) == kept
 
