@@ -22,7 +22,10 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
-  colon when it names a date and an address (or the customer) and ends no sentence.
+  colon when it names a date and an address (or the customer) and ends no sentence. A
+  line above it is its wrapped start only when it reads so (long, ending no sentence,
+  naming a year, a time or an address): an HTML reply lays the attribution right under
+  the manager's last line ("Ціна 480 грн, до 12:00."), which stays.
 * An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
   "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
   If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are

@@ -156,7 +156,7 @@ def attribution_span(lines: list[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at i, or 0."""
     if is_attribution(lines[i]):
         return 1
-    if not re.search(r"\d", lines[i]):
+    if not re.search(r"\d", lines[i]) or not _wrapped_part(lines[i], None):
         return 0
     for k in (2, 3):
         if i + k > len(lines):
@@ -295,12 +295,30 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
             drop_wrapped_start(kept)
         return
     start = end - 1
-    while start > 0 and end - start < 3 and kept[start - 1].strip():
+    while start > 0 and end - start < 3 and _wrapped_part(kept[start - 1], history):
         start -= 1
     for first in range(start, end):
         if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
             del kept[first:]
             return
+
+
+_WRAPPED = 30  # characters: a client wraps an attribution only when its line is long
+# A sentence's end, not an abbreviation's ("Mo., 23. Nov." wrapped stays an attribution's)
+_ENDS_SENTENCE = re.compile(r"[!?…]$|(?:\d|[^\W\d_]{4,})\.$")
+
+
+def _wrapped_part(line: str, history: SentText | None) -> bool:
+    """Whether a line right above an attribution's last line reads as its wrapped start:
+    long (the client wrapped it), ending no sentence and no label, naming a year, a time,
+    an address or the person our emails name. The manager's last line glued on above it
+    (an HTML reply lays the attribution's block right under theirs: "Ціна 480 грн",
+    "Hi Ivan, 350 UAH, tomorrow after 12:00.") is none of these."""
+    line = line.strip()
+    if len(line) < _WRAPPED or line.endswith(":") or _ENDS_SENTENCE.search(line):
+        return False
+    named = bool(history and history.names(line))
+    return bool(_DATED.search(line)) or "@" in line or "<" in line or named
 
 
 def _is_bare_attribution(line: str, history: SentText | None) -> bool:
@@ -315,13 +333,10 @@ def _is_bare_attribution(line: str, history: SentText | None) -> bool:
 
 def drop_wrapped_start(kept: list[str]) -> None:
     """The start of an attribution a client wrapped ("On Mon, 23 Nov 2026 at 14:05, Ivan"
-    over "Petrenko <…> wrote:"): at most two lines right above it, each naming a date,
-    time or address and ending no sentence and no label."""
+    over "Petrenko <…> wrote:"): at most two lines right above it that read as its
+    wrapped start (_wrapped_part)."""
     for _ in range(2):
-        line = kept[-1].strip() if kept else ""
-        if not line or line.endswith(":") or _SENTENCE_END.search(line):
-            return
-        if not _ATTRIBUTION_MARK.search(line) and "<" not in line:
+        if not kept or not _wrapped_part(kept[-1], None):
             return
         kept.pop()
 

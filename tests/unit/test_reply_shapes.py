@@ -456,3 +456,39 @@ def test_an_email_of_someone_elses_attached_still_goes() -> None:
     other = "Рахунок № 17 від постачальника паперу: 12 пачок А4, разом 2 400 грн.\n"
     reply = extract(_forward_with(other), [THREE])
     assert [a[1] for a in reply.attachments] == ["message/rfc822"]
+
+
+# --- an attribution laid right under the manager's last line (HTML webmail) ---------------
+
+ANSWERS = [
+    "Hi Ivan, 350 UAH, tomorrow after 12:00.",  # a sentence with a time in it
+    "Ціна 480 грн за 100 штук, забрати можна завтра",  # long, digits, no full stop
+    "Ціна 480 грн",
+]
+GLUED = [
+    "2026年11月23日(月) 14:05 Ivan Petrenko via Telegram <orders@shop.example>:",
+    "Pada tanggal Sen, 23 Nov 2026 14.05, Ivan Petrenko via Telegram <orders@shop.example> "
+    "menulis:",
+    "Ivan Petrenko via Telegram <orders@shop.example> kirjoitti 23.11.2026 kello 14.05:",
+    "Zitat von Ivan Petrenko via Telegram <orders@shop.example>:",
+    "Ivan Petrenko via Telegram <orders@shop.example>\nпише:",  # wrapped, by a <br>
+]
+
+
+@pytest.mark.parametrize("attribution", GLUED)
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_an_attribution_right_under_the_answer_goes_and_the_answer_stays(
+    answer: str, attribution: str
+) -> None:
+    """An HTML reply lays the attribution's block right under the manager's last one, no
+    blank line between: the last line with its time or price is no wrapped attribution."""
+    html = f"<div>{answer}</div><div>{attribution.replace(chr(10), '<br>')}</div>".replace(
+        "<orders@shop.example>", "&lt;orders@shop.example&gt;"
+    )
+    msg = EmailMessage()
+    msg.set_content(
+        html + "<blockquote><div>Ivan Petrenko</div><div>Telegram</div></blockquote>",
+        subtype="html",
+    )
+    assert extract(msg).text == answer
+    assert strip_text(f"{answer}\n{attribution}\n> Ivan Petrenko\n") == answer
