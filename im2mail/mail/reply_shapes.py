@@ -73,14 +73,14 @@ _APP_AT_END = re.compile(
 # is the manager's ("Є чохли для iPhone 15.", "Підійде і для Android."), never a footer.
 _FOOTER_VERB = re.compile(
     r"(?<!\w)(sent|sended|written|secured|get|download|gesendet|versendet|verschickt"
-    r"|geschrieben|hol|holen|herunterladen|envoy[ée]e?|[ée]crit|obtenez|t[ée]l[ée]charge[zr]?"
+    r"|geschrieben|hol|holen|herunterladen|beziehen|obter|skaffa|hanki|let[öo]lt[ée]se|envoy[ée]e?|[ée]crit|obtenez|t[ée]l[ée]charge[zr]?"
     r"|enviad[oa]|envi[ée]|escrito|obt[ée]n(er|ga|ha)?|obtenha|desc[aá]rg(a|ue|uelo)|baix[ea]"
-    r"|inviat[oa]|scritto|ottieni|scarica|trimis|descarc[aă]|ob[țt]ine"
+    r"|inviat[oa]|scritto|ottieni|scarica|trimis|descarc[aă]|ob[țţt]ine(?:[țţt]i)?"
     r"|wys[łl]an[eoay]|napisan[eoay]|pobierz|odesl[áa]no|odoslan[éeáa]|z[ií]skejte|st[áa]hn[ěe]te"
     r"|g[öo]nderil(di|en)|g[öo]nderildi|edinin|indirin|l[äa]hetetty|lataa|verzonden|verstuurd"
     r"|download(en)?|skickat|skickad|h[äa]mta|sendt|hent|f[åa]|k[üu]ldve|k[üu]ld[öo]tt|t[öo]ltse"
     r"|изпратено|изтеглете|poslan[oaé]|poslato|послато|преузми|preuzmi"
-    r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|загрузите"
+    r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|получить|загрузите"
     r"|надіслано|надіслане|відправлено|відправлене|написано|завантажте|отримайте|отримати"
     r"|στάλθηκε|εστάλη|αποστολή|נשלח|dikirim|terkirim|g[ửu]i)(?!\w)"
     r"|发送|發送|送信|보냄|전송"  # written without spaces around them

@@ -208,7 +208,11 @@ def test_a_last_line_that_only_names_a_device_is_the_managers(last_line: str) ->
      "Odesláno z iPhonu", "Skickat från min iPhone", "Küldve iPhone-ról",
      "Изпратено от моя iPhone", "iPhoneから送信", "从我的iPhone发送",
      "Holen Sie sich Outlook für Android", "Скачайте Outlook для Android",
-     "Secured with Tuta Mail", "Sent from my Galaxy"],
+     "Secured with Tuta Mail", "Sent from my Galaxy",
+     # Outlook for iOS / Android, localized, once its signature's container is gone
+     "Outlook für iOS beziehen", "Получить Outlook для iOS", "Obter o Outlook para Android",
+     "Obțineți Outlook pentru iOS", "Skaffa Outlook för iOS", "Hanki Outlook for iOS",
+     "Outlook letöltése iOS rendszerre"],
 )  # fmt: skip
 def test_client_footers_in_many_languages_are_cut(footer: str) -> None:
     assert strip_text(f"Так, буде в п'ятницю.\n\n{footer}") == "Так, буде в п'ятницю."
