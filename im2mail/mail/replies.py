@@ -22,7 +22,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
-  colon when it names a date and an address (or the customer) and ends no sentence. A
+  colon when it names a date and an address (or the customer) and ends no sentence, or a
+  paragraph of its own over it (wrapped, a blank line between) that names the address
+  in brackets as clients write it ("<orders@…>") or the customer. A
   line above it is its wrapped start only when it reads so (long, ending no sentence,
   naming a year, a time or an address): an HTML reply lays the attribution right under
   the manager's last line ("Ціна 480 грн, до 12:00."), which stays.

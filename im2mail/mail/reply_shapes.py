@@ -293,6 +293,14 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
         if end == len(kept) and _is_bare_attribution(last, history):
             del kept[end - 1 :]  # no colon, but right over the quote
             drop_wrapped_start(kept)
+            return
+        start = end - 1  # or a paragraph of its own over it, wrapped over up to 3 lines
+        while start > 0 and end - start < 3 and kept[start - 1].strip():
+            start -= 1
+        if (not start or not kept[start - 1].strip()) and _is_bare_attribution(
+            " ".join(line.strip() for line in kept[start:end]), history, bracketed=True
+        ):
+            del kept[start:]
         return
     start = end - 1
     while start > 0 and end - start < 3 and _wrapped_part(kept[start - 1], history):
@@ -321,14 +329,23 @@ def _wrapped_part(line: str, history: SentText | None) -> bool:
     return bool(_DATED.search(line)) or "@" in line or "<" in line or named
 
 
-def _is_bare_attribution(line: str, history: SentText | None) -> bool:
+def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = False) -> bool:
     """An attribution without its colon ("On 23 nov. 2026 14:05, Andrei Popa <…> wrote"):
     a line right over the quote, no blank line between, that ends no sentence and names
-    a date or time and an address (or, given our emails' text, the person they name)."""
+    a date or time and an address (or, given our emails' text, the person they name).
+    `bracketed`: a paragraph of its own over the quote (a blank line between) must
+    name the address as a client does, in brackets or as a mailto ("<orders@…>"), or
+    the person: "пишіть на orders@shop.example о 14:00" is the manager's last line."""
     line = line.strip()
     if _SENTENCE_END.search(line) or len(line.split()) > 40 or not _DATED.search(line):
         return False
-    return "@" in line or bool(history and history.names(line))
+    named = bool(history and history.names(line))
+    if bracketed:
+        return named or bool(_BRACKETED.search(line))
+    return "@" in line or named
+
+
+_BRACKETED = re.compile(r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:", re.I)
 
 
 def drop_wrapped_start(kept: list[str]) -> None:

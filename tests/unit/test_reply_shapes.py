@@ -496,3 +496,28 @@ def test_an_attribution_right_under_the_answer_goes_and_the_answer_stays(
     )
     assert extract(msg).text == answer
     assert strip_text(f"{answer}\n{attribution}\n> Ivan Petrenko\n") == answer
+
+
+# --- an attribution without its colon, a paragraph of its own over the quote ----------------
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        # wrapped by the client, a blank line between it and the quote
+        "пт, 21 лист. 2026 р. о 10:15 Ivan Petrenko via Telegram <\norders@shop.example> пише",
+        'Le lundi 23 novembre 2026 13:05 CET, "Hugo" <orders@shop.example> a écrit',
+        "2026-11-23, pr, 14:05 Rūta <mailto:orders@shop.example> rašė",
+    ],
+)
+def test_an_attribution_without_its_colon_over_a_blank_line_goes(attribution: str) -> None:
+    body = f"Так, 350 грн.\n\n{attribution}\n\n> Доброго дня! Скільки коштує?\n"
+    assert strip_text(body) == "Так, 350 грн."
+
+
+def test_a_managers_last_line_with_a_date_and_a_bare_address_stays() -> None:
+    """Without brackets around the address (as clients write it) nor the customer's name,
+    a last paragraph with a date and an address is the manager's."""
+    last = "Приходьте 25.11.2026 о 14:00, макет пришліть на orders@shop.example"
+    body = f"Так, 350 грн.\n\n{last}\n\n> Доброго дня! Скільки коштує?\n"
+    assert strip_text(body) == f"Так, 350 грн.\n\n{last}"
