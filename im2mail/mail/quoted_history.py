@@ -356,18 +356,18 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
 
 
 def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
-    """The manager's answers typed between the lines of our email in a quote no ">"
-    marks (Outlook's: a header block, then our text as it was, the answers in colour
-    or prefaced with the manager's name): each run of lines that are not ours, not
-    header lines, with a line of ours the nearest line of words above it and below it.
-    A colleague's note or an older reply under a header block of its own is no answer:
-    a header line, not ours, stands above it. [] when there is none."""
+    """The manager's answers typed in and under a quote that no ">" marks (Outlook's
+    header block, or an attribution, then our text as it was; the answers in colour,
+    prefaced with the manager's name, or under it all): each run of lines that are not
+    ours nor header lines, under the first line of ours. Once a header line follows
+    lines of ours (an older email quoted under ours), the rest is history; a colleague's
+    note above our text is history too. [] when there is none."""
     if not sent:
         return []
     kinds: list[str] = []  # "ours", "header", "answer", or "" for a line without words
     for line in lines:
         words = line_words(line)
-        if not words:
+        if not words or _PLACEHOLDER.match(line.strip()):
             kinds.append("")
         elif sent.is_ours(words):
             kinds.append("ours")
@@ -375,8 +375,13 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
             kinds.append("header")
         else:
             kinds.append("answer")
+    seen = [n for n, kind in enumerate(kinds) if kind == "ours"]
+    if not seen:
+        return []
+    stop = next((n for n in range(seen[0], len(kinds)) if kinds[n] == "header"), len(kinds))
+    kinds = kinds[:stop]  # an older email quoted under ours is history to its end
     found: list[str] = []
-    n = 0
+    n = seen[0]
     while n < len(kinds):
         if kinds[n] != "answer":
             n += 1
@@ -384,9 +389,9 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
         end = n
         while end < len(kinds) and kinds[end] == "answer":
             end += 1
-        above = next((k for k in reversed(kinds[:n]) if k), "")
-        below = next((k for k in kinds[end:] if k), "")
-        if above == below == "ours":
-            found.append("\n".join(line.strip() for line in lines[n:end]))
+        found.append("\n".join(line.strip() for line in lines[n:end]))
         n = end
     return found
+
+
+_PLACEHOLDER = re.compile(r"^\[[^\]]{0,200}\]$")  # "[image: logo.png]", "[cid:image001.png]"

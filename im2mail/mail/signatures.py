@@ -148,13 +148,13 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     no signature container: a first reply, nothing learned yet): (the text above, the
     block), else (`text`, None).
 
-    Read by its shape: in the last paragraph (or two, one blank line between them), a
-    line that is only the manager's name (a word of it matches `names`, their From name
-    and mailbox, in any script), and under it, to the end, 1..TYPED_LINES short lines
-    that end no sentence, at least one of them a phone number, a web address or a
-    mailbox, or two of them (a role and a shop); a name in the last paragraph first. A
-    lone name under "Regards," is a sign-off and stays, and words must stand above the
-    block."""
+    Read by its shape: near the end (the last paragraph first, then the ones above while
+    the lines under fit: an HTML signature may set each line apart), a line that is only
+    the manager's name (a word of it matches `names`, their From name and mailbox, in
+    any script), and under it, to the end, 1..TYPED_LINES short lines that end no
+    sentence, at least one of them a phone number, a web address or a mailbox, or two of
+    them (a role and a shop). A lone name under "Regards," is a sign-off and stays, and
+    words must stand above the block."""
     known = {w for name in names for w in _folded_words(name)}
     if not known:
         return text, None
@@ -162,27 +162,30 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     end = len(lines)
     while end and not lines[end - 1].strip():
         end -= 1
-    # the last paragraph, or the last two with one blank line between them
-    top, gap = end, False
-    while top and end - top <= TYPED_LINES + gap:
-        if not lines[top - 1].strip():
-            if gap or (top > 1 and not lines[top - 2].strip()):
-                break
-            gap = True
-        top -= 1
-    last = end  # where the last paragraph starts: a name in it goes first
-    while last > top and lines[last - 1].strip():
-        last -= 1
-    for start in [*range(last, end - 1), *range(top, last)]:
-        under = [line.strip() for line in lines[start + 1 : end] if line.strip()]
-        if not _names(lines[start], known) or not _signature_lines(under):
-            continue
-        above = start
-        while above and not lines[above - 1].strip():
-            above -= 1
-        if not above:
-            return text, None
-        return "\n".join(lines[:above]), "\n".join(lines[start:end])
+    # paragraphs from the last one up (an HTML signature may set each line apart), while
+    # a name in them leaves at most TYPED_LINES lines under it; in each, from the top
+    bottom = end
+    while bottom:
+        top = bottom
+        while top and lines[top - 1].strip():
+            top -= 1
+        for start in range(top, bottom):
+            under = [line.strip() for line in lines[start + 1 : end] if line.strip()]
+            if len(under) > TYPED_LINES:
+                continue
+            if not _names(lines[start], known) or not _signature_lines(under):
+                continue
+            above = start
+            while above and not lines[above - 1].strip():
+                above -= 1
+            if not above:
+                return text, None
+            return "\n".join(lines[:above]), "\n".join(lines[start:end])
+        if sum(1 for line in lines[top:end] if line.strip()) > TYPED_LINES:
+            break
+        bottom = top
+        while bottom and not lines[bottom - 1].strip():
+            bottom -= 1
     return text, None
 
 

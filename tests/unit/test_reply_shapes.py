@@ -521,3 +521,26 @@ def test_a_managers_last_line_with_a_date_and_a_bare_address_stays() -> None:
     last = "Приходьте 25.11.2026 о 14:00, макет пришліть на orders@shop.example"
     body = f"Так, 350 грн.\n\n{last}\n\n> Доброго дня! Скільки коштує?\n"
     assert strip_text(body) == f"Так, 350 грн.\n\n{last}"
+
+
+def test_an_answer_under_a_quote_no_marker_shows_goes_and_an_older_email_under_it_not() -> None:
+    """Bottom-posted under an attribution and our text as it was (an HTML quote without
+    class or blockquote): the lines under our text are the manager's; but once a header
+    block follows our text (an older email quoted under ours), the rest is history."""
+    ours = "Катерина Бойко\nViber\n\nЧи є у вас друк на дереві?\n"
+    attribution = "пт, 21 лист. 2026 р. о 10:15 Катерина <orders@shop.example> пише:"
+    body = f"{attribution}\n{ours}\nНі, на жаль, лише на пластику.\n\nОлена\n"
+    assert extract(_plain(body), [ours]).text == "Ні, на жаль, лише на пластику.\n\nОлена"
+    older = OUTLOOK_HEADER + "Це старий лист, не відповідь.\n"
+    body = f"Ні, на жаль.\n\n{attribution}\n{ours}\n{older}"
+    assert extract(_plain(body), [ours]).text == "Ні, на жаль."
+
+
+def test_an_answer_of_two_paragraphs_between_our_lines_goes_whole() -> None:
+    body = (
+        "Відповіді нижче.\n\n" + OUTLOOK_HEADER + "Катерина Бойко\nViber\n\nДобрий день!\n"
+        "Скільки коштує друк 100 листівок А6?\n350 грн.\n\nДоставка окремо, 150 грн.\n"
+        "Чи можна забрати в суботу?\n\n-- \nReply to this email to answer in Viber.\n"
+    )
+    want = "Відповіді нижче.\n\n350 грн.\n\nДоставка окремо, 150 грн."
+    assert extract(_plain(body), [THREE]).text == want

@@ -185,6 +185,9 @@ OLENA = ("Olena Shevchenko", "olena")  # the From header's name and mailbox
         # a sign-off with the first name above: only the signature paragraph goes
         ("Ja.\n\nViele Grüße\nOlena\n\nOlena Shevchenko\nDruckerei Koval | Tel. 030 123456",
          "Olena Shevchenko\nDruckerei Koval | Tel. 030 123456"),
+        # an HTML signature's lines set apart as paragraphs
+        ("Так.\n\nЗ повагою,\n\nОлена Шевченко\n\nменеджер\n\n+380 67 555 12 34",
+         "Олена Шевченко\n\nменеджер\n\n+380 67 555 12 34"),
         # the name and a role and a shop, no contact line
         ("Завтра о 10:00.\n\nОлена Шевченко\nменеджер\nДрукарня «Колір»",
          "Олена Шевченко\nменеджер\nДрукарня «Колір»"),
