@@ -151,7 +151,7 @@ def strip_text(text: str, history: SentText | None = None) -> str:
             break
         span = attribution_span(lines, i) if bare else 0
         if span:
-            drop_wrapped_start(kept)
+            drop_wrapped_start(kept, " ".join(lines[i : i + span]))
             j = i + span
             while j < len(lines) and not lines[j].strip():
                 j += 1

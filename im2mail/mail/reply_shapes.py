@@ -303,7 +303,12 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
             del kept[start:]
         return
     start = end - 1
-    while start > 0 and end - start < 3 and _wrapped_part(kept[start - 1], history):
+    while (
+        start > 0
+        and end - start < 3
+        and not _whole(kept[end - 1])
+        and _wrapped_part(kept[start - 1], history)
+    ):
         start -= 1
     for first in range(start, end):
         if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
@@ -329,6 +334,12 @@ def _wrapped_part(line: str, history: SentText | None) -> bool:
     return bool(_DATED.search(line)) or "@" in line or "<" in line or named
 
 
+def _whole(line: str) -> bool:
+    """Whether an attribution's line names a date or time and an address by itself: no
+    start of it was wrapped onto the line above."""
+    return bool(_DATED.search(line)) and ("@" in line or bool(_MAILBOX.search(line)))
+
+
 def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = False) -> bool:
     """An attribution without its colon ("On 23 nov. 2026 14:05, Andrei Popa <…> wrote"):
     a line right over the quote, no blank line between, that ends no sentence and names
@@ -348,10 +359,12 @@ def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = 
 _BRACKETED = re.compile(r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:", re.I)
 
 
-def drop_wrapped_start(kept: list[str]) -> None:
+def drop_wrapped_start(kept: list[str], attribution: str = "") -> None:
     """The start of an attribution a client wrapped ("On Mon, 23 Nov 2026 at 14:05, Ivan"
     over "Petrenko <…> wrote:"): at most two lines right above it that read as its
-    wrapped start (_wrapped_part)."""
+    wrapped start (_wrapped_part), unless the `attribution` line is whole by itself."""
+    if attribution and _whole(attribution):
+        return
     for _ in range(2):
         if not kept or not _wrapped_part(kept[-1], None):
             return

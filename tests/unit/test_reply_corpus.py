@@ -30,7 +30,8 @@ MAX_LEAKS = 0
 # known manager 195 -> 196. Five more cases of inline answers under an unprefixed quote
 # and the like, written before the change for them: 196/201 and 198/201; with answers
 # between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
-DEV_FLOOR = {"first reply": 199 / 201, "known manager": 201 / 201}
+# With 5 regression cases written after their rules: 204/206 and 206/206.
+DEV_FLOOR = {"first reply": 204 / 206, "known manager": 206 / 206}
 
 
 def _text(case: Case) -> str:

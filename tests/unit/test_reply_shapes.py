@@ -544,3 +544,33 @@ def test_an_answer_of_two_paragraphs_between_our_lines_goes_whole() -> None:
     )
     want = "Відповіді нижче.\n\n350 грн.\n\nДоставка окремо, 150 грн."
     assert extract(_plain(body), [THREE]).text == want
+
+
+def test_a_whole_attribution_line_takes_no_line_above_it() -> None:
+    """An attribution that names its date and address on its own line was not wrapped:
+    the manager's last line above it stays, even long, with a time and no full stop."""
+    last = "Ручки готові, забрати можна сьогодні до 19:00"
+    html = (
+        f"<div>Добрий день!</div><div>{last}</div>"
+        '<div>23.11.2026, 14:05, "Олег" &lt;orders@shop.example&gt;:</div>'
+        "<blockquote>Олег<br>Viber</blockquote>"
+    )
+    assert extract(_html(html)).text == f"Добрий день!\n{last}"
+
+
+@pytest.mark.parametrize(
+    "bar",
+    ["border-left:2px solid #1a73c8;padding-left:10px", "border-left: #1010ff 2px solid",
+     "border:none;border-left:solid #1F497D 1.5pt"],
+)  # fmt: skip
+def test_a_block_drawn_with_a_left_bar_is_a_quote_even_without_a_name(bar: str) -> None:
+    """I.UA, Onet, WP and Virgilio quote in a div or a table cell with a left border and
+    no class: it is a quote container, above or under the answer, our text known or not."""
+    quote = f'<div style="{bar}"><p>Андрій</p><p>Telegram</p><p>Чи друкуєте на футболках?</p></div>'
+    attribution = "23.11.2026 14:05, Андрій &lt;orders@shop.example&gt; написав(ла):<br>"
+    bottom = f"{attribution}{quote}<br>Так, від 250 грн.<br><br>Петро<br>"
+    assert extract(_html(bottom)).text == "Так, від 250 грн.\n\nПетро"
+    top = f"Так, від 250 грн.<br><br>{attribution}{quote}"
+    assert extract(_html(top)).text == "Так, від 250 грн."
+    kept = '<div style="border-left:0px solid #ccc">Так, від 250 грн.</div>'  # no bar drawn
+    assert extract(_html(kept)).text == "Так, від 250 грн."
