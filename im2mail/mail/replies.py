@@ -54,9 +54,11 @@ non-message argument raises `ReplyError`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
@@ -361,11 +363,16 @@ def _checked(
 
 def _sender_names(message: Message) -> tuple[str, ...]:
     """The From header's display names and mailbox names ("Olena Shevchenko", "olena"):
-    what a signature the manager typed starts with."""
-    try:
-        found = getaddresses([str(v) for v in message.get_all("From", [])])
-    except Exception:  # a malformed header names nobody
-        return ()
+    what a signature the manager typed starts with. Read from the raw header (the parsed
+    header objects of policy.default cost ten times more)."""
+    values = []
+    for name, value in message.raw_items():
+        if name.lower() == "from" and isinstance(value, str):
+            # an unknown charset or a broken encoded word: the value as it came
+            with contextlib.suppress(Exception):
+                value = str(make_header(decode_header(value)))
+            values.append(value)
+    found = getaddresses(values)
     return tuple(part for name, addr in found for part in (name, addr.split("@")[0]) if part)
 
 

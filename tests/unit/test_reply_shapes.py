@@ -574,3 +574,16 @@ def test_a_block_drawn_with_a_left_bar_is_a_quote_even_without_a_name(bar: str) 
     assert extract(_html(top)).text == "Так, від 250 грн."
     kept = '<div style="border-left:0px solid #ccc">Так, від 250 грн.</div>'  # no bar drawn
     assert extract(_html(kept)).text == "Так, від 250 грн."
+
+
+def test_the_name_in_an_encoded_from_header_finds_the_typed_signature() -> None:
+    import email
+    from email import policy
+
+    raw = (
+        "From: =?utf-8?b?0J7Qu9C10L3QsCDQqNC10LLRh9C10L3QutC+?= <o.sh@shop.example>\n"
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+        "Так, 780 грн.\n\nОлена Шевченко\nменеджер\n+380 67 555 12 34\n"
+    ).encode()
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert extract(msg).text == "Так, 780 грн."  # type: ignore[arg-type]
