@@ -395,3 +395,32 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
 
 
 _PLACEHOLDER = re.compile(r"^\[[^\]]{0,200}\]$")  # "[image: logo.png]", "[cid:image001.png]"
+
+
+def answers_in_quote(lines: Sequence[str], quoted: Sequence[bool], sent: SentText) -> set[int]:
+    """The quoted lines of a text/plain body that are the manager's answers typed inside
+    the quote (a client that writes its text/plain from the HTML marks them ">" with
+    the rest: Roundcube, Thunderbird): not ours, not attribution or header lines, at the
+    depth of our lines, between the first and the last quoted line of ours. A quote that
+    only holds older history above ours (replies nested deeper) has none."""
+    if not sent:
+        return set()
+    ours: list[int] = []
+    depth: dict[int, int] = {}
+    candidates: list[int] = []
+    for n, line in enumerate(lines):
+        if not quoted[n]:
+            continue
+        words = line_words(line)
+        if not words:
+            continue
+        prefix = _PREFIX.match(line)
+        depth[n] = prefix.group(0).count(">") if prefix else 0
+        if sent.is_ours(words):
+            ours.append(n)
+        elif not _is_header_line(_PREFIX.sub("", line, count=1)):
+            candidates.append(n)
+    if len(ours) < 2:
+        return set()
+    levels = {depth[n] for n in ours}
+    return {n for n in candidates if ours[0] < n < ours[-1] and depth[n] in levels}

@@ -42,8 +42,11 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   answers typed inside or under it (Outlook; a quote without class or blockquote in
   HTML), kept in order (quoted_history.answers_under); in
   HTML the same goes for Outlook's divRplyFwdMsg history. Known history only.
-* Lines starting with ">" are always dropped (so is a manager's own line beginning with
-  ">": a known, accepted limitation).
+* Lines starting with ">" are dropped (so is a manager's own line beginning with ">": a
+  known, accepted limitation), except, knowing our emails' text, lines inside the quote
+  at the depth of ours, between lines of ours, that are not ours (answers typed inside
+  the blockquote, which Roundcube and Thunderbird write to text/plain with ">" too:
+  quoted_history.answers_in_quote).
 * Never empty for a real answer: if stripping leaves nothing, the whole body text is
   returned (trimmed) — keep more rather than lose the answer.
 
@@ -113,6 +116,7 @@ class Reply:
 
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
 _FORCE_LINE = re.compile(r"^[ \t>]*/send[ \t]*$", re.I | re.M)
+_QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення|cid):[^\]]*\]$", re.I)
 
 
@@ -123,6 +127,8 @@ def strip_text(text: str, history: SentText | None = None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [ln.rstrip() if not SIG_DASH.match(ln) else ln for ln in text.split("\n")]
     quoted = quote_marks(lines)
+    for n in quoted_history.answers_in_quote(lines, quoted, history) if history else ():
+        lines[n], quoted[n] = _QUOTE_PREFIX.sub("", lines[n], count=1), False
     kept: list[str] = []
     seen_quote = in_quote = False
     i = 0

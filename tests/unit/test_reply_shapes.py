@@ -587,3 +587,26 @@ def test_the_name_in_an_encoded_from_header_finds_the_typed_signature() -> None:
     ).encode()
     msg = email.message_from_bytes(raw, policy=policy.default)
     assert extract(msg).text == "Так, 780 грн."  # type: ignore[arg-type]
+
+
+# --- answers typed inside a ">" quote (text/plain written from the HTML) -------------------
+
+
+def _inside(answers: list[str]) -> str:
+    lines = THREE.rstrip().split("\n")
+    quoted = [f"> {line}" if line else ">" for line in lines]
+    quoted.insert(5, f"> {answers[0]}")  # under the question about the price
+    quoted.insert(7, f"> {answers[1]}")  # under the one about Saturday
+    attribution = "On 23.11.2026 14:05, Катерина Бойко via Viber wrote:"
+    return "Відповіді в тексті.\n\n" + attribution + "\n" + "\n".join(quoted) + "\n"
+
+
+def test_answers_marked_with_the_quote_between_our_lines_go_out() -> None:
+    """Roundcube and Thunderbird write the text/plain alternative from the HTML: answers
+    typed inside the blockquote come out with ">" like our lines around them."""
+    body = _inside(["350 грн.", "Так, з 10:00."])
+    assert extract(_plain(body), [THREE]).text == "Відповіді в тексті.\n\n350 грн.\n\nТак, з 10:00."
+    assert extract(_plain(body)).text == "Відповіді в тексті."  # nothing tells them apart
+    # a header line inside the quote is no answer
+    body = _inside(["Від: Катерина <orders@shop.example>", "Тема: [Viber] #1"])
+    assert extract(_plain(body), [THREE]).text == "Відповіді в тексті."
