@@ -202,6 +202,9 @@ def _heads_an_email(lines: list[str], end: int, history: SentText | None) -> boo
 # "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
 _DASHED = re.compile(
     r"^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_]{2,}\s*$"
+    # or naming the sender's address: mutt's "----- Forwarded message from A <a@b> -----"
+    r"|^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^<>]{0,120}<[^<>\s]+@[^<>\s]+>"
+    r"\s*[-\u2010-\u2015\u2212_]{2,}\s*$"
 )
 
 

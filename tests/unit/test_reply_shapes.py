@@ -610,3 +610,18 @@ def test_answers_marked_with_the_quote_between_our_lines_go_out() -> None:
     # a header line inside the quote is no answer
     body = _inside(["Від: Катерина <orders@shop.example>", "Тема: [Viber] #1"])
     assert extract(_plain(body), [THREE]).text == "Відповіді в тексті."
+
+
+def test_mutts_forward_intro_naming_the_sender_heads_history() -> None:
+    """mutt/NeoMutt's $forward_attribution_intro default: "----- Forwarded message from
+    %f -----", the sender's address inside the dashes."""
+    body = (
+        "Ivan, 350 UAH.\n\n----- Forwarded message from Ivan via Telegram <orders@shop.example>"
+        " -----\n\nDate: Mon, 23 Nov 2026 12:05:00 +0000\nFrom: Ivan via Telegram "
+        "<orders@shop.example>\nSubject: [Telegram] Ivan #1\n\nHello! How much?\n\n"
+        "----- End forwarded message -----\n"
+    )
+    assert strip_text(body) == "Ivan, 350 UAH."
+    assert extract_text(body, ["Ivan\nTelegram\n\nHello! How much?\n"]) == "Ivan, 350 UAH."
+    kept = "Ivan, 350 UAH.\n\n----- Контакти: Анна <anna@shop.example> -----\n"  # nothing under
+    assert extract_text(kept, [OURS]) == kept.strip()
