@@ -61,12 +61,18 @@ _NO_WIDTH = re.compile(r"(?<![\d.])0+(\.0+)?(px|pt|em)?\b|\b(none|hidden)\b", re
 
 
 def _quote_bar(style: str) -> bool:
-    """Whether an inline style draws a left border: a quote's bar."""
+    """Whether an inline style draws a left border and no other: a quote's bar (a table
+    cell pasted from a spreadsheet draws its other sides too, and is no quote)."""
+    bar = False
     for declaration in style.split(";"):
         name, _, value = declaration.partition(":")
-        if name.strip().lower() == "border-left":
-            return bool(_BAR_STYLE.search(value)) and not _NO_WIDTH.search(value)
-    return False
+        name = name.strip().lower()
+        drawn = bool(_BAR_STYLE.search(value)) and not _NO_WIDTH.search(value)
+        if name == "border-left":
+            bar = drawn
+        elif name in ("border", "border-top", "border-right", "border-bottom") and drawn:
+            return False
+    return bar
 
 
 _BLOCK = {

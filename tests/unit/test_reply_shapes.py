@@ -625,3 +625,11 @@ def test_mutts_forward_intro_naming_the_sender_heads_history() -> None:
     assert extract_text(body, ["Ivan\nTelegram\n\nHello! How much?\n"]) == "Ivan, 350 UAH."
     kept = "Ivan, 350 UAH.\n\n----- Контакти: Анна <anna@shop.example> -----\n"  # nothing under
     assert extract_text(kept, [OURS]) == kept.strip()
+
+
+def test_a_price_table_pasted_from_a_spreadsheet_is_no_quote() -> None:
+    """Excel's cells draw a left border with the others: the answer's table stays."""
+    cell = "border-top:none;border-left:solid windowtext 1.0pt;border-bottom:solid windowtext 1.0pt"
+    row = f'<tr><td style="{cell}">A4</td><td style="{cell}">10 грн</td></tr>'
+    html = f"<p>Ціни:</p><table>{row}</table>"
+    assert extract(_html(html)).text == "Ціни:\nA4 10 грн"
