@@ -361,7 +361,8 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
     prefaced with the manager's name, or under it all): each run of lines that are not
     ours nor header lines, under the first line of ours. Once a header line follows
     lines of ours (an older email quoted under ours), the rest is history; a colleague's
-    note above our text is history too. [] when there is none."""
+    note above our text is history too; and lines that outnumber ours are an email of
+    ours whose text is not known (a notice), not answers. [] when there is none."""
     if not sent:
         return []
     kinds: list[str] = []  # "ours", "header", "answer", or "" for a line without words
@@ -380,6 +381,8 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
         return []
     stop = next((n for n in range(seen[0], len(kinds)) if kinds[n] == "header"), len(kinds))
     kinds = kinds[:stop]  # an older email quoted under ours is history to its end
+    if kinds[seen[0] :].count("answer") > kinds[seen[0] :].count("ours"):
+        return []  # mostly lines we do not know: an email of ours not in `sent`, not answers
     found: list[str] = []
     n = seen[0]
     while n < len(kinds):
@@ -402,7 +405,8 @@ def answers_in_quote(lines: Sequence[str], quoted: Sequence[bool], sent: SentTex
     the quote (a client that writes its text/plain from the HTML marks them ">" with
     the rest: Roundcube, Thunderbird): not ours, not attribution or header lines, at the
     depth of our lines, between the first and the last quoted line of ours. A quote that
-    only holds older history above ours (replies nested deeper) has none."""
+    only holds older history above ours (replies nested deeper) has none, and neither
+    has one where such lines outnumber ours (an email of ours whose text is not known)."""
     if not sent:
         return set()
     ours: list[int] = []
@@ -423,4 +427,7 @@ def answers_in_quote(lines: Sequence[str], quoted: Sequence[bool], sent: SentTex
     if len(ours) < 2:
         return set()
     levels = {depth[n] for n in ours}
-    return {n for n in candidates if ours[0] < n < ours[-1] and depth[n] in levels}
+    found = {n for n in candidates if ours[0] < n < ours[-1] and depth[n] in levels}
+    # answers are typed among our lines, fewer than they: a quote mostly of lines we do
+    # not know is an email of ours not in `sent` (a notice), not answers
+    return found if len(found) <= len(ours) else set()

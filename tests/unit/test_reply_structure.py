@@ -343,3 +343,26 @@ def test_a_price_table_pasted_from_a_spreadsheet_is_no_quote() -> None:
     row = f'<tr><td style="{cell}">A4</td><td style="{cell}">10 грн</td></tr>'
     html = f"<p>Ціни:</p><table>{row}</table>"
     assert extract(_html(html)).text == "Ціни:\nA4 10 грн"
+
+
+NOTICE = (
+    "Anna, your answer could not be told apart from the quoted history under it, so\n"
+    "nothing was sent. This is what would have been sent:\n\n350 грн.\n\n"
+    "Доброго дня! Скільки коштує друк 100 листівок А6?\n\nАнна Коваль\nДрукарня\n\n"
+    "To send your answer, reply to this notice with only your own words, or put /send\n"
+    "alone on the first line.\n"
+)
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_an_email_of_ours_whose_text_is_unknown_gives_no_answers(marked: bool) -> None:
+    """A reply to a notice whose text the relay does not have: its lines are not ours,
+    and only a line or two inside it are (the customer's question it shows). They are
+    an email of ours, not answers typed among our lines: nothing of them goes."""
+    lines = NOTICE.rstrip().split("\n")
+    quote = "\n".join((f"> {ln}" if ln else ">") if marked else ln for ln in lines)
+    body = (
+        f"/send\n350 грн.\n\nАнна Коваль\n\nOn Mon, 23 Nov 2026 at 14:07, im2mail wrote:\n{quote}\n"
+    )
+    asked = "Катерина\nViber\n\nДоброго дня! Скільки коштує друк 100 листівок А6?\n\nАнна Коваль\n"
+    assert extract(_plain(body), [asked]).text == "350 грн.\n\nАнна Коваль"
