@@ -18,14 +18,15 @@ from __future__ import annotations
 import email
 import itertools
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from email import policy
 
 LEAK_WORDS = 8  # a run this long of our own text in an answer is quoted history
 _GRAM = 4  # a line is ours when most of its words are in runs of this many of ours
 _OURS_SHARE = 0.7
 _SHORT = 3  # lines of at most this many words are ours only as a whole run of ours
+_OWN_WORDS = 3  # words of the manager's own that make a line echoing ours their sentence
 _MAX_WORDS = 50_000  # of our text considered: the thread's recent emails are far fewer
 
 _WORD = re.compile(r"\w+")
@@ -53,6 +54,8 @@ class SentText:
     grams: frozenset[tuple[str, ...]]  # every _GRAM-word run
     short: frozenset[tuple[str, ...]]  # every run of 1.._SHORT words
     runs: frozenset[tuple[str, ...]]  # every LEAK_WORDS-word run
+    # each line of ours of _GRAM words or more, by its first word
+    lines: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict, hash=False)
 
     @classmethod
     def of(cls, sent: Sequence[str], own: Sequence[str] = ()) -> SentText:
@@ -62,8 +65,12 @@ class SentText:
         grams: set[tuple[str, ...]] = set()
         short: set[tuple[str, ...]] = set()
         runs: set[tuple[str, ...]] = set()
+        lines: dict[str, set[tuple[str, ...]]] = {}
         budget = _MAX_WORDS
         for text in sent:
+            for line in map(line_words, text.split("\n")) if budget > 0 else ():
+                if len(line) >= _GRAM:
+                    lines.setdefault(line[0], set()).add(tuple(line))
             words = _words(text)[:budget]
             budget -= len(words)
             for i in range(len(words)):
@@ -81,7 +88,8 @@ class SentText:
             runs.difference_update(
                 tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)
             )
-        return cls(frozenset(grams), frozenset(short), frozenset(runs))
+        by_first = {first: tuple(found) for first, found in lines.items()}
+        return cls(frozenset(grams), frozenset(short), frozenset(runs), by_first)
 
     def __bool__(self) -> bool:
         return bool(self.short)
@@ -106,11 +114,31 @@ class SentText:
             return False
         if len(words) <= _SHORT:
             return tuple(words) in self.short
+        return self._covered(words) >= _OURS_SHARE * len(words)
+
+    def echoes(self, words: list[str]) -> bool:
+        """Whether a line of these words is the manager's own sentence that repeats some
+        of ours ("Так, торт на 2 кг з написом на неділю приймаємо, 1 100 грн."): not ours,
+        and _OWN_WORDS or more of its words are in no run of ours. A quoted line is ours
+        as a whole; an answer that echoes the question has words of its own around it.
+        A whole line of ours in it is no echo but a quoted line with words glued on."""
+        if len(words) <= _SHORT or self.is_ours(words):
+            return False
+        if len(words) - self._covered(words) < _OWN_WORDS:
+            return False
+        return not any(
+            tuple(words[i : i + len(line)]) == line
+            for i, word in enumerate(words)
+            for line in self.lines.get(word, ())
+        )
+
+    def _covered(self, words: list[str]) -> int:
+        """How many of the words are in a _GRAM-word run of ours."""
         covered = [False] * len(words)
         for i in range(len(words) - _GRAM + 1):
             if tuple(words[i : i + _GRAM]) in self.grams:
                 covered[i : i + _GRAM] = [True] * _GRAM
-        return sum(covered) >= _OURS_SHARE * len(words)
+        return sum(covered)
 
 
 def plain_text(data: bytes) -> str:
@@ -256,9 +284,16 @@ def leak(text: str, sent: SentText) -> str | None:
         line_of += [n] * len(found)
     leaky: set[int] = set()
     first: str | None = None
+    echoes: dict[int, bool] = {}
     for i in range(len(words) - LEAK_WORDS + 1):
         run = tuple(words[i : i + LEAK_WORDS])
         if run in sent.runs:
+            n = line_of[i]
+            if n == line_of[i + LEAK_WORDS - 1]:
+                if n not in echoes:
+                    echoes[n] = sent.echoes(line_words(lines[n]))
+                if echoes[n]:
+                    continue  # the customer's words inside a sentence of the manager's
             first = first or " ".join(run)
             leaky.update(line_of[i : i + LEAK_WORDS])
     if first is None:
@@ -318,3 +353,81 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
         else:
             out.append(line)
     return "\n".join(out)
+
+
+def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
+    """The manager's answers typed in and under a quote that no ">" marks (Outlook's
+    header block, or an attribution, then our text as it was; the answers in colour,
+    prefaced with the manager's name, or under it all): each run of lines that are not
+    ours nor header lines, under the first line of ours. Once a header line follows
+    lines of ours (an older email quoted under ours), the rest is history; a colleague's
+    note above our text is history too; and lines that outnumber ours are an email of
+    ours whose text is not known (a notice), not answers. [] when there is none."""
+    if not sent:
+        return []
+    kinds: list[str] = []  # "ours", "header", "answer", or "" for a line without words
+    for line in lines:
+        words = line_words(line)
+        if not words or _PLACEHOLDER.match(line.strip()):
+            kinds.append("")
+        elif sent.is_ours(words):
+            kinds.append("ours")
+        elif _is_header_line(line):
+            kinds.append("header")
+        else:
+            kinds.append("answer")
+    seen = [n for n, kind in enumerate(kinds) if kind == "ours"]
+    if not seen:
+        return []
+    stop = next((n for n in range(seen[0], len(kinds)) if kinds[n] == "header"), len(kinds))
+    kinds = kinds[:stop]  # an older email quoted under ours is history to its end
+    if kinds[seen[0] :].count("answer") > kinds[seen[0] :].count("ours"):
+        return []  # mostly lines we do not know: an email of ours not in `sent`, not answers
+    found: list[str] = []
+    n = seen[0]
+    while n < len(kinds):
+        if kinds[n] != "answer":
+            n += 1
+            continue
+        end = n
+        while end < len(kinds) and kinds[end] == "answer":
+            end += 1
+        found.append("\n".join(line.strip() for line in lines[n:end]))
+        n = end
+    return found
+
+
+_PLACEHOLDER = re.compile(r"^\[[^\]]{0,200}\]$")  # "[image: logo.png]", "[cid:image001.png]"
+
+
+def answers_in_quote(lines: Sequence[str], quoted: Sequence[bool], sent: SentText) -> set[int]:
+    """The quoted lines of a text/plain body that are the manager's answers typed inside
+    the quote (a client that writes its text/plain from the HTML marks them ">" with
+    the rest: Roundcube, Thunderbird): not ours, not attribution or header lines, at the
+    depth of our lines, between the first and the last quoted line of ours. A quote that
+    only holds older history above ours (replies nested deeper) has none, and neither
+    has one where such lines outnumber ours (an email of ours whose text is not known)."""
+    if not sent:
+        return set()
+    ours: list[int] = []
+    depth: dict[int, int] = {}
+    candidates: list[int] = []
+    for n, line in enumerate(lines):
+        if not quoted[n]:
+            continue
+        words = line_words(line)
+        if not words:
+            continue
+        prefix = _PREFIX.match(line)
+        depth[n] = prefix.group(0).count(">") if prefix else 0
+        if sent.is_ours(words):
+            ours.append(n)
+        elif not _is_header_line(_PREFIX.sub("", line, count=1)):
+            candidates.append(n)
+    if len(ours) < 2:
+        return set()
+    levels = {depth[n] for n in ours}
+    found = {n for n in candidates if ours[0] < n < ours[-1] and depth[n] in levels}
+    # answers are typed among our lines, fewer than they: a quote mostly of lines we do
+    # not know is an email of ours not in `sent` (a notice), not answers
+    return found if len(found) <= len(ours) else set()

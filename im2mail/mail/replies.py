@@ -22,7 +22,12 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
-  colon when it names a date and an address (or the customer) and ends no sentence.
+  colon when it names a date and an address (or the customer) and ends no sentence, or a
+  paragraph of its own over it (wrapped, a blank line between) that names the address
+  in brackets as clients write it ("<orders@…>") or the customer. A
+  line above it is its wrapped start only when it reads so (long, ending no sentence,
+  naming a year, a time or an address): an HTML reply lays the attribution right under
+  the manager's last line ("Ціна 480 грн, до 12:00."), which stays.
 * An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
   "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
   If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are
@@ -32,8 +37,16 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * An HTML reply whose quote container holds lines that are not ours between lines of
   ours (the manager answered inside the quote: Roundcube, Thunderbird) keeps those lines
   as inline answers (quoted_history.answers_inside); known history only.
-* Lines starting with ">" are always dropped (so is a manager's own line beginning with
-  ">": a known, accepted limitation).
+* Where a quote that no ">" marks starts (a header block, a separator, an attribution
+  over unmarked text), lines that are not ours under lines of ours are the manager's
+  answers typed inside or under it (Outlook; a quote without class or blockquote in
+  HTML), kept in order (quoted_history.answers_under); in
+  HTML the same goes for Outlook's divRplyFwdMsg history. Known history only.
+* Lines starting with ">" are dropped (so is a manager's own line beginning with ">": a
+  known, accepted limitation), except, knowing our emails' text, lines inside the quote
+  at the depth of ours, between lines of ours, that are not ours (answers typed inside
+  the blockquote, which Roundcube and Thunderbird write to text/plain with ">" too:
+  quoted_history.answers_in_quote).
 * Never empty for a real answer: if stripping leaves nothing, the whole body text is
   returned (trimmed) — keep more rather than lose the answer.
 
@@ -44,10 +57,13 @@ non-message argument raises `ReplyError`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.message import Message
+from email.utils import getaddresses
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
@@ -100,6 +116,7 @@ class Reply:
 
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
 _FORCE_LINE = re.compile(r"^[ \t>]*/send[ \t]*$", re.I | re.M)
+_QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення|cid):[^\]]*\]$", re.I)
 
 
@@ -110,6 +127,8 @@ def strip_text(text: str, history: SentText | None = None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [ln.rstrip() if not SIG_DASH.match(ln) else ln for ln in text.split("\n")]
     quoted = quote_marks(lines)
+    for n in quoted_history.answers_in_quote(lines, quoted, history) if history else ():
+        lines[n], quoted[n] = _QUOTE_PREFIX.sub("", lines[n], count=1), False
     kept: list[str] = []
     seen_quote = in_quote = False
     i = 0
@@ -136,15 +155,17 @@ def strip_text(text: str, history: SentText | None = None) -> str:
             or heads_an_indented_quote(lines, i)
         ):
             cut_back(kept, intro=True)
+            _answers_under(kept, lines[i:], history)
             break
         span = attribution_span(lines, i) if bare else 0
         if span:
-            drop_wrapped_start(kept)
+            drop_wrapped_start(kept, " ".join(lines[i : i + span]))
             j = i + span
             while j < len(lines) and not lines[j].strip():
                 j += 1
             if j >= len(lines) or not quoted[j]:
                 cut_back(kept)
+                _answers_under(kept, lines[i:], history)
                 break
             i = j
             continue
@@ -155,6 +176,16 @@ def strip_text(text: str, history: SentText | None = None) -> str:
         i += 1
     drop_client_footer(kept)
     return tidy("\n".join(kept))
+
+
+def _answers_under(kept: list[str], rest: list[str], history: SentText | None) -> None:
+    """The answers the manager typed between the lines of our email in the quote that
+    starts `rest` (quoted_history.answers_under), added to `kept` as paragraphs."""
+    for answer in quoted_history.answers_under(rest, history) if history else ():
+        drop_client_footer(kept)
+        if kept and kept[-1].strip():
+            kept.append("")
+        kept.append(answer)
 
 
 # --- MIME ---------------------------------------------------------------------------------
@@ -246,6 +277,7 @@ def extract(
         whole = parsed.text()
         text = strip_text(whole, history)
         skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
+        skipped_quote = skipped_quote or parsed.stopped  # or Outlook's history, to the end
         if history and html_part is not None and skipped_quote:  # answers inside the quote
             kept = parse_html(_decode(html_part), keep_quotes=True).marked_lines()
             inline = quoted_history.answers_inside(kept, history)
@@ -256,7 +288,8 @@ def extract(
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
     marked = () if parsed is None else tuple(parsed.signatures)
-    text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force)
+    names = _sender_names(message)
+    text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force, names)
     if cut is None and html_only and marked:
         cut = marked[-1]  # skipped with the HTML: given back so learning goes on
     quoted_only = False
@@ -282,6 +315,8 @@ def extract(
             if maintype == "message" and part.is_multipart():
                 data = part.get_payload(0).as_bytes()  # a forwarded mail, kept as .eml
                 filename = filename or f"message-{n}.eml"
+                if _is_history(part.get_payload(0), history):
+                    continue  # one of our emails, forwarded as an attachment: history
             else:
                 data = part.get_payload(decode=True) or b""
         except Exception:
@@ -300,7 +335,11 @@ def extract(
 
 
 def _checked(
-    text: str, history: SentText, known: Sequence[str | None], can_force: bool = True
+    text: str,
+    history: SentText,
+    known: Sequence[str | None],
+    can_force: bool = True,
+    names: Sequence[str] = (),
 ) -> tuple[str, bool, str | None, str | None]:
     """The text after the rules of shape, checked against our own emails and the known
     signatures (the learned one, then those the HTML part marks): (text, forced by
@@ -321,9 +360,26 @@ def _checked(
                 doubt = quoted_history.leak(uncut, history) or "the whole text"
     if cut is None:  # a signature under unmarked history is found once the history is cut
         text, cut = _cut_signature(text, known)
+    if cut is None:  # nothing learned or marked: a signature typed under the answer
+        text, cut = signatures.typed(text, names)
     if history and not forced and doubt is None:
         doubt = quoted_history.leak(text, history)
     return text, forced, doubt, cut
+
+
+def _sender_names(message: Message) -> tuple[str, ...]:
+    """The From header's display names and mailbox names ("Olena Shevchenko", "olena"):
+    what a signature the manager typed starts with. Read from the raw header (the parsed
+    header objects of policy.default cost ten times more)."""
+    values = []
+    for name, value in message.raw_items():
+        if name.lower() == "from" and isinstance(value, str):
+            # an unknown charset or a broken encoded word: the value as it came
+            with contextlib.suppress(Exception):
+                value = str(make_header(decode_header(value)))
+            values.append(value)
+    found = getaddresses(values)
+    return tuple(part for name, addr in found for part in (name, addr.split("@")[0]) if part)
 
 
 def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | None]:
@@ -333,6 +389,25 @@ def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | N
         if cut is not None:
             return text, cut
     return text, None
+
+
+def _is_history(attached: Message, history: SentText) -> bool:
+    """Whether an attached email is quoted history: its text (or HTML) holds a run of
+    LEAK_WORDS words of our emails in the thread (one of them forwarded as an attachment,
+    the answer above it)."""
+    if not history:
+        return False
+    for leaf in _leaves(attached):
+        kind = leaf.get_content_type()
+        if kind not in ("text/plain", "text/html") or _is_attachment_disposition(leaf):
+            continue
+        text = _decode(leaf)
+        if kind == "text/html":
+            text = parse_html(text, keep_quotes=True).text()
+        words = [w for line in text.split("\n") for w in quoted_history.line_words(line)]
+        if history.has_run(words):
+            return True
+    return False
 
 
 def _problems(part: Message | None) -> list[str]:

@@ -1,6 +1,7 @@
 """HTML replies as text: the stdlib parser walks the body and keeps the manager's part.
 
-Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted) are skipped, and
+Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted, any element named
+"…quote…", a div or table cell drawn with a left bar) are skipped, and
 everything from Outlook's divRplyFwdMsg on; signature containers too, named by any
 client (an id or class naming a signature: gmail_signature, moz-signature, Outlook's
 Signature, Zoho's Zm-_Id_-Sgn...), their text kept in `signatures` so replies.py cuts the
@@ -53,6 +54,27 @@ _CUT_IDS = {
 # A quote container named so by any client: a class, id or name holding "quote"
 # (protonmail_quote, tutanota_quote, GMX's name="quote", gmail_quote_container...).
 _QUOTE_NAME = re.compile(r"quote", re.I)
+# The bar a quote is drawn with when its container has no name (I.UA, Onet, WP, Virgilio
+# put our email in a div or table cell with a left border): "border-left: 2px solid …".
+_BAR_STYLE = re.compile(r"\b(solid|dotted|dashed|double|groove|ridge)\b", re.I)
+_NO_WIDTH = re.compile(r"(?<![\d.])0+(\.0+)?(px|pt|em)?\b|\b(none|hidden)\b", re.I)
+
+
+def _quote_bar(style: str) -> bool:
+    """Whether an inline style draws a left border and no other: a quote's bar (a table
+    cell pasted from a spreadsheet draws its other sides too, and is no quote)."""
+    bar = False
+    for declaration in style.split(";"):
+        name, _, value = declaration.partition(":")
+        name = name.strip().lower()
+        drawn = bool(_BAR_STYLE.search(value)) and not _NO_WIDTH.search(value)
+        if name == "border-left":
+            bar = drawn
+        elif name in ("border", "border-top", "border-right", "border-bottom") and drawn:
+            return False
+    return bar
+
+
 _BLOCK = {
     "div", "table", "tr", "ul", "ol", "pre", "center", "section", "article", "header",
     "footer", "address", "dl", "dt", "dd", "body", "html", "form",
@@ -198,8 +220,12 @@ class _HtmlText(HTMLParser):
             return
         classes = set(a.get("class", "").split())
         if a.get("id", "").lower() in _CUT_IDS:
-            self.stopped = True
-            return
+            if not self.keep_quotes:
+                self.stopped = True
+                return
+            if not self.quote_at or self.quote_at[0]:
+                self.quote_at.insert(0, 0)  # a quote to the end: no end tag closes it
+            self._block()
         if tag in _INVISIBLE or hidden:
             self._start_skip(tag, marker=False)
             return
@@ -211,6 +237,7 @@ class _HtmlText(HTMLParser):
             tag == "blockquote"
             or classes & _QUOTE_CLASSES
             or any(_QUOTE_NAME.search(n) for n in (*classes, a.get("id", ""), a.get("name", "")))
+            or (tag in ("div", "td") and _quote_bar(a.get("style", "")))
         ):
             if not self.keep_quotes:
                 self._start_skip(tag, marker=True)

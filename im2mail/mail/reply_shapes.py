@@ -66,21 +66,21 @@ _CLIENT_BRAND = re.compile(
 _APP_AT_END = re.compile(
     r"\b(Nine|Canary|Spike|Newton|Edison|Airmail|Aqua ?Mail|MailDroid|myMail|Mailbird|Postbox"
     r"|Superhuman|Boxer|TypeApp|Fastmail|Zoho Mail|Mailspring|Evolution|KMail|Geary)"
-    r"(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
+    r"(?: (?:Mail|Email|App))?(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
 )
 # What every client footer says besides the app's name: that the mail was sent (or written,
 # or secured) with it, or an invitation to get the app. A last line that only names a device
 # is the manager's ("Є чохли для iPhone 15.", "Підійде і для Android."), never a footer.
 _FOOTER_VERB = re.compile(
     r"(?<!\w)(sent|sended|written|secured|get|download|gesendet|versendet|verschickt"
-    r"|geschrieben|hol|holen|herunterladen|envoy[ée]e?|[ée]crit|obtenez|t[ée]l[ée]charge[zr]?"
+    r"|geschrieben|hol|holen|herunterladen|beziehen|obter|skaffa|hanki|let[öo]lt[ée]se|envoy[ée]e?|[ée]crit|obtenez|t[ée]l[ée]charge[zr]?"
     r"|enviad[oa]|envi[ée]|escrito|obt[ée]n(er|ga|ha)?|obtenha|desc[aá]rg(a|ue|uelo)|baix[ea]"
-    r"|inviat[oa]|scritto|ottieni|scarica|trimis|descarc[aă]|ob[țt]ine"
+    r"|inviat[oa]|scritto|ottieni|scarica|trimis|descarc[aă]|ob[țţt]ine(?:[țţt]i)?"
     r"|wys[łl]an[eoay]|napisan[eoay]|pobierz|odesl[áa]no|odoslan[éeáa]|z[ií]skejte|st[áa]hn[ěe]te"
     r"|g[öo]nderil(di|en)|g[öo]nderildi|edinin|indirin|l[äa]hetetty|lataa|verzonden|verstuurd"
     r"|download(en)?|skickat|skickad|h[äa]mta|sendt|hent|f[åa]|k[üu]ldve|k[üu]ld[öo]tt|t[öo]ltse"
     r"|изпратено|изтеглете|poslan[oaé]|poslato|послато|преузми|preuzmi"
-    r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|загрузите"
+    r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|получить|загрузите"
     r"|надіслано|надіслане|відправлено|відправлене|написано|завантажте|отримайте|отримати"
     r"|στάλθηκε|εστάλη|αποστολή|נשלח|dikirim|terkirim|g[ửu]i)(?!\w)"
     r"|发送|發送|送信|보냄|전송"  # written without spaces around them
@@ -156,7 +156,7 @@ def attribution_span(lines: list[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at i, or 0."""
     if is_attribution(lines[i]):
         return 1
-    if not re.search(r"\d", lines[i]):
+    if not re.search(r"\d", lines[i]) or not _wrapped_part(lines[i], None):
         return 0
     for k in (2, 3):
         if i + k > len(lines):
@@ -202,6 +202,9 @@ def _heads_an_email(lines: list[str], end: int, history: SentText | None) -> boo
 # "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
 _DASHED = re.compile(
     r"^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_]{2,}\s*$"
+    # or naming the sender's address: mutt's "----- Forwarded message from A <a@b> -----"
+    r"|^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^<>]{0,120}<[^<>\s]+@[^<>\s]+>"
+    r"\s*[-\u2010-\u2015\u2212_]{2,}\s*$"
 )
 
 
@@ -293,9 +296,22 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
         if end == len(kept) and _is_bare_attribution(last, history):
             del kept[end - 1 :]  # no colon, but right over the quote
             drop_wrapped_start(kept)
+            return
+        start = end - 1  # or a paragraph of its own over it, wrapped over up to 3 lines
+        while start > 0 and end - start < 3 and kept[start - 1].strip():
+            start -= 1
+        if (not start or not kept[start - 1].strip()) and _is_bare_attribution(
+            " ".join(line.strip() for line in kept[start:end]), history, bracketed=True
+        ):
+            del kept[start:]
         return
     start = end - 1
-    while start > 0 and end - start < 3 and kept[start - 1].strip():
+    while (
+        start > 0
+        and end - start < 3
+        and not _whole(kept[end - 1])
+        and _wrapped_part(kept[start - 1], history)
+    ):
         start -= 1
     for first in range(start, end):
         if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
@@ -303,25 +319,57 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
             return
 
 
-def _is_bare_attribution(line: str, history: SentText | None) -> bool:
+_WRAPPED = 30  # characters: a client wraps an attribution only when its line is long
+# A sentence's end, not an abbreviation's ("Mo., 23. Nov." wrapped stays an attribution's)
+_ENDS_SENTENCE = re.compile(r"[!?…]$|(?:\d|[^\W\d_]{4,})\.$")
+
+
+def _wrapped_part(line: str, history: SentText | None) -> bool:
+    """Whether a line right above an attribution's last line reads as its wrapped start:
+    long (the client wrapped it), ending no sentence and no label, naming a year, a time,
+    an address or the person our emails name. The manager's last line glued on above it
+    (an HTML reply lays the attribution's block right under theirs: "Ціна 480 грн",
+    "Hi Ivan, 350 UAH, tomorrow after 12:00.") is none of these."""
+    line = line.strip()
+    if len(line) < _WRAPPED or line.endswith(":") or _ENDS_SENTENCE.search(line):
+        return False
+    named = bool(history and history.names(line))
+    return bool(_DATED.search(line)) or "@" in line or "<" in line or named
+
+
+def _whole(line: str) -> bool:
+    """Whether an attribution's line names a date or time and an address by itself: no
+    start of it was wrapped onto the line above."""
+    return bool(_DATED.search(line)) and ("@" in line or bool(_MAILBOX.search(line)))
+
+
+def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = False) -> bool:
     """An attribution without its colon ("On 23 nov. 2026 14:05, Andrei Popa <…> wrote"):
     a line right over the quote, no blank line between, that ends no sentence and names
-    a date or time and an address (or, given our emails' text, the person they name)."""
+    a date or time and an address (or, given our emails' text, the person they name).
+    `bracketed`: a paragraph of its own over the quote (a blank line between) must
+    name the address as a client does, in brackets or as a mailto ("<orders@…>"), or
+    the person: "пишіть на orders@shop.example о 14:00" is the manager's last line."""
     line = line.strip()
     if _SENTENCE_END.search(line) or len(line.split()) > 40 or not _DATED.search(line):
         return False
-    return "@" in line or bool(history and history.names(line))
+    named = bool(history and history.names(line))
+    if bracketed:
+        return named or bool(_BRACKETED.search(line))
+    return "@" in line or named
 
 
-def drop_wrapped_start(kept: list[str]) -> None:
+_BRACKETED = re.compile(r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:", re.I)
+
+
+def drop_wrapped_start(kept: list[str], attribution: str = "") -> None:
     """The start of an attribution a client wrapped ("On Mon, 23 Nov 2026 at 14:05, Ivan"
-    over "Petrenko <…> wrote:"): at most two lines right above it, each naming a date,
-    time or address and ending no sentence and no label."""
+    over "Petrenko <…> wrote:"): at most two lines right above it that read as its
+    wrapped start (_wrapped_part), unless the `attribution` line is whole by itself."""
+    if attribution and _whole(attribution):
+        return
     for _ in range(2):
-        line = kept[-1].strip() if kept else ""
-        if not line or line.endswith(":") or _SENTENCE_END.search(line):
-            return
-        if not _ATTRIBUTION_MARK.search(line) and "<" not in line:
+        if not kept or not _wrapped_part(kept[-1], None):
             return
         kept.pop()
 

@@ -13,6 +13,8 @@ block count as lines, blank lines above and below it do not.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 
 MAX_LINES = 8  # non-blank lines a signature may have
@@ -119,3 +121,110 @@ def _worth(block: Block) -> bool:
     if _size(block) == 1 and len(block[0]) <= 2:
         return False
     return any(ch.isalnum() for line in block for ch in line)
+
+
+# --- a signature typed without any mark, in a manager's first replies ------------------------
+
+TYPED_LINES = 5  # lines under the name line
+_CONTACT = re.compile(
+    r"(?:\+?\d[\d ()./-]{6,}\d)|(?:\bwww\.|https?://)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+)
+_LINE_END = re.compile(r"[.!?:;,…]$")
+_NAME_PART = re.compile(r"\s*[|,]\s*|\s+[-–—]\s+")
+_NAME_WORD = re.compile(r"^[^\W\d_][\w.'’-]*$")
+# Cyrillic letters in Latin ones, enough to tell a name written in either script
+_CYRILLIC = str.maketrans(
+    {
+        **dict(zip("абвгґдезиійклмнопрстуфыэё", "abvhgdezyiyklmnoprstufyee", strict=True)),
+        "ь": None, "ъ": None, "є": "ye", "ж": "zh", "ї": "yi", "х": "kh", "ц": "ts",
+        "ч": "ch", "ш": "sh", "щ": "shch", "ю": "yu", "я": "ya",
+    }
+)  # fmt: skip
+_SPELLING = str.maketrans("yjg", "iih")
+
+
+def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
+    """`text` without the signature a manager typed at its end without any mark (no "-- ",
+    no signature container: a first reply, nothing learned yet): (the text above, the
+    block), else (`text`, None).
+
+    Read by its shape: near the end (the last paragraph first, then the ones above while
+    the lines under fit: an HTML signature may set each line apart), a line that is only
+    the manager's name (a word of it matches `names`, their From name and mailbox, in
+    any script), and under it, to the end, 1..TYPED_LINES short lines that end no
+    sentence, at least one of them a phone number, a web address or a mailbox, or two of
+    them (a role and a shop). A lone name under "Regards," is a sign-off and stays, and
+    words must stand above the block."""
+    known = {w for name in names for w in _folded_words(name)}
+    if not known:
+        return text, None
+    lines = text.split("\n")
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    # paragraphs from the last one up (an HTML signature may set each line apart), while
+    # a name in them leaves at most TYPED_LINES lines under it; in each, from the top
+    bottom = end
+    while bottom:
+        top = bottom
+        while top and lines[top - 1].strip():
+            top -= 1
+        for start in range(top, bottom):
+            under = [line.strip() for line in lines[start + 1 : end] if line.strip()]
+            if len(under) > TYPED_LINES:
+                continue
+            if not _names(lines[start], known) or not _signature_lines(under):
+                continue
+            above = start
+            while above and not lines[above - 1].strip():
+                above -= 1
+            if not above:
+                return text, None
+            return "\n".join(lines[:above]), "\n".join(lines[start:end])
+        if sum(1 for line in lines[top:end] if line.strip()) > TYPED_LINES:
+            break
+        bottom = top
+        while bottom and not lines[bottom - 1].strip():
+            bottom -= 1
+    return text, None
+
+
+def _names(line: str, known: set[str]) -> bool:
+    """Whether the line is a name (1 to 4 capitalised words, a role after "|" or "," aside)
+    with a word of the manager's."""
+    words = _NAME_PART.split(line.strip(), maxsplit=1)[0].split()
+    if not 1 <= len(words) <= 4:
+        return False
+    if not all(_NAME_WORD.match(w) and w[0].isupper() for w in words):
+        return False
+    return any(_matches(w, known) for w in _folded_words(" ".join(words)))
+
+
+def _signature_lines(lines: list[str]) -> bool:
+    if not 1 <= len(lines) <= TYPED_LINES:
+        return False
+    if any(len(line) > 80 or len(line.split()) > 10 or _LINE_END.search(line) for line in lines):
+        return False
+    return len(lines) >= 2 or any(_CONTACT.search(line) for line in lines)
+
+
+def _matches(word: str, known: set[str]) -> bool:
+    """A name word matches when it is one of `known`, or both are 4+ letters and begin
+    alike (transliterations differ at the ends: Андрій, Andrii, Andrij)."""
+    return word in known or (
+        len(word) >= 4 and any(len(k) >= 4 and k[:4] == word[:4] for k in known)
+    )
+
+
+def _folded_words(text: str) -> list[str]:
+    """Words of 2+ letters in a rough common spelling for names in Latin and Cyrillic
+    letters: lower-cased, transliterated, without accents, with y/j as i, g as h and no
+    doubled letters ("Ірина", "Iryna", "Irina" and "Ševčenko", "Шевченко" meet)."""
+    out = []
+    for word in re.findall(r"[^\W\d_]+", text.lower()):
+        latin = unicodedata.normalize("NFKD", word.translate(_CYRILLIC))
+        plain = latin.encode("ascii", "ignore").decode().translate(_SPELLING)
+        plain = re.sub(r"(.)\1+", r"\1", plain)
+        if len(plain) >= 2:
+            out.append(plain)
+    return out

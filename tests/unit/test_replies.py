@@ -30,8 +30,19 @@ KNOWN_HARD: dict[str, str] = {}
 # tuning on them, 107/107. 43 more (Zimbra, Horde, SOGo, The Bat!, Outlook in five more
 # languages, Gmail tr/hu/fi/lt, forwards, replies to notices...), written before any
 # change for them: 147/150 as the relay runs it; after the rules in reply_shapes.py,
-# 150/150; 12 more, also written first, passed as they came: 162/162.
+# 150/150; 12 more, also written first, passed as they came: 162/162. 17 + 5 more
+# (session blind26: Geary, Gmail nl/da/sv, typed signatures in first replies, Outlook's
+# inline answers under an unmarked quote...), written first: 197/201 -> 201/201.
 MIN_RATE = 0.98
+# Answers typed inside a quote that marks nothing (no ">", no container of its own):
+# only our own text in the thread tells them from the quote, so the text alone keeps
+# the top of the reply only. Checked with the thread's text by test_corpus_exact.
+NEEDS_OUR_TEXT = {
+    "roundcube_uk_html_inline_in_quote",
+    "outlook_uk_alt_inline_colour",
+    "owa_en_html_inline_colour",
+    "outlook_ru_plain_inline_preface",
+}
 
 
 def _load(name: str) -> EmailMessage:
@@ -67,7 +78,9 @@ def test_corpus_exact_rate_from_the_text_alone() -> None:
     an email no conversation knows), on the replies with no signature to learn: the
     rules of shape alone still hold."""
     unsigned = [n for n in CASES if not DEV[n].thread.get("signature")]
+    unsigned = [n for n in unsigned if n not in NEEDS_OUR_TEXT]
     hits = sum(extract(_load(n)).text == _expected(n) for n in unsigned)
+    assert all(extract(_load(n)).text != _expected(n) for n in NEEDS_OUR_TEXT)  # or off
     assert len(unsigned) >= 80 and hits / len(unsigned) >= MIN_RATE, f"{hits}/{len(unsigned)}"
 
 

@@ -24,6 +24,14 @@ from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, sc
 # footer had to say it sent the mail (a manager's "Є чохли для iPhone 15." was cut): 55, 63.
 HELDOUT_FLOOR = {"first reply": 55 / 65, "known manager": 63 / 65}
 MAX_LEAKS = 0
+# The development half (tuned on): 196 cases after the fourth batch (17 written before
+# the change for them), first reply 179 -> 194 with typed signatures cut from the first
+# reply on and the customer's words echoed in the manager's own sentence let through;
+# known manager 195 -> 196. Five more cases of inline answers under an unprefixed quote
+# and the like, written before the change for them: 196/201 and 198/201; with answers
+# between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
+# With 5 regression cases written after their rules: 204/206 and 206/206.
+DEV_FLOOR = {"first reply": 204 / 206, "known manager": 206 / 206}
 
 
 def _text(case: Case) -> str:
@@ -76,6 +84,7 @@ def test_the_held_out_half_gets_no_worse(run: str) -> None:
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_the_development_half_leaks_nothing(run: str) -> None:
+def test_the_development_half_leaks_nothing_and_gets_no_worse(run: str) -> None:
     dev = score(cases("dev"), RUNS[run])
     assert len(dev.leaks) <= MAX_LEAKS, dev.leaks
+    assert dev.rate >= DEV_FLOOR[run], (dev.exact, dev.total, dev.failed)

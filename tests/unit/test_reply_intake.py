@@ -351,7 +351,7 @@ def test_a_reply_that_still_holds_our_text_sends_nothing_and_shows_the_manager(a
 def test_a_managers_signature_is_learned_from_their_replies_and_cut(archive, checking):
     intake, _ = checking
     conv = asked(archive)
-    sign = "Анна Коваль\nДрукарня «Колір», +380 44 123 45 67"
+    sign = "Друкарня «Колір»\nвул. Січових Стрільців, 12, +380 44 123 45 67"  # names nobody
     for n, answer in enumerate(["Так.", "Ні, вибачте.", "Завтра о 10:00."], 1):
         email = reply(conv.token, f"{answer}\n\n{sign}", msgid=f"<s{n}@mail.example>")
         intake.handle(n, email.as_bytes())
@@ -365,6 +365,19 @@ def test_a_managers_signature_is_learned_from_their_replies_and_cut(archive, che
     other = reply(conv.token, f"Петро тут.\n\n{sign}", sender=PETRO, msgid="<s6@mail.example>")
     intake.handle(6, other.as_bytes())
     assert delivered(archive)[0] == f"Петро тут.\n\n{sign}"  # one manager's, not the team's
+
+
+def test_a_signature_typed_under_a_first_reply_is_cut_before_anything_is_learned(archive, checking):
+    intake, _ = checking
+    conv = asked(archive)
+    sign = "Анна Коваль\nДрукарня «Колір», +380 44 123 45 67"  # "anna@…" signs it
+    email = reply(conv.token, f"Так, до п'ятниці встигнемо.\n\n{sign}", msgid="<t1@mail.example>")
+    intake.handle(1, email.as_bytes())
+    assert delivered(archive)[0] == "Так, до п'ятниці встигнемо."
+    # Another manager's reply under Anna's name and number: not their signature, it goes.
+    other = reply(conv.token, f"Петро тут.\n\n{sign}", sender=PETRO, msgid="<t2@mail.example>")
+    intake.handle(2, other.as_bytes())
+    assert delivered(archive)[0] == f"Петро тут.\n\n{sign}"
 
 
 def test_a_reply_is_checked_against_the_emails_it_answers_in_its_own_conversation(archive):

@@ -70,6 +70,7 @@ def test_a_managers_line_ending_in_a_colon_over_their_own_labels_stays() -> None
 
 def test_a_footer_naming_an_app_whose_name_is_a_word_is_cut_only_at_its_end() -> None:
     assert strip_text("Bună ziua, gata joi.\n\nTrimis de pe Nine\n") == "Bună ziua, gata joi."
+    assert strip_text("Yes, Thursday.\n\nSent from Edison Mail\n") == "Yes, Thursday."  # "… Mail"
     kept = "See you then.\n\nNine o'clock works for us"
     assert strip_text(kept) == kept
 
@@ -207,7 +208,11 @@ def test_a_last_line_that_only_names_a_device_is_the_managers(last_line: str) ->
      "Odesláno z iPhonu", "Skickat från min iPhone", "Küldve iPhone-ról",
      "Изпратено от моя iPhone", "iPhoneから送信", "从我的iPhone发送",
      "Holen Sie sich Outlook für Android", "Скачайте Outlook для Android",
-     "Secured with Tuta Mail", "Sent from my Galaxy"],
+     "Secured with Tuta Mail", "Sent from my Galaxy",
+     # Outlook for iOS / Android, localized, once its signature's container is gone
+     "Outlook für iOS beziehen", "Получить Outlook для iOS", "Obter o Outlook para Android",
+     "Obțineți Outlook pentru iOS", "Skaffa Outlook för iOS", "Hanki Outlook for iOS",
+     "Outlook letöltése iOS rendszerre"],
 )  # fmt: skip
 def test_client_footers_in_many_languages_are_cut(footer: str) -> None:
     assert strip_text(f"Так, буде в п'ятницю.\n\n{footer}") == "Так, буде в п'ятницю."

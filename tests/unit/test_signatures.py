@@ -3,7 +3,10 @@ recent replies is learned, and cut from a reply only at its end."""
 
 from __future__ import annotations
 
+import pytest
+
 from im2mail.archive import Archive, threads
+from im2mail.mail import signatures
 from im2mail.mail.signatures import cut, learn
 from im2mail.model import Message
 from tests.support.chats import T0, customer, say
@@ -156,3 +159,61 @@ def test_a_managers_replies_are_found_by_an_index(archive: Archive) -> None:
         (query,) = [q for q in ran if "FROM messages" in q]
         plan = db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
     assert any("messages_by_author" in str(tuple(row)) for row in plan), plan
+
+
+# --- a signature typed without a mark (a first reply: nothing learned yet) -------------------
+
+OLENA = ("Olena Shevchenko", "olena")  # the From header's name and mailbox
+
+
+@pytest.mark.parametrize(
+    ("text", "signature"),
+    [
+        # a first name in Cyrillic under a From in Latin letters, a role, a phone
+        ("Так, 780 грн.\n\nОлена\nМенеджер з продажу\n+380 67 555 12 34",
+         "Олена\nМенеджер з продажу\n+380 67 555 12 34"),
+        # under a closing in the same paragraph: the closing stays
+        ("Ja, 64 euro.\n\nMet vriendelijke groet,\nOlena Shevchenko\nDrukkerij Koval\n"
+         "www.koval.example",
+         "Olena Shevchenko\nDrukkerij Koval\nwww.koval.example"),
+        # accents and a role after "|"
+        ("Ano, 350 Kč.\n\nOlena Ševčenko | Tiskárna\ntel.: +420 601 234 567",
+         "Olena Ševčenko | Tiskárna\ntel.: +420 601 234 567"),
+        # the phone in a paragraph of its own under the name and role
+        ("Так.\n\nОлена Шевченко\nменеджер\n\n+380 67 555 12 34",
+         "Олена Шевченко\nменеджер\n\n+380 67 555 12 34"),
+        # a sign-off with the first name above: only the signature paragraph goes
+        ("Ja.\n\nViele Grüße\nOlena\n\nOlena Shevchenko\nDruckerei Koval | Tel. 030 123456",
+         "Olena Shevchenko\nDruckerei Koval | Tel. 030 123456"),
+        # an HTML signature's lines set apart as paragraphs
+        ("Так.\n\nЗ повагою,\n\nОлена Шевченко\n\nменеджер\n\n+380 67 555 12 34",
+         "Олена Шевченко\n\nменеджер\n\n+380 67 555 12 34"),
+        # the name and a role and a shop, no contact line
+        ("Завтра о 10:00.\n\nОлена Шевченко\nменеджер\nДрукарня «Колір»",
+         "Олена Шевченко\nменеджер\nДрукарня «Колір»"),
+    ],
+)  # fmt: skip
+def test_a_signature_typed_under_the_answer_is_cut(text: str, signature: str) -> None:
+    above, cut = signatures.typed(text, OLENA)
+    assert cut == signature
+    assert above == text[: text.index(signature)].rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Так, 780 грн.\n\nЗ повагою,\nОлена",  # a lone name under a closing: a sign-off
+        "Так, 780 грн.\n\nАнна\n+380 67 555 12 34",  # someone else's name and number
+        "Олена\n+380 67 555 12 34",  # nothing above it: nothing would be left
+        # the lines under the name are sentences: the manager's answer, not a signature
+        "Добрий день.\n\nОлена\nПередзвоню вам сьогодні о 15:00.\n+380 67 555 12 34",
+        "Добрий день.\n\nОлена на зв'язку з 9:00\n+380 67 555 12 34",  # not only a name
+    ],
+)
+def test_what_only_looks_like_a_typed_signature_stays(text: str) -> None:
+    assert signatures.typed(text, OLENA) == (text, None)
+
+
+def test_without_a_name_to_go_by_nothing_is_typed_signature() -> None:
+    text = "Так.\n\nОлена\nМенеджер з продажу\n+380 67 555 12 34"
+    assert signatures.typed(text, ()) == (text, None)
