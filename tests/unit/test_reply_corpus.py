@@ -22,7 +22,7 @@ from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, sc
 # (tuned on a development half grown to 162 cases; reply_shapes.py, HTML signature and
 # quote containers by name): first reply 54/65, known manager 62/65, no leak. After a
 # footer had to say it sent the mail (a manager's "Є чохли для iPhone 15." was cut): 55, 63.
-HELDOUT_FLOOR = {"first reply": 55 / 65, "known manager": 63 / 65}
+HELDOUT_FLOOR = {"first reply": 57 / 65, "known manager": 63 / 65}
 MAX_LEAKS = 0
 # The development half (tuned on): 196 cases after the fourth batch (17 written before
 # the change for them), first reply 179 -> 194 with typed signatures cut from the first
