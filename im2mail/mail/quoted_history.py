@@ -29,7 +29,10 @@ _SHORT = 3  # lines of at most this many words are ours only as a whole run of o
 _OWN_WORDS = 3  # words of the manager's own that make a line echoing ours their sentence
 _MAX_WORDS = 50_000  # of our text considered: the thread's recent emails are far fewer
 
-_WORD = re.compile(r"\w+")
+# Scripts written without spaces between words (Chinese, Japanese): each character is a
+# word, so that a run of LEAK_WORDS of them is as telling as eight words elsewhere.
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+")
 # Quote prefixes of any client: "> ", ">> ", "> > ", and initials ("IP> ", The Bat!).
 _PREFIX = re.compile(r"^\s*(?:\w{0,4}>\s?)+")
 _RULE = re.compile(r"^\W*$|^\s*[-_=*~—–‐]{2,}.*[-_=*~—–‐]{2,}\s*$")
@@ -165,7 +168,7 @@ def _is_header_line(line: str) -> bool:
         return False
     return bool(
         _RULE.match(bare)
-        or (bare.endswith(":") and len(bare.split()) <= 40)
+        or (bare.endswith((":", "\uff1a")) and len(bare.split()) <= 40)
         or _LABEL.match(bare)
         or _ADDRESS.search(bare)
     )
@@ -181,7 +184,7 @@ def _is_header_paragraph(lines: list[str]) -> bool:
         return True
     if not all(_is_header_line(b) for b in bare):
         return False
-    return len(lines) >= 3 or any(_ADDRESS.search(b) or b.endswith(":") for b in bare)
+    return len(lines) >= 3 or any(_ADDRESS.search(b) or b.endswith((":", "\uff1a")) for b in bare)
 
 
 def _attribution_start(lines: list[str], end: int) -> int:
@@ -190,7 +193,7 @@ def _attribution_start(lines: list[str], end: int) -> int:
     names a date or address) that read as its wrapped start: no sentence ends on them
     ("Ціна 480 грн." glued above it is the manager's), and each is header-like or names a
     date, a time or an address."""
-    if not end or not lines[end - 1].strip().endswith(":"):
+    if not end or not lines[end - 1].strip().endswith((":", "\uff1a")):
         return end
     group = []
     j = end

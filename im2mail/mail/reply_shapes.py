@@ -25,8 +25,11 @@ _ATTRIBUTION = [
     re.compile(r"^Am\b.{4,250}\bschrieb\b.{0,120}:$", re.I),
     re.compile(r"^.{4,250}\b(" + _WROTE + r")\s*:$", re.I),
 ]
-_TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
-_YEAR = re.compile(r"\b(19|20)\d{2}\b")
+# digits, not word boundaries: Chinese and Japanese glue them to words ("2026年", "20:05写道")
+_TIME = re.compile(r"(?<!\d)\d{1,2}:\d{2}(?!\d)")
+_YEAR = re.compile(r"(?<!\d)(19|20)\d{2}(?!\d)")
+# the full-width colon of Chinese and Japanese ("写道：") ends a line as ":" does
+FULL_COLON = "\uff1a"
 
 _SEPARATOR = re.compile(
     r"^\s*-{2,}\s*(Original Message|Forwarded message|Исходное сообщение|Пересылаемое сообщение"
@@ -83,7 +86,7 @@ _FOOTER_VERB = re.compile(
     r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|получить|загрузите"
     r"|надіслано|надіслане|відправлено|відправлене|написано|завантажте|отримайте|отримати"
     r"|στάλθηκε|εστάλη|αποστολή|נשלח|dikirim|terkirim|g[ửu]i)(?!\w)"
-    r"|发送|發送|送信|보냄|전송"  # written without spaces around them
+    r"|发送|發送|发自|發自|寄自|傳送|送信|보냄|전송"  # written without spaces around them
     r"|\b(iPhone|iPad|Android|Galaxy)\S*(dan|den|tan|ten)\b",  # Turkish "iPhone'umdan"
     re.I,
 )
@@ -127,7 +130,7 @@ def is_separator(lines: list[str], i: int, history: SentText | None = None) -> b
 
 
 def is_attribution(s: str) -> bool:
-    s = " ".join(s.split())
+    s = " ".join(s.split()).replace(FULL_COLON, ":")
     if not s or len(s) > 300:
         return False
     if any(p.match(s) for p in _ATTRIBUTION):
@@ -175,7 +178,7 @@ def attribution_span(lines: list[str], i: int) -> int:
 # "Label: value" in any language ("Von:", "Wysłano:", "Envoyé :", "*Від:*"): a label of
 # one to three words of letters, then the value on the same line.
 _LABELLED = re.compile(r"^\s*\*?[^\W\d_][^\W\d_ .'-]*(?:[ .'-][^\W\d_]+){0,2}\*?\s?:\*?\s+\S")
-_DATED = re.compile(r"\b(19|20)\d\d\b|\b\d{1,2}:\d\d\b")
+_DATED = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)|(?<!\d)\d{1,2}:\d\d(?!\d)")
 
 
 def is_header_block(lines: list[str], i: int, history: SentText | None = None) -> bool:
@@ -288,7 +291,7 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
         end -= 1
     if not end:
         return
-    last = kept[end - 1].rstrip()
+    last = kept[end - 1].rstrip().replace(FULL_COLON, ":")
     if _DASHED_ATTRIBUTION.match(last) and _ATTRIBUTION_MARK.search(last):
         del kept[end - 1 :]
         return

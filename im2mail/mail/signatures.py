@@ -68,12 +68,29 @@ def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     start = end - len(wanted)
     if start < 0 or tuple(_normal(line) for line in lines[start:end]) != wanted:
         return text, None
-    above = start
-    while above and not lines[above - 1].strip():
-        above -= 1
+    above = _above(lines, start)
     if not above:
         return text, None  # the whole text: nothing would be left to send
     return "\n".join(lines[:above]), "\n".join(lines[start:end])
+
+
+# A rule that sets a signature off ("——————", "________", "-----"): cut with it.
+_RULE_LINE = re.compile(r"^\s*[-_=*~\u2010-\u2015\u2212]{2,}\s*$")
+
+
+def _above(lines: list[str], start: int) -> int:
+    """Where the text above a signature starting at `start` ends: without the blank lines
+    between, nor a rule that sets the signature off (when words stand above it)."""
+    above = _skip_blank(lines, start)
+    if above and _RULE_LINE.match(lines[above - 1]) and _skip_blank(lines, above - 1):
+        above = _skip_blank(lines, above - 1)
+    return above
+
+
+def _skip_blank(lines: list[str], end: int) -> int:
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return end
 
 
 def _endings(text: str) -> Iterator[tuple[Block, bool]]:
@@ -128,8 +145,9 @@ def _worth(block: Block) -> bool:
 TYPED_LINES = 5  # lines under the name line
 _CONTACT = re.compile(
     r"(?:\+?\d[\d ()./-]{6,}\d)|(?:\bwww\.|https?://)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|(?<![\w@])@[^\W\d]\w{2,}"  # a handle: "@tipografia"
 )
-_LINE_END = re.compile(r"[.!?:;,…]$")
+_LINE_END = re.compile(r"[.!?:;,…。！？：；，]$")
 _NAME_PART = re.compile(r"\s*[|,]\s*|\s+[-–—]\s+")
 _NAME_WORD = re.compile(r"^[^\W\d_][\w.'’-]*$")
 # Cyrillic letters in Latin ones, enough to tell a name written in either script
@@ -173,11 +191,14 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
             under = [line.strip() for line in lines[start + 1 : end] if line.strip()]
             if len(under) > TYPED_LINES:
                 continue
-            if not _names(lines[start], known) or not _signature_lines(under):
+            rest = _names(lines[start], known)
+            if rest is None:
                 continue
-            above = start
-            while above and not lines[above - 1].strip():
-                above -= 1
+            # set off by a rule above it, a name over one short line is a signature too
+            ruled = bool(under) and _above(lines, start) < _skip_blank(lines, start)
+            if not _signature_lines(under, bool(_CONTACT.search(rest)) or ruled):
+                continue
+            above = _above(lines, start)
             if not above:
                 return text, None
             return "\n".join(lines[:above]), "\n".join(lines[start:end])
@@ -189,23 +210,32 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     return text, None
 
 
-def _names(line: str, known: set[str]) -> bool:
-    """Whether the line is a name (1 to 4 capitalised words, a role after "|" or "," aside)
-    with a word of the manager's."""
-    words = _NAME_PART.split(line.strip(), maxsplit=1)[0].split()
+def _names(line: str, known: set[str]) -> str | None:
+    """Whether the line is a name (1 to 4 capitalised words, or words of a script without
+    capitals: "王伟") with a word of the manager's: what follows the name on the line (a
+    role after "|" or ",", a phone, a handle: "Giulia Rossi @tipografia"), else None."""
+    parts = _NAME_PART.split(line.strip(), maxsplit=1)
+    words, rest = parts[0].split(), parts[1] if len(parts) > 1 else ""
+    contact = next((n for n, w in enumerate(words) if _CONTACT.match(w)), None)
+    if contact:  # a contact right after the name, on its line
+        words, rest = words[:contact], " ".join(words[contact:]) + " " + rest
     if not 1 <= len(words) <= 4:
-        return False
-    if not all(_NAME_WORD.match(w) and w[0].isupper() for w in words):
-        return False
-    return any(_matches(w, known) for w in _folded_words(" ".join(words)))
+        return None
+    if not all(_NAME_WORD.match(w) and not w[0].islower() for w in words):
+        return None
+    if not any(_matches(w, known) for w in _folded_words(" ".join(words))):
+        return None
+    return rest
 
 
-def _signature_lines(lines: list[str]) -> bool:
+def _signature_lines(lines: list[str], marked: bool = False) -> bool:
+    """Short lines that end no sentence, two or more, or one with a contact (or, when
+    `marked`, a contact on the name's line or a rule above it: any one)."""
     if not 1 <= len(lines) <= TYPED_LINES:
         return False
     if any(len(line) > 80 or len(line.split()) > 10 or _LINE_END.search(line) for line in lines):
         return False
-    return len(lines) >= 2 or any(_CONTACT.search(line) for line in lines)
+    return len(lines) >= 2 or marked or any(_CONTACT.search(line) for line in lines)
 
 
 def _matches(word: str, known: set[str]) -> bool:
@@ -227,4 +257,6 @@ def _folded_words(text: str) -> list[str]:
         plain = re.sub(r"(.)\1+", r"\1", plain)
         if len(plain) >= 2:
             out.append(plain)
+        elif not latin.isascii() and len(word) >= 2:
+            out.append(word)  # a script with no Latin spelling here: "王伟" as it stands
     return out

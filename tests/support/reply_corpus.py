@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "data" / "replies"
 HALVES = ("dev", "heldout")
 LEAK_WORDS = 8
-_WORD = re.compile(r"\w+")
+# Chinese and Japanese are written without spaces: each character counts as a word there
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+")
 
 
 @dataclass(frozen=True)
