@@ -311,3 +311,57 @@ def test_the_same_words_from_our_notice_itself_are_still_held_back() -> None:
     msg2.set_content("Ось: " + prose)
     own = ["Замовлення готове, можна забрати завтра з десятої ранку."]
     assert extract(msg2, [UNDELIVERED + "\n" + prose], own=own).doubt is not None
+
+
+# --- Chinese, Japanese and Korean replies (session blind27) --------------------------------
+
+ZH_OURS = "Li Na\nWhatsApp\n\n你好，我想订两个生日蛋糕，周六下午三点可以取吗？\n"
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        # Gmail zh-CN: the date glued to its words, a full-width colon at the end
+        "Li Na <orders@shop.example> 于2026年11月23日周一 20:05写道：",
+        "在 2026年11月23日，20:05，Li Na <orders@shop.example> 写道：",  # iOS Mail zh
+    ],
+)
+def test_a_cjk_attribution_with_a_full_width_colon_goes(attribution: str) -> None:
+    body = f"您好，周六下午三点可以取。\n\n{attribution}\n\n> 你好\n> 周六下午三点可以取吗？\n"
+    assert strip_text(body) == "您好，周六下午三点可以取。"
+
+
+def test_a_managers_cjk_line_ending_in_a_full_width_colon_stays() -> None:
+    body = "您好：\n\n价格如下：\n\n> 多少钱？\n"
+    assert strip_text(body) == "您好：\n\n价格如下："
+
+
+def test_chinese_quoted_without_marks_is_found_by_its_characters() -> None:
+    """No ">" and no spaces: our text is compared character by character."""
+    body = (
+        "您好，周六下午三点可以取，两个蛋糕一共 900 元。\n\n"
+        "Li Na via WhatsApp <orders@shop.example> 在 2026年11月23日 周一 20:05 写道：\n\n" + ZH_OURS
+    )
+    msg = EmailMessage()
+    msg.set_content(body)
+    assert extract(msg, [ZH_OURS]).text == "您好，周六下午三点可以取，两个蛋糕一共 900 元。"
+
+
+def test_a_run_of_our_chinese_characters_left_in_the_text_is_a_leak() -> None:
+    from im2mail.mail.quoted_history import SentText, leak
+
+    ours = SentText.of([ZH_OURS])
+    assert leak("可以。\n\n你好，我想订两个生日蛋糕，周六下午三点可以取吗？", ours)
+    # the customer's words inside the manager's own sentence are theirs
+    echoed = "可以，两个生日蛋糕周六下午三点可以取，一共九百元，请提前一天确认口味。"
+    assert leak(echoed, ours) is None
+
+
+@pytest.mark.parametrize("footer", ["发自我的iPhone", "發自我的 iPhone"])
+def test_a_chinese_client_footer_is_cut(footer: str) -> None:
+    assert strip_text(f"可以，明天发货。\n\n{footer}\n") == "可以，明天发货。"
+
+
+def test_a_chinese_last_line_naming_a_device_stays() -> None:
+    body = "可以，明天发货。\n\n我们也有iPhone 15的手机壳。"
+    assert strip_text(body) == body

@@ -217,3 +217,46 @@ def test_what_only_looks_like_a_typed_signature_stays(text: str) -> None:
 def test_without_a_name_to_go_by_nothing_is_typed_signature() -> None:
     text = "Так.\n\nОлена\nМенеджер з продажу\n+380 67 555 12 34"
     assert signatures.typed(text, ()) == (text, None)
+
+
+# --- typed signatures in scripts without capitals, set off by a rule, with a handle --------
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "above"),
+    [
+        # a Chinese name (no capitals in the script) over a role and a phone
+        ("可以。\n\n此致\n\n王伟\n销售经理\n电话：+86 138 0013 8000", ("王伟", "wangwei"),
+         "可以。\n\n此致"),
+        # a rule of em dashes sets the name and one line off: it goes with them
+        ("可以，一共 900 元。\n\n" + "—" * 20 + "\n\n小满\n客服主管", ("小满",),
+         "可以，一共 900 元。"),
+        ("Yes, 240 EUR.\n\n-----\nOlena Shevchenko\nSales", OLENA, "Yes, 240 EUR."),
+        # a handle on the name's line counts as a contact
+        ("Sì, 18 €.\n\nGiulia Rossi @tipografia\nUfficio vendite, Tipografia Rossi",
+         ("Giulia Rossi", "giulia"), "Sì, 18 €."),
+    ],
+)  # fmt: skip
+def test_a_typed_signature_without_capitals_a_rule_or_with_a_handle_is_cut(
+    text: str, names: tuple[str, ...], above: str
+) -> None:
+    left, signature = signatures.typed(text, names)
+    assert left == above
+    assert signature is not None and text.endswith(signature)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "可以。\n\n小满\n我们明天见。",  # a sentence under the name (full-width stop)
+        "Sì.\n\nGiulia Rossi\nUfficio vendite",  # name and one line, no rule, no contact
+        "Sì.\n\nGiulia Rossi @tipografia ti scrive domani",  # not only a name and a handle
+    ],
+)
+def test_a_name_over_a_sentence_or_a_lone_role_stays(text: str) -> None:
+    assert signatures.typed(text, ("小满", "Giulia Rossi", "giulia")) == (text, None)
+
+
+def test_a_learned_signature_is_cut_with_the_rule_above_it() -> None:
+    text = "Yes, tomorrow.\n\n________\nOlena\nPrint shop Kyiv\n+380 44 123 45 67"
+    assert cut(text, SIGNATURE) == ("Yes, tomorrow.", SIGNATURE)
