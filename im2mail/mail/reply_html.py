@@ -1,7 +1,7 @@
 """HTML replies as text: the stdlib parser walks the body and keeps the manager's part.
 
 Quote containers (gmail_quote, blockquote, moz-cite-prefix, yahoo_quoted, any element named
-"…quote…", a div or table cell drawn with a left bar) are skipped, and
+"…quote…", a div or table cell drawn with a bar on one side) are skipped, and
 everything from Outlook's divRplyFwdMsg on; signature containers too, named by any
 client (an id or class naming a signature: gmail_signature, moz-signature, Outlook's
 Signature, Zoho's Zm-_Id_-Sgn...), their text kept in `signatures` so replies.py cuts the
@@ -55,24 +55,29 @@ _CUT_IDS = {
 # (protonmail_quote, tutanota_quote, GMX's name="quote", gmail_quote_container...).
 _QUOTE_NAME = re.compile(r"quote", re.I)
 # The bar a quote is drawn with when its container has no name (I.UA, Onet, WP, Virgilio
-# put our email in a div or table cell with a left border): "border-left: 2px solid …".
+# put our email in a div or table cell with a left border; right-to-left mail, Hebrew or
+# Arabic, draws it on the right): "border-left: 2px solid …".
 _BAR_STYLE = re.compile(r"\b(solid|dotted|dashed|double|groove|ridge)\b", re.I)
 _NO_WIDTH = re.compile(r"(?<![\d.])0+(\.0+)?(px|pt|em)?\b|\b(none|hidden)\b", re.I)
+_BAR_SIDES = ("border-left", "border-right", "border-inline-start")
 
 
 def _quote_bar(style: str) -> bool:
-    """Whether an inline style draws a left border and no other: a quote's bar (a table
-    cell pasted from a spreadsheet draws its other sides too, and is no quote)."""
-    bar = False
+    """Whether an inline style draws a border on one side, left or right (the side a line
+    starts on), and no other: a quote's bar (a table cell pasted from a spreadsheet draws
+    its other sides too, and is no quote)."""
+    bars = set()
     for declaration in style.split(";"):
         name, _, value = declaration.partition(":")
         name = name.strip().lower()
         drawn = bool(_BAR_STYLE.search(value)) and not _NO_WIDTH.search(value)
-        if name == "border-left":
-            bar = drawn
-        elif name in ("border", "border-top", "border-right", "border-bottom") and drawn:
+        if name in _BAR_SIDES:
+            bars.discard(name)
+            if drawn:
+                bars.add(name)
+        elif name in ("border", "border-top", "border-bottom") and drawn:
             return False
-    return bar
+    return len(bars) == 1
 
 
 _BLOCK = {

@@ -286,6 +286,20 @@ def test_a_block_drawn_with_a_left_bar_is_a_quote_even_without_a_name(bar: str) 
     assert extract(_html(kept)).text == "Так, від 250 грн."
 
 
+def test_a_block_drawn_with_a_right_bar_is_a_quote_in_right_to_left_mail() -> None:
+    """Hebrew and Arabic mail draws the quote's bar on the right, where its lines start."""
+    quote = (
+        '<div style="border-right:2px solid #ccc;padding-right:10px">'
+        "<div>ב-23/11/2026, Noa &lt;orders@shop.example&gt; כתב/ה:</div><div>שלום</div></div>"
+    )
+    assert extract(_html(f"<div>כן, 180 ₪.</div>{quote}")).text == "כן, 180 ₪."
+    # a box (both sides drawn) or a right border with a top one is a frame, not a quote
+    for frame in ("border-left:1px solid #ccc;border-right:1px solid #ccc",
+                  "border-right:1px solid #ccc;border-top:1px solid #ccc"):  # fmt: skip
+        kept = f'<div style="{frame}">Так, від 250 грн.</div>'
+        assert extract(_html(kept)).text == "Так, від 250 грн."
+
+
 def test_the_name_in_an_encoded_from_header_finds_the_typed_signature() -> None:
     import email
     from email import policy
