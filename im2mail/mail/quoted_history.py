@@ -359,10 +359,13 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
 
 
 def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
-    """The manager's answers typed in and under a quote that no ">" marks (Outlook's
-    header block, or an attribution, then our text as it was; the answers in colour,
-    prefaced with the manager's name, or under it all): each run of lines that are not
-    ours nor header lines, under the first line of ours. Once a header line follows
+    """The manager's answers typed inside a quote that no ">" marks (Outlook's header
+    block, or an attribution, then our text as it was; the answers in colour or prefaced
+    with the manager's name): each run of lines that are not ours nor header lines,
+    between lines of ours. Under the last line of ours nothing is taken: what the mail
+    system added to our email there (a server's disclaimer, a scanner's note) reads like
+    an answer and must not reach the customer; a manager who wrote only under the quote
+    is told to write above it (the reply is quoted only). Once a header line follows
     lines of ours (an older email quoted under ours), the rest is history; a colleague's
     note above our text is history too; and lines that outnumber ours are an email of
     ours whose text is not known (a notice), not answers. [] when there is none."""
@@ -386,6 +389,8 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
     kinds = kinds[:stop]  # an older email quoted under ours is history to its end
     if kinds[seen[0] :].count("answer") > kinds[seen[0] :].count("ours"):
         return []  # mostly lines we do not know: an email of ours not in `sent`, not answers
+    last = max(n for n, kind in enumerate(kinds) if kind == "ours")
+    kinds = kinds[: last + 1]  # under our last line: what was added to our email, not answers
     found: list[str] = []
     n = seen[0]
     while n < len(kinds):

@@ -233,14 +233,24 @@ def test_a_managers_last_line_with_a_date_and_a_bare_address_stays() -> None:
     assert strip_text(body) == f"Так, 350 грн.\n\n{last}"
 
 
-def test_an_answer_under_a_quote_no_marker_shows_goes_and_an_older_email_under_it_not() -> None:
-    """Bottom-posted under an attribution and our text as it was (an HTML quote without
-    class or blockquote): the lines under our text are the manager's; but once a header
-    block follows our text (an older email quoted under ours), the rest is history."""
+def test_under_a_quote_no_marker_shows_nothing_goes_and_an_older_email_under_it_not() -> None:
+    """Under our text as it was, in a quote no ">" marks (an attribution or Outlook's
+    header block, then our text), lines that are not ours may be what the mail system
+    added to our email (a server's disclaimer): they never reach the customer. A manager
+    who answered only there gets nothing sent (quoted only: the relay tells them to write
+    above the quote); and once a header block follows our text (an older email quoted
+    under ours), the rest is history."""
     ours = "Катерина Бойко\nViber\n\nЧи є у вас друк на дереві?\n"
     attribution = "пт, 21 лист. 2026 р. о 10:15 Катерина <orders@shop.example> пише:"
+    disclaimer = (
+        "Цей лист може містити конфіденційну інформацію компанії.\n"
+        "Якщо ви отримали його помилково, повідомте відправника і видаліть його.\n"
+    )
+    body = f"Так, є в наявності.\n\n{OUTLOOK_HEADER}{ours}\n{disclaimer}"
+    assert extract(_plain(body), [ours]).text == "Так, є в наявності."
     body = f"{attribution}\n{ours}\nНі, на жаль, лише на пластику.\n\nОлена\n"
-    assert extract(_plain(body), [ours]).text == "Ні, на жаль, лише на пластику.\n\nОлена"
+    reply = extract(_plain(body), [ours])
+    assert reply.quoted_only and "Ні, на жаль" in reply.text  # shown to the manager only
     older = OUTLOOK_HEADER + "Це старий лист, не відповідь.\n"
     body = f"Ні, на жаль.\n\n{attribution}\n{ours}\n{older}"
     assert extract(_plain(body), [ours]).text == "Ні, на жаль."
