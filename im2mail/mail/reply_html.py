@@ -86,6 +86,8 @@ _BLOCK = {
 }  # fmt: skip
 _PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
 _ZERO = re.compile(r"^0+(\.0*)?(px|pt|em|rem|%)?$")
+# a style hides only with one of these (a collapsed box needs overflow:hidden too)
+_HIDING = ("display", "visibility", "mso-hide", "opacity", "overflow")
 
 
 def _hidden(attrs: dict[str, str]) -> bool:
@@ -94,8 +96,11 @@ def _hidden(attrs: dict[str, str]) -> bool:
     copy of the thread), so it must not reach the customer either."""
     if "hidden" in attrs:
         return True
+    css = attrs.get("style", "").lower()
+    if not any(name in css for name in _HIDING):  # most elements: a quick no (1 MB replies)
+        return False
     style: dict[str, str] = {}
-    for declaration in attrs.get("style", "").split(";"):
+    for declaration in css.split(";"):
         name, _, value = declaration.partition(":")
         value = value.replace("!important", "").strip().lower()
         style[name.strip().lower()] = value
@@ -166,8 +171,10 @@ class _HtmlText(HTMLParser):
     def _hidden(self, attrs: dict[str, str]) -> bool:
         if _hidden(attrs):
             return True
-        if attrs.get("id", "").lower() in self.hidden_ids:
+        if self.hidden_ids and attrs.get("id", "").lower() in self.hidden_ids:
             return True
+        if not self.hidden_classes:
+            return False
         return bool({c.lower() for c in attrs.get("class", "").split()} & self.hidden_classes)
 
     # output helpers
