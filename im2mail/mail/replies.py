@@ -38,9 +38,10 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   ours (the manager answered inside the quote: Roundcube, Thunderbird) keeps those lines
   as inline answers (quoted_history.answers_inside); known history only.
 * Where a quote that no ">" marks starts (a header block, a separator, an attribution
-  over unmarked text), lines that are not ours under lines of ours are the manager's
-  answers typed inside or under it (Outlook; a quote without class or blockquote in
-  HTML), kept in order (quoted_history.answers_under); in
+  over unmarked text), lines that are not ours between lines of ours are the manager's
+  answers typed inside it (Outlook; a quote without class or blockquote in HTML), kept
+  in order (quoted_history.answers_under; under the last line of ours nothing: a mail
+  server's disclaimer added to our email reads like an answer); in
   HTML the same goes for Outlook's divRplyFwdMsg history. Known history only.
 * Lines starting with ">" are dropped (so is a manager's own line beginning with ">": a
   known, accepted limitation), except, knowing our emails' text, lines inside the quote
