@@ -121,8 +121,10 @@ class MailOutbox:
         clock: Callable[[], datetime] = now,
         busy_elsewhere: Callable[[], bool] | None = None,
         lanes: int = LANES,
+        offload: Callable[..., Awaitable[Any]] = asyncio.to_thread,
     ) -> None:
         self._queue = deliveries
+        self._in_thread = offload  # archive calls and builds: never on the event loop
         self._busy_elsewhere = busy_elsewhere
         self._settings = settings
         self._password = password
@@ -260,7 +262,7 @@ class MailOutbox:
         self._wake.clear()  # before the query: a notify() from now on is not lost
         self._held.clear()  # from here on the archive knows of the earlier retries
         due = functools.partial(self._queue.due_deliveries, in_order=True)
-        items = await _in_thread(due, TARGET, self._clock(), self._batch)
+        items = await self._in_thread(due, TARGET, self._clock(), self._batch)
         if not items:
             self._lanes.cap = len(self._lanes.all)  # a new burst may try more connections
         await self._lanes.close_idle(self._idle_close)  # a long one on fewer lanes
@@ -289,7 +291,7 @@ class MailOutbox:
                 if room and (self._wake.is_set() or (more and fresh)):
                     self._wake.clear()
                     since = functools.partial(due, after=last)
-                    found = await _in_thread(since, TARGET, self._clock(), self._batch)
+                    found = await self._in_thread(since, TARGET, self._clock(), self._batch)
                     last = max((i.id or 0 for i in found), default=last)
                     more, fresh = len(found) >= self._batch, False
                     waiting += self._unheld(found)  # newer than those read: queue order holds
@@ -363,7 +365,7 @@ class MailOutbox:
 
     async def _wait_for_work(self) -> None:
         """Sleep until the next item is due or notify(); close connections when idle."""
-        due = await _in_thread(self._queue.next_delivery_time, TARGET)
+        due = await self._in_thread(self._queue.next_delivery_time, TARGET)
         timeout = None if due is None else (due - self._clock()).total_seconds() + 0.001
         close = await self._lanes.close_idle(self._idle_close)
         if close is not None:
@@ -412,14 +414,14 @@ class MailOutbox:
         """Build the email in a worker thread (an EmailMessage is turned into bytes there
         too): it takes a while for a big email, which would stall receiving on the event
         loop."""
-        result = await asyncio.to_thread(self._build, item)
+        result = await self._in_thread(self._build, item)
         if inspect.isawaitable(result):
             result = await result
         if isinstance(result, Envelope):
             return with_message_id(result, item.email_message_id)
         if not isinstance(result, Message):
             raise TypeError(f"build() returned {type(result).__name__}, not an email")
-        return await asyncio.to_thread(with_message_id, result, item.email_message_id)
+        return await self._in_thread(with_message_id, result, item.email_message_id)
 
     def _timeout(self, ready: Envelope) -> float:
         return self._settings.timeout + len(ready.data) / MIN_UPLOAD_RATE
@@ -427,7 +429,8 @@ class MailOutbox:
     async def _sent(self, item: OutboxItem, ready: Envelope, refused: dict[str, Any]) -> None:
         """Record the send before the lane takes another email (the other lanes go on
         meanwhile). Shielded: a stop() that cancels the send lets the write finish."""
-        write = asyncio.ensure_future(_in_thread(self._queue.delivery_sent, item.id, self._clock()))
+        sent = self._in_thread(self._queue.delivery_sent, item.id, self._clock())
+        write = asyncio.ensure_future(sent)
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
         self.sent += 1
@@ -465,7 +468,7 @@ class MailOutbox:
         self._held.add(conversation(item))  # its later emails wait for it
         delay = self._backoff(item.attempts + 1)
         when = self._clock() + timedelta(seconds=delay)
-        await _in_thread(self._queue.delivery_retry, item.id, reason, when)
+        await self._in_thread(self._queue.delivery_retry, item.id, reason, when)
         log.log(
             level or logging.WARNING,
             "mail #%s %s not sent (try %d): %s; next try in %s",
@@ -477,7 +480,7 @@ class MailOutbox:
         )
 
     async def _give_up(self, item: OutboxItem, reason: str) -> None:
-        await _in_thread(self._queue.delivery_failed, item.id, reason, self._clock())
+        await self._in_thread(self._queue.delivery_failed, item.id, reason, self._clock())
         log.error(
             "mail #%s %s failed after %d tries: %s",
             item.id,
@@ -488,9 +491,6 @@ class MailOutbox:
 
     def _text(self, e: BaseException) -> str:
         return describe(e, self._password)
-
-
-_in_thread = asyncio.to_thread  # archive calls: a busy archive never blocks the event loop
 
 
 def _seconds(delay: float) -> str:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..archive import Archive, reactions, receipts, threads
 from ..archive.db import now
@@ -109,6 +110,9 @@ class Intake:
         self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
         self._rechecks: set[asyncio.Task[None]] = set()  # receipts looked for again
         self.archived = 0  # customers' messages stored since the start (pacing.py reads it)
+        # runs each message's archive work off the event loop (the relay: in its archive
+        # thread, loop.py)
+        self.offload: Callable[..., Awaitable[Any]] = asyncio.to_thread
 
     def busy(self) -> bool:
         """Whether messages that queue emails are coming in right now: the outbox gives
@@ -145,7 +149,7 @@ class Intake:
             if not await asyncio.to_thread(self._receipt, item, False):
                 self._look_again(item, self._receipt)
             return 0
-        if await asyncio.to_thread(archive.was_seen, item.dedupe_key):
+        if await self.offload(archive.was_seen, item.dedupe_key):
             log.info("%s: %s seen before, dropped", item.bot, item.dedupe_key)
             return 0
         if item.event in ("blocked", "unblocked"):
@@ -167,7 +171,7 @@ class Intake:
         if item.edited and (edit := await asyncio.to_thread(self._edit, item)) is not None:
             return edit.stored
         files = [await self._fetch(channel, f) for f in item.files]
-        stored, first, how = await asyncio.to_thread(self._archive, item, files)
+        stored, first, how = await self.offload(self._archive, item, files)
         if stored is None:
             return 0
         self._log_stored(item, stored, how)

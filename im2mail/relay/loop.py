@@ -12,11 +12,15 @@ is still queued stays in the archive for next time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .. import config, secrets, signing
@@ -28,6 +32,7 @@ from ..untrusted import printable
 from . import sd_notify
 
 log = logging.getLogger("im2mail.relay")
+T = TypeVar("T")
 
 SENT_FILE_LINK_LIFETIME = timedelta(days=3)  # the platform downloads at once; keep it short
 # For the end-to-end tests only, not a user setting (the README's Development section names
@@ -64,6 +69,12 @@ class Relay:
         self._tasks: list[asyncio.Task] = []
         self._once = False
         self.channels: dict = {}  # bot name → started Channel
+        # Each message's archive work (intake's store, the outbox's builds and records) in
+        # one thread of its own: the archive is one connection behind one lock, and a
+        # burst's hundreds of calls spread over the default pool's threads only contend
+        # for that lock (and the interpreter); blocking calls of other kinds (a channel's
+        # HTTP library, DNS) keep the default pool.
+        self._archive_thread = ThreadPoolExecutor(1, thread_name_prefix="im2mail-archive")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -104,6 +115,7 @@ class Relay:
             self.keys.smtp_password,
             mailer.build,
             busy_elsewhere=lambda: self.intake.busy(),
+            offload=self._in_archive_thread,
         )
         self._all_channels = {
             bot.name: open_channel(
@@ -128,6 +140,7 @@ class Relay:
             ),
             self.outbox.notify,
         )
+        self.intake.offload = self._in_archive_thread
         self._pace = MailPace(
             self._mail_due, lambda: self.outbox.sent, lambda: self.intake.archived
         )
@@ -306,18 +319,24 @@ class Relay:
             except Exception as e:  # stopping the others matters more
                 log.warning("bot %s did not stop cleanly: %s", channel.bot, redact(repr(e)))
         await self.outbox.stop()
+        await asyncio.to_thread(self._archive_thread.shutdown)  # what it was handed has ended
         self.intake.downloads.close()
         await asyncio.to_thread(self.archive.close)
         log.info("relay stopped")
 
     # -- receiving ---------------------------------------------------------------------------
 
+    async def _in_archive_thread(self, fn: Callable[..., T], /, *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._archive_thread, functools.partial(fn, *args)
+        )
+
     async def _mail_due(self, at_most: int) -> int:
         from ..archive.db import now
         from ..mail.smtp_outbox import TARGET
 
         count = self.archive.deliveries.count_due
-        return await asyncio.to_thread(count, TARGET, now(), at_most)
+        return await self._in_archive_thread(count, TARGET, now(), at_most)
 
     def _poller(self, name: str, channel):
         from .polling import Poller
