@@ -332,17 +332,9 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
     colleague's note) is left to the usual rules."""
     if not sent:
         return None
-    kinds: list[str] = []  # "ours", "answer" (not ours yet) or "" per line
-    for line, quoted in lines:
-        words = line_words(line)
-        if not quoted or not words:
-            kinds.append("")
-        elif sent.is_ours(words):
-            kinds.append("ours")
-        elif _is_header_line(line):
-            kinds.append("")
-        else:
-            kinds.append("answer")
+    # "ours", "answer" (not ours yet) or "" per line (a header line is no answer here)
+    kinds = [_kind(line, sent) if quoted else "" for line, quoted in lines]
+    kinds = ["" if kind == "header" else kind for kind in kinds]
     ours = [n for n, kind in enumerate(kinds) if kind == "ours"]
     if not ours:
         return None
@@ -358,6 +350,17 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
     return "\n".join(out)
 
 
+def _kind(line: str, sent: SentText) -> str:
+    """What a line of a quote is: "ours" (our email's text), "header" (a header or
+    attribution line), "answer" (neither: maybe the manager's), "" (no words)."""
+    words = line_words(line)
+    if not words:
+        return ""
+    if sent.is_ours(words):
+        return "ours"
+    return "header" if _is_header_line(line) else "answer"
+
+
 def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
     """The manager's answers typed inside a quote that no ">" marks (Outlook's header
     block, or an attribution, then our text as it was; the answers in colour or prefaced
@@ -371,17 +374,8 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
     ours whose text is not known (a notice), not answers. [] when there is none."""
     if not sent:
         return []
-    kinds: list[str] = []  # "ours", "header", "answer", or "" for a line without words
-    for line in lines:
-        words = line_words(line)
-        if not words or _PLACEHOLDER.match(line.strip()):
-            kinds.append("")
-        elif sent.is_ours(words):
-            kinds.append("ours")
-        elif _is_header_line(line):
-            kinds.append("header")
-        else:
-            kinds.append("answer")
+    # "ours", "header", "answer", or "" for a line without words or a picture's place
+    kinds = ["" if _PLACEHOLDER.match(line.strip()) else _kind(line, sent) for line in lines]
     seen = [n for n, kind in enumerate(kinds) if kind == "ours"]
     if not seen:
         return []
