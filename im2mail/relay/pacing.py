@@ -10,7 +10,7 @@ fetched (Telegram: 24 hours), and nothing is acknowledged before it is stored. W
 are pushed by the platform and are never made to wait.
 
 The rules:
-- Before a poll, the due emails are counted in the archive (up to AHEAD + 1). With more
+- Before a poll, the due emails are counted in the archive (up to COUNT_UP_TO). With more
   than AHEAD, the poll waits until at most AHEAD are left; at most MAX_WAIT seconds at a
   time, so a poll always comes (new customers' first messages, receipts, the greeting
   and auto-replies are not held up for long).
@@ -40,6 +40,7 @@ PROBE = 0.5  # seconds of waiting after which the mail's pace is judged
 WORTH = 0.1  # the mail must go at least this fraction of receiving's pace while waiting
 COOL_OFF = 60.0  # seconds receiving does not wait after waiting did not pay
 RECENT = 2.0  # seconds over which receiving's pace is measured
+COUNT_UP_TO = 10 * AHEAD  # the due emails are counted this far (a bounded, indexed count)
 
 
 class MailPace:
@@ -71,10 +72,10 @@ class MailPace:
         receiving = self._receiving(start)
         if start < self._rest_until or stopping.is_set():
             return 0.0
-        left = await self._due(AHEAD + 1)
+        left = await self._due(COUNT_UP_TO)
         if left <= AHEAD:
             return 0.0
-        sent_before = self._sent()
+        sent_before = counted_at = self._sent()
         self.waits += 1
         judged = False
         while left > AHEAD and not stopping.is_set():
@@ -96,8 +97,9 @@ class MailPace:
                     break
             if waited >= MAX_WAIT:
                 break
-            if left - (self._sent() - sent_before) <= AHEAD:  # then counted again
-                left = await self._due(AHEAD + 1)
+            if left - (self._sent() - counted_at) <= AHEAD:  # caught up by now: count again
+                counted_at = self._sent()
+                left = await self._due(COUNT_UP_TO)
         self._samples.clear()  # receiving's pace is measured anew, from the end of the wait
         self._receiving(self._clock())
         return self._clock() - start

@@ -18,7 +18,7 @@ class Shop:
     def __init__(self, backlog: int, mail_rate: float) -> None:
         self.time = 1000.0
         self.backlog, self.mail_rate = backlog, mail_rate
-        self.sent = self.archived = 0
+        self.sent = self.archived = self.counts = 0
         self._owed = 0.0  # a fraction of an email
 
     def clock(self) -> float:
@@ -26,6 +26,7 @@ class Shop:
         return self.time
 
     async def due(self, at_most: int) -> int:
+        self.counts += 1
         return min(self.backlog, at_most)
 
     def receive(self, messages: int, seconds: float) -> None:
@@ -112,3 +113,12 @@ async def test_a_stop_ends_a_wait_at_once():
     await asyncio.sleep(0.05)
     stopping.set()
     assert await asyncio.wait_for(waiting, 1) < PROBE
+
+
+async def test_a_wait_counts_the_archive_again_only_once_the_mail_should_have_caught_up():
+    """The due emails are counted in the archive before a wait and then only when the
+    emails sent since say the mail is within AHEAD: not at every look (each 10 ms)."""
+    shop = Shop(backlog=400, mail_rate=300)
+    waited = await shop.pace().wait(asyncio.Event())
+    assert 0.9 < waited < 1.2 and shop.backlog <= AHEAD
+    assert shop.counts <= 3
