@@ -84,7 +84,8 @@ LATE = "late"  # an original that came after its edit: in the message's history,
 
 
 class Intake:
-    """Archives what customers send. `mail_queued` wakes the mail outbox."""
+    """Archives what customers send. `mail_queued` wakes the mail outbox; `offload` runs
+    each message's archive work off the event loop (the relay: in its archive thread)."""
 
     def __init__(
         self,
@@ -94,8 +95,10 @@ class Intake:
         mail_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = now,
         look_again_after: tuple[float, ...] = LOOK_AGAIN_AFTER,
+        offload: Callable[..., Awaitable[Any]] = asyncio.to_thread,
     ) -> None:
         self.archive = archive
+        self.offload = offload
         self.look_again_after = look_again_after
         self.channels = channels
         self.settings = settings
@@ -110,9 +113,6 @@ class Intake:
         self._last_update = -1.0  # time.monotonic() of the latest message that queued an email
         self._rechecks: set[asyncio.Task[None]] = set()  # receipts looked for again
         self.archived = 0  # customers' messages stored since the start (pacing.py reads it)
-        # runs each message's archive work off the event loop (the relay: in its archive
-        # thread, loop.py)
-        self.offload: Callable[..., Awaitable[Any]] = asyncio.to_thread
 
     def busy(self) -> bool:
         """Whether messages that queue emails are coming in right now: the outbox gives

@@ -139,8 +139,8 @@ class Relay:
                 reaction_batch=batch,
             ),
             self.outbox.notify,
+            offload=self._in_archive_thread,
         )
-        self.intake.offload = self._in_archive_thread
         self._pace = MailPace(
             self._mail_due, lambda: self.outbox.sent, lambda: self.intake.archived
         )
