@@ -74,6 +74,39 @@ def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     return "\n".join(lines[:above]), "\n".join(lines[start:end])
 
 
+# A link as a plain-text alternative writes it, "<https://…>": no words of the signature.
+_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
+
+
+def cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
+    """`text` without the block that ends it with the words of `signature` (a signature
+    the HTML part marks), compared by their letters only: a plain-text alternative
+    rewraps the block, writes its links as "<https://…>" lines and shows text the HTML
+    hides (a time stamp), so its lines rarely equal the HTML's. The block starts on a
+    line whose words begin the signature's and holds no other words. Else (`text`, None).
+    """
+    wanted = _letter_words(_LINK.sub(" ", signature or ""))
+    if not wanted:
+        return text, None
+    lines = text.split("\n")
+    end = _skip_blank(lines, len(lines))
+    found: list[str] = []
+    for start in range(end - 1, max(end - 4 * MAX_LINES, 0) - 1, -1):
+        found[:0] = _letter_words(_LINK.sub(" ", lines[start]))
+        if len(found) > len(wanted) or found != wanted[len(wanted) - len(found) :]:
+            return text, None  # words the signature does not have
+        if found == wanted:
+            above = _above(lines, start)
+            if not above:
+                return text, None  # nothing would be left to send
+            return "\n".join(lines[:above]), "\n".join(lines[start:end])
+    return text, None
+
+
+def _letter_words(text: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+", text.lower())
+
+
 # A rule that sets a signature off ("——————", "________", "-----"): cut with it.
 _RULE_LINE = re.compile(r"^\s*[-_=*~\u2010-\u2015\u2212]{2,}\s*$")
 

@@ -260,3 +260,17 @@ def test_a_name_over_a_sentence_or_a_lone_role_stays(text: str) -> None:
 def test_a_learned_signature_is_cut_with_the_rule_above_it() -> None:
     text = "Yes, tomorrow.\n\n________\nOlena\nPrint shop Kyiv\n+380 44 123 45 67"
     assert cut(text, SIGNATURE) == ("Yes, tomorrow.", SIGNATURE)
+
+
+def test_a_marked_signature_is_cut_by_its_words_when_the_lines_differ() -> None:
+    text = "Answer.\n\n<https://x.example/?a=1>\nSender\nnotified by\nMailtrack\n<https://x.example/>\n23.11.26,\n13:31:05"
+    marked = "Sender notified by\nMailtrack23.11.26, 13:31:05"
+    assert cut(text, marked) == (text, None)  # line by line: no
+    above, block = signatures.cut_loose(text, marked)
+    assert above == "Answer.\n\n<https://x.example/?a=1>"
+    assert block.startswith("Sender\n")
+
+
+def test_a_loose_cut_needs_the_words_and_leaves_something() -> None:
+    assert signatures.cut_loose("Answer.\nSender notified by us", "Sender notified by")[1] is None
+    assert signatures.cut_loose("Sender\nnotified by", "Sender notified by")[1] is None
