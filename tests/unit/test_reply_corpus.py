@@ -31,7 +31,10 @@ MAX_LEAKS = 0
 # and the like, written before the change for them: 196/201 and 198/201; with answers
 # between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
 # With 5 regression cases written after their rules: 204/206 and 206/206.
-DEV_FLOOR = {"first reply": 204 / 206, "known manager": 206 / 206}
+# Sixth batch (17 shapes written before the change for them, 245 cases): 239 and 242
+# as they came; with typed ">" lines, rewrapped marked signatures and linked picture
+# placeholders read: 242/245 and 245/245.
+DEV_FLOOR = {"first reply": 242 / 245, "known manager": 245 / 245}
 
 
 def _text(case: Case) -> str:
