@@ -54,6 +54,17 @@ def learn(texts: Sequence[str]) -> str | None:
     return "\n".join(best) if best and best not in wholes else None
 
 
+def shared(replies: Sequence[tuple[str, str]]) -> str | None:
+    """The block (learn) ending the (author, text) `replies` of the team that ends those
+    of two authors or more: not one manager's signature but what every reply gets (a
+    footer or disclaimer the shop's mail server adds), or None."""
+    block = learn([text for _, text in replies])
+    if block is None:
+        return None
+    authors = {author for author, text in replies if cut(text, block)[1] is not None}
+    return block if len(authors) >= 2 else None
+
+
 def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     """`text` without `signature` when it ends with it (trailing blank lines aside) and
     words stand above it: (the text above, without the blank lines between; the block as

@@ -274,3 +274,22 @@ def test_a_marked_signature_is_cut_by_its_words_when_the_lines_differ() -> None:
 def test_a_loose_cut_needs_the_words_and_leaves_something() -> None:
     assert signatures.cut_loose("Answer.\nSender notified by us", "Sender notified by")[1] is None
     assert signatures.cut_loose("Sender\nnotified by", "Sender notified by")[1] is None
+
+
+def test_colleagues_replies_are_the_other_managers_newest(archive: Archive) -> None:
+    conv = customer(archive)
+    say(archive, conv, "Привіт", direction="in")
+    say(archive, conv, "Так.", direction="out", author="petro@shop.example", minutes=1)
+    say(archive, conv, "Ні.", direction="out", author="Anna@Shop.example", minutes=2)
+    say(archive, conv, "Добре.", direction="out", author="olena@shop.example", minutes=3)
+    say(archive, conv, "(auto)", direction="out", author="im2mail", minutes=4)
+    found = threads.colleagues_replies(archive, "anna@shop.example")
+    assert found == [("olena@shop.example", "Добре."), ("petro@shop.example", "Так.")]
+    assert threads.colleagues_replies(archive, "anna@shop.example", window=2) == found[:1]
+
+
+def test_a_block_ending_two_colleagues_replies_is_shared_one_colleagues_is_not() -> None:
+    footer = "Confidential: if this is not for you, delete it."
+    mine = [("petro@x", f"Так {n}.\n\n{footer}") for n in range(3)]
+    assert signatures.shared(mine) is None  # Petro's own signature: his, not the team's
+    assert signatures.shared([*mine, ("olena@x", f"Ні.\n\n{footer}")]) == footer
