@@ -31,10 +31,11 @@ MAX_LEAKS = 0
 # and the like, written before the change for them: 196/201 and 198/201; with answers
 # between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
 # With 5 regression cases written after their rules: 204/206 and 206/206.
-# Sixth batch (17 shapes written before the change for them, 245 cases): 239 and 242
+# Sixth batch (20 shapes written before the change for them, 248 cases): 241 and 245
 # as they came; with typed ">" lines, rewrapped marked signatures and linked picture
-# placeholders read: 242/245 and 245/245.
-DEV_FLOOR = {"first reply": 242 / 245, "known manager": 245 / 245}
+# placeholders read: 244/248 and 248/248 (a server's footer on a first reply is cut by
+# what the colleagues' replies teach, which the corpus does not model).
+DEV_FLOOR = {"first reply": 244 / 248, "known manager": 248 / 248}
 
 
 def _text(case: Case) -> str:
