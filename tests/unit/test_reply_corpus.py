@@ -31,11 +31,11 @@ MAX_LEAKS = 0
 # and the like, written before the change for them: 196/201 and 198/201; with answers
 # between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
 # With 5 regression cases written after their rules: 204/206 and 206/206.
-# Sixth batch (20 shapes written before the change for them, 248 cases): 241 and 245
+# Sixth batch (21 shapes written before the change for them, 249 cases): 241 and 246
 # as they came; with typed ">" lines, rewrapped marked signatures and linked picture
-# placeholders read: 244/248 and 248/248 (a server's footer on a first reply is cut by
+# placeholders read: 244/249 and 249/249 (a server's footer on a first reply is cut by
 # what the colleagues' replies teach, which the corpus does not model).
-DEV_FLOOR = {"first reply": 244 / 248, "known manager": 248 / 248}
+DEV_FLOOR = {"first reply": 244 / 249, "known manager": 249 / 249}
 
 
 def _text(case: Case) -> str:
