@@ -197,6 +197,25 @@ def recent_replies(archive: Archive, author: str, limit: int = 10) -> list[str]:
     return [_with_signature(row["text"], row["raw"]) for row in found]
 
 
+def colleagues_replies(
+    archive: Archive, author: str, limit: int = 20, window: int = 5000
+) -> list[tuple[str, str]]:
+    """(author lower-cased, text) of what the other managers (an address, not `author`)
+    sent most recently among the `window` newest messages, newest first, each text with
+    its cut signature put back: what a block the shop's mail server adds under every
+    reply (a footer, a disclaimer) is learned from before `author` has replies of their
+    own (signatures.shared). The window bounds the scan where no one else answers."""
+    with archive._reading() as db:
+        found = db.execute(
+            "SELECT author, text, raw FROM messages"
+            " WHERE id > (SELECT coalesce(max(id), 0) FROM messages) - ?"
+            " AND direction = 'out' AND text <> '' AND author LIKE '%@%'"
+            " AND author <> ? COLLATE NOCASE ORDER BY id DESC LIMIT ?",
+            (window, author, limit),
+        ).fetchall()
+    return [(row["author"].lower(), _with_signature(row["text"], row["raw"])) for row in found]
+
+
 def _with_signature(text: str, raw: str | None) -> str:
     payload = json.loads(raw) if raw else None
     signature = payload.get("signature") if isinstance(payload, dict) else None

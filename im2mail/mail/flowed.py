@@ -22,8 +22,10 @@ def del_sp(part: Message) -> bool:
     return (part.get_param("delsp", header="content-type") or "").lower() == "yes"
 
 
-def unflow(text: str, delsp: bool = False) -> str:
-    """The text with its soft line breaks joined (RFC 3676 section 4.2 and 4.5)."""
+def unflow(text: str, delsp: bool = False, typed: list[int] | None = None) -> str:
+    """The text with its soft line breaks joined (RFC 3676 section 4.2 and 4.5).
+    `typed`, when given, gets the numbers of the lines that start with ">" but are not
+    quoted: the writer typed the ">" and the client space-stuffed the line (4.4)."""
     out: list[str] = []
     paragraph: list[str] = []
     depth_of_paragraph = 0
@@ -41,6 +43,8 @@ def unflow(text: str, delsp: bool = False) -> str:
             line = line[1:]  # space-stuffing, or the space after the quote marks
         if paragraph and depth != depth_of_paragraph:
             finish()  # a flowed line followed by another depth counts as fixed
+        if typed is not None and not depth and not paragraph and line.startswith(">"):
+            typed.append(len(out))
         depth_of_paragraph = depth
         soft = line.endswith(" ") and line != SIGNATURE
         if soft and delsp:

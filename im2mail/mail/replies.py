@@ -11,7 +11,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   yahoo_quoted) and everything from Outlook's divRplyFwdMsg on. Signature containers the
   HTML names (gmail_signature, moz-signature, Outlook's Signature...) are dropped too,
   and their lines cut from the end of the text/plain alternative (a first reply has no
-  learned signature yet).
+  learned signature yet), compared by their words when the plain text rewraps them
+  (Mailtrack's "Sender notified by" block, its links on lines of their own). A picture's
+  placeholder ("[image: …]") goes with the link line under it.
 * The shapes themselves are read in reply_shapes.py, whatever the client's language.
 * A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
   iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
@@ -43,8 +45,10 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   in order (quoted_history.answers_under; under the last line of ours nothing: a mail
   server's disclaimer added to our email reads like an answer); in
   HTML the same goes for Outlook's divRplyFwdMsg history. Known history only.
-* Lines starting with ">" are dropped (so is a manager's own line beginning with ">": a
-  known, accepted limitation), except, knowing our emails' text, lines inside the quote
+* Lines starting with ">" are dropped, except those the manager typed (a price list:
+  "> 100 pcs: €4.20"): space-stuffed in format=flowed (RFC 3676 4.4), or text outside the
+  quote container in the HTML alternative, and never holding our emails' words; and,
+  knowing our emails' text, lines inside the quote
   at the depth of ours, between lines of ours, that are not ours (answers typed inside
   the blockquote, which Roundcube and Thunderbird write to text/plain with ">" too:
   quoted_history.answers_in_quote).
@@ -60,7 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
@@ -119,15 +123,21 @@ _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it 
 _FORCE_LINE = re.compile(r"^[ \t>]*/send[ \t]*$", re.I | re.M)
 _QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
 _IMAGE_PLACEHOLDER = re.compile(r"^\[(image|изображение|зображення|cid):[^\]]*\]$", re.I)
+_LONE_LINK = re.compile(r"^\s*<[a-z][a-z0-9+.-]*:[^<>\s]*>\s*$", re.I)  # Gmail: "<https://…>"
 
 
-def strip_text(text: str, history: SentText | None = None) -> str:
+def strip_text(text: str, history: SentText | None = None, typed: Collection[int] = ()) -> str:
     """The manager's words from a plain-text body; see the module docstring for the rules.
     `history`, our emails' text in the thread, also tells a quoted line's wrapped
-    continuation that lost its ">" and an attribution naming the customer."""
+    continuation that lost its ">" and an attribution naming the customer. `typed` are
+    the numbers of lines that start with ">" the manager typed (_typed_marks): no quote,
+    unless they hold our emails' words."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [ln.rstrip() if not SIG_DASH.match(ln) else ln for ln in text.split("\n")]
     quoted = quote_marks(lines)
+    for n in typed:
+        if n < len(lines) and quoted[n] and not (history and is_ours(history, lines[n])):
+            quoted[n] = False
     for n in quoted_history.answers_in_quote(lines, quoted, history) if history else ():
         lines[n], quoted[n] = _QUOTE_PREFIX.sub("", lines[n], count=1), False
     kept: list[str] = []
@@ -170,13 +180,32 @@ def strip_text(text: str, history: SentText | None = None) -> str:
                 break
             i = j
             continue
-        if _IMAGE_PLACEHOLDER.match(bare):
-            i += 1
+        if _IMAGE_PLACEHOLDER.match(bare):  # a picture, and the link it carries, if any
+            i += 2 if i + 1 < len(lines) and _LONE_LINK.match(lines[i + 1]) else 1
             continue
         kept.append(line)
         i += 1
     drop_client_footer(kept)
     return tidy("\n".join(kept))
+
+
+def _typed_marks(plain: str, html_text: str | None, stuffed: list[int]) -> set[int]:
+    """The lines of a text/plain part that start with ">" but that the manager typed (a
+    price list: "> 100 pcs: €4.20"): space-stuffed in format=flowed (`stuffed`), or
+    standing as text in the HTML alternative (`html_text`, its quote containers left
+    out) of a mail whose quote is such a container (a lone ">" marks where it was)."""
+    typed = set(stuffed)
+    if not html_text or ">" not in html_text.split("\n"):
+        return typed
+    own = {
+        " ".join(line.split())
+        for line in html_text.split("\n")
+        if line.lstrip().startswith(">") and line.strip() != ">"
+    }
+    if own:
+        lines = plain.replace("\r\n", "\n").split("\n")
+        typed.update(n for n, line in enumerate(lines) if " ".join(line.split()) in own)
+    return typed
 
 
 def _answers_under(kept: list[str], rest: list[str], history: SentText | None) -> None:
@@ -270,9 +299,11 @@ def extract(
     source = plain_part  # the part the text is read from
     if plain_part is not None:
         whole = _decode(plain_part)
+        typed: list[int] = []
         if flowed.is_flowed(plain_part):
-            whole = flowed.unflow(whole, flowed.del_sp(plain_part))
-        text = strip_text(whole, history)
+            whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
+        html_text = parsed.text() if parsed is not None and ">" in whole else None
+        text = strip_text(whole, history, _typed_marks(whole, html_text, typed))
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
         html_only, source = plain_part is None, html_part
         whole = parsed.text()
@@ -312,6 +343,8 @@ def extract(
             cid = (part.get("Content-ID") or "").strip().strip("<>")
             if cid and cid in parsed.all_cids and cid not in parsed.kept_cids:
                 continue  # a picture of the quoted history or of the signature
+            if cid in parsed.kept_cids and _signs_off(text, parsed.text_before(cid)):
+                continue  # a picture under the whole answer and its sign-off: a logo
         try:
             if maintype == "message" and part.is_multipart():
                 data = part.get_payload(0).as_bytes()  # a forwarded mail, kept as .eml
@@ -350,7 +383,8 @@ def _checked(
     forced = can_force and _FORCE.match(text) is not None
     if forced:
         text = _FORCE.sub("", text, count=1)
-    text, cut = _cut_signature(text, known)
+    marked = tuple(s for s in known[1:] if s)  # those the HTML part marks
+    text, cut = _cut_signature(text, known, marked)
     doubt = None
     if history:
         uncut = text
@@ -360,7 +394,7 @@ def _checked(
             if not forced:
                 doubt = quoted_history.leak(uncut, history) or "the whole text"
     if cut is None:  # a signature under unmarked history is found once the history is cut
-        text, cut = _cut_signature(text, known)
+        text, cut = _cut_signature(text, known, marked)
     if cut is None:  # nothing learned or marked: a signature typed under the answer
         text, cut = signatures.typed(text, names)
     if history and not forced and doubt is None:
@@ -383,10 +417,27 @@ def _sender_names(message: Message) -> tuple[str, ...]:
     return tuple(part for name, addr in found for part in (name, addr.split("@")[0]) if part)
 
 
-def _cut_signature(text: str, known: Sequence[str | None]) -> tuple[str, str | None]:
-    """`text` without the first of the `known` signatures that ends it (signatures.cut)."""
+def _signs_off(text: str, above: str) -> bool:
+    """Whether a picture with `above` over it signs the answer `text` off: all of the
+    answer stands above it and ends on a sign-off ("Cordialement,", "З повагою,": a line
+    ending in a comma), so the picture is a signature drawn as an image (a logo with the
+    name and phone), not one the manager pasted to show (those follow a sentence or ":")."""
+    answer = " ".join(text.split())
+    return answer.endswith(",") and " ".join(above.split()).endswith(answer)
+
+
+def _cut_signature(
+    text: str, known: Sequence[str | None], marked: Sequence[str] = ()
+) -> tuple[str, str | None]:
+    """`text` without the first of the `known` signatures that ends it (signatures.cut),
+    or else of those the HTML part `marked`, compared by their words (signatures.cut_loose:
+    the plain-text alternative rewraps them)."""
     for signature in known:
         text, cut = signatures.cut(text, signature)
+        if cut is not None:
+            return text, cut
+    for signature in marked:
+        text, cut = signatures.cut_loose(text, signature)
         if cut is not None:
             return text, cut
     return text, None

@@ -54,6 +54,17 @@ def learn(texts: Sequence[str]) -> str | None:
     return "\n".join(best) if best and best not in wholes else None
 
 
+def shared(replies: Sequence[tuple[str, str]]) -> str | None:
+    """The block (learn) ending the (author, text) `replies` of the team that ends those
+    of two authors or more: not one manager's signature but what every reply gets (a
+    footer or disclaimer the shop's mail server adds), or None."""
+    block = learn([text for _, text in replies])
+    if block is None:
+        return None
+    authors = {author for author, text in replies if cut(text, block)[1] is not None}
+    return block if len(authors) >= 2 else None
+
+
 def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     """`text` without `signature` when it ends with it (trailing blank lines aside) and
     words stand above it: (the text above, without the blank lines between; the block as
@@ -72,6 +83,39 @@ def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     if not above:
         return text, None  # the whole text: nothing would be left to send
     return "\n".join(lines[:above]), "\n".join(lines[start:end])
+
+
+# A link as a plain-text alternative writes it, "<https://…>": no words of the signature.
+_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
+
+
+def cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
+    """`text` without the block that ends it with the words of `signature` (a signature
+    the HTML part marks), compared by their letters only: a plain-text alternative
+    rewraps the block, writes its links as "<https://…>" lines and shows text the HTML
+    hides (a time stamp), so its lines rarely equal the HTML's. The block starts on a
+    line whose words begin the signature's and holds no other words. Else (`text`, None).
+    """
+    wanted = _letter_words(_LINK.sub(" ", signature or ""))
+    if not wanted:
+        return text, None
+    lines = text.split("\n")
+    end = _skip_blank(lines, len(lines))
+    found: list[str] = []
+    for start in range(end - 1, max(end - 4 * MAX_LINES, 0) - 1, -1):
+        found[:0] = _letter_words(_LINK.sub(" ", lines[start]))
+        if len(found) > len(wanted) or found != wanted[len(wanted) - len(found) :]:
+            return text, None  # words the signature does not have
+        if found == wanted:
+            above = _above(lines, start)
+            if not above:
+                return text, None  # nothing would be left to send
+            return "\n".join(lines[:above]), "\n".join(lines[start:end])
+    return text, None
+
+
+def _letter_words(text: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+", text.lower())
 
 
 # A rule that sets a signature off ("——————", "________", "-----"): cut with it.

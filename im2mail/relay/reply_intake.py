@@ -122,6 +122,9 @@ class ReplyIntake:
             sent = self.sent_texts(conversation.id, ids)
             own = self.own_texts(conversation.id, ids)
             signature = signatures.learn(threads.recent_replies(self.archive, verdict.sender))
+            if signature is None:  # a first reply: a block ending two colleagues' replies
+                colleagues = threads.colleagues_replies(self.archive, verdict.sender)
+                signature = signatures.shared(colleagues)  # (a footer the server adds)
             reply = extract(email, sent, signature, own)
         except Exception as e:  # broken MIME beyond what the email package mends
             log.warning("IMAP UID %s from %s: cannot read the reply (%s); left alone",

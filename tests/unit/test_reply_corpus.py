@@ -31,7 +31,11 @@ MAX_LEAKS = 0
 # and the like, written before the change for them: 196/201 and 198/201; with answers
 # between our lines under an unprefixed quote kept (plain and Outlook's HTML): 199, 201.
 # With 5 regression cases written after their rules: 204/206 and 206/206.
-DEV_FLOOR = {"first reply": 204 / 206, "known manager": 206 / 206}
+# Sixth batch (21 shapes written before the change for them, 249 cases): 241 and 246
+# as they came; with typed ">" lines, rewrapped marked signatures and linked picture
+# placeholders read: 244/249 and 249/249 (a server's footer on a first reply is cut by
+# what the colleagues' replies teach, which the corpus does not model).
+DEV_FLOOR = {"first reply": 244 / 249, "known manager": 249 / 249}
 
 
 def _text(case: Case) -> str:

@@ -466,3 +466,33 @@ def test_a_reply_undelivered_and_typed_again_goes_out(archive, checking):
     email = reply(conv.token, again, In_Reply_To="<u1@shop.example>")
     assert intake.handle(1, email.as_bytes()) == "done"
     assert delivered(archive)[0] == again, delivered(archive)
+
+
+FOOTER = (
+    "This email and any attachments are confidential. If you are not the intended "
+    "recipient, please tell the sender and delete it."
+)
+
+
+def test_a_footer_ending_the_colleagues_replies_is_cut_from_a_first_reply(archive, intake):
+    """The shop's mail server adds a footer under every reply, under the quote too: a
+    manager's first reply has nothing learned yet, their colleagues' replies have it."""
+    conv = customer(archive)
+    for n, author in enumerate([PETRO, "olena@shop.example", PETRO]):
+        say(archive, conv, f"Відповідь {n}.\n\n{FOOTER}", direction="out", author=author, minutes=n)
+    say(archive, conv, "Скільки коштує?", minutes=5)
+    email = reply(conv.token, f"350 грн\n\n> Скільки коштує?\n\n{FOOTER}")
+    assert intake.handle(7, email.as_bytes()) == "done"
+    stored = [e for e in archive.recent(10) if e.direction == "out" and e.author == ANNA]
+    assert [e.text for e in stored] == ["350 грн"]
+
+
+def test_a_colleagues_block_is_no_signature_when_the_reply_does_not_end_with_it(archive, intake):
+    conv = customer(archive)
+    for n, author in enumerate([PETRO, "olena@shop.example", PETRO]):
+        say(archive, conv, f"Відповідь {n}.\n\nКоманда", direction="out", author=author, minutes=n)
+    say(archive, conv, "Хто відповідає?", minutes=5)
+    email = reply(conv.token, "Команда у відпустці, пише Анна.\n\n> Хто відповідає?")
+    assert intake.handle(7, email.as_bytes()) == "done"
+    stored = [e for e in archive.recent(10) if e.direction == "out" and e.author == ANNA]
+    assert [e.text for e in stored] == ["Команда у відпустці, пише Анна."]

@@ -365,3 +365,112 @@ def test_a_chinese_client_footer_is_cut(footer: str) -> None:
 def test_a_chinese_last_line_naming_a_device_stays() -> None:
     body = "可以，明天发货。\n\n我们也有iPhone 15的手机壳。"
     assert strip_text(body) == body
+
+
+# --- Sixth batch (session "blind28"): what the manager typed vs what a client added ---
+
+PRICES = "> 100 шт — 5 %\n> 500 шт — 10 %"
+ASKED = "Андрій Коваленко\nTelegram\n\nЯкі у вас знижки на наклейки від 100 штук?"
+
+
+def _plain_mail(body: str, **params: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "Anna Koval <anna@shop.example>"
+    msg.set_content(body, cte="8bit")
+    for key, value in params.items():
+        msg.set_param(key, value)
+    return msg
+
+
+def _alt_mail(plain: str, html: str) -> EmailMessage:
+    msg = _plain_mail(plain)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def _gt_quoted(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+
+
+def test_a_space_stuffed_line_of_format_flowed_is_typed_not_quoted() -> None:
+    # RFC 3676 4.4: the client stuffs a space before a ">" the writer typed
+    body = "Знижки такі:\n > 100 шт — 5 %\n > 500 шт — 10 %\n\n23.11.26 14:05, Андрій пише:\n"
+    reply = extract(_plain_mail(body + _gt_quoted(ASKED) + "\n", format="flowed"), [ASKED])
+    assert reply.text == f"Знижки такі:\n{PRICES}"
+    assert reply.doubt is None
+
+
+def test_a_space_stuffed_line_holding_our_words_stays_out() -> None:
+    body = "Так.\n > Які у вас знижки на наклейки від 100 штук?\n"
+    reply = extract(_plain_mail(body, format="flowed"), [ASKED])
+    assert reply.text == "Так."
+
+
+def test_gt_lines_the_html_alternative_shows_as_text_are_typed() -> None:
+    plain = f"Знижки такі:\n{PRICES}\n\nOn Mon, Андрій <orders@shop.example> wrote:\n\n"
+    plain += _gt_quoted(ASKED) + "\n"
+    html = (
+        "<div>Знижки такі:</div><div>&gt; 100 шт — 5 %</div><div>&gt; 500 шт — 10 %</div>"
+        '<div class="gmail_quote"><blockquote>'
+        + ASKED.replace("\n", "<br>")
+        + "</blockquote></div>"
+    )
+    assert extract(_alt_mail(plain, html), [ASKED]).text == f"Знижки такі:\n{PRICES}"
+
+
+def test_gt_lines_are_a_quote_when_the_html_quotes_the_same_way() -> None:
+    # an HTML alternative that writes its quote as "&gt;" text has no container: a quote
+    plain = f"Так, є.\n\n{_gt_quoted('Чи є знижки?')}\n"
+    html = "<div>Так, є.</div><div><br></div><div>&gt; Чи є знижки?</div>"
+    assert extract(_alt_mail(plain, html)).text == "Так, є."
+
+
+MAILTRACK_HTML = (
+    '<div>Tak, będzie gotowe w piątek.<br><div class="mt-signature"><table><tr><td>'
+    '<a href="https://mailtrack.io?a=1"><img src="https://s3.example/n.gif" alt="Mailtrack"></a>'
+    '</td><td><span>Nadawca otrzymał powiadomienie od</span><br><a href="https://mailtrack.io?a=1">'
+    'Mailtrack</a><span style="color:transparent;font-size:0">23.11.26, 13:31:05</span>'
+    "</td></tr></table></div></div>"
+)
+MAILTRACK_PLAIN = (
+    "Tak, będzie gotowe w piątek.\n\n[image: Mailtrack]\n<https://mailtrack.io?a=1>\nNadawca\n"
+    "otrzymał powiadomienie od\nMailtrack\n<https://mailtrack.io?a=1>\n23.11.26,\n13:31:05\n"
+)
+
+
+def test_a_signature_the_html_marks_is_cut_from_rewrapped_plain_text() -> None:
+    reply = extract(_alt_mail(MAILTRACK_PLAIN, MAILTRACK_HTML))
+    assert reply.text == "Tak, będzie gotowe w piątek."
+
+
+def test_words_the_marked_signature_does_not_have_stay() -> None:
+    plain = MAILTRACK_PLAIN.replace("otrzymał powiadomienie od", "otrzymał powiadomienie od nas")
+    assert "nas" in extract(_alt_mail(plain, MAILTRACK_HTML)).text
+
+
+def test_a_linked_picture_in_plain_text_goes_with_its_link() -> None:
+    body = "Ось макет.\n\n[image: logo.png]\n<https://shop.example/>\n"
+    assert strip_text(body) == "Ось макет."
+
+
+def _with_picture(above: str, below: str = "") -> EmailMessage:
+    html = f"<p>{above}</p><p><img src='cid:logo@x'></p><p>{below}</p>"
+    html += "<div id='divRplyFwdMsg'><b>From:</b> Olena via Telegram</div><p>Чи є торт?</p>"
+    plain = above.replace("</p><p>", "\n\n")
+    msg = _alt_mail(f"{plain}\n\n[cid:logo@x]\n\n{below}\n", html)
+    msg.get_payload()[1].add_related(b"\x89PNG\r\n\x1a\n", "image", "png", cid="<logo@x>")
+    return msg
+
+
+def test_a_picture_under_the_whole_answer_and_its_sign_off_is_a_signature() -> None:
+    reply = extract(_with_picture("Так, торт є, 620 грн.</p><p>З повагою,"))
+    assert reply.text == "Так, торт є, 620 грн.\n\nЗ повагою,"
+    assert reply.attachments == ()
+
+
+@pytest.mark.parametrize(
+    ("above", "below"),
+    [("Ось макет:", ""), ("Ось макет,", "Скажіть, чи підходить."), ("Макет готовий.", "")],
+)
+def test_a_picture_the_manager_pasted_to_show_goes(above: str, below: str) -> None:
+    assert len(extract(_with_picture(above, below)).attachments) == 1

@@ -260,3 +260,36 @@ def test_a_name_over_a_sentence_or_a_lone_role_stays(text: str) -> None:
 def test_a_learned_signature_is_cut_with_the_rule_above_it() -> None:
     text = "Yes, tomorrow.\n\n________\nOlena\nPrint shop Kyiv\n+380 44 123 45 67"
     assert cut(text, SIGNATURE) == ("Yes, tomorrow.", SIGNATURE)
+
+
+def test_a_marked_signature_is_cut_by_its_words_when_the_lines_differ() -> None:
+    text = "Answer.\n\n<https://x.example/?a=1>\nSender\nnotified by\nMailtrack\n<https://x.example/>\n23.11.26,\n13:31:05"
+    marked = "Sender notified by\nMailtrack23.11.26, 13:31:05"
+    assert cut(text, marked) == (text, None)  # line by line: no
+    above, block = signatures.cut_loose(text, marked)
+    assert above == "Answer.\n\n<https://x.example/?a=1>"
+    assert block.startswith("Sender\n")
+
+
+def test_a_loose_cut_needs_the_words_and_leaves_something() -> None:
+    assert signatures.cut_loose("Answer.\nSender notified by us", "Sender notified by")[1] is None
+    assert signatures.cut_loose("Sender\nnotified by", "Sender notified by")[1] is None
+
+
+def test_colleagues_replies_are_the_other_managers_newest(archive: Archive) -> None:
+    conv = customer(archive)
+    say(archive, conv, "Привіт", direction="in")
+    say(archive, conv, "Так.", direction="out", author="petro@shop.example", minutes=1)
+    say(archive, conv, "Ні.", direction="out", author="Anna@Shop.example", minutes=2)
+    say(archive, conv, "Добре.", direction="out", author="olena@shop.example", minutes=3)
+    say(archive, conv, "(auto)", direction="out", author="im2mail", minutes=4)
+    found = threads.colleagues_replies(archive, "anna@shop.example")
+    assert found == [("olena@shop.example", "Добре."), ("petro@shop.example", "Так.")]
+    assert threads.colleagues_replies(archive, "anna@shop.example", window=2) == found[:1]
+
+
+def test_a_block_ending_two_colleagues_replies_is_shared_one_colleagues_is_not() -> None:
+    footer = "Confidential: if this is not for you, delete it."
+    mine = [("petro@x", f"Так {n}.\n\n{footer}") for n in range(3)]
+    assert signatures.shared(mine) is None  # Petro's own signature: his, not the team's
+    assert signatures.shared([*mine, ("olena@x", f"Ні.\n\n{footer}")]) == footer
