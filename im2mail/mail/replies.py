@@ -343,8 +343,6 @@ def extract(
             cid = (part.get("Content-ID") or "").strip().strip("<>")
             if cid and cid in parsed.all_cids and cid not in parsed.kept_cids:
                 continue  # a picture of the quoted history or of the signature
-            if cid in parsed.kept_cids and _signs_off(text, parsed.text_before(cid)):
-                continue  # a picture under the whole answer and its sign-off: a logo
         try:
             if maintype == "message" and part.is_multipart():
                 data = part.get_payload(0).as_bytes()  # a forwarded mail, kept as .eml
@@ -415,15 +413,6 @@ def _sender_names(message: Message) -> tuple[str, ...]:
             values.append(value)
     found = getaddresses(values)
     return tuple(part for name, addr in found for part in (name, addr.split("@")[0]) if part)
-
-
-def _signs_off(text: str, above: str) -> bool:
-    """Whether a picture with `above` over it signs the answer `text` off: all of the
-    answer stands above it and ends on a sign-off ("Cordialement,", "З повагою,": a line
-    ending in a comma), so the picture is a signature drawn as an image (a logo with the
-    name and phone), not one the manager pasted to show (those follow a sentence or ":")."""
-    answer = " ".join(text.split())
-    return answer.endswith(",") and " ".join(above.split()).endswith(answer)
 
 
 def _cut_signature(

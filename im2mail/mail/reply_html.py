@@ -162,7 +162,6 @@ class _HtmlText(HTMLParser):
         self.signatures: list[str] = []
         self.signature: list[str] | None = None  # the one being read
         self.all_cids: set[str] = set()
-        self.cid_at: dict[str, tuple[int, int]] = {}  # a kept picture: (line, column)
         # <style> sheets read so far: the classes and ids they hide (hidden_by_sheet)
         self.in_style = False
         self.css: list[str] = []
@@ -223,7 +222,6 @@ class _HtmlText(HTMLParser):
             self.all_cids.add(cid)
             if self.skip_at is None and not self.stopped and not hidden:
                 self.kept_cids.add(cid)
-                self.cid_at.setdefault(cid, (len(self.lines) - 1, len(self.lines[-1])))
         if self.stopped:
             return
         if tag not in _VOID:
@@ -353,11 +351,6 @@ class _HtmlText(HTMLParser):
 
     def text(self) -> str:
         return tidy("\n".join(self.lines))
-
-    def text_before(self, cid: str) -> str:
-        """The text laid out above a kept picture (`cid`), as text() lays it out."""
-        line, column = self.cid_at.get(cid, (0, 0))
-        return tidy("\n".join([*self.lines[:line], self.lines[line][:column]]))
 
     def marked_lines(self) -> list[tuple[str, bool]]:
         """keep_quotes: each line with whether it was written inside a quote container."""

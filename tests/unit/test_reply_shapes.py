@@ -451,26 +451,3 @@ def test_words_the_marked_signature_does_not_have_stay() -> None:
 def test_a_linked_picture_in_plain_text_goes_with_its_link() -> None:
     body = "Ось макет.\n\n[image: logo.png]\n<https://shop.example/>\n"
     assert strip_text(body) == "Ось макет."
-
-
-def _with_picture(above: str, below: str = "") -> EmailMessage:
-    html = f"<p>{above}</p><p><img src='cid:logo@x'></p><p>{below}</p>"
-    html += "<div id='divRplyFwdMsg'><b>From:</b> Olena via Telegram</div><p>Чи є торт?</p>"
-    plain = above.replace("</p><p>", "\n\n")
-    msg = _alt_mail(f"{plain}\n\n[cid:logo@x]\n\n{below}\n", html)
-    msg.get_payload()[1].add_related(b"\x89PNG\r\n\x1a\n", "image", "png", cid="<logo@x>")
-    return msg
-
-
-def test_a_picture_under_the_whole_answer_and_its_sign_off_is_a_signature() -> None:
-    reply = extract(_with_picture("Так, торт є, 620 грн.</p><p>З повагою,"))
-    assert reply.text == "Так, торт є, 620 грн.\n\nЗ повагою,"
-    assert reply.attachments == ()
-
-
-@pytest.mark.parametrize(
-    ("above", "below"),
-    [("Ось макет:", ""), ("Ось макет,", "Скажіть, чи підходить."), ("Макет готовий.", "")],
-)
-def test_a_picture_the_manager_pasted_to_show_goes(above: str, below: str) -> None:
-    assert len(extract(_with_picture(above, below)).attachments) == 1
