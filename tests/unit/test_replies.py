@@ -398,6 +398,23 @@ def test_a_hidden_picture_is_not_sent() -> None:
     assert [data for _, _, data in reply.attachments] == [b"PNG1"]
 
 
+def test_a_picture_after_an_answer_ending_in_a_comma_is_sent() -> None:
+    """A manager's mockup pasted after "Ось макет," goes, though a logo pasted under a
+    sign-off ("З повагою,") would then go too: the customer getting a logo is the lesser
+    harm than not getting the mockup (a rule dropping pictures after a closing comma was
+    taken back for this)."""
+    raw = (
+        'Content-Type: multipart/related; boundary="r"\r\n\r\n'
+        "--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        '<p>Добрий день! Макет готовий, ось він,</p><img src="cid:maket@x">\r\n'
+        "--r\r\nContent-Type: image/png\r\nContent-ID: <maket@x>\r\n\r\nPNG1\r\n"
+        "--r--\r\n"
+    ).encode()
+    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    assert reply.text == "Добрий день! Макет готовий, ось він,"
+    assert [data for _, _, data in reply.attachments] == [b"PNG1"]
+
+
 def test_html_a_style_sheet_hides_is_not_sent() -> None:
     # A template's preheader hidden by a class in the <head>'s sheet, as newsletters and
     # signature generators do: the manager's client does not show it.
