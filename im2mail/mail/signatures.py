@@ -73,9 +73,7 @@ def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     if not wanted:
         return text, None
     lines = text.split("\n")
-    end = len(lines)
-    while end and not lines[end - 1].strip():
-        end -= 1
+    end = _skip_blank(lines, len(lines))
     start = end - len(wanted)
     if start < 0 or tuple(_normal(line) for line in lines[start:end]) != wanted:
         return text, None
@@ -221,9 +219,7 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     if not known:
         return text, None
     lines = text.split("\n")
-    end = len(lines)
-    while end and not lines[end - 1].strip():
-        end -= 1
+    end = _skip_blank(lines, len(lines))
     # paragraphs from the last one up (an HTML signature may set each line apart), while
     # a name in them leaves at most TYPED_LINES lines under it; in each, from the top
     bottom = end

@@ -383,17 +383,23 @@ def test_visible_styles_are_kept() -> None:
     assert html_to_text(html) == "Так,\nзавтра буде."
 
 
+def _with_pictures(html: str, **pictures: bytes) -> EmailMessage:
+    """An HTML reply (multipart/related) with pictures by Content-ID (`name` -> <name@x>)."""
+    parts = [f"--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n"]
+    parts += [
+        f"--r\r\nContent-Type: image/png\r\nContent-ID: <{cid}@x>\r\n\r\n{data.decode()}\r\n"
+        for cid, data in pictures.items()
+    ]
+    raw = 'Content-Type: multipart/related; boundary="r"\r\n\r\n' + "".join(parts) + "--r--\r\n"
+    return email.message_from_bytes(raw.encode(), policy=policy.default)  # type: ignore[return-value]
+
+
 def test_a_hidden_picture_is_not_sent() -> None:
-    raw = (
-        'Content-Type: multipart/related; boundary="r"\r\n\r\n'
-        "--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    html = (
         '<p>Ось фото:</p><img src="cid:shown@x">'
-        '<div style="display:none"><img src="cid:secret@x"></div>\r\n'
-        "--r\r\nContent-Type: image/png\r\nContent-ID: <shown@x>\r\n\r\nPNG1\r\n"
-        "--r\r\nContent-Type: image/png\r\nContent-ID: <secret@x>\r\n\r\nPNG2\r\n"
-        "--r--\r\n"
-    ).encode()
-    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+        '<div style="display:none"><img src="cid:secret@x"></div>'
+    )
+    reply = extract(_with_pictures(html, shown=b"PNG1", secret=b"PNG2"))
     assert reply.text == "Ось фото:"
     assert [data for _, _, data in reply.attachments] == [b"PNG1"]
 
@@ -403,14 +409,8 @@ def test_a_picture_after_an_answer_ending_in_a_comma_is_sent() -> None:
     sign-off ("З повагою,") would then go too: the customer getting a logo is the lesser
     harm than not getting the mockup (a rule dropping pictures after a closing comma was
     taken back for this)."""
-    raw = (
-        'Content-Type: multipart/related; boundary="r"\r\n\r\n'
-        "--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-        '<p>Добрий день! Макет готовий, ось він,</p><img src="cid:maket@x">\r\n'
-        "--r\r\nContent-Type: image/png\r\nContent-ID: <maket@x>\r\n\r\nPNG1\r\n"
-        "--r--\r\n"
-    ).encode()
-    reply = extract(email.message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+    html = '<p>Добрий день! Макет готовий, ось він,</p><img src="cid:maket@x">'
+    reply = extract(_with_pictures(html, maket=b"PNG1"))
     assert reply.text == "Добрий день! Макет готовий, ось він,"
     assert [data for _, _, data in reply.attachments] == [b"PNG1"]
 
