@@ -167,6 +167,9 @@ class _HtmlText(HTMLParser):
         self.css: list[str] = []
         self.hidden_classes: set[str] = set()
         self.hidden_ids: set[str] = set()
+        # the web link being read (<a href>) and its text so far: see _end_link
+        self.link: str | None = None
+        self.link_text: list[str] = []
 
     def _hidden(self, attrs: dict[str, str]) -> bool:
         if _hidden(attrs):
@@ -257,6 +260,8 @@ class _HtmlText(HTMLParser):
             if tag not in _VOID:
                 self.quote_at.append(len(self.stack))
             self._block()
+        if tag == "a" and _WEB_LINK.match(a.get("href", "").strip()):
+            self.link, self.link_text = a["href"].strip(), []
         if tag == "br":
             self._newline()
         elif tag == "hr":
@@ -318,7 +323,9 @@ class _HtmlText(HTMLParser):
                 break
 
     def _close(self, tag: str) -> None:
-        if tag in _PARA:
+        if tag == "a":
+            self._end_link()
+        elif tag in _PARA:
             self._block()
             if tag != "p":
                 self._para()
@@ -331,6 +338,19 @@ class _HtmlText(HTMLParser):
             self._block()
         elif tag in _BLOCK or tag == "li":
             self._block()
+
+    def _end_link(self) -> None:
+        """A web link's address after its text, as a client's text/plain part writes it
+        ("каталог <https://shop.example/cat>"): the customer reads the text in a chat,
+        where the link behind a word is gone. A text that shows the address already, or
+        a picture without text, gets nothing."""
+        link, shown = self.link, " ".join("".join(self.link_text).split())
+        self.link, self.link_text = None, []
+        if link is None or not shown:
+            return
+        if _bare_address(link) in _bare_address(shown):
+            return
+        self._emit(f" <{link}>")
 
     def _end_signature(self) -> None:
         if self.signature is not None:
@@ -347,6 +367,8 @@ class _HtmlText(HTMLParser):
             self.signature.append(data)
         if self.stopped or self.skip_at is not None:
             return
+        if self.link is not None:
+            self.link_text.append(data)
         self._emit(data)
 
     def text(self) -> str:
@@ -363,6 +385,13 @@ MAX_HTML_CHARS = 1_000_000
 
 
 _LINE_TAGS = _BLOCK | _PARA | {"br", "li", "p"}
+_WEB_LINK = re.compile(r"https?://[^\s<>\"]+$", re.I)
+
+
+def _bare_address(link: str) -> str:
+    """A link as a person would type it: no scheme, "www.", trailing slash or case."""
+    bare = re.sub(r"^(?:https?://)?(?:www\.)?", "", link.strip().lower())
+    return bare.rstrip("/")
 
 
 def _is_signature(attrs: dict[str, str], classes: set[str]) -> bool:

@@ -159,7 +159,11 @@ def _last_lines(text: str) -> tuple[list[str], bool]:
 
 
 def _normal(line: str) -> str:
-    return " ".join(line.split())
+    """A line as compared: spaces folded, and a link written after words ("Наш сайт
+    <https://…>", as a text/plain part or an HTML link's text writes it) left out, so a
+    signature learned from replies sent one way is cut from a reply sent the other."""
+    words = _LINK.sub(" ", line)
+    return " ".join((words if words.strip() else line).split())
 
 
 def _strip_blank(block: Block) -> Block:

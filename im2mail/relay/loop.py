@@ -210,6 +210,7 @@ class Relay:
                 self.mail,
                 templates=self.cfg.templates,
                 authserv_id=mail.authserv_id,
+                public_url=self.cfg.relay.public_url,
             ),
             self.chat_outbox.notify,
             self.outbox.notify,

@@ -56,7 +56,7 @@ from ..model import (
     NewAttachment,
     OutboxItem,
 )
-from . import blocking, quick_replies, via
+from . import blocking, quick_replies, transcripts, via
 
 log = logging.getLogger("im2mail.replies")
 
@@ -73,6 +73,8 @@ class ReplySettings:
     colleague_window: timedelta = COLLEAGUE_WINDOW
     templates: tuple[tuple[str, str], ...] = ()  # quick replies: [templates] name = text
     authserv_id: str | None = None  # mail.authserv_id: whose Authentication-Results count
+    # relay.public_url: its conversation pages (/c/…) are for managers, never a customer
+    public_url: str | None = None
 
 
 class ReplyIntake:
@@ -233,6 +235,8 @@ class ReplyIntake:
             problem = broken_note(reply.broken)
         elif reply.doubt and not quick:
             problem = doubt_note(reply.text)
+        elif transcripts.linked_in(text, self.settings.public_url):
+            problem = PAGE_LINK
         if problem:
             files = []  # a mistyped quick reply sends nothing, so the manager can redo it whole
         empty = bool(problem) or (not files and (reply.quoted_only or not text.strip()))
@@ -324,6 +328,14 @@ def broken_note(broken: tuple[str, ...]) -> str:
         "an email is damaged on its way or a mail program encodes it wrongly; send it "
         "again, attaching the files afresh."
     )
+
+
+PAGE_LINK = (
+    "your answer holds a link to this conversation's page on im2mail's server (\"The whole "
+    'conversation" in our emails), which shows the whole conversation to anyone who has '
+    "it; it is meant for the shop's managers, so nothing was sent. Send your answer again "
+    "without that link."
+)
 
 
 def doubt_note(text: str) -> str:

@@ -22,6 +22,16 @@ def link(public_url: str, key: str, conversation_id: int) -> str:
     return f"{public_url.rstrip('/')}/c/{token}"
 
 
+def linked_in(text: str, public_url: str | None) -> bool:
+    """Whether `text` holds a link to a conversation page (a quoted email's footer that no
+    rule cut, or pasted), whatever its scheme or case: a manager's reply with one is not
+    sent, the page shows the whole conversation to whoever has the link."""
+    if not public_url:
+        return False
+    bare = public_url.split("://", 1)[-1].rstrip("/").lower()
+    return bool(bare) and f"{bare}/c/" in text.lower()
+
+
 class Transcripts:
     """render(token): the page of the conversation a valid link names, else None (404)."""
 

@@ -190,6 +190,26 @@ def test_html_to_text_structure() -> None:
     assert html_to_text("<div>a &amp; b&nbsp;c</div>") == "a & b c"
 
 
+def test_a_links_address_follows_its_text_as_a_plain_text_part_writes_it() -> None:
+    # in a chat the link behind a word is gone: the customer gets the address
+    html = (
+        '<div>Каталог <a href="https://shop.example/cat?x=1">тут</a>, сайт '
+        '<a href="https://www.shop.example/">shop.example</a>, '
+        '<a href="mailto:orders@shop.example">пишіть</a>'
+        '<a href="https://shop.example/big.jpg"><img src="https://shop.example/s.jpg"></a>'
+        '</div><div class="gmail_signature">Anna <a href="https://shop.example/anna">профіль</a>'
+        '</div><blockquote>Ціна? <a href="https://evil.example/">посилання</a></blockquote>'
+    )
+    assert html_to_text(html) == (
+        "Каталог тут <https://shop.example/cat?x=1>, сайт shop.example, пишіть\n>"
+    )
+    msg = EmailMessage()
+    msg.set_content(html, subtype="html")
+    assert (
+        extract(msg).text == "Каталог тут <https://shop.example/cat?x=1>, сайт shop.example, пишіть"
+    )
+
+
 def test_huge_html_is_cut_not_slow() -> None:
     html = "<div>Відповідь: так.</div>" + "<p>рядок <b>історії</b></p>" * 400_000  # ~11 MB
     msg = _msg(html, Content_Type="text/html; charset=utf-8")

@@ -496,3 +496,27 @@ def test_a_colleagues_block_is_no_signature_when_the_reply_does_not_end_with_it(
     assert intake.handle(7, email.as_bytes()) == "done"
     stored = [e for e in archive.recent(10) if e.direction == "out" and e.author == ANNA]
     assert [e.text for e in stored] == ["Команда у відпустці, пише Анна."]
+
+
+def test_a_reply_holding_a_link_to_the_conversations_page_sends_nothing(archive):
+    # The footer of our email ("The whole conversation: <link>") left in a reply, or the
+    # link pasted: the page shows the whole conversation to whoever has it.
+    settings = ReplySettings(
+        MailSettings(MAILBOX, (ANNA,)), public_url="https://Relay.Shop.example/im2mail/"
+    )
+    made = ReplyIntake(archive, settings)
+    conv = customer(archive)
+    for n, link in enumerate(
+        ("https://relay.shop.example/im2mail/c/abc.def", "http://RELAY.shop.example/im2mail/c/x")
+    ):
+        text = f"Так, є.\n\nThe whole conversation: {link}\n"
+        assert (
+            made.handle(n, reply(conv.token, text, msgid=f"<p{n}@mail.example>").as_bytes())
+            == "done"
+        )
+    assert [row[:2] for row in outbox(archive)] == [("mail", NOT_SENT)] * 2
+    assert "nothing was sent" in (outbox(archive)[0][2] or "")
+    # Other links of the shop's, or a page of another server's, go.
+    fine = "Каталог: https://shop.example/c/cups, файли: https://relay.shop.example/im2mail/f/tok\n"
+    assert made.handle(9, reply(conv.token, fine, msgid="<p9@mail.example>").as_bytes()) == "done"
+    assert [row[0] for row in outbox(archive)] == ["mail", "mail", "channel"]

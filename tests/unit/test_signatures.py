@@ -112,6 +112,19 @@ def test_cut_takes_the_signature_only_at_the_end() -> None:
     assert cut(twice, SIGNATURE) == (f"Готово.\n\n{SIGNATURE}\n\nЩе одне.", SIGNATURE)
 
 
+def test_a_signature_is_cut_whether_its_links_are_written_out_or_not() -> None:
+    # learned from replies whose link showed only its text; now written after it, as a
+    # text/plain part (or an HTML reply read as text) writes it, and the other way round
+    plain = "Anna Koval\nНаш сайт"
+    linked = "Anna Koval\nНаш сайт <https://shop.example/>"
+    assert cut(f"Готово.\n\n{linked}", plain) == ("Готово.", linked)
+    assert cut(f"Готово.\n\n{plain}", linked) == ("Готово.", plain)
+    assert learn([f"{t}\n\n{s}" for t, s in (("A", linked), ("B", plain), ("C", plain))]) == plain
+    # a line that is only a link stays a line of its own
+    only = "Anna Koval\n<https://shop.example/>"
+    assert cut("Готово.\n\nAnna Koval\nНаш сайт", only) == ("Готово.\n\nAnna Koval\nНаш сайт", None)
+
+
 def test_the_whole_text_is_not_cut_to_nothing() -> None:
     assert cut(SIGNATURE, SIGNATURE) == (SIGNATURE, None)
     assert cut(f"\n\n{SIGNATURE}\n", SIGNATURE) == (f"\n\n{SIGNATURE}\n", None)
