@@ -451,3 +451,29 @@ def test_html_a_style_sheet_hides_is_not_sent() -> None:
     # hidden on every screen: gone; hidden only on narrow screens or only inside another
     # element: shown to the manager on theirs, so it goes
     assert reply.text == "Так, завтра буде.\nО 10:00."
+
+
+def test_our_quoted_links_written_out_are_still_our_lines() -> None:
+    # Our email's file and page links are signed anew each time it is built: in an HTML
+    # quote no container marks, the file line read with its address is still ours, so the
+    # answer typed between our lines goes and the file line does not.
+    ours = (
+        "Tom\nWhatsApp\n\nHow much for 50 mugs?\nCan you deliver to Leeds?\n\n"
+        "a.pdf (2 MB); download: https://relay.shop.example/f/az6UxDEyMzQ16AuZolR_UHFaFoB6WtLC-Q\n\n"
+        "-- \nReply to this email.\nThe whole conversation: https://relay.shop.example/c/CCCC\n"
+    )
+    owa = (
+        '<div>Answers below.</div><div id="appendonsend"></div><hr><div id="divRplyFwdMsg">'
+        "<b>From:</b> Tom via WhatsApp &lt;orders@shop.example&gt;<br><b>Sent:</b> Monday, "
+        "November 23, 2026 12:05 PM<br><b>Subject:</b> [WhatsApp] Tom #2</div>"
+        "<div>Tom</div><div>WhatsApp</div><div>How much for 50 mugs?</div>"
+        '<div style="color:red">12 GBP each.</div><div>Can you deliver to Leeds?</div>'
+        '<div>a.pdf (2 MB); <a href="https://relay.shop.example/f/az6UxDEyMzQ1e-BbXq_JnRa3bQ9k2Lc-Pz">download</a></div>'
+        '<div>Reply to this email.<br><a href="https://relay.shop.example/c/DDDD">'
+        "The whole conversation</a></div>"
+    )
+    msg = EmailMessage()
+    msg["From"] = "anna@shop.example"
+    msg.set_content(owa, subtype="html")
+    reply = extract(msg, [ours])
+    assert (reply.text, reply.doubt) == ("Answers below.\n\n12 GBP each.", None)
