@@ -404,7 +404,13 @@ def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = 
     return "@" in line or named
 
 
-_BRACKETED = re.compile(r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:", re.I)
+# the address as a client writes it: in brackets, as a mailto, or after the display name
+# in double quotes (Nextcloud Mail: '"Name" addr – 23. listopadu 2026 13:05')
+_BRACKETED = re.compile(
+    r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:"
+    r'|"[^"]{1,80}"\s+[^\s<>()@"]+@[^\s<>()"]+',
+    re.I,
+)
 
 
 def drop_wrapped_start(kept: list[str], attribution: str = "") -> None:

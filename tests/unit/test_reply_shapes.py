@@ -529,3 +529,18 @@ def test_a_header_line_framed_by_gt_runs_heads_history_without_marks() -> None:
 def test_a_managers_line_framed_by_gt_runs_naming_no_address_is_no_separator() -> None:
     body = ">>> 50% off till 27.11.2026 >>>\nYes, the board is in stock.\n"
     assert strip_text(body) == "Yes, the board is in stock."
+
+
+def test_an_attribution_naming_a_quoted_display_name_and_a_bare_address_goes() -> None:
+    # Nextcloud Mail: no verb, no colon, an en dash before the date, the address bare
+    body = (
+        "Dobrý den,\n\nano, máme.\n\nS pozdravem\nAnna\n\n"
+        '"Olena Petrenko via Telegram" orders@shop.example – 23. listopadu 2026 13:05\n\n'
+        "> Máte ještě boty velikosti 28?\n"
+    )
+    assert strip_text(body) == "Dobrý den,\n\nano, máme.\n\nS pozdravem\nAnna"
+
+
+def test_a_managers_last_paragraph_naming_a_bare_address_and_a_time_stays() -> None:
+    body = "Так, є.\n\nПишіть на orders@shop.example до 23.11.2026 14:00\n\n> Чи є у вас?\n"
+    assert strip_text(body) == "Так, є.\n\nПишіть на orders@shop.example до 23.11.2026 14:00"
