@@ -20,8 +20,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   "-----Original Message-----" style separator or any words between dashes (or The Bat!'s
   "===8<===" equals signs) followed by an address or a label, or a header block (a
   From-like line with a Sent/Date-like one, or three "Label: value" lines naming an
-  address and a date); the short line ending in ":" that introduces a separator or header
-  block ("Begin forwarded message:") goes too.
+  address and a date), or a header line framed by ">>>" runs naming an address and a
+  date (GroupWise's '>>> "A" <a@b> 11/23/2026 4:05 PM >>>'); the short line ending in
+  ":" that introduces a separator or header block ("Begin forwarded message:") goes too.
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
@@ -31,7 +32,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   the address in brackets as clients write it ("<orders@…>") or the customer. A line above
   it is its wrapped start only when it reads so (long, ending no sentence, naming a year,
   a time or an address): an HTML reply lays the attribution right under the manager's last
-  line ("Ціна 480 грн, до 12:00."), which stays.
+  line ("Ціна 480 грн, до 12:00."), which stays. An attribution the client quoted and
+  wrapped, its rest on a line without ">" right under the quote's first line ('>>> A
+  <a@b> schrieb am … in' / 'Nachricht <id>:'), goes whole.
 * An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
   "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
   If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are
@@ -81,6 +84,7 @@ from .reply_html import parse_html, tidy
 from .reply_shapes import (
     SIG_DASH,
     attribution_span,
+    continues_attribution,
     cut_back,
     drop_attribution,
     drop_client_footer,
@@ -150,6 +154,8 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
         bare = line.strip()
         # a wrapped quoted line's rest that lost its ">" (our words say it is ours)
         continued = in_quote and history and bare and is_ours(history, line)
+        # or an attribution's rest, wrapped from the quote's first line without its ">"
+        continued = continued or (in_quote and continues_attribution(lines, quoted, i))
         in_quote = quoted[i] or bool(continued)
         if in_quote:
             if not seen_quote:  # an attribution heads the first quote only

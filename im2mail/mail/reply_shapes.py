@@ -101,11 +101,23 @@ def is_quoted(line: str) -> bool:
 _INITIALS = re.compile(r"^\s*([^\W\d_]{1,3})>(?: |$)")
 
 
+# A quoted email's header line framed by ">>>" runs, naming who and when (GroupWise:
+# '>>> "Name" <addr> 11/23/2026 4:05 PM >>>' over the email without ">"): no quote
+# line but a separator, like the words between dashes of "-----Original Message-----".
+# A manager's ">>> 50% off till Friday >>>" names no address and no date.
+_FRAMED = re.compile(r"^\s*>{3,}\s+(.{4,250}?)\s+>{3,}\s*$")
+
+
+def is_framed_header(line: str) -> bool:
+    found = _FRAMED.match(line)
+    return bool(found and "@" in found.group(1) and _DATED.search(found.group(1)))
+
+
 def quote_marks(lines: list[str]) -> list[bool]:
-    """Which lines are quoted: those starting with ">", and those with an initials
-    prefix ("ИЛ> ") in a run of two or more with the same one (a lone "OK> fine" of the
-    manager's is no quote)."""
-    marks = [is_quoted(line) for line in lines]
+    """Which lines are quoted: those starting with ">" (but a header line framed by
+    ">>>" runs, a separator), and those with an initials prefix ("ИЛ> ") in a run of two
+    or more with the same one (a lone "OK> fine" of the manager's is no quote)."""
+    marks = [is_quoted(line) and not is_framed_header(line) for line in lines]
     prefixes = [_initials(line) for line in lines]
     for n, prefix in enumerate(prefixes):
         if prefix and not marks[n]:
@@ -125,8 +137,13 @@ def is_signature_start(line: str) -> bool:
 
 
 def is_separator(lines: list[str], i: int, history: SentText | None = None) -> bool:
-    """A separator like "-----Original Message-----": known words, or any between dashes."""
-    return bool(_SEPARATOR.match(lines[i])) or is_dashed_separator(lines, i, history)
+    """A separator like "-----Original Message-----": known words, or any between dashes;
+    or a header line framed by ">>>" runs that names a date, a time or an address."""
+    return (
+        bool(_SEPARATOR.match(lines[i]))
+        or is_dashed_separator(lines, i, history)
+        or is_framed_header(lines[i])
+    )
 
 
 def is_attribution(s: str) -> bool:
@@ -153,6 +170,28 @@ def heads_an_indented_quote(lines: list[str], i: int) -> bool:
         return False
     rest = [ln for ln in lines[i + 1 :] if ln.strip()]
     return bool(rest) and all(ln[:1] in (" ", "\t") for ln in rest)
+
+
+def continues_attribution(lines: list[str], quoted: list[bool], i: int) -> bool:
+    """An unquoted line right under the line that opens a quote, ending in ":", that
+    completes that line into an attribution (it names a date or time and an address),
+    with the quote going on under it: the attribution's rest that the client wrapped
+    onto a line without ">" (GroupWise: '>>> A <a@b> schrieb am 23.11.2026 um 13:05 in'
+    over 'Nachricht <id>:'; a rewrapped '> On 23 Nov 2026 14:05, A <a@b>' over 'wrote:').
+    A manager's line under a quoted question ends no attribution's start: the question
+    ends a sentence or names no date."""
+    if not (0 < i < len(lines)) or quoted[i] or not quoted[i - 1]:
+        return False
+    if i >= 2 and quoted[i - 2]:
+        return False  # the line above must open its quote
+    line = lines[i].strip().replace(FULL_COLON, ":")
+    head = re.sub(r"^\s*(?:>\s?)+", "", lines[i - 1]).strip()
+    if not line.endswith(":") or is_attribution(head) or not _wrapped_part(head, None):
+        return False
+    if not is_attribution(f"{head} {line}"):
+        return False
+    rest = next((n for n in range(i + 1, len(lines)) if lines[n].strip()), None)
+    return rest is None or quoted[rest]
 
 
 def attribution_span(lines: list[str], i: int) -> int:
@@ -276,7 +315,10 @@ def _drop_blank_and_rules(kept: list[str]) -> None:
 
 _ATTRIBUTION_MARK = re.compile(r"[\d@]")  # a date, a time or an address: who wrote when
 _SENTENCE_END = re.compile(r"[.!?…]$")
-_DASHED_ATTRIBUTION = re.compile(r"^\s*[-\u2010-\u2015]{2,}\s.{4,250}\s[-\u2010-\u2015]{2,}\s*$")
+# "---- On … wrote ---", and Notes' "-----\"Name\" <addr> wrote: -----" (no space after the dashes)
+_DASHED_ATTRIBUTION = re.compile(
+    r"^\s*[-\u2010-\u2015]{2,}\s*[^\s\-\u2010-\u2015].{3,250}\s[-\u2010-\u2015]{2,}\s*$"
+)
 
 
 def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
@@ -368,7 +410,13 @@ def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = 
     return "@" in line or named
 
 
-_BRACKETED = re.compile(r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:", re.I)
+# the address as a client writes it: in brackets, as a mailto, or after the display name
+# in double quotes (Nextcloud Mail: '"Name" addr – 23. listopadu 2026 13:05')
+_BRACKETED = re.compile(
+    r"[<(\[]\s*(?:mailto:)?[^\s<>()@]+@[^\s<>()]+\s*[>)\]]|mailto:"
+    r'|"[^"]{1,80}"\s+[^\s<>()@"]+@[^\s<>()"]+',
+    re.I,
+)
 
 
 def drop_wrapped_start(kept: list[str], attribution: str = "") -> None:
@@ -387,6 +435,11 @@ def is_ours(history: SentText, line: str) -> bool:
     return history.is_ours(quoted_history.line_words(line))
 
 
+# A link a footer carries after the app's name, as text alternatives write links:
+# "( https://… )" or "<https://…>".
+_TRAILING_LINK = re.compile(r"\s*(?:\(\s*|<)(?:https?://|www\.)[^\s()<>]+\s*[)>]\s*$", re.I)
+
+
 def drop_client_footer(kept: list[str]) -> None:
     """A client's footer, by its shape whatever its language: the last paragraph, alone,
     one short line that names a mail app or device and says it sent the mail (or offers
@@ -398,7 +451,7 @@ def drop_client_footer(kept: list[str]) -> None:
         end -= 1
     if end < 2 or kept[end - 2].strip():
         return  # not a paragraph of its own, or nothing above it to keep
-    line = kept[end - 1].strip()
+    line = _TRAILING_LINK.sub("", kept[end - 1]).strip()  # "Sent via App ( https://… )"
     if len(line.split()) > _FOOTER_WORDS:
         return
     if _APP_AT_END.search(line) or (_CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)):

@@ -35,7 +35,10 @@ MAX_LEAKS = 0
 # as they came; with typed ">" lines, rewrapped marked signatures and linked picture
 # placeholders read: 244/249 and 249/249 (a server's footer on a first reply is cut by
 # what the colleagues' replies teach, which the corpus does not model).
-DEV_FLOOR = {"first reply": 244 / 249, "known manager": 249 / 249}
+# Session 27, seventh batch (blind29, 16 cases of clients never seen: GroupWise, Notes,
+# Pegasus, Opera, Front, Superhuman…, written first): 13/16 and 13/16 as they came; after
+# ">>>"-framed headers, wrapped quoted attributions and footers with links: 260/265, 265/265.
+DEV_FLOOR = {"first reply": 260 / 265, "known manager": 265 / 265}
 
 
 def _text(case: Case) -> str:

@@ -451,3 +451,96 @@ def test_words_the_marked_signature_does_not_have_stay() -> None:
 def test_a_linked_picture_in_plain_text_goes_with_its_link() -> None:
     body = "Ось макет.\n\n[image: logo.png]\n<https://shop.example/>\n"
     assert strip_text(body) == "Ось макет."
+
+
+# --- batch blind29: GroupWise, Notes, Superhuman -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "rest"),
+    [
+        # GroupWise 18 wraps its attribution before the Message-ID, the rest without ">"
+        (
+            ">>> Olena Petrenko via Telegram <orders@shop.example> schrieb am 23.11.2026 um"
+            " 13:05 in",
+            "Nachricht <20261123120500.a42.im2mail@shop.example>:",
+        ),
+        # a client that rewraps the quote leaves the attribution's last word unmarked
+        ("> On Mon, 23 Nov 2026 at 14:05, Olena Petrenko <orders@shop.example>", "wrote:"),
+    ],
+)
+def test_an_attribution_wrapped_under_its_quoted_first_line_is_no_answer(
+    head: str, rest: str
+) -> None:
+    body = f"Добрий день!\n\nТак, є в наявності.\n\n{head}\n{rest}\n> Чи є у вас ця модель?\n"
+    assert strip_text(body) == "Добрий день!\n\nТак, є в наявності."
+
+
+def test_a_managers_line_ending_in_a_colon_under_a_quoted_question_stays() -> None:
+    body = (
+        "> Do you deliver to Lviv on 24.11.2026?\n"
+        "Yes, from 12:00, write the address to orders@shop.example:\n"
+        "> Street and house number\n"
+    )
+    assert strip_text(body) == "Yes, from 12:00, write the address to orders@shop.example:"
+
+
+def test_notes_attribution_between_dashes_without_a_space_goes() -> None:
+    body = (
+        '-----"Olena Petrenko via Telegram" <orders@shop.example> wrote: -----\n\n'
+        ">To: anna@shop.example\n>From: orders@shop.example\n>Date: 11/23/2026 02:05PM\n"
+        ">\n>Do you have it in blue?\n>\n\nYes, two left in blue.\n\nAnna\n"
+    )
+    assert strip_text(body) == "Yes, two left in blue.\n\nAnna"
+
+
+def test_a_dashed_heading_naming_no_date_or_address_over_a_quote_stays() -> None:
+    body = "-----Our prices-----\n\n> What does it cost?\n\n350 UAH.\n"
+    assert strip_text(body) == "-----Our prices-----\n\n350 UAH."
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Sent via Superhuman ( https://sprh.mn/?vip=anna@shop.example )",
+        "Sent with Spark <https://sparkmailapp.com/source?from=signature>",
+    ],
+)
+def test_a_client_footer_with_a_link_after_the_app_is_cut(footer: str) -> None:
+    body = f"Yes, the necklace is $89.\n\nAnna\n\n{footer}\n"
+    assert strip_text(body) == "Yes, the necklace is $89.\n\nAnna"
+
+
+def test_a_managers_last_line_with_a_link_stays() -> None:
+    body = "Yes, in stock.\n\nOrder online ( https://shop.example/catalog )\n"
+    assert strip_text(body) == body.strip()
+
+
+def test_a_header_line_framed_by_gt_runs_heads_history_without_marks() -> None:
+    body = (
+        "Yes, still in stock.\n\nRegards,\nPetro\n\n"
+        '>>> "im2mail" <orders@shop.example> 11/23/2026 4:05 PM >>>\n'
+        "Olena Petrenko has been waiting for an answer in Telegram for 2h 00m.\n\n"
+        "They wrote:\n> Is the walnut board still available?\n"
+    )
+    assert strip_text(body) == "Yes, still in stock.\n\nRegards,\nPetro"
+
+
+def test_a_managers_line_framed_by_gt_runs_naming_no_address_is_no_separator() -> None:
+    body = ">>> 50% off till 27.11.2026 >>>\nYes, the board is in stock.\n"
+    assert strip_text(body) == "Yes, the board is in stock."
+
+
+def test_an_attribution_naming_a_quoted_display_name_and_a_bare_address_goes() -> None:
+    # Nextcloud Mail: no verb, no colon, an en dash before the date, the address bare
+    body = (
+        "Dobrý den,\n\nano, máme.\n\nS pozdravem\nAnna\n\n"
+        '"Olena Petrenko via Telegram" orders@shop.example – 23. listopadu 2026 13:05\n\n'
+        "> Máte ještě boty velikosti 28?\n"
+    )
+    assert strip_text(body) == "Dobrý den,\n\nano, máme.\n\nS pozdravem\nAnna"
+
+
+def test_a_managers_last_paragraph_naming_a_bare_address_and_a_time_stays() -> None:
+    body = "Так, є.\n\nПишіть на orders@shop.example до 23.11.2026 14:00\n\n> Чи є у вас?\n"
+    assert strip_text(body) == "Так, є.\n\nПишіть на orders@shop.example до 23.11.2026 14:00"
