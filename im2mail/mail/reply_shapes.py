@@ -318,7 +318,9 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
         start -= 1
     for first in range(start, end):
         if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
+            attribution = " ".join(line.strip() for line in kept[first:end])
             del kept[first:]
+            drop_wrapped_name(kept, attribution)
             return
 
 
@@ -370,10 +372,34 @@ def drop_wrapped_start(kept: list[str], attribution: str = "") -> None:
     over "Petrenko <…> wrote:"): at most two lines right above it that read as its
     wrapped start (_wrapped_part), unless the `attribution` line is whole by itself."""
     if attribution and _whole(attribution):
+        drop_wrapped_name(kept, attribution)
         return
     for _ in range(2):
         if not kept or not _wrapped_part(kept[-1], None):
             return
+        kept.pop()
+
+
+# An attribution that starts with the address in brackets ("(<orders@…>) erabiltzaileak hau
+# idatzi zuen (…):", "<a@b> ezt írta …:"): no client starts one so; the name before it was
+# wrapped onto the line above.
+_LEADING_ADDRESS = re.compile(r"^\s*[<(\[]\s*<?(?:mailto:)?[^\s<>()@]+@[^\s<>()\]]+")
+_WRAP_WIDTH = 70  # columns: clients wrap plain text at 72 to 78
+
+
+def drop_wrapped_name(kept: list[str], attribution: str) -> None:
+    """The name a client wrapped off an attribution that now starts with the bracketed
+    address ("Ainhoa Etxeberria … via Telegram" over "(<orders@…>) … idatzi zuen (…):"):
+    the line right above it (no blank line between) when it ends no sentence nor label
+    and the address would not have fit on it (the client wrapped there). A line of the
+    manager's over an attribution that starts as one does stays."""
+    if not kept or not _LEADING_ADDRESS.match(attribution):
+        return
+    line = kept[-1].strip()
+    first = attribution.split()[0]
+    if not line or line.endswith(":") or _ENDS_SENTENCE.search(line):
+        return
+    if len(line) + 1 + len(first) > _WRAP_WIDTH:
         kept.pop()
 
 
@@ -395,5 +421,20 @@ def drop_client_footer(kept: list[str]) -> None:
     line = kept[end - 1].strip()
     if len(line.split()) > _FOOTER_WORDS:
         return
-    if _APP_AT_END.search(line) or (_CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)):
+    offers = _CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)
+    linked = _LINKED_TEXT.search(line) and _names_mail_app(line)
+    if _APP_AT_END.search(line) or offers or linked:
         del kept[end - 1 :]
+
+
+# A footer that is a link, as a plain-text alternative writes it: the link glued to its
+# text's end ("Android үшін Outlook қолданбасын алыңыз<https://aka.ms/…>"), whatever the
+# language of the invitation, naming a mail app (not only a device: "Інструкція для
+# iPhone<https://…>" is the manager's link).
+_LINKED_TEXT = re.compile(r"[^\W_]<https?://[^<>\s]+>$")
+_DEVICE = re.compile(r"(iPhon|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi)", re.I)
+
+
+def _names_mail_app(line: str) -> bool:
+    text = line[: line.rfind("<")]
+    return any(not _DEVICE.match(m.group(1)) for m in _CLIENT_BRAND.finditer(text))

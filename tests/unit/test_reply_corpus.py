@@ -35,7 +35,11 @@ MAX_LEAKS = 0
 # as they came; with typed ">" lines, rewrapped marked signatures and linked picture
 # placeholders read: 244/249 and 249/249 (a server's footer on a first reply is cut by
 # what the colleagues' replies teach, which the corpus does not model).
-DEV_FLOOR = {"first reply": 244 / 249, "known manager": 249 / 249}
+# Seventh batch (19 replies in UI languages the tables lack, written before the change for
+# them, 268 cases): 260 and 266 as they came; with a name wrapped off an attribution that
+# starts with its address, a footer that is a link naming a mail app, and dotted company
+# forms in typed signatures read: 263/268 and 268/268.
+DEV_FLOOR = {"first reply": 263 / 268, "known manager": 268 / 268}
 
 
 def _text(case: Case) -> str:

@@ -451,3 +451,59 @@ def test_words_the_marked_signature_does_not_have_stay() -> None:
 def test_a_linked_picture_in_plain_text_goes_with_its_link() -> None:
     body = "Ось макет.\n\n[image: logo.png]\n<https://shop.example/>\n"
     assert strip_text(body) == "Ось макет."
+
+
+# --- session blind31: languages the phrase tables do not have ------------------------------
+
+
+def test_a_name_wrapped_off_an_attribution_that_starts_with_the_address_goes() -> None:
+    # Gmail in Basque puts the name first; wrapped over three lines, the two under it name
+    # the address, the date and the time, and start with the bracketed address
+    body = (
+        "Bai, 96 € dira.\n\nOndo izan,\nOlena\n\n"
+        "Ainhoa Etxeberria Goikoetxea Arrizabalaga-Uriarte via Telegram\n"
+        "(<orders@shop.example>) erabiltzaileak hau idatzi zuen (2026 aza. 23, al.\n"
+        "(13:05)):\n\n> Kaixo! 80 behar ditut.\n"
+    )
+    assert strip_text(body) == "Bai, 96 € dira.\n\nOndo izan,\nOlena"
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        "Дякую, до зустрічі завтра о 10:00 у нашій майстерні на Подолі!",  # ends a sentence
+        "Olena",  # the address would have fit on it: no wrap there
+    ],
+)
+def test_a_managers_line_over_an_attribution_starting_with_the_address_stays(
+    above: str,
+) -> None:
+    body = (
+        f"Так, 350 грн.\n{above}\n"
+        "(<orders@shop.example>) erabiltzaileak hau idatzi zuen (2026 aza. 23, al. (13:05)):\n"
+        "\n> Kaixo! 80 behar ditut.\n"
+    )
+    assert strip_text(body) == f"Так, 350 грн.\n{above}"
+
+
+def test_a_footer_that_is_a_link_glued_to_its_text_goes_in_any_language() -> None:
+    # Outlook for Android in Kazakh: no verb the tables know, the invitation is a link
+    body = (
+        "Сәлеметсіз бе! 18 000 теңге, бүгін кешке дайын болады.\n\n"
+        "Android үшін Outlook қолданбасын алыңыз<https://aka.ms/AAb9ysg>\n"
+    )
+    assert strip_text(body) == "Сәлеметсіз бе! 18 000 теңге, бүгін кешке дайын болады."
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Інструкція для Android <https://shop.example/android>",  # the link stands apart
+        "Є чохли для iPhone 15.",  # names a device only
+        "Прайс тут<https://shop.example/price>",  # a link glued on, but no app or device
+        "Інструкція для iPhone<https://shop.example/guide>",  # a device, no mail app
+    ],
+)
+def test_a_managers_last_line_with_a_link_stays(last: str) -> None:
+    body = f"Так, є.\n\n{last}\n"
+    assert strip_text(body) == body.strip()
