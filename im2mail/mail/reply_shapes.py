@@ -159,7 +159,8 @@ def attribution_span(lines: list[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at i, or 0."""
     if is_attribution(lines[i]):
         return 1
-    if not re.search(r"\d", lines[i]) or not _wrapped_part(lines[i], None):
+    below = lines[i + 1] if i + 1 < len(lines) else ""
+    if not re.search(r"\d", lines[i]) or not _wrapped_part(lines[i], None, below):
         return 0
     for k in (2, 3):
         if i + k > len(lines):
@@ -313,7 +314,7 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
         start > 0
         and end - start < 3
         and not _whole(kept[end - 1])
-        and _wrapped_part(kept[start - 1], history)
+        and _wrapped_part(kept[start - 1], history, kept[start])
     ):
         start -= 1
     for first in range(start, end):
@@ -329,17 +330,29 @@ _WRAPPED = 30  # characters: a client wraps an attribution only when its line is
 _ENDS_SENTENCE = re.compile(r"[!?…]$|(?:\d|[^\W\d_]{4,})\.$")
 
 
-def _wrapped_part(line: str, history: SentText | None) -> bool:
+def _wrapped_part(line: str, history: SentText | None, below: str = "") -> bool:
     """Whether a line right above an attribution's last line reads as its wrapped start:
     long (the client wrapped it), ending no sentence and no label, naming a year, a time,
     an address or the person our emails name. The manager's last line glued on above it
     (an HTML reply lays the attribution's block right under theirs: "Ціна 480 грн",
-    "Hi Ivan, 350 UAH, tomorrow after 12:00.") is none of these."""
+    "Hi Ivan, 350 UAH, tomorrow after 12:00.") is none of these. A day's number with its
+    dot ("… kirjutas kuupäeval E, 23.") ends no sentence when the line `below` goes on
+    in lower case ("november 2026 kell 14:05:")."""
     line = line.strip()
-    if len(line) < _WRAPPED or line.endswith(":") or _ENDS_SENTENCE.search(line):
+    if len(line) < _WRAPPED or line.endswith(":"):
+        return False
+    if _ENDS_SENTENCE.search(line) and not (_DAY_DOT.search(line) and _goes_on(below)):
         return False
     named = bool(history and history.names(line))
     return bool(_DATED.search(line)) or "@" in line or "<" in line or named
+
+
+_DAY_DOT = re.compile(r"(?<!\d)\d{1,2}\.$")  # "E, 23." (an ordinal day), not "1 450." nor "2026."
+
+
+def _goes_on(line: str) -> bool:
+    """Whether a line continues the sentence of the one above: it starts in lower case."""
+    return line.strip()[:1].islower()
 
 
 def _whole(line: str) -> bool:

@@ -38,8 +38,9 @@ MAX_LEAKS = 0
 # Seventh batch (19 replies in UI languages the tables lack, written before the change for
 # them, 268 cases): 260 and 266 as they came; with a name wrapped off an attribution that
 # starts with its address, a footer that is a link naming a mail app, and dotted company
-# forms in typed signatures read: 263/268 and 268/268.
-DEV_FLOOR = {"first reply": 263 / 268, "known manager": 268 / 268}
+# forms in typed signatures read: 263/268 and 268/268. Four more (uz, az, et, ro-MD): 266
+# and 271 of 272 as they came; with a day's number wrapped in an attribution read: 267, 272.
+DEV_FLOOR = {"first reply": 267 / 272, "known manager": 272 / 272}
 
 
 def _text(case: Case) -> str:

@@ -507,3 +507,23 @@ def test_a_footer_that_is_a_link_glued_to_its_text_goes_in_any_language() -> Non
 def test_a_managers_last_line_with_a_link_stays(last: str) -> None:
     body = f"Так, є.\n\n{last}\n"
     assert strip_text(body) == body.strip()
+
+
+def test_an_attribution_wrapped_after_a_days_number_goes_whole() -> None:
+    # Gmail in Estonian: the name first, the date last, wrapped after "E, 23."
+    body = (
+        "Jah, 54 €.\n\nParimate soovidega\nAnna\n\n"
+        "Kadri Tamm via WhatsApp (<orders@shop.example>) kirjutas kuupäeval E, 23.\n"
+        "november 2026 kell 14:05:\n\n> Tere! Kas te trükite ka kleebiseid?\n"
+    )
+    assert strip_text(body) == "Jah, 54 €.\n\nParimate soovidega\nAnna"
+
+
+def test_a_managers_sentence_ending_in_a_days_number_stays() -> None:
+    # the line under it starts a new sentence: the day's dot ends the manager's sentence
+    body = (
+        "Замовлення буде готове в понеділок, 23.\n"
+        "Пн, 23 лист. 2026 о 14:05 Ірина Лисенко <orders@shop.example> пише:\n\n"
+        "> Коли буде готово?\n"
+    )
+    assert strip_text(body) == "Замовлення буде готове в понеділок, 23."
