@@ -198,7 +198,8 @@ def attribution_span(lines: list[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at i, or 0."""
     if is_attribution(lines[i]):
         return 1
-    if not re.search(r"\d", lines[i]) or not _wrapped_part(lines[i], None):
+    below = lines[i + 1] if i + 1 < len(lines) else ""
+    if not re.search(r"\d", lines[i]) or not _wrapped_part(lines[i], None, below):
         return 0
     for k in (2, 3):
         if i + k > len(lines):
@@ -357,12 +358,14 @@ def drop_attribution(kept: list[str], history: SentText | None = None) -> None:
         start > 0
         and end - start < 3
         and not _whole(kept[end - 1])
-        and _wrapped_part(kept[start - 1], history)
+        and _wrapped_part(kept[start - 1], history, kept[start])
     ):
         start -= 1
     for first in range(start, end):
         if _ATTRIBUTION_MARK.search(kept[first]) or (history and history.names(kept[first])):
+            attribution = " ".join(line.strip() for line in kept[first:end])
             del kept[first:]
+            drop_wrapped_name(kept, attribution)
             return
 
 
@@ -371,17 +374,29 @@ _WRAPPED = 30  # characters: a client wraps an attribution only when its line is
 _ENDS_SENTENCE = re.compile(r"[!?…]$|(?:\d|[^\W\d_]{4,})\.$")
 
 
-def _wrapped_part(line: str, history: SentText | None) -> bool:
+def _wrapped_part(line: str, history: SentText | None, below: str = "") -> bool:
     """Whether a line right above an attribution's last line reads as its wrapped start:
     long (the client wrapped it), ending no sentence and no label, naming a year, a time,
     an address or the person our emails name. The manager's last line glued on above it
     (an HTML reply lays the attribution's block right under theirs: "Ціна 480 грн",
-    "Hi Ivan, 350 UAH, tomorrow after 12:00.") is none of these."""
+    "Hi Ivan, 350 UAH, tomorrow after 12:00.") is none of these. A day's number with its
+    dot ("… kirjutas kuupäeval E, 23.") ends no sentence when the line `below` goes on
+    in lower case ("november 2026 kell 14:05:")."""
     line = line.strip()
-    if len(line) < _WRAPPED or line.endswith(":") or _ENDS_SENTENCE.search(line):
+    if len(line) < _WRAPPED or line.endswith(":"):
+        return False
+    if _ENDS_SENTENCE.search(line) and not (_DAY_DOT.search(line) and _goes_on(below)):
         return False
     named = bool(history and history.names(line))
     return bool(_DATED.search(line)) or "@" in line or "<" in line or named
+
+
+_DAY_DOT = re.compile(r"(?<!\d)\d{1,2}\.$")  # "E, 23." (an ordinal day), not "1 450." nor "2026."
+
+
+def _goes_on(line: str) -> bool:
+    """Whether a line continues the sentence of the one above: it starts in lower case."""
+    return line.strip()[:1].islower()
 
 
 def _whole(line: str) -> bool:
@@ -424,10 +439,34 @@ def drop_wrapped_start(kept: list[str], attribution: str = "") -> None:
     over "Petrenko <…> wrote:"): at most two lines right above it that read as its
     wrapped start (_wrapped_part), unless the `attribution` line is whole by itself."""
     if attribution and _whole(attribution):
+        drop_wrapped_name(kept, attribution)
         return
     for _ in range(2):
         if not kept or not _wrapped_part(kept[-1], None):
             return
+        kept.pop()
+
+
+# An attribution that starts with the address in brackets ("(<orders@…>) erabiltzaileak hau
+# idatzi zuen (…):", "<a@b> ezt írta …:"): no client starts one so; the name before it was
+# wrapped onto the line above.
+_LEADING_ADDRESS = re.compile(r"^\s*[<(\[]\s*<?(?:mailto:)?[^\s<>()@]+@[^\s<>()\]]+")
+_WRAP_WIDTH = 70  # columns: clients wrap plain text at 72 to 78
+
+
+def drop_wrapped_name(kept: list[str], attribution: str) -> None:
+    """The name a client wrapped off an attribution that now starts with the bracketed
+    address ("Ainhoa Etxeberria … via Telegram" over "(<orders@…>) … idatzi zuen (…):"):
+    the line right above it (no blank line between) when it ends no sentence nor label
+    and the address would not have fit on it (the client wrapped there). A line of the
+    manager's over an attribution that starts as one does stays."""
+    if not kept or not _LEADING_ADDRESS.match(attribution):
+        return
+    line = kept[-1].strip()
+    first = attribution.split()[0]
+    if not line or line.endswith(":") or _ENDS_SENTENCE.search(line):
+        return
+    if len(line) + 1 + len(first) > _WRAP_WIDTH:
         kept.pop()
 
 
@@ -451,8 +490,24 @@ def drop_client_footer(kept: list[str]) -> None:
         end -= 1
     if end < 2 or kept[end - 2].strip():
         return  # not a paragraph of its own, or nothing above it to keep
-    line = _TRAILING_LINK.sub("", kept[end - 1]).strip()  # "Sent via App ( https://… )"
+    raw = kept[end - 1].strip()
+    line = _TRAILING_LINK.sub("", raw).strip()  # "Sent via App ( https://… )"
     if len(line.split()) > _FOOTER_WORDS:
         return
-    if _APP_AT_END.search(line) or (_CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)):
+    offers = _CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)
+    linked = _LINKED_TEXT.search(raw) and _names_mail_app(raw)
+    if _APP_AT_END.search(line) or offers or linked:
         del kept[end - 1 :]
+
+
+# A footer that is a link, as a plain-text alternative writes it: the link glued to its
+# text's end ("Android үшін Outlook қолданбасын алыңыз<https://aka.ms/…>"), whatever the
+# language of the invitation, naming a mail app (not only a device: "Інструкція для
+# iPhone<https://…>" is the manager's link).
+_LINKED_TEXT = re.compile(r"[^\W_]<https?://[^<>\s]+>$")
+_DEVICE = re.compile(r"(iPhon|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi)", re.I)
+
+
+def _names_mail_app(line: str) -> bool:
+    text = line[: line.rfind("<")]
+    return any(not _DEVICE.match(m.group(1)) for m in _CLIENT_BRAND.finditer(text))

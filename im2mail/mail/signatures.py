@@ -277,9 +277,18 @@ def _signature_lines(lines: list[str], marked: bool = False) -> bool:
     `marked`, a contact on the name's line or a rule above it: any one)."""
     if not 1 <= len(lines) <= TYPED_LINES:
         return False
-    if any(len(line) > 80 or len(line.split()) > 10 or _LINE_END.search(line) for line in lines):
+    if any(len(line) > 80 or len(line.split()) > 10 or _ends_sentence(line) for line in lines):
         return False
     return len(lines) >= 2 or marked or any(_CONTACT.search(line) for line in lines)
+
+
+# A company form or other abbreviation of dotted letters ("d.o.o.", "s.r.o.", "S.A.",
+# "e.V."): its final dot ends no sentence.
+_DOTTED = re.compile(r"(?<!\S)(?:[^\W\d_]{1,3}\.){2,}$")
+
+
+def _ends_sentence(line: str) -> bool:
+    return bool(_LINE_END.search(line)) and not _DOTTED.search(line)
 
 
 def _matches(word: str, known: set[str]) -> bool:

@@ -38,7 +38,14 @@ MAX_LEAKS = 0
 # Session 27, seventh batch (blind29, 16 cases of clients never seen: GroupWise, Notes,
 # Pegasus, Opera, Front, Superhuman…, written first): 13/16 and 13/16 as they came; after
 # ">>>"-framed headers, wrapped quoted attributions and footers with links: 260/265, 265/265.
-DEV_FLOOR = {"first reply": 260 / 265, "known manager": 265 / 265}
+# Eighth batch (blind31, 19 replies in UI languages the tables lack, written before the
+# change for them, 268 cases with the sixth): 260 and 266 as they came; with a name
+# wrapped off an attribution that starts with its address, a footer that is a link naming
+# a mail app, and dotted company forms in typed signatures read: 263/268 and 268/268.
+# Four more (uz, az, et, ro-MD): 266 and 271 of 272 as they came; with a day's number
+# wrapped in an attribution read: 267, 272.
+# Both batches together (288 cases): 283/288 and 288/288.
+DEV_FLOOR = {"first reply": 283 / 288, "known manager": 288 / 288}
 
 
 def _text(case: Case) -> str:

@@ -511,7 +511,7 @@ def test_a_client_footer_with_a_link_after_the_app_is_cut(footer: str) -> None:
     assert strip_text(body) == "Yes, the necklace is $89.\n\nAnna"
 
 
-def test_a_managers_last_line_with_a_link_stays() -> None:
+def test_a_managers_last_line_with_a_link_in_brackets_stays() -> None:
     body = "Yes, in stock.\n\nOrder online ( https://shop.example/catalog )\n"
     assert strip_text(body) == body.strip()
 
@@ -544,3 +544,79 @@ def test_an_attribution_naming_a_quoted_display_name_and_a_bare_address_goes() -
 def test_a_managers_last_paragraph_naming_a_bare_address_and_a_time_stays() -> None:
     body = "Так, є.\n\nПишіть на orders@shop.example до 23.11.2026 14:00\n\n> Чи є у вас?\n"
     assert strip_text(body) == "Так, є.\n\nПишіть на orders@shop.example до 23.11.2026 14:00"
+
+
+# --- session blind31: languages the phrase tables do not have ------------------------------
+
+
+def test_a_name_wrapped_off_an_attribution_that_starts_with_the_address_goes() -> None:
+    # Gmail in Basque puts the name first; wrapped over three lines, the two under it name
+    # the address, the date and the time, and start with the bracketed address
+    body = (
+        "Bai, 96 € dira.\n\nOndo izan,\nOlena\n\n"
+        "Ainhoa Etxeberria Goikoetxea Arrizabalaga-Uriarte via Telegram\n"
+        "(<orders@shop.example>) erabiltzaileak hau idatzi zuen (2026 aza. 23, al.\n"
+        "(13:05)):\n\n> Kaixo! 80 behar ditut.\n"
+    )
+    assert strip_text(body) == "Bai, 96 € dira.\n\nOndo izan,\nOlena"
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        "Дякую, до зустрічі завтра о 10:00 у нашій майстерні на Подолі!",  # ends a sentence
+        "Olena",  # the address would have fit on it: no wrap there
+    ],
+)
+def test_a_managers_line_over_an_attribution_starting_with_the_address_stays(
+    above: str,
+) -> None:
+    body = (
+        f"Так, 350 грн.\n{above}\n"
+        "(<orders@shop.example>) erabiltzaileak hau idatzi zuen (2026 aza. 23, al. (13:05)):\n"
+        "\n> Kaixo! 80 behar ditut.\n"
+    )
+    assert strip_text(body) == f"Так, 350 грн.\n{above}"
+
+
+def test_a_footer_that_is_a_link_glued_to_its_text_goes_in_any_language() -> None:
+    # Outlook for Android in Kazakh: no verb the tables know, the invitation is a link
+    body = (
+        "Сәлеметсіз бе! 18 000 теңге, бүгін кешке дайын болады.\n\n"
+        "Android үшін Outlook қолданбасын алыңыз<https://aka.ms/AAb9ysg>\n"
+    )
+    assert strip_text(body) == "Сәлеметсіз бе! 18 000 теңге, бүгін кешке дайын болады."
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Інструкція для Android <https://shop.example/android>",  # the link stands apart
+        "Є чохли для iPhone 15.",  # names a device only
+        "Прайс тут<https://shop.example/price>",  # a link glued on, but no app or device
+        "Інструкція для iPhone<https://shop.example/guide>",  # a device, no mail app
+    ],
+)
+def test_a_managers_last_line_with_a_link_stays(last: str) -> None:
+    body = f"Так, є.\n\n{last}\n"
+    assert strip_text(body) == body.strip()
+
+
+def test_an_attribution_wrapped_after_a_days_number_goes_whole() -> None:
+    # Gmail in Estonian: the name first, the date last, wrapped after "E, 23."
+    body = (
+        "Jah, 54 €.\n\nParimate soovidega\nAnna\n\n"
+        "Kadri Tamm via WhatsApp (<orders@shop.example>) kirjutas kuupäeval E, 23.\n"
+        "november 2026 kell 14:05:\n\n> Tere! Kas te trükite ka kleebiseid?\n"
+    )
+    assert strip_text(body) == "Jah, 54 €.\n\nParimate soovidega\nAnna"
+
+
+def test_a_managers_sentence_ending_in_a_days_number_stays() -> None:
+    # the line under it starts a new sentence: the day's dot ends the manager's sentence
+    body = (
+        "Замовлення буде готове в понеділок, 23.\n"
+        "Пн, 23 лист. 2026 о 14:05 Ірина Лисенко <orders@shop.example> пише:\n\n"
+        "> Коли буде готово?\n"
+    )
+    assert strip_text(body) == "Замовлення буде готове в понеділок, 23."

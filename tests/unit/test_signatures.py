@@ -306,3 +306,22 @@ def test_a_block_ending_two_colleagues_replies_is_shared_one_colleagues_is_not()
     mine = [("petro@x", f"Так {n}.\n\n{footer}") for n in range(3)]
     assert signatures.shared(mine) is None  # Petro's own signature: his, not the team's
     assert signatures.shared([*mine, ("olena@x", f"Ні.\n\n{footer}")]) == footer
+
+
+# --- a company form of dotted letters ends no sentence (session blind31) --------------------
+
+
+@pytest.mark.parametrize("form", ["d.o.o.", "s.r.o.", "S.A.", "Sp. z o.o."])
+def test_a_typed_signature_with_a_dotted_company_form_is_cut(form: str) -> None:
+    text = (
+        "Da, 9.800 dinara.\n\nSrdačan pozdrav,\nAna Koval\n"
+        f"Koval Print {form}\ntel. +381 11 123 4567"
+    )
+    above, signature = signatures.typed(text, ("Anna Koval", "anna"))
+    assert above == "Da, 9.800 dinara.\n\nSrdačan pozdrav,"
+    assert signature == f"Ana Koval\nKoval Print {form}\ntel. +381 11 123 4567"
+
+
+def test_a_sentence_under_the_name_still_ends_with_its_dot() -> None:
+    text = "Da.\n\nAna Koval\nPozovite me posle podne.\ntel. +381 11 123 4567"
+    assert signatures.typed(text, ("Anna Koval", "anna")) == (text, None)
