@@ -21,6 +21,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   an address or a label, or a header block (a From-like line with a Sent/Date-like one,
   or three "Label: value" lines naming an address and a date); the short line ending in
   ":" that introduces a separator or header block ("Begin forwarded message:") goes too.
+  A mobile client's footer standing FIRST, above everything the manager wrote, is no cut:
+  the phone put it at the top and the manager typed under it; it goes alone
+  (reply_shapes.drop_leading_footer).
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
@@ -82,6 +85,7 @@ from .reply_shapes import (
     cut_back,
     drop_attribution,
     drop_client_footer,
+    drop_leading_footer,
     drop_wrapped_start,
     heads_an_indented_quote,
     is_header_block,
@@ -158,6 +162,10 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
             i += 1
             continue
         if is_signature_start(line):
+            if not SIG_DASH.match(line) and not any(k.strip() for k in kept):
+                kept.append(line)  # a phone's footer above the answer: drop_leading_footer
+                i += 1
+                continue
             cut_back(kept)
             break
         if (
@@ -186,6 +194,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
         kept.append(line)
         i += 1
     drop_client_footer(kept)
+    drop_leading_footer(kept)
     return tidy("\n".join(kept))
 
 

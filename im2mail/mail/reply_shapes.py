@@ -392,8 +392,35 @@ def drop_client_footer(kept: list[str]) -> None:
         end -= 1
     if end < 2 or kept[end - 2].strip():
         return  # not a paragraph of its own, or nothing above it to keep
-    line = kept[end - 1].strip()
-    if len(line.split()) > _FOOTER_WORDS:
-        return
-    if _APP_AT_END.search(line) or (_CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)):
+    if _is_footer(kept[end - 1].strip()):
         del kept[end - 1 :]
+
+
+def drop_leading_footer(kept: list[str]) -> None:
+    """A client's footer standing FIRST, above all the manager wrote: a phone puts it
+    under an empty line at the top and the manager typed under it ("Надіслано з iPhone"
+    then the answer), or typed nothing at all. One short line of the footer's shape (as
+    drop_client_footer reads it) without a comma: a sentence of the manager's naming an
+    app ("Відправлено з Android-додатку Нової пошти, ТТН …") goes on."""
+    start = 0
+    while start < len(kept) and not kept[start].strip():
+        start += 1
+    if start == len(kept) or "," in kept[start]:
+        return
+    line = kept[start].strip()
+    if not (_MOBILE_SIG.match(line) or _is_footer(line)):
+        return
+    end = start + 1
+    while end < len(kept) and not kept[end].strip():
+        end += 1
+    del kept[:end]
+
+
+def _is_footer(line: str) -> bool:
+    """One short line that names a mail app or device and says it sent the mail (or
+    offers the app), in any language."""
+    if len(line.split()) > _FOOTER_WORDS:
+        return False
+    return bool(
+        _APP_AT_END.search(line) or (_CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line))
+    )
