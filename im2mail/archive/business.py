@@ -175,9 +175,10 @@ def mark_deleted(
     notice_id: str | None = None,
 ) -> list[Message]:
     """Mark the messages with these platform ids in the account's chat with `person` (as
-    the platform names them) deleted at `at`, every archived version of each, keeping
-    them; with `notice_id`, queue the email that tells the managers (kind DELETED, on the
-    first of them), in the same transaction. Returns the newest version of each message
+    the platform names them; a reply sent as several chat messages by any of them)
+    deleted at `at`, every archived version of each, keeping them; with `notice_id`,
+    queue the email that tells the managers (kind DELETED, on the first of them), in the
+    same transaction. Returns the newest version of each message
     marked now ([] for ids the archive doesn't know, those marked before, and a repeated
     update). A chat the archive doesn't have stays unknown: nothing is created."""
     ids = [str(i) for i in channel_message_ids]
@@ -185,13 +186,16 @@ def mark_deleted(
         if not rows.mark_seen(db, dedupe_key) or not ids:
             return []
         marks = ",".join("?" * len(ids))
+        # a reply sent as several chat messages is named by any of them (pieces.py)
         found = db.execute(
             f"SELECT m.id, m.channel_message_id FROM customers u"
             f" JOIN conversations c ON c.customer_id = u.id AND c.bot = ?"
             f" JOIN messages m ON m.conversation_id = c.id"
-            f" WHERE u.channel = ? AND u.external_id = ? AND m.channel_message_id IN ({marks})"
-            f" AND m.deleted IS NULL ORDER BY m.id",
-            (connection.bot, person.channel, _scoped(connection, person), *ids),
+            f" WHERE u.channel = ? AND u.external_id = ? AND m.deleted IS NULL"
+            f" AND (m.channel_message_id IN ({marks}) OR m.id IN (SELECT p.message_id"
+            f" FROM reply_pieces p WHERE p.conversation_id = c.id"
+            f" AND p.channel_message_id IN ({marks}))) ORDER BY m.id",
+            (connection.bot, person.channel, _scoped(connection, person), *ids, *ids),
         ).fetchall()
         if not found:
             return []

@@ -17,22 +17,24 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
 * The shapes themselves are read in reply_shapes.py, whatever the client's language.
 * A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
   iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
-  "-----Original Message-----" style separator or any words between dashes followed by
-  an address or a label, or a header block (a From-like line with a Sent/Date-like one,
-  or three "Label: value" lines naming an address and a date); the short line ending in
-  ":" that introduces a separator or header block ("Begin forwarded message:") goes too.
+  "-----Original Message-----" style separator or any words between dashes (or The Bat!'s
+  "===8<===" equals signs) followed by an address or a label, or a header block (a
+  From-like line with a Sent/Date-like one, or three "Label: value" lines naming an
+  address and a date); the short line ending in ":" that introduces a separator or header
+  block ("Begin forwarded message:") goes too.
   A mobile client's footer standing FIRST, above everything the manager wrote, is no cut:
   the phone put it at the top and the manager typed under it; it goes alone
   (reply_shapes.drop_leading_footer).
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
-  colon when it names a date and an address (or the customer) and ends no sentence, or a
-  paragraph of its own over it (wrapped, a blank line between) that names the address
-  in brackets as clients write it ("<orders@…>") or the customer. A
-  line above it is its wrapped start only when it reads so (long, ending no sentence,
-  naming a year, a time or an address): an HTML reply lays the attribution right under
-  the manager's last line ("Ціна 480 грн, до 12:00."), which stays.
+  colon when it names a date and an address (or the customer; with no date, the customer
+  and the address in brackets: "\"X via Telegram\" <orders+…> wrote") and ends no
+  sentence, or a paragraph of its own over it (wrapped, a blank line between) that names
+  the address in brackets as clients write it ("<orders@…>") or the customer. A line above
+  it is its wrapped start only when it reads so (long, ending no sentence, naming a year,
+  a time or an address): an HTML reply lays the attribution right under the manager's last
+  line ("Ціна 480 грн, до 12:00."), which stays.
 * An attribution line ("On … wrote:", "Am … schrieb", "… пише:", "… пишет:", Gmail RU
   "пт, 21 нояб. 2026 г. в 10:15, Олена <…>:", Yandex, mail.ru, Thunderbird) is dropped.
   If what follows it is ">"-quoted the reply may be inline/bottom-posted: quoted lines are

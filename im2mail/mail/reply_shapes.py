@@ -202,9 +202,11 @@ def _heads_an_email(lines: list[str], end: int, history: SentText | None) -> boo
     return not rest or bool(history and any(is_ours(history, ln) for ln in rest))
 
 
-# "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash)
+# "-------- Původní zpráva --------", "‐‐‐‐‐‐‐ Original Message ‐‐‐‐‐‐‐" (any dash), The
+# Bat!'s "===8<======Original message text======" (equals signs, scissors)
 _DASHED = re.compile(
-    r"^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_]{2,}\s*$"
+    r"^\s*[-\u2010-\u2015\u2212_=]{2,}\s*(?:(?:8<|>8|\u2702)[-\u2010-\u2015\u2212_=]*\s*)?"
+    r"[^\W\d_][^\d]{0,40}?[-\u2010-\u2015\u2212_=]{2,}\s*$"
     # or naming the sender's address: mutt's "----- Forwarded message from A <a@b> -----"
     r"|^\s*[-\u2010-\u2015\u2212_]{2,}\s*[^\W\d_][^<>]{0,120}<[^<>\s]+@[^<>\s]+>"
     r"\s*[-\u2010-\u2015\u2212_]{2,}\s*$"
@@ -349,14 +351,18 @@ def _whole(line: str) -> bool:
 def _is_bare_attribution(line: str, history: SentText | None, bracketed: bool = False) -> bool:
     """An attribution without its colon ("On 23 nov. 2026 14:05, Andrei Popa <…> wrote"):
     a line right over the quote, no blank line between, that ends no sentence and names
-    a date or time and an address (or, given our emails' text, the person they name).
+    a date or time and an address (or, given our emails' text, the person they name);
+    with no date, both the person and the address in brackets ("\"Olena via Telegram\"
+    <orders+…@…> wrote").
     `bracketed`: a paragraph of its own over the quote (a blank line between) must
     name the address as a client does, in brackets or as a mailto ("<orders@…>"), or
     the person: "пишіть на orders@shop.example о 14:00" is the manager's last line."""
     line = line.strip()
-    if _SENTENCE_END.search(line) or len(line.split()) > 40 or not _DATED.search(line):
+    if _SENTENCE_END.search(line) or len(line.split()) > 40:
         return False
     named = bool(history and history.names(line))
+    if not _DATED.search(line):  # "Olena via Telegram <orders+…@…> wrote": both, then
+        return named and bool(_BRACKETED.search(line))
     if bracketed:
         return named or bool(_BRACKETED.search(line))
     return "@" in line or named

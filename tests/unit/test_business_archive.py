@@ -8,12 +8,12 @@ import mailbox
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from im2mail.archive import Archive, business, exporting
+from im2mail.archive import Archive, business, exporting, pieces
 from im2mail.export import html as html_export
 from im2mail.export import mbox
 from im2mail.export.select import select
-from im2mail.model import DELETED, Message
-from tests.support.archive_sql import reading
+from im2mail.model import DELETED, Message, OutboxItem
+from tests.support.archive_sql import reading, writing
 from tests.support.business import IRYNA, OLENA, T0
 from tests.support.chats import customer
 
@@ -124,6 +124,38 @@ def test_deleted_messages_are_marked_with_the_notice_queued_once(archive: Archiv
         notice_id="<d2@shop>",
     )
     assert again == [] and archive.message(first.id).deleted == at(5)
+
+
+def test_a_reply_sent_as_several_chat_messages_is_deleted_by_any_of_them(archive: Archive):
+    # A long reply went as chat messages 20 and 21; the owner deletes 21 in their app.
+    business.record(archive, IRYNA, T0)
+    conv = archive.conversation_for(business.chat_customer(archive, IRYNA, OLENA, "5012"), "shop")
+    reply = archive.add_message(
+        Message(conv.id, "out", "Анна", "Довга відповідь", at(0), channel_message_id="20"),
+        outbox=[OutboxItem("channel")],
+    )
+    other = archive.add_message(
+        Message(conv.id, "in", "Олена", "Дякую", at(1), channel_message_id="22")
+    )
+    assert reply and reply.id is not None and other
+    with writing(archive) as db:
+        (item,) = db.execute("SELECT id FROM outbox WHERE message_id = ?", (reply.id,)).fetchone()
+        pieces.record(db, item, ["20", "21"])
+    found = business.mark_deleted(
+        archive, IRYNA, OLENA, ["21"], at(5), dedupe_key="u:10", notice_id="<d@shop>"
+    )
+    assert [m.id for m in found] == [reply.id]
+    assert archive.message(reply.id).deleted == at(5)
+    assert archive.message(other.id).deleted is None
+    assert business.mark_deleted(archive, IRYNA, OLENA, ["20"], at(6), dedupe_key="u:11") == []
+    # The same chat message id in another chat of the account names nothing there.
+    business.chat_customer(archive, IRYNA, replace(OLENA, external_id="6000"), "6000")
+    assert (
+        business.mark_deleted(
+            archive, IRYNA, replace(OLENA, external_id="6000"), ["21"], at(7), dedupe_key="u:12"
+        )
+        == []
+    )
 
 
 def test_a_deletion_in_a_chat_the_archive_never_had_creates_nothing(archive: Archive):

@@ -390,3 +390,42 @@ def test_an_email_of_ours_whose_text_is_unknown_gives_no_answers(marked: bool) -
     )
     asked = "Катерина\nViber\n\nДоброго дня! Скільки коштує друк 100 листівок А6?\n\nАнна Коваль\n"
     assert extract(_plain(body), [asked]).text == "350 грн.\n\nАнна Коваль"
+
+
+# --- an attribution with neither colon nor date; The Bat!'s "===8<===" separator ----------
+
+
+@pytest.mark.parametrize("blank", ["", "\n"])
+def test_an_attribution_without_colon_or_date_naming_the_customer_and_address_goes(
+    blank: str,
+) -> None:
+    attribution = '"Ірина Лисенко via Telegram" <orders+t0k@shop.example> wrote'
+    quote = "\n".join(f"> {line}" if line else ">" for line in OURS.split("\n"))
+    body = f"Так, є, 24 грн за штуку.\n\n{attribution}\n{blank}{quote}\n"
+    assert extract_text(body, [OURS]) == "Так, є, 24 грн за штуку."
+
+
+def test_a_last_line_naming_the_customer_and_an_address_but_ending_a_sentence_stays() -> None:
+    # the manager's own words: they end a sentence, or name no address in brackets
+    for last in (
+        "Ірина Лисенко, макет надішліть на <design@shop.example>.",
+        "Ірина Лисенко, макет надішліть на design@shop.example",
+    ):
+        quote = "\n".join(f"> {line}" if line else ">" for line in OURS.split("\n"))
+        body = f"Так, є.\n\n{last}\n\n{quote}\n"
+        assert extract_text(body, [OURS]) == f"Так, є.\n\n{last}"
+
+
+def test_the_bats_scissors_separator_heads_history_even_cut_short() -> None:
+    # the manager kept only the customer's question under The Bat!'s forward separator
+    question = OURS.split("\n")[-1]
+    body = (
+        "Так, є, 24 грн за штуку.\n\n"
+        "===8<==============Original message text===============\n"
+        f"{question}\n"
+        "===8<===========End of original message text===========\n"
+    )
+    assert extract_text(body, [OURS]) == "Так, є, 24 грн за штуку."
+    # a heading of the manager's own between equals signs, over their own lines, stays
+    own = "Так, є.\n\n==== Акція ====\nДо п'ятниці знижка 10 %.\n"
+    assert extract_text(own, [OURS]) == own.strip()
