@@ -257,15 +257,22 @@ def _im2mail(case: Case) -> str:
 
 def _im2mail_relay(case: Case) -> str:
     """As the relay runs it: with the text of our emails in the thread and the manager's
-    learned signature; nothing when in doubt (the manager gets a notice instead)."""
+    learned signature; nothing when in doubt (the manager gets a notice instead), nor when
+    nothing of the manager's own was found and no file came (reply_intake sends nothing)."""
     reply = im2mail_replies.extract(case.msg, case.sent, case.signature, case.own)
-    return "" if reply.doubt else reply.text
+    return _sent(reply)
 
 
 def _im2mail_first_reply(case: Case) -> str:
     """As the relay runs it for a manager's first reply: no signature learned yet."""
     reply = im2mail_replies.extract(case.msg, case.sent, own=case.own)
-    return "" if reply.doubt else reply.text
+    return _sent(reply)
+
+
+def _sent(reply: im2mail_replies.Reply) -> str:
+    """What the relay sends the customer of `reply` (relay/reply_intake.py): nothing when
+    in doubt, nor when only quoted text was found and no file came with it."""
+    return "" if reply.doubt or (reply.quoted_only and not reply.attachments) else reply.text
 
 
 def contenders() -> tuple[list[Contender], list[str]]:

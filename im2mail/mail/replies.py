@@ -23,6 +23,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   address and a date), or a header line framed by ">>>" runs naming an address and a
   date (GroupWise's '>>> "A" <a@b> 11/23/2026 4:05 PM >>>'); the short line ending in
   ":" that introduces a separator or header block ("Begin forwarded message:") goes too.
+  A mobile client's footer standing FIRST, above everything the manager wrote, is no cut:
+  the phone put it at the top and the manager typed under it; it goes alone
+  (footers.drop_leading_footer).
 * Above a ">" quote (or The Bat!'s "ИЛ> " initials prefix, on two lines or more), the
   lines that end in ":" and name a date, time or address are its attribution, in any
   language (at most three: a wrapped one); so is a line right over the quote without the
@@ -78,6 +81,7 @@ from email.utils import getaddresses
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
 from . import flowed, quoted_history, signatures, transfer_encoding
+from .footers import drop_client_footer, drop_leading_footer
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
@@ -87,7 +91,6 @@ from .reply_shapes import (
     continues_attribution,
     cut_back,
     drop_attribution,
-    drop_client_footer,
     drop_wrapped_start,
     heads_an_indented_quote,
     is_header_block,
@@ -166,6 +169,10 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
             i += 1
             continue
         if is_signature_start(line):
+            if not SIG_DASH.match(line) and not any(k.strip() for k in kept):
+                kept.append(line)  # a phone's footer above the answer: drop_leading_footer
+                i += 1
+                continue
             cut_back(kept)
             break
         if (
@@ -194,6 +201,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
         kept.append(line)
         i += 1
     drop_client_footer(kept)
+    drop_leading_footer(kept)
     return tidy("\n".join(kept))
 
 

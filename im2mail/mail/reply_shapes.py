@@ -5,8 +5,9 @@ starts: a ">" block (or The Bat!'s initials prefix "ИЛ> "), the attribution ab
 lines ending in ":" that name a date, a time or an address, or without the colon right
 over the quote), a header block (a From-like line followed by date/to/subject-like
 lines, or three "Label: value" lines naming an address and a date), a dashed or
-underscored separator, and a client's footer ("Sent from my iPhone" in any language).
-The phrase tables are one signal among these, never the gate.
+underscored separator, and a mobile client's signature line ("Sent from my iPhone",
+footers.py reads the rest of client footers). The phrase tables are one signal among
+these, never the gate.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 
 from . import quoted_history
+from .footers import MOBILE_SIG
 from .quoted_history import SentText
 
 _WROTE = (
@@ -44,53 +46,6 @@ _HEADER_NEXT = re.compile(
 )
 _RULE = re.compile(r"^\s*(_{8,}|-{8,}|={8,})\s*$")
 SIG_DASH = re.compile(r"^--\s?$")
-_MOBILE_SIG = re.compile(
-    r"^(Sent from my .{1,80}|Sent from (Mail|Outlook|Yahoo Mail)\b.{0,80}"
-    r"|Get Outlook for (iOS|Android).{0,40}"
-    r"|Отправлено с (iPhone|iPad|моего .{1,60})\.?|Надіслано з (iPhone|iPad|мого .{1,60})\.?"
-    r"|Відправлено з (iPhone|iPad|мого .{1,60})\.?"
-    r"|Отправлено из мобильной Яндекс[. ]Почты.{0,40}|Отправлено из мобильной Почты Mail\.ru.{0,40}"
-    r"|Отправлено из Mail\.ru для (Android|iOS|iPhone).{0,40}"
-    r"|Надіслано з мобільної .{1,60})$",
-    re.I,
-)
-# A mail app or device a client footer names, in any language ("Von meinem iPhone
-# gesendet", "Sent with Proton Mail secure email.", "Wysłane z aplikacji Outlook").
-_CLIENT_BRAND = re.compile(
-    r"(?<![A-Za-z0-9_])(iPhon\w*|iPad\w*|iOS|Android\w*|Samsung|Galaxy|Huawei|Xiaomi|Outlook|Proton\s?Mail|Tuta"
-    r"|Tutanota|Yahoo|AOL|BlueMail|Spark|Gmail|Mail\.ru|Yandex|Яндекс|eM Client|FairEmail"
-    r"|K-9|Thunderbird"
-    # Windows' Mail app, never Windows alone ("Підходить для Windows 11." is the manager's)
-    r"|(?:E-?mail|Mail|Courrier|Correo|Posta|Poczta|Почта|Пошта)\s+\S{1,6}\s+Windows)\b",
-    re.I,
-)
-# Mail apps whose names are also words ("nine", "spark"): named by a footer only at its
-# end ("Trimis de pe Nine", "Sent with Spike"), capitalised.
-_APP_AT_END = re.compile(
-    r"\b(Nine|Canary|Spike|Newton|Edison|Airmail|Aqua ?Mail|MailDroid|myMail|Mailbird|Postbox"
-    r"|Superhuman|Boxer|TypeApp|Fastmail|Zoho Mail|Mailspring|Evolution|KMail|Geary)"
-    r"(?: (?:Mail|Email|App))?(?: (?:for|для|für|pour|para|per|dla|pro) \w+)?[.!]?$"
-)
-# What every client footer says besides the app's name: that the mail was sent (or written,
-# or secured) with it, or an invitation to get the app. A last line that only names a device
-# is the manager's ("Є чохли для iPhone 15.", "Підійде і для Android."), never a footer.
-_FOOTER_VERB = re.compile(
-    r"(?<!\w)(sent|sended|written|secured|get|download|gesendet|versendet|verschickt"
-    r"|geschrieben|hol|holen|herunterladen|beziehen|obter|skaffa|hanki|let[öo]lt[ée]se|envoy[ée]e?|[ée]crit|obtenez|t[ée]l[ée]charge[zr]?"
-    r"|enviad[oa]|envi[ée]|escrito|obt[ée]n(er|ga|ha)?|obtenha|desc[aá]rg(a|ue|uelo)|baix[ea]"
-    r"|inviat[oa]|scritto|ottieni|scarica|trimis|descarc[aă]|ob[țţt]ine(?:[țţt]i)?"
-    r"|wys[łl]an[eoay]|napisan[eoay]|pobierz|odesl[áa]no|odoslan[éeáa]|z[ií]skejte|st[áa]hn[ěe]te"
-    r"|g[öo]nderil(di|en)|g[öo]nderildi|edinin|indirin|l[äa]hetetty|lataa|verzonden|verstuurd"
-    r"|download(en)?|skickat|skickad|h[äa]mta|sendt|hent|f[åa]|k[üu]ldve|k[üu]ld[öo]tt|t[öo]ltse"
-    r"|изпратено|изтеглете|poslan[oaé]|poslato|послато|преузми|preuzmi"
-    r"|отправлено|отправлен[ао]|написано|скачайте|скачать|получите|получить|загрузите"
-    r"|надіслано|надіслане|відправлено|відправлене|написано|завантажте|отримайте|отримати"
-    r"|στάλθηκε|εστάλη|αποστολή|נשלח|dikirim|terkirim|g[ửu]i)(?!\w)"
-    r"|发送|發送|发自|發自|寄自|傳送|送信|보냄|전송"  # written without spaces around them
-    r"|\b(iPhone|iPad|Android|Galaxy)\S*(dan|den|tan|ten)\b",  # Turkish "iPhone'umdan"
-    re.I,
-)
-_FOOTER_WORDS = 12
 
 
 def is_quoted(line: str) -> bool:
@@ -133,7 +88,7 @@ def _initials(line: str) -> str | None:
 
 def is_signature_start(line: str) -> bool:
     """A sig-dash line ("-- ") or a mobile client's signature line."""
-    return bool(SIG_DASH.match(line) or _MOBILE_SIG.match(line.strip()))
+    return bool(SIG_DASH.match(line) or MOBILE_SIG.match(line.strip()))
 
 
 def is_separator(lines: list[str], i: int, history: SentText | None = None) -> bool:
@@ -472,42 +427,3 @@ def drop_wrapped_name(kept: list[str], attribution: str) -> None:
 
 def is_ours(history: SentText, line: str) -> bool:
     return history.is_ours(quoted_history.line_words(line))
-
-
-# A link a footer carries after the app's name, as text alternatives write links:
-# "( https://… )" or "<https://…>".
-_TRAILING_LINK = re.compile(r"\s*(?:\(\s*|<)(?:https?://|www\.)[^\s()<>]+\s*[)>]\s*$", re.I)
-
-
-def drop_client_footer(kept: list[str]) -> None:
-    """A client's footer, by its shape whatever its language: the last paragraph, alone,
-    one short line that names a mail app or device and says it sent the mail (or offers
-    the app). Anything longer, or not last, or only naming a device, is the manager's
-    ("Надішлемо фото з iPhone за хвилину" followed by more text, "Є чохли для iPhone 15."
-    stay)."""
-    end = len(kept)
-    while end and not kept[end - 1].strip():
-        end -= 1
-    if end < 2 or kept[end - 2].strip():
-        return  # not a paragraph of its own, or nothing above it to keep
-    raw = kept[end - 1].strip()
-    line = _TRAILING_LINK.sub("", raw).strip()  # "Sent via App ( https://… )"
-    if len(line.split()) > _FOOTER_WORDS:
-        return
-    offers = _CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)
-    linked = _LINKED_TEXT.search(raw) and _names_mail_app(raw)
-    if _APP_AT_END.search(line) or offers or linked:
-        del kept[end - 1 :]
-
-
-# A footer that is a link, as a plain-text alternative writes it: the link glued to its
-# text's end ("Android үшін Outlook қолданбасын алыңыз<https://aka.ms/…>"), whatever the
-# language of the invitation, naming a mail app (not only a device: "Інструкція для
-# iPhone<https://…>" is the manager's link).
-_LINKED_TEXT = re.compile(r"[^\W_]<https?://[^<>\s]+>$")
-_DEVICE = re.compile(r"(iPhon|iPad|iOS|Android|Samsung|Galaxy|Huawei|Xiaomi)", re.I)
-
-
-def _names_mail_app(line: str) -> bool:
-    text = line[: line.rfind("<")]
-    return any(not _DEVICE.match(m.group(1)) for m in _CLIENT_BRAND.finditer(text))

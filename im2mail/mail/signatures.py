@@ -218,7 +218,8 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     any script), and under it, to the end, 1..TYPED_LINES short lines that end no
     sentence, at least one of them a phone number, a web address or a mailbox, or two of
     them (a role and a shop). A lone name under "Regards," is a sign-off and stays, and
-    words must stand above the block."""
+    words must stand above the block, not a line ending in ":" (the block is what it
+    introduces: bank details in the manager's own name, "My contacts:")."""
     known = {w for name in names for w in _folded_words(name)}
     if not known:
         return text, None
@@ -245,6 +246,8 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
             above = _above(lines, start)
             if not above:
                 return text, None
+            if lines[above - 1].rstrip().endswith((":", "\uff1a")):
+                continue  # what a line ending in ":" introduces ("Реквізити для оплати:")
             return "\n".join(lines[:above]), "\n".join(lines[start:end])
         if sum(1 for line in lines[top:end] if line.strip()) > TYPED_LINES:
             break

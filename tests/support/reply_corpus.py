@@ -112,12 +112,13 @@ def as_relay(case: Case, *, known_manager: bool = True) -> str:
     """What the customer gets when the relay handles the case: the reply checked against
     the text of our emails in the thread, with the manager's learned signature
     (`known_manager`; without it, their first reply); nothing when the extractor is in
-    doubt (the manager gets a notice instead)."""
+    doubt, nor when it found nothing of the manager's own and no file came with it
+    (`quoted_only`: relay/reply_intake.py sends nothing and tells the manager)."""
     from im2mail.mail.replies import extract
 
     signature = learned_signature(case) if known_manager else None
     reply = extract(case.message, case.sent, signature, case.own)
-    return "" if reply.doubt else reply.text
+    return "" if reply.doubt or (reply.quoted_only and not reply.attachments) else reply.text
 
 
 def score(found: list[Case], extract: Callable[[Case], str]) -> Score:

@@ -620,3 +620,35 @@ def test_a_managers_sentence_ending_in_a_days_number_stays() -> None:
         "> Коли буде готово?\n"
     )
     assert strip_text(body) == "Замовлення буде готове в понеділок, 23."
+
+
+# --- a phone's footer standing above the answer ----------------------------------------------
+
+_IOS_QUOTE = (
+    "> 23 лист. 2026 р. о 14:05 Ірина Лисенко via Telegram <orders@shop.example> написав(ла):\n"
+    "> \n> Здрастуйте! Чи є у вас крафт-пакети з логотипом?\n"
+)
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Надіслано з iPhone",
+        "Sent from my iPhone",
+        "Wysłane z iPhone’a",
+        "Von meinem iPhone gesendet",
+    ],
+)
+def test_an_answer_typed_under_the_phones_footer_goes_without_it(footer: str) -> None:
+    body = f"\n\n{footer}\nТак, є, 24 грн за штуку. Відправимо завтра\n\n{_IOS_QUOTE}"
+    assert strip_text(body) == "Так, є, 24 грн за штуку. Відправимо завтра"
+
+
+@pytest.mark.parametrize("footer", ["Надіслано з iPhone", "Wysłane z iPhone’a"])
+def test_a_footer_alone_above_the_quote_is_nothing_to_send(footer: str) -> None:
+    assert strip_text(f"\n\n{footer}\n\n{_IOS_QUOTE}") == ""
+
+
+def test_a_first_sentence_naming_an_app_is_the_managers() -> None:
+    body = "Відправлено з Android-додатку Нової пошти, ТТН 20450012345678.\n\n" + _IOS_QUOTE
+    assert strip_text(body) == "Відправлено з Android-додатку Нової пошти, ТТН 20450012345678."

@@ -227,6 +227,21 @@ def test_what_only_looks_like_a_typed_signature_stays(text: str) -> None:
     assert signatures.typed(text, OLENA) == (text, None)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # bank details in the manager's own name (a sole proprietor's account): what the
+        # line ending in ":" introduces is the answer, not a signature
+        "Реквізити для оплати:\nФОП Шевченко Олена Миколаївна\nIBAN UA21 3052 9900 0002 6007 0160 "
+        "1234 5\nЄДРПОУ 3123456789",
+        "Так, є.\n\nМої контакти:\n\nОлена Шевченко\nменеджер\n+380 67 555 12 34",
+        "Bank details:\nOlena Shevchenko\nIBAN DE89 3704 0044 0532 0130 00\nBIC COBADEFFXXX",
+    ],
+)
+def test_a_name_block_a_colon_line_introduces_is_the_answer(text: str) -> None:
+    assert signatures.typed(text, OLENA) == (text, None)
+
+
 def test_without_a_name_to_go_by_nothing_is_typed_signature() -> None:
     text = "Так.\n\nОлена\nМенеджер з продажу\n+380 67 555 12 34"
     assert signatures.typed(text, ()) == (text, None)
