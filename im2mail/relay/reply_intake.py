@@ -224,7 +224,8 @@ class ReplyIntake:
         # Without a Message-ID, the bytes tell a second reading of the same email apart.
         key = routed.message_id or hashlib.sha256(raw).hexdigest()
         files = [NewAttachment(name, mime, data) for name, mime, data in reply.attachments]
-        chosen = via.Via(None, reply.text) if reply.quoted_only else via.split(reply.text)
+        # quoted text only (nothing of the manager's own found): never sent, files or not
+        chosen = via.Via(None, "") if reply.quoted_only else via.split(reply.text)
         target = people.reply_target(self.archive, conversation.id, chosen.name)
         text, problem, quick = self._expand(reply, chosen.text)
         if target is None:  # /via a channel the person has no conversation on

@@ -520,3 +520,17 @@ def test_a_reply_holding_a_link_to_the_conversations_page_sends_nothing(archive)
     fine = "Каталог: https://shop.example/c/cups, файли: https://relay.shop.example/im2mail/f/tok\n"
     assert made.handle(9, reply(conv.token, fine, msgid="<p9@mail.example>").as_bytes()) == "done"
     assert [row[0] for row in outbox(archive)] == ["mail", "mail", "channel"]
+
+
+def test_a_file_sent_under_nothing_but_the_quote_goes_without_the_quote(archive, intake):
+    # The manager attached a file and wrote nothing: the quote must not go with it.
+    conv = customer(archive)
+    quoted = "On Mon, 5 Jan 2026 Олена wrote:\n> Надішліть, будь ласка, макет візитки.\n"
+    email = reply(conv.token, quoted)
+    email.add_attachment(b"%PDF-1.4 " + b"0" * 50, maintype="application", subtype="pdf",
+                         filename="maket.pdf")  # fmt: skip
+    assert intake.handle(6, email.as_bytes()) == "done"
+    assert [row[0] for row in outbox(archive)] == ["channel"]
+    (entry,) = archive.recent(1)
+    assert entry.attachments == ("maket.pdf",)
+    assert entry.text == ""
