@@ -231,6 +231,8 @@ class ReplyIntake:
             problem, target = via.not_there(chosen.name, others), conversation
         if reply.broken:  # never a part's raw encoding, nor the rest of the reply without it
             problem = broken_note(reply.broken)
+        elif reply.unreadable:  # encrypted, opaque-signed: not a word nor a file goes
+            problem = unreadable_note(reply.unreadable)
         elif reply.doubt and not quick:
             problem = doubt_note(reply.text)
         if problem:
@@ -323,6 +325,16 @@ def broken_note(broken: tuple[str, ...]) -> str:
         f"have got garbled text or a damaged file): {'; '.join(broken)}. This happens when "
         "an email is damaged on its way or a mail program encodes it wrongly; send it "
         "again, attaching the files afresh."
+    )
+
+
+def unreadable_note(why: str) -> str:
+    """Why a reply im2mail cannot read (encrypted, signed around its text, files in
+    winmail.dat) was not sent, and how to send it."""
+    return (
+        f"your email could not be read, so nothing was sent to the customer: {why}. Send "
+        "your answer again as an ordinary email: not encrypted, signed (if at all) with a "
+        "clear-text signature, in HTML or plain text format rather than Rich Text."
     )
 
 

@@ -35,7 +35,12 @@ MAX_LEAKS = 0
 # as they came; with typed ">" lines, rewrapped marked signatures and linked picture
 # placeholders read: 244/249 and 249/249 (a server's footer on a first reply is cut by
 # what the colleagues' replies teach, which the corpus does not model).
-DEV_FLOOR = {"first reply": 244 / 249, "known manager": 249 / 249}
+# Seventh batch (16 signed, encrypted and HTML-structure shapes written before the change
+# for them, 265 cases): 254 and 259 as they came; with the PGP armour taken off, the parts
+# that sign or wrap a mail read, table rows, list items and a link's preview card laid
+# out, a stale text/plain giving way to the HTML and legal forms ("Co.") in typed
+# signatures: 260/265 and 265/265.
+DEV_FLOOR = {"first reply": 260 / 265, "known manager": 265 / 265}
 
 
 def _text(case: Case) -> str:
