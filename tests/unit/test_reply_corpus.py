@@ -85,6 +85,22 @@ def test_the_leak_check_finds_quoted_history() -> None:
     assert leaked(sent[0], sent[0], sent) is None
 
 
+# What a mail program adds to what it signs or encrypts, never a file for the customer.
+CLIENT_FILES = {
+    "application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature",
+    "application/pgp-keys", "application/pgp-encrypted", "application/pkcs7-mime",
+    "application/x-pkcs7-mime", "application/ms-tnef", "application/vnd.ms-tnef",
+}  # fmt: skip
+
+
+def test_no_development_case_hands_the_customer_a_file_its_client_added() -> None:
+    for case in cases("dev"):
+        reply = extract(case.message, case.sent)
+        added = [name for name, mime, _ in reply.attachments if mime in CLIENT_FILES]
+        assert not added, (case.name, added)
+        assert not any(name.endswith((".p7s", ".p7m", ".asc")) for name, _, _ in reply.attachments)
+
+
 @pytest.mark.parametrize("run", RUNS)
 def test_the_held_out_half_gets_no_worse(run: str) -> None:
     held = score(cases("heldout"), RUNS[run])
