@@ -61,7 +61,9 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   the blockquote, which Roundcube and Thunderbird write to text/plain with ">" too:
   quoted_history.answers_in_quote).
 * Never empty for a real answer: if stripping leaves nothing, the whole body text is
-  returned (trimmed) — keep more rather than lose the answer.
+  returned (trimmed) — keep more rather than lose the answer. A text/plain answer that is
+  the start of the HTML one (a stale copy) gives way to it. Signed and encrypted mail,
+  winmail.dat: envelopes.py (`Reply.unreadable`: nothing goes, the manager is told).
 
 Decoding relies on policy.default's get_content(); a missing or unknown charset falls back to
 UTF-8, then windows-1251. Broken MIME gives best-effort text, never an exception; only a
@@ -77,14 +79,20 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
+from itertools import islice
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import flowed, quoted_history, signatures, transfer_encoding
+from . import envelopes, flowed, quoted_history, signatures
+from .envelopes import unarmour
 from .footers import drop_client_footer, drop_leading_footer
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
+from .reply_parts import decode as _decode
+from .reply_parts import is_attachment as _is_attachment_disposition
+from .reply_parts import leaves as _leaves
+from .reply_parts import problems as _problems
 from .reply_shapes import (
     SIG_DASH,
     attribution_span,
@@ -126,6 +134,9 @@ class Reply:
     forced: bool = False
     # The manager's learned signature, as it stood at the end of the answer and was cut.
     signature: str | None = None
+    # Why the reply cannot be read (encrypted, or signed in a form that wraps the text):
+    # `text` is empty, nothing goes to the customer, the manager is told.
+    unreadable: str | None = None
 
 
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
@@ -234,48 +245,6 @@ def _answers_under(kept: list[str], rest: list[str], history: SentText | None) -
         kept.append(answer)
 
 
-# --- MIME ---------------------------------------------------------------------------------
-
-
-def _decode(part: Message) -> str:
-    charset = part.get_param("charset")
-    if charset and hasattr(part, "get_content"):
-        try:
-            content = part.get_content()
-            if isinstance(content, str):
-                return content
-        except (LookupError, UnicodeError, ValueError, AssertionError, KeyError):
-            pass
-    raw = part.get_payload(decode=True)
-    if raw is None:
-        payload = part.get_payload()
-        return payload if isinstance(payload, str) else ""
-    for enc in ([str(charset)] if charset else []) + ["utf-8", "windows-1251"]:
-        try:
-            return raw.decode(enc)
-        except (LookupError, UnicodeError):
-            continue
-    return raw.decode("utf-8", errors="replace")
-
-
-def _is_attachment_disposition(part: Message) -> bool:
-    return (part.get_content_disposition() or "") == "attachment"
-
-
-def _leaves(msg: Message) -> list[Message]:
-    out: list[Message] = []
-    stack = [msg]
-    while stack:
-        part = stack.pop(0)
-        if part.get_content_maintype() == "multipart" and part.is_multipart():
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                stack[0:0] = [p for p in payload if isinstance(p, Message)]
-            continue
-        out.append(part)
-    return out
-
-
 def extract(
     message: Message,
     sent: Sequence[str] = (),
@@ -314,7 +283,7 @@ def extract(
     text = ""
     source = plain_part  # the part the text is read from
     if plain_part is not None:
-        whole = _decode(plain_part)
+        whole = unarmour(_decode(plain_part))
         typed: list[int] = []
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
@@ -322,7 +291,7 @@ def extract(
         text = strip_text(whole, history, _typed_marks(whole, html_text, typed))
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
         html_only, source = plain_part is None, html_part
-        whole = parsed.text()
+        whole = unarmour(parsed.text())
         text = strip_text(whole, history)
         skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
         skipped_quote = skipped_quote or parsed.stopped  # or Outlook's history, to the end
@@ -332,6 +301,10 @@ def extract(
             if inline is not None:
                 whole = inline
                 text = strip_text(whole, history)
+    elif text.strip() and parsed is not None:
+        fuller = _fuller(text, whole, parsed.text(), history)
+        if fuller is not None:
+            text, source = fuller, html_part
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
@@ -345,10 +318,12 @@ def extract(
         text = tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
     broken = [f"the text of your email: {why}" for why in _problems(source)]
+    unreadable = envelopes.unreadable(message, whole)
 
     attachments: list[Attachment] = []
+    added = envelopes.client_parts(message)  # a signature, a key: no file for a customer
     for n, part in enumerate(leaves, 1):
-        if part is plain_part or part is html_part:
+        if part is plain_part or part is html_part or id(part) in added:
             continue
         maintype = part.get_content_maintype()
         disposition = part.get_content_disposition()
@@ -369,6 +344,10 @@ def extract(
                 data = part.get_payload(decode=True) or b""
         except Exception:
             data = b""
+        packed = envelopes.winmail(part, data)  # False: the message again, as RTF
+        if packed is False:
+            continue
+        unreadable = unreadable or (envelopes.PACKED_IN_WINMAIL if packed else None)
         mime = mime_type(part.get_content_type())
         filename = file_name(filename)  # a decoded name can hold CR/LF, a path, 1 KB
         if not filename:
@@ -376,10 +355,32 @@ def extract(
             filename = f"attachment-{n}.{'jpg' if sub == 'jpeg' else sub}"
         attachments.append((filename, mime, data))
         broken += [f"the attached file {filename!r}: {why}" for why in _problems(part)]
+    if unreadable:  # not a word nor a file of it goes: the manager is told
+        text, attachments, quoted_only, doubt = "", [], False, None
     return Reply(
         text=text, attachments=tuple(attachments), html_only=html_only, quoted_only=quoted_only,
-        broken=tuple(broken), doubt=doubt, forced=forced, signature=cut,
+        broken=tuple(broken), doubt=doubt, forced=forced, signature=cut, unreadable=unreadable,
     )  # fmt: skip
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _fuller(text: str, plain: str, html_text: str, history: SentText) -> str | None:
+    """The HTML alternative's answer when the text/plain one is a stale copy of it: the
+    plain answer's words are where the HTML answer starts, and the HTML goes on (a client
+    that wrote text/plain from an early draft, or cut it short). The HTML is what the
+    manager saw in the editor and sent; otherwise None (the plain text stays). Where both
+    parts go on alike after the answer (an attribution, a signature) they agree."""
+    mine = _WORD.findall(text.lower())
+    n = len(mine)
+    first = (islice(_WORD.finditer(t), n + 5) for t in (html_text, plain))
+    shown, rest = ([w[0].lower() for w in words] for words in first)
+    if not mine or shown[:n] != mine or shown == rest:
+        return None
+    answer = strip_text(unarmour(html_text), history)
+    theirs = _WORD.findall(answer.lower())
+    return answer if len(theirs) > n and theirs[:n] == mine else None
 
 
 def _checked(
@@ -465,11 +466,3 @@ def _is_history(attached: Message, history: SentText) -> bool:
         if history.has_run(words):
             return True
     return False
-
-
-def _problems(part: Message | None) -> list[str]:
-    """What is wrong with the part's transfer encoding, as a list of none or one."""
-    if part is None or part.is_multipart():
-        return []
-    why = transfer_encoding.problem(part)
-    return [why] if why else []

@@ -10,8 +10,12 @@ does not show (display:none, visibility:hidden, mso-hide:all, the hidden attribu
 zero-height box with its overflow hidden; inline, or by a class or id a <style> sheet
 hides everywhere): text the manager never saw is not theirs to send. What is left is laid
 out as plain text (paragraphs, lists, line breaks) for replies.py, which reads it like a
-text/plain body. The pictures the kept part shows (cid: links) are noted, so pictures of
-the quoted history are not sent.
+text/plain body: a table row of one-line cells as one line, a list item's first block on
+its marker's line, Word's list paragraphs as numbered lines; a block the manager cannot
+edit that only previews a link the text already has (Outlook on the web's link card)
+goes; a web link's address follows its text, as a text/plain part writes it. The
+pictures the kept part shows (cid: links) are noted, so pictures of the quoted history
+are not sent.
 """
 
 from __future__ import annotations
@@ -170,6 +174,16 @@ class _HtmlText(HTMLParser):
         # the web link being read (<a href>) and its text so far: see _end_link
         self.link: str | None = None
         self.link_text: list[str] = []
+        # a list item's marker just written (the line's index and text): the item's first
+        # block (Outlook on the web: li > div) goes on the marker's line
+        self.item_at: tuple[int, str] | None = None
+        self.marker_at: int | None = None  # stack depth of Word's list number span
+        # per open table row, the line each of its cells starts on (_join_row)
+        self.rows: list[list[int]] = []
+        self.links: set[str] = set()  # the links of the text kept so far
+        # a block the manager could not edit (contenteditable=false) being read: its stack
+        # depth, where it starts (line index and text) and its links (_end_card)
+        self.card: tuple[int, int, str, set[str]] | None = None
 
     def _hidden(self, attrs: dict[str, str]) -> bool:
         if _hidden(attrs):
@@ -185,10 +199,12 @@ class _HtmlText(HTMLParser):
         self.lines.append("")
 
     def _block(self) -> None:
-        if self.lines[-1].strip(" "):
+        if self.lines[-1].strip(" ") and not self._at_marker():
             self._newline()
 
     def _para(self) -> None:
+        if self._at_marker():
+            return
         self._block()
         if len(self.lines) >= 2 and self.lines[-2].strip(" "):
             self._newline()
@@ -213,6 +229,46 @@ class _HtmlText(HTMLParser):
                     self.quoted.add(len(self.lines) - 1)
             if self.quote_at:
                 self.quoted.add(len(self.lines) - len(parts))
+
+    def _at_marker(self) -> bool:
+        return self.item_at == (len(self.lines) - 1, self.lines[-1])
+
+    def _join_row(self) -> None:
+        """A table row whose cells hold one line each (a price list pasted from a
+        spreadsheet, the cells' paragraphs included) becomes one line, its cells
+        separated by a space; a row with a longer cell, or a skipped quote in a cell,
+        stays as it was laid out."""
+        cells = self.rows.pop()
+        if len(cells) < 2:
+            return
+        texts: list[str] = []
+        for n, start in enumerate(cells):
+            end = cells[n + 1] if n + 1 < len(cells) else len(self.lines)
+            got = [line.strip(" ") for line in self.lines[start:end] if line.strip(" ")]
+            if len(got) > 1 or ">" in got:
+                return
+            texts += got
+        if len(texts) < 2:
+            return
+        first = cells[0]
+        quoted = any(n >= first for n in self.quoted)
+        self.lines[first:] = [" ".join(texts)]
+        if quoted:
+            self.quoted = {n for n in self.quoted if n < first} | {first}
+        self._newline()
+
+    def _end_card(self) -> None:
+        """A block the manager could not edit whose every link goes where a link of the
+        text above already goes is the client's preview of that link (Outlook on the
+        web's link card: the site's own title and description): it is taken back out."""
+        assert self.card is not None
+        _, line, text, links = self.card
+        self.card = None
+        if links and links <= self.links:
+            del self.lines[line + 1 :]
+            self.lines[line] = text
+            self.quoted = {n for n in self.quoted if n <= line}
+        self.links |= links
 
     # parser callbacks
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -262,12 +318,23 @@ class _HtmlText(HTMLParser):
             self._block()
         if tag == "a" and _WEB_LINK.match(a.get("href", "").strip()):
             self.link, self.link_text = a["href"].strip(), []
+        href = a.get("href", "") if tag == "a" else ""
+        if href:
+            (self.card[3] if self.card is not None else self.links).add(href)
+        editable = a.get("contenteditable", "").lower() != "false"
+        if not editable and self.card is None and tag not in _VOID:
+            self.card = (len(self.stack), len(self.lines) - 1, self.lines[-1], set())
+        style = a.get("style", "") if tag not in _VOID else ""
+        if "mso-list" in style and "mso-list:ignore" in style.replace(" ", "").lower():
+            self.marker_at = len(self.stack)  # Word's list number: "1." and a run of spaces
         if tag == "br":
             self._newline()
         elif tag == "hr":
             self._block()
         elif tag in _PARA:
-            if "msonormal" in {c.lower() for c in classes}:
+            # Word's paragraph styles (MsoNormal, MsoListParagraph…): no margins, a blank
+            # line is an empty paragraph of its own
+            if any(c.lower().startswith("mso") for c in classes):
                 self._block()
             else:
                 self._para()
@@ -282,13 +349,18 @@ class _HtmlText(HTMLParser):
             else:
                 self._emit(f"{counter[0]}. ")
                 counter[0] += 1
+            self.item_at = (len(self.lines) - 1, self.lines[-1])
         elif tag == "pre":
             self._block()
             self.pre += 1
         elif tag in _BLOCK:
             self._block()
-        elif tag in ("td", "th") and self.lines[-1].strip(" "):
-            self._emit(" ")
+            if tag == "tr":
+                self.rows.append([])
+        elif tag in ("td", "th"):
+            self._block()
+            if self.rows:
+                self.rows[-1].append(len(self.lines) - 1)
 
     def _start_skip(self, tag: str, marker: bool) -> None:
         if tag in _VOID:
@@ -319,6 +391,10 @@ class _HtmlText(HTMLParser):
                 if self.quote_at and depth <= self.quote_at[-1]:
                     self.quote_at.pop()
                     self._block()
+                if self.card is not None and depth <= self.card[0]:
+                    self._end_card()
+            if self.marker_at is not None and depth <= self.marker_at:
+                self.marker_at = None
             if top == tag:
                 break
 
@@ -338,6 +414,8 @@ class _HtmlText(HTMLParser):
             self._block()
         elif tag in _BLOCK or tag == "li":
             self._block()
+            if tag == "tr" and self.rows:
+                self._join_row()
 
     def _end_link(self) -> None:
         """A web link's address after its text, as a client's text/plain part writes it
@@ -369,6 +447,8 @@ class _HtmlText(HTMLParser):
             return
         if self.link is not None:
             self.link_text.append(data)
+        if self.marker_at is not None:
+            data = data.replace("\xa0", " ")
         self._emit(data)
 
     def text(self) -> str:

@@ -194,6 +194,10 @@ _CONTACT = re.compile(
     r"|(?<![\w@])@[^\W\d]\w{2,}"  # a handle: "@tipografia"
 )
 _LINE_END = re.compile(r"[.!?:;,…。！？：；，]$")
+# a company's legal form ends a line with a period and no sentence: "Hart Print Co.",
+# "Tiskárna s.r.o.", "Drukarnia sp. z o.o.", "Nyomda Kft." (an abbreviation after a word:
+# a capital and at most three letters, or dotted letters)
+_LEGAL_FORM = re.compile(r"(?:^|\s)(?:[^\W\d_]{1,3}\.){2,}$|\S\s+[A-ZÀ-Þ][a-z]{1,3}\.$")
 _NAME_PART = re.compile(r"\s*[|,]\s*|\s+[-–—]\s+")
 _NAME_WORD = re.compile(r"^[^\W\d_][\w.'’-]*$")
 # Cyrillic letters in Latin ones, enough to tell a name written in either script
@@ -280,18 +284,13 @@ def _signature_lines(lines: list[str], marked: bool = False) -> bool:
     `marked`, a contact on the name's line or a rule above it: any one)."""
     if not 1 <= len(lines) <= TYPED_LINES:
         return False
-    if any(len(line) > 80 or len(line.split()) > 10 or _ends_sentence(line) for line in lines):
+    if any(len(line) > 80 or len(line.split()) > 10 or _ends_a_sentence(line) for line in lines):
         return False
     return len(lines) >= 2 or marked or any(_CONTACT.search(line) for line in lines)
 
 
-# A company form or other abbreviation of dotted letters ("d.o.o.", "s.r.o.", "S.A.",
-# "e.V."): its final dot ends no sentence.
-_DOTTED = re.compile(r"(?<!\S)(?:[^\W\d_]{1,3}\.){2,}$")
-
-
-def _ends_sentence(line: str) -> bool:
-    return bool(_LINE_END.search(line)) and not _DOTTED.search(line)
+def _ends_a_sentence(line: str) -> bool:
+    return bool(_LINE_END.search(line)) and not _LEGAL_FORM.search(line)
 
 
 def _matches(word: str, known: set[str]) -> bool:

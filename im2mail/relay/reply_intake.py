@@ -234,6 +234,8 @@ class ReplyIntake:
             problem, target = via.not_there(chosen.name, others), conversation
         if reply.broken:  # never a part's raw encoding, nor the rest of the reply without it
             problem = broken_note(reply.broken)
+        elif reply.unreadable:  # encrypted, opaque-signed: not a word nor a file goes
+            problem = unreadable_note(reply.unreadable)
         elif reply.doubt and not quick:
             problem = doubt_note(reply.text)
         elif transcripts.linked_in(text, self.settings.public_url):
@@ -337,6 +339,16 @@ PAGE_LINK = (
     "it; it is meant for the shop's managers, so nothing was sent. Send your answer again "
     "without that link."
 )
+
+
+def unreadable_note(why: str) -> str:
+    """Why a reply im2mail cannot read (encrypted, signed around its text, files in
+    winmail.dat) was not sent, and how to send it."""
+    return (
+        f"your email could not be read, so nothing was sent to the customer: {why}. Send "
+        "your answer again as an ordinary email: not encrypted, signed (if at all) with a "
+        "clear-text signature, in HTML or plain text format rather than Rich Text."
+    )
 
 
 def doubt_note(text: str) -> str:

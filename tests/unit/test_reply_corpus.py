@@ -51,8 +51,13 @@ MAX_LEAKS = 0
 # bank details in the manager's own name read as a typed signature, a forward with
 # nothing written); with those read and the relay's "nothing to send" for a reply of
 # quoted text only: 263/268, 268/268.
-# The three batches together (307 cases): 302/307 and 307/307.
-DEV_FLOOR = {"first reply": 302 / 307, "known manager": 307 / 307}
+# Tenth batch (blind30, 16 signed, encrypted and HTML-structure shapes written before
+# the change for them, 265 cases with the sixth): 254 and 259 as they came; with the PGP
+# armour taken off, the parts that sign or wrap a mail read, table rows, list items and
+# a link's preview card laid out, a stale text/plain giving way to the HTML and legal
+# forms ("Co.") in typed signatures: 260/265 and 265/265.
+# The four batches together (323 cases): 318/323 and 323/323.
+DEV_FLOOR = {"first reply": 318 / 323, "known manager": 323 / 323}
 
 
 def _text(case: Case) -> str:
@@ -110,6 +115,22 @@ def test_the_leak_check_finds_quoted_history() -> None:
     assert leaked(meant, meant, sent) is None
     # The manager's own repeat of the customer's words is no leak.
     assert leaked(sent[0], sent[0], sent) is None
+
+
+# What a mail program adds to what it signs or encrypts, never a file for the customer.
+CLIENT_FILES = {
+    "application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature",
+    "application/pgp-keys", "application/pgp-encrypted", "application/pkcs7-mime",
+    "application/x-pkcs7-mime", "application/ms-tnef", "application/vnd.ms-tnef",
+}  # fmt: skip
+
+
+def test_no_development_case_hands_the_customer_a_file_its_client_added() -> None:
+    for case in cases("dev"):
+        reply = extract(case.message, case.sent)
+        added = [name for name, mime, _ in reply.attachments if mime in CLIENT_FILES]
+        assert not added, (case.name, added)
+        assert not any(name.endswith((".p7s", ".p7m", ".asc")) for name, _, _ in reply.attachments)
 
 
 @pytest.mark.parametrize("run", RUNS)

@@ -133,6 +133,25 @@ def test_a_reply_with_only_the_quote_sends_nothing_and_tells_its_author(archive,
     assert intake.woken.delivery == 0 and intake.woken.mail == 1
 
 
+def test_an_encrypted_reply_sends_no_word_nor_file_and_tells_its_author_why(archive, intake):
+    conv = customer(archive)
+    email = reply(conv.token, "")
+    email.make_mixed()
+    kind = 'multipart/encrypted; protocol="application/pgp-encrypted"'
+    email.replace_header("Content-Type", kind)
+    version = EmailMessage()
+    version.set_content(b"Version: 1\n", "application", "pgp-encrypted")
+    data = EmailMessage()
+    data.set_content(b"-----BEGIN PGP MESSAGE-----\n\nhF4D\n-----END PGP MESSAGE-----\n",
+                     "application", "octet-stream", filename="encrypted.asc")  # fmt: skip
+    email.attach(version)
+    email.attach(data)
+    assert intake.handle(5, email.as_bytes()) == "done"
+    assert [row[:2] for row in outbox(archive)] == [("mail", NOT_SENT)]
+    assert "encrypted" in outbox(archive)[0][2] and "nothing was sent" in outbox(archive)[0][2]
+    assert intake.woken.delivery == 0
+
+
 def test_an_empty_reply_sends_nothing_and_tells_its_author(archive, intake):
     conv = customer(archive)
     assert intake.handle(5, reply(conv.token, "\n\n").as_bytes()) == "done"

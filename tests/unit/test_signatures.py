@@ -340,3 +340,28 @@ def test_a_typed_signature_with_a_dotted_company_form_is_cut(form: str) -> None:
 def test_a_sentence_under_the_name_still_ends_with_its_dot() -> None:
     text = "Da.\n\nAna Koval\nPozovite me posle podne.\ntel. +381 11 123 4567"
     assert signatures.typed(text, ("Anna Koval", "anna")) == (text, None)
+
+
+# --- a company's legal form ending a signature line with a period (session blind30) ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "signature"),
+    [
+        ("Yes, £310.\n\nKind regards,\nOlena\n\nOlena Shevchenko\nSales | Hart Print Co.\n"
+         "+44 113 496 0000", "Olena Shevchenko\nSales | Hart Print Co.\n+44 113 496 0000"),
+        ("Ano, 350 Kč.\n\nOlena Ševčenko\nTiskárna Koval s.r.o.\n+420 601 234 567",
+         "Olena Ševčenko\nTiskárna Koval s.r.o.\n+420 601 234 567"),
+        ("Tak, 90 zł.\n\nOlena Szewczenko\nDrukarnia Koval sp. z o.o.\nbiuro@koval.example",
+         "Olena Szewczenko\nDrukarnia Koval sp. z o.o.\nbiuro@koval.example"),
+    ],
+)  # fmt: skip
+def test_a_legal_form_ending_a_signature_line_ends_no_sentence(text: str, signature: str) -> None:
+    above, cut = signatures.typed(text, OLENA)
+    assert cut == signature
+    assert above == text[: text.index(signature)].rstrip("\n")
+
+
+def test_a_sentence_under_the_name_still_ends_in_a_period() -> None:
+    text = "Yes.\n\nOlena\nI will call you back today.\n+44 113 496 0000"
+    assert signatures.typed(text, OLENA) == (text, None)

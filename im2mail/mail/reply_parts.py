@@ -1,0 +1,59 @@
+"""The parts of a manager's reply email (replies.extract reads them): its leaves in order,
+a text part decoded whatever its declared charset, and what is wrong with a part's
+transfer encoding (transfer_encoding.py)."""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from . import transfer_encoding
+
+
+def decode(part: Message) -> str:
+    """A text part's content: its declared charset, else UTF-8, else windows-1251; never
+    an exception (broken MIME gives what can be read)."""
+    charset = part.get_param("charset")
+    if charset and hasattr(part, "get_content"):
+        try:
+            content = part.get_content()
+            if isinstance(content, str):
+                return content
+        except (LookupError, UnicodeError, ValueError, AssertionError, KeyError):
+            pass
+    raw = part.get_payload(decode=True)
+    if raw is None:
+        payload = part.get_payload()
+        return payload if isinstance(payload, str) else ""
+    for enc in ([str(charset)] if charset else []) + ["utf-8", "windows-1251"]:
+        try:
+            return raw.decode(enc)
+        except (LookupError, UnicodeError):
+            continue
+    return raw.decode("utf-8", errors="replace")
+
+
+def is_attachment(part: Message) -> bool:
+    return (part.get_content_disposition() or "") == "attachment"
+
+
+def leaves(msg: Message) -> list[Message]:
+    """The parts of `msg` that are no multipart, in order."""
+    out: list[Message] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        if part.get_content_maintype() == "multipart" and part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack[0:0] = [p for p in payload if isinstance(p, Message)]
+            continue
+        out.append(part)
+    return out
+
+
+def problems(part: Message | None) -> list[str]:
+    """What is wrong with the part's transfer encoding, as a list of none or one."""
+    if part is None or part.is_multipart():
+        return []
+    why = transfer_encoding.problem(part)
+    return [why] if why else []
