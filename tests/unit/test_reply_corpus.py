@@ -24,7 +24,13 @@ from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, sc
 # (tuned on a development half grown to 162 cases; reply_shapes.py, HTML signature and
 # quote containers by name): first reply 54/65, known manager 62/65, no leak. After a
 # footer had to say it sent the mail (a manager's "Є чохли для iPhone 15." was cut): 55, 63.
-HELDOUT_FLOOR = {"first reply": 57 / 65, "known manager": 63 / 65}
+# Session 27: a second held-out batch of 32 cases (ho2_*), written by a helper that never
+# read the extractor, its benches or tests, nor the first held-out half, and never ran
+# anything on them; measured once on the code of that moment (31/32 in every run, one
+# leak), then after the session's four development batches were merged (with them, the
+# corpus scores a reply of quoted text only as the relay handles it: nothing sent): first
+# reply 32/32, known manager 32/32, no leak. Both held-out batches together: 89/97, 95/97.
+HELDOUT_FLOOR = {"first reply": 89 / 97, "known manager": 95 / 97}
 MAX_LEAKS = 0
 # The development half (tuned on): 196 cases after the fourth batch (17 written before
 # the change for them), first reply 179 -> 194 with typed signatures cut from the first
@@ -89,7 +95,7 @@ def test_the_corpus_is_as_wide_as_issue_19_asks() -> None:
     assert len(both) >= 120
     assert len({c.pair for c in both}) >= 30
     assert len({c.thread["ui_language"] for c in both}) >= 6
-    assert len(cases("heldout")) >= 60
+    assert len(cases("heldout")) >= 90
 
 
 def test_as_the_relay_runs_it_a_reply_with_nothing_of_the_managers_sends_nothing() -> None:
