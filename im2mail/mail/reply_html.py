@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from .reply_css import flush
+
 
 def tidy(text: str) -> str:
     """Each line without trailing blanks or no-break spaces, at most one blank line between
@@ -332,9 +334,8 @@ class _HtmlText(HTMLParser):
         elif tag == "hr":
             self._block()
         elif tag in _PARA:
-            # Word's paragraph styles (MsoNormal, MsoListParagraph…): no margins, a blank
-            # line is an empty paragraph of its own
-            if any(c.lower().startswith("mso") for c in classes):
+            # Word's MsoNormal… and margin-less paragraphs are lines; a blank line is an empty one
+            if any(c.lower().startswith("mso") for c in classes) or flush(a.get("style", "")):
                 self._block()
             else:
                 self._para()

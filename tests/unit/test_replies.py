@@ -190,6 +190,33 @@ def test_html_to_text_structure() -> None:
     assert html_to_text("<div>a &amp; b&nbsp;c</div>") == "a & b c"
 
 
+@pytest.mark.parametrize(
+    "style",
+    [
+        "margin:0",
+        "margin: 0px 0px 0px 0px;",
+        "margin-top:0px;margin-bottom:0px;font-size:12pt",
+        "margin:0 0 0 5px",
+        "MARGIN: 0 !important",
+    ],
+)
+def test_paragraphs_styled_without_margins_are_lines_as_the_webmail_shows_them(
+    style: str,
+) -> None:
+    # meta.ua, Titan, Outlook on the web, o2.pl...: one <p> a line, &nbsp; for a blank one
+    lines = ["Dobrý den,", "&nbsp;", "máme skladem.", "Cena 4&nbsp;290 Kč.", "&nbsp;", "Ahoj"]
+    html = "".join(f'<p style="{style}">{line}</p>' for line in lines)
+    assert html_to_text(html) == "Dobrý den,\n\nmáme skladem.\nCena 4 290 Kč.\n\nAhoj"
+
+
+@pytest.mark.parametrize(
+    "style", ["", "margin:0 0 10px", "margin-top:0", "margin:0;margin-bottom:1em", "margin:auto"]
+)
+def test_paragraphs_with_a_margin_below_stay_paragraphs(style: str) -> None:
+    html = f'<p style="{style}">One.</p><p style="{style}">Two.</p>'
+    assert html_to_text(html) == "One.\n\nTwo."
+
+
 def test_a_links_address_follows_its_text_as_a_plain_text_part_writes_it() -> None:
     # in a chat the link behind a word is gone: the customer gets the address
     html = (

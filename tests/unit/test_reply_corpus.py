@@ -63,7 +63,11 @@ MAX_LEAKS = 0
 # a link's preview card laid out, a stale text/plain giving way to the HTML and legal
 # forms ("Co.") in typed signatures: 260/265 and 265/265.
 # The four batches together (323 cases): 318/323 and 323/323.
-DEV_FLOOR = {"first reply": 318 / 323, "known manager": 323 / 323}
+# Eleventh batch (blind35, 18 webmail replies with HTML quirks written before the change
+# for them, 341 cases): 333 and 338 as they came (all three failures a webmail's lines as
+# <p style="margin:0"> laid out a blank line apart); with margin-less paragraphs read as
+# lines: 336/341 and 341/341.
+DEV_FLOOR = {"first reply": 336 / 341, "known manager": 341 / 341}
 
 
 def _text(case: Case) -> str:
