@@ -63,7 +63,12 @@ MAX_LEAKS = 0
 # a link's preview card laid out, a stale text/plain giving way to the HTML and legal
 # forms ("Co.") in typed signatures: 260/265 and 265/265.
 # The four batches together (323 cases): 318/323 and 323/323.
-DEV_FLOOR = {"first reply": 318 / 323, "known manager": 323 / 323}
+# Eleventh batch (blind33, 20 everyday replies of common clients written before the change
+# for them, 343 cases): 334 and 341 as they came (Gmail's text/plain hard-wrapped at 78
+# columns, a first name under the sign-off cut with the signature set apart under it);
+# with wrapped lines given the HTML's breaks, that name kept and a signature container's
+# client footer read as the footer: 338/343 and 343/343.
+DEV_FLOOR = {"first reply": 338 / 343, "known manager": 343 / 343}
 
 
 def _text(case: Case) -> str:
