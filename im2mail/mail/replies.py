@@ -83,7 +83,7 @@ from itertools import islice
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import envelopes, flowed, quoted_history, signatures
+from . import envelopes, flowed, quoted_history, rewrap, signatures
 from .envelopes import unarmour
 from .footers import drop_client_footer, drop_leading_footer
 from .quoted_history import SentText
@@ -305,6 +305,8 @@ def extract(
         fuller = _fuller(text, whole, parsed.text(), history)
         if fuller is not None:
             text, source = fuller, html_part
+        else:  # lines the client hard-wrapped in text/plain, as the HTML has them
+            text = rewrap.as_typed(text, parsed.text())
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too

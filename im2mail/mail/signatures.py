@@ -17,6 +17,8 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 
+from .footers import drop_client_footer
+
 MAX_LINES = 8  # non-blank lines a signature may have
 MIN_TEXTS = 3  # replies it must end, besides half of them
 LONG = 20_000  # a longer text is looked at only by its last TAIL lines
@@ -93,7 +95,20 @@ def cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
     rewraps the block, writes its links as "<https://…>" lines and shows text the HTML
     hides (a time stamp), so its lines rarely equal the HTML's. The block starts on a
     line whose words begin the signature's and holds no other words. Else (`text`, None).
-    """
+    A container that holds the client's footer under the manager's lines (Proton's
+    signature block: the user's signature, then "Sent with Proton Mail…") matches
+    without it too: the footer went from the text's end as a client's."""
+    text, cut = _cut_loose(text, signature)
+    if cut is None and signature:
+        lines = signature.split("\n")
+        drop_client_footer(lines)
+        shorter = "\n".join(lines).strip()
+        if shorter and shorter != signature.strip():
+            text, cut = _cut_loose(text, shorter)
+    return text, cut
+
+
+def _cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
     wanted = _letter_words(_LINK.sub(" ", signature or ""))
     if not wanted:
         return text, None
@@ -221,7 +236,8 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     the manager's name (a word of it matches `names`, their From name and mailbox, in
     any script), and under it, to the end, 1..TYPED_LINES short lines that end no
     sentence, at least one of them a phone number, a web address or a mailbox, or two of
-    them (a role and a shop). A lone name under "Regards," is a sign-off and stays, and
+    them (a role and a shop). A lone name under "Regards," is a sign-off and stays (also
+    when a block is set apart under it by a blank line: the block alone goes), and
     words must stand above the block, not a line ending in ":" (the block is what it
     introduces: bank details in the manager's own name, "My contacts:")."""
     known = {w for name in names for w in _folded_words(name)}
@@ -252,6 +268,14 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
                 return text, None
             if lines[above - 1].rstrip().endswith((":", "\uff1a")):
                 continue  # what a line ending in ":" introduces ("Реквізити для оплати:")
+            if above == start and not rest.strip() and not lines[start + 1].strip():
+                # a lone name right under the words above, a blank line under it: it
+                # signs them off ("Viele Grüße" / "Lena"); the block under it is the
+                # signature (a client put it there, set apart)
+                first = start + 1
+                while not lines[first].strip():
+                    first += 1
+                return "\n".join(lines[: start + 1]), "\n".join(lines[first:end])
             return "\n".join(lines[:above]), "\n".join(lines[start:end])
         if sum(1 for line in lines[top:end] if line.strip()) > TYPED_LINES:
             break

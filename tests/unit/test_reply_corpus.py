@@ -64,10 +64,16 @@ MAX_LEAKS = 0
 # forms ("Co.") in typed signatures: 260/265 and 265/265.
 # The four batches together (323 cases): 318/323 and 323/323.
 # Eleventh batch (blind35, 18 webmail replies with HTML quirks written before the change
-# for them, 341 cases): 333 and 338 as they came (all three failures a webmail's lines as
-# <p style="margin:0"> laid out a blank line apart); with margin-less paragraphs read as
-# lines: 336/341 and 341/341.
-DEV_FLOOR = {"first reply": 336 / 341, "known manager": 341 / 341}
+# for them, 341 cases with the tenth): 333 and 338 as they came (all three failures a
+# webmail's lines as <p style="margin:0"> laid out a blank line apart); with margin-less
+# paragraphs read as lines: 336/341 and 341/341.
+# Twelfth batch (blind33, 20 everyday replies of common clients written before the
+# change for them, 343 cases with the tenth): 334 and 341 as they came (Gmail's
+# text/plain hard-wrapped at 78 columns, a first name under the sign-off cut with the
+# signature set apart under it); with wrapped lines given the HTML's breaks, that name
+# kept and a signature container's client footer read as the footer: 338/343 and
+# 343/343.
+DEV_FLOOR = {"first reply": 356 / 361, "known manager": 361 / 361}
 
 
 def _text(case: Case) -> str:

@@ -1,0 +1,59 @@
+"""A text/plain alternative hard-wrapped by the client, given the HTML's line breaks.
+
+Gmail (and other clients that write text/plain from the HTML the manager edited) breaks
+the plain text's long lines at about 78 columns: a sentence the manager typed on one
+line reaches the customer cut in two, in a messenger where nobody wraps. The HTML
+alternative keeps the lines as the manager typed them. `as_typed` joins a run of plain
+lines back into one where the HTML has them as one line, word for word, and the HTML has
+none of them on its own: nothing is added, dropped or reordered, only line breaks go.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPACE = re.compile(r"\s+")
+MIN_WRAP = 40  # a hard wrap leaves lines at least this long (a short line is meant)
+MAX_RUN = 30  # lines one typed line may have been wrapped into
+
+
+def as_typed(text: str, html_text: str) -> str:
+    """`text` (read from text/plain) with the line breaks the HTML's text does not have
+    taken out: consecutive lines whose join is one line of `html_text`, none of them
+    a line there by itself, the first ones long enough to be a wrap."""
+    lines = text.split("\n")
+    if len(lines) < 2 or not html_text:
+        return text
+    shown = {_normal(line) for line in html_text.split("\n")}
+    shown.discard("")
+    if not shown:
+        return text
+    longest = max(len(line) for line in shown)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = _joined_to(lines, i, shown, longest)
+        out.append(" ".join(line.strip() for line in lines[i : j + 1]) if j > i else lines[i])
+        i = j + 1
+    return "\n".join(out)
+
+
+def _joined_to(lines: list[str], i: int, shown: set[str], longest: int) -> int:
+    """The last line of the longest run from `i` whose join the HTML shows as one line
+    (each line but the last a wrap: long, and not a line of the HTML itself); else `i`."""
+    best = i
+    joined = _normal(lines[i])
+    j = i
+    while j + 1 < len(lines) and j - i < MAX_RUN and len(joined) < longest:
+        line = _normal(lines[j])
+        if len(line) < MIN_WRAP or line in shown or not _normal(lines[j + 1]):
+            break
+        j += 1
+        joined = f"{joined} {_normal(lines[j])}"
+        if joined in shown:
+            best = j
+    return best
+
+
+def _normal(line: str) -> str:
+    return _SPACE.sub(" ", line).strip()
