@@ -63,7 +63,11 @@ MAX_LEAKS = 0
 # a link's preview card laid out, a stale text/plain giving way to the HTML and legal
 # forms ("Co.") in typed signatures: 260/265 and 265/265.
 # The four batches together (323 cases): 318/323 and 323/323.
-DEV_FLOOR = {"first reply": 318 / 323, "known manager": 323 / 323}
+# Eleventh batch (blind34, 21 replies from mobile mail apps written before the change for
+# them, 344 cases): 338 and 344 as they came (20/21 and 21/21 of the batch: a phone's
+# signature set to one line of the manager's own); with a whole signature on the name's
+# line read: 339/344 and 344/344.
+DEV_FLOOR = {"first reply": 339 / 344, "known manager": 344 / 344}
 
 
 def _text(case: Case) -> str:
