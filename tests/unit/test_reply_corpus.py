@@ -66,8 +66,10 @@ MAX_LEAKS = 0
 # Eleventh batch (blind34, 21 replies from mobile mail apps written before the change for
 # them, 344 cases): 338 and 344 as they came (20/21 and 21/21 of the batch: a phone's
 # signature set to one line of the manager's own); with a whole signature on the name's
-# line read: 339/344 and 344/344.
-DEV_FLOOR = {"first reply": 339 / 344, "known manager": 344 / 344}
+# line read: 339/344 and 344/344. Four more mobile shapes written after that change but
+# before any for them (data detectors, an app signature, a second reply, a camera photo):
+# 4/4 as they came; 343/348 and 348/348.
+DEV_FLOOR = {"first reply": 343 / 348, "known manager": 348 / 348}
 
 
 def _text(case: Case) -> str:
