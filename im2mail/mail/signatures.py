@@ -236,8 +236,10 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
     the manager's name (a word of it matches `names`, their From name and mailbox, in
     any script), and under it, to the end, 1..TYPED_LINES short lines that end no
     sentence, at least one of them a phone number, a web address or a mailbox, or two of
-    them (a role and a shop). A lone name under "Regards," is a sign-off and stays (also
-    when a block is set apart under it by a blank line: the block alone goes), and
+    them (a role and a shop); or, in a paragraph of its own, the name with a shop or role
+    and a contact on its one line (a phone's signature setting: "Анна, Kyiv Print, +380…").
+    A lone name under "Regards," is a sign-off and stays (also when a block is set apart
+    under it by a blank line: the block alone goes), and
     words must stand above the block, not a line ending in ":" (the block is what it
     introduces: bank details in the manager's own name, "My contacts:")."""
     known = {w for name in names for w in _folded_words(name)}
@@ -261,7 +263,10 @@ def typed(text: str, names: Sequence[str]) -> tuple[str, str | None]:
                 continue
             # set off by a rule above it, a name over one short line is a signature too
             ruled = bool(under) and _above(lines, start) < _skip_blank(lines, start)
-            if not _signature_lines(under, bool(_CONTACT.search(rest)) or ruled):
+            if not under:  # all on the name's line, a paragraph of its own
+                if start != top or not _one_line(lines[start], rest):
+                    continue
+            elif not _signature_lines(under, bool(_CONTACT.search(rest)) or ruled):
                 continue
             above = _above(lines, start)
             if not above:
@@ -301,6 +306,22 @@ def _names(line: str, known: set[str]) -> str | None:
     if not any(_matches(w, known) for w in _folded_words(" ".join(words))):
         return None
     return rest
+
+
+def _one_line(line: str, rest: str) -> bool:
+    """A whole signature on the name's line, as a phone's signature setting holds it
+    ("Анна, Kyiv Print, +380 67 123 45 67", "Marta | Pracownia Ram Kolor | 601 234 567"):
+    after the name, fields set apart by "," "|" or a dash, one of them a contact and one a
+    capitalised name of a shop or a role without one, and no sentence ending the line."""
+    if len(line) > 80 or len(line.split()) > 10 or _ends_a_sentence(line.strip()):
+        return False
+    fields = [f.strip() for f in _NAME_PART.split(rest) if f.strip()]
+    named = [f for f in fields if not _CONTACT.search(f)]
+    return (
+        len(named) < len(fields)  # a contact
+        and bool(named)
+        and all(len(f.split()) <= 4 and f[0].isupper() for f in named)
+    )
 
 
 def _signature_lines(lines: list[str], marked: bool = False) -> bool:

@@ -73,7 +73,14 @@ MAX_LEAKS = 0
 # signature set apart under it); with wrapped lines given the HTML's breaks, that name
 # kept and a signature container's client footer read as the footer: 338/343 and
 # 343/343.
-DEV_FLOOR = {"first reply": 356 / 361, "known manager": 361 / 361}
+# Thirteenth batch (blind34, 21 replies from mobile mail apps written before the change
+# for them, 344 cases with the tenth): 338 and 344 as they came (20/21 and 21/21 of the
+# batch: a phone's signature set to one line of the manager's own); with a whole
+# signature on the name's line read: 339/344 and 344/344. Four more mobile shapes
+# written after that change but before any for them (data detectors, an app signature, a
+# second reply, a camera photo): 4/4 as they came; 343/348 and 348/348.
+# The three batches together (386 cases): 381/386 and 386/386.
+DEV_FLOOR = {"first reply": 381 / 386, "known manager": 386 / 386}
 
 
 def _text(case: Case) -> str:

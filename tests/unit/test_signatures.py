@@ -365,3 +365,41 @@ def test_a_legal_form_ending_a_signature_line_ends_no_sentence(text: str, signat
 def test_a_sentence_under_the_name_still_ends_in_a_period() -> None:
     text = "Yes.\n\nOlena\nI will call you back today.\n+44 113 496 0000"
     assert signatures.typed(text, OLENA) == (text, None)
+
+
+# --- a whole signature on one line, as a phone's signature setting holds it (blind34) -------
+
+ANNA = ("Anna Kovalenko", "anna")
+
+
+@pytest.mark.parametrize(
+    ("text", "signature"),
+    [
+        ("Так, 840 грн, до четверга встигнемо.\n\nАнна, Kyiv Print, +380 67 123 45 67",
+         "Анна, Kyiv Print, +380 67 123 45 67"),
+        ("Tak, 210 zł.\n\nAnna | Pracownia Ram Kolor | 601 234 567",
+         "Anna | Pracownia Ram Kolor | 601 234 567"),
+        ("Yes, £28 each.\n\nAnna Kovalenko – Oak & Iron – www.oak-iron.example\n\n",
+         "Anna Kovalenko – Oak & Iron – www.oak-iron.example"),
+    ],
+)  # fmt: skip
+def test_a_signature_on_the_names_line_alone_is_cut(text: str, signature: str) -> None:
+    above, cut = signatures.typed(text, ANNA)
+    assert cut == signature
+    assert above == text[: text.index(signature)].rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Так.\n\nАнна, дзвоніть, +380 67 123 45 67",  # a word for the customer, not a shop
+        "Так.\n\nАнна, +380 67 123 45 67",  # the name and a number only: it may be meant
+        "Так.\n\nАнна, Нова Пошта, відділення 12",  # no contact: an address for the customer
+        "Так.\n\nІрина, Kyiv Print, +380 67 123 45 67",  # someone else's name
+        "Так.\nАнна, Kyiv Print, +380 67 123 45 67",  # not a paragraph of its own
+        "Так.\n\nАнна, Kyiv Print, +380 67 123 45 67, дзвоніть до 18:00.",  # a sentence
+        "Анна, Kyiv Print, +380 67 123 45 67",  # nothing above it
+    ],
+)
+def test_a_names_line_that_is_not_a_whole_signature_stays(text: str) -> None:
+    assert signatures.typed(text, ANNA) == (text, None)
