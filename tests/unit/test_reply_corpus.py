@@ -30,7 +30,10 @@ from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, sc
 # leak), then after the session's four development batches were merged (with them, the
 # corpus scores a reply of quoted text only as the relay handles it: nothing sent): first
 # reply 32/32, known manager 32/32, no leak. Both held-out batches together: 89/97, 95/97.
-HELDOUT_FLOOR = {"first reply": 89 / 97, "known manager": 95 / 97}
+# A third batch of 32 (ho3_*, written the same way, our emails built with MailBuilder),
+# measured once as it came, before the second wave of development batches was merged:
+# 32/32 in every run, no leak; after that merge the same. The three: 121/129, 127/129.
+HELDOUT_FLOOR = {"first reply": 121 / 129, "known manager": 127 / 129}
 MAX_LEAKS = 0
 # The development half (tuned on): 196 cases after the fourth batch (17 written before
 # the change for them), first reply 179 -> 194 with typed signatures cut from the first
@@ -112,7 +115,7 @@ def test_the_corpus_is_as_wide_as_issue_19_asks() -> None:
     assert len(both) >= 120
     assert len({c.pair for c in both}) >= 30
     assert len({c.thread["ui_language"] for c in both}) >= 6
-    assert len(cases("heldout")) >= 90
+    assert len(cases("heldout")) >= 120
 
 
 def test_as_the_relay_runs_it_a_reply_with_nothing_of_the_managers_sends_nothing() -> None:
