@@ -49,12 +49,12 @@ def _words(text: str) -> list[str]:
 # A link as a text/plain part (or an HTML link read as text) writes it after its words,
 # "download <https://…/f/…>": its address is no word of a line (links of ours are signed
 # anew each time an email is built, and a quoted line of ours is still ours).
-_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
+LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
 
 
 def line_words(line: str) -> list[str]:
     line = _PREFIX.sub("", line, count=1)
-    return _words(_LINK.sub(" ", line) if "<" in line else line)
+    return _words(LINK.sub(" ", line) if "<" in line else line)
 
 
 @dataclass(frozen=True)
