@@ -51,6 +51,18 @@ def leaves(msg: Message) -> list[Message]:
     return out
 
 
+def blank_file_names(text: str, parts: list[Message]) -> str:
+    """`text` with a line that only names a file of this message in angle brackets
+    ("<logo.png>", "<IMG_0412.jpeg>") left blank: where a client (Apple Mail) marks in
+    the text/plain alternative a picture or file its HTML shows. The file itself goes as
+    an attachment (or stays out, a signature's); its name is no word of the manager's.
+    Blank, not gone: the line numbers stay as they were counted."""
+    names = {f"<{name.strip()}>" for part in parts if (name := part.get_filename())}
+    if not names or "<" not in text:
+        return text
+    return "\n".join("" if line.strip() in names else line for line in text.split("\n"))
+
+
 def problems(part: Message | None) -> list[str]:
     """What is wrong with the part's transfer encoding, as a list of none or one."""
     if part is None or part.is_multipart():
