@@ -13,7 +13,8 @@ Rules (DESIGN.md "Email side"; corpus under tests/data/replies/):
   and their lines cut from the end of the text/plain alternative (a first reply has no
   learned signature yet), compared by their words when the plain text rewraps them
   (Mailtrack's "Sender notified by" block, its links on lines of their own). A picture's
-  placeholder ("[image: …]") goes with the link line under it.
+  placeholder ("[image: …]") goes with the link line under it, and a line that only
+  names a file of the mail ("<logo.png>", Apple Mail's) with it (reply_parts.py).
 * The shapes themselves are read in reply_shapes.py, whatever the client's language.
 * A hard cut happens at: a sig-dash line ("-- "), a mobile-client signature ("Sent from my
   iPhone", "Отправлено с iPhone", "Надіслано з iPhone", K-9, Yandex, mail.ru apps), an
@@ -89,6 +90,7 @@ from .footers import drop_client_footer, drop_leading_footer
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
+from .reply_parts import blank_file_names
 from .reply_parts import decode as _decode
 from .reply_parts import is_attachment as _is_attachment_disposition
 from .reply_parts import leaves as _leaves
@@ -287,6 +289,7 @@ def extract(
         typed: list[int] = []
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
+        whole = blank_file_names(whole, leaves)
         html_text = parsed.text() if parsed is not None and ">" in whole else None
         text = strip_text(whole, history, _typed_marks(whole, html_text, typed))
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):

@@ -1,9 +1,10 @@
 """The parts of a manager's reply email (replies.extract reads them): its leaves in order,
-a text part decoded whatever its declared charset, and what is wrong with a part's
-transfer encoding (transfer_encoding.py)."""
+a text part decoded whatever its declared charset, a text's lines that only name one of
+its files, and what is wrong with a part's transfer encoding (transfer_encoding.py)."""
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 
 from . import transfer_encoding
@@ -49,6 +50,21 @@ def leaves(msg: Message) -> list[Message]:
             continue
         out.append(part)
     return out
+
+
+_BRACKETED = re.compile(r"^[ \t]*<[^<>\n]+>[ \t]*$", re.M)
+
+
+def blank_file_names(text: str, parts: list[Message]) -> str:
+    """`text` with a line that only names a file of this message in angle brackets
+    ("<logo.png>", "<IMG_0412.jpeg>") left blank: where a client (Apple Mail) marks in
+    the text/plain alternative a picture or file its HTML shows. The file itself goes as
+    an attachment (or stays out, a signature's); its name is no word of the manager's.
+    Blank, not gone: the line numbers stay as they were counted."""
+    if not _BRACKETED.search(text):  # before the parts' headers: parsing them costs
+        return text
+    names = {f"<{name.strip()}>" for part in parts if (name := part.get_filename())}
+    return "\n".join("" if line.strip() in names else line for line in text.split("\n"))
 
 
 def problems(part: Message | None) -> list[str]:

@@ -504,3 +504,28 @@ def test_our_quoted_links_written_out_are_still_our_lines() -> None:
     msg.set_content(owa, subtype="html")
     reply = extract(msg, [ours])
     assert (reply.text, reply.doubt) == ("Answers below.\n\n12 GBP each.", None)
+
+
+def _apple_alternative(plain: str, filename: str) -> EmailMessage:
+    """Apple Mail's shape: text/plain beside a multipart/related HTML with the picture,
+    the picture's name in angle brackets where it sits in the text/plain part."""
+    raw = (
+        'Content-Type: multipart/alternative; boundary="a"\r\n\r\n'
+        "--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + plain + "\r\n"
+        '--a\r\nContent-Type: multipart/related; type="text/html"; boundary="r"\r\n\r\n'
+        '--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<div>x</div><img src="cid:p@x">\r\n'
+        f'--r\r\nContent-Type: image/png; name="{filename}"\r\nContent-Id: <p@x>\r\n'
+        f"Content-Disposition: inline; filename={filename}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n--a--\r\n"
+    )
+    return email.message_from_bytes(raw.encode(), policy=policy.default)  # type: ignore[return-value]
+
+
+def test_a_line_naming_a_file_of_the_mail_is_no_word_of_the_manager() -> None:
+    """Apple Mail writes "<logo.png>" in text/plain where the picture sits (a signature's
+    logo, a pasted mockup): the name of a part of this very mail is not sent as text. A
+    bracketed name that no part has stays: the manager typed it."""
+    plain = "Tak, 89 zł.\n\nPozdrawiam\nOlena\n<logo.png>\n\n> W dniu … napisał:\n> Ile?"
+    assert extract(_apple_alternative(plain, "logo.png")).text == "Tak, 89 zł.\n\nPozdrawiam\nOlena"
+    kept = extract(_apple_alternative(plain, "other.png")).text
+    assert kept.endswith("Olena\n<logo.png>")

@@ -88,7 +88,12 @@ MAX_LEAKS = 0
 # "AK:" under an unmarked quote read as a header block; a Word list's bullet padded to its
 # tab stop in text/plain); with both read: 398/404 and 404/404 (a company signature with
 # legal lines and a confidentiality sentence is cut only once learned).
-DEV_FLOOR = {"first reply": 398 / 404, "known manager": 404 / 404}
+# Batch blind38 (33 Apple Mail and Thunderbird desktop replies in 14 languages, in four
+# groups each written before any change for it): 30/33 as they came (Apple Mail's
+# "<logo.png>" line in text/plain reached the chat; two expected texts corrected to the
+# corpus's sign-off convention, .eml unchanged); with a line naming a file of the mail
+# blanked: 33/33. With blind36: 431/437 and 437/437.
+DEV_FLOOR = {"first reply": 431 / 437, "known manager": 437 / 437}
 
 
 def _text(case: Case) -> str:
