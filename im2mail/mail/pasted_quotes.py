@@ -29,8 +29,8 @@ def pasted(lines: Sequence[str], quoted: Sequence[bool]) -> set[int]:
     """The numbers of the quoted lines that are a quotation pasted into the answer: the
     first quoted block, under lines of the manager's own and followed by more of them,
     when the text ends in a quote introduced by an attribution (a line ending in ":"
-    that names a date, a time or an address) that holds the block's words again in a
-    row. Empty when there is no such block."""
+    that names a date, a time or an address, over the quote or as its first line) that
+    holds the block's words again in a row. Empty when there is no such block."""
     n = len(lines)
     first = next((k for k in range(n) if quoted[k]), None)
     if first is None or not any(_words(ln) for ln in lines[:first]):
@@ -53,11 +53,25 @@ def pasted(lines: Sequence[str], quoted: Sequence[bool]) -> set[int]:
     above = k - 1
     while above > end and not lines[above].strip():
         above -= 1
-    intro = lines[above].strip()
-    if not (intro.endswith(":") and _ATTRIBUTION_MARK.search(intro)):
+    top = next((m for m in range(k, n) if _words(lines[m])), k)
+    # the attribution over the quote, or as its first line (Apple Mail, iOS, Mail.ru)
+    if not any(_introduces(line) for line in (lines[above], _PREFIX.sub("", lines[top]))):
         return set()
     below = [w for m in range(k, n) for w in _words(lines[m])]
     size = len(words)
     if not any(below[m : m + size] == words for m in range(len(below) - size + 1)):
         return set()
     return set(block)
+
+
+def _introduces(line: str) -> bool:
+    bare = line.strip()
+    return bare.endswith(":") and bool(_ATTRIBUTION_MARK.search(bare))
+
+
+def lead_in(lines: Sequence[str], block: set[int]) -> int | None:
+    """The line of the manager's that introduces a pasted quotation ("Олена написала:"),
+    the nearest one with words above it: theirs, not an attribution."""
+    if not block:
+        return None
+    return next((m for m in range(min(block) - 1, -1, -1) if lines[m].strip()), None)

@@ -161,6 +161,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
     pasted = pasted_quotes.pasted(lines, quoted)  # "Як написала Олена:" + "> …" of theirs
     for n in pasted:
         quoted[n] = False
+    lead_in = pasted_quotes.lead_in(lines, pasted)  # the manager's, no attribution
     for n in quoted_history.answers_in_quote(lines, quoted, history) if history else ():
         lines[n], quoted[n] = _QUOTE_PREFIX.sub("", lines[n], count=1), False
     kept: list[str] = []
@@ -197,7 +198,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
             cut_back(kept, intro=True)
             _answers_under(kept, lines[i:], history)
             break
-        span = attribution_span(lines, i) if bare and i + 1 not in pasted else 0
+        span = attribution_span(lines, i) if bare and i != lead_in else 0
         if span:
             drop_wrapped_start(kept, " ".join(lines[i : i + span]))
             j = i + span

@@ -740,3 +740,18 @@ def test_a_quoted_block_the_quote_below_does_not_repeat_stays_a_quote() -> None:
         + "\n"
     )
     assert "> Друк" not in strip_text(body)
+
+
+def test_a_pasted_quotation_over_a_quote_whose_attribution_is_inside_it_goes_out() -> None:
+    """Apple Mail writes its attribution as the quote's first line, and the manager's
+    lead-in may stand a blank line above the pasted block: both are still the shape."""
+    answer = (
+        "Frau Krüger, eine Ergänzung. Sie schrieb:\n\n"
+        "> ein Passepartout 30×40 kostet 24 Euro.\n\nSchwarz kostet 4 Euro mehr.\n\nAnna"
+    )
+    body = (
+        f"{answer}\n\n> Am 23.11.2026 um 13:05 schrieb im2mail <orders@shop.example>:\n>\n"
+        "> Olena answered Sabine Krüger in WhatsApp:\n>\n"
+        "> > Guten Tag, ein Passepartout 30×40 kostet 24 Euro.\n"
+    )
+    assert strip_text(body) == answer
