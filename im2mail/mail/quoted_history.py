@@ -49,12 +49,12 @@ def _words(text: str) -> list[str]:
 # A link as a text/plain part (or an HTML link read as text) writes it after its words,
 # "download <https://…/f/…>": its address is no word of a line (links of ours are signed
 # anew each time an email is built, and a quoted line of ours is still ours).
-_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
+LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
 
 
 def line_words(line: str) -> list[str]:
     line = _PREFIX.sub("", line, count=1)
-    return _words(_LINK.sub(" ", line) if "<" in line else line)
+    return _words(LINK.sub(" ", line) if "<" in line else line)
 
 
 @dataclass(frozen=True)
@@ -341,6 +341,7 @@ def answers_inside(lines: Sequence[tuple[str, bool]], sent: SentText) -> str | N
         return None
     # "ours", "answer" (not ours yet) or "" per line (a header line is no answer here)
     kinds = [_kind(line, sent) if quoted else "" for line, quoted in lines]
+    kinds = _lone_labels([line for line, _ in lines], kinds)
     kinds = ["" if kind == "header" else kind for kind in kinds]
     ours = [n for n, kind in enumerate(kinds) if kind == "ours"]
     if not ours:
@@ -368,6 +369,25 @@ def _kind(line: str, sent: SentText) -> str:
     return "header" if _is_header_line(line) else "answer"
 
 
+def _lone_labels(lines: Sequence[str], kinds: list[str]) -> list[str]:
+    """`kinds` with a header line that only reads as "Label: value" taken for an answer
+    when it stands alone, no header line right above or under it: a header block is
+    several such lines ("From:", "Sent:", "To:"), or one that names an address, ends in
+    ":" or is a rule; one line between lines of ours is the manager's answer typed with
+    a tag of their own ("AK: from S to XXL", "Note: …")."""
+    out = list(kinds)
+    for n, kind in enumerate(kinds):
+        if kind != "header":
+            continue
+        bare = lines[n].strip()
+        if _RULE.match(bare) or _ADDRESS.search(bare) or bare.endswith((":", "\uff1a")):
+            continue
+        near = [kinds[m] for m in (n - 1, n + 1) if 0 <= m < len(kinds)]
+        if "header" not in near:
+            out[n] = "answer"
+    return out
+
+
 def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
     """The manager's answers typed inside a quote that no ">" marks (Outlook's header
     block, or an attribution, then our text as it was; the answers in colour or prefaced
@@ -383,6 +403,7 @@ def answers_under(lines: Sequence[str], sent: SentText) -> list[str]:
         return []
     # "ours", "header", "answer", or "" for a line without words or a picture's place
     kinds = ["" if _PLACEHOLDER.match(line.strip()) else _kind(line, sent) for line in lines]
+    kinds = _lone_labels(lines, kinds)
     seen = [n for n, kind in enumerate(kinds) if kind == "ours"]
     if not seen:
         return []

@@ -14,7 +14,8 @@ import re
 _ZERO = re.compile(r"^[+-]?0*(\.0*)?(px|pt|em|rem|ex|ch|vh|vw|cm|mm|in|pc|%)?$", re.I)
 
 
-def _zero(value: str) -> bool:
+def zero(value: str) -> bool:
+    """Whether a CSS length (or opacity) is zero, in any unit: "0", "0px", "-0.0em"."""
     value = value.replace("!important", "").strip()
     return bool(value) and bool(_ZERO.match(value)) and any(c == "0" for c in value)
 
@@ -37,4 +38,4 @@ def flush(style: str) -> bool:
             top = value
         elif name in ("margin-bottom", "margin-block-end"):
             bottom = value
-    return top is not None and bottom is not None and _zero(top) and _zero(bottom)
+    return top is not None and bottom is not None and zero(top) and zero(bottom)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from .reply_css import flush
+from .reply_css import flush, zero
 
 
 def tidy(text: str) -> str:
@@ -91,7 +91,6 @@ _BLOCK = {
     "footer", "address", "dl", "dt", "dd", "body", "html", "form",
 }  # fmt: skip
 _PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
-_ZERO = re.compile(r"^0+(\.0*)?(px|pt|em|rem|%)?$")
 # a style hides only with one of these (a collapsed box needs overflow:hidden too)
 _HIDING = ("display", "visibility", "mso-hide", "opacity", "overflow")
 
@@ -112,9 +111,9 @@ def _hidden(attrs: dict[str, str]) -> bool:
         style[name.strip().lower()] = value
     if style.get("display") == "none" or style.get("visibility") in ("hidden", "collapse"):
         return True
-    if style.get("mso-hide") == "all" or _ZERO.match(style.get("opacity", "1")):
+    if style.get("mso-hide") == "all" or zero(style.get("opacity", "1")):
         return True
-    collapsed = any(_ZERO.match(style.get(k, "1")) for k in ("max-height", "height", "width"))
+    collapsed = any(zero(style.get(k, "1")) for k in ("max-height", "height", "width"))
     return collapsed and style.get("overflow") == "hidden"
 
 

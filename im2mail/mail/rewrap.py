@@ -6,6 +6,9 @@ line reaches the customer cut in two, in a messenger where nobody wraps. The HTM
 alternative keeps the lines as the manager typed them. `as_typed` joins a run of plain
 lines back into one where the HTML has them as one line, word for word, and the HTML has
 none of them on its own: nothing is added, dropped or reordered, only line breaks go.
+Spaces go the same way: Outlook writes a Word list's bullet or number to text/plain
+padded to its tab stop ("·         250 cards"), where the HTML shows one space; a line
+the HTML shows with the same words, spaced more narrowly, takes the HTML's spacing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import re
 
 _SPACE = re.compile(r"\s+")
+_PADDED = re.compile(r"\S[ \t\xa0]{2,}\S")  # a run of spaces between words
 MIN_WRAP = 40  # a hard wrap leaves lines at least this long (a short line is meant)
 MAX_RUN = 30  # lines one typed line may have been wrapped into
 
@@ -22,12 +26,15 @@ def as_typed(text: str, html_text: str) -> str:
     taken out: consecutive lines whose join is one line of `html_text`, none of them
     a line there by itself, the first ones long enough to be a wrap."""
     lines = text.split("\n")
-    if len(lines) < 2 or not html_text:
+    if not html_text:
         return text
+    lines = _spaced_as_shown(lines, html_text)
+    if len(lines) < 2:
+        return "\n".join(lines)
     shown = {_normal(line) for line in html_text.split("\n")}
     shown.discard("")
     if not shown:
-        return text
+        return "\n".join(lines)
     longest = max(len(line) for line in shown)
     out: list[str] = []
     i = 0
@@ -53,6 +60,24 @@ def _joined_to(lines: list[str], i: int, shown: set[str], longest: int) -> int:
         if joined in shown:
             best = j
     return best
+
+
+def _spaced_as_shown(lines: list[str], html_text: str) -> list[str]:
+    """`lines` with a run of spaces inside a line narrowed as the HTML's text has that
+    line (same words, same order; the indentation stays)."""
+    if not any(_PADDED.search(line) for line in lines):
+        return lines
+    shown: dict[str, str] = {}
+    for line in html_text.split("\n"):
+        bare = line.replace("\xa0", " ").strip()
+        shown.setdefault(_normal(bare), bare)
+    out: list[str] = []
+    for line in lines:
+        bare = shown.get(_normal(line)) if _PADDED.search(line) else None
+        if bare and len(bare) < len(line.strip()):
+            line = line[: len(line) - len(line.lstrip())] + bare
+        out.append(line)
+    return out
 
 
 def _normal(line: str) -> str:

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 
 from .footers import drop_client_footer
+from .quoted_history import LINK
 
 MAX_LINES = 8  # non-blank lines a signature may have
 MIN_TEXTS = 3  # replies it must end, besides half of them
@@ -85,10 +86,6 @@ def cut(text: str, signature: str | None) -> tuple[str, str | None]:
     return "\n".join(lines[:above]), "\n".join(lines[start:end])
 
 
-# A link as a plain-text alternative writes it, "<https://…>": no words of the signature.
-_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^<>\s]*>", re.I)
-
-
 def cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
     """`text` without the block that ends it with the words of `signature` (a signature
     the HTML part marks), compared by their letters only: a plain-text alternative
@@ -109,14 +106,14 @@ def cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
 
 
 def _cut_loose(text: str, signature: str | None) -> tuple[str, str | None]:
-    wanted = _letter_words(_LINK.sub(" ", signature or ""))
+    wanted = _letter_words(LINK.sub(" ", signature or ""))
     if not wanted:
         return text, None
     lines = text.split("\n")
     end = _skip_blank(lines, len(lines))
     found: list[str] = []
     for start in range(end - 1, max(end - 4 * MAX_LINES, 0) - 1, -1):
-        found[:0] = _letter_words(_LINK.sub(" ", lines[start]))
+        found[:0] = _letter_words(LINK.sub(" ", lines[start]))
         if len(found) > len(wanted) or found != wanted[len(wanted) - len(found) :]:
             return text, None  # words the signature does not have
         if found == wanted:
@@ -177,7 +174,7 @@ def _normal(line: str) -> str:
     """A line as compared: spaces folded, and a link written after words ("Наш сайт
     <https://…>", as a text/plain part or an HTML link's text writes it) left out, so a
     signature learned from replies sent one way is cut from a reply sent the other."""
-    words = _LINK.sub(" ", line)
+    words = LINK.sub(" ", line)
     return " ".join((words if words.strip() else line).split())
 
 

@@ -251,3 +251,40 @@ def test_the_managers_sentence_glued_above_an_attribution_stays():
     attribution = "On Mon, 23 Nov 2026 at 14:05, Ivan\nPetrenko <orders+k3@shop.example> wrote:"
     wrapped = f"OK\n\n{attribution}\n{QUOTED}"
     assert extract(email(wrapped), [OURS]).text == "OK"
+
+
+# --- batch blind36: Outlook desktop in depth -------------------------------------------------
+
+QUESTIONS = (
+    "Ivan Petrenko\nTelegram\n\nGood day! I need thirty white t-shirts with our logo.\n"
+    "Which sizes do you have?\nCan you print on the back too?\n\n"
+    "-- \nReply to this email to answer in Telegram.\n"
+)
+OUTLOOK_BLOCK = (
+    "From: Ivan Petrenko via Telegram <orders@shop.example>\n"
+    "Sent: Monday, November 23, 2026 12:05 PM\nTo: anna@shop.example\n"
+    "Subject: [Telegram] Ivan Petrenko #42\n\n"
+)
+
+
+def test_inline_answers_tagged_with_the_managers_initials_go_out():
+    """Answers typed under our lines in an unmarked quote, each tagged "AK:": a lone
+    "Label: value" line between lines of ours is an answer, not a header block."""
+    quote = QUESTIONS.replace(
+        "Which sizes do you have?\n", "Which sizes do you have?\nAK: from S to XXL.\n"
+    ).replace("on the back too?\n", "on the back too?\nAK: yes, 3 EUR more a shirt.\n")
+    text = f"Hello Ivan, my answers are below.\n\nAnna\n\n{OUTLOOK_BLOCK}{quote}"
+    got = extract(email(text), [QUESTIONS])
+    assert got.text == (
+        "Hello Ivan, my answers are below.\n\nAnna\n\nAK: from S to XXL.\n\n"
+        "AK: yes, 3 EUR more a shirt."
+    )
+    assert got.doubt is None
+
+
+def test_an_older_header_block_under_ours_is_still_history():
+    """Two header lines together are a header block: what follows is older history."""
+    older = "From: petro@shop.example\nSent: Sunday, November 22, 2026 6:00 PM\nEarlier words."
+    quote = QUESTIONS.replace("\n\n-- \n", f"\n{older}\n\n-- \n")
+    text = f"Hello Ivan, S to XXL.\n\n{OUTLOOK_BLOCK}{quote}"
+    assert extract(email(text), [QUESTIONS]).text == "Hello Ivan, S to XXL."

@@ -83,7 +83,12 @@ MAX_LEAKS = 0
 # written after that change but before any for them (data detectors, an app signature, a
 # second reply, a camera photo): 4/4 as they came; 343/348 and 348/348.
 # The three batches together (386 cases): 381/386 and 386/386.
-DEV_FLOOR = {"first reply": 381 / 386, "known manager": 386 / 386}
+# Third wave, batch blind36 (18 Outlook desktop replies, 2016 to 365 and the new one, in
+# 13 languages): 14/18 first reply and 16/18 known manager as they came (answers tagged
+# "AK:" under an unmarked quote read as a header block; a Word list's bullet padded to its
+# tab stop in text/plain); with both read: 398/404 and 404/404 (a company signature with
+# legal lines and a confidentiality sentence is cut only once learned).
+DEV_FLOOR = {"first reply": 398 / 404, "known manager": 404 / 404}
 
 
 def _text(case: Case) -> str:

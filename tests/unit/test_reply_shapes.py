@@ -654,6 +654,30 @@ def test_a_first_sentence_naming_an_app_is_the_managers() -> None:
     assert strip_text(body) == "Відправлено з Android-додатку Нової пошти, ТТН 20450012345678."
 
 
+# --- batch blind36: Outlook desktop in depth -------------------------------------------------
+
+
+def test_a_word_list_padded_to_its_tab_stop_in_plain_text_is_spaced_as_the_html_shows() -> None:
+    """Outlook writes a Word list's bullet to text/plain padded to the tab stop; the HTML
+    the manager saw has one space after it."""
+    plain = "Prices:\n\n·         250 cards: 1.250 TL\n·         100 letterheads: 980 TL\n\nAnna\n"
+    html = (
+        "<p class=MsoNormal>Prices:</p><p class=MsoListParagraph style='mso-list:l0 level1 lfo1'>"
+        "<span style='mso-list:Ignore'>·<span>&nbsp;&nbsp;&nbsp;&nbsp;&nbsp; </span></span>"
+        "250 cards: 1.250 TL</p><p class=MsoListParagraph style='mso-list:l0 level1 lfo1'>"
+        "<span style='mso-list:Ignore'>·<span>&nbsp;&nbsp;&nbsp;&nbsp;&nbsp; </span></span>"
+        "100 letterheads: 980 TL</p><p class=MsoNormal>&nbsp;</p><p class=MsoNormal>Anna</p>"
+    )
+    got = extract(_alt_mail(plain, html)).text
+    assert got == "Prices:\n\n· 250 cards: 1.250 TL\n· 100 letterheads: 980 TL\n\nAnna"
+
+
+def test_spaces_the_html_also_has_stay() -> None:
+    plain = "Sizes:  S  M  L\n"
+    html = "<pre>Sizes:  S  M  L</pre>"
+    assert extract(_alt_mail(plain, html)).text == "Sizes:  S  M  L"
+
+
 # --- a reply-all chain: a colleague's answer between two header blocks (batch blind37) ---
 
 CHAIN_OURS = (
