@@ -84,7 +84,7 @@ from itertools import islice
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import envelopes, flowed, quoted_history, rewrap, signatures
+from . import envelopes, flowed, pasted_quotes, quoted_history, rewrap, signatures
 from .envelopes import unarmour
 from .footers import drop_client_footer, drop_leading_footer
 from .quoted_history import SentText
@@ -160,6 +160,10 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
     for n in typed:
         if n < len(lines) and quoted[n] and not (history and is_ours(history, lines[n])):
             quoted[n] = False
+    pasted = pasted_quotes.pasted(lines, quoted)  # "Як написала Олена:" + "> …" of theirs
+    for n in pasted:
+        quoted[n] = False
+    lead_in = pasted_quotes.lead_in(lines, pasted)  # the manager's, no attribution
     for n in quoted_history.answers_in_quote(lines, quoted, history) if history else ():
         lines[n], quoted[n] = _QUOTE_PREFIX.sub("", lines[n], count=1), False
     kept: list[str] = []
@@ -196,7 +200,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
             cut_back(kept, intro=True)
             _answers_under(kept, lines[i:], history)
             break
-        span = attribution_span(lines, i) if bare else 0
+        span = attribution_span(lines, i) if bare and i != lead_in else 0
         if span:
             drop_wrapped_start(kept, " ".join(lines[i : i + span]))
             j = i + span

@@ -235,18 +235,53 @@ def is_labelled_block(lines: list[str], i: int, history: SentText | None = None)
     our emails' text, over a quoted email: what follows is quoted, ours, or nothing. A
     manager's own "Ціна: 1450 грн" lines name no address, a contact block no date, and
     order details ("Дата: 25.11.2026", "E-mail: olena@…") are followed by more of theirs."""
+    block = _labelled(lines, i)
+    if not block:
+        return False
+    # not knowing our text, a block is taken as it looks (cut rather than leak)
+    if not history or _heads_an_email(lines, i + len(block), history):
+        return True
+    return _heads_a_chain(lines, i, block, history)
+
+
+def _labelled(lines: list[str], i: int) -> list[str]:
+    """The "Label: value" lines from `i` when they read as a header block (three or
+    more, one naming an address and one a date or time), else []."""
     block = []
     for line in lines[i : i + 6]:
         if not _LABELLED.match(line):
             break
         block.append(line)
     if len(block) < 3:
-        return False
+        return []
     values = [line.split(":", 1)[1] for line in block]
     if not (any("@" in v for v in values) and any(_DATED.search(v) for v in values)):
-        return False
-    # not knowing our text, a block is taken as it looks (cut rather than leak)
-    return not history or _heads_an_email(lines, i + len(block), history)
+        return []
+    return block
+
+
+def _labels(block: list[str]) -> list[str]:
+    return [line.split(":", 1)[0].strip(" \t*").casefold() for line in block]
+
+
+_CHAIN_REACH = 150  # lines down to the next block of the chain: a colleague's answer is short
+
+
+def _heads_a_chain(lines: list[str], i: int, block: list[str], history: SentText) -> bool:
+    """Whether the block at `i` heads a reply in a chain of quoted emails: further down,
+    a block with the same first label and at least three labels in common (one client
+    wrote both: "Od:/Wysłano:/Do:/Temat:") heads an email of ours. What lies between is
+    the earlier reply that quoted ours (a colleague's answer in a reply-all): history.
+    A manager's order details share no client's header labels."""
+    labels = _labels(block)
+    for j in range(i + len(block), min(len(lines), i + _CHAIN_REACH)):
+        below = _labelled(lines, j) if _LABELLED.match(lines[j]) else []
+        if not below:
+            continue
+        theirs = _labels(below)
+        if theirs[0] == labels[0] and len(set(theirs) & set(labels)) >= 3:
+            return _heads_an_email(lines, j + len(below), history)
+    return False
 
 
 def cut_back(kept: list[str], intro: bool = False) -> None:

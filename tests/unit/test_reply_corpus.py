@@ -93,7 +93,14 @@ MAX_LEAKS = 0
 # "<logo.png>" line in text/plain reached the chat; two expected texts corrected to the
 # corpus's sign-off convention, .eml unchanged); with a line naming a file of the mail
 # blanked: 33/33. With blind36: 431/437 and 437/437.
-DEV_FLOOR = {"first reply": 431 / 437, "known manager": 437 / 437}
+# Batch blind37 (25 complex threads: reply-all to a colleague who answered first, chains
+# of header blocks, inline answers beside a colleague's, pasted quotations, customers who
+# pasted ">" lines or headers, replies to emails of ours that carry context; 21 written
+# before any change, 4 after the first rules but before any for them): 19/21 as they came
+# (a colleague's header block and answer went to the customer; a pasted quotation and
+# its lead-in were lost); with a chain of one client's header blocks read as history and
+# a pasted quotation kept: 25/25. The third wave together: 456/462 and 462/462.
+DEV_FLOOR = {"first reply": 456 / 462, "known manager": 462 / 462}
 
 
 def _text(case: Case) -> str:

@@ -676,3 +676,106 @@ def test_spaces_the_html_also_has_stay() -> None:
     plain = "Sizes:  S  M  L\n"
     html = "<pre>Sizes:  S  M  L</pre>"
     assert extract(_alt_mail(plain, html)).text == "Sizes:  S  M  L"
+
+
+# --- a reply-all chain: a colleague's answer between two header blocks (batch blind37) ---
+
+CHAIN_OURS = (
+    "Magdalena Zielińska\nMessenger\n\nDzień dobry!\nIle kosztuje oprawa plakatu 50×70?\n"
+    "Czy zrobicie to do piątku?\n\n-- \nReply to this email to answer in Messenger."
+)
+
+
+def _chain(top: str) -> str:
+    return (
+        f"{top}\n\nOd: Katarzyna Lis <kasia@shop.example>\n"
+        "Wysłano: poniedziałek, 23 listopada 2026 13:17\n"
+        "Do: Magdalena Zielińska via Messenger <orders+tok@shop.example>\n"
+        "DW: Anna Nowak <anna@shop.example>\nTemat: RE: [Messenger] Magdalena Zielińska #7\n\n"
+        "Dzień dobry, oprawa plakatu 50×70 kosztuje 160 zł.\n\n"
+        "Od: Magdalena Zielińska via Messenger <orders@shop.example>\n"
+        "Wysłano: poniedziałek, 23 listopada 2026 13:05\nDo: anna@shop.example\n"
+        "Temat: [Messenger] Magdalena Zielińska #7\n\n"
+        "Magdalena Zielińska\nMessenger\n\nDzień dobry!\nIle kosztuje oprawa plakatu 50×70?\n"
+        "Czy zrobicie to do piątku?\nTak, w czwartek po południu.\n\n"
+        "-- \nReply to this email to answer in Messenger.\n"
+    )
+
+
+def test_a_colleagues_answer_between_two_header_blocks_of_one_client_stays_out() -> None:
+    """Knowing our text, a header block heads a quoted email when a block with the same
+    labels further down heads ours: the colleague's reply between them is history, the
+    answer typed under our question still goes out."""
+    out = extract_text(_chain("Odpowiedź poniżej.\n\nAnna"), [CHAIN_OURS])
+    assert out == "Odpowiedź poniżej.\n\nAnna\n\nTak, w czwartek po południu."
+
+
+def test_a_managers_details_above_a_header_block_with_other_labels_stay() -> None:
+    """Order details shaped like a header block share no labels with the client's
+    header block under them: they are the manager's and go out."""
+    details = "Zamówienie: 1452\nData: 25.11.2026 14:00\nE-mail: magda@example.com"
+    body = (
+        f"Potwierdzam zamówienie.\n\n{details}\n\nDziękujemy!\n\n"
+        "Od: Magdalena Zielińska via Messenger <orders@shop.example>\n"
+        "Wysłano: poniedziałek, 23 listopada 2026 13:05\nDo: anna@shop.example\n"
+        "Temat: [Messenger] Magdalena Zielińska #7\n\n" + CHAIN_OURS + "\n"
+    )
+    expected = f"Potwierdzam zamówienie.\n\n{details}\n\nDziękujemy!"
+    assert extract_text(body, [CHAIN_OURS]) == expected
+
+
+# --- a quotation pasted into the answer (Paste As Quotation), batch blind37 ---
+
+NOTICE = (
+    "Олена <olena@shop.example> answered Тарас Мельничук in Telegram:\n\n"
+    "> Добрий день! Друк на полотні 40×60 коштує 780 грн, з підрамником. Готово через 2 дні.\n"
+)
+
+
+def test_a_sentence_pasted_as_a_quotation_into_the_answer_goes_out() -> None:
+    """A short quoted block under the manager's lead-in and over more of their words,
+    repeated word for word in the quote the attribution introduces below, was copied
+    from there on purpose: it goes out with the lead-in."""
+    answer = (
+        "Тарасе, доповню колегу. Олена написала:\n"
+        "> Друк на полотні 40×60 коштує 780 грн, з підрамником.\n\n"
+        "Без лаку буде 690 грн.\n\nАнна"
+    )
+    quote = "\n".join(f"> {line}" if line else ">" for line in NOTICE.split("\n"))
+    body = f"{answer}\n\n23.11.26 14:05, im2mail пише:\n{quote}\n"
+    assert strip_text(body) == answer
+
+
+def test_quoted_pieces_answered_inline_are_not_pasted_quotations() -> None:
+    """Inline answers: the pieces are parts of one quote, none introduced by an
+    attribution of its own further down: they stay quoted."""
+    body = (
+        "Добрий день!\n\n23.11.26 14:05, Тарас пише:\n> Скільки коштує друк 40×60?\n\n780 грн.\n\n"
+        "> А з підрамником?\n\nТак, з підрамником.\n"
+    )
+    assert strip_text(body) == "Добрий день!\n\n780 грн.\n\nТак, з підрамником."
+
+
+def test_a_quoted_block_the_quote_below_does_not_repeat_stays_a_quote() -> None:
+    body = (
+        "Ось що ви писали:\n> Друк на полотні 40×60 з лаком, будь ласка, до п'ятниці.\n\n"
+        "Зробимо.\n\n23.11.26 14:05, im2mail пише:\n"
+        + "\n".join(f"> {line}" if line else ">" for line in NOTICE.split("\n"))
+        + "\n"
+    )
+    assert "> Друк" not in strip_text(body)
+
+
+def test_a_pasted_quotation_over_a_quote_whose_attribution_is_inside_it_goes_out() -> None:
+    """Apple Mail writes its attribution as the quote's first line, and the manager's
+    lead-in may stand a blank line above the pasted block: both are still the shape."""
+    answer = (
+        "Frau Krüger, eine Ergänzung. Sie schrieb:\n\n"
+        "> ein Passepartout 30×40 kostet 24 Euro.\n\nSchwarz kostet 4 Euro mehr.\n\nAnna"
+    )
+    body = (
+        f"{answer}\n\n> Am 23.11.2026 um 13:05 schrieb im2mail <orders@shop.example>:\n>\n"
+        "> Olena answered Sabine Krüger in WhatsApp:\n>\n"
+        "> > Guten Tag, ein Passepartout 30×40 kostet 24 Euro.\n"
+    )
+    assert strip_text(body) == answer
