@@ -6,6 +6,7 @@ the manager's words in Telegram. Plus everything that must NOT be relayed."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -299,3 +300,20 @@ async def test_a_signed_reply_goes_without_its_signature_file(shop):
     assert [s.text for s in sent] == ["Так, є, 12 грн за аркуш."]
     await shop.quiet()
     assert shop.tg.calls("sendDocument") == []
+
+
+async def test_a_reply_passing_the_conversations_page_on_sends_nothing(
+    running_relay, telegram_api, smtp_server, imap_server, mailbox
+):
+    # A public relay: every email links to the conversation's page, which is the managers'.
+    token = telegram_api.add_bot("shop_bot", "Shop")
+    process = await running_relay(token=token, imap=imap_server, greeting=None, mode="webhook")
+    shop = Shop(process, telegram_api, token, smtp_server, mailbox)
+    user, email = await shop.customer_writes("Можна подивитися всю нашу переписку?")
+    (link,) = re.findall(r"The whole conversation: (\S+)", email.get_body(("plain",)).get_content())
+    shop.mailbox.put(reply_to(email, f"Так, ось вона: {link}"))
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    assert "nothing was sent" in notice.get_body(("plain",)).get_content()
+    await shop.quiet()
+    assert shop.tg.sent_messages(user.id) == []
