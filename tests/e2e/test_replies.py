@@ -311,9 +311,11 @@ async def test_a_reply_passing_the_conversations_page_on_sends_nothing(
     shop = Shop(process, telegram_api, token, smtp_server, mailbox)
     user, email = await shop.customer_writes("Можна подивитися всю нашу переписку?")
     (link,) = re.findall(r"The whole conversation: (\S+)", email.get_body(("plain",)).get_content())
-    shop.mailbox.put(reply_to(email, f"Так, ось вона: {link}"))
+    answer = f"Так, уся наша переписка з вами за цей тиждень тут, гляньте будь ласка: {link}"
+    shop.mailbox.put(reply_to(email, answer))
     await shop.smtp.wait_for(2, timeout=10)
     (notice,) = shop.emails_to(ANNA)[1:]
-    assert "nothing was sent" in notice.get_body(("plain",)).get_content()
+    told = notice.get_body(("plain",)).get_content()
+    assert "conversation's page" in told and "nothing was sent" in told
     await shop.quiet()
     assert shop.tg.sent_messages(user.id) == []
