@@ -100,7 +100,13 @@ MAX_LEAKS = 0
 # (a colleague's header block and answer went to the customer; a pasted quotation and
 # its lead-in were lost); with a chain of one client's header blocks read as history and
 # a pasted quotation kept: 25/25. The third wave together: 456/462 and 462/462.
-DEV_FLOOR = {"first reply": 456 / 462, "known manager": 462 / 462}
+# Fourth wave, batch blind41 (18 MIME and text quirks: mislabelled charsets, KOI8-U, split
+# multibyte quoted-printable, a BOM, bidi and zero-width marks, soft hyphens, Apple's text
+# split around a file, a meeting invite, a gateway's message/rfc822 wrapper,
+# text/enriched), written first: 9/18 as they came (one real leak the 8-word check could
+# not see: the quote in mojibake); with charsets.py, invisible.py, enriched.py and the
+# split or wrapped bodies read: 18/18; 474/480 and 480/480.
+DEV_FLOOR = {"first reply": 474 / 480, "known manager": 480 / 480}
 
 
 def _text(case: Case) -> str:
