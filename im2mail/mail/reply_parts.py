@@ -73,3 +73,24 @@ def problems(part: Message | None) -> list[str]:
         return []
     why = transfer_encoding.problem(part)
     return [why] if why else []
+
+
+_QUOTED_LINE = re.compile(r"^[ \t]*>", re.M)
+
+
+def continuation(first: Message, parts: list[Message]) -> str:
+    """The rest of a text/plain body the client split around a file put in its middle
+    (Apple Mail sends text, picture, text as parts of a multipart/mixed): the text of
+    the inline text/plain parts after `first`, up to the one that holds the quote ("> "
+    lines), each after a blank line, when `first` holds none; else "". A later text
+    with no quote under a text with none (a gateway's disclaimer) stays out."""
+    texts = [p for p in parts if p.get_content_type() == "text/plain" and p is not first]
+    texts = [p for p in texts if not is_attachment(p) and not p.get_filename()]
+    if not texts or _QUOTED_LINE.search(decode(first)):
+        return ""
+    rest: list[str] = []
+    for part in texts:
+        rest.append(decode(part))
+        if _QUOTED_LINE.search(rest[-1]):
+            return "".join(f"\n\n{text}" for text in rest)
+    return ""

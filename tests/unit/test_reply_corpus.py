@@ -100,7 +100,15 @@ MAX_LEAKS = 0
 # (a colleague's header block and answer went to the customer; a pasted quotation and
 # its lead-in were lost); with a chain of one client's header blocks read as history and
 # a pasted quotation kept: 25/25. The third wave together: 456/462 and 462/462.
-DEV_FLOOR = {"first reply": 456 / 462, "known manager": 462 / 462}
+# Batch blind39 (22 adversarial replies for trust, written before any change for them):
+# 16/22 first reply and 16/22 known manager as they came, no leak (an Apple Mail answer
+# split in two text/plain parts around a picture lost its second half; a text/plain of
+# the quote only while the HTML held the answer; a sentence of the customer's the manager
+# quoted in „…“ asked about; a BOM and Outlook's padded list marks reached the text; a
+# gateway's disclaimer under the quote); with those read, one expected text corrected to
+# the corpus's list convention and the gateway's disclaimer learned as the signature:
+# 21/22 and 22/22. Together: 477/484 and 484/484.
+DEV_FLOOR = {"first reply": 477 / 484, "known manager": 484 / 484}
 
 
 def _text(case: Case) -> str:
