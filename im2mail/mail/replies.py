@@ -288,8 +288,10 @@ def extract(
     whole = ""
     text = ""
     source = plain_part  # the part the text is read from
+    unsure = False
     if plain_part is not None:
-        whole = unarmour(_decode(plain_part) + continuation(plain_part, leaves))
+        rest, unsure = continuation(plain_part, leaves)  # a text split around a file
+        whole = unarmour(_decode(plain_part) + rest)
         typed: list[int] = []
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
@@ -325,6 +327,8 @@ def extract(
     marked = () if parsed is None else tuple(parsed.signatures)
     names = _sender_names(message)
     text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force, names)
+    if unsure and not forced:
+        doubt = doubt or "a text part after a file, with no quote: the answer's or added?"
     if cut is None and html_only and marked:
         cut = marked[-1]  # skipped with the HTML: given back so learning goes on
     quoted_only = False

@@ -78,19 +78,27 @@ def problems(part: Message | None) -> list[str]:
 _QUOTED_LINE = re.compile(r"^[ \t]*>", re.M)
 
 
-def continuation(first: Message, parts: list[Message]) -> str:
+def continuation(first: Message, parts: list[Message]) -> tuple[str, bool]:
     """The rest of a text/plain body the client split around a file put in its middle
-    (Apple Mail sends text, picture, text as parts of a multipart/mixed): the text of
-    the inline text/plain parts after `first`, up to the one that holds the quote ("> "
-    lines), each after a blank line, when `first` holds none; else "". A later text
-    with no quote under a text with none (a gateway's disclaimer) stays out."""
-    texts = [p for p in parts if p.get_content_type() == "text/plain" and p is not first]
-    texts = [p for p in texts if not is_attachment(p) and not p.get_filename()]
-    if not texts or _QUOTED_LINE.search(decode(first)):
-        return ""
+    (Apple Mail sends text, picture, text as parts of a multipart/mixed), when `first`
+    holds no quote ("> " lines): the inline text/plain parts after it, each after a
+    blank line, up to the one that holds the quote; (that text, False). With no quote
+    in any, the texts that come after a file are joined but unsure, (text, True): the
+    answer's rest, or a gateway's disclaimer part; the manager is asked. Texts right
+    under `first`, no file between (a disclaimer appended), stay out: ("", False)."""
+    start = next((n for n, part in enumerate(parts) if part is first), None)
+    if start is None or _QUOTED_LINE.search(decode(first)):
+        return "", False
     rest: list[str] = []
-    for part in texts:
+    after_file = unsure = False
+    for part in parts[start + 1 :]:
+        if part.get_content_maintype() != "text":
+            after_file = True
+            continue
+        if part.get_content_type() != "text/plain" or is_attachment(part) or part.get_filename():
+            continue
         rest.append(decode(part))
         if _QUOTED_LINE.search(rest[-1]):
-            return "".join(f"\n\n{text}" for text in rest)
-    return ""
+            return "".join(f"\n\n{text}" for text in rest), False
+        unsure = unsure or after_file
+    return ("".join(f"\n\n{text}" for text in rest), True) if unsure else ("", False)

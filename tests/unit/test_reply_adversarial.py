@@ -96,7 +96,7 @@ def test_both_alternatives_of_the_quote_only_stay_quoted_only() -> None:
 # --- an answer split around a picture into two text/plain parts (Apple Mail) -----------------
 
 
-def _split(second: str) -> EmailMessage:
+def _split(second: str, file_between: bool = True) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "liam@shop.example"
     msg.make_mixed()
@@ -106,23 +106,31 @@ def _split(second: str) -> EmailMessage:
     picture = EmailMessage()
     picture.set_content(b"\xff\xd8\xff\xd9", maintype="image", subtype="jpeg")
     picture.add_header("Content-Disposition", "inline", filename="IMG_4471.jpeg")
-    msg.attach(picture)
     rest = EmailMessage()
     rest.set_content(second)
-    msg.attach(rest)
+    for part in (picture, rest) if file_between else (rest, picture):
+        msg.attach(part)
     return msg
 
 
 def test_the_answer_goes_on_in_the_text_part_after_the_picture() -> None:
     reply = extract(_split("It is 4 cm deep.\n\nLiam\n\n" + QUOTE + "\n"), [OURS])
     assert reply.text == "Hi Chloe,\n\nhere is the frame from the side:\n\nIt is 4 cm deep.\n\nLiam"
+    assert reply.doubt is None
     assert [name for name, _, _ in reply.attachments] == ["IMG_4471.jpeg"]
 
 
-def test_a_later_text_part_without_the_quote_stays_out() -> None:
+def test_a_text_part_after_a_file_with_no_quote_anywhere_is_asked_about_not_dropped() -> None:
+    reply = extract(_split("It is 4 cm deep.\n\nLiam\n"), [OURS])
+    assert reply.doubt is not None  # the answer's rest, or a gateway's disclaimer part
+    assert reply.text.endswith("It is 4 cm deep.\n\nLiam")
+
+
+def test_a_text_part_right_under_the_answer_without_the_quote_stays_out() -> None:
     disclaimer = "This e-mail is confidential and intended solely for the addressee.\n"
-    reply = extract(_split(disclaimer), [OURS])
+    reply = extract(_split(disclaimer, file_between=False), [OURS])
     assert reply.text == "Hi Chloe,\n\nhere is the frame from the side:"
+    assert reply.doubt is None
 
 
 # --- a byte-order mark and Outlook's padded list marks ---------------------------------------
