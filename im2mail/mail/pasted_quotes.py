@@ -12,7 +12,7 @@ after an answer are not introduced by an attribution of their own.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _PREFIX = re.compile(r"^\s*(?:>\s?)+")
 _WORD = re.compile(r"\w+")
@@ -75,3 +75,34 @@ def lead_in(lines: Sequence[str], block: set[int]) -> int | None:
     if not block:
         return None
     return next((m for m in range(min(block) - 1, -1, -1) if lines[m].strip()), None)
+
+
+_MARKS = "\u201e\u201c\u201d\u00ab\u00bb\u201a\u2018\u2019"  # „ “ ” « » ‚ ‘ ’
+_IN_MARKS = re.compile(
+    r"^\s*[\u201e\u201c\u00ab\u00bb\u201a\u2018]\w.*[\w.!?\u2026]"
+    r"[\u201c\u201d\u00bb\u00ab\u2018\u2019][.!?,;:\u2026]*\s*$"
+)
+
+
+def marks(texts: Sequence[str]) -> frozenset[str]:
+    """The typographic quotation marks the texts hold."""
+    return frozenset(c for text in texts for c in text if c in _MARKS)
+
+
+def in_marks(
+    lines: Sequence[str], n: int, theirs: frozenset[str], ours: Callable[[str], bool]
+) -> bool:
+    """Whether line `n` is a sentence the manager put in typographic quotation marks
+    („…“, “…”, «…») between lines of their own words: a quotation on purpose, not
+    history (clients quote with ">" or an indent, never with such marks; ASCII quotes
+    are left out, some clients wrap a quote in them). Marks the quoted emails hold
+    themselves (`theirs`) prove nothing; `ours` tells a line of those emails."""
+    line = lines[n]
+    if not _IN_MARKS.match(line) or theirs & set(line):
+        return False
+    above = next((ln for ln in reversed(lines[:n]) if ln.strip()), None)
+    below = next((ln for ln in lines[n + 1 :] if ln.strip()), None)
+    return all(
+        ln is not None and _WORD.search(ln) is not None and not _PREFIX.match(ln) and not ours(ln)
+        for ln in (above, below)
+    )

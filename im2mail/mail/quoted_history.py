@@ -22,6 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email import policy
 
+from .pasted_quotes import in_marks
+from .pasted_quotes import marks as typographic_marks
+
 LEAK_WORDS = 8  # a run this long of our own text in an answer is quoted history
 _GRAM = 4  # a line is ours when most of its words are in runs of this many of ours
 _OURS_SHARE = 0.7
@@ -66,6 +69,7 @@ class SentText:
     runs: frozenset[tuple[str, ...]]  # every LEAK_WORDS-word run
     # each line of ours of _GRAM words or more, by its first word
     lines: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict, hash=False)
+    marks: frozenset[str] = frozenset()  # the typographic quotation marks they hold
 
     @classmethod
     def of(cls, sent: Sequence[str], own: Sequence[str] = ()) -> SentText:
@@ -99,7 +103,9 @@ class SentText:
                 tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)
             )
         by_first = {first: tuple(found) for first, found in lines.items()}
-        return cls(frozenset(grams), frozenset(short), frozenset(runs), by_first)
+        return cls(
+            frozenset(grams), frozenset(short), frozenset(runs), by_first, typographic_marks(sent)
+        )
 
     def __bool__(self) -> bool:
         return bool(self.short)
@@ -304,6 +310,8 @@ def leak(text: str, sent: SentText) -> str | None:
                     echoes[n] = sent.echoes(line_words(lines[n]))
                 if echoes[n]:
                     continue  # the customer's words inside a sentence of the manager's
+                if in_marks(lines, n, sent.marks, lambda ln: sent.is_ours(line_words(ln))):
+                    continue  # the customer's sentence the manager quoted, in „…“
             first = first or " ".join(run)
             leaky.update(line_of[i : i + LEAK_WORDS])
     if first is None:

@@ -91,7 +91,7 @@ from .invisible import strip as _visible
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
-from .reply_parts import blank_file_names, body_text, rich_text, unwrapped
+from .reply_parts import blank_file_names, continuation, rich_text, unwrapped
 from .reply_parts import decode as _decode
 from .reply_parts import is_attachment as _is_attachment_disposition
 from .reply_parts import leaves as _leaves
@@ -155,7 +155,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
     continuation that lost its ">" and an attribution naming the customer. `typed` are
     the numbers of lines that start with ">" the manager typed (_typed_marks): no quote,
     unless they hold our emails' words."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")  # a BOM
     lines = [ln.rstrip() if not SIG_DASH.match(ln) else ln for ln in text.split("\n")]
     quoted = quote_marks(lines)
     for n in typed:
@@ -292,15 +292,22 @@ def extract(
     whole = ""
     text = ""
     source = plain_part  # the part the text is read from
+    unsure = False
     if plain_part is not None:
-        whole = unarmour(body_text(plain_part, message))
+        rest, unsure = continuation(plain_part, leaves)  # a text split around a file
+        whole = unarmour(_decode(plain_part) + rest)
         typed: list[int] = []
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
         whole = blank_file_names(whole, leaves)
         html_text = parsed.text() if parsed is not None and ">" in whole else None
         text = strip_text(whole, history, _typed_marks(whole, html_text, typed))
-    if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
+    # text/plain empty, or only the quote while the HTML the manager edited has an answer
+    if (
+        not text.strip()
+        and parsed is not None
+        and (plain_part is None or not whole.strip() or strip_text(parsed.text(), history))
+    ):
         html_only, source = plain_part is None, html_part
         whole = unarmour(parsed.text())
         text = strip_text(whole, history)
@@ -325,6 +332,8 @@ def extract(
     names = _sender_names(message)
     text = _visible(text)  # HTML's &shy;, &#8203;: as invisible as the characters
     text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force, names)
+    if unsure and not forced:
+        doubt = doubt or "a text part after a file, with no quote: the answer's or added?"
     if cut is None and html_only and marked:
         cut = marked[-1]  # skipped with the HTML: given back so learning goes on
     quoted_only = False

@@ -27,9 +27,9 @@ from .reply_css import flush, zero
 
 
 def tidy(text: str) -> str:
-    """Each line without trailing blanks or no-break spaces, at most one blank line between
-    paragraphs, none at either end."""
-    lines = [ln.replace("\xa0", " ").rstrip() for ln in text.split("\n")]
+    """Each line without trailing blanks, no-break spaces or U+FEFF (a client's BOM), at
+    most one blank line between paragraphs, none at either end."""
+    lines = [ln.replace("\xa0", " ").replace("\ufeff", "").rstrip() for ln in text.split("\n")]
     out = "\n".join(lines)
     out = re.sub(r"\n{3,}", "\n\n", out)
     return out.strip("\n")

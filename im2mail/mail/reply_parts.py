@@ -1,8 +1,8 @@
 """The parts of a manager's reply email (replies.extract reads them): its leaves in order,
 a text part decoded whatever its declared charset (charsets.py) and without invisible
-characters (invisible.py), a body split by its client into several text parts, the mail
-inside a gateway's wrapper, a text's lines that only name one of its files, and what is
-wrong with a part's transfer encoding (transfer_encoding.py)."""
+characters (invisible.py), the rest of a body its client split around a file
+(continuation), the mail inside a gateway's wrapper, a text's lines that only name one
+of its files, and what is wrong with a part's transfer encoding (transfer_encoding.py)."""
 
 from __future__ import annotations
 
@@ -86,47 +86,6 @@ def _raw(message: Message, header: str) -> str:
     return ""
 
 
-def body_text(part: Message, message: Message) -> str:
-    """The decoded text of `part` and of the text parts its client split the body into:
-    in a multipart/mixed, Apple Mail (plain text format) sends the text, a file placed in
-    it (disposition inline), and the text after the file as the next text/plain part.
-    Such a following part is joined only when a file stands between it and the text
-    (RFC 2046 §5.1.3: inline parts of a mixed are shown one after the other)."""
-    text = decode(part)
-    parent = _parent(message, part) if message.is_multipart() else None
-    if parent is None or not _raw(parent, "content-type").lower().startswith("multipart/mixed"):
-        return text
-    siblings = parent.get_payload()
-    after, placed = siblings[siblings.index(part) + 1 :], False
-    for sibling in after:
-        if _is_body_text(sibling, part.get_content_type()):
-            if not placed:
-                break
-            text += decode(sibling)
-            placed = False
-        elif sibling.get_filename() and not is_attachment(sibling):
-            placed = True  # a file shown where it sits in the text
-        else:
-            break
-    return text
-
-
-def _is_body_text(part: Message, kind: str) -> bool:
-    return part.get_content_type() == kind and not part.get_filename() and not is_attachment(part)
-
-
-def _parent(message: Message, target: Message) -> Message | None:
-    stack = [message]
-    while stack:
-        part = stack.pop()
-        payload = part.get_payload() if part.is_multipart() else None
-        if isinstance(payload, list):
-            if any(p is target for p in payload):
-                return part
-            stack.extend(p for p in payload if isinstance(p, Message))
-    return None
-
-
 def is_attachment(part: Message) -> bool:
     return (part.get_content_disposition() or "") == "attachment"
 
@@ -167,3 +126,32 @@ def problems(part: Message | None) -> list[str]:
         return []
     why = transfer_encoding.problem(part)
     return [why] if why else []
+
+
+_QUOTED_LINE = re.compile(r"^[ \t]*>", re.M)
+
+
+def continuation(first: Message, parts: list[Message]) -> tuple[str, bool]:
+    """The rest of a text/plain body the client split around a file put in its middle
+    (Apple Mail sends text, picture, text as parts of a multipart/mixed), when `first`
+    holds no quote ("> " lines): the inline text/plain parts after it, each after a
+    blank line, up to the one that holds the quote; (that text, False). With no quote
+    in any, the texts that come after a file are joined but unsure, (text, True): the
+    answer's rest, or a gateway's disclaimer part; the manager is asked. Texts right
+    under `first`, no file between (a disclaimer appended), stay out: ("", False)."""
+    start = next((n for n, part in enumerate(parts) if part is first), None)
+    if start is None or _QUOTED_LINE.search(decode(first)):
+        return "", False
+    rest: list[str] = []
+    after_file = unsure = False
+    for part in parts[start + 1 :]:
+        if part.get_content_maintype() != "text":
+            after_file = True
+            continue
+        if part.get_content_type() != "text/plain" or is_attachment(part) or part.get_filename():
+            continue
+        rest.append(decode(part))
+        if _QUOTED_LINE.search(rest[-1]):
+            return "".join(f"\n\n{text}" for text in rest), False
+        unsure = unsure or after_file
+    return ("".join(f"\n\n{text}" for text in rest), True) if unsure else ("", False)

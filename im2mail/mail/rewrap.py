@@ -17,6 +17,8 @@ import re
 
 _SPACE = re.compile(r"\s+")
 _PADDED = re.compile(r"\S[ \t\xa0]{2,}\S")  # a run of spaces between words
+# a list item's mark: Outlook's text/plain "  *   Oak", "·         Oak"; the HTML's "- Oak"
+_ITEM = re.compile(r"^[ \t]*[-*\u00b7\u2022\u25aa][ \t\xa0]+(?=\S)")
 MIN_WRAP = 40  # a hard wrap leaves lines at least this long (a short line is meant)
 MAX_RUN = 30  # lines one typed line may have been wrapped into
 
@@ -64,17 +66,23 @@ def _joined_to(lines: list[str], i: int, shown: set[str], longest: int) -> int:
 
 def _spaced_as_shown(lines: list[str], html_text: str) -> list[str]:
     """`lines` with a run of spaces inside a line narrowed as the HTML's text has that
-    line (same words, same order; the indentation stays)."""
+    line (same words, same order; the indentation stays), and a list item's mark padded
+    to a tab stop written as the HTML's list item ("  *   Oak" as "- Oak")."""
     if not any(_PADDED.search(line) for line in lines):
         return lines
     shown: dict[str, str] = {}
     for line in html_text.split("\n"):
         bare = line.replace("\xa0", " ").strip()
         shown.setdefault(_normal(bare), bare)
+        if bare.startswith("- "):  # a list item of the HTML, by its words
+            shown.setdefault("\0" + _normal(bare[2:]), bare)
     out: list[str] = []
     for line in lines:
         bare = shown.get(_normal(line)) if _PADDED.search(line) else None
-        if bare and len(bare) < len(line.strip()):
+        item = _ITEM.match(line) if bare is None and _PADDED.search(line) else None
+        if item and (bare := shown.get("\0" + _normal(line[item.end() :]))):
+            line = bare  # as the HTML shows it, not indented
+        elif bare and len(bare) < len(line.strip()):
             line = line[: len(line) - len(line.lstrip())] + bare
         out.append(line)
     return out

@@ -37,11 +37,16 @@ MIN_RATE = 0.98
 # Answers typed inside a quote that marks nothing (no ">", no container of its own):
 # only our own text in the thread tells them from the quote, so the text alone keeps
 # the top of the reply only. Checked with the thread's text by test_corpus_exact.
+# Likewise a quote nothing marks at all (blind39): its header block deleted, held only
+# by a div's margin, or with the answer typed under it (the relay asks the manager).
 NEEDS_OUR_TEXT = {
     "roundcube_uk_html_inline_in_quote",
     "outlook_uk_alt_inline_colour",
     "owa_en_html_inline_colour",
     "outlook_ru_plain_inline_preface",
+    "outlook_ru_plain_header_deleted_unmarked",
+    "webmail_pl_html_margin_indent_quote",
+    "outlook_en_alt_answer_under_unmarked_quote",
 }
 
 

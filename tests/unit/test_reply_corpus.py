@@ -106,7 +106,17 @@ MAX_LEAKS = 0
 # text/enriched), written first: 9/18 as they came (one real leak the 8-word check could
 # not see: the quote in mojibake); with charsets.py, invisible.py, enriched.py and the
 # split or wrapped bodies read: 18/18; 474/480 and 480/480.
-DEV_FLOOR = {"first reply": 474 / 480, "known manager": 480 / 480}
+# Fourth wave, batch blind39 (22 adversarial replies for trust, written before any change for them):
+# 16/22 first reply and 16/22 known manager as they came, no leak (an Apple Mail answer
+# split in two text/plain parts around a picture lost its second half; a text/plain of
+# the quote only while the HTML held the answer; a sentence of the customer's the manager
+# quoted in „…“ asked about; a BOM and Outlook's padded list marks reached the text; a
+# gateway's disclaimer under the quote); with those read, one expected text corrected to
+# the corpus's list convention and the gateway's disclaimer learned as the signature:
+# 21/22 and 22/22. Together: 477/484 and 484/484.
+# The two together (502 cases; Apple's split text read by one rule, blind39's, which asks
+# when no part holds the quote): 495/502 and 502/502.
+DEV_FLOOR = {"first reply": 495 / 502, "known manager": 502 / 502}
 
 
 def _text(case: Case) -> str:

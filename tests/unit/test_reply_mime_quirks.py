@@ -1,5 +1,5 @@
 """MIME and text quirks of replies from the wild (charsets.py, invisible.py, enriched.py,
-reply_parts.body_text and reply_parts.unwrapped): the customer gets the manager's words
+reply_parts.continuation and reply_parts.unwrapped): the customer gets the manager's words
 as typed, without mojibake, invisible junk, markup or a gateway's report."""
 
 from __future__ import annotations
