@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from email.header import decode_header, make_header
@@ -84,7 +85,7 @@ from itertools import islice
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import envelopes, flowed, pasted_quotes, quoted_history, rewrap, signatures
+from . import envelopes, flowed, helpdesk_comment, pasted_quotes, quoted_history, rewrap, signatures
 from .envelopes import unarmour
 from .footers import drop_client_footer, drop_leading_footer
 from .quoted_history import SentText
@@ -294,11 +295,12 @@ def extract(
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
         whole = blank_file_names(whole, leaves)
+        whole = helpdesk_comment.latest_comment(whole)
         html_text = parsed.text() if parsed is not None and ">" in whole else None
         text = strip_text(whole, history, _typed_marks(whole, html_text, typed))
     if not text.strip() and parsed is not None and (plain_part is None or not whole.strip()):
         html_only, source = plain_part is None, html_part
-        whole = unarmour(parsed.text())
+        whole = helpdesk_comment.latest_comment(unarmour(parsed.text()))
         text = strip_text(whole, history)
         skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
         skipped_quote = skipped_quote or parsed.stopped  # or Outlook's history, to the end
@@ -314,6 +316,7 @@ def extract(
             text, source = fuller, html_part
         else:  # lines the client hard-wrapped in text/plain, as the HTML has them
             text = rewrap.as_typed(text, parsed.text())
+        text = _unshown_tail(text, parsed.text())
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
@@ -373,6 +376,18 @@ def extract(
 
 
 _WORD = re.compile(r"\w+")
+
+
+def _unshown_tail(text: str, shown: str) -> str:
+    """Without its last line when that is a character or two the HTML alternative does not
+    show anywhere: the HTML hides it (a tracking extension's white mark, which the client's
+    text/plain conversion writes out), so it is no word of the manager's."""
+    head, _, last = text.rstrip().rpartition("\n")
+    mark = last.strip()
+    if not head.strip() or not 0 < len(mark) <= 2 or mark in shown:
+        return text
+    # letters or punctuation only: an emoji the HTML draws as a picture is the manager's
+    return tidy(head) if all(unicodedata.category(c)[0] in "LP" for c in mark) else text
 
 
 def _fuller(text: str, plain: str, html_text: str, history: SentText) -> str | None:

@@ -100,7 +100,14 @@ MAX_LEAKS = 0
 # (a colleague's header block and answer went to the customer; a pasted quotation and
 # its lead-in were lost); with a chain of one client's header blocks read as history and
 # a pasted quotation kept: 25/25. The third wave together: 456/462 and 462/462.
-DEV_FLOOR = {"first reply": 456 / 462, "known manager": 462 / 462}
+# Batch blind40 (18 replies written from CRM, helpdesk and sales tools, before any change):
+# 13/18 first reply and 14/18 as the relay runs it as they came, 14/18 and 15/18 once two
+# of the cases' own mistakes were mended (still before any change to the code): a Zendesk
+# notification went whole, a tracking extension's white mark and a helpdesk's white
+# ticket reference went out. With white text on no background unseen and a helpdesk
+# notification read as its first comment: 16/18 and 18/18 (a team line and a sign-off that
+# only a learned signature tells). The development half: 472/480 and 480/480.
+DEV_FLOOR = {"first reply": 472 / 480, "known manager": 480 / 480}
 
 
 def _text(case: Case) -> str:
