@@ -88,10 +88,11 @@ from ..untrusted import file_name, mime_type
 from . import envelopes, flowed, helpdesk_comment, pasted_quotes, quoted_history, rewrap, signatures
 from .envelopes import unarmour
 from .footers import drop_client_footer, drop_leading_footer
+from .invisible import strip as _visible
 from .quoted_history import SentText
 from .reply_html import html_to_text as html_to_text  # part of this module's API
 from .reply_html import parse_html, tidy
-from .reply_parts import blank_file_names
+from .reply_parts import blank_file_names, body_text, rich_text, unwrapped
 from .reply_parts import decode as _decode
 from .reply_parts import is_attachment as _is_attachment_disposition
 from .reply_parts import leaves as _leaves
@@ -272,6 +273,7 @@ def extract(
             f"cannot extract a reply from {type(message).__name__}",
             hint="pass an email.message.EmailMessage (email.policy.default)",
         )
+    message = unwrapped(message)  # a gateway's wrapper of the very mail
     leaves = _leaves(message)
     history = SentText.of(sent, own)
     plain_part = html_part = None
@@ -283,6 +285,8 @@ def extract(
             plain_part = part
         elif ctype == "text/html" and html_part is None and not part.get_filename():
             html_part = part
+    if plain_part is None and html_part is None:
+        plain_part = rich_text(leaves)  # text/enriched: the only text of the mail
 
     parsed = parse_html(_decode(html_part)) if html_part is not None else None
     html_only = False
@@ -290,7 +294,7 @@ def extract(
     text = ""
     source = plain_part  # the part the text is read from
     if plain_part is not None:
-        whole = unarmour(_decode(plain_part))
+        whole = unarmour(body_text(plain_part, message))
         typed: list[int] = []
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
@@ -322,6 +326,7 @@ def extract(
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too
     marked = () if parsed is None else tuple(parsed.signatures)
     names = _sender_names(message)
+    text = _visible(text)  # HTML's &shy;, &#8203;: as invisible as the characters
     text, forced, doubt, cut = _checked(text, history, (signature, *marked), can_force, names)
     if cut is None and html_only and marked:
         cut = marked[-1]  # skipped with the HTML: given back so learning goes on

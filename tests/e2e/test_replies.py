@@ -6,6 +6,7 @@ the manager's words in Telegram. Plus everything that must NOT be relayed."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -239,3 +240,82 @@ async def test_run_once_reads_the_mailbox_and_delivers_what_is_pending(shop, iso
     assert [s.text for s in shop.tg.sent_messages(user.id)] == ["Так, ми тут"]
     await shop.smtp.wait_for(2, timeout=10)  # and the team notice went out in the same run
     assert "Так, ми тут" in shop.emails_to(PETRO)[-1].get_body(("plain",)).get_content()
+
+
+def _rewrapped(reply: EmailMessage, parts: list[tuple[str, bytes, dict[str, str]]],
+               kind: str, **params: str) -> EmailMessage:  # fmt: skip
+    """`reply`'s headers over a new multipart/`kind` body made of `parts` (content type,
+    bytes, extra headers), as a signing or encrypting client builds it."""
+    made = EmailMessage()
+    for name in ("From", "To", "Subject", "Message-ID", "In-Reply-To", "References", "Date"):
+        if reply[name]:
+            made[name] = reply[name]
+    made.set_type(f"multipart/{kind}")
+    for key, value in params.items():
+        made.set_param(key, value)
+    for ctype, data, headers in parts:
+        part = EmailMessage()
+        maintype, subtype = ctype.split("/")
+        if maintype == "text":
+            part.set_content(data.decode(), subtype=subtype)
+        else:
+            part.set_content(data, maintype=maintype, subtype=subtype)
+        for name, value in headers.items():
+            del part[name]
+            part[name] = value
+        made.attach(part)
+    return made
+
+
+async def test_an_encrypted_reply_sends_nothing_and_tells_the_manager_why(shop):
+    user, email = await shop.customer_writes("Є папір А3?")
+    armour = b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5x1Z2Fk\n=abcd\n-----END PGP MESSAGE-----\n"
+    encrypted = _rewrapped(
+        reply_to(email, ""),
+        [("application/pgp-encrypted", b"Version: 1\n", {}),
+         ("application/octet-stream", armour,
+          {"Content-Disposition": 'inline; filename="encrypted.asc"'})],
+        "encrypted", protocol="application/pgp-encrypted",
+    )  # fmt: skip
+    shop.mailbox.put(encrypted)
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    assert "could not be read" in notice.get_body(("plain",)).get_content()
+    await shop.quiet()
+    assert shop.tg.sent_messages(user.id) == [] and shop.tg.calls("sendDocument") == []
+
+
+async def test_a_signed_reply_goes_without_its_signature_file(shop):
+    user, email = await shop.customer_writes("Є папір А3?")
+    answer = reply_to(email, "Так, є, 12 грн за аркуш.")
+    signed = _rewrapped(
+        answer,
+        [("text/plain", answer.get_body(("plain",)).get_content().encode(), {}),
+         ("application/pkcs7-signature", b"0\x82\x05\x00fake-der",
+          {"Content-Disposition": 'attachment; filename="smime.p7s"'})],
+        "signed", protocol="application/pkcs7-signature", micalg="sha-256",
+    )  # fmt: skip
+    shop.mailbox.put(signed)
+    sent = await shop.tg.wait_for_sent(user.id, 1, timeout=10)
+    assert [s.text for s in sent] == ["Так, є, 12 грн за аркуш."]
+    await shop.quiet()
+    assert shop.tg.calls("sendDocument") == []
+
+
+async def test_a_reply_passing_the_conversations_page_on_sends_nothing(
+    running_relay, telegram_api, smtp_server, imap_server, mailbox
+):
+    # A public relay: every email links to the conversation's page, which is the managers'.
+    token = telegram_api.add_bot("shop_bot", "Shop")
+    process = await running_relay(token=token, imap=imap_server, greeting=None, mode="webhook")
+    shop = Shop(process, telegram_api, token, smtp_server, mailbox)
+    user, email = await shop.customer_writes("Можна подивитися всю нашу переписку?")
+    (link,) = re.findall(r"The whole conversation: (\S+)", email.get_body(("plain",)).get_content())
+    answer = f"Так, уся наша переписка з вами за цей тиждень тут, гляньте будь ласка: {link}"
+    shop.mailbox.put(reply_to(email, answer))
+    await shop.smtp.wait_for(2, timeout=10)
+    (notice,) = shop.emails_to(ANNA)[1:]
+    told = notice.get_body(("plain",)).get_content()
+    assert "conversation's page" in told and "nothing was sent" in told
+    await shop.quiet()
+    assert shop.tg.sent_messages(user.id) == []
