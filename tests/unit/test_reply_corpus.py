@@ -106,8 +106,9 @@ MAX_LEAKS = 0
 # notification went whole, a tracking extension's white mark and a helpdesk's white
 # ticket reference went out. With white text on no background unseen and a helpdesk
 # notification read as its first comment: 16/18 and 18/18 (a team line and a sign-off that
-# only a learned signature tells). The development half: 472/480 and 480/480.
-DEV_FLOOR = {"first reply": 472 / 480, "known manager": 480 / 480}
+# only a learned signature tells). The development half: 472/480 and 480/480; with
+# blind41's 18 cases merged: 490/498 and 498/498.
+DEV_FLOOR = {"first reply": 490 / 498, "known manager": 498 / 498}
 
 
 def _text(case: Case) -> str:
