@@ -84,7 +84,8 @@ from itertools import islice
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import envelopes, flowed, pasted_quotes, quoted_history, rewrap, signatures
+from . import envelopes, flowed, helpdesk_comment, pasted_quotes, quoted_history, rewrap, signatures
+from .alternatives import typed_marks, unshown_tail
 from .envelopes import unarmour
 from .footers import drop_client_footer, drop_leading_footer
 from .invisible import strip as _visible
@@ -153,7 +154,7 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
     """The manager's words from a plain-text body; see the module docstring for the rules.
     `history`, our emails' text in the thread, also tells a quoted line's wrapped
     continuation that lost its ">" and an attribution naming the customer. `typed` are
-    the numbers of lines that start with ">" the manager typed (_typed_marks): no quote,
+    the numbers of lines that start with ">" the manager typed (alternatives.typed_marks): no quote,
     unless they hold our emails' words."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")  # a BOM
     lines = [ln.rstrip() if not SIG_DASH.match(ln) else ln for ln in text.split("\n")]
@@ -223,25 +224,6 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
     return tidy("\n".join(kept))
 
 
-def _typed_marks(plain: str, html_text: str | None, stuffed: list[int]) -> set[int]:
-    """The lines of a text/plain part that start with ">" but that the manager typed (a
-    price list: "> 100 pcs: €4.20"): space-stuffed in format=flowed (`stuffed`), or
-    standing as text in the HTML alternative (`html_text`, its quote containers left
-    out) of a mail whose quote is such a container (a lone ">" marks where it was)."""
-    typed = set(stuffed)
-    if not html_text or ">" not in html_text.split("\n"):
-        return typed
-    own = {
-        " ".join(line.split())
-        for line in html_text.split("\n")
-        if line.lstrip().startswith(">") and line.strip() != ">"
-    }
-    if own:
-        lines = plain.replace("\r\n", "\n").split("\n")
-        typed.update(n for n, line in enumerate(lines) if " ".join(line.split()) in own)
-    return typed
-
-
 def _answers_under(kept: list[str], rest: list[str], history: SentText | None) -> None:
     """The answers the manager typed between the lines of our email in the quote that
     starts `rest` (quoted_history.answers_under), added to `kept` as paragraphs."""
@@ -300,8 +282,9 @@ def extract(
         if flowed.is_flowed(plain_part):
             whole = flowed.unflow(whole, flowed.del_sp(plain_part), typed)
         whole = blank_file_names(whole, leaves)
+        whole = helpdesk_comment.latest_comment(whole)
         html_text = parsed.text() if parsed is not None and ">" in whole else None
-        text = strip_text(whole, history, _typed_marks(whole, html_text, typed))
+        text = strip_text(whole, history, typed_marks(whole, html_text, typed))
     # text/plain empty, or only the quote while the HTML the manager edited has an answer
     if (
         not text.strip()
@@ -309,7 +292,7 @@ def extract(
         and (plain_part is None or not whole.strip() or strip_text(parsed.text(), history))
     ):
         html_only, source = plain_part is None, html_part
-        whole = unarmour(parsed.text())
+        whole = helpdesk_comment.latest_comment(unarmour(parsed.text()))
         text = strip_text(whole, history)
         skipped_quote = ">" in whole.split("\n")  # reply_html marks a skipped container
         skipped_quote = skipped_quote or parsed.stopped  # or Outlook's history, to the end
@@ -325,6 +308,7 @@ def extract(
             text, source = fuller, html_part
         else:  # lines the client hard-wrapped in text/plain, as the HTML has them
             text = rewrap.as_typed(text, parsed.text())
+        text = unshown_tail(text, parsed.text())
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too

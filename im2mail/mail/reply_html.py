@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from .reply_css import flush, zero
+from .reply_css import flush, paints, unseen
+from .reply_css import hidden as _hidden
 
 
 def tidy(text: str) -> str:
@@ -91,32 +92,6 @@ _BLOCK = {
     "footer", "address", "dl", "dt", "dd", "body", "html", "form",
 }  # fmt: skip
 _PARA = {"p", "h1", "h2", "h3", "h4", "h5", "h6"}
-# a style hides only with one of these (a collapsed box needs overflow:hidden too)
-_HIDING = ("display", "visibility", "mso-hide", "opacity", "overflow")
-
-
-def _hidden(attrs: dict[str, str]) -> bool:
-    """Whether the manager's client does not show this element: its text was never seen by
-    the one who pressed Send (a template's preheader, Outlook's mso-hide parts, a hidden
-    copy of the thread), so it must not reach the customer either."""
-    if "hidden" in attrs:
-        return True
-    css = attrs.get("style", "").lower()
-    if not any(name in css for name in _HIDING):  # most elements: a quick no (1 MB replies)
-        return False
-    style: dict[str, str] = {}
-    for declaration in css.split(";"):
-        name, _, value = declaration.partition(":")
-        value = value.replace("!important", "").strip().lower()
-        style[name.strip().lower()] = value
-    if style.get("display") == "none" or style.get("visibility") in ("hidden", "collapse"):
-        return True
-    if style.get("mso-hide") == "all" or zero(style.get("opacity", "1")):
-        return True
-    collapsed = any(zero(style.get(k, "1")) for k in ("max-height", "height", "width"))
-    return collapsed and style.get("overflow") == "hidden"
-
-
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _ONE_CLASS_OR_ID = re.compile(r"^[a-z0-9]*([.#])([\w-]+)$", re.I)
 
@@ -185,9 +160,10 @@ class _HtmlText(HTMLParser):
         # a block the manager could not edit (contenteditable=false) being read: its stack
         # depth, where it starts (line index and text) and its links (_end_card)
         self.card: tuple[int, int, str, set[str]] | None = None
+        self.painted: list[int] = []  # stack depths of the elements that paint a background
 
     def _hidden(self, attrs: dict[str, str]) -> bool:
-        if _hidden(attrs):
+        if _hidden(attrs) or (not self.painted and unseen(attrs)):
             return True
         if self.hidden_ids and attrs.get("id", "").lower() in self.hidden_ids:
             return True
@@ -286,6 +262,8 @@ class _HtmlText(HTMLParser):
             return
         if tag not in _VOID:
             self.stack.append(tag)
+            if paints(a):
+                self.painted.append(len(self.stack))
         if self.skip_at is not None:
             if self.signature is not None and tag in _LINE_TAGS:
                 self.signature.append("\n")
@@ -377,12 +355,16 @@ class _HtmlText(HTMLParser):
             classes, ids = hidden_by_sheet("".join(self.css))
             self.hidden_classes |= classes
             self.hidden_ids |= ids
+            if "background" in "".join(self.css).lower():  # a sheet may paint any element
+                self.painted.insert(0, 0)  # so white text is taken as seen everywhere
             self.css = []
         if self.stopped or tag not in self.stack:
             return
         while self.stack:
             top = self.stack.pop()
             depth = len(self.stack) + 1
+            if self.painted and self.painted[-1] >= depth:
+                self.painted.pop()
             if self.skip_at is not None and depth <= self.skip_at:
                 self.skip_at = None
                 self._end_signature()

@@ -100,23 +100,33 @@ MAX_LEAKS = 0
 # (a colleague's header block and answer went to the customer; a pasted quotation and
 # its lead-in were lost); with a chain of one client's header blocks read as history and
 # a pasted quotation kept: 25/25. The third wave together: 456/462 and 462/462.
-# Fourth wave, batch blind41 (18 MIME and text quirks: mislabelled charsets, KOI8-U, split
-# multibyte quoted-printable, a BOM, bidi and zero-width marks, soft hyphens, Apple's text
-# split around a file, a meeting invite, a gateway's message/rfc822 wrapper,
-# text/enriched), written first: 9/18 as they came (one real leak the 8-word check could
-# not see: the quote in mojibake); with charsets.py, invisible.py, enriched.py and the
-# split or wrapped bodies read: 18/18; 474/480 and 480/480.
-# Fourth wave, batch blind39 (22 adversarial replies for trust, written before any change for them):
-# 16/22 first reply and 16/22 known manager as they came, no leak (an Apple Mail answer
-# split in two text/plain parts around a picture lost its second half; a text/plain of
-# the quote only while the HTML held the answer; a sentence of the customer's the manager
-# quoted in „…“ asked about; a BOM and Outlook's padded list marks reached the text; a
-# gateway's disclaimer under the quote); with those read, one expected text corrected to
-# the corpus's list convention and the gateway's disclaimer learned as the signature:
-# 21/22 and 22/22. Together: 477/484 and 484/484.
-# The two together (502 cases; Apple's split text read by one rule, blind39's, which asks
-# when no part holds the quote): 495/502 and 502/502.
-DEV_FLOOR = {"first reply": 495 / 502, "known manager": 502 / 502}
+# Fourth wave, batch blind41 (18 MIME and text quirks: mislabelled charsets, KOI8-U,
+# split multibyte quoted-printable, a BOM, bidi and zero-width marks, soft hyphens,
+# Apple's text split around a file, a meeting invite, a gateway's message/rfc822
+# wrapper, text/enriched), written first: 9/18 as they came (one real leak the 8-word
+# check could not see: the quote in mojibake); with charsets.py, invisible.py,
+# enriched.py and the split or wrapped bodies read: 18/18; 474/480 and 480/480.
+# Fourth wave, batch blind39 (22 adversarial replies for trust, written before any
+# change for them): 16/22 first reply and 16/22 known manager as they came, no leak (an
+# Apple Mail answer split in two text/plain parts around a picture lost its second half;
+# a text/plain of the quote only while the HTML held the answer; a sentence of the
+# customer's the manager quoted in „…“ asked about; a BOM and Outlook's padded list
+# marks reached the text; a gateway's disclaimer under the quote); with those read, one
+# expected text corrected to the corpus's list convention and the gateway's disclaimer
+# learned as the signature: 21/22 and 22/22. Together: 477/484 and 484/484.
+# The two together (502 cases; Apple's split text read by one rule, blind39's, which
+# asks when no part holds the quote): 495/502 and 502/502.
+# Fourth wave, batch blind40 (18 replies written from CRM, helpdesk and sales tools,
+# before any change): 13/18 first reply and 14/18 as the relay runs it as they came,
+# 14/18 and 15/18 once two of the cases' own mistakes were mended (still before any
+# change to the code): a Zendesk notification went whole, a tracking extension's white
+# mark and a helpdesk's white ticket reference went out. With white text on no
+# background unseen and a helpdesk notification read as its first comment: 16/18 and
+# 18/18 (a team line and a sign-off that only a learned signature tells). The
+# development half: 472/480 and 480/480; with blind41's 18 cases merged: 490/498 and
+# 498/498.
+# The fourth wave together (520 cases): 511/520 and 520/520.
+DEV_FLOOR = {"first reply": 511 / 520, "known manager": 520 / 520}
 
 
 def _text(case: Case) -> str:
