@@ -56,7 +56,7 @@ if str(REPO) not in sys.path:  # run from anywhere, on this checkout's im2mail
     sys.path.insert(0, str(REPO))
 
 from im2mail.mail import replies as im2mail_replies  # noqa: E402
-from im2mail.mail.signatures import learn  # noqa: E402
+from im2mail.mail.reply.signatures import learn  # noqa: E402
 from tests.support.reply_corpus import leaked  # noqa: E402  (the corpus tests' leak check)
 
 CORPUS = REPO / "tests" / "data" / "replies" / "dev"

@@ -69,7 +69,7 @@ def relay_overhead(rounds: int) -> str:
 
     from im2mail.archive import Archive, threads
     from im2mail.mail.builder import MailSettings
-    from im2mail.mail.signatures import learn
+    from im2mail.mail.reply.signatures import learn
     from im2mail.model import Message, OutboxItem
     from im2mail.relay.mailer import LinkSettings, Mailer
     from tests.support.chats import T0, customer

@@ -84,20 +84,28 @@ from itertools import islice
 
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
-from . import envelopes, flowed, helpdesk_comment, pasted_quotes, quoted_history, rewrap, signatures
-from .alternatives import typed_marks, unshown_tail
-from .envelopes import unarmour
-from .footers import drop_client_footer, drop_leading_footer
-from .invisible import strip as _visible
-from .quoted_history import SentText
-from .reply_html import html_to_text as html_to_text  # part of this module's API
-from .reply_html import parse_html, tidy
-from .reply_parts import blank_file_names, continuation, rich_text, unwrapped
-from .reply_parts import decode as _decode
-from .reply_parts import is_attachment as _is_attachment_disposition
-from .reply_parts import leaves as _leaves
-from .reply_parts import problems as _problems
-from .reply_shapes import (
+from .reply import (
+    envelopes,
+    flowed,
+    helpdesk_comment,
+    pasted_quotes,
+    quoted_history,
+    rewrap,
+    signatures,
+)
+from .reply.alternatives import typed_marks, unshown_tail
+from .reply.envelopes import unarmour
+from .reply.footers import drop_client_footer, drop_leading_footer
+from .reply.invisible import strip as _visible
+from .reply.quoted_history import SentText
+from .reply.reply_html import html_to_text as html_to_text  # part of this module's API
+from .reply.reply_html import parse_html, tidy
+from .reply.reply_parts import blank_file_names, continuation, rich_text, unwrapped
+from .reply.reply_parts import decode as _decode
+from .reply.reply_parts import is_attachment as _is_attachment_disposition
+from .reply.reply_parts import leaves as _leaves
+from .reply.reply_parts import problems as _problems
+from .reply.reply_shapes import (
     SIG_DASH,
     attribution_span,
     continues_attribution,

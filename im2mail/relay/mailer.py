@@ -24,9 +24,9 @@ from ..archive import Archive, edits, people, reactions, threads
 from ..archive.db import now
 from ..config.sections import HoursConfig
 from ..hours import BusinessHours
-from ..mail import quoted_history
 from ..mail.builder import MailBuilder, MailSettings
 from ..mail.compose import FilePart
+from ..mail.reply import quoted_history
 from ..mail.smtp import Envelope
 from ..model import (
     COLLEAGUE,

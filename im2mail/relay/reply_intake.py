@@ -44,9 +44,10 @@ from datetime import UTC, timedelta
 from ..archive import Archive, people, threads
 from ..archive.db import now
 from ..archive.tokens import Retired
-from ..mail import routing, signatures
+from ..mail import routing
 from ..mail.builder import MailSettings
 from ..mail.replies import Reply, extract
+from ..mail.reply import signatures
 from ..model import (
     COLLEAGUE,
     NOT_SENT,

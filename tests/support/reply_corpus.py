@@ -102,7 +102,7 @@ class Score:
 def learned_signature(case: Case) -> str | None:
     """The case's signature as the relay knows it once the manager has signed a few
     replies with it (signatures.learn over three earlier answers), or None."""
-    from im2mail.mail import signatures
+    from im2mail.mail.reply import signatures
 
     sig = case.thread.get("signature")
     return signatures.learn([f"Answer {n}.\n\n{sig}" for n in range(3)]) if sig else None

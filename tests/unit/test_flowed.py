@@ -3,7 +3,7 @@ breaks become before the reply is read."""
 
 from __future__ import annotations
 
-from im2mail.mail.flowed import unflow
+from im2mail.mail.reply.flowed import unflow
 
 
 def test_soft_breaks_join_and_hard_breaks_stay() -> None:

@@ -8,9 +8,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from im2mail.mail import quoted_history
-from im2mail.mail.quoted_history import LEAK_WORDS, SentText, cut_trailing, leak
 from im2mail.mail.replies import extract, strip_text
+from im2mail.mail.reply import quoted_history
+from im2mail.mail.reply.quoted_history import LEAK_WORDS, SentText, cut_trailing, leak
 
 OURS = (
     "Ivan Petrenko\nTelegram\n\n"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import struct
 from email.message import EmailMessage
 
-from im2mail.mail.envelopes import unarmour
 from im2mail.mail.replies import extract, html_to_text
+from im2mail.mail.reply.envelopes import unarmour
 
 ANSWER = "Hi Sophie,\n\nYes, 100 menus on cream card are £65, ready on the 3rd.\n\nTom"
 OURS = (

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from im2mail.mail import rewrap, signatures
 from im2mail.mail.replies import extract
+from im2mail.mail.reply import rewrap, signatures
 
 # --- a hard-wrapped text/plain alternative -------------------------------------------------
 

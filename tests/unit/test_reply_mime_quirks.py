@@ -33,7 +33,7 @@ def test_windows_1251_labelled_latin1_by_a_relay_is_read_as_cyrillic() -> None:
 
 
 def test_koi8_labelled_latin1_and_utf8_labelled_latin1() -> None:
-    from im2mail.mail.charsets import relabelled  # new: imported here, the old code lacks it
+    from im2mail.mail.reply.charsets import relabelled  # new: imported here, the old code lacks it
 
     text = "Здравствуйте, заказ готов, можно забирать"
     assert relabelled(text.encode("koi8-r"), "iso-8859-1") == text
@@ -41,7 +41,7 @@ def test_koi8_labelled_latin1_and_utf8_labelled_latin1() -> None:
 
 
 def test_latin1_text_with_accents_keeps_its_label() -> None:
-    from im2mail.mail.charsets import relabelled
+    from im2mail.mail.reply.charsets import relabelled
 
     text = "Grüße aus München: die Größe passt, schöne Farbe, à bientôt, señor"
     assert relabelled(text.encode("latin-1"), "iso-8859-1") is None
@@ -62,7 +62,7 @@ def test_windows_1251_labelled_utf8_is_no_mojibake() -> None:
 
 
 def test_invisible_characters_go_but_joiners_and_rtl_marks_stay() -> None:
-    from im2mail.mail.invisible import strip
+    from im2mail.mail.reply.invisible import strip
 
     assert strip("\ufeffДоброго дня!\u200b Папір\u2060 є") == "Доброго дня! Папір є"
     assert strip("Відправ\u00adлення \u202aOlena\u202c") == "Відправлення Olena"

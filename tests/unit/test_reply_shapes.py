@@ -348,7 +348,7 @@ def test_chinese_quoted_without_marks_is_found_by_its_characters() -> None:
 
 
 def test_a_run_of_our_chinese_characters_left_in_the_text_is_a_leak() -> None:
-    from im2mail.mail.quoted_history import SentText, leak
+    from im2mail.mail.reply.quoted_history import SentText, leak
 
     ours = SentText.of([ZH_OURS])
     assert leak("可以。\n\n你好，我想订两个生日蛋糕，周六下午三点可以取吗？", ours)

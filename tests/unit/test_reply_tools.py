@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from im2mail.mail.helpdesk_comment import latest_comment
 from im2mail.mail.replies import extract, html_to_text
+from im2mail.mail.reply.helpdesk_comment import latest_comment
 
 OURS = (
     "Олена Шевчук\nTelegram\n\nЧи є у вас календарі на 2027 рік?\n\n"

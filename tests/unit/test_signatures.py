@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from im2mail.archive import Archive, threads
-from im2mail.mail import signatures
-from im2mail.mail.signatures import cut, learn
+from im2mail.mail.reply import signatures
+from im2mail.mail.reply.signatures import cut, learn
 from im2mail.model import Message
 from tests.support.chats import T0, customer, say
 

@@ -13,7 +13,7 @@ import pytest
 
 from im2mail.mail.builder import MailSettings
 from im2mail.mail.replies import extract
-from im2mail.mail.transfer_encoding import problem
+from im2mail.mail.reply.transfer_encoding import problem
 from im2mail.model import NOT_SENT
 from im2mail.relay.reply_intake import ReplyIntake, ReplySettings
 from tests.support.archive_sql import reading
