@@ -333,7 +333,7 @@ def extract(
         text = tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
     broken = [f"the text of your email: {why}" for why in _problems(source)]
-    unreadable = envelopes.unreadable(message, whole)
+    unreadable = envelopes.unreadable(message, text)  # an armour only the quote has: not ours
 
     attachments: list[Attachment] = []
     added = envelopes.client_parts(message)  # a signature, a key: no file for a customer

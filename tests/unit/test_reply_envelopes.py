@@ -286,3 +286,20 @@ def test_a_block_the_manager_cannot_edit_with_a_link_of_its_own_stays() -> None:
     editable = CARD.format(URL, URL).replace('contenteditable="false"', "")
     html = f'<div>Our guide: <a href="{URL}">{URL}</a></div>' + editable
     assert "Bleed, fonts, colours." in html_to_text(html)
+
+
+def test_a_customers_armour_line_quoted_without_markers_blocks_no_reply() -> None:
+    # A customer who wrote "-----BEGIN PGP MESSAGE-----" in their message: Outlook quotes
+    # it without ">" under the manager's answer; the answer is not taken for ciphertext.
+    ours = (
+        "Ірина Лисенко\nTelegram\n\n-----BEGIN PGP MESSAGE-----\nце мій ключ, не знаю що це\n"
+        "-----END PGP MESSAGE-----\n\n-- \nReply to this email to answer in Telegram.\n"
+    )
+    body = (
+        "Це не потрібно надсилати, все гаразд.\n\n-----Original Message-----\n"
+        "From: Ірина Лисенко via Telegram <orders@shop.example>\n"
+        "Sent: Monday, November 23, 2026 2:05 PM\nTo: Anna <anna@shop.example>\n"
+        "Subject: [Telegram] Ірина Лисенко #1\n\n" + ours
+    )
+    reply = extract(_plain(body), [ours])
+    assert (reply.text, reply.unreadable) == ("Це не потрібно надсилати, все гаразд.", None)
