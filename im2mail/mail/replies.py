@@ -151,6 +151,8 @@ class Reply:
     unreadable: str | None = None
 
 
+_LOST = "\ufffd"  # what a decoder writes for bytes it could not read
+_LOST_AT_MOST = 3  # one or two may be the manager's own, pasted; more is a garbled text
 _FORCE = re.compile(r"\A\s*/send[ \t]*(\n|\Z)", re.I)  # the manager's "send it as it is"
 _FORCE_LINE = re.compile(r"^[ \t>]*/send[ \t]*$", re.I | re.M)
 _QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
@@ -333,6 +335,8 @@ def extract(
         text = tidy(whole.replace("\r\n", "\n"))
         quoted_only = bool(text.strip())
     broken = [f"the text of your email: {why}" for why in _problems(source)]
+    if text.count(_LOST) >= _LOST_AT_MOST and not broken:  # "������": garbled before us
+        broken.append("the text of your email: characters were lost before it came (shown as �)")
     unreadable = envelopes.unreadable(message, text)  # an armour only the quote has: not ours
 
     attachments: list[Attachment] = []

@@ -534,3 +534,16 @@ def test_a_line_naming_a_file_of_the_mail_is_no_word_of_the_manager() -> None:
     assert extract(_apple_alternative(plain, "logo.png")).text == "Tak, 89 zł.\n\nPozdrawiam\nOlena"
     kept = extract(_apple_alternative(plain, "other.png")).text
     assert kept.endswith("Olena\n<logo.png>")
+
+
+def test_a_text_garbled_before_it_came_is_not_sent_but_told():
+    # A gateway decoded windows-1251 as UTF-8 and wrote U+FFFD for every letter: the
+    # customer must not get "������"; the manager is told (Reply.broken, as for a broken
+    # transfer encoding). One pasted "�" is no garbling.
+    garbled = EmailMessage()
+    garbled.set_content("������, �����!\n\n���, ����� � 350 ���.\n")
+    reply = extract(garbled)
+    assert reply.broken and "characters were lost" in reply.broken[0]
+    one = EmailMessage()
+    one.set_content("Символ � у вашому повідомленні — це зламаний емодзі, надішліть ще раз.\n")
+    assert extract(one).broken == ()
