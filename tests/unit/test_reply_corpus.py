@@ -13,7 +13,15 @@ from email.message import EmailMessage
 import pytest
 
 from im2mail.mail.replies import extract
-from tests.support.reply_corpus import HALVES, Case, as_relay, cases, leaked, score
+from tests.support.reply_corpus import (
+    HALVES,
+    Case,
+    as_relay,
+    cases,
+    leaked,
+    learned_signature,
+    score,
+)
 
 # The extractor before issue 19's changes, measured on 2026-12-07: 29/65 exact, 3 leaks;
 # after format=flowed, and attributions, header blocks, dashed separators and client
@@ -214,3 +222,52 @@ def test_the_development_half_leaks_nothing_and_gets_no_worse(run: str) -> None:
     dev = score(cases("dev"), RUNS[run])
     assert len(dev.leaks) <= MAX_LEAKS, dev.leaks
     assert dev.rate >= DEV_FLOOR[run], (dev.exact, dev.total, dev.failed)
+
+
+def _re_encoded(message, cte: str):
+    """`message` with each text part written again in transfer encoding `cte` (the same
+    characters; line ends as the encoding writes them), or None when a part's text can't
+    be read back faithfully (a mislabelled charset: rewriting it would change it)."""
+    import copy
+    from email import message_from_bytes, policy
+
+    changed = copy.deepcopy(message)
+    for part in changed.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            continue
+        if part.get_content_disposition() == "attachment":
+            continue
+        try:
+            content = part.get_content()
+        except Exception:
+            return None
+        if not isinstance(content, str) or "\ufffd" in content:
+            return None
+        charset = part.get_content_charset() or "utf-8"
+        params = [(k, v) for k, v in part.get_params()[1:] if k.lower() != "charset"]
+        try:
+            content.encode(charset)
+        except (LookupError, UnicodeError):
+            charset = "utf-8"
+        del part["Content-Transfer-Encoding"]
+        part.set_content(content, subtype=part.get_content_subtype(), charset=charset, cte=cte)
+        for key, value in params:
+            part.set_param(key, value)
+    return message_from_bytes(changed.as_bytes(policy=policy.default), policy=policy.default)
+
+
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable"])
+def test_a_reply_reads_the_same_whatever_transfer_encoding_its_client_chose(cte: str) -> None:
+    """Every development case, its text parts re-encoded: the customer gets the same words
+    (MIME decoding is no rule of shape; a client may pick either encoding)."""
+    differ = []
+    for case in cases("dev"):
+        variant = _re_encoded(case.message, cte)
+        if variant is None:
+            continue
+        signature = learned_signature(case)
+        before = extract(case.message, case.sent, signature, case.own)
+        after = extract(variant, case.sent, signature, case.own)
+        if (after.text, bool(after.doubt)) != (before.text, bool(before.doubt)):
+            differ.append(case.name)
+    assert not differ
