@@ -47,6 +47,10 @@ NEEDS_OUR_TEXT = {
     "outlook_ru_plain_header_deleted_unmarked",
     "webmail_pl_html_margin_indent_quote",
     "outlook_en_alt_answer_under_unmarked_quote",
+    # blind43: the manager's own "Label: value" lines shaped like a header block (an
+    # order's "Date:" and "Email:", a route "From: Kyiv, To: Lviv" over "Sent: …")
+    "gmail_en_alt_order_label_lines",
+    "thunderbird_en_plain_route_from_to",
 }
 
 

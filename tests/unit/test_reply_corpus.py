@@ -134,7 +134,13 @@ MAX_LEAKS = 0
 # development half: 472/480 and 480/480; with blind41's 18 cases merged: 490/498 and
 # 498/498.
 # The fourth wave together (520 cases): 511/520 and 520/520.
-DEV_FLOOR = {"first reply": 511 / 520, "known manager": 520 / 520}
+# Fifth wave, batch blind43 (13 answers whose own lines look like history, a signature or
+# a footer: "-- " bullets, a dashed heading, IBAN lines, a Nova Poshta block, order
+# "Label:" lines, a "From: Kyiv, To: Lviv" route over "Sent: Wednesday", a P.S. under
+# the name, a joke "Sent from my office"), written first: 12/13 as they came (the route
+# read as Outlook's header block, seven lines lost); with a From/Sent pair a header only
+# when it names a date or an address or heads an email of ours: 13/13; 524/533, 533/533.
+DEV_FLOOR = {"first reply": 524 / 533, "known manager": 533 / 533}
 
 
 def _text(case: Case) -> str:

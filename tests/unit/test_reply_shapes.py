@@ -104,6 +104,47 @@ def test_a_header_block_over_our_text_without_markers_is_still_cut() -> None:
     assert extract_text(body, [OURS]) == "Так, є."
 
 
+@pytest.mark.parametrize(
+    "route",
+    [
+        "From: Kyiv, To: Lviv\nSent: Wednesday, arrives Thursday before noon",
+        "Von: Berlin nach Hamburg\nGesendet: am Mittwoch, Ankunft Donnerstag früh",
+        "Від: склад у Броварах\nВідправлено: у середу, буде в четвер",
+    ],
+)
+def test_a_managers_from_and_sent_lines_naming_no_date_stay(route: str) -> None:
+    """Knowing our emails' text, "From:" over "Sent:" heads a quoted email when the
+    "Sent:" line names a date (a year or a time) or ours follow: a route does neither."""
+    answer = f"We ship it by our own van:\n{route}\n\nThe driver calls an hour before."
+    quote = "\n".join("> " + line for line in OURS.splitlines())
+    body = f"{answer}\n\nOn 23.11.2026 14:05, Ірина Лисенко wrote:\n{quote}\n"
+    assert extract_text(body, [OURS]) == answer
+
+
+@pytest.mark.parametrize("sender", ["From: Iryna <orders@shop.example>", "From: orders@shop.ua"])
+def test_from_and_sent_lines_naming_an_address_are_cut_even_over_unknown_text(
+    sender: str,
+) -> None:
+    body = f"Так, є.\n\n{sender}\nSent: Monday\nSubject: [Telegram] #1\n\nЗдрастуйте!\n"
+    assert extract_text(body, [OURS]) == "Так, є."
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "Sent: Monday, November 23, 2026 2:05 PM",
+        "Sent:\nMonday, November 23, 2026 2:05 PM",
+        "Sent: Monday",  # no date, but our text follows
+    ],
+)
+def test_a_from_and_sent_header_over_our_text_is_still_cut(sent: str) -> None:
+    body = (
+        "Так, є.\n\nFrom: Iryna Lysenko via Telegram\n"
+        f"{sent}\nTo: anna@shop.example\nSubject: [Telegram] #1\n\n" + OURS + "\n"
+    )
+    assert extract_text(body, [OURS]) == "Так, є."
+
+
 def _alternative(plain: str, html: str | None) -> EmailMessage:
     msg = EmailMessage()
     msg.set_content(plain)

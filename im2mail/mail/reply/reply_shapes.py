@@ -177,11 +177,32 @@ _DATED = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)|(?<!\d)\d{1,2}:\d\d(?!\d)")
 
 
 def is_header_block(lines: list[str], i: int, history: SentText | None = None) -> bool:
+    """A quoted email's header block: "From:" with a "Sent:"/"Date:" line under it, or
+    a block of "Label: value" lines (is_labelled_block). Not knowing our emails' text,
+    the pair is taken as it looks (cut rather than leak: "Отправлено: вчера"). Knowing
+    it, the "Sent:" line names a date (a year or a time, on it or wrapped to the next
+    line), or the lines name an address, or the block heads an email of ours: a
+    manager's route "From: Kyiv, To: Lviv" over "Sent: Wednesday, arrives Thursday"
+    is none of these."""
     if _HEADER_FROM.match(lines[i]):
         following = [ln for ln in lines[i + 1 : i + 8] if ln.strip()][:5]
-        if any(_HEADER_NEXT.match(ln) for ln in following):
-            return True
+        for k, line in enumerate(following):
+            if _HEADER_NEXT.match(line) and (
+                not history
+                or _DATED.search(" ".join([line.split(":", 1)[1], *following[k + 1 : k + 2]]))
+                or any("@" in ln for ln in [lines[i], *following[: k + 1]])
+                or _heads_an_email(lines, _block_end(lines, i), history)
+            ):
+                return True
     return is_labelled_block(lines, i, history)
+
+
+def _block_end(lines: list[str], i: int) -> int:
+    """The line after the "Label: value" lines from `i` (blank lines skipped)."""
+    end = i
+    while end < len(lines) and (not lines[end].strip() or _LABELLED.match(lines[end])):
+        end += 1
+    return end
 
 
 # An address as a mail header writes it: "Name <addr>", "<addr>", "[mailto:addr]".
