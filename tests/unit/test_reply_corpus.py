@@ -134,7 +134,9 @@ MAX_LEAKS = 0
 # development half: 472/480 and 480/480; with blind41's 18 cases merged: 490/498 and
 # 498/498.
 # The fourth wave together (520 cases): 511/520 and 520/520.
-DEV_FLOOR = {"first reply": 511 / 520, "known manager": 520 / 520}
+# With blind42's 9 cases (529): 517/529 and 529/529; the old 520 stay at 511/520 first
+# reply, three new ones fail it by design (a footer added to every mail: learned, not yet).
+DEV_FLOOR = {"first reply": 517 / 529, "known manager": 529 / 529}
 
 
 def _text(case: Case) -> str:
