@@ -85,6 +85,7 @@ from itertools import islice
 from ..errors import RuntimeFailure
 from ..untrusted import file_name, mime_type
 from .reply import (
+    added_blocks,
     envelopes,
     flowed,
     helpdesk_comment,
@@ -204,6 +205,9 @@ def strip_text(text: str, history: SentText | None = None, typed: Collection[int
                 continue
             cut_back(kept)
             break
+        if added_blocks.is_tag_block(lines, i):  # an antivirus's tag, at the very end
+            cut_back(kept)
+            break
         if (
             is_separator(lines, i, history)
             or is_header_block(lines, i, history)
@@ -319,6 +323,7 @@ def extract(
         else:  # lines the client hard-wrapped in text/plain, as the HTML has them
             text = rewrap.as_typed(text, parsed.text())
         text = unshown_tail(text, parsed.text())
+    text = added_blocks.drop_marking(text, whole)  # a label's header and footer
     # A customer's own "/send" line, quoted back without any marker, forces nothing.
     can_force = not any(_FORCE_LINE.search(t) for t in sent)
     # the signatures the HTML part marks (reply_html.py) are cut from the text's end too

@@ -140,7 +140,15 @@ MAX_LEAKS = 0
 # the name, a joke "Sent from my office"), written first: 12/13 as they came (the route
 # read as Outlook's header block, seven lines lost); with a From/Sent pair a header only
 # when it names a date or an address or heads an email of ours: 13/13; 524/533, 533/533.
-DEV_FLOOR = {"first reply": 524 / 533, "known manager": 533 / 533}
+# Fifth wave, batch blind42 (10 replies with what servers and gateways stamp on them:
+# antivirus tags and footers, classification markings, encryption and compliance
+# footers, a promotional footer with its icon; written first): 2/10 as they came; with a
+# marking stamped at the top and the very end, a tag block ending in a bare link, a
+# trademark-named footer and a footer's icon line read: 9/9, one moved to dev_open (a
+# translator's note that reads like the manager's own line); three still fail a first
+# reply by design (a footer on every mail: learned, not yet).
+# The fifth wave together (542 cases): 530/542 and 542/542.
+DEV_FLOOR = {"first reply": 530 / 542, "known manager": 542 / 542}
 
 
 def _text(case: Case) -> str:

@@ -2,8 +2,10 @@
 
 - reply_shapes.py: where quoted history starts in a plain-text reply, by its shape (">"
   blocks, attributions, header blocks, separators), in any language; footers.py: client
-  footers ("Sent from my iPhone" in any language); pasted_quotes.py: a quotation the
-  manager pasted into the answer; helpdesk_comment.py: a helpdesk notification's comment.
+  footers ("Sent from my iPhone" in any language); added_blocks.py: what a server or a
+  program stamps on the mail (a label's marking, an antivirus's tag); pasted_quotes.py: a
+  quotation the manager pasted into the answer; helpdesk_comment.py: a helpdesk
+  notification's comment.
 - reply_html.py: an HTML reply as text (quote and signature containers, what the client
   hides, lists, tables, links); reply_css.py: the inline CSS it reads.
 - quoted_history.py: the thread's own text as ground truth (our emails' words); signatures.py:

@@ -62,7 +62,15 @@ _FOOTER_WORDS = 12
 
 # A link a footer carries after the app's name, as text alternatives write links:
 # "( https://… )" or "<https://…>".
-_TRAILING_LINK = re.compile(r"\s*(?:\(\s*|<)(?:https?://|www\.)[^\s()<>]+\s*[)>]\s*$", re.I)
+_TRAILING_LINK = re.compile(
+    r"\s*(?:\(\s*|<|\[)(?:https?://|www\.)[^\s()<>\[\]]+\s*[)>\]]\s*$", re.I
+)  # or "[https://…]", as other converters write a link
+# A product's name as its maker writes it, with a trademark sign ("Zix®", "Zix(R)"):
+# a mail app's or a service's, named by its footer, whatever the product.
+_TRADEMARK = re.compile(r"(?:[^\W_]|>)(?:®|™|\((?:R|TM)\))(?!\w)")  # ">": its link between
+# A picture's link on a line of its own ("[https://…/icon.png]", "<https://…>"): the icon
+# a footer shows above its text.
+_ICON_LINE = re.compile(r"^\s*[\[<](?:https?://)[^\s<>\[\]]+[\]>]\s*$", re.I)
 # A footer that is a link, as a plain-text alternative writes it: the link glued to its
 # text's end ("Android үшін Outlook қолданбасын алыңыз<https://aka.ms/…>"), whatever the
 # language of the invitation, naming a mail app (not only a device: "Інструкція для
@@ -79,7 +87,8 @@ def is_footer(line: str) -> bool:
     line = _TRAILING_LINK.sub("", raw).strip()
     if len(line.split()) > _FOOTER_WORDS:
         return False
-    offers = _CLIENT_BRAND.search(line) and _FOOTER_VERB.search(line)
+    named = _CLIENT_BRAND.search(line) or _TRADEMARK.search(line)
+    offers = named and _FOOTER_VERB.search(line)
     linked = _LINKED_TEXT.search(raw) and _names_mail_app(raw)
     return bool(_APP_AT_END.search(line) or offers or linked)
 
@@ -90,16 +99,22 @@ def _names_mail_app(line: str) -> bool:
 
 
 def drop_client_footer(kept: list[str]) -> None:
-    """A client's footer at the end: the last paragraph, alone, one line (is_footer).
+    """A client's footer at the end: the last paragraph, alone, one line (is_footer),
+    with the line of its icon's link above it, if any.
     Anything longer, or not last, or only naming a device, is the manager's ("Надішлемо
     фото з iPhone за хвилину" followed by more text, "Є чохли для iPhone 15." stay)."""
     end = len(kept)
     while end and not kept[end - 1].strip():
         end -= 1
-    if end < 2 or kept[end - 2].strip():
+    if end < 2:
+        return
+    start = end - 1  # the footer's line, and the line of its icon right above it, if any
+    if start and _ICON_LINE.match(kept[start - 1]):
+        start -= 1
+    if start < 1 or kept[start - 1].strip():
         return  # not a paragraph of its own, or nothing above it to keep
     if is_footer(kept[end - 1]):
-        del kept[end - 1 :]
+        del kept[start:]
 
 
 def drop_leading_footer(kept: list[str]) -> None:
